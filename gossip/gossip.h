@@ -1,0 +1,143 @@
+/*
+ * gossip.h: the sans-IO gossip core (public API of gossip/).
+ *
+ * One struct gossip per node. It owns SWIM membership, write dissemination
+ * and anti-entropy for one store. It never touches a socket, a clock or
+ * rand(): the driver (node/ with libuv, or tests/sim with a virtual clock)
+ *   - feeds it received datagrams with gossip_recv() and stream frames with
+ *     gossip_recv_stream(),
+ *   - calls gossip_tick() with the current time (every ~10 ms is plenty;
+ *     the core runs its own probe/gossip/sync intervals off now_ms),
+ *   - hands it local writes with gossip_local_write(),
+ *   - and carries out what the core asks through struct gossip_io.
+ * Every byte the core emits is already sealed (seal.h), so the simulator runs
+ * the real codec and the real crypto.
+ */
+#ifndef GKV_GOSSIP_GOSSIP_H
+#define GKV_GOSSIP_GOSSIP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gossip/seal.h"
+#include "gossip/wire.h"
+#include "storage/store.h"
+
+struct gossip;
+
+/* Addresses are opaque text ("127.0.0.1:7946", "[::1]:7946", or a simulator
+ * name): the core never parses them, only stores, compares and hands them
+ * back to the driver. At most WIRE_MAX_ADDR bytes. */
+
+enum gossip_member_state {
+    GOSSIP_ALIVE = WIRE_STATE_ALIVE,
+    GOSSIP_SUSPECT = WIRE_STATE_SUSPECT,
+    GOSSIP_DEAD = WIRE_STATE_DEAD,
+    GOSSIP_LEFT = WIRE_STATE_LEFT,
+};
+
+struct gossip_member_info {
+    uint64_t id;
+    const char *name; /* NUL-terminated, borrowed until the next gossip call */
+    const char *addr;
+    enum gossip_member_state state;
+    uint64_t incarnation;
+    uint64_t state_since_ms;
+};
+
+/* What the driver does for the core. Each call must not re-enter the core. */
+struct gossip_io {
+    void *data;
+    /* Send one sealed datagram to addr (fire and forget; the driver may drop). */
+    void (*send_cb)(void *data, const char *addr, const uint8_t *buf, size_t len);
+    /* Send one sealed frame over a stream to addr (TCP for the node); the
+     * driver opens/reuses the connection and delivers frames in order or
+     * not at all. May be NULL: the core then repairs with datagrams only. */
+    void (*stream_send_cb)(void *data, const char *addr, const uint8_t *buf, size_t len);
+    /* A member changed state (may be NULL). */
+    void (*member_cb)(void *data, const struct gossip_member_info *m);
+    /* A remote version was merged into the store and won (may be NULL). */
+    void (*applied_cb)(void *data, const struct entry *e);
+};
+
+struct gossip_config {
+    const char *name;      /* this node's name (copied) */
+    const char *addr;      /* this node's advertised address (copied) */
+    uint64_t node_id;      /* nonzero, unique in the cluster */
+    uint64_t epoch;        /* sender epoch for sealing; must grow across restarts */
+    uint64_t incarnation;  /* starting SWIM incarnation (persisted by the store) */
+    uint64_t seed;         /* PRNG seed: every random choice comes from it */
+    size_t mtu;            /* datagram plaintext budget; 0 = WIRE_MTU_DEFAULT */
+    /* SWIM / Lifeguard (memberlist LAN defaults when 0) */
+    uint32_t probe_interval_ms;   /* 1000 */
+    uint32_t probe_timeout_ms;    /* 500 */
+    uint32_t indirect_checks;     /* k = 3 */
+    uint32_t suspicion_mult;      /* 4 */
+    uint32_t suspicion_max_mult;  /* 6 */
+    uint32_t gossip_interval_ms;  /* 200 */
+    uint32_t gossip_fanout;       /* 3 */
+    uint32_t retransmit_mult;     /* lambda = 4: sends per delta ~ lambda*log(N+1) */
+    uint32_t sync_interval_ms;    /* anti-entropy period, 0 = 10000... see docs */
+    uint32_t reconnect_interval_ms; /* re-contact seeds and dead members: 30000 */
+    uint32_t dead_reclaim_ms;     /* forget dead members after this (0 = 24 h) */
+    uint32_t max_members;         /* 0 = 100000 */
+    uint32_t max_queued_deltas;   /* 0 = 65536; overflow drops the oldest, counted */
+    uint32_t repair_bytes_per_tick; /* pacing of anti-entropy repair; 0 = 256 KiB */
+};
+
+void gossip_config_init(struct gossip_config *cfg);
+
+/* Create a core. store and seal are borrowed and must outlive it; io is copied. */
+int gossip_new(const struct gossip_config *cfg, struct store *store, struct seal_ctx *seal,
+               const struct gossip_io *io, uint64_t now_ms, struct gossip **out);
+void gossip_free(struct gossip *g);
+
+/* Join through seeds (addresses; copied). Seeds are re-contacted periodically
+ * while the cluster looks partitioned, so this is safe to call once at start. */
+int gossip_join(struct gossip *g, const char *const *seeds, size_t n, uint64_t now_ms);
+
+/* Announce a graceful leave (the caller keeps ticking for a short while so
+ * it spreads, then frees the core). */
+int gossip_leave(struct gossip *g, uint64_t now_ms);
+
+/* A sealed datagram from src (the real UDP source address). Bad packets are
+ * counted and dropped; the return value is informational. */
+int gossip_recv(struct gossip *g, const char *src, const uint8_t *buf, size_t len,
+                uint64_t now_ms);
+/* A sealed stream frame from src. */
+int gossip_recv_stream(struct gossip *g, const char *src, const uint8_t *buf, size_t len,
+                       uint64_t now_ms);
+
+/* Advance timers: probes, suspicion timeouts, gossip rounds, anti-entropy. */
+int gossip_tick(struct gossip *g, uint64_t now_ms);
+
+/* The milliseconds until the core next needs a tick (a hint for drivers). */
+uint64_t gossip_next_deadline(const struct gossip *g, uint64_t now_ms);
+
+/* A local write (already applied to the store) to disseminate. e is copied. */
+int gossip_local_write(struct gossip *g, const struct entry *e, uint64_t now_ms);
+
+/* Membership view. */
+size_t gossip_member_count(const struct gossip *g);
+/* i in [0, count); the first is this node. */
+int gossip_member_get(const struct gossip *g, size_t i, struct gossip_member_info *out);
+
+struct gossip_stats {
+    uint64_t datagrams_out, datagrams_in, bytes_out, bytes_in;
+    uint64_t frames_out, frames_in, frame_bytes_out, frame_bytes_in;
+    uint64_t msgs_in, msgs_out;
+    uint64_t deltas_sent, deltas_received, deltas_applied;
+    uint64_t deltas_dropped_queue_full;
+    uint64_t digests_sent, digests_received, buckets_repaired;
+    uint64_t repair_entries_sent, repair_entries_received, repair_bytes_sent;
+    uint64_t probes_sent, acks_received, indirect_probes_sent;
+    uint64_t suspicions_raised, refutations, deaths_declared;
+    uint64_t decode_errors, unknown_types, clock_refused;
+    uint64_t members_limit_refused;
+    uint64_t incarnation;
+    uint32_t alive, suspect, dead, left;
+};
+void gossip_stats(const struct gossip *g, struct gossip_stats *out);
+
+#endif

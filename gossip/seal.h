@@ -1,0 +1,102 @@
+/*
+ * seal.h: the sealed envelope around every gossip datagram and stream frame.
+ *
+ * XChaCha20-Poly1305-IETF (libsodium). The cleartext header (version, key id,
+ * sender id, sender epoch, packet counter) and the cluster label are bound as
+ * associated data; the 24-byte nonce is derived from (sender, epoch, counter),
+ * unique without a random draw per packet as long as a sender never reuses an
+ * (epoch, counter) pair: the epoch is bumped and persisted on every start.
+ * Layout: docs/PROTOCOL.md. Replay window: RFC 6479.
+ *
+ * Pure: no clock, no rand(). Keys live in sodium_malloc'd memory.
+ */
+#ifndef GKV_GOSSIP_SEAL_H
+#define GKV_GOSSIP_SEAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SEAL_KEY_BYTES 32u
+#define SEAL_KEYRING_MAX 4u
+#define SEAL_LABEL_MAX 64u
+#define SEAL_REPLAY_WINDOW 1024u /* counters per (sender, epoch) */
+#define SEAL_MAX_SENDERS 16384u  /* replay state kept for this many senders */
+
+struct seal_keyring; /* opaque; sodium_malloc'd key material */
+
+/* Reasons a packet is refused; indexes into seal_stats.refused[]. */
+enum seal_refusal {
+    SEAL_REFUSE_TOO_SHORT,
+    SEAL_REFUSE_TOO_LONG,
+    SEAL_REFUSE_VERSION,
+    SEAL_REFUSE_UNKNOWN_KEY,
+    SEAL_REFUSE_BAD_LABEL,
+    SEAL_REFUSE_BAD_TAG,
+    SEAL_REFUSE_REPLAY,
+    SEAL_REFUSE_OLD_EPOCH,
+    SEAL_REFUSE_TOO_MANY_SENDERS,
+    SEAL_REFUSE_COUNT,
+};
+const char *seal_refusal_name(enum seal_refusal r);
+
+/* Keyring: seal with the primary, open with the key the key id names. */
+int seal_keyring_new(struct seal_keyring **out);
+void seal_keyring_free(struct seal_keyring *kr);
+/* install: add a key (not primary); GKV_EFULL past SEAL_KEYRING_MAX,
+ * GKV_EEXIST if present. The first key installed becomes primary. */
+int seal_keyring_install(struct seal_keyring *kr, const uint8_t key[SEAL_KEY_BYTES]);
+/* use: make an installed key the primary. GKV_ENOTFOUND otherwise. */
+int seal_keyring_use(struct seal_keyring *kr, const uint8_t key[SEAL_KEY_BYTES]);
+/* remove: zero and drop a key; the primary cannot be removed (GKV_ESTATE). */
+int seal_keyring_remove(struct seal_keyring *kr, const uint8_t key[SEAL_KEY_BYTES]);
+uint32_t seal_keyring_count(const struct seal_keyring *kr);
+/* Key ids are a hash prefix of the key, never the key (safe to log). */
+uint32_t seal_key_id(const uint8_t key[SEAL_KEY_BYTES]);
+/* The i-th key's id and whether it is primary (for KEYRING LIST). */
+int seal_keyring_entry(const struct seal_keyring *kr, uint32_t i, uint32_t *key_id,
+                       bool *primary);
+
+/* Key files: one base64 key per line, first = primary; blank lines and
+ * '#' comments ignored. Refused (GKV_EKEYFILE / GKV_EPERM, with a message
+ * naming the file and line in err, err_len bytes) when group/world-readable,
+ * malformed, or of the wrong length. */
+int seal_keyring_load_file(struct seal_keyring *kr, const char *path, char *err, size_t err_len);
+/* Parse one base64 key (e.g. from GOSSIPKV_KEY). */
+int seal_key_parse(const char *b64, uint8_t key[SEAL_KEY_BYTES]);
+/* A fresh random key as base64 (libsodium randombytes; for `gossipkv keygen`,
+ * called from node/ only). out must hold 64 bytes. */
+int seal_key_generate_b64(char *out, size_t out_len);
+
+/* The sealing and opening state of one node. */
+struct seal_stats {
+    uint64_t sealed, opened;
+    uint64_t refused[SEAL_REFUSE_COUNT];
+};
+
+struct seal_ctx; /* opaque: keyring ref, label, our counter, replay windows */
+
+/* kr is borrowed: it must outlive the context (node/ owns both). epoch must
+ * increase on every restart of this sender (node/ persists it). */
+int seal_ctx_new(struct seal_keyring *kr, const char *label, uint64_t sender_id,
+                 uint64_t epoch, struct seal_ctx **out);
+void seal_ctx_free(struct seal_ctx *c);
+
+/* Overhead a sealed packet adds to its plaintext. */
+size_t seal_overhead(void);
+
+/* Seal plaintext pt[0..pt_len) into out (cap out_cap >= pt_len +
+ * seal_overhead()); *out_len set. Uses and advances our packet counter. */
+int seal_seal(struct seal_ctx *c, const uint8_t *pt, size_t pt_len, uint8_t *out,
+              size_t out_cap, size_t *out_len);
+
+/* Open a packet. On success writes plaintext to pt (cap >= len), sets
+ * *pt_len and *sender_id, and advances that sender's replay window. On
+ * refusal returns a negative code, counts it in stats, and sets *reason
+ * (may be NULL). max_len bounds accepted packets (datagram MTU or frame max). */
+int seal_open(struct seal_ctx *c, const uint8_t *pkt, size_t len, size_t max_len, uint8_t *pt,
+              size_t pt_cap, size_t *pt_len, uint64_t *sender_id, enum seal_refusal *reason);
+
+const struct seal_stats *seal_ctx_stats(const struct seal_ctx *c);
+
+#endif

@@ -1,0 +1,140 @@
+/*
+ * entry.h: the versioned entry every node stores and gossips, its clocks,
+ * and the merge rule.
+ *
+ * An entry is one key's current version: a value or a tombstone, stamped with
+ * a hybrid logical clock (HLC), the id of the node that wrote it (origin), and
+ * a bounded vector clock. Everyone (the store, the gossip core, the
+ * simulator) resolves two versions of a key with entry_merge(), so loss,
+ * duplication and reordering of gossip cannot make nodes disagree.
+ *
+ * Pure code: no I/O, no clock reads, no randomness. Time arrives as wall_ms.
+ */
+#ifndef GKV_STORAGE_ENTRY_H
+#define GKV_STORAGE_ENTRY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Keys are 1..1024 bytes of binary (Redis allows 512 MiB; a gossiped key must
+ * fit a datagram with room to spare, so 1 KiB). */
+#define GKV_KEY_MAX 1024u
+/* Default value limit (configurable per store, never above GKV_VALUE_HARD_MAX). */
+#define GKV_VALUE_MAX_DEFAULT (1024u * 1024u)
+#define GKV_VALUE_HARD_MAX (64u * 1024u * 1024u)
+
+/* Vector clocks hold at most this many (node, counter) pairs. See
+ * vclock_prune() for the pruning rule and docs/ARCHITECTURE.md for why
+ * pruning cannot make nodes diverge (the merge order is total on HLC). */
+#define GKV_VCLOCK_MAX 8u
+
+/* ------------------------------------------------------------------ HLC */
+
+/* An HLC timestamp packs 48 bits of Unix milliseconds and a 16-bit logical
+ * counter: (ms << 16) | logical. Comparable as a plain uint64_t. */
+#define HLC_LOGICAL_BITS 16
+#define HLC_MS(ts) ((ts) >> HLC_LOGICAL_BITS)
+#define HLC_LOGICAL(ts) ((ts) & 0xffffu)
+#define HLC_MAKE(ms, logical) (((uint64_t)(ms) << HLC_LOGICAL_BITS) | (uint64_t)(logical))
+
+/* Default tolerated lead of a remote clock over ours (CockroachDB: 500 ms). */
+#define HLC_MAX_OFFSET_MS_DEFAULT 500u
+
+struct hlc {
+    uint64_t last;          /* highest timestamp issued or observed */
+    uint64_t max_offset_ms; /* remote timestamps further ahead are refused */
+    uint64_t refused;       /* count of remote timestamps refused */
+};
+
+void hlc_init(struct hlc *h, uint64_t max_offset_ms);
+
+/* A timestamp for a local event (a write) at wall time wall_ms. Strictly
+ * greater than every timestamp issued or observed before. */
+uint64_t hlc_now(struct hlc *h, uint64_t wall_ms);
+
+/* Observe a remote timestamp at local wall time wall_ms. Returns 0 and
+ * advances the clock, or GKV_ECLOCK (and counts it) if HLC_MS(remote) is
+ * more than max_offset_ms ahead of wall_ms; the clock is then unchanged. */
+int hlc_observe(struct hlc *h, uint64_t remote, uint64_t wall_ms);
+
+/* ------------------------------------------------------------- vclock */
+
+struct vclock_item {
+    uint64_t node;
+    uint64_t counter;
+};
+
+/* Items are kept sorted by node id, no duplicates, counters > 0. */
+struct vclock {
+    uint32_t n;
+    struct vclock_item items[GKV_VCLOCK_MAX];
+};
+
+enum vclock_order {
+    VCLOCK_EQUAL,
+    VCLOCK_BEFORE,     /* a < b: b strictly dominates a */
+    VCLOCK_AFTER,      /* a > b: a strictly dominates b */
+    VCLOCK_CONCURRENT,
+};
+
+void vclock_clear(struct vclock *vc);
+uint64_t vclock_get(const struct vclock *vc, uint64_t node);
+/* Set node's counter to counter+1 of its current value (a local write);
+ * prunes if the clock is full. */
+void vclock_increment(struct vclock *vc, uint64_t node);
+enum vclock_order vclock_compare(const struct vclock *a, const struct vclock *b);
+/* dst = pointwise max(dst, src), then pruned to GKV_VCLOCK_MAX. */
+void vclock_merge(struct vclock *dst, const struct vclock *src);
+/* Validate an untrusted clock (sorted, unique, nonzero counters, n bound). */
+bool vclock_valid(const struct vclock *vc);
+
+/* -------------------------------------------------------------- entry */
+
+#define ENTRY_TOMBSTONE 0x1u
+
+/* Memory: key and value point into memory owned by whoever filled the struct
+ * (the store's mapping, a decoded packet); the struct never owns them. */
+struct entry {
+    const uint8_t *key;
+    uint32_t key_len;
+    const uint8_t *value; /* NULL/0 for a tombstone */
+    uint32_t value_len;
+    uint64_t hlc;
+    uint64_t origin; /* node id of the writer */
+    uint32_t flags;  /* ENTRY_TOMBSTONE */
+    struct vclock vc;
+};
+
+static inline bool entry_is_tombstone(const struct entry *e)
+{
+    return (e->flags & ENTRY_TOMBSTONE) != 0;
+}
+
+enum merge_result {
+    MERGE_KEEP_LOCAL, /* incoming loses (or is the same write): keep local data */
+    MERGE_TAKE_INCOMING,
+};
+
+/* The merge rule. Decides which of two versions of the same key survives.
+ * The winner's data is kept; the survivor's vector clock must become
+ * vclock_merge(local.vc, incoming.vc) (the caller applies it).
+ *
+ * Order: the larger (hlc, origin) wins; on an exact tie a tombstone wins,
+ * then the longer value, then the larger value bytes (memcmp), so the order
+ * is total and the rule commutative, associative and idempotent. Vector-clock
+ * dominance agrees with this order for every causally produced pair (a node
+ * observes an entry's HLC before it can overwrite it); *dominance_conflict
+ * (may be NULL) is set when it does not, which callers count. */
+enum merge_result entry_merge(const struct entry *local, const struct entry *incoming,
+                              bool *dominance_conflict);
+
+/* A 64-bit digest of a version: (key, hlc, origin, flags, value). Used for
+ * anti-entropy bucket hashes; identical on every node (no per-node secret). */
+uint64_t entry_version_hash(const struct entry *e);
+
+/* The anti-entropy bucket of a key among 2^bits buckets: the same on every
+ * node (a fixed, cluster-wide hash, not the store's placement secret). */
+uint32_t entry_bucket(const void *key, size_t key_len, unsigned bits);
+
+#endif

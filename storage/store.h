@@ -1,0 +1,165 @@
+/*
+ * store.h: the mmap'd last-writer-wins table (public API of storage/).
+ *
+ * One store per node: a data directory holding a hash-table file (or, when
+ * dir is NULL, anonymous memory through the same code path, for tests and the
+ * simulator). Every key has at most one entry (a value or a tombstone);
+ * versions from peers are resolved with entry_merge() (entry.h).
+ *
+ * storage/ reads no clock and draws no random numbers: every call that needs
+ * the time takes now_ms (Unix milliseconds, from node/ or the simulator's
+ * virtual clock). File format: docs/FILE_FORMAT.md.
+ *
+ * Not thread-safe: one thread (the node's loop) owns a store.
+ */
+#ifndef GKV_STORAGE_STORE_H
+#define GKV_STORAGE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "storage/entry.h"
+
+struct store;
+
+enum store_sync {
+    STORE_SYNC_NONE,   /* the OS writes back when it likes */
+    STORE_SYNC_BATCH,  /* group commit: store_tick() msyncs every batch_ms */
+    STORE_SYNC_ALWAYS, /* msync before a write call returns */
+};
+
+/* Anti-entropy buckets: 2^STORE_BUCKET_BITS leaves of the digest tree. */
+#define STORE_BUCKET_BITS 10
+#define STORE_BUCKETS (1u << STORE_BUCKET_BITS)
+
+struct store_config {
+    const char *dir;           /* data directory; NULL = anonymous memory */
+    uint64_t node_id;          /* written into a new store; checked on open if nonzero */
+    uint32_t initial_capacity; /* slots, rounded up to a power of two; 0 = default */
+    uint32_t max_value_bytes;  /* 0 = GKV_VALUE_MAX_DEFAULT */
+    uint64_t max_entries;      /* 0 = unlimited; puts past it fail with GKV_EFULL */
+    enum store_sync sync;
+    uint32_t batch_ms;             /* STORE_SYNC_BATCH period; 0 = 100 */
+    uint64_t max_clock_offset_ms;  /* 0 = HLC_MAX_OFFSET_MS_DEFAULT */
+    uint64_t tombstone_grace_ms;   /* 0 = 24 h */
+    bool read_only;                /* for inspect: no writes, no header updates */
+    /* Secret for the keyed placement hash of a NEW file (ignored when the
+     * file exists: the secret is kept in its header). storage/ draws no
+     * randomness: node/ fills this from randombytes, the simulator from its
+     * seed. All zero is accepted but only sensible in tests. */
+    uint8_t placement_secret[16];
+};
+
+/* Fill cfg with defaults (anonymous memory, sync=batch). */
+void store_config_init(struct store_config *cfg);
+
+/* Open (creating if absent) a store. now_ms seeds the HLC together with the
+ * persisted HLC upper bound. On failure *out is NULL and, if err_msg is not
+ * NULL, a static-lifetime-until-next-call message naming the file and the
+ * fault is stored there (e.g. "data/table.gkv: header copy A and B fail
+ * checksum"). The store takes an exclusive flock on the directory. */
+int store_open(const struct store_config *cfg, uint64_t now_ms, struct store **out,
+               const char **err_msg);
+
+/* Flush (msync), mark the shutdown clean, unmap, unlock, free. NULL is fine. */
+int store_close(struct store *s);
+
+/* Look a key up. On success fills *out (tombstones included: check
+ * entry_is_tombstone). out->key and out->value are borrowed: valid until the
+ * next call that writes to the store. Returns GKV_ENOTFOUND if absent. */
+int store_get(struct store *s, const void *key, size_t key_len, struct entry *out);
+
+/* Local write of a value at wall time now_ms: stamps a new HLC, origin =
+ * this node, increments this node's vector-clock counter. If out is not
+ * NULL it receives the stored entry (borrowed as for store_get), ready to be
+ * gossiped. Errors: GKV_EKEYSIZE, GKV_EVALSIZE, GKV_EFULL, GKV_ENOSPC, GKV_EIO. */
+int store_put(struct store *s, const void *key, size_t key_len, const void *value,
+              size_t value_len, uint64_t now_ms, struct entry *out);
+
+/* Local delete: writes a tombstone (even if the key is absent, so the delete
+ * wins over versions still in flight). *existed (may be NULL) tells whether a
+ * live value was there. */
+int store_del(struct store *s, const void *key, size_t key_len, uint64_t now_ms,
+              struct entry *out, bool *existed);
+
+/* Merge a version from a peer (the data is copied). Observes its HLC first:
+ * GKV_ECLOCK if it is too far ahead of now_ms (nothing stored, counted).
+ * *taken (may be NULL) tells whether the incoming version replaced the local
+ * one (or was new). */
+int store_merge(struct store *s, const struct entry *incoming, uint64_t now_ms, bool *taken);
+
+/* Scan. Start with *cursor = 0; each call visits up to count slots' worth of
+ * entries (tombstones included), calls cb for each, and sets *cursor to the
+ * next position, 0 when the scan is complete. Entries present for the whole
+ * scan are visited at least once even if the table grows meanwhile (Redis
+ * SCAN guarantee). cb returns 0 to continue, nonzero to stop early. Entries
+ * passed to cb are borrowed for the duration of the callback; cb must not
+ * write to the store. */
+typedef int (*store_scan_cb)(void *arg, const struct entry *e);
+int store_scan(struct store *s, uint64_t *cursor, uint32_t count, store_scan_cb cb, void *arg);
+
+/* Periodic work, called by node/ about every 10 ms with the current time:
+ * group commit in sync=batch mode, incremental growth steps. */
+int store_tick(struct store *s, uint64_t now_ms);
+
+/* msync everything now. */
+int store_sync(struct store *s);
+
+/* Anti-entropy. bucket_hashes: STORE_BUCKETS values, each the XOR of
+ * entry_version_hash() over the bucket's entries (tombstones included);
+ * kept up to date on every write. Borrowed; valid until the next write. */
+const uint64_t *store_bucket_hashes(const struct store *s);
+/* The XOR of all bucket hashes (equal stores have equal roots). */
+uint64_t store_root_hash(const struct store *s);
+/* Visit every entry of one bucket (entry_bucket(key, STORE_BUCKET_BITS)). */
+int store_bucket_scan(struct store *s, uint32_t bucket, store_scan_cb cb, void *arg);
+
+/* Purge tombstones whose HLC is below both (now_ms - grace) and
+ * safe_below_hlc (the gossip layer's bound on what every live member has
+ * seen; UINT64_MAX if it has no bound). Visits at most max_slots slots per
+ * call, resuming where the last call stopped. *purged (may be NULL) counts. */
+int store_purge_tombstones(struct store *s, uint64_t now_ms, uint64_t safe_below_hlc,
+                           uint32_t max_slots, uint64_t *purged);
+
+struct store_stats {
+    uint64_t entries;    /* live values */
+    uint64_t tombstones;
+    uint64_t capacity;   /* slots */
+    double load;         /* (entries + tombstones) / capacity */
+    uint64_t file_bytes; /* all files of the directory; 0 for memory */
+    uint64_t value_bytes_used;
+    uint64_t value_bytes_free; /* reusable space in the value area */
+    uint64_t puts, gets, dels, merges, merges_taken;
+    uint64_t clock_refused;       /* remote HLCs refused (GKV_ECLOCK) */
+    uint64_t dominance_conflicts; /* see entry_merge() */
+    uint64_t full_refused;        /* writes refused by max_entries or disk */
+    uint64_t syncs;               /* msync calls */
+    uint64_t growths;             /* completed doublings */
+    bool growing;                 /* an incremental growth is in progress */
+    uint64_t incarnation;         /* bumped on every unclean open */
+    bool recovered;               /* the last shutdown was not clean */
+    uint64_t torn_slots_dropped;  /* on the last open */
+    enum store_sync sync;
+    uint64_t node_id;
+    uint64_t hlc_last;
+};
+void store_stats(const struct store *s, struct store_stats *out);
+
+/* The store's HLC (for gossip: observe remote timestamps, stamp messages). */
+struct hlc *store_hlc(struct store *s);
+
+/* Node identity persisted in the header: node id and incarnation/generation. */
+uint64_t store_node_id(const struct store *s);
+uint64_t store_incarnation(const struct store *s);
+/* Persist a new incarnation (SWIM refutation must survive restarts). */
+int store_set_incarnation(struct store *s, uint64_t incarnation);
+
+/* Offline check of a data directory, as `gossipkv inspect DIR`: verifies
+ * every header copy and slot, prints a summary (and entries if verbose) to
+ * out. Returns 0 when healthy, a negative code otherwise. Never modifies the
+ * directory. */
+int store_inspect(const char *dir, bool verbose, FILE *out);
+
+#endif
