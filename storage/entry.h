@@ -25,7 +25,7 @@
 #define GKV_VALUE_HARD_MAX (64u * 1024u * 1024u)
 
 /* Vector clocks hold at most this many (node, counter) pairs. See
- * vclock_prune() for the pruning rule and docs/ARCHITECTURE.md for why
+ * vclock_merge() for the pruning rule and docs/ARCHITECTURE.md for why
  * pruning cannot make nodes diverge (the merge order is total on HLC). */
 #define GKV_VCLOCK_MAX 8u
 
@@ -47,10 +47,14 @@ struct hlc {
     uint64_t refused;       /* count of remote timestamps refused */
 };
 
+/* max_offset_ms 0 means HLC_MAX_OFFSET_MS_DEFAULT. */
 void hlc_init(struct hlc *h, uint64_t max_offset_ms);
 
 /* A timestamp for a local event (a write) at wall time wall_ms. Strictly
- * greater than every timestamp issued or observed before. */
+ * greater than every timestamp issued or observed before. When the logical
+ * part is full (0xffff) and wall time has not moved, the ms part advances by
+ * one (the packed value simply increments), so the clock may lead wall time
+ * slightly during a burst of more than 65,536 events per ms. */
 uint64_t hlc_now(struct hlc *h, uint64_t wall_ms);
 
 /* Observe a remote timestamp at local wall time wall_ms. Returns 0 and
@@ -80,11 +84,17 @@ enum vclock_order {
 
 void vclock_clear(struct vclock *vc);
 uint64_t vclock_get(const struct vclock *vc, uint64_t node);
-/* Set node's counter to counter+1 of its current value (a local write);
- * prunes if the clock is full. */
+/* Set node's counter to counter+1 of its current value (a local write).
+ * If node is new and the clock is full, the worst-ranked OTHER item (see
+ * vclock_merge) is evicted, so the write is always visible in its clock. */
 void vclock_increment(struct vclock *vc, uint64_t node);
 enum vclock_order vclock_compare(const struct vclock *a, const struct vclock *b);
-/* dst = pointwise max(dst, src), then pruned to GKV_VCLOCK_MAX. */
+/* dst = pointwise max(dst, src), then pruned to GKV_VCLOCK_MAX.
+ * Pruning rule: keep the GKV_VCLOCK_MAX items with the largest counters;
+ * equal counters keep the larger node id. It depends only on the items, so
+ * merging a set of clocks gives the same result in any order or grouping:
+ * prune(max(prune(max(a, b)), c)) == prune(max(a, b, c)). src may be
+ * untrusted (reads are bounded) but should pass vclock_valid() first. */
 void vclock_merge(struct vclock *dst, const struct vclock *src);
 /* Validate an untrusted clock (sorted, unique, nonzero counters, n bound). */
 bool vclock_valid(const struct vclock *vc);
@@ -125,7 +135,11 @@ enum merge_result {
  * is total and the rule commutative, associative and idempotent. Vector-clock
  * dominance agrees with this order for every causally produced pair (a node
  * observes an entry's HLC before it can overwrite it); *dominance_conflict
- * (may be NULL) is set when it does not, which callers count. */
+ * (may be NULL) is set when it does not (incoming wins although local's clock
+ * dominates or equals its clock, or local wins although incoming's clock
+ * strictly dominates), which callers count. The same write arriving with a
+ * different (merged) clock is never a conflict. Clocks are not validated
+ * here: validate untrusted ones with vclock_valid() first. */
 enum merge_result entry_merge(const struct entry *local, const struct entry *incoming,
                               bool *dominance_conflict);
 
