@@ -1,14 +1,22 @@
 /*
  * seal.h: the sealed envelope around every gossip datagram and stream frame.
  *
- * XChaCha20-Poly1305-IETF (libsodium). The cleartext header (version, key id,
- * sender id, sender epoch, packet counter) and the cluster label are bound as
- * associated data; the 24-byte nonce is derived from (sender, epoch, counter),
- * unique without a random draw per packet as long as a sender never reuses an
- * (epoch, counter) pair: the epoch is bumped and persisted on every start.
- * Layout: docs/PROTOCOL.md. Replay window: RFC 6479.
+ * XChaCha20-Poly1305-IETF (libsodium). The cleartext header (version, suite,
+ * key id, label check, sender id, sender epoch, packet counter) and the
+ * cluster label are bound as associated data; the 24-byte nonce is exactly
+ * the header's last 24 bytes (sender, epoch, counter), unique without a
+ * random draw per packet as long as a sender never reuses an (epoch, counter)
+ * pair: the epoch is bumped and persisted on every start.
+ * Layout, nonce, rotation, replay window: docs/ENVELOPE.md. Replay window:
+ * RFC 6479 (gossip/replay.h).
+ *
+ * Insecure mode: a keyring with zero keys seals without encryption (same
+ * header, label check, replay window, and a 16-byte unkeyed checksum in place
+ * of the tag). It gives NO authenticity or secrecy: anyone can forge it.
+ * A secure context refuses insecure packets and vice versa.
  *
  * Pure: no clock, no rand(). Keys live in sodium_malloc'd memory.
+ * Not thread-safe: one seal_ctx per thread (node/ runs one loop thread).
  */
 #ifndef GKV_GOSSIP_SEAL_H
 #define GKV_GOSSIP_SEAL_H
@@ -23,6 +31,16 @@
 #define SEAL_REPLAY_WINDOW 1024u /* counters per (sender, epoch) */
 #define SEAL_MAX_SENDERS 16384u  /* replay state kept for this many senders */
 
+/* Envelope layout (docs/ENVELOPE.md draws it). */
+#define SEAL_VERSION 1u        /* header byte 0; bumped on any layout change */
+#define SEAL_SUITE_NONE 0u     /* insecure mode: plaintext + unkeyed checksum */
+#define SEAL_SUITE_XCHACHA 1u  /* XChaCha20-Poly1305-IETF */
+#define SEAL_HEADER_BYTES 36u  /* 1+1+2+4+4+8+8+8 */
+#define SEAL_TAG_BYTES 16u     /* crypto_aead_xchacha20poly1305_ietf_ABYTES */
+#define SEAL_OVERHEAD_BYTES (SEAL_HEADER_BYTES + SEAL_TAG_BYTES) /* = seal_overhead() */
+/* Base64 text of one key with its NUL (sodium_base64_ENCODED_LEN(32, original)). */
+#define SEAL_KEY_B64_BYTES 45u
+
 struct seal_keyring; /* opaque; sodium_malloc'd key material */
 
 /* Reasons a packet is refused; indexes into seal_stats.refused[]. */
@@ -36,8 +54,11 @@ enum seal_refusal {
     SEAL_REFUSE_REPLAY,
     SEAL_REFUSE_OLD_EPOCH,
     SEAL_REFUSE_TOO_MANY_SENDERS,
+    SEAL_REFUSE_TOO_OLD, /* counter below the replay window (GKV_EREPLAY) */
+    SEAL_REFUSE_MODE,    /* insecure packet to a secure node or vice versa (GKV_EAUTH) */
     SEAL_REFUSE_COUNT,
 };
+/* Short snake_case name for INFO and logs ("bad_tag"); never NULL. */
 const char *seal_refusal_name(enum seal_refusal r);
 
 /* Keyring: seal with the primary, open with the key the key id names. */
@@ -60,9 +81,13 @@ int seal_keyring_entry(const struct seal_keyring *kr, uint32_t i, uint32_t *key_
 /* Key files: one base64 key per line, first = primary; blank lines and
  * '#' comments ignored. Refused (GKV_EKEYFILE / GKV_EPERM, with a message
  * naming the file and line in err, err_len bytes) when group/world-readable,
- * malformed, or of the wrong length. */
+ * malformed, or of the wrong length; also when empty, holding a duplicate,
+ * or more keys than fit (GKV_EFULL). All or nothing: on error the ring is
+ * unchanged. Keys already in the ring are kept; the file's first key is made
+ * primary. */
 int seal_keyring_load_file(struct seal_keyring *kr, const char *path, char *err, size_t err_len);
-/* Parse one base64 key (e.g. from GOSSIPKV_KEY). */
+/* Parse one base64 key (e.g. from GOSSIPKV_KEY); surrounding whitespace is
+ * ignored. GKV_EINVAL if it is not base64 of exactly 32 bytes. */
 int seal_key_parse(const char *b64, uint8_t key[SEAL_KEY_BYTES]);
 /* A fresh random key as base64 (libsodium randombytes; for `gossipkv keygen`,
  * called from node/ only). out must hold 64 bytes. */
@@ -72,12 +97,15 @@ int seal_key_generate_b64(char *out, size_t out_len);
 struct seal_stats {
     uint64_t sealed, opened;
     uint64_t refused[SEAL_REFUSE_COUNT];
+    uint64_t senders; /* senders whose replay window is held now */
 };
 
 struct seal_ctx; /* opaque: keyring ref, label, our counter, replay windows */
 
-/* kr is borrowed: it must outlive the context (node/ owns both). epoch must
- * increase on every restart of this sender (node/ persists it). */
+/* kr is borrowed: it must outlive the context (node/ owns both); NULL or a
+ * ring with zero keys means insecure mode. label: the cluster label (copied,
+ * at most SEAL_LABEL_MAX bytes; NULL = ""). epoch must increase on every
+ * restart of this sender (node/ persists it). */
 int seal_ctx_new(struct seal_keyring *kr, const char *label, uint64_t sender_id,
                  uint64_t epoch, struct seal_ctx **out);
 void seal_ctx_free(struct seal_ctx *c);
@@ -86,17 +114,39 @@ void seal_ctx_free(struct seal_ctx *c);
 size_t seal_overhead(void);
 
 /* Seal plaintext pt[0..pt_len) into out (cap out_cap >= pt_len +
- * seal_overhead()); *out_len set. Uses and advances our packet counter. */
+ * seal_overhead()); *out_len set. Uses and advances our packet counter.
+ * pt may be out + SEAL_HEADER_BYTES (seal in place) but must not overlap out
+ * otherwise. Errors: GKV_ENOSPACE_MSG (out_cap), GKV_ELIMIT (counter
+ * exhausted: restart with a new epoch), GKV_EINVAL. */
 int seal_seal(struct seal_ctx *c, const uint8_t *pt, size_t pt_len, uint8_t *out,
               size_t out_cap, size_t *out_len);
 
-/* Open a packet. On success writes plaintext to pt (cap >= len), sets
- * *pt_len and *sender_id, and advances that sender's replay window. On
- * refusal returns a negative code, counts it in stats, and sets *reason
- * (may be NULL). max_len bounds accepted packets (datagram MTU or frame max). */
+/* Open a packet. On success writes plaintext to pt (cap >= len -
+ * seal_overhead()), sets *pt_len and *sender_id, and advances that sender's
+ * replay window. On refusal returns a negative code, counts it in stats, and
+ * sets *reason (may be NULL); pt's contents are then unspecified. max_len
+ * bounds accepted packets (datagram MTU or frame max; 0 = no bound besides
+ * pt_cap). Codes: GKV_ETOOSHORT, GKV_ETOOLONG, GKV_EVERSION, GKV_EAUTH (bad
+ * tag, mode), GKV_ELABEL, GKV_EUNKNOWNKEY, GKV_EREPLAY (duplicate, too old),
+ * GKV_EOLDEPOCH, GKV_ELIMIT (too many senders). Reasons found before the tag
+ * check are what the packet claims, not proof of who sent it. */
 int seal_open(struct seal_ctx *c, const uint8_t *pkt, size_t len, size_t max_len, uint8_t *pt,
               size_t pt_cap, size_t *pt_len, uint64_t *sender_id, enum seal_refusal *reason);
 
 const struct seal_stats *seal_ctx_stats(const struct seal_ctx *c);
+
+/* True when sealing encrypts (the keyring has a key). */
+bool seal_ctx_secure(const struct seal_ctx *c);
+
+/* Limit the senders whose replay state is kept (1..SEAL_MAX_SENDERS, the
+ * default). When the table is full a packet from an unknown sender is
+ * refused (SEAL_REFUSE_TOO_MANY_SENDERS): evicting a known sender would let
+ * its old packets be replayed. A simulator of many nodes may lower it. */
+int seal_ctx_set_max_senders(struct seal_ctx *c, uint32_t max_senders);
+
+/* Drop one sender's replay state (for the gossip core, when a member is
+ * reaped). Its old packets could be accepted once more afterwards, which is
+ * why nothing is ever forgotten automatically. 0 or GKV_ENOTFOUND. */
+int seal_ctx_forget_sender(struct seal_ctx *c, uint64_t sender_id);
 
 #endif

@@ -1,0 +1,225 @@
+/*
+ * replay.c: RFC 6479 sliding windows, one per sender, in a bounded table.
+ *
+ * Invariants:
+ *   1. A window's bitmap bit for counter c lives in block (c / 64) % REPLAY_BLOCKS.
+ *      Every block strictly between the block of `top - REPLAY_WINDOW_COUNTERS`
+ *      and the block of `top` holds only counters inside the window, so a set
+ *      bit always means "accepted" for any counter the check lets through.
+ *   2. Blocks are cleared when the window slides over them, never otherwise.
+ *   3. The table never holds more than max_senders senders, and its load
+ *      factor stays at or below 3/4 (linear probing stays short).
+ *   4. Nothing here changes on a check; only update/forget write.
+ */
+#include "gossip/replay.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/errors.h"
+
+/* Initial table size: enough for a small cluster without any growth. */
+#define REPLAY_TABLE_INITIAL_CAP 16u
+
+void replay_window_reset(struct replay_window *w)
+{
+    memset(w, 0, sizeof(*w));
+}
+
+static inline uint32_t replay_block_of(uint64_t counter)
+{
+    return (uint32_t)((counter / REPLAY_BLOCK_BITS) % REPLAY_BLOCKS);
+}
+
+static inline uint64_t replay_bit_of(uint64_t counter)
+{
+    return (uint64_t)1 << (counter % REPLAY_BLOCK_BITS);
+}
+
+enum replay_verdict replay_window_check(const struct replay_window *w, uint64_t counter)
+{
+    if (counter == 0)
+        return REPLAY_TOO_OLD; /* seal never sends counter 0 */
+    if (counter > w->top)
+        return REPLAY_OK;
+    if (w->top - counter >= REPLAY_WINDOW_COUNTERS)
+        return REPLAY_TOO_OLD;
+    if (w->bitmap[replay_block_of(counter)] & replay_bit_of(counter))
+        return REPLAY_DUPLICATE;
+    return REPLAY_OK;
+}
+
+void replay_window_update(struct replay_window *w, uint64_t counter)
+{
+    if (counter > w->top) {
+        uint64_t cur = w->top / REPLAY_BLOCK_BITS;
+        uint64_t diff = counter / REPLAY_BLOCK_BITS - cur;
+        if (diff > REPLAY_BLOCKS)
+            diff = REPLAY_BLOCKS; /* jumped past the whole bitmap: clear it all */
+        for (uint64_t i = 1; i <= diff; i++)
+            w->bitmap[(cur + i) % REPLAY_BLOCKS] = 0;
+        w->top = counter;
+    }
+    w->bitmap[replay_block_of(counter)] |= replay_bit_of(counter);
+}
+
+/* splitmix64's finalizer (Steele et al. 2014): sender ids are chosen by key
+ * holders only (state is created after the tag verifies), so a fast mixer is
+ * enough; no keyed hash is needed against outsiders. */
+static inline uint64_t replay_mix(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    x ^= x >> 31;
+    return x;
+}
+
+int replay_table_init(struct replay_table *t, uint32_t max_senders)
+{
+    memset(t, 0, sizeof(*t));
+    if (max_senders == 0 || max_senders > SEAL_MAX_SENDERS)
+        return GKV_EINVAL;
+    t->slots = calloc(REPLAY_TABLE_INITIAL_CAP, sizeof(*t->slots));
+    if (!t->slots)
+        return GKV_ENOMEM;
+    t->cap = REPLAY_TABLE_INITIAL_CAP;
+    t->max_senders = max_senders;
+    return 0;
+}
+
+void replay_table_close(struct replay_table *t)
+{
+    free(t->slots);
+    memset(t, 0, sizeof(*t));
+}
+
+int replay_table_set_max(struct replay_table *t, uint32_t max_senders)
+{
+    if (max_senders == 0 || max_senders > SEAL_MAX_SENDERS)
+        return GKV_EINVAL;
+    t->max_senders = max_senders;
+    return 0;
+}
+
+uint32_t replay_table_count(const struct replay_table *t)
+{
+    return t->count;
+}
+
+/* The slot holding sender_id, or the empty slot where it would go. The table
+ * is never full (load <= 3/4), so the loop ends within cap steps. */
+static uint32_t replay_table_probe(const struct replay_table *t, uint64_t sender_id)
+{
+    uint32_t mask = t->cap - 1;
+    uint32_t i = (uint32_t)replay_mix(sender_id) & mask;
+    for (uint32_t n = 0; n < t->cap; n++, i = (i + 1) & mask) {
+        const struct replay_sender *s = &t->slots[i];
+        if (!s->used || s->sender_id == sender_id)
+            return i;
+    }
+    return UINT32_MAX; /* unreachable while invariant 3 holds */
+}
+
+static const struct replay_sender *replay_table_find(const struct replay_table *t,
+                                                     uint64_t sender_id)
+{
+    uint32_t i = replay_table_probe(t, sender_id);
+    if (i == UINT32_MAX || !t->slots[i].used)
+        return NULL;
+    return &t->slots[i];
+}
+
+enum replay_verdict replay_table_check(const struct replay_table *t, uint64_t sender_id,
+                                       uint64_t epoch, uint64_t counter)
+{
+    const struct replay_sender *s = replay_table_find(t, sender_id);
+    if (!s)
+        return t->count >= t->max_senders ? REPLAY_TABLE_FULL
+                                           : (counter == 0 ? REPLAY_TOO_OLD : REPLAY_OK);
+    if (epoch < s->epoch)
+        return REPLAY_OLD_EPOCH;
+    if (epoch > s->epoch)
+        return counter == 0 ? REPLAY_TOO_OLD : REPLAY_OK; /* a restart: fresh window */
+    return replay_window_check(&s->window, counter);
+}
+
+static int replay_table_grow(struct replay_table *t)
+{
+    uint32_t ncap = t->cap * 2;
+    struct replay_sender *old = t->slots;
+    uint32_t ocap = t->cap;
+    struct replay_sender *ns = calloc(ncap, sizeof(*ns));
+    if (!ns)
+        return GKV_ENOMEM;
+    t->slots = ns;
+    t->cap = ncap;
+    for (uint32_t i = 0; i < ocap; i++) {
+        if (!old[i].used)
+            continue;
+        uint32_t j = replay_table_probe(t, old[i].sender_id);
+        t->slots[j] = old[i];
+    }
+    free(old);
+    return 0;
+}
+
+int replay_table_update(struct replay_table *t, uint64_t sender_id, uint64_t epoch,
+                        uint64_t counter)
+{
+    uint32_t i = replay_table_probe(t, sender_id);
+    if (i != UINT32_MAX && t->slots[i].used) {
+        struct replay_sender *s = &t->slots[i];
+        if (epoch > s->epoch) {
+            s->epoch = epoch;
+            replay_window_reset(&s->window);
+        }
+        replay_window_update(&s->window, counter);
+        return 0;
+    }
+    if (t->count >= t->max_senders)
+        return GKV_ELIMIT;
+    /* Keep the load factor at or below 3/4 after this insert. */
+    if ((uint64_t)(t->count + 1) * 4 > (uint64_t)t->cap * 3) {
+        int rc = replay_table_grow(t);
+        if (rc)
+            return rc;
+        i = replay_table_probe(t, sender_id);
+    }
+    struct replay_sender *s = &t->slots[i];
+    memset(s, 0, sizeof(*s));
+    s->used = true;
+    s->sender_id = sender_id;
+    s->epoch = epoch;
+    replay_window_update(&s->window, counter);
+    t->count++;
+    return 0;
+}
+
+int replay_table_forget(struct replay_table *t, uint64_t sender_id)
+{
+    uint32_t i = replay_table_probe(t, sender_id);
+    if (i == UINT32_MAX || !t->slots[i].used)
+        return GKV_ENOTFOUND;
+    /* Backward-shift deletion (Knuth 6.4 algorithm R): pull later members of
+     * the probe run into the hole so no lookup ever stops early. */
+    uint32_t mask = t->cap - 1;
+    uint32_t hole = i;
+    uint32_t j = i;
+    for (uint32_t n = 0; n < t->cap; n++) {
+        j = (j + 1) & mask;
+        if (!t->slots[j].used)
+            break;
+        uint32_t home = (uint32_t)replay_mix(t->slots[j].sender_id) & mask;
+        /* j may move into hole if its home is not in (hole, j] cyclically. */
+        bool in_range = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
+        if (!in_range) {
+            t->slots[hole] = t->slots[j];
+            hole = j;
+        }
+    }
+    memset(&t->slots[hole], 0, sizeof(t->slots[hole]));
+    t->count--;
+    return 0;
+}

@@ -1,0 +1,92 @@
+/*
+ * replay.h: anti-replay state for the sealed envelope (internal to gossip/,
+ * used by seal.c; tests may use it directly).
+ *
+ * Two pieces:
+ *   - struct replay_window: RFC 6479's sliding bitmap for one (sender, epoch).
+ *     It remembers which of the last REPLAY_WINDOW_COUNTERS packet counters
+ *     were accepted. A counter above the highest seen slides the window
+ *     forward; one inside it is accepted once; one below it is refused.
+ *   - struct replay_table: at most `max_senders` windows, one per sender id,
+ *     holding the newest epoch seen from that sender. Open addressing with
+ *     linear probing, grown by doubling (starting small, so a simulator with
+ *     thousands of nodes does not pay for 16384 windows per node up front).
+ *
+ * Check and update are separate on purpose: the caller checks before
+ * spending CPU on the AEAD, and updates only after the tag verified, so a
+ * forged packet can never move a window (WireGuard does the same).
+ *
+ * Pure: no clock, no randomness, no I/O. Not thread-safe.
+ */
+#ifndef GKV_GOSSIP_REPLAY_H
+#define GKV_GOSSIP_REPLAY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gossip/seal.h"
+
+/* RFC 6479 section 2: a bitmap of N 64-bit blocks guarantees a window of
+ * (N - 1) * 64 counters, because the block holding the newest counter is only
+ * partly in the window. N = 17 gives exactly SEAL_REPLAY_WINDOW = 1024. */
+#define REPLAY_BLOCK_BITS 64u
+#define REPLAY_WINDOW_COUNTERS SEAL_REPLAY_WINDOW
+#define REPLAY_BLOCKS (REPLAY_WINDOW_COUNTERS / REPLAY_BLOCK_BITS + 1u)
+
+struct replay_window {
+    uint64_t top; /* highest accepted counter; 0 = none yet (counters start at 1) */
+    uint64_t bitmap[REPLAY_BLOCKS];
+};
+
+/* Verdicts of replay_window_check / replay_table_check. */
+enum replay_verdict {
+    REPLAY_OK = 0,        /* new counter: accept (after the tag verifies) */
+    REPLAY_DUPLICATE,     /* inside the window, already accepted */
+    REPLAY_TOO_OLD,       /* below the window: cannot tell, so refuse */
+    REPLAY_OLD_EPOCH,     /* sender restarted since: this epoch is over */
+    REPLAY_TABLE_FULL,    /* unknown sender and max_senders already tracked */
+};
+
+void replay_window_reset(struct replay_window *w);
+/* Would counter be accepted? Never modifies w. Counter 0 is never valid. */
+enum replay_verdict replay_window_check(const struct replay_window *w, uint64_t counter);
+/* Record counter as accepted. Precondition: replay_window_check said OK. */
+void replay_window_update(struct replay_window *w, uint64_t counter);
+
+struct replay_sender {
+    uint64_t sender_id;
+    uint64_t epoch; /* newest epoch seen from this sender */
+    struct replay_window window;
+    bool used;
+};
+
+struct replay_table {
+    struct replay_sender *slots; /* owned; calloc'd; cap is a power of two */
+    uint32_t cap;
+    uint32_t count;
+    uint32_t max_senders;
+};
+
+/* max_senders: 1..SEAL_MAX_SENDERS. Allocates a small table; GKV_ENOMEM. */
+int replay_table_init(struct replay_table *t, uint32_t max_senders);
+void replay_table_close(struct replay_table *t);
+/* Lower or raise the sender limit. Lowering below the current count keeps
+ * the tracked senders (nothing is forgotten) but admits no new one until the
+ * count falls below the limit. GKV_EINVAL outside 1..SEAL_MAX_SENDERS. */
+int replay_table_set_max(struct replay_table *t, uint32_t max_senders);
+
+/* Pure check of (sender, epoch, counter) against the table. */
+enum replay_verdict replay_table_check(const struct replay_table *t, uint64_t sender_id,
+                                       uint64_t epoch, uint64_t counter);
+/* Record an authenticated packet. Precondition: check said REPLAY_OK. A newer
+ * epoch replaces the sender's window. GKV_ENOMEM if the table could not grow
+ * (the packet must then be dropped), GKV_ELIMIT if the table is full. */
+int replay_table_update(struct replay_table *t, uint64_t sender_id, uint64_t epoch,
+                        uint64_t counter);
+/* Drop a sender's state. 0 or GKV_ENOTFOUND. After this the sender's old
+ * packets could be accepted once more: call only for members that are gone. */
+int replay_table_forget(struct replay_table *t, uint64_t sender_id);
+uint32_t replay_table_count(const struct replay_table *t);
+
+#endif

@@ -1,0 +1,1306 @@
+/*
+ * Unit tests for the sealed envelope (gossip/seal.h), its keyring and key
+ * files (gossip/keyring.c) and the replay window (gossip/replay.h).
+ *
+ * Randomized tests print their seed; GKV_SEED=<n> replays one.
+ * GKV_WRITE_CORPUS=<dir> additionally writes the fuzz target's seed corpus
+ * (tests/fuzz/corpus/seal/) into dir.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/errors.h"
+#include "common/rng.h"
+#include "gossip/replay.h"
+#include "gossip/seal.h"
+#include "tests/fuzz/fuzz_seal.h"
+
+#define PKT_MAX 2048u
+
+/* ---------------------------------------------------------------- helpers */
+
+static uint64_t test_seed(uint64_t fallback)
+{
+    const char *s = getenv("GKV_SEED");
+    uint64_t seed = s && *s ? strtoull(s, NULL, 0) : fallback;
+    printf("# seed %" PRIu64 " (GKV_SEED=%" PRIu64 " replays it)\n", seed, seed);
+    return seed;
+}
+
+/* A deterministic test key per tag. */
+static void key_make(uint8_t key[SEAL_KEY_BYTES], uint32_t tag)
+{
+    crypto_generichash(key, SEAL_KEY_BYTES, (const uint8_t *)&tag, sizeof(tag), NULL, 0);
+}
+
+struct peer {
+    struct seal_keyring *kr;
+    struct seal_ctx *ctx;
+};
+
+/* key NULL: insecure peer. */
+static void peer_init(struct peer *p, const uint8_t *key, const char *label, uint64_t id,
+                      uint64_t epoch)
+{
+    assert_int_equal(seal_keyring_new(&p->kr), 0);
+    if (key)
+        assert_int_equal(seal_keyring_install(p->kr, key), 0);
+    assert_int_equal(seal_ctx_new(p->kr, label, id, epoch, &p->ctx), 0);
+}
+
+static void peer_close(struct peer *p)
+{
+    seal_ctx_free(p->ctx);
+    seal_keyring_free(p->kr);
+    memset(p, 0, sizeof(*p));
+}
+
+static size_t seal_bytes(struct seal_ctx *c, const void *pt, size_t pt_len, uint8_t *out)
+{
+    size_t out_len = 0;
+    assert_int_equal(seal_seal(c, pt, pt_len, out, PKT_MAX, &out_len), 0);
+    assert_int_equal(out_len, pt_len + seal_overhead());
+    return out_len;
+}
+
+static size_t seal_str(struct seal_ctx *c, const char *msg, uint8_t *out)
+{
+    return seal_bytes(c, msg, strlen(msg), out);
+}
+
+/* Open and return the code; reason set to SEAL_REFUSE_COUNT on success. */
+static int open_pkt(struct seal_ctx *c, const uint8_t *pkt, size_t len,
+                    enum seal_refusal *reason)
+{
+    uint8_t pt[PKT_MAX];
+    size_t pt_len = 0;
+    uint64_t sender = 0;
+    enum seal_refusal r = SEAL_REFUSE_COUNT;
+    int rc = seal_open(c, pkt, len, PKT_MAX, pt, sizeof(pt), &pt_len, &sender, &r);
+    if (rc == 0)
+        r = SEAL_REFUSE_COUNT;
+    if (reason)
+        *reason = r;
+    return rc;
+}
+
+static uint64_t refusals_total(const struct seal_ctx *c)
+{
+    const struct seal_stats *st = seal_ctx_stats(c);
+    uint64_t n = 0;
+    for (int i = 0; i < SEAL_REFUSE_COUNT; i++)
+        n += st->refused[i];
+    return n;
+}
+
+static uint64_t be64_at(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static uint32_t be32_at(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* ---------------------------------------------------------- round trips */
+
+static void test_seal_round_trip_restores_plaintext_and_sender(void **state)
+{
+    (void)state;
+    uint8_t key[SEAL_KEY_BYTES];
+    key_make(key, 1);
+    struct peer a, b;
+    peer_init(&a, key, "prod", 0xA1, 7);
+    peer_init(&b, key, "prod", 0xB2, 9);
+    assert_true(seal_ctx_secure(a.ctx));
+
+    size_t sizes[] = {0, 1, 64, 512, 1400 - SEAL_OVERHEAD_BYTES};
+    uint8_t pt[PKT_MAX], pkt[PKT_MAX], got[PKT_MAX];
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        for (size_t j = 0; j < sizes[i]; j++)
+            pt[j] = (uint8_t)(j * 31 + i);
+        size_t len = seal_bytes(a.ctx, pt, sizes[i], pkt);
+        /* Encrypted: the plaintext does not appear in the body. */
+        if (sizes[i] >= 16)
+            assert_true(memcmp(pkt + SEAL_HEADER_BYTES, pt, sizes[i]) != 0);
+        size_t got_len = 0;
+        uint64_t sender = 0;
+        enum seal_refusal r;
+        assert_int_equal(seal_open(b.ctx, pkt, len, 1400, got, sizeof(got), &got_len, &sender, &r),
+                         0);
+        assert_int_equal(got_len, sizes[i]);
+        assert_int_equal(sender, 0xA1);
+        assert_memory_equal(got, pt, sizes[i]);
+    }
+    assert_int_equal(seal_ctx_stats(a.ctx)->sealed, 5);
+    assert_int_equal(seal_ctx_stats(b.ctx)->opened, 5);
+    assert_int_equal(seal_ctx_stats(b.ctx)->senders, 1);
+    assert_int_equal(refusals_total(b.ctx), 0);
+    peer_close(&a);
+    peer_close(&b);
+}
+
+static void test_seal_in_place_matches_out_of_place(void **state)
+{
+    (void)state;
+    uint8_t key[SEAL_KEY_BYTES];
+    key_make(key, 2);
+    struct peer a1, a2, b;
+    peer_init(&a1, key, "l", 5, 1);
+    peer_init(&a2, key, "l", 5, 1);
+    peer_init(&b, key, "l", 6, 1);
+    const char *msg = "sealed where it was encoded";
+    uint8_t out1[PKT_MAX], out2[PKT_MAX];
+    size_t len1 = seal_str(a1.ctx, msg, out1);
+    memcpy(out2 + SEAL_HEADER_BYTES, msg, strlen(msg));
+    size_t len2 = 0;
+    assert_int_equal(seal_seal(a2.ctx, out2 + SEAL_HEADER_BYTES, strlen(msg), out2, PKT_MAX, &len2), 0);
+    assert_int_equal(len1, len2);
+    assert_memory_equal(out1, out2, len1); /* same nonce, key, AD: same bytes */
+    assert_int_equal(open_pkt(b.ctx, out2, len2, NULL), 0);
+    peer_close(&a1);
+    peer_close(&a2);
+    peer_close(&b);
+}
+
+static void test_seal_header_layout_matches_envelope_doc(void **state)
+{
+    (void)state;
+    uint8_t key[SEAL_KEY_BYTES];
+    key_make(key, 3);
+    struct peer a;
+    peer_init(&a, key, "doc", 0x0102030405060708ULL, 0x1112131415161718ULL);
+    uint8_t pkt[PKT_MAX];
+    assert_int_equal(seal_overhead(), 52);
+    for (uint64_t n = 1; n <= 3; n++) {
+        size_t len = seal_str(a.ctx, "x", pkt);
+        assert_int_equal(len, 1 + 52);
+        assert_int_equal(pkt[0], SEAL_VERSION);
+        assert_int_equal(pkt[1], SEAL_SUITE_XCHACHA);
+        assert_int_equal(pkt[2], 0);
+        assert_int_equal(pkt[3], 0);
+        assert_int_equal(be32_at(pkt + 4), seal_key_id(key));
+        assert_int_equal(be64_at(pkt + 12), 0x0102030405060708ULL);
+        assert_int_equal(be64_at(pkt + 20), 0x1112131415161718ULL);
+        assert_int_equal(be64_at(pkt + 28), n); /* counters start at 1 */
+    }
+    peer_close(&a);
+}
+
+/* The doc's claim, checked with libsodium directly: nonce = header[12..36),
+ * AD = header || label. */
+static void test_seal_nonce_is_header_suffix_and_ad_is_header_plus_label(void **state)
+{
+    (void)state;
+    uint8_t key[SEAL_KEY_BYTES];
+    key_make(key, 4);
+    struct peer a;
+    const char *label = "cluster-east";
+    peer_init(&a, key, label, 42, 3);
+    uint8_t pkt[PKT_MAX];
+    size_t len = seal_str(a.ctx, "hello", pkt);
+    uint8_t ad[SEAL_HEADER_BYTES + SEAL_LABEL_MAX];
+    memcpy(ad, pkt, SEAL_HEADER_BYTES);
+    memcpy(ad + SEAL_HEADER_BYTES, label, strlen(label));
+    uint8_t pt[16];
+    unsigned long long pt_len = 0;
+    assert_int_equal(crypto_aead_xchacha20poly1305_ietf_decrypt(
+                         pt, &pt_len, NULL, pkt + SEAL_HEADER_BYTES, len - SEAL_HEADER_BYTES, ad,
+                         SEAL_HEADER_BYTES + strlen(label), pkt + 12, key),
+                     0);
+    assert_int_equal(pt_len, 5);
+    assert_memory_equal(pt, "hello", 5);
+    peer_close(&a);
+}
+
+static void test_seal_output_buffer_too_small_is_refused(void **state)
+{
+    (void)state;
+    uint8_t key[SEAL_KEY_BYTES];
+    key_make(key, 5);
+    struct peer a;
+    peer_init(&a, key, "", 1, 1);
+    uint8_t out[64];
+    size_t len = 0;
+    assert_int_equal(seal_seal(a.ctx, (const uint8_t *)"0123456789abcdef", 13, out, 64, &len),
+                     GKV_ENOSPACE_MSG);
+    assert_int_equal(seal_seal(a.ctx, (const uint8_t *)"0123456789abcdef", 12, out, 64, &len), 0);
+    assert_int_equal(len, 64);
+    assert_int_equal(seal_ctx_stats(a.ctx)->sealed, 1);
+    peer_close(&a);
+}
+
+static void test_seal_label_longer_than_max_is_refused(void **state)
+{
+    (void)state;
+    char label[SEAL_LABEL_MAX + 2];
+    memset(label, 'a', sizeof(label) - 1);
+    label[sizeof(label) - 1] = '\0';
+    struct seal_ctx *c = NULL;
+    assert_int_equal(seal_ctx_new(NULL, label, 1, 1, &c), GKV_EINVAL);
+    label[SEAL_LABEL_MAX] = '\0';
+    assert_int_equal(seal_ctx_new(NULL, label, 1, 1, &c), 0);
+    seal_ctx_free(c);
+}
+
+/* ------------------------------------------------- tampering is refused */
+
+/* A receiver that has accepted counters 1..4 of sender S (epoch 5), and S's
+ * packet 5, not yet opened (5 = 0b101: single-bit flips reach 1, 4 (seen),
+ * 7, 13... (unseen)). */
+struct tamper_fixture {
+    struct peer s, r;
+    uint8_t pkt[PKT_MAX];
+    size_t len;
+};
+
+static const uint64_t TAMPER_EPOCH = 5;
+
+static void tamper_setup(struct tamper_fixture *f)
+{
+    uint8_t key[SEAL_KEY_BYTES];
+    key_make(key, 6);
+    peer_init(&f->s, key, "tamper", 0x0102030405060708ULL, TAMPER_EPOCH);
+    peer_init(&f->r, key, "tamper", 0xBEEF, 1);
+    uint8_t tmp[PKT_MAX];
+    for (int i = 0; i < 4; i++) {
+        size_t l = seal_str(f->s.ctx, "earlier", tmp);
+        assert_int_equal(open_pkt(f->r.ctx, tmp, l, NULL), 0);
+    }
+    f->len = seal_str(f->s.ctx, "the packet under attack, 40 bytes long!!", f->pkt);
+    assert_int_equal(be64_at(f->pkt + 28), 5);
+}
+
+/* What the receiver must say about a packet whose header was altered. */
+static enum seal_refusal tamper_expected(const uint8_t *q, size_t off)
+{
+    if (off == 0 || off == 2 || off == 3)
+        return SEAL_REFUSE_VERSION;
+    if (off == 1)
+        return q[1] == SEAL_SUITE_NONE ? SEAL_REFUSE_MODE : SEAL_REFUSE_VERSION;
+    if (off < 8)
+        return SEAL_REFUSE_UNKNOWN_KEY;
+    if (off < 12)
+        return SEAL_REFUSE_BAD_LABEL;
+    if (off < 20)
+        return SEAL_REFUSE_BAD_TAG; /* another sender: no state, tag fails */
+    if (off < 28)
+        return be64_at(q + 20) < TAMPER_EPOCH ? SEAL_REFUSE_OLD_EPOCH : SEAL_REFUSE_BAD_TAG;
+    if (off < 36) {
+        uint64_t ctr = be64_at(q + 28);
+        if (ctr == 0)
+            return SEAL_REFUSE_TOO_OLD;
+        return ctr <= 4 ? SEAL_REFUSE_REPLAY : SEAL_REFUSE_BAD_TAG;
+    }
+    return SEAL_REFUSE_BAD_TAG;
+}
+
+static void test_open_every_byte_flip_is_refused_with_its_reason_and_moves_no_window(void **state)
+{
+    (void)state;
+    struct tamper_fixture f;
+    tamper_setup(&f);
+    const uint8_t masks[] = {0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80, 0xFF};
+    uint64_t seen_reasons[SEAL_REFUSE_COUNT] = {0};
+    for (size_t off = 0; off < f.len; off++) {
+        for (size_t m = 0; m < sizeof(masks); m++) {
+            uint8_t q[PKT_MAX];
+            memcpy(q, f.pkt, f.len);
+            q[off] ^= masks[m];
+            enum seal_refusal want = tamper_expected(q, off);
+            uint64_t before = seal_ctx_stats(f.r.ctx)->refused[want];
+            enum seal_refusal got;
+            int rc = open_pkt(f.r.ctx, q, f.len, &got);
+            if (rc == 0 || got != want)
+                fail_msg("flip 0x%02x at offset %zu: rc %d reason %s, want %s", masks[m], off,
+                         rc, seal_refusal_name(got), seal_refusal_name(want));
+            assert_int_equal(seal_ctx_stats(f.r.ctx)->refused[want], before + 1);
+            seen_reasons[want]++;
+        }
+    }
+    /* Every header reason was exercised, and no flip created state. */
+    assert_true(seen_reasons[SEAL_REFUSE_VERSION] > 0);
+    assert_true(seen_reasons[SEAL_REFUSE_MODE] > 0);
+    assert_true(seen_reasons[SEAL_REFUSE_UNKNOWN_KEY] > 0);
+    assert_true(seen_reasons[SEAL_REFUSE_BAD_LABEL] > 0);
+    assert_true(seen_reasons[SEAL_REFUSE_OLD_EPOCH] > 0);
+    assert_true(seen_reasons[SEAL_REFUSE_REPLAY] > 0);
+    assert_true(seen_reasons[SEAL_REFUSE_BAD_TAG] > 0);
+    assert_int_equal(seal_ctx_stats(f.r.ctx)->opened, 4);
+    assert_int_equal(seal_ctx_stats(f.r.ctx)->senders, 1);
+    /* The untouched packet still opens: no flip advanced the window... */
+    assert_int_equal(open_pkt(f.r.ctx, f.pkt, f.len, NULL), 0);
+    /* ...not even flips that named a higher counter or epoch. */
+    uint8_t next[PKT_MAX];
+    size_t nlen = seal_str(f.s.ctx, "counter 6", next);
+    assert_int_equal(open_pkt(f.r.ctx, next, nlen, NULL), 0);
+    peer_close(&f.s);
+    peer_close(&f.r);
+}
+
+static void test_open_every_truncation_is_refused_and_moves_no_window(void **state)
+{
+    (void)state;
+    struct tamper_fixture f;
+    tamper_setup(&f);
+    for (size_t l = 0; l < f.len; l++) {
+        enum seal_refusal got;
+        assert_int_not_equal(open_pkt(f.r.ctx, f.pkt, l, &got), 0);
+        assert_int_equal(got, l < SEAL_OVERHEAD_BYTES ? SEAL_REFUSE_TOO_SHORT : SEAL_REFUSE_BAD_TAG);
+    }
+    /* One byte too many is a bad tag too. */
+    uint8_t longer[PKT_MAX];
+    memcpy(longer, f.pkt, f.len);
+    longer[f.len] = 0;
+    enum seal_refusal got;
+    assert_int_not_equal(open_pkt(f.r.ctx, longer, f.len + 1, &got), 0);
+    assert_int_equal(got, SEAL_REFUSE_BAD_TAG);
+    assert_int_equal(seal_ctx_stats(f.r.ctx)->refused[SEAL_REFUSE_TOO_SHORT], SEAL_OVERHEAD_BYTES);
+    assert_int_equal(open_pkt(f.r.ctx, f.pkt, f.len, NULL), 0);
+    peer_close(&f.s);
+    peer_close(&f.r);
+}
+
+static void test_open_longer_than_max_or_buffer_is_refused_as_too_long(void **state)
+{
+    (void)state;
+    struct tamper_fixture f;
+    tamper_setup(&f);
+    uint8_t pt[PKT_MAX];
+    size_t pt_len;
+    enum seal_refusal r;
+    assert_int_equal(seal_open(f.r.ctx, f.pkt, f.len, f.len - 1, pt, sizeof(pt), &pt_len, NULL, &r),
+                     GKV_ETOOLONG);
+    assert_int_equal(r, SEAL_REFUSE_TOO_LONG);
+    assert_int_equal(seal_open(f.r.ctx, f.pkt, f.len, 0, pt, f.len - SEAL_OVERHEAD_BYTES - 1,
+                               &pt_len, NULL, &r),
+                     GKV_ETOOLONG);
+    assert_int_equal(seal_ctx_stats(f.r.ctx)->refused[SEAL_REFUSE_TOO_LONG], 2);
+    /* Exactly at both bounds it opens. */
+    assert_int_equal(seal_open(f.r.ctx, f.pkt, f.len, f.len, pt, f.len - SEAL_OVERHEAD_BYTES,
+                               &pt_len, NULL, &r),
+                     0);
+    peer_close(&f.s);
+    peer_close(&f.r);
+}
+
+/* A packet from another cluster whose 4-byte label check happens to match
+ * ours is still refused: the tag covers the full label. */
+static void test_open_label_check_match_with_other_label_fails_the_tag(void **state)
+{
+    (void)state;
+    uint8_t key[SEAL_KEY_BYTES];
+    key_make(key, 7);
+    struct peer a, b, ours;
+    peer_init(&a, key, "cluster-a", 1, 1);
+    peer_init(&b, key, "cluster-b", 2, 1);
+    peer_init(&ours, key, "cluster-b", 3, 1);
+    uint8_t pa[PKT_MAX], pb[PKT_MAX];
+    size_t la = seal_str(a.ctx, "from a", pa);
+    enum seal_refusal r;
+    assert_int_equal(open_pkt(b.ctx, pa, la, &r), GKV_ELABEL);
+    assert_int_equal(r, SEAL_REFUSE_BAD_LABEL);
+    assert_int_equal(seal_ctx_stats(b.ctx)->refused[SEAL_REFUSE_BAD_LABEL], 1);
+    /* Forge a collision: copy cluster-b's label check into a's packet. */
+    seal_str(ours.ctx, "from b", pb);
+    memcpy(pa + 8, pb + 8, 4);
+    assert_int_equal(open_pkt(b.ctx, pa, la, &r), GKV_EAUTH);
+    assert_int_equal(r, SEAL_REFUSE_BAD_TAG);
+    peer_close(&a);
+    peer_close(&b);
+    peer_close(&ours);
+}
+
+static void test_open_unknown_key_id_is_refused_and_counted(void **state)
+{
+    (void)state;
+    uint8_t k1[SEAL_KEY_BYTES], k2[SEAL_KEY_BYTES];
+    key_make(k1, 8);
+    key_make(k2, 9);
+    struct peer a, b;
+    peer_init(&a, k1, "x", 1, 1);
+    peer_init(&b, k2, "x", 2, 1);
+    uint8_t pkt[PKT_MAX];
+    size_t len = seal_str(a.ctx, "wrong key", pkt);
+    enum seal_refusal r;
+    assert_int_equal(open_pkt(b.ctx, pkt, len, &r), GKV_EUNKNOWNKEY);
+    assert_int_equal(r, SEAL_REFUSE_UNKNOWN_KEY);
+    assert_int_equal(seal_ctx_stats(b.ctx)->refused[SEAL_REFUSE_UNKNOWN_KEY], 1);
+    assert_int_equal(seal_ctx_stats(b.ctx)->senders, 0);
+    peer_close(&a);
+    peer_close(&b);
+}
+
+/* ----------------------------------------------------------- replay */
+
+static void test_open_duplicate_is_refused_as_replay(void **state)
+{
+    (void)state;
+    uint8_t key[SEAL_KEY_BYTES];
+    key_make(key, 10);
+    struct peer a, b;
+    peer_init(&a, key, "r", 1, 1);
+    peer_init(&b, key, "r", 2, 1);
+    uint8_t pkt[PKT_MAX];
+    size_t len = seal_str(a.ctx, "once", pkt);
+    assert_int_equal(open_pkt(b.ctx, pkt, len, NULL), 0);
+    enum seal_refusal r;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(open_pkt(b.ctx, pkt, len, &r), GKV_EREPLAY);
+        assert_int_equal(r, SEAL_REFUSE_REPLAY);
+    }
+    assert_int_equal(seal_ctx_stats(b.ctx)->refused[SEAL_REFUSE_REPLAY], 3);
+    assert_int_equal(seal_ctx_stats(b.ctx)->opened, 1);
+    peer_close(&a);
+    peer_close(&b);
+}
+
+static void test_open_reordered_within_window_is_accepted_once(void **state)
+{
+    (void)state;
+    uint8_t key[SEAL_KEY_BYTES];
+    key_make(key, 11);
+    struct peer a, b;
+    peer_init(&a, key, "r", 1, 1);
+    peer_init(&b, key, "r", 2, 1);
+    enum { N = SEAL_REPLAY_WINDOW };
+    static uint8_t pkts[N][64];
+    size_t lens[N];
+    for (int i = 0; i < N; i++)
+        lens[i] = seal_str(a.ctx, "p", pkts[i]);
+    /* Newest first, then every older one: all inside the window. */
+    assert_int_equal(open_pkt(b.ctx, pkts[N - 1], lens[N - 1], NULL), 0);
+    for (int i = N - 2; i >= 0; i -= 2)
+        assert_int_equal(open_pkt(b.ctx, pkts[i], lens[i], NULL), 0);
+    for (int i = 1; i < N - 1; i += 2) /* the odd ones, in order */
+        assert_int_equal(open_pkt(b.ctx, pkts[i], lens[i], NULL), 0);
+    assert_int_equal(seal_ctx_stats(b.ctx)->opened, N);
+    /* Each exactly once. */
+    for (int i = 0; i < N; i++) {
+        enum seal_refusal r;
+        assert_int_equal(open_pkt(b.ctx, pkts[i], lens[i], &r), GKV_EREPLAY);
+        assert_int_equal(r, SEAL_REFUSE_REPLAY);
+    }
+    peer_close(&a);
+    peer_close(&b);
+}
+
+static void test_open_older_than_window_is_refused(void **state)
+{
+    (void)state;
+    uint8_t key[SEAL_KEY_BYTES];
+    key_make(key, 12);
+    struct peer a, b;
+    peer_init(&a, key, "r", 1, 1);
+    peer_init(&b, key, "r", 2, 1);
+    enum { N = SEAL_REPLAY_WINDOW + 2 }; /* counters 1 .. 1026 */
+    static uint8_t pkts[N][64];
+    size_t lens[N];
+    for (int i = 0; i < N; i++)
+        lens[i] = seal_str(a.ctx, "p", pkts[i]);
+    assert_int_equal(open_pkt(b.ctx, pkts[N - 1], lens[N - 1], NULL), 0); /* top = 1026 */
+    enum seal_refusal r;
+    /* 1026 - 1 >= 1024 and 1026 - 2 >= 1024: below the window. */
+    assert_int_equal(open_pkt(b.ctx, pkts[0], lens[0], &r), GKV_EREPLAY);
+    assert_int_equal(r, SEAL_REFUSE_TOO_OLD);
+    assert_int_equal(open_pkt(b.ctx, pkts[1], lens[1], &r), GKV_EREPLAY);
+    assert_int_equal(r, SEAL_REFUSE_TOO_OLD);
+    /* 1026 - 3 = 1023: the oldest counter inside the window. */
+    assert_int_equal(open_pkt(b.ctx, pkts[2], lens[2], NULL), 0);
+    assert_int_equal(seal_ctx_stats(b.ctx)->refused[SEAL_REFUSE_TOO_OLD], 2);
+    peer_close(&a);
+    peer_close(&b);
+}
+
+static void test_open_old_epoch_refused_and_newer_epoch_accepted_after_restart(void **state)
+{
+    (void)state;
+    uint8_t key[SEAL_KEY_BYTES];
+    key_make(key, 13);
+    struct peer a, b;
+    peer_init(&b, key, "r", 2, 1);
+    peer_init(&a, key, "r", 1, 5);
+    uint8_t p1[PKT_MAX], p2[PKT_MAX], q[PKT_MAX];
+    size_t l1 = seal_str(a.ctx, "epoch 5, counter 1", p1);
+    size_t l2 = seal_str(a.ctx, "epoch 5, counter 2 (in flight)", p2);
+    assert_int_equal(open_pkt(b.ctx, p1, l1, NULL), 0);
+    peer_close(&a);
+
+    /* Restart: the node persisted epoch 5 and comes back with 6; its
+     * counter starts again at 1, and that is accepted. */
+    peer_init(&a, key, "r", 1, 6);
+    size_t lq = seal_str(a.ctx, "epoch 6, counter 1", q);
+    assert_int_equal(be64_at(q + 28), 1);
+    assert_int_equal(open_pkt(b.ctx, q, lq, NULL), 0);
+    enum seal_refusal r;
+    /* The old epoch's packet still in flight is refused now. */
+    assert_int_equal(open_pkt(b.ctx, p2, l2, &r), GKV_EOLDEPOCH);
+    assert_int_equal(r, SEAL_REFUSE_OLD_EPOCH);
+    assert_int_equal(open_pkt(b.ctx, q, lq, &r), GKV_EREPLAY);
+    peer_close(&a);
+
+    /* A node that failed to persist its epoch (came back with 5) is refused. */
+    peer_init(&a, key, "r", 1, 5);
+    lq = seal_str(a.ctx, "epoch 5 again", q);
+    assert_int_equal(open_pkt(b.ctx, q, lq, &r), GKV_EOLDEPOCH);
+    assert_int_equal(seal_ctx_stats(b.ctx)->refused[SEAL_REFUSE_OLD_EPOCH], 2);
+    assert_int_equal(seal_ctx_stats(b.ctx)->senders, 1);
+    peer_close(&a);
+    peer_close(&b);
+}
+
+/* The RFC 6479 window against a model that remembers every counter: accept
+ * iff unseen and within SEAL_REPLAY_WINDOW of the highest accepted. */
+static void test_replay_window_matches_exact_model_on_random_sequences(void **state)
+{
+    (void)state;
+    struct gkv_rng rng;
+    gkv_rng_seed(&rng, test_seed(0x5ea1));
+    enum { SPAN = 8192, STEPS = 200000 };
+    static uint8_t seen[SPAN + 1];
+    for (int round = 0; round < 4; round++) {
+        memset(seen, 0, sizeof(seen));
+        struct replay_window w;
+        replay_window_reset(&w);
+        uint64_t top = 0;
+        uint64_t base = 0; /* the walk drifts upwards with jitter around it */
+        for (int i = 0; i < STEPS / 4; i++) {
+            uint64_t jitter = gkv_rng_below(&rng, round == 3 ? 4096 : 1400);
+            uint64_t c = base + 1 + jitter;
+            if (gkv_rng_below(&rng, 8) == 0 && base < SPAN - 5000)
+                base += gkv_rng_below(&rng, 64);
+            if (c > SPAN)
+                c = SPAN;
+            enum replay_verdict want;
+            if (c > top)
+                want = REPLAY_OK;
+            else if (top - c >= SEAL_REPLAY_WINDOW)
+                want = REPLAY_TOO_OLD;
+            else
+                want = seen[c] ? REPLAY_DUPLICATE : REPLAY_OK;
+            enum replay_verdict got = replay_window_check(&w, c);
+            if (got != want)
+                fail_msg("round %d step %d counter %" PRIu64 " top %" PRIu64 ": got %d want %d",
+                         round, i, c, top, got, want);
+            if (got == REPLAY_OK) {
+                replay_window_update(&w, c);
+                seen[c] = 1;
+                if (c > top)
+                    top = c;
+            }
+        }
+    }
+}
+
+static void test_replay_window_big_jump_clears_everything(void **state)
+{
+    (void)state;
+    struct replay_window w;
+    replay_window_reset(&w);
+    for (uint64_t c = 1; c <= 100; c++)
+        replay_window_update(&w, c);
+    replay_window_update(&w, 1000000);
+    assert_int_equal(replay_window_check(&w, 1000000), REPLAY_DUPLICATE);
+    assert_int_equal(replay_window_check(&w, 1000000 - 1), REPLAY_OK);
+    assert_int_equal(replay_window_check(&w, 1000000 - 1023), REPLAY_OK);
+    assert_int_equal(replay_window_check(&w, 1000000 - 1024), REPLAY_TOO_OLD);
+    assert_int_equal(replay_window_check(&w, 50), REPLAY_TOO_OLD);
+    assert_int_equal(replay_window_check(&w, 0), REPLAY_TOO_OLD);
+    assert_int_equal(replay_window_check(&w, UINT64_MAX), REPLAY_OK);
+}
+
+/* --------------------------------------------------- senders table */
+
+static void test_senders_table_full_refuses_unknown_senders_and_keeps_known(void **state)
+{
+    (void)state;
+    uint8_t key[SEAL_KEY_BYTES];
+    key_make(key, 14);
+    struct peer r;
+    peer_init(&r, key, "t", 1000, 1);
+    assert_int_equal(seal_ctx_set_max_senders(r.ctx, 0), GKV_EINVAL);
+    assert_int_equal(seal_ctx_set_max_senders(r.ctx, SEAL_MAX_SENDERS + 1), GKV_EINVAL);
+    assert_int_equal(seal_ctx_set_max_senders(r.ctx, 4), 0);
+    struct peer s[5];
+    uint8_t pkt[PKT_MAX];
+    size_t len;
+    for (int i = 0; i < 5; i++)
+        peer_init(&s[i], key, "t", (uint64_t)i + 1, 1);
+    for (int i = 0; i < 4; i++) {
+        len = seal_str(s[i].ctx, "hi", pkt);
+        assert_int_equal(open_pkt(r.ctx, pkt, len, NULL), 0);
+    }
+    enum seal_refusal why;
+    uint8_t fifth[PKT_MAX];
+    size_t fifth_len = seal_str(s[4].ctx, "newcomer", fifth);
+    assert_int_equal(open_pkt(r.ctx, fifth, fifth_len, &why), GKV_ELIMIT);
+    assert_int_equal(why, SEAL_REFUSE_TOO_MANY_SENDERS);
+    assert_int_equal(seal_ctx_stats(r.ctx)->refused[SEAL_REFUSE_TOO_MANY_SENDERS], 1);
+    /* Known senders keep working, and keep their replay protection. */
+    for (int i = 0; i < 4; i++) {
+        len = seal_str(s[i].ctx, "again", pkt);
+        assert_int_equal(open_pkt(r.ctx, pkt, len, NULL), 0);
+        assert_int_equal(open_pkt(r.ctx, pkt, len, &why), GKV_EREPLAY);
+    }
+    /* Forgetting a departed member makes room. */
+    assert_int_equal(seal_ctx_forget_sender(r.ctx, 2), 0);
+    assert_int_equal(seal_ctx_forget_sender(r.ctx, 2), GKV_ENOTFOUND);
+    assert_int_equal(seal_ctx_stats(r.ctx)->senders, 3);
+    assert_int_equal(open_pkt(r.ctx, fifth, fifth_len, NULL), 0);
+    assert_int_equal(seal_ctx_stats(r.ctx)->senders, 4);
+    for (int i = 0; i < 5; i++)
+        peer_close(&s[i]);
+    peer_close(&r);
+}
+
+static void test_senders_table_holds_the_default_limit_then_refuses(void **state)
+{
+    (void)state;
+    struct peer r;
+    peer_init(&r, NULL, "t", 0, 1); /* insecure: same table, cheaper setup */
+    struct seal_ctx *s = NULL;
+    uint8_t pkt[PKT_MAX];
+    size_t len = 0;
+    for (uint64_t id = 1; id <= SEAL_MAX_SENDERS + 1; id++) {
+        assert_int_equal(seal_ctx_new(NULL, "t", id, 1, &s), 0);
+        assert_int_equal(seal_seal(s, (const uint8_t *)"x", 1, pkt, sizeof(pkt), &len), 0);
+        seal_ctx_free(s);
+        int rc = open_pkt(r.ctx, pkt, len, NULL);
+        assert_int_equal(rc, id <= SEAL_MAX_SENDERS ? 0 : GKV_ELIMIT);
+    }
+    assert_int_equal(seal_ctx_stats(r.ctx)->senders, SEAL_MAX_SENDERS);
+    assert_int_equal(seal_ctx_stats(r.ctx)->refused[SEAL_REFUSE_TOO_MANY_SENDERS], 1);
+    peer_close(&r);
+}
+
+/* Backward-shift deletion keeps every other sender findable. */
+static void test_replay_table_forget_keeps_other_senders(void **state)
+{
+    (void)state;
+    struct replay_table t;
+    assert_int_equal(replay_table_init(&t, 4096), 0);
+    for (uint64_t id = 1; id <= 3000; id++)
+        assert_int_equal(replay_table_update(&t, id, 1, id), 0);
+    for (uint64_t id = 1; id <= 3000; id += 3)
+        assert_int_equal(replay_table_forget(&t, id), 0);
+    assert_int_equal(replay_table_count(&t), 2000);
+    for (uint64_t id = 1; id <= 3000; id++) {
+        enum replay_verdict v = replay_table_check(&t, id, 1, id);
+        assert_int_equal(v, (id - 1) % 3 == 0 ? REPLAY_OK : REPLAY_DUPLICATE);
+    }
+    replay_table_close(&t);
+}
+
+/* ------------------------------------------------------ insecure mode */
+
+static void test_insecure_round_trip_keeps_header_label_and_replay_window(void **state)
+{
+    (void)state;
+    struct peer a, b, other;
+    peer_init(&a, NULL, "dev", 1, 1);
+    peer_init(&b, NULL, "dev", 2, 1);
+    peer_init(&other, NULL, "staging", 3, 1);
+    assert_false(seal_ctx_secure(a.ctx));
+    uint8_t pkt[PKT_MAX];
+    size_t len = seal_str(a.ctx, "in the clear", pkt);
+    assert_int_equal(len, strlen("in the clear") + SEAL_OVERHEAD_BYTES);
+    assert_int_equal(pkt[1], SEAL_SUITE_NONE);
+    assert_int_equal(be32_at(pkt + 4), 0);
+    /* No secrecy: the plaintext is right there. */
+    assert_memory_equal(pkt + SEAL_HEADER_BYTES, "in the clear", 12);
+    assert_int_equal(open_pkt(b.ctx, pkt, len, NULL), 0);
+    enum seal_refusal r;
+    assert_int_equal(open_pkt(b.ctx, pkt, len, &r), GKV_EREPLAY);
+    assert_int_equal(open_pkt(other.ctx, pkt, len, &r), GKV_ELABEL);
+    /* Corruption is caught by the checksum (not tampering: anyone can
+     * recompute it). */
+    len = seal_str(a.ctx, "in the clear", pkt);
+    pkt[SEAL_HEADER_BYTES] ^= 1;
+    assert_int_equal(open_pkt(b.ctx, pkt, len, &r), GKV_EAUTH);
+    assert_int_equal(r, SEAL_REFUSE_BAD_TAG);
+    peer_close(&a);
+    peer_close(&b);
+    peer_close(&other);
+}
+
+static void test_secure_and_insecure_nodes_refuse_each_other(void **state)
+{
+    (void)state;
+    uint8_t key[SEAL_KEY_BYTES];
+    key_make(key, 15);
+    struct peer sec, ins;
+    peer_init(&sec, key, "m", 1, 1);
+    peer_init(&ins, NULL, "m", 2, 1);
+    uint8_t pkt[PKT_MAX];
+    enum seal_refusal r;
+    size_t len = seal_str(ins.ctx, "plain", pkt);
+    assert_int_equal(open_pkt(sec.ctx, pkt, len, &r), GKV_EAUTH);
+    assert_int_equal(r, SEAL_REFUSE_MODE);
+    len = seal_str(sec.ctx, "sealed", pkt);
+    assert_int_equal(open_pkt(ins.ctx, pkt, len, &r), GKV_EAUTH);
+    assert_int_equal(r, SEAL_REFUSE_MODE);
+    assert_int_equal(seal_ctx_stats(sec.ctx)->refused[SEAL_REFUSE_MODE], 1);
+    assert_int_equal(seal_ctx_stats(ins.ctx)->refused[SEAL_REFUSE_MODE], 1);
+    assert_string_equal(seal_refusal_name(SEAL_REFUSE_MODE), "mode_mismatch");
+    peer_close(&sec);
+    peer_close(&ins);
+}
+
+/* ------------------------------------------------------------ keyring */
+
+static void test_keyring_limits_and_state_rules(void **state)
+{
+    (void)state;
+    struct seal_keyring *kr;
+    assert_int_equal(seal_keyring_new(&kr), 0);
+    uint8_t k[5][SEAL_KEY_BYTES];
+    for (int i = 0; i < 5; i++)
+        key_make(k[i], 100 + (uint32_t)i);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(seal_keyring_install(kr, k[i]), 0);
+    assert_int_equal(seal_keyring_install(kr, k[4]), GKV_EFULL);
+    assert_int_equal(seal_keyring_install(kr, k[1]), GKV_EEXIST);
+    assert_int_equal(seal_keyring_count(kr), 4);
+    /* The first installed key is primary, and cannot be removed. */
+    uint32_t id;
+    bool primary;
+    assert_int_equal(seal_keyring_entry(kr, 0, &id, &primary), 0);
+    assert_int_equal(id, seal_key_id(k[0]));
+    assert_true(primary);
+    assert_int_equal(seal_keyring_remove(kr, k[0]), GKV_ESTATE);
+    assert_int_equal(seal_keyring_use(kr, k[4]), GKV_ENOTFOUND);
+    assert_int_equal(seal_keyring_remove(kr, k[4]), GKV_ENOTFOUND);
+    assert_int_equal(seal_keyring_use(kr, k[2]), 0);
+    assert_int_equal(seal_keyring_remove(kr, k[0]), 0);
+    assert_int_equal(seal_keyring_count(kr), 3);
+    assert_int_equal(seal_keyring_install(kr, k[4]), 0);
+    assert_int_equal(seal_keyring_entry(kr, 4, &id, &primary), GKV_ENOTFOUND);
+    int primaries = 0;
+    for (uint32_t i = 0; i < 4; i++) {
+        assert_int_equal(seal_keyring_entry(kr, i, &id, &primary), 0);
+        if (primary) {
+            primaries++;
+            assert_int_equal(id, seal_key_id(k[2]));
+        }
+    }
+    assert_int_equal(primaries, 1);
+    seal_keyring_free(kr);
+}
+
+static void test_keyring_removed_key_packets_are_refused(void **state)
+{
+    (void)state;
+    uint8_t old_key[SEAL_KEY_BYTES], new_key[SEAL_KEY_BYTES];
+    key_make(old_key, 200);
+    key_make(new_key, 201);
+    struct peer a, b;
+    peer_init(&a, old_key, "k", 1, 1);
+    peer_init(&b, new_key, "k", 2, 1);
+    assert_int_equal(seal_keyring_install(b.kr, old_key), 0);
+    uint8_t p1[PKT_MAX], p2[PKT_MAX];
+    size_t l1 = seal_str(a.ctx, "sealed with the old key", p1);
+    size_t l2 = seal_str(a.ctx, "also old", p2);
+    assert_int_equal(open_pkt(b.ctx, p1, l1, NULL), 0); /* any installed key opens */
+    assert_int_equal(seal_keyring_remove(b.kr, old_key), 0);
+    enum seal_refusal r;
+    assert_int_equal(open_pkt(b.ctx, p2, l2, &r), GKV_EUNKNOWNKEY);
+    assert_int_equal(r, SEAL_REFUSE_UNKNOWN_KEY);
+    peer_close(&a);
+    peer_close(&b);
+}
+
+/* Two keys with the same 32-bit id: the opener tries both. The pair is
+ * found by a birthday search over deterministic keys (expected ~8 pairs). */
+struct id_slot {
+    uint32_t id, tag;
+};
+static int id_slot_cmp(const void *a, const void *b)
+{
+    const struct id_slot *x = a, *y = b;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static void test_keyring_colliding_key_ids_open_with_either_key(void **state)
+{
+    (void)state;
+    enum { N = 1 << 18 };
+    struct id_slot *ids = malloc(N * sizeof(*ids));
+    assert_non_null(ids);
+    uint8_t k[SEAL_KEY_BYTES];
+    for (uint32_t i = 0; i < N; i++) {
+        key_make(k, 0x10000000u + i);
+        ids[i].id = seal_key_id(k);
+        ids[i].tag = 0x10000000u + i;
+    }
+    qsort(ids, N, sizeof(*ids), id_slot_cmp);
+    uint32_t t1 = 0, t2 = 0;
+    for (uint32_t i = 1; i < N && !t1; i++)
+        if (ids[i].id == ids[i - 1].id) {
+            t1 = ids[i - 1].tag;
+            t2 = ids[i].tag;
+        }
+    free(ids);
+    assert_true(t1 != 0);
+    uint8_t k1[SEAL_KEY_BYTES], k2[SEAL_KEY_BYTES];
+    key_make(k1, t1);
+    key_make(k2, t2);
+    assert_int_equal(seal_key_id(k1), seal_key_id(k2));
+
+    struct peer s1, s2, r;
+    peer_init(&s1, k1, "c", 1, 1);
+    peer_init(&s2, k2, "c", 2, 1);
+    peer_init(&r, k1, "c", 3, 1);
+    assert_int_equal(seal_keyring_install(r.kr, k2), 0);
+    uint8_t pkt[PKT_MAX];
+    size_t len = seal_str(s1.ctx, "key one", pkt);
+    assert_int_equal(open_pkt(r.ctx, pkt, len, NULL), 0);
+    len = seal_str(s2.ctx, "key two", pkt);
+    assert_int_equal(open_pkt(r.ctx, pkt, len, NULL), 0);
+    peer_close(&s1);
+    peer_close(&s2);
+    peer_close(&r);
+}
+
+/* Rotation across five nodes, one node at a time (Serf: install everywhere,
+ * then use everywhere, then remove everywhere). After every single step
+ * every node seals a packet to every other node; none may be refused. */
+enum { ROT_NODES = 5 };
+
+static uint64_t rotation_exchange(struct peer *nodes, uint32_t *ids_seen, uint32_t *n_ids)
+{
+    uint64_t refused = 0;
+    uint8_t pkt[PKT_MAX];
+    for (int from = 0; from < ROT_NODES; from++) {
+        for (int to = 0; to < ROT_NODES; to++) {
+            if (from == to)
+                continue;
+            size_t len = seal_str(nodes[from].ctx, "gossip", pkt);
+            uint32_t id = be32_at(pkt + 4);
+            bool known = false;
+            for (uint32_t i = 0; i < *n_ids; i++)
+                known |= ids_seen[i] == id;
+            if (!known && *n_ids < 8)
+                ids_seen[(*n_ids)++] = id;
+            if (open_pkt(nodes[to].ctx, pkt, len, NULL) != 0)
+                refused++;
+        }
+    }
+    return refused;
+}
+
+static void test_rotation_one_node_at_a_time_across_five_nodes_refuses_nothing(void **state)
+{
+    (void)state;
+    uint8_t old_key[SEAL_KEY_BYTES], new_key[SEAL_KEY_BYTES];
+    key_make(old_key, 300);
+    key_make(new_key, 301);
+    struct peer nodes[ROT_NODES];
+    for (int i = 0; i < ROT_NODES; i++)
+        peer_init(&nodes[i], old_key, "rot", (uint64_t)i + 1, 1);
+    uint32_t ids[8];
+    uint32_t n_ids = 0;
+    uint64_t refused = rotation_exchange(nodes, ids, &n_ids);
+    int steps = 0;
+    for (int i = 0; i < ROT_NODES; i++, steps++) {
+        assert_int_equal(seal_keyring_install(nodes[i].kr, new_key), 0);
+        refused += rotation_exchange(nodes, ids, &n_ids);
+    }
+    for (int i = 0; i < ROT_NODES; i++, steps++) {
+        assert_int_equal(seal_keyring_use(nodes[i].kr, new_key), 0);
+        refused += rotation_exchange(nodes, ids, &n_ids);
+    }
+    for (int i = 0; i < ROT_NODES; i++, steps++) {
+        assert_int_equal(seal_keyring_remove(nodes[i].kr, old_key), 0);
+        refused += rotation_exchange(nodes, ids, &n_ids);
+    }
+    assert_int_equal(steps, 15);
+    assert_int_equal(refused, 0);
+    uint64_t opened = 0;
+    for (int i = 0; i < ROT_NODES; i++) {
+        assert_int_equal(refusals_total(nodes[i].ctx), 0);
+        opened += seal_ctx_stats(nodes[i].ctx)->opened;
+        assert_int_equal(seal_keyring_count(nodes[i].kr), 1);
+        uint32_t id;
+        bool primary;
+        assert_int_equal(seal_keyring_entry(nodes[i].kr, 0, &id, &primary), 0);
+        assert_true(primary);
+        assert_int_equal(id, seal_key_id(new_key));
+    }
+    assert_int_equal(opened, 16 * ROT_NODES * (ROT_NODES - 1));
+    /* Both keys really were on the wire. */
+    assert_int_equal(n_ids, 2);
+    for (int i = 0; i < ROT_NODES; i++)
+        peer_close(&nodes[i]);
+}
+
+/* The control: removing the old key before every node switched does refuse
+ * packets, so the test above would notice a broken procedure. */
+static void test_rotation_removing_old_key_too_early_refuses_packets(void **state)
+{
+    (void)state;
+    uint8_t old_key[SEAL_KEY_BYTES], new_key[SEAL_KEY_BYTES];
+    key_make(old_key, 302);
+    key_make(new_key, 303);
+    struct peer nodes[ROT_NODES];
+    for (int i = 0; i < ROT_NODES; i++)
+        peer_init(&nodes[i], old_key, "rot", (uint64_t)i + 1, 1);
+    for (int i = 0; i < ROT_NODES; i++)
+        assert_int_equal(seal_keyring_install(nodes[i].kr, new_key), 0);
+    assert_int_equal(seal_keyring_use(nodes[0].kr, new_key), 0);
+    assert_int_equal(seal_keyring_remove(nodes[0].kr, old_key), 0);
+    uint32_t ids[8], n_ids = 0;
+    uint64_t refused = rotation_exchange(nodes, ids, &n_ids);
+    assert_int_equal(refused, ROT_NODES - 1); /* nodes 1..4 still seal with the old key */
+    assert_int_equal(seal_ctx_stats(nodes[0].ctx)->refused[SEAL_REFUSE_UNKNOWN_KEY], ROT_NODES - 1);
+    for (int i = 0; i < ROT_NODES; i++)
+        peer_close(&nodes[i]);
+}
+
+/* ------------------------------------------------------------ key files */
+
+struct tmpdir {
+    char path[64];
+};
+
+static void tmpdir_make(struct tmpdir *d)
+{
+    snprintf(d->path, sizeof(d->path), "/tmp/gkv-test-seal-XXXXXX");
+    assert_non_null(mkdtemp(d->path));
+}
+
+static void tmpdir_remove(struct tmpdir *d, const char *file)
+{
+    char p[128];
+    snprintf(p, sizeof(p), "%s/%s", d->path, file);
+    unlink(p);
+    rmdir(d->path);
+}
+
+static const char *write_file(struct tmpdir *d, const char *name, const char *text, mode_t mode)
+{
+    static char p[128];
+    snprintf(p, sizeof(p), "%s/%s", d->path, name);
+    int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    assert_int_equal(fchmod(fd, mode), 0); /* exact mode, whatever the umask */
+    close(fd);
+    return p;
+}
+
+static void key_b64(const uint8_t key[SEAL_KEY_BYTES], char out[SEAL_KEY_B64_BYTES])
+{
+    sodium_bin2base64(out, SEAL_KEY_B64_BYTES, key, SEAL_KEY_BYTES, sodium_base64_VARIANT_ORIGINAL);
+}
+
+static void test_keyfile_good_file_with_comments_loads_first_as_primary(void **state)
+{
+    (void)state;
+    uint8_t k1[SEAL_KEY_BYTES], k2[SEAL_KEY_BYTES];
+    key_make(k1, 400);
+    key_make(k2, 401);
+    char b1[SEAL_KEY_B64_BYTES], b2[SEAL_KEY_B64_BYTES];
+    key_b64(k1, b1);
+    key_b64(k2, b2);
+    char text[512];
+    snprintf(text, sizeof(text),
+             "# gossipkv keys: the first is the primary\n\n   %s  \r\n# old key, remove after "
+             "rotation\n\t%s\n\n",
+             b1, b2);
+    struct tmpdir d;
+    tmpdir_make(&d);
+    const char *path = write_file(&d, "keys", text, 0600);
+    struct seal_keyring *kr;
+    assert_int_equal(seal_keyring_new(&kr), 0);
+    char err[256] = "untouched";
+    assert_int_equal(seal_keyring_load_file(kr, path, err, sizeof(err)), 0);
+    assert_string_equal(err, "");
+    assert_int_equal(seal_keyring_count(kr), 2);
+    for (uint32_t i = 0; i < 2; i++) {
+        uint32_t id;
+        bool primary;
+        assert_int_equal(seal_keyring_entry(kr, i, &id, &primary), 0);
+        assert_true(id == seal_key_id(k1) || id == seal_key_id(k2));
+        assert_int_equal(primary, id == seal_key_id(k1));
+    }
+    /* A packet sealed by a node that loaded the same file opens. */
+    struct seal_ctx *a, *b;
+    assert_int_equal(seal_ctx_new(kr, "f", 1, 1, &a), 0);
+    assert_int_equal(seal_ctx_new(kr, "f", 2, 1, &b), 0);
+    uint8_t pkt[PKT_MAX];
+    size_t len = seal_str(a, "k", pkt);
+    assert_int_equal(be32_at(pkt + 4), seal_key_id(k1));
+    assert_int_equal(open_pkt(b, pkt, len, NULL), 0);
+    seal_ctx_free(a);
+    seal_ctx_free(b);
+    seal_keyring_free(kr);
+    tmpdir_remove(&d, "keys");
+}
+
+static void test_keyfile_group_or_world_readable_is_refused_with_chmod_hint(void **state)
+{
+    (void)state;
+    uint8_t k[SEAL_KEY_BYTES];
+    key_make(k, 402);
+    char b[SEAL_KEY_B64_BYTES], text[128];
+    key_b64(k, b);
+    snprintf(text, sizeof(text), "%s\n", b);
+    struct tmpdir d;
+    tmpdir_make(&d);
+    const mode_t modes[] = {0644, 0640, 0604, 0660, 0602};
+    for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+        const char *path = write_file(&d, "keys", text, modes[i]);
+        struct seal_keyring *kr;
+        assert_int_equal(seal_keyring_new(&kr), 0);
+        char err[256] = "";
+        assert_int_equal(seal_keyring_load_file(kr, path, err, sizeof(err)), GKV_EPERM);
+        assert_non_null(strstr(err, "chmod 600"));
+        assert_non_null(strstr(err, path));
+        assert_int_equal(seal_keyring_count(kr), 0);
+        seal_keyring_free(kr);
+    }
+    /* 0400 is fine. */
+    const char *path = write_file(&d, "keys", text, 0400);
+    struct seal_keyring *kr;
+    assert_int_equal(seal_keyring_new(&kr), 0);
+    assert_int_equal(seal_keyring_load_file(kr, path, NULL, 0), 0);
+    seal_keyring_free(kr);
+    tmpdir_remove(&d, "keys");
+}
+
+/* Load text as a 0600 key file; expect rc and an error naming want_in_err. */
+static void expect_keyfile_refused(const char *text, int rc, const char *want_in_err)
+{
+    struct tmpdir d;
+    tmpdir_make(&d);
+    const char *path = write_file(&d, "keys", text, 0600);
+    struct seal_keyring *kr;
+    assert_int_equal(seal_keyring_new(&kr), 0);
+    char err[256] = "";
+    int got = seal_keyring_load_file(kr, path, err, sizeof(err));
+    if (got != rc || !strstr(err, want_in_err))
+        fail_msg("load_file gave %d '%s', want %d and '%s'", got, err, rc, want_in_err);
+    assert_int_equal(seal_keyring_count(kr), 0); /* all or nothing */
+    seal_keyring_free(kr);
+    tmpdir_remove(&d, "keys");
+}
+
+static void test_keyfile_malformed_base64_is_refused_with_file_and_line(void **state)
+{
+    (void)state;
+    uint8_t k[SEAL_KEY_BYTES];
+    key_make(k, 403);
+    char b[SEAL_KEY_B64_BYTES], text[256];
+    key_b64(k, b);
+    snprintf(text, sizeof(text), "# comment\n%s\nnot*base64*at*all*********************==\n", b);
+    expect_keyfile_refused(text, GKV_EKEYFILE, "keys:3: not a base64 key");
+    /* URL-safe alphabet is not the original variant. */
+    char url[SEAL_KEY_B64_BYTES];
+    sodium_bin2base64(url, sizeof(url), k, SEAL_KEY_BYTES, sodium_base64_VARIANT_URLSAFE);
+    bool differs = strcmp(url, b) != 0;
+    if (differs) {
+        snprintf(text, sizeof(text), "%s\n", url);
+        expect_keyfile_refused(text, GKV_EKEYFILE, "keys:1: not a base64 key");
+    }
+    /* Missing padding. */
+    snprintf(text, sizeof(text), "%.43s\n", b);
+    expect_keyfile_refused(text, GKV_EKEYFILE, "keys:1:");
+}
+
+static void test_keyfile_wrong_length_key_is_refused_with_file_and_line(void **state)
+{
+    (void)state;
+    uint8_t raw[48];
+    for (int i = 0; i < 48; i++)
+        raw[i] = (uint8_t)(i * 5);
+    char b[80], text[256];
+    sodium_bin2base64(b, sizeof(b), raw, 31, sodium_base64_VARIANT_ORIGINAL);
+    snprintf(text, sizeof(text), "\n\n%s\n", b);
+    expect_keyfile_refused(text, GKV_EKEYFILE, "keys:3: key decodes to 31 bytes, want 32");
+    sodium_bin2base64(b, sizeof(b), raw, 33, sodium_base64_VARIANT_ORIGINAL);
+    snprintf(text, sizeof(text), "%s\n", b);
+    expect_keyfile_refused(text, GKV_EKEYFILE, "keys:1: key decodes to 33 bytes, want 32");
+    sodium_bin2base64(b, sizeof(b), raw, 16, sodium_base64_VARIANT_ORIGINAL);
+    snprintf(text, sizeof(text), "%s\n", b);
+    expect_keyfile_refused(text, GKV_EKEYFILE, "keys:1: key decodes to 16 bytes");
+}
+
+static void test_keyfile_empty_duplicate_or_too_many_keys_is_refused(void **state)
+{
+    (void)state;
+    expect_keyfile_refused("# only comments\n\n", GKV_EKEYFILE, "no keys");
+    expect_keyfile_refused("", GKV_EKEYFILE, "no keys");
+    char b[6][SEAL_KEY_B64_BYTES];
+    for (int i = 0; i < 6; i++) {
+        uint8_t k[SEAL_KEY_BYTES];
+        key_make(k, 500 + (uint32_t)i);
+        key_b64(k, b[i]);
+    }
+    char text[512];
+    snprintf(text, sizeof(text), "%s\n%s\n%s\n", b[0], b[1], b[0]);
+    expect_keyfile_refused(text, GKV_EKEYFILE, "keys:3: the same key appears twice");
+    snprintf(text, sizeof(text), "%s\n%s\n%s\n%s\n%s\n", b[0], b[1], b[2], b[3], b[4]);
+    expect_keyfile_refused(text, GKV_EKEYFILE, "keys:5: more than 4 keys");
+}
+
+static void test_keyfile_missing_file_is_refused(void **state)
+{
+    (void)state;
+    struct seal_keyring *kr;
+    assert_int_equal(seal_keyring_new(&kr), 0);
+    char err[256] = "";
+    assert_int_equal(
+        seal_keyring_load_file(kr, "/nonexistent/gossipkv/keys", err, sizeof(err)),
+        GKV_EKEYFILE);
+    assert_non_null(strstr(err, "/nonexistent/gossipkv/keys"));
+    seal_keyring_free(kr);
+}
+
+static void test_key_generate_gives_distinct_parseable_keys(void **state)
+{
+    (void)state;
+    char a[SEAL_KEY_B64_BYTES], b[SEAL_KEY_B64_BYTES];
+    assert_int_equal(seal_key_generate_b64(a, sizeof(a)), 0);
+    assert_int_equal(seal_key_generate_b64(b, sizeof(b)), 0);
+    assert_int_equal(strlen(a), 44);
+    assert_string_not_equal(a, b);
+    assert_int_equal(seal_key_generate_b64(a, SEAL_KEY_B64_BYTES - 1), GKV_EINVAL);
+    uint8_t k[SEAL_KEY_BYTES], k2[SEAL_KEY_BYTES];
+    assert_int_equal(seal_key_parse(b, k), 0);
+    char padded[80];
+    snprintf(padded, sizeof(padded), "  %s\n", b); /* as read from an env var */
+    assert_int_equal(seal_key_parse(padded, k2), 0);
+    assert_memory_equal(k, k2, SEAL_KEY_BYTES);
+    assert_int_equal(seal_key_parse("", k), GKV_EINVAL);
+    assert_int_equal(seal_key_parse("AAAA", k), GKV_EINVAL);
+    assert_int_equal(seal_key_parse("!!!", k), GKV_EINVAL);
+}
+
+static void test_refusal_names_are_distinct_snake_case(void **state)
+{
+    (void)state;
+    for (int i = 0; i < SEAL_REFUSE_COUNT; i++) {
+        const char *n = seal_refusal_name((enum seal_refusal)i);
+        assert_non_null(n);
+        assert_string_not_equal(n, "unknown");
+        for (const char *p = n; *p; p++)
+            assert_true((*p >= 'a' && *p <= 'z') || *p == '_');
+        for (int j = 0; j < i; j++)
+            assert_string_not_equal(n, seal_refusal_name((enum seal_refusal)j));
+    }
+    assert_string_equal(seal_refusal_name(SEAL_REFUSE_BAD_TAG), "bad_tag");
+    assert_string_equal(seal_refusal_name(SEAL_REFUSE_COUNT), "unknown");
+}
+
+/* --------------------------------------------------------- fuzz corpus */
+
+static void corpus_write(const char *dir, const char *name, const uint8_t *p, size_t len)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(p, 1, len, f), len);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* With GKV_WRITE_CORPUS=dir: packets the fuzz target's fixed context opens. */
+static void test_write_fuzz_corpus_when_asked(void **state)
+{
+    (void)state;
+    const char *dir = getenv("GKV_WRITE_CORPUS");
+    if (!dir || !*dir) {
+        skip();
+        return;
+    }
+    uint8_t key[SEAL_KEY_BYTES];
+    fuzz_seal_key(key);
+    struct peer sec, ins, other;
+    peer_init(&sec, key, FUZZ_SEAL_LABEL, FUZZ_SEAL_SENDER_ID, FUZZ_SEAL_SENDER_EPOCH);
+    peer_init(&ins, NULL, FUZZ_SEAL_LABEL, FUZZ_SEAL_SENDER_ID, FUZZ_SEAL_SENDER_EPOCH);
+    peer_init(&other, key, "another-cluster", FUZZ_SEAL_SENDER_ID, FUZZ_SEAL_SENDER_EPOCH);
+    uint8_t pt[600], pkt[PKT_MAX];
+    for (size_t i = 0; i < sizeof(pt); i++)
+        pt[i] = (uint8_t)(i * 13 + 7);
+    /* A msgpack-looking map: {"t": 20, "v": 1}. */
+    const uint8_t map[] = {0x82, 0xa1, 't', 0x14, 0xa1, 'v', 0x01};
+    size_t len;
+    len = seal_bytes(sec.ctx, pt, 0, pkt);
+    corpus_write(dir, "secure-empty", pkt, len);
+    len = seal_bytes(sec.ctx, map, sizeof(map), pkt);
+    corpus_write(dir, "secure-msgpack", pkt, len);
+    len = seal_bytes(sec.ctx, pt, sizeof(pt), pkt);
+    corpus_write(dir, "secure-600", pkt, len);
+    len = seal_bytes(ins.ctx, map, sizeof(map), pkt);
+    corpus_write(dir, "insecure-msgpack", pkt, len);
+    len = seal_bytes(ins.ctx, pt, 100, pkt);
+    corpus_write(dir, "insecure-100", pkt, len);
+    len = seal_bytes(other.ctx, map, sizeof(map), pkt);
+    corpus_write(dir, "other-label", pkt, len);
+    peer_close(&sec);
+    peer_close(&ins);
+    peer_close(&other);
+}
+
+int main(void)
+{
+    if (sodium_init() < 0)
+        return 1;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_seal_round_trip_restores_plaintext_and_sender),
+        cmocka_unit_test(test_seal_in_place_matches_out_of_place),
+        cmocka_unit_test(test_seal_header_layout_matches_envelope_doc),
+        cmocka_unit_test(test_seal_nonce_is_header_suffix_and_ad_is_header_plus_label),
+        cmocka_unit_test(test_seal_output_buffer_too_small_is_refused),
+        cmocka_unit_test(test_seal_label_longer_than_max_is_refused),
+        cmocka_unit_test(test_open_every_byte_flip_is_refused_with_its_reason_and_moves_no_window),
+        cmocka_unit_test(test_open_every_truncation_is_refused_and_moves_no_window),
+        cmocka_unit_test(test_open_longer_than_max_or_buffer_is_refused_as_too_long),
+        cmocka_unit_test(test_open_label_check_match_with_other_label_fails_the_tag),
+        cmocka_unit_test(test_open_unknown_key_id_is_refused_and_counted),
+        cmocka_unit_test(test_open_duplicate_is_refused_as_replay),
+        cmocka_unit_test(test_open_reordered_within_window_is_accepted_once),
+        cmocka_unit_test(test_open_older_than_window_is_refused),
+        cmocka_unit_test(test_open_old_epoch_refused_and_newer_epoch_accepted_after_restart),
+        cmocka_unit_test(test_replay_window_matches_exact_model_on_random_sequences),
+        cmocka_unit_test(test_replay_window_big_jump_clears_everything),
+        cmocka_unit_test(test_senders_table_full_refuses_unknown_senders_and_keeps_known),
+        cmocka_unit_test(test_senders_table_holds_the_default_limit_then_refuses),
+        cmocka_unit_test(test_replay_table_forget_keeps_other_senders),
+        cmocka_unit_test(test_insecure_round_trip_keeps_header_label_and_replay_window),
+        cmocka_unit_test(test_secure_and_insecure_nodes_refuse_each_other),
+        cmocka_unit_test(test_keyring_limits_and_state_rules),
+        cmocka_unit_test(test_keyring_removed_key_packets_are_refused),
+        cmocka_unit_test(test_keyring_colliding_key_ids_open_with_either_key),
+        cmocka_unit_test(test_rotation_one_node_at_a_time_across_five_nodes_refuses_nothing),
+        cmocka_unit_test(test_rotation_removing_old_key_too_early_refuses_packets),
+        cmocka_unit_test(test_keyfile_good_file_with_comments_loads_first_as_primary),
+        cmocka_unit_test(test_keyfile_group_or_world_readable_is_refused_with_chmod_hint),
+        cmocka_unit_test(test_keyfile_malformed_base64_is_refused_with_file_and_line),
+        cmocka_unit_test(test_keyfile_wrong_length_key_is_refused_with_file_and_line),
+        cmocka_unit_test(test_keyfile_empty_duplicate_or_too_many_keys_is_refused),
+        cmocka_unit_test(test_keyfile_missing_file_is_refused),
+        cmocka_unit_test(test_key_generate_gives_distinct_parseable_keys),
+        cmocka_unit_test(test_refusal_names_are_distinct_snake_case),
+        cmocka_unit_test(test_write_fuzz_corpus_when_asked),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
