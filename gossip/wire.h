@@ -32,6 +32,12 @@
 #define WIRE_MAX_MSGS_DATAGRAM 256u
 /* Sync streams (TCP) carry frames up to this size (a max value + key + slack). */
 #define WIRE_MAX_FRAME (GKV_VALUE_MAX_DEFAULT + 64u * 1024u)
+/* Anti-entropy trees have at most 2^24 buckets (store.h uses 2^10; 24 leaves
+ * room to grow while 2^24 * 8-byte hashes = 128 MiB still bounds a tree). */
+#define WIRE_MAX_BUCKET_BITS 24u
+/* A sync-stream frame is a 4-byte big-endian length, then that many bytes
+ * of sealed frame (docs/PROTOCOL.md, "Sync streams"). */
+#define WIRE_FRAME_PREFIX_BYTES 4u
 
 enum wire_type {
     /* membership (SWIM) */
@@ -130,7 +136,9 @@ struct wire_msg {
     } u;
 };
 
-/* Limits the decoder enforces (besides the compile-time caps above). */
+/* Limits the decoder enforces (besides the compile-time caps above).
+ * A NULL limits pointer means all defaults. Values above the hard caps are
+ * clamped to them (GKV_VALUE_HARD_MAX, GKV_KEY_MAX). */
 struct wire_limits {
     uint32_t max_value_bytes; /* 0 = GKV_VALUE_MAX_DEFAULT */
     uint32_t max_key_bytes;   /* 0 = GKV_KEY_MAX */
@@ -152,21 +160,55 @@ void wire_encoder_init(struct wire_encoder *enc, uint8_t *buf, size_t cap);
 int wire_encode(struct wire_encoder *enc, const struct wire_msg *msg);
 
 /* Append as many of entries[0..n) as fit as one DELTAS or REPAIR message;
- * *taken says how many went in (0 with GKV_ENOSPACE_MSG if none fit). */
+ * *taken says how many went in (0 with GKV_ENOSPACE_MSG if none fit). At
+ * most WIRE_MAX_ENTRIES_MSG are taken per call. n == 0 writes nothing and
+ * returns 0. GKV_EINVAL: a bad type, or entries[*taken] can never be encoded
+ * (empty or oversized key, unknown flag bits, invalid vector clock); the
+ * encoder is then unchanged, so the caller can drop that entry and retry.
+ * The entries are only read during the call (their bytes are copied). */
 int wire_encode_entries(struct wire_encoder *enc, uint8_t type, uint64_t sender_id,
                         uint64_t sender_hlc, const struct entry *entries, uint32_t n,
                         uint32_t *taken);
 
-/* Size the encoding of msg would take. */
+/* Like wire_encode(), but for the messages that carry a list (JOIN/STATE
+ * members, DELTAS/REPAIR entries, DIGEST hashes, BUCKET_REQ buckets) it
+ * encodes the longest prefix of the list that fits and says how long in
+ * *taken (a DIGEST prefix keeps first_bucket, so the rest can follow with
+ * first_bucket + *taken). A list of 0 items is encoded as an empty list.
+ * Other messages are all-or-nothing (*taken = 1 on success). GKV_ENOSPACE_MSG
+ * (encoder unchanged, *taken = 0) when not even one item fits. */
+int wire_encode_prefix(struct wire_encoder *enc, const struct wire_msg *msg, uint32_t *taken);
+
+/* Size the encoding of msg would take; 0 if it can never be encoded. */
 size_t wire_encoded_size(const struct wire_msg *msg);
 
 /* Decode the message starting at buf[*off]. On success fills *msg (borrowing
  * buf) and advances *off. Errors: GKV_EDECODE (malformed), GKV_ELIMIT (a
  * limit exceeded), GKV_EVERSION, GKV_EUNSUPPORTED (unknown type: *off is
- * still advanced past it so the caller can count it and go on). */
+ * still advanced past it so the caller can count it and go on).
+ *
+ * GKV_EVERSION also advances *off (msg->version says which version), so a
+ * datagram mixing versions still yields the messages we understand. After
+ * GKV_EDECODE or GKV_ELIMIT *off is unchanged and the rest of the buffer
+ * cannot be resynchronised: drop it. The decoder never allocates; it uses
+ * only *msg and a few hundred bytes of stack. Callers decode at most
+ * WIRE_MAX_MSGS_DATAGRAM messages per datagram. Only what the message
+ * carries is written: entries[i].vc.items past vc.n, members[] past n etc.
+ * are left as they were. */
 int wire_decode(const uint8_t *buf, size_t len, size_t *off, const struct wire_limits *lim,
                 struct wire_msg *msg);
 
+/* Field-by-field equality of two decoded or to-be-encoded messages (bytes
+ * compared by content, not pointer; a tombstone's value is ignored). Used
+ * by the round-trip tests and the fuzz target. */
+bool wire_msg_equal(const struct wire_msg *a, const struct wire_msg *b);
+
 const char *wire_type_name(uint8_t type);
+
+/* Sync-stream framing: write / parse the 4-byte big-endian length that
+ * precedes each sealed frame. wire_frame_prefix_get returns GKV_EDECODE for
+ * a zero length and GKV_ELIMIT above WIRE_MAX_FRAME (close the stream). */
+void wire_frame_prefix_put(uint8_t out[WIRE_FRAME_PREFIX_BYTES], uint32_t frame_len);
+int wire_frame_prefix_get(const uint8_t in[WIRE_FRAME_PREFIX_BYTES], uint32_t *frame_len);
 
 #endif

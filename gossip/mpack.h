@@ -1,0 +1,403 @@
+/*
+ * mpack.h: a minimal msgpack reader and writer for the wire codec (internal
+ * to gossip/; wire.h is the public API).
+ *
+ * Why not msgpack-c: its unpacker trusts declared counts and lengths and
+ * allocates for them up front (a 5-byte input `dd 00 ff ff ff` asks for
+ * 537 MB), and it has no depth limit. This reader is a cursor over const
+ * bytes in the style of hiredis read.h: it never touches I/O, never
+ * allocates, and checks every declared count and length against the bytes
+ * that remain before trusting it. Strings and binaries are returned as
+ * pointers into the input (zero copy).
+ *
+ * Reader invariants (every mpack_read_* function):
+ *   1. On success the cursor has advanced past exactly one complete header
+ *      (and payload, for scalars/str/bin) and p <= end still holds.
+ *   2. On failure it returns GKV_EDECODE and the cursor is unspecified; the
+ *      caller abandons the whole message.
+ *   3. A map's declared pair count n satisfies 2n <= bytes remaining, an
+ *      array's n <= bytes remaining (every element takes at least 1 byte),
+ *      so a count can bound a loop but never an allocation by itself.
+ *
+ * The writer is the mirror image: mpack_put_* write a header or scalar at p
+ * and return the advanced pointer; mpack_size_* say how many bytes that
+ * takes, so encoders size a message first and then write it without
+ * per-byte bounds checks.
+ *
+ * Format reference: https://github.com/msgpack/msgpack/blob/master/spec.md
+ */
+#ifndef GKV_GOSSIP_MPACK_H
+#define GKV_GOSSIP_MPACK_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "common/errors.h"
+
+/* Deepest nesting mpack_skip can track (its stack lives on the C stack). */
+#define MPACK_SKIP_MAX_DEPTH 32u
+
+struct mpack_reader {
+    const uint8_t *p;   /* next byte to read */
+    const uint8_t *end; /* one past the last readable byte */
+};
+
+static inline void mpack_reader_init(struct mpack_reader *r, const uint8_t *buf, size_t len)
+{
+    r->p = buf;
+    r->end = buf + len;
+}
+
+static inline size_t mpack_left(const struct mpack_reader *r)
+{
+    return (size_t)(r->end - r->p);
+}
+
+static inline uint16_t mpack_be16(const uint8_t *p)
+{
+    return (uint16_t)((uint16_t)p[0] << 8 | p[1]);
+}
+
+static inline uint32_t mpack_be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline uint64_t mpack_be64(const uint8_t *p)
+{
+    return (uint64_t)mpack_be32(p) << 32 | mpack_be32(p + 4);
+}
+
+/* An unsigned integer: positive fixint, uint8..uint64, or a non-negative
+ * int8..int64 (the spec lets encoders use signed types for positives). */
+static inline int mpack_read_uint(struct mpack_reader *r, uint64_t *out)
+{
+    size_t left = mpack_left(r);
+    if (left == 0)
+        return GKV_EDECODE;
+    const uint8_t *p = r->p;
+    uint8_t b = p[0];
+    if (b <= 0x7f) {
+        *out = b;
+        r->p += 1;
+        return 0;
+    }
+    uint64_t v;
+    size_t n;
+    switch (b) {
+    case 0xcc: /* uint8 */
+    case 0xd0: /* int8 */
+        n = 1;
+        break;
+    case 0xcd:
+    case 0xd1:
+        n = 2;
+        break;
+    case 0xce:
+    case 0xd2:
+        n = 4;
+        break;
+    case 0xcf:
+    case 0xd3:
+        n = 8;
+        break;
+    default:
+        return GKV_EDECODE;
+    }
+    if (left < 1 + n)
+        return GKV_EDECODE;
+    switch (n) {
+    case 1:
+        v = p[1];
+        break;
+    case 2:
+        v = mpack_be16(p + 1);
+        break;
+    case 4:
+        v = mpack_be32(p + 1);
+        break;
+    default:
+        v = mpack_be64(p + 1);
+        break;
+    }
+    if (b >= 0xd0 && (v >> (8 * n - 1)) != 0)
+        return GKV_EDECODE; /* a negative signed integer */
+    *out = v;
+    r->p += 1 + n;
+    return 0;
+}
+
+/* A uint that must be <= max. */
+static inline int mpack_read_uint_max(struct mpack_reader *r, uint64_t max, uint64_t *out)
+{
+    int rc = mpack_read_uint(r, out);
+    if (rc == 0 && *out > max)
+        return GKV_EDECODE;
+    return rc;
+}
+
+static inline int mpack_read_bool(struct mpack_reader *r, int *out)
+{
+    if (mpack_left(r) == 0 || (r->p[0] != 0xc2 && r->p[0] != 0xc3))
+        return GKV_EDECODE;
+    *out = r->p[0] == 0xc3;
+    r->p += 1;
+    return 0;
+}
+
+/* Container header: shared by map (pairs) and array (elements). */
+static inline int mpack__read_count(struct mpack_reader *r, uint8_t fix_lo, uint8_t c16,
+                                    uint8_t c32, unsigned per_item, uint32_t *out)
+{
+    size_t left = mpack_left(r);
+    if (left == 0)
+        return GKV_EDECODE;
+    const uint8_t *p = r->p;
+    uint8_t b = p[0];
+    uint32_t n;
+    size_t hdr;
+    if (b >= fix_lo && b <= fix_lo + 0x0f) {
+        n = b & 0x0fu;
+        hdr = 1;
+    } else if (b == c16) {
+        if (left < 3)
+            return GKV_EDECODE;
+        n = mpack_be16(p + 1);
+        hdr = 3;
+    } else if (b == c32) {
+        if (left < 5)
+            return GKV_EDECODE;
+        n = mpack_be32(p + 1);
+        hdr = 5;
+    } else {
+        return GKV_EDECODE;
+    }
+    /* Invariant 3: every element takes >= 1 byte. */
+    if ((uint64_t)n * per_item > left - hdr)
+        return GKV_EDECODE;
+    *out = n;
+    r->p += hdr;
+    return 0;
+}
+
+static inline int mpack_read_map(struct mpack_reader *r, uint32_t *pairs)
+{
+    return mpack__read_count(r, 0x80, 0xde, 0xdf, 2, pairs);
+}
+
+static inline int mpack_read_array(struct mpack_reader *r, uint32_t *n)
+{
+    return mpack__read_count(r, 0x90, 0xdc, 0xdd, 1, n);
+}
+
+/* A str or bin (either is accepted wherever bytes are expected: names are
+ * written as str, keys and values as bin). *data points into the input. */
+static inline int mpack_read_bytes(struct mpack_reader *r, const uint8_t **data, uint32_t *len)
+{
+    size_t left = mpack_left(r);
+    if (left == 0)
+        return GKV_EDECODE;
+    const uint8_t *p = r->p;
+    uint8_t b = p[0];
+    uint32_t n;
+    size_t hdr;
+    if (b >= 0xa0 && b <= 0xbf) {
+        n = b & 0x1fu;
+        hdr = 1;
+    } else if (b == 0xd9 || b == 0xc4) { /* str8, bin8 */
+        if (left < 2)
+            return GKV_EDECODE;
+        n = p[1];
+        hdr = 2;
+    } else if (b == 0xda || b == 0xc5) { /* str16, bin16 */
+        if (left < 3)
+            return GKV_EDECODE;
+        n = mpack_be16(p + 1);
+        hdr = 3;
+    } else if (b == 0xdb || b == 0xc6) { /* str32, bin32 */
+        if (left < 5)
+            return GKV_EDECODE;
+        n = mpack_be32(p + 1);
+        hdr = 5;
+    } else {
+        return GKV_EDECODE;
+    }
+    if (n > left - hdr)
+        return GKV_EDECODE;
+    *data = p + hdr;
+    *len = n;
+    r->p += hdr + n;
+    return 0;
+}
+
+/* Skip count complete objects of any type (ext and float included). A
+ * container opened while skipping counts one level against max_depth:
+ * max_depth 0 means only scalars may be skipped. Returns GKV_ELIMIT past
+ * max_depth, GKV_EDECODE on malformed input. Iterative, no allocation: the
+ * pending counts live in a small array on the stack, and the loop consumes
+ * at least one byte per step, so it runs at most len times. */
+int mpack_skip(struct mpack_reader *r, uint64_t count, unsigned max_depth);
+
+/* ---------------------------------------------------------------- writer */
+
+static inline uint8_t *mpack_put_be16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)(v >> 8);
+    p[1] = (uint8_t)v;
+    return p + 2;
+}
+
+static inline uint8_t *mpack_put_be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+    return p + 4;
+}
+
+static inline uint8_t *mpack_put_be64(uint8_t *p, uint64_t v)
+{
+    mpack_put_be32(p, (uint32_t)(v >> 32));
+    return mpack_put_be32(p + 4, (uint32_t)v);
+}
+
+/* Smallest encoding, as the spec asks. */
+static inline size_t mpack_size_uint(uint64_t v)
+{
+    if (v <= 0x7f)
+        return 1;
+    if (v <= 0xff)
+        return 2;
+    if (v <= 0xffff)
+        return 3;
+    if (v <= 0xffffffffu)
+        return 5;
+    return 9;
+}
+
+static inline uint8_t *mpack_put_uint(uint8_t *p, uint64_t v)
+{
+    if (v <= 0x7f) {
+        *p = (uint8_t)v;
+        return p + 1;
+    }
+    if (v <= 0xff) {
+        p[0] = 0xcc;
+        p[1] = (uint8_t)v;
+        return p + 2;
+    }
+    if (v <= 0xffff) {
+        p[0] = 0xcd;
+        return mpack_put_be16(p + 1, (uint16_t)v);
+    }
+    if (v <= 0xffffffffu) {
+        p[0] = 0xce;
+        return mpack_put_be32(p + 1, (uint32_t)v);
+    }
+    p[0] = 0xcf;
+    return mpack_put_be64(p + 1, v);
+}
+
+static inline uint8_t *mpack_put_bool(uint8_t *p, int v)
+{
+    *p = v ? 0xc3 : 0xc2;
+    return p + 1;
+}
+
+/* Map and array headers: 1 byte up to 15, 3 up to 65535, else 5. */
+static inline size_t mpack_size_count(uint32_t n)
+{
+    return n <= 15 ? 1 : n <= 0xffff ? 3 : 5;
+}
+
+static inline uint8_t *mpack__put_count(uint8_t *p, uint32_t n, uint8_t fix, uint8_t c16,
+                                        uint8_t c32)
+{
+    if (n <= 15) {
+        *p = (uint8_t)(fix | n);
+        return p + 1;
+    }
+    if (n <= 0xffff) {
+        *p = c16;
+        return mpack_put_be16(p + 1, (uint16_t)n);
+    }
+    *p = c32;
+    return mpack_put_be32(p + 1, n);
+}
+
+static inline uint8_t *mpack_put_map(uint8_t *p, uint32_t pairs)
+{
+    return mpack__put_count(p, pairs, 0x80, 0xde, 0xdf);
+}
+
+static inline uint8_t *mpack_put_array(uint8_t *p, uint32_t n)
+{
+    return mpack__put_count(p, n, 0x90, 0xdc, 0xdd);
+}
+
+/* str header: fixstr up to 31 bytes, then str8/16/32. */
+static inline size_t mpack_size_str_hdr(uint32_t len)
+{
+    return len <= 31 ? 1 : len <= 0xff ? 2 : len <= 0xffff ? 3 : 5;
+}
+
+/* bin header: bin8/16/32 (no fix form). */
+static inline size_t mpack_size_bin_hdr(uint32_t len)
+{
+    return len <= 0xff ? 2 : len <= 0xffff ? 3 : 5;
+}
+
+static inline uint8_t *mpack_put_str(uint8_t *p, const void *s, uint32_t len)
+{
+    if (len <= 31) {
+        *p++ = (uint8_t)(0xa0 | len);
+    } else if (len <= 0xff) {
+        *p++ = 0xd9;
+        *p++ = (uint8_t)len;
+    } else if (len <= 0xffff) {
+        *p++ = 0xda;
+        p = mpack_put_be16(p, (uint16_t)len);
+    } else {
+        *p++ = 0xdb;
+        p = mpack_put_be32(p, len);
+    }
+    if (len)
+        memcpy(p, s, len);
+    return p + len;
+}
+
+static inline uint8_t *mpack_put_bin_hdr(uint8_t *p, uint32_t len)
+{
+    if (len <= 0xff) {
+        p[0] = 0xc4;
+        p[1] = (uint8_t)len;
+        return p + 2;
+    }
+    if (len <= 0xffff) {
+        *p = 0xc5;
+        return mpack_put_be16(p + 1, (uint16_t)len);
+    }
+    *p = 0xc6;
+    return mpack_put_be32(p + 1, len);
+}
+
+static inline uint8_t *mpack_put_bin(uint8_t *p, const void *s, uint32_t len)
+{
+    p = mpack_put_bin_hdr(p, len);
+    if (len)
+        memcpy(p, s, len);
+    return p + len;
+}
+
+/* A one-letter map key: fixstr of length 1. The wire format's field names
+ * are all one letter (docs/PROTOCOL.md), so a key costs 2 bytes. */
+static inline uint8_t *mpack_put_key(uint8_t *p, char k)
+{
+    p[0] = 0xa1;
+    p[1] = (uint8_t)k;
+    return p + 2;
+}
+
+#endif
