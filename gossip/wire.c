@@ -48,19 +48,6 @@ _Static_assert(WIRE_MAX_ENTRIES_MSG <= 0xffff && WIRE_MAX_MEMBERS_MSG <= 15 * 0x
 
 /* ============================================================ validation */
 
-static bool vclock_ok(const struct vclock *vc)
-{
-    if (vc->n > GKV_VCLOCK_MAX)
-        return false;
-    for (uint32_t i = 0; i < vc->n; i++) {
-        if (vc->items[i].counter == 0)
-            return false;
-        if (i > 0 && vc->items[i].node <= vc->items[i - 1].node)
-            return false;
-    }
-    return true;
-}
-
 static bool entry_ok(const struct entry *e)
 {
     if (e->key_len == 0 || e->key_len > GKV_KEY_MAX || e->key == NULL)
@@ -71,7 +58,7 @@ static bool entry_ok(const struct entry *e)
         if (e->value_len > GKV_VALUE_HARD_MAX || (e->value == NULL && e->value_len > 0))
             return false;
     }
-    return vclock_ok(&e->vc);
+    return vclock_valid(&e->vc); /* sorted, unique, counters > 0 */
 }
 
 static bool member_ok(const struct wire_member *m)
@@ -244,8 +231,8 @@ static uint8_t *member_write(uint8_t *p, const struct wire_member *m)
     return mpack_put_uint(p, m->state);
 }
 
-/* The fields of a message other than its list (if it has one): their size,
- * and how many map pairs the whole message has. */
+/* The map header and the fields of a message other than its list (if it
+ * has one): their size, and how many map pairs the whole message has. */
 static size_t fixed_size(const struct wire_msg *m, uint32_t *pairs)
 {
     size_t s = hdr_size(m->sender_id, m->sender_hlc);
@@ -304,7 +291,7 @@ static size_t fixed_size(const struct wire_msg *m, uint32_t *pairs)
         break;
     }
     *pairs = n;
-    return s;
+    return s + mpack_size_count(n);
 }
 
 static uint8_t *fixed_write(uint8_t *p, const struct wire_msg *m, uint32_t pairs)
@@ -452,7 +439,6 @@ size_t wire_encoded_size(const struct wire_msg *msg)
         return 0;
     uint32_t pairs;
     size_t s = fixed_size(msg, &pairs);
-    s += mpack_size_count(pairs) - 1; /* fixed_size counted a 1-byte map header */
     int64_t n = list_len(msg);
     if (n >= 0) {
         s += list_hdr_size(msg, (uint32_t)n);
@@ -564,7 +550,8 @@ int wire_encode_entries(struct wire_encoder *enc, uint8_t type, uint64_t sender_
 
     uint8_t *start = enc->buf + enc->len;
     uint8_t *end = enc->buf + enc->cap;
-    size_t fixed = hdr_size(sender_id, sender_hlc) + 2 + 1; /* + "e" + fixarray */
+    /* map header + t, v, s, h + "e" + fixarray header */
+    size_t fixed = 1 + hdr_size(sender_id, sender_hlc) + 2 + 1;
     if (fixed > (size_t)(end - start))
         return GKV_ENOSPACE_MSG;
 
@@ -677,11 +664,11 @@ static int dec_vclock(struct mpack_reader *r, struct vclock *vc)
         if ((rc = mpack_read_uint(r, &it->node)) < 0 ||
             (rc = mpack_read_uint(r, &it->counter)) < 0)
             return rc;
-        if (it->counter == 0 || (i > 0 && it->node <= vc->items[i - 1].node))
-            return GKV_EDECODE;
     }
     vc->n = n / 2;
-    return 0;
+    /* The same rule the store applies (storage/vclock.c), so a clock that
+     * decodes is one that entry_merge can trust. */
+    return vclock_valid(vc) ? 0 : GKV_EDECODE;
 }
 
 static int dec_entry(struct dec *d, struct entry *e)
