@@ -1,0 +1,321 @@
+/*
+ * cmd_serve.c: `gossipkv serve`: start a node, run its loop, stop cleanly.
+ *
+ * Start: config -> keys -> store (node id) -> seal epoch -> seal context ->
+ * client listener -> gossip sockets + core (join) -> loop.
+ * A 10 ms timer drives store_tick (group commit in sync=batch) and
+ * gossip_tick; a 1 s timer runs client housekeeping (idle timeouts).
+ *
+ * Signals: SIGINT/SIGTERM stop taking clients, announce a graceful leave
+ * and keep gossiping for leave-timeout-ms so it spreads, then close the
+ * store (msync, clean flag) and exit 0; a second signal skips the wait.
+ * SIGHUP re-reads the key file.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/errors.h"
+#include "node/cli.h"
+#include "node/log.h"
+#include "node/node.h"
+
+/* The core and the store want ticks about every 10 ms (gossip.h, store.h). */
+#define TICK_MS 10u
+#define CRON_MS 1000u
+/* Sockets beyond clients: listeners, UDP, sync streams, the data files. */
+#define EXTRA_FDS 1100u
+
+uint64_t node_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void finish(struct node *n);
+
+static void on_tick(uv_timer_t *t)
+{
+    struct node *n = t->data;
+    uint64_t now = node_wall_ms();
+    store_tick(n->store, now);
+    node_cluster_tick(n, now);
+    if (n->leaving && uv_now(n->loop) >= n->leave_deadline_ms)
+        finish(n);
+}
+
+static void on_cron(uv_timer_t *t)
+{
+    struct node *n = t->data;
+    node_server_cron(&n->server, uv_now(n->loop));
+}
+
+static void close_walk_cb(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+/* Close every handle; uv_run returns once their callbacks have run. */
+static void finish(struct node *n)
+{
+    if (n->stopping)
+        return;
+    n->stopping = true;
+    n->leaving = false;
+    node_server_stop(&n->server);
+    node_cluster_stop(n);
+    uv_walk(n->loop, close_walk_cb, NULL);
+}
+
+static void begin_stop(struct node *n, const char *why)
+{
+    if (n->stopping)
+        return;
+    if (n->leaving) {
+        node_log(NODE_LOG_WARN, "second signal: stopping now", NULL);
+        finish(n);
+        return;
+    }
+    node_log(NODE_LOG_INFO, "shutting down", "signal=%s", why);
+    /* No new client work while the leave spreads. */
+    node_server_stop(&n->server);
+    if (n->gossip && n->cfg.leave_timeout_ms) {
+        gossip_leave(n->gossip, node_wall_ms());
+        n->leaving = true;
+        n->leave_deadline_ms = uv_now(n->loop) + n->cfg.leave_timeout_ms;
+        return;
+    }
+    finish(n);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct node *n = h->data;
+    if (signum == SIGHUP) {
+        char err[512];
+        int rc = node_keys_reload(n, err, sizeof(err));
+        if (rc == 0)
+            node_log(NODE_LOG_INFO, "keyring reloaded", "file=%s keys=%u", n->cfg.key_file,
+                     n->keys ? n->keys->n : 0);
+        else
+            node_log(NODE_LOG_ERROR, "keyring reload failed", "error=\"%s\"", err);
+        return;
+    }
+    begin_stop(n, signum == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+static void raise_fd_limit(struct node *n)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    rlim_t want = (rlim_t)n->cfg.maxclients + EXTRA_FDS;
+    if (rl.rlim_cur >= want)
+        return;
+    rlim_t target = want < rl.rlim_max ? want : rl.rlim_max;
+    rl.rlim_cur = target;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    if (target < want) {
+        /* As Redis: fit maxclients to what the process may open. */
+        uint32_t fit = target > EXTRA_FDS ? (uint32_t)(target - EXTRA_FDS) : 1;
+        node_log(NODE_LOG_WARN, "open file limit too low for maxclients: lowered",
+                 "maxclients=%u limit=%llu", fit, (unsigned long long)target);
+        n->cfg.maxclients = fit;
+    }
+}
+
+static int mkdir_p(const char *path)
+{
+    char tmp[NODE_PATH_MAX];
+    snprintf(tmp, sizeof(tmp), "%s", path);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p == '/') {
+            *p = 0;
+            if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
+                return -1;
+            *p = '/';
+        }
+    }
+    if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
+        return -1;
+    return 0;
+}
+
+static int open_store(struct node *n)
+{
+    if (mkdir_p(n->cfg.data_dir) != 0) {
+        node_log(NODE_LOG_ERROR, "cannot create the data directory", "dir=%s error=\"%s\"",
+                 n->cfg.data_dir, strerror(errno));
+        return GKV_EIO;
+    }
+    struct store_config sc;
+    store_config_init(&sc);
+    sc.dir = n->cfg.data_dir;
+    sc.sync = n->cfg.sync;
+    sc.max_value_bytes = n->cfg.max_value_bytes;
+    sc.max_entries = n->cfg.max_keys;
+    sc.batch_ms = n->cfg.sync_batch_ms;
+    sc.initial_capacity = n->cfg.initial_capacity;
+    /* A new store gets a fresh identity; an existing one keeps its own
+     * (node_id 0 = take the header's; docs/FILE_FORMAT.md: header.gkv marks
+     * a store directory). */
+    char hdr[NODE_PATH_MAX + 16];
+    snprintf(hdr, sizeof(hdr), "%s/header.gkv", n->cfg.data_dir);
+    struct stat st;
+    bool fresh = stat(hdr, &st) != 0;
+    if (fresh) {
+        do
+            node_random(&sc.node_id, sizeof(sc.node_id));
+        while (sc.node_id == 0);
+        node_random(sc.placement_secret, sizeof(sc.placement_secret));
+    }
+    const char *msg = NULL;
+    int rc = store_open(&sc, node_wall_ms(), &n->store, &msg);
+    sodium_memzero(sc.placement_secret, sizeof(sc.placement_secret));
+    if (rc != 0) {
+        node_log(NODE_LOG_ERROR, "cannot open the store", "dir=%s error=\"%s\" detail=\"%s\"",
+                 n->cfg.data_dir, gkv_strerror(rc), msg ? msg : "");
+        return rc;
+    }
+    n->node_id = store_node_id(n->store);
+    struct store_stats ss;
+    store_stats(n->store, &ss);
+    node_log(NODE_LOG_INFO, fresh ? "store created" : "store opened",
+             "dir=%s node_id=%016" PRIx64 " entries=%" PRIu64 " tombstones=%" PRIu64
+             " recovered=%d incarnation=%" PRIu64,
+             n->cfg.data_dir, n->node_id, ss.entries, ss.tombstones, ss.recovered ? 1 : 0,
+             ss.incarnation);
+    return 0;
+}
+
+static void node_cleanup(struct node *n)
+{
+    if (n->gossip)
+        gossip_free(n->gossip);
+    n->gossip = NULL;
+    node_cluster_free(n);
+    if (n->seal)
+        seal_ctx_free(n->seal);
+    if (n->keyring)
+        seal_keyring_free(n->keyring);
+    if (n->keys)
+        sodium_free(n->keys);
+    if (n->store) {
+        int rc = store_close(n->store);
+        if (rc != 0)
+            node_log(NODE_LOG_ERROR, "store close failed", "error=\"%s\"", gkv_strerror(rc));
+        else
+            node_log(NODE_LOG_INFO, "store closed cleanly", NULL);
+    }
+    n->store = NULL;
+}
+
+int cli_serve(int argc, char **argv)
+{
+    static struct node node; /* large (config, buffers): not on the stack */
+    struct node *n = &node;
+    memset(n, 0, sizeof(*n));
+    char err[1024];
+    node_config_defaults(&n->cfg);
+    int rc = node_config_from_args(&n->cfg, argc, argv, err, sizeof(err));
+    if (rc == 1)
+        return 0;
+    if (rc == 0)
+        rc = node_config_finish(&n->cfg, err, sizeof(err));
+    if (rc != 0) {
+        fprintf(stderr, "gossipkv serve: %s\n", err);
+        return 2;
+    }
+    node_log_set_level(n->cfg.log_level);
+    signal(SIGPIPE, SIG_IGN);
+    if (sodium_init() < 0) {
+        node_log(NODE_LOG_ERROR, "libsodium failed to initialize", NULL);
+        return 1;
+    }
+    raise_fd_limit(n);
+    rc = node_keys_load(n, err, sizeof(err));
+    if (rc != 0) {
+        node_log(NODE_LOG_ERROR, "cannot load keys", "error=\"%s\"", err);
+        node_cleanup(n);
+        return 2;
+    }
+    if (n->cfg.insecure)
+        node_log(NODE_LOG_WARN, "running --insecure: gossip is neither encrypted nor "
+                                "authenticated; anyone who can reach the gossip port can "
+                                "read and forge cluster traffic",
+                 NULL);
+    uint8_t rid[20];
+    node_random(rid, sizeof(rid));
+    sodium_bin2hex(n->run_id, sizeof(n->run_id), rid, sizeof(rid));
+
+    if ((rc = open_store(n)) != 0) {
+        node_cleanup(n);
+        return 1;
+    }
+    rc = node_epoch_next(n->cfg.data_dir, &n->epoch, err, sizeof(err));
+    if (rc != 0) {
+        node_log(NODE_LOG_ERROR, "cannot persist the seal epoch", "error=\"%s\"", err);
+        node_cleanup(n);
+        return 1;
+    }
+    rc = seal_ctx_new(n->keyring, n->cfg.label, n->node_id, n->epoch, &n->seal);
+    if (rc != 0) {
+        node_log(NODE_LOG_ERROR, "cannot create the seal context", "error=\"%s\"",
+                 gkv_strerror(rc));
+        node_cleanup(n);
+        return 1;
+    }
+
+    n->loop = uv_default_loop();
+    n->start_ms = node_wall_ms();
+    n->start_mono_ms = uv_now(n->loop);
+    if ((rc = node_server_start(&n->server, n)) != 0 || (rc = node_cluster_start(n)) != 0) {
+        finish(n);
+        uv_run(n->loop, UV_RUN_DEFAULT);
+        node_cleanup(n);
+        uv_loop_close(n->loop);
+        return 1;
+    }
+    uv_timer_init(n->loop, &n->tick_timer);
+    n->tick_timer.data = n;
+    uv_timer_start(&n->tick_timer, on_tick, TICK_MS, TICK_MS);
+    uv_timer_init(n->loop, &n->cron_timer);
+    n->cron_timer.data = n;
+    uv_timer_start(&n->cron_timer, on_cron, CRON_MS, CRON_MS);
+    uv_signal_t *sigs[] = {&n->sig_int, &n->sig_term, &n->sig_hup};
+    int signums[] = {SIGINT, SIGTERM, SIGHUP};
+    for (int i = 0; i < 3; i++) {
+        uv_signal_init(n->loop, sigs[i]);
+        sigs[i]->data = n;
+        uv_signal_start(sigs[i], on_signal, signums[i]);
+    }
+    char qname[WIRE_MAX_NAME + 8];
+    node_log(NODE_LOG_INFO, "node started",
+             "name=%s node_id=%016" PRIx64 " gossip=%s advertise=%s client=%s sync=%s "
+             "epoch=%" PRIu64 " secure=%d seeds=%u version=%s",
+             node_log_quote(n->cfg.name, qname, sizeof(qname)), n->node_id, n->cfg.gossip_addr,
+             n->cfg.advertise_addr, n->cfg.client_addr,
+             n->cfg.sync == STORE_SYNC_NONE     ? "none"
+             : n->cfg.sync == STORE_SYNC_ALWAYS ? "always"
+                                                : "batch",
+             n->epoch, n->keyring ? 1 : 0, n->cfg.join_count, GKV_VERSION);
+
+    uv_run(n->loop, UV_RUN_DEFAULT);
+    node_cleanup(n);
+    int lc = uv_loop_close(n->loop);
+    if (lc != 0)
+        node_log(NODE_LOG_WARN, "loop closed with handles open", "error=\"%s\"", uv_strerror(lc));
+    node_log(NODE_LOG_INFO, "node stopped", NULL);
+    return n->exit_code;
+}

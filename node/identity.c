@@ -1,0 +1,245 @@
+/*
+ * identity.c: what makes a node the same node across restarts, and its keys.
+ *
+ *   node id      random 64-bit at the first start, kept in the store header
+ *                (cmd_serve.c passes it to store_open for a new store)
+ *   seal epoch   <data>/epoch, one decimal line, bumped and fsynced before
+ *                any packet is sealed: (sender, epoch, counter) nonces are
+ *                never reused even though the counter restarts at 0
+ *   keyring      --key-file or GOSSIPKV_KEY; SIGHUP re-reads the file;
+ *                KEYRING INSTALL/USE/REMOVE change it live
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/errors.h"
+#include "node/log.h"
+#include "node/node.h"
+
+void node_random(void *buf, size_t len)
+{
+    randombytes_buf(buf, len);
+}
+
+int node_epoch_next(const char *data_dir, uint64_t *epoch, char *err, size_t err_len)
+{
+    char path[NODE_PATH_MAX + 16], tmp[NODE_PATH_MAX + 16];
+    snprintf(path, sizeof(path), "%s/epoch", data_dir);
+    snprintf(tmp, sizeof(tmp), "%s/epoch.tmp", data_dir);
+    uint64_t old = 0;
+    FILE *f = fopen(path, "r");
+    if (f) {
+        char line[64] = "";
+        char *end = NULL;
+        if (fgets(line, sizeof(line), f))
+            old = strtoull(line, &end, 10);
+        fclose(f);
+        if (!end || end == line || (*end && *end != '\n')) {
+            snprintf(err, err_len, "%s: not a number (refusing to guess the seal epoch)", path);
+            return GKV_ECORRUPT;
+        }
+    } else if (errno != ENOENT) {
+        snprintf(err, err_len, "%s: %s", path, strerror(errno));
+        return GKV_EIO;
+    }
+    uint64_t next = old + 1;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        snprintf(err, err_len, "%s: %s", tmp, strerror(errno));
+        return GKV_EIO;
+    }
+    char buf[32];
+    int n = snprintf(buf, sizeof(buf), "%" PRIu64 "\n", next);
+    bool ok = write(fd, buf, (size_t)n) == n && fsync(fd) == 0;
+    close(fd);
+    if (!ok || rename(tmp, path) != 0) {
+        snprintf(err, err_len, "%s: cannot write: %s", path, strerror(errno));
+        return GKV_EIO;
+    }
+    int dfd = open(data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    *epoch = next;
+    return 0;
+}
+
+static int keys_alloc(struct node *n)
+{
+    if (n->keys)
+        return 0;
+    n->keys = sodium_malloc(sizeof(*n->keys));
+    if (!n->keys)
+        return GKV_ENOMEM;
+    sodium_memzero(n->keys, sizeof(*n->keys));
+    return 0;
+}
+
+static int keys_find(const struct node_keys *k, const uint8_t key[SEAL_KEY_BYTES])
+{
+    for (uint32_t i = 0; i < k->n; i++)
+        if (sodium_memcmp(k->key[i], key, SEAL_KEY_BYTES) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* The keys of a file in order (the seal module validated the file first). */
+static int read_key_list(const char *path, struct node_keys *out, char *err, size_t err_len)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, err_len, "%s: %s", path, strerror(errno));
+        return GKV_EKEYFILE;
+    }
+    char line[256];
+    out->n = 0;
+    int rc = 0;
+    while (fgets(line, sizeof(line), f)) {
+        char *p = line;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p == '#' || *p == '\n' || *p == '\r' || *p == 0)
+            continue;
+        if (out->n >= SEAL_KEYRING_MAX || seal_key_parse(p, out->key[out->n]) != 0) {
+            snprintf(err, err_len, "%s: bad key line", path);
+            rc = GKV_EKEYFILE;
+            break;
+        }
+        out->n++;
+    }
+    sodium_memzero(line, sizeof(line));
+    fclose(f);
+    return rc;
+}
+
+int node_keys_load(struct node *n, char *err, size_t err_len)
+{
+    const char *env = getenv("GOSSIPKV_KEY");
+    if (n->cfg.insecure) {
+        if (n->cfg.key_file[0] || (env && *env)) {
+            snprintf(err, err_len, "--insecure given together with a key: choose one");
+            return GKV_EINVAL;
+        }
+        return 0;
+    }
+    if (!n->cfg.key_file[0] && !(env && *env)) {
+        snprintf(err, err_len, "no key: pass --key-file FILE or set GOSSIPKV_KEY "
+                               "(`gossipkv keygen` makes one), or run --insecure");
+        return GKV_EINVAL;
+    }
+    int rc = seal_keyring_new(&n->keyring);
+    if (rc == 0)
+        rc = keys_alloc(n);
+    if (rc != 0) {
+        snprintf(err, err_len, "keyring: %s", gkv_strerror(rc));
+        return rc;
+    }
+    if (n->cfg.key_file[0]) {
+        rc = seal_keyring_load_file(n->keyring, n->cfg.key_file, err, err_len);
+        if (rc != 0)
+            return rc;
+        return read_key_list(n->cfg.key_file, n->keys, err, err_len);
+    }
+    rc = seal_key_parse(env, n->keys->key[0]);
+    if (rc != 0) {
+        snprintf(err, err_len, "GOSSIPKV_KEY: not base64 of %u bytes", SEAL_KEY_BYTES);
+        return rc;
+    }
+    n->keys->n = 1;
+    return seal_keyring_install(n->keyring, n->keys->key[0]);
+}
+
+int node_keys_reload(struct node *n, char *err, size_t err_len)
+{
+    if (!n->keyring || !n->cfg.key_file[0]) {
+        snprintf(err, err_len, "no key file to re-read");
+        return GKV_ESTATE;
+    }
+    struct node_keys *fresh = sodium_malloc(sizeof(*fresh));
+    if (!fresh)
+        return GKV_ENOMEM;
+    /* Validate (permissions, format) with the seal module's loader on a
+     * scratch ring, so a bad file leaves the live ring untouched. */
+    struct seal_keyring *scratch = NULL;
+    int rc = seal_keyring_new(&scratch);
+    if (rc == 0)
+        rc = seal_keyring_load_file(scratch, n->cfg.key_file, err, err_len);
+    seal_keyring_free(scratch);
+    if (rc == 0)
+        rc = read_key_list(n->cfg.key_file, fresh, err, err_len);
+    if (rc == 0 && fresh->n == 0) {
+        snprintf(err, err_len, "%s: no keys", n->cfg.key_file);
+        rc = GKV_EKEYFILE;
+    }
+    if (rc == 0) {
+        /* Install the new, make the first primary, then drop the unlisted
+         * (rotation order: nothing is removed before its successor is in). */
+        for (uint32_t i = 0; i < fresh->n && rc == 0; i++) {
+            if (keys_find(n->keys, fresh->key[i]) < 0)
+                rc = node_keys_install(n, fresh->key[i]);
+        }
+        if (rc == 0)
+            rc = node_keys_use(n, fresh->key[0]);
+        for (uint32_t i = 0; rc == 0 && i < n->keys->n;) {
+            if (keys_find(fresh, n->keys->key[i]) < 0)
+                rc = node_keys_remove(n, n->keys->key[i]);
+            else
+                i++;
+        }
+        if (rc != 0)
+            snprintf(err, err_len, "keyring update: %s", gkv_strerror(rc));
+    }
+    sodium_free(fresh);
+    return rc;
+}
+
+int node_keys_install(struct node *n, const uint8_t key[SEAL_KEY_BYTES])
+{
+    if (!n->keyring)
+        return GKV_ESTATE;
+    if (keys_find(n->keys, key) >= 0)
+        return GKV_EEXIST;
+    if (n->keys->n >= SEAL_KEYRING_MAX)
+        return GKV_EFULL;
+    int rc = seal_keyring_install(n->keyring, key);
+    if (rc != 0)
+        return rc;
+    memcpy(n->keys->key[n->keys->n++], key, SEAL_KEY_BYTES);
+    node_log(NODE_LOG_INFO, "keyring: key installed", "key_id=%08x", seal_key_id(key));
+    return 0;
+}
+
+int node_keys_use(struct node *n, const uint8_t key[SEAL_KEY_BYTES])
+{
+    if (!n->keyring)
+        return GKV_ESTATE;
+    int rc = seal_keyring_use(n->keyring, key);
+    if (rc == 0)
+        node_log(NODE_LOG_INFO, "keyring: primary key changed", "key_id=%08x", seal_key_id(key));
+    return rc;
+}
+
+int node_keys_remove(struct node *n, const uint8_t key[SEAL_KEY_BYTES])
+{
+    if (!n->keyring)
+        return GKV_ESTATE;
+    int i = keys_find(n->keys, key);
+    int rc = seal_keyring_remove(n->keyring, key);
+    if (rc != 0)
+        return rc;
+    if (i >= 0) {
+        memmove(n->keys->key[i], n->keys->key[i + 1],
+                (size_t)(n->keys->n - (uint32_t)i - 1) * SEAL_KEY_BYTES);
+        n->keys->n--;
+        sodium_memzero(n->keys->key[n->keys->n], SEAL_KEY_BYTES);
+    }
+    node_log(NODE_LOG_INFO, "keyring: key removed", "key_id=%08x", seal_key_id(key));
+    return 0;
+}

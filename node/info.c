@@ -1,0 +1,262 @@
+/*
+ * info.c: the INFO text (Redis format: "# Section" headers, "name:value"
+ * lines ending in CRLF, a blank line between sections).
+ *
+ * Sections: server, clients, stats, cluster, gossip, storage, keyspace.
+ * `INFO` and `INFO default|all|everything` give all of them. Every limit
+ * the node enforces has a counter here (docs/OPERATIONS.md lists them).
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "node/node.h"
+
+static void line(struct resp_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void line(struct resp_buf *b, const char *fmt, ...)
+{
+    char tmp[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof(tmp) - 2, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n > sizeof(tmp) - 3)
+        n = (int)sizeof(tmp) - 3;
+    tmp[n++] = '\r';
+    tmp[n++] = '\n';
+    resp_buf_append(b, tmp, (size_t)n);
+}
+
+static const char *sync_name(enum store_sync s)
+{
+    return s == STORE_SYNC_NONE ? "none" : s == STORE_SYNC_ALWAYS ? "always" : "batch";
+}
+
+static void sec_server(struct node *n, struct resp_buf *b)
+{
+    uint64_t up_s = (uv_now(n->loop) - n->start_mono_ms) / 1000;
+    line(b, "# Server");
+    line(b, "gossipkv_version:%s", GKV_VERSION);
+    /* Clients and tools gate features on redis_version; gossipkv speaks the
+     * RESP2 subset of Redis 7.0 that docs/OPERATIONS.md lists. */
+    line(b, "redis_version:7.0.0");
+    line(b, "redis_mode:standalone");
+    line(b, "process_id:%ld", (long)getpid());
+    line(b, "run_id:%s", n->run_id);
+    line(b, "node_name:%s", n->cfg.name);
+    line(b, "node_id:%016" PRIx64, n->node_id);
+    line(b, "seal_epoch:%" PRIu64, n->epoch);
+    line(b, "gossip_addr:%s", n->cfg.gossip_addr);
+    line(b, "advertise_addr:%s", n->cfg.advertise_addr);
+    line(b, "client_addr:%s", n->cfg.client_addr);
+    char host[NODE_ADDR_TEXT_MAX];
+    int port = 0;
+    node_addr_split(n->cfg.client_addr, host, sizeof(host), &port);
+    line(b, "tcp_port:%d", port);
+    line(b, "secure:%s", n->keyring ? "yes" : "no");
+    line(b, "label:%s", n->cfg.label);
+    line(b, "uptime_in_seconds:%" PRIu64, up_s);
+    line(b, "uptime_in_days:%" PRIu64, up_s / 86400);
+    line(b, "multiplexing_api:libuv");
+    line(b, "libuv_version:%s", uv_version_string());
+}
+
+static void sec_clients(struct node *n, struct resp_buf *b)
+{
+    const struct node_server_stats *st = &n->server.stats;
+    line(b, "# Clients");
+    line(b, "connected_clients:%u", n->server.nclients);
+    line(b, "maxclients:%u", n->cfg.maxclients);
+    line(b, "client_timeout_s:%u", n->cfg.timeout_s);
+    line(b, "client_output_buffer_limit_bytes:%" PRIu64, n->cfg.client_output_buffer_limit_bytes);
+    line(b, "client_query_buffer_limit_bytes:%" PRIu64, n->cfg.client_query_buffer_limit_bytes);
+    line(b, "rejected_connections:%" PRIu64, st->rejected_connections);
+    line(b, "client_output_buffer_disconnects:%" PRIu64, st->output_buffer_disconnects);
+    line(b, "client_query_buffer_disconnects:%" PRIu64, st->query_buffer_disconnects);
+    line(b, "client_protocol_errors:%" PRIu64, st->protocol_errors);
+    line(b, "client_parser_limit_errors:%" PRIu64, st->parser_limit_errors);
+    line(b, "client_idle_timeouts:%" PRIu64, st->idle_timeouts);
+    line(b, "auth_failures:%" PRIu64, st->auth_failures);
+    line(b, "noauth_refused:%" PRIu64, st->noauth_refused);
+    line(b, "accept_errors:%" PRIu64, st->accept_errors);
+}
+
+static void sec_stats(struct node *n, struct resp_buf *b)
+{
+    const struct node_server_stats *st = &n->server.stats;
+    line(b, "# Stats");
+    line(b, "total_connections_received:%" PRIu64, st->connections_received);
+    line(b, "total_commands_processed:%" PRIu64, st->commands_processed);
+    line(b, "total_net_input_bytes:%" PRIu64, st->net_input_bytes);
+    line(b, "total_net_output_bytes:%" PRIu64, st->net_output_bytes);
+    line(b, "rejected_connections:%" PRIu64, st->rejected_connections);
+    line(b, "keyspace_hits:%" PRIu64, st->keyspace_hits);
+    line(b, "keyspace_misses:%" PRIu64, st->keyspace_misses);
+    line(b, "unknown_commands:%" PRIu64, st->unknown_commands);
+    line(b, "arity_errors:%" PRIu64, st->arity_errors);
+    line(b, "write_errors:%" PRIu64, st->write_errors);
+}
+
+static void sec_cluster(struct node *n, struct resp_buf *b)
+{
+    line(b, "# Cluster");
+    line(b, "cluster_enabled:0"); /* not Redis Cluster: every node has every key */
+    if (!n->gossip) {
+        line(b, "members_total:1");
+        line(b, "members_alive:1");
+        line(b, "members_suspect:0");
+        line(b, "members_dead:0");
+        line(b, "members_left:0");
+        line(b, "incarnation:%" PRIu64, store_incarnation(n->store));
+        return;
+    }
+    struct gossip_stats gs;
+    gossip_stats(n->gossip, &gs);
+    line(b, "members_total:%zu", gossip_member_count(n->gossip));
+    line(b, "members_alive:%u", gs.alive);
+    line(b, "members_suspect:%u", gs.suspect);
+    line(b, "members_dead:%u", gs.dead);
+    line(b, "members_left:%u", gs.left);
+    line(b, "incarnation:%" PRIu64, gs.incarnation);
+    line(b, "seeds:%u", n->cfg.join_count);
+}
+
+static void sec_gossip(struct node *n, struct resp_buf *b)
+{
+    line(b, "# Gossip");
+    if (n->gossip) {
+        struct gossip_stats g;
+        gossip_stats(n->gossip, &g);
+        line(b, "datagrams_in:%" PRIu64, g.datagrams_in);
+        line(b, "datagrams_out:%" PRIu64, g.datagrams_out);
+        line(b, "bytes_in:%" PRIu64, g.bytes_in);
+        line(b, "bytes_out:%" PRIu64, g.bytes_out);
+        line(b, "frames_in:%" PRIu64, g.frames_in);
+        line(b, "frames_out:%" PRIu64, g.frames_out);
+        line(b, "frame_bytes_in:%" PRIu64, g.frame_bytes_in);
+        line(b, "frame_bytes_out:%" PRIu64, g.frame_bytes_out);
+        line(b, "msgs_in:%" PRIu64, g.msgs_in);
+        line(b, "msgs_out:%" PRIu64, g.msgs_out);
+        line(b, "deltas_sent:%" PRIu64, g.deltas_sent);
+        line(b, "deltas_received:%" PRIu64, g.deltas_received);
+        line(b, "deltas_applied:%" PRIu64, g.deltas_applied);
+        line(b, "deltas_dropped_queue_full:%" PRIu64, g.deltas_dropped_queue_full);
+        line(b, "digests_sent:%" PRIu64, g.digests_sent);
+        line(b, "digests_received:%" PRIu64, g.digests_received);
+        line(b, "buckets_repaired:%" PRIu64, g.buckets_repaired);
+        line(b, "repair_entries_sent:%" PRIu64, g.repair_entries_sent);
+        line(b, "repair_entries_received:%" PRIu64, g.repair_entries_received);
+        line(b, "repair_bytes_sent:%" PRIu64, g.repair_bytes_sent);
+        line(b, "probes_sent:%" PRIu64, g.probes_sent);
+        line(b, "acks_received:%" PRIu64, g.acks_received);
+        line(b, "indirect_probes_sent:%" PRIu64, g.indirect_probes_sent);
+        line(b, "suspicions_raised:%" PRIu64, g.suspicions_raised);
+        line(b, "refutations:%" PRIu64, g.refutations);
+        line(b, "deaths_declared:%" PRIu64, g.deaths_declared);
+        line(b, "decode_errors:%" PRIu64, g.decode_errors);
+        line(b, "unknown_types:%" PRIu64, g.unknown_types);
+        line(b, "clock_refused:%" PRIu64, g.clock_refused);
+        line(b, "members_limit_refused:%" PRIu64, g.members_limit_refused);
+    }
+    if (n->seal) {
+        const struct seal_stats *ss = seal_ctx_stats(n->seal);
+        uint64_t total = 0;
+        line(b, "sealed:%" PRIu64, ss->sealed);
+        line(b, "opened:%" PRIu64, ss->opened);
+        for (int r = 0; r < SEAL_REFUSE_COUNT; r++) {
+            line(b, "refused_%s:%" PRIu64, seal_refusal_name((enum seal_refusal)r), ss->refused[r]);
+            total += ss->refused[r];
+        }
+        line(b, "refused_total:%" PRIu64, total);
+    }
+    if (n->cluster) {
+        struct node_cluster_stats cs;
+        node_cluster_stats(n, &cs);
+        line(b, "udp_send_errors:%" PRIu64, cs.udp_send_errors);
+        line(b, "udp_recv_errors:%" PRIu64, cs.udp_recv_errors);
+        line(b, "udp_oversize_dropped:%" PRIu64, cs.udp_oversize_dropped);
+        line(b, "streams_open:%u", cs.streams_open);
+        line(b, "stream_connects:%" PRIu64, cs.stream_connects);
+        line(b, "stream_connect_errors:%" PRIu64, cs.stream_connect_errors);
+        line(b, "stream_accepts:%" PRIu64, cs.stream_accepts);
+        line(b, "stream_frames_in:%" PRIu64, cs.stream_frames_in);
+        line(b, "stream_frames_out:%" PRIu64, cs.stream_frames_out);
+        line(b, "stream_dropped_buffer_full:%" PRIu64, cs.stream_dropped_buffer_full);
+        line(b, "stream_frame_errors:%" PRIu64, cs.stream_frame_errors);
+        line(b, "stream_limit_refused:%" PRIu64, cs.stream_limit_refused);
+    }
+}
+
+static void sec_storage(struct node *n, struct resp_buf *b)
+{
+    struct store_stats s;
+    store_stats(n->store, &s);
+    line(b, "# Storage");
+    line(b, "data_dir:%s", n->cfg.data_dir);
+    line(b, "sync:%s", sync_name(s.sync));
+    line(b, "entries:%" PRIu64, s.entries);
+    line(b, "tombstones:%" PRIu64, s.tombstones);
+    line(b, "capacity:%" PRIu64, s.capacity);
+    line(b, "load:%.4f", s.load);
+    line(b, "file_bytes:%" PRIu64, s.file_bytes);
+    line(b, "value_bytes_used:%" PRIu64, s.value_bytes_used);
+    line(b, "value_bytes_free:%" PRIu64, s.value_bytes_free);
+    line(b, "max_value_bytes:%u", n->cfg.max_value_bytes);
+    line(b, "max_keys:%" PRIu64, n->cfg.max_keys);
+    line(b, "puts:%" PRIu64, s.puts);
+    line(b, "gets:%" PRIu64, s.gets);
+    line(b, "dels:%" PRIu64, s.dels);
+    line(b, "merges:%" PRIu64, s.merges);
+    line(b, "merges_taken:%" PRIu64, s.merges_taken);
+    line(b, "clock_refused:%" PRIu64, s.clock_refused);
+    line(b, "dominance_conflicts:%" PRIu64, s.dominance_conflicts);
+    line(b, "full_refused:%" PRIu64, s.full_refused);
+    line(b, "syncs:%" PRIu64, s.syncs);
+    line(b, "growths:%" PRIu64, s.growths);
+    line(b, "growing:%d", s.growing ? 1 : 0);
+    line(b, "incarnation:%" PRIu64, s.incarnation);
+    line(b, "recovered:%d", s.recovered ? 1 : 0);
+    line(b, "torn_slots_dropped:%" PRIu64, s.torn_slots_dropped);
+    line(b, "hlc_last:%" PRIu64, s.hlc_last);
+    line(b, "root_hash:%016" PRIx64, store_root_hash(n->store));
+}
+
+static void sec_keyspace(struct node *n, struct resp_buf *b)
+{
+    struct store_stats s;
+    store_stats(n->store, &s);
+    line(b, "# Keyspace");
+    if (s.entries)
+        line(b, "db0:keys=%" PRIu64 ",expires=0,avg_ttl=0", s.entries);
+}
+
+struct section {
+    const char *name;
+    void (*fn)(struct node *n, struct resp_buf *b);
+};
+
+static const struct section sections[] = {
+    {"server", sec_server},   {"clients", sec_clients}, {"stats", sec_stats},
+    {"cluster", sec_cluster}, {"gossip", sec_gossip},   {"storage", sec_storage},
+    {"keyspace", sec_keyspace},
+};
+
+void node_info(struct node *n, const char *section, struct resp_buf *out)
+{
+    bool all = !section || !strcasecmp(section, "default") || !strcasecmp(section, "all") ||
+               !strcasecmp(section, "everything");
+    bool first = true;
+    for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++) {
+        if (!all && strcasecmp(section, sections[i].name) != 0)
+            continue;
+        if (!first)
+            resp_buf_append(out, "\r\n", 2);
+        first = false;
+        sections[i].fn(n, out);
+    }
+}

@@ -1,0 +1,160 @@
+/*
+ * node.h: the process state of `gossipkv serve`, shared by node/ files.
+ *
+ *   cmd_serve.c  startup, signals, the periodic timer, shutdown
+ *   server.c     client listener, connections, read/parse/reply, limits
+ *   commands.c   the Redis command table (one function per command)
+ *   info.c       INFO text
+ *   cluster.c    UDP gossip socket, TCP sync streams, driving the core
+ *   identity.c   node id / epoch persistence, keyring loading
+ *   config.c, log.c, addr.c, resp.c
+ *
+ * One libuv loop, one thread: every struct here is touched only from it.
+ */
+#ifndef GKV_NODE_NODE_H
+#define GKV_NODE_NODE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "gossip/gossip.h"
+#include "gossip/seal.h"
+#include "node/config.h"
+#include "node/resp.h"
+#include "storage/store.h"
+
+struct node_client;
+
+/* Client-side counters (INFO clients / stats). Every limit has one. */
+struct node_server_stats {
+    uint64_t connections_received;
+    uint64_t rejected_connections;   /* maxclients */
+    uint64_t accept_errors;          /* accept() failed (EMFILE, ...) */
+    uint64_t commands_processed;
+    uint64_t output_buffer_disconnects; /* client-output-buffer-limit */
+    uint64_t query_buffer_disconnects;  /* client-query-buffer-limit */
+    uint64_t protocol_errors;        /* malformed requests (closed) */
+    uint64_t parser_limit_errors;    /* a parser length/count limit hit (closed) */
+    uint64_t idle_timeouts;          /* timeout */
+    uint64_t auth_failures;
+    uint64_t noauth_refused;         /* commands refused before AUTH */
+    uint64_t unknown_commands;
+    uint64_t arity_errors;
+    uint64_t write_errors;           /* store refused a write */
+    uint64_t net_input_bytes, net_output_bytes;
+    uint64_t keyspace_hits, keyspace_misses;
+};
+
+struct node_server {
+    struct node *node;
+    uv_tcp_t listener;
+    bool listening;
+    struct node_client *clients; /* doubly linked list */
+    uint32_t nclients;
+    uint64_t next_client_id;
+    struct node_server_stats stats;
+    struct resp_buf scratch; /* SCAN/KEYS key collection, reused */
+};
+
+/* The keys a node holds, so SIGHUP and KEYRING can diff them (the keyring
+ * itself only exposes ids). sodium_malloc'd. */
+struct node_keys {
+    uint32_t n;
+    uint8_t key[SEAL_KEYRING_MAX][SEAL_KEY_BYTES];
+};
+
+struct node_cluster; /* cluster.c */
+
+struct node {
+    uv_loop_t *loop;
+    struct node_config cfg;
+    struct store *store;
+    struct seal_keyring *keyring; /* NULL when --insecure */
+    struct node_keys *keys;       /* sodium_malloc'd; NULL when --insecure */
+    struct seal_ctx *seal;
+    struct gossip *gossip;        /* NULL until the cluster is up */
+    struct node_cluster *cluster;
+    struct node_server server;
+    uint64_t node_id;
+    uint64_t epoch;
+    uint64_t start_ms;    /* wall clock at start */
+    uint64_t start_mono_ms;
+    char run_id[41];      /* random hex, as Redis */
+    uv_timer_t tick_timer;
+    uv_timer_t cron_timer;
+    uv_signal_t sig_int, sig_term, sig_hup;
+    bool stopping;
+    bool leaving;
+    uint64_t leave_deadline_ms;
+    int exit_code;
+};
+
+/* Unix milliseconds (the HLC's clock; CLOCK_REALTIME, cheap via vDSO). */
+uint64_t node_wall_ms(void);
+
+/* server.c */
+int node_server_start(struct node_server *srv, struct node *node);
+/* Stop accepting and close every client (their close callbacks run later in
+ * the loop). */
+void node_server_stop(struct node_server *srv);
+/* Every second: idle timeouts. */
+void node_server_cron(struct node_server *srv, uint64_t now_mono_ms);
+
+/* commands.c: run one parsed command for c; replies go to c's buffer. */
+struct node_client_view {
+    uint64_t id;
+    const char *addr;
+    const char *name;
+    uint64_t age_s, idle_s;
+};
+void node_command_exec(struct node_client *c, const struct resp_cmd *cmd);
+size_t node_command_count(void);
+
+/* Client accessors for commands.c (defined in server.c). */
+struct resp_buf *node_client_out(struct node_client *c);
+struct node *node_client_node(struct node_client *c);
+bool node_client_authed(const struct node_client *c);
+void node_client_set_authed(struct node_client *c, bool authed);
+void node_client_close_after_reply(struct node_client *c);
+const char *node_client_name(const struct node_client *c);
+int node_client_set_name(struct node_client *c, const uint8_t *name, size_t len);
+uint64_t node_client_id(const struct node_client *c);
+/* Visit clients (CLIENT LIST). */
+void node_server_each_client(struct node_server *srv,
+                             void (*cb)(void *arg, const struct node_client_view *v), void *arg);
+
+/* info.c: the INFO text for the sections named (NULL/"default"/"all"). */
+void node_info(struct node *n, const char *section, struct resp_buf *out);
+
+/* cluster.c */
+int node_cluster_start(struct node *n);
+void node_cluster_tick(struct node *n, uint64_t now_ms);
+/* Close the sockets and streams (their callbacks run later in the loop). */
+void node_cluster_stop(struct node *n);
+/* After the loop has closed every handle. */
+void node_cluster_free(struct node *n);
+struct node_cluster_stats {
+    uint64_t udp_send_errors, udp_recv_errors, udp_oversize_dropped;
+    uint64_t stream_connects, stream_connect_errors, stream_accepts;
+    uint64_t stream_frames_out, stream_frames_in;
+    uint64_t stream_dropped_buffer_full, stream_frame_errors, stream_limit_refused;
+    uint32_t streams_open;
+};
+void node_cluster_stats(const struct node *n, struct node_cluster_stats *out);
+
+/* identity.c */
+/* Load the keyring from --key-file or GOSSIPKV_KEY into n->keyring/keys. */
+int node_keys_load(struct node *n, char *err, size_t err_len);
+/* SIGHUP: re-read the key file, install new keys, use the first, remove
+ * keys no longer listed. */
+int node_keys_reload(struct node *n, char *err, size_t err_len);
+int node_keys_install(struct node *n, const uint8_t key[SEAL_KEY_BYTES]);
+int node_keys_use(struct node *n, const uint8_t key[SEAL_KEY_BYTES]);
+int node_keys_remove(struct node *n, const uint8_t key[SEAL_KEY_BYTES]);
+/* Read, bump, fsync the seal epoch file in the data directory. */
+int node_epoch_next(const char *data_dir, uint64_t *epoch, char *err, size_t err_len);
+/* Random bytes (libsodium) for node ids, seeds, secrets. */
+void node_random(void *buf, size_t len);
+
+#endif

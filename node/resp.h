@@ -1,0 +1,176 @@
+/*
+ * resp.h: the Redis protocol (RESP2) request parser and reply writer.
+ *
+ * Pure code in the manner of hiredis read.h: the parser is fed bytes and
+ * hands back complete commands; it never touches a socket. The server
+ * (node/server.c) reads straight into the parser's buffer (reserve/commit),
+ * so a request is copied once, from the kernel.
+ *
+ * Requests come in two shapes, as Redis accepts them:
+ *   multibulk  *<count>\r\n then count times $<len>\r\n<bytes>\r\n
+ *   inline     words separated by spaces, ended by \n (quotes as redis-cli)
+ *
+ * Limits (Redis networking.c, scaled to gossipkv):
+ *   count line / bulk length line / inline request: at most max_inline_bytes
+ *     (64 KiB, PROTO_INLINE_MAX_SIZE); a longer line is refused with the
+ *     error Redis gives ("too big mbulk count string", ...).
+ *   multibulk count: at most max_multibulk (1024*1024, Redis's limit).
+ *   bulk length: at most max_bulk_bytes (here the store's value limit, not
+ *     Redis's 512 MB: a longer value could never be stored anyway).
+ *   buffered bytes of one request: at most max_query_bytes.
+ * Before AUTH (when a password is set) the server swaps in much smaller
+ * limits (Redis 7: 10 arguments, 16 KiB bulks).
+ *
+ * Chunking never matters: every decision depends only on bytes already seen
+ * and every limit is on a length that is known when it is checked, so
+ * feeding a stream one byte at a time gives exactly the commands and the
+ * error that feeding it at once gives (tests/unit/test_resp.c checks this).
+ *
+ * After a protocol error the parser is stuck (every call returns the same
+ * error): Redis answers the error and closes the connection, and so do we.
+ */
+#ifndef GKV_NODE_RESP_H
+#define GKV_NODE_RESP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Redis PROTO_INLINE_MAX_SIZE. */
+#define RESP_INLINE_MAX_BYTES (64u * 1024u)
+/* Redis's multibulk count limit (networking.c). */
+#define RESP_MULTIBULK_MAX (1024u * 1024u)
+/* Redis 7's limits for unauthenticated clients (networking.c). */
+#define RESP_UNAUTH_MULTIBULK_MAX 10u
+#define RESP_UNAUTH_BULK_MAX (16u * 1024u)
+/* Initial buffer (Redis reads 16 KiB at a time, PROTO_IOBUF_LEN). */
+#define RESP_READ_CHUNK (16u * 1024u)
+
+struct resp_limits {
+    size_t max_bulk_bytes;
+    size_t max_multibulk;
+    size_t max_inline_bytes;
+    size_t max_query_bytes; /* bytes of one request */
+    bool unauthenticated;   /* word limit errors as Redis does before AUTH */
+};
+
+/* The much smaller limits for a client that has not authenticated yet. */
+void resp_limits_unauth(struct resp_limits *lim);
+
+/* Redis-like defaults with max_bulk_bytes = value_max. */
+void resp_limits_default(struct resp_limits *lim, size_t value_max);
+
+enum resp_status {
+    RESP_NEED_MORE = 0, /* no complete command buffered */
+    RESP_COMMAND = 1,   /* *cmd holds one command */
+    RESP_ERROR = -1,    /* protocol error: resp_parser_error() says which */
+};
+
+/* Which limit (if any) a protocol error hit, for INFO counters. */
+enum resp_error_kind {
+    RESP_ERR_NONE,
+    RESP_ERR_SYNTAX,      /* malformed: non-numeric length, missing '$', quotes */
+    RESP_ERR_LIMIT,       /* a length or count over its limit */
+    RESP_ERR_QUERY_LIMIT, /* too many bytes buffered for one request */
+    RESP_ERR_NOMEM,
+};
+
+/* One parsed command. argv[i] / argv_len[i] point into the parser's buffer:
+ * borrowed until the next resp_parser_reserve/feed/reset/free call (parsing
+ * further commands with resp_parser_next does not move them). Arguments are
+ * binary (not NUL-terminated). */
+struct resp_cmd {
+    size_t argc;
+    const uint8_t **argv;
+    const size_t *argv_len;
+};
+
+struct resp_arg_span {
+    size_t off; /* from the start of the current request */
+    size_t len;
+};
+
+struct resp_parser {
+    uint8_t *buf;
+    size_t len; /* bytes buffered */
+    size_t cap;
+    size_t pos; /* start of the current (unfinished) request */
+    size_t scan; /* parse cursor, >= pos */
+    int mode;    /* 0 = between requests, 1 = inline, 2 = multibulk */
+    long long multibulk_left; /* arguments still expected (multibulk) */
+    long long bulk_len;       /* -1 = expecting a $ line */
+    struct resp_arg_span *spans;
+    const uint8_t **argv;
+    size_t *argv_len;
+    size_t argc, args_cap;
+    struct resp_limits lim;
+    enum resp_error_kind err_kind;
+    const char *err; /* NULL until a protocol error */
+    char err_buf[64];
+};
+
+/* Caller memory; no allocation until bytes arrive. */
+void resp_parser_init(struct resp_parser *p, const struct resp_limits *lim);
+void resp_parser_free(struct resp_parser *p);
+/* Change the limits (e.g. after AUTH); applies to what is parsed next. */
+void resp_parser_set_limits(struct resp_parser *p, const struct resp_limits *lim);
+
+/* Space to read into: *out gets a pointer to at least want bytes (more when a
+ * known bulk needs them) past the buffered data. Compacts consumed requests
+ * first, which invalidates earlier commands' argv. GKV_ENOMEM or GKV_ELIMIT
+ * (the request would exceed max_query_bytes: the parser is then in error). */
+int resp_parser_reserve(struct resp_parser *p, size_t want, uint8_t **out, size_t *avail);
+/* n bytes were written at the pointer reserve returned. */
+void resp_parser_commit(struct resp_parser *p, size_t n);
+/* reserve + memcpy + commit (tests, fuzzing). */
+int resp_parser_feed(struct resp_parser *p, const void *data, size_t n);
+
+/* Parse the next complete command. RESP_COMMAND fills *cmd; RESP_NEED_MORE
+ * means feed more bytes; RESP_ERROR is sticky. */
+int resp_parser_next(struct resp_parser *p, struct resp_cmd *cmd);
+
+/* The protocol error as Redis words it ("Protocol error: invalid bulk
+ * length"), or NULL. Owned by the parser. */
+const char *resp_parser_error(const struct resp_parser *p);
+enum resp_error_kind resp_parser_error_kind(const struct resp_parser *p);
+
+/* Bytes buffered that no returned command has consumed yet. */
+size_t resp_parser_pending(const struct resp_parser *p);
+
+/* Drop big buffers while idle (after a large request), keeping up to
+ * keep_bytes. Only when nothing is pending. */
+void resp_parser_shrink(struct resp_parser *p, size_t keep_bytes);
+
+/* ------------------------------------------------------------ writer */
+
+/* A growable reply buffer. Writes never fail visibly: on allocation failure
+ * `failed` is set and further writes are dropped (the server then closes the
+ * client). data is owned by the buffer. */
+struct resp_buf {
+    uint8_t *data;
+    size_t len;
+    size_t cap;
+    bool failed;
+};
+
+void resp_buf_init(struct resp_buf *b);
+void resp_buf_free(struct resp_buf *b);
+/* Make room for n more bytes; returns a pointer to them or NULL (failed). */
+uint8_t *resp_buf_reserve(struct resp_buf *b, size_t n);
+void resp_buf_append(struct resp_buf *b, const void *data, size_t n);
+
+void resp_write_simple(struct resp_buf *b, const char *s);   /* +s */
+void resp_write_error(struct resp_buf *b, const char *s);    /* -s (newlines become spaces) */
+void resp_write_errorf(struct resp_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void resp_write_int(struct resp_buf *b, long long v);         /* :v */
+void resp_write_bulk(struct resp_buf *b, const void *data, size_t len);
+void resp_write_bulk_str(struct resp_buf *b, const char *s);
+void resp_write_null(struct resp_buf *b);                     /* $-1 */
+void resp_write_array(struct resp_buf *b, long long n);       /* *n (n = -1: null array) */
+
+/* Strict integer parse as Redis string2ll: optional '-', no '+', no leading
+ * zeros, no spaces, no overflow. Returns true on success. */
+bool resp_str2ll(const uint8_t *s, size_t len, long long *out);
+
+#endif
