@@ -933,11 +933,13 @@ size_t node_command_count(void)
 
 static const struct command *lookup_command(const uint8_t *name, size_t len)
 {
-    for (size_t i = 0; i < NCOMMANDS; i++) {
-        const char *t = table[i].name;
-        if (t[len] == 0 && strlen(t) == len && !strncasecmp(t, (const char *)name, len))
+    static size_t lens[NCOMMANDS];
+    if (lens[0] == 0)
+        for (size_t i = 0; i < NCOMMANDS; i++)
+            lens[i] = strlen(table[i].name);
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        if (lens[i] == len && !strncasecmp(table[i].name, (const char *)name, len))
             return &table[i];
-    }
     return NULL;
 }
 
