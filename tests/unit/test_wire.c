@@ -1599,7 +1599,16 @@ static void test_wire_write_fuzz_corpus(void **state)
         skip();
         return;
     }
-    mkdir(dir, 0755);
+    char path[4096];
+    snprintf(path, sizeof(path), "%s", dir);
+    for (char *c = path + 1; *c; c++) { /* mkdir -p */
+        if (*c == '/') {
+            *c = '\0';
+            mkdir(path, 0755);
+            *c = '/';
+        }
+    }
+    mkdir(path, 0755);
     char name[64];
     struct wire_msg *msgs[ALL_TYPES];
     all_types(msgs);
