@@ -122,6 +122,9 @@ int gossip_local_write(struct gossip *g, const struct entry *e, uint64_t now_ms)
 size_t gossip_member_count(const struct gossip *g);
 /* i in [0, count); the first is this node. */
 int gossip_member_get(const struct gossip *g, size_t i, struct gossip_member_info *out);
+/* Look a member up by node id (GKV_ENOTFOUND if unknown). Strings borrowed
+ * as for gossip_member_get. */
+int gossip_member_find(const struct gossip *g, uint64_t id, struct gossip_member_info *out);
 
 struct gossip_stats {
     uint64_t datagrams_out, datagrams_in, bytes_out, bytes_in;
@@ -137,6 +140,35 @@ struct gossip_stats {
     uint64_t members_limit_refused;
     uint64_t incarnation;
     uint32_t alive, suspect, dead, left;
+    /* Added by the core engineer (appended; the fields above keep their names).
+     * Drops, one counter per reason: */
+    uint64_t seal_refused;      /* seal_open refused (detail: seal_ctx_stats) */
+    uint64_t sender_mismatch;   /* message sender id != sealed sender id */
+    uint64_t own_packets;       /* a packet claiming to come from us */
+    uint64_t wrong_target;      /* PING meant for another node id */
+    uint64_t too_many_msgs;     /* datagram beyond WIRE_MAX_MSGS_DATAGRAM */
+    uint64_t relay_table_full;  /* PING_REQ refused: GOSSIP_RELAYS_MAX pending */
+    uint64_t repair_jobs_dropped; /* anti-entropy jobs over the bound */
+    uint64_t deltas_too_large;  /* entry larger than a datagram, no stream */
+    uint64_t state_records_skipped; /* member record that fits no datagram */
+    uint64_t stale_updates;     /* membership updates older than what we know */
+    uint64_t unexpected_msgs;   /* well-formed but meaningless here (e.g. ACK for no probe) */
+    uint64_t encode_errors;     /* our own message refused by the encoder (bug) */
+    uint64_t merge_errors;      /* store_merge refused an entry (key size, full, I/O) */
+    /* Activity: */
+    uint64_t nacks_sent, nacks_received, acks_relayed, pings_received;
+    uint64_t suspicion_confirmations; /* independent accusers counted */
+    uint64_t members_reclaimed;       /* dead/left forgotten after dead_reclaim_ms */
+    uint64_t joins_sent, joins_received, states_sent, states_received;
+    uint64_t reconnects;              /* STATE pushes to a dead member or seed */
+    uint64_t leaves_received;
+    uint64_t digests_in_sync;         /* DIGEST offers whose root matched ours */
+    uint64_t bucket_reqs_sent, bucket_reqs_received;
+    uint64_t repair_frames_sent, delta_frames_sent;
+    uint64_t tombstones_purged;
+    uint64_t gc_bound_hlc;            /* last safe_below_hlc given to the store */
+    uint32_t awareness;               /* Lifeguard local health score (0 = healthy) */
+    uint32_t queued_member_updates, queued_deltas;
 };
 void gossip_stats(const struct gossip *g, struct gossip_stats *out);
 

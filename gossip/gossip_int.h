@@ -1,0 +1,323 @@
+/*
+ * gossip_int.h: internals of the gossip core, shared by gossip.c, member.c,
+ * suspicion.c, spread.c and sync.c. Not part of the public API (gossip.h).
+ *
+ * Invariants (checked by asserts in debug builds where cheap):
+ *   1. members[0] is this node; its state is ALIVE unless we are leaving.
+ *   2. idx[] maps every member id to its index in members[] (open addressing,
+ *      linear probing, 0 = empty slot, otherwise index + 1).
+ *   3. A member is SUSPECT iff it is in suspects[] (at most once).
+ *   4. Every queued broadcast is in exactly one transmit list (tx[]) and in the
+ *      age list; transmits < limit at the time it was last sent.
+ *   5. Only the probe and the ping-req relay table wait for ACK sequence
+ *      numbers, both drawn from one counter, so they never collide.
+ *
+ * Sizes are bounded by the config (max_members, max_queued_deltas) or by the
+ * GOSSIP_*_MAX constants below; whatever hits a limit is counted in stats.
+ */
+#ifndef GKV_GOSSIP_GOSSIP_INT_H
+#define GKV_GOSSIP_GOSSIP_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/rng.h"
+#include "gossip/gossip.h"
+
+/* ----------------------------------------------------------- constants */
+
+/* Seeds remembered by gossip_join (a deployment lists a handful). */
+#define GOSSIP_SEEDS_MAX 64u
+/* Pending ping-req relays (we ping a target for someone else). One probe per
+ * interval per member asks k relays, so a node relays about k per interval on
+ * average; 256 leaves room for bursts. Overflow counted. */
+#define GOSSIP_RELAYS_MAX 256u
+/* Lifeguard local-health multiplier ceiling (memberlist
+ * AwarenessMaxMultiplier = 8): timeouts scale by (score + 1), score < 8. */
+#define GOSSIP_AWARENESS_MAX 8u
+/* Confirmations tracked per suspicion; memberlist wants k = mult - 2 of them
+ * (2 with the default mult 4), so 16 covers any sane config. */
+#define GOSSIP_CONFIRM_MAX 16u
+/* Transmit lists: retransmit limits above this are clamped. */
+#define GOSSIP_TX_LISTS 64u
+/* Items a fill pass examines without finding one that fits before it gives
+ * up (keeps one datagram's cost bounded with a huge queue). */
+#define GOSSIP_SCAN_MAX 256u
+/* Pending anti-entropy repair jobs (peer, bucket). Two full-keyspace repairs
+ * (2 x 1024 buckets) fit; beyond that jobs are dropped and counted, the next
+ * anti-entropy round finds the difference again. */
+#define GOSSIP_REPAIR_JOBS_MAX 2048u
+/* The digest tree: leaves are the store's 2^STORE_BUCKET_BITS buckets; the
+ * upper level groups them by 2^GOSSIP_SYNC_GROUP_BITS (32 groups of 32 with
+ * 10-bit buckets), so one datagram carries a whole level (32 x 9 bytes). */
+#define GOSSIP_SYNC_GROUP_BITS 5u
+/* Stream frames for repair and large deltas: this much data per frame,
+ * unless one entry needs more (then up to WIRE_MAX_FRAME). */
+#define GOSSIP_FRAME_TARGET (64u * 1024u)
+/* Tombstone purge: slots visited per gossip round (store resumes). */
+#define GOSSIP_PURGE_SLOTS 1024u
+/* Reclaim check: members examined per tick for dead_reclaim_ms. */
+#define GOSSIP_RECLAIM_STEP 32u
+/* A fill pass stops looking for another delta once less room than this is
+ * left: no entry (1-byte key, no value, one-item clock) encodes smaller. */
+#define GOSSIP_ENTRY_MIN_BYTES 24u
+
+/* splitmix64's finalizer: spreads ids and hashes over table slots. */
+static inline uint64_t gossip_mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* ----------------------------------------------------------- suspicion */
+
+/* Lifeguard suspicion timer (Dasgupta et al. 2017; memberlist suspicion.go):
+ * starts at max_ms and falls toward min_ms as independent confirmations
+ * arrive: timeout = max(min, max - (max - min) * log(n+1) / log(k+1)). */
+struct gossip_suspicion {
+    uint64_t start_ms;
+    uint64_t min_ms, max_ms;
+    uint32_t k; /* confirmations wanted to reach min_ms */
+    uint32_t n; /* confirmations seen (not counting the first accuser) */
+    uint32_t nconf;
+    uint64_t confirmers[GOSSIP_CONFIRM_MAX]; /* ids that accused, first included */
+};
+
+void suspicion_start(struct gossip_suspicion *s, uint64_t from_id, uint32_t k, uint64_t min_ms,
+                     uint64_t max_ms, uint64_t now_ms);
+/* Returns true if from_id is a new, counted confirmation. */
+bool suspicion_confirm(struct gossip_suspicion *s, uint64_t from_id);
+/* Absolute time at which the suspect is declared dead. */
+uint64_t suspicion_deadline_ms(const struct gossip_suspicion *s);
+/* memberlist suspicionTimeout: mult * max(1, log10(max(1, n))) * interval. */
+uint64_t suspicion_min_timeout_ms(uint32_t mult, size_t n, uint32_t interval_ms);
+
+/* ------------------------------------------------------------ members */
+
+struct gossip_member {
+    uint64_t id;
+    char *name; /* heap, NUL-terminated; name and addr share one block */
+    char *addr;
+    uint8_t state; /* enum gossip_member_state */
+    uint64_t incarnation;
+    uint64_t state_since_ms;
+    uint64_t last_heard_ms; /* last authenticated packet from it (0: never) */
+    uint64_t last_hlc;      /* highest sender HLC it advertised (GC bound) */
+    struct gossip_suspicion susp; /* valid while SUSPECT */
+};
+
+/* ----------------------------------------------------------- spreading */
+
+enum spread_kind {
+    SPREAD_MEMBER, /* a membership update about member id */
+    SPREAD_DATA,   /* a copy of an entry */
+};
+
+struct spread_item {
+    struct spread_item *tx_prev, *tx_next;   /* list tx[transmits] */
+    struct spread_item *age_prev, *age_next; /* oldest first */
+    struct spread_item *hnext;               /* hash chain */
+    uint64_t hash;
+    uint32_t transmits;
+    uint32_t size_hint; /* conservative encoded bytes */
+    uint64_t stamp;     /* fill pass that last sent it (one copy per datagram) */
+    /* SPREAD_MEMBER: the member and who raised the update (SUSPECT/DEAD) */
+    uint64_t member_id, from_id;
+    /* SPREAD_DATA: an owned copy; key/value point into the item's tail */
+    struct entry e;
+};
+
+/* A transmit-limited queue (memberlist TransmitLimitedQueue): items are sent
+ * fewest-transmits first (newest first among equals); each is dropped after
+ * `limit` sends; a newer item with the same key replaces the queued one. */
+struct spread_queue {
+    enum spread_kind kind;
+    struct spread_item *tx[GOSSIP_TX_LISTS];
+    struct spread_item *age_head, *age_tail;
+    struct spread_item **buckets;
+    size_t nbuckets; /* power of two */
+    size_t count;
+    size_t max_count;
+    uint64_t dropped; /* oldest dropped because the queue was full */
+};
+
+/* ---------------------------------------------------------- probing */
+
+struct gossip_probe {
+    bool active;
+    bool acked;
+    bool indirect_sent;
+    uint64_t target_id;
+    uint32_t seq;
+    uint64_t sent_ms;
+    uint64_t direct_deadline_ms; /* probe timeout: then ping-req */
+    uint64_t end_ms;             /* probe interval: then suspect */
+    uint32_t expected_nacks, nacks;
+};
+
+struct gossip_relay {
+    bool used;
+    uint32_t seq;        /* the seq we used pinging the target */
+    uint32_t origin_seq; /* the seq the asker used */
+    uint64_t target_id;
+    uint64_t deadline_ms;
+    char origin_addr[WIRE_MAX_ADDR + 1];
+};
+
+/* --------------------------------------------------------- anti-entropy */
+
+struct gossip_repair_job {
+    char addr[WIRE_MAX_ADDR + 1];
+    uint32_t bucket;
+    uint32_t skip; /* entries of the bucket already sent (resume point) */
+};
+
+/* Extra counters not in the public struct (copied out by gossip_stats). */
+
+/* ------------------------------------------------------------- gossip */
+
+struct gossip {
+    struct gossip_config cfg; /* defaults applied; name/addr point into self */
+    struct store *store;
+    struct seal_ctx *seal;
+    struct gossip_io io;
+    struct gkv_rng rng;
+    uint64_t now_ms;
+    bool leaving;
+
+    /* membership */
+    struct gossip_member *members; /* [0] = self */
+    size_t nmembers, members_cap;
+    uint32_t *idx; /* id -> index + 1 */
+    size_t idx_cap;
+    uint64_t *order; /* probe order: member ids, shuffled per pass */
+    size_t order_n, order_pos, order_cap;
+    uint64_t *suspects; /* ids of SUSPECT members */
+    size_t nsuspects, suspects_cap;
+    size_t reclaim_pos;
+    uint32_t awareness; /* Lifeguard local health score, < GOSSIP_AWARENESS_MAX */
+    struct gossip_probe probe;
+    struct gossip_relay relays[GOSSIP_RELAYS_MAX];
+    uint32_t next_seq;
+    char *seeds[GOSSIP_SEEDS_MAX];
+    size_t nseeds;
+
+    /* timers (absolute ms) */
+    uint64_t next_probe_ms, next_gossip_ms, next_sync_ms, next_reconnect_ms, next_join_ms;
+    uint64_t next_gc_ms;
+
+    /* dissemination */
+    struct spread_queue mq; /* membership updates */
+    struct spread_queue dq; /* data deltas */
+    uint64_t fill_stamp;
+
+    /* anti-entropy */
+    struct gossip_repair_job *jobs; /* FIFO: jobs[jobs_head .. jobs_head + jobs_count) */
+    size_t jobs_head, jobs_count, jobs_cap;
+    uint8_t *arena; /* copies of entries batched for one REPAIR message */
+    size_t arena_cap;
+    uint64_t gc_bound; /* cached sync_gc_bound() */
+    uint64_t sync_deferred_ms; /* how long the current round waited for the data queue */
+    uint64_t next_gc_bound_ms;
+
+    /* scratch (heap, reused; wire_msg is ~50 KiB) */
+    struct wire_msg *rx;
+    struct wire_msg *tx;
+    struct wire_msg *sizer; /* an empty DELTAS message used to size entries */
+    struct entry *ebuf; /* WIRE_MAX_ENTRIES_MSG entries for packing */
+    struct spread_item **picked;
+    uint8_t *pt;     /* plaintext datagram being built, cfg.mtu */
+    uint8_t *sealed; /* sealed datagram, cfg.mtu + seal_overhead() */
+    uint8_t *rxbuf;  /* opened plaintext of a received datagram */
+    size_t rxbuf_cap;
+    uint8_t *fbuf; /* stream frame plaintext, lazily allocated */
+    size_t fbuf_cap;
+    uint8_t *fsealed;
+    size_t fsealed_cap;
+    char info_name[WIRE_MAX_NAME + 1];
+
+    struct gossip_stats st;
+};
+
+/* ------------------------------------------------------- gossip.c */
+
+/* Our HLC for stamping messages (never mutates the store's clock). */
+uint64_t gossip_hlc_now(const struct gossip *g);
+/* Seal the plaintext in enc and send it to addr as a datagram. */
+void gossip_send_datagram(struct gossip *g, const char *addr, struct wire_encoder *enc);
+/* Seal and send a stream frame (io.stream_send_cb must be set). */
+void gossip_send_frame(struct gossip *g, const char *addr, const uint8_t *pt, size_t len);
+/* Start a datagram in g->pt. */
+void gossip_dgram_begin(struct gossip *g, struct wire_encoder *enc);
+/* Fill a header for a message of type t from us. */
+void gossip_msg_init(struct gossip *g, struct wire_msg *m, uint8_t type);
+/* A stream frame buffer of at least cap bytes (NULL if out of memory). */
+uint8_t *gossip_frame_buf(struct gossip *g, size_t cap);
+/* Merge one remote entry: counts, applied_cb, optional re-queue. */
+void gossip_apply_entry(struct gossip *g, const struct entry *e, bool requeue, bool from_repair);
+size_t gossip_retransmit_limit(const struct gossip *g);
+
+/* ------------------------------------------------------- member.c */
+
+int member_table_init(struct gossip *g);
+void member_table_free(struct gossip *g);
+struct gossip_member *member_find(const struct gossip *g, uint64_t id);
+/* Live = ALIVE or SUSPECT (probed, gossiped to, counted in N). */
+size_t member_live_count(const struct gossip *g);
+/* Pick up to want distinct random live members other than self and except_id;
+ * fills out[] with indexes, returns how many. */
+size_t member_pick_random(struct gossip *g, size_t want, uint64_t except_id, size_t *out);
+/* Apply a record (from ALIVE/SUSPECT/DEAD/LEAVE messages or STATE). type is
+ * the wire message type that carried it; from_id the accuser. */
+void member_apply(struct gossip *g, const struct wire_member *wm, uint8_t type, uint64_t from_id,
+                  uint64_t sender_id);
+/* The message type that describes m's current state. */
+uint8_t member_msg_type(const struct gossip_member *m);
+void member_fill_wire(const struct gossip_member *m, struct wire_member *wm);
+/* Handle PING/PING_REQ/ACK/NACK. */
+void member_on_ping(struct gossip *g, const char *src, const struct wire_msg *m);
+void member_on_ping_req(struct gossip *g, const char *src, const struct wire_msg *m);
+void member_on_ack(struct gossip *g, const struct wire_msg *m);
+void member_on_nack(struct gossip *g, const struct wire_msg *m);
+/* JOIN and STATE. */
+void member_on_state(struct gossip *g, const char *src, const struct wire_msg *m);
+/* Send our whole member list as STATE messages to addr. */
+void member_send_state(struct gossip *g, const char *addr, uint8_t type, bool is_reply);
+/* Timers: probes, relays, suspicion, reclaim, join retry, reconnect. */
+void member_tick(struct gossip *g);
+uint64_t member_next_deadline(const struct gossip *g);
+/* Refute a rumour about ourselves: bump and persist incarnation, gossip alive. */
+void member_refute(struct gossip *g, uint64_t heard_incarnation);
+int member_leave(struct gossip *g);
+void member_set_state(struct gossip *g, struct gossip_member *m, uint8_t state,
+                      uint64_t incarnation);
+
+/* ------------------------------------------------------- spread.c */
+
+void spread_init(struct spread_queue *q, enum spread_kind kind, size_t max_count);
+void spread_free(struct spread_queue *q);
+/* Queue (or replace) the update about member id. */
+int spread_member(struct spread_queue *q, uint64_t member_id, uint64_t from_id);
+/* Queue a copy of e, replacing a queued older version of the same key. */
+int spread_data(struct spread_queue *q, const struct entry *e, size_t size_hint);
+/* Pack queued items into enc: membership first up to a third of the budget,
+ * then data, then membership again with what is left. Returns messages added. */
+uint32_t spread_fill(struct gossip *g, struct wire_encoder *enc);
+/* Estimated encoded size of one entry in a DELTAS message. */
+size_t spread_entry_size(struct gossip *g, const struct entry *e);
+
+/* ------------------------------------------------------- sync.c */
+
+int sync_init(struct gossip *g);
+void sync_free(struct gossip *g);
+void sync_tick(struct gossip *g);
+void sync_on_digest(struct gossip *g, const char *src, const struct wire_msg *m);
+void sync_on_bucket_req(struct gossip *g, const char *src, const struct wire_msg *m);
+void sync_on_repair(struct gossip *g, const struct wire_msg *m);
+uint64_t sync_next_deadline(const struct gossip *g);
+/* Tombstone GC: min over live members of their advertised HLC, minus margin. */
+uint64_t sync_gc_bound(const struct gossip *g);
+
+#endif

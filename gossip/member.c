@@ -1,0 +1,967 @@
+/*
+ * member.c: the SWIM membership table and failure detector (Das, Gupta and
+ * Motivala, "SWIM", DSN 2002), with the Lifeguard refinements (Dasgupta et
+ * al. 2017) as hashicorp/memberlist implements them.
+ *
+ * Failure detection, one probe at a time:
+ *
+ *   t0              PING target (membership updates piggybacked)
+ *   t0 + timeout*   no ACK: PING_REQ to k random live members; each pings
+ *                   the target for us and relays its ACK, or answers NACK
+ *                   when its own ping times out (Lifeguard: a NACK proves the
+ *                   relay, and so our own network, is fine)
+ *   t0 + interval*  still no ACK: raise SUSPECT (suspicion.c timer)
+ *   (* scaled by the local-health score + 1, Lifeguard "awareness")
+ *
+ * Targets come in a shuffled round-robin order: every live member is probed
+ * once per pass, the order is reshuffled each pass, and a new member is
+ * inserted at a random position of the remaining pass (SWIM section 4.3,
+ * tarantool swim.c rounds, memberlist probe()). This bounds the time until a
+ * failed member is first probed by any given prober to 2 passes.
+ *
+ * State precedence for one member (SWIM + memberlist):
+ *   higher incarnation wins; at equal incarnation ALIVE < SUSPECT < DEAD/LEFT.
+ *   Only the member itself raises its incarnation (refutation), so a live
+ *   member that hears it is suspected or dead bumps it, persists it with
+ *   store_set_incarnation (a restart must not go back), and gossips ALIVE.
+ *   A LEAVE is only believed when its from_id is the leaver itself.
+ *   A DEAD record inside a STATE exchange is treated as a SUSPECT (memberlist
+ *   mergeState): second-hand death gives the member a chance to refute, which
+ *   is what lets a healed partition merge back.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/errors.h"
+#include "gossip/gossip_int.h"
+
+/* ------------------------------------------------------------- table */
+
+static size_t idx_slot(const struct gossip *g, uint64_t id)
+{
+    return gossip_mix64(id) & (g->idx_cap - 1);
+}
+
+static int idx_rebuild(struct gossip *g, size_t cap)
+{
+    uint32_t *t = calloc(cap, sizeof(*t));
+    if (!t)
+        return GKV_ENOMEM;
+    free(g->idx);
+    g->idx = t;
+    g->idx_cap = cap;
+    for (size_t i = 0; i < g->nmembers; i++) {
+        size_t s = idx_slot(g, g->members[i].id);
+        while (g->idx[s])
+            s = (s + 1) & (cap - 1);
+        g->idx[s] = (uint32_t)(i + 1);
+    }
+    return 0;
+}
+
+struct gossip_member *member_find(const struct gossip *g, uint64_t id)
+{
+    size_t s = idx_slot(g, id);
+    for (size_t n = 0; n < g->idx_cap && g->idx[s]; n++) {
+        struct gossip_member *m = &g->members[g->idx[s] - 1];
+        if (m->id == id)
+            return m;
+        s = (s + 1) & (g->idx_cap - 1);
+    }
+    return NULL;
+}
+
+size_t member_live_count(const struct gossip *g)
+{
+    return (size_t)g->st.alive + g->st.suspect;
+}
+
+static void count_state(struct gossip *g, uint8_t state, int delta)
+{
+    uint32_t *c = state == GOSSIP_ALIVE     ? &g->st.alive
+                  : state == GOSSIP_SUSPECT ? &g->st.suspect
+                  : state == GOSSIP_DEAD    ? &g->st.dead
+                                            : &g->st.left;
+    *c = (uint32_t)((int64_t)*c + delta);
+}
+
+static int set_strings(struct gossip_member *m, const char *name, size_t name_len,
+                       const char *addr, size_t addr_len)
+{
+    char *block = malloc(name_len + addr_len + 2);
+    if (!block)
+        return GKV_ENOMEM;
+    memcpy(block, name, name_len);
+    block[name_len] = 0;
+    memcpy(block + name_len + 1, addr, addr_len);
+    block[name_len + 1 + addr_len] = 0;
+    free(m->name);
+    m->name = block;
+    m->addr = block + name_len + 1;
+    return 0;
+}
+
+static void notify(struct gossip *g, const struct gossip_member *m)
+{
+    if (!g->io.member_cb)
+        return;
+    struct gossip_member_info info = {m->id, m->name, m->addr, (enum gossip_member_state)m->state,
+                                      m->incarnation, m->state_since_ms};
+    g->io.member_cb(g->io.data, &info);
+}
+
+static void order_insert(struct gossip *g, uint64_t id)
+{
+    if (g->order_n == g->order_cap) {
+        size_t cap = g->order_cap ? g->order_cap * 2 : 16;
+        uint64_t *o = realloc(g->order, cap * sizeof(*o));
+        if (!o)
+            return; /* probed from the next pass, when the order is rebuilt */
+        g->order = o;
+        g->order_cap = cap;
+    }
+    /* a random slot among those not yet probed in this pass */
+    size_t lo = g->order_pos < g->order_n ? g->order_pos : g->order_n;
+    size_t at = lo + (size_t)gkv_rng_below(&g->rng, g->order_n - lo + 1);
+    g->order[g->order_n] = at < g->order_n ? g->order[at] : id;
+    g->order[at] = id;
+    g->order_n++;
+}
+
+static void suspects_remove(struct gossip *g, uint64_t id)
+{
+    for (size_t i = 0; i < g->nsuspects; i++) {
+        if (g->suspects[i] == id) {
+            g->suspects[i] = g->suspects[--g->nsuspects];
+            return;
+        }
+    }
+}
+
+static int suspects_add(struct gossip *g, uint64_t id)
+{
+    if (g->nsuspects == g->suspects_cap) {
+        size_t cap = g->suspects_cap ? g->suspects_cap * 2 : 16;
+        uint64_t *s = realloc(g->suspects, cap * sizeof(*s));
+        if (!s)
+            return GKV_ENOMEM;
+        g->suspects = s;
+        g->suspects_cap = cap;
+    }
+    g->suspects[g->nsuspects++] = id;
+    return 0;
+}
+
+void member_set_state(struct gossip *g, struct gossip_member *m, uint8_t state,
+                      uint64_t incarnation)
+{
+    bool changed = m->state != state || m->incarnation != incarnation;
+    if (m->state != state) {
+        count_state(g, m->state, -1);
+        count_state(g, state, +1);
+        if (m->state == GOSSIP_SUSPECT)
+            suspects_remove(g, m->id);
+        if (state == GOSSIP_SUSPECT && suspects_add(g, m->id) < 0) {
+            /* cannot track the timer: keep the member alive rather than
+             * leave a suspicion that never expires */
+            count_state(g, state, -1);
+            count_state(g, m->state, +1);
+            return;
+        }
+        m->state = state;
+        m->state_since_ms = g->now_ms;
+    }
+    m->incarnation = incarnation;
+    if (changed)
+        notify(g, m);
+}
+
+/* Add an unknown member (state ALIVE). NULL when refused (limit, memory). */
+static struct gossip_member *member_add(struct gossip *g, const struct wire_member *wm)
+{
+    if (g->nmembers >= g->cfg.max_members) {
+        g->st.members_limit_refused++;
+        return NULL;
+    }
+    if (g->nmembers == g->members_cap) {
+        size_t cap = g->members_cap * 2;
+        struct gossip_member *mm = realloc(g->members, cap * sizeof(*mm));
+        if (!mm)
+            return NULL;
+        g->members = mm;
+        g->members_cap = cap;
+    }
+    if ((g->nmembers + 1) * 2 > g->idx_cap && idx_rebuild(g, g->idx_cap * 2) < 0)
+        return NULL;
+    struct gossip_member *m = &g->members[g->nmembers];
+    memset(m, 0, sizeof(*m));
+    if (set_strings(m, wm->name, wm->name_len, wm->addr, wm->addr_len) < 0)
+        return NULL;
+    m->id = wm->id;
+    m->state = GOSSIP_ALIVE;
+    m->incarnation = wm->incarnation;
+    m->state_since_ms = g->now_ms;
+    g->nmembers++;
+    count_state(g, GOSSIP_ALIVE, +1);
+    size_t s = idx_slot(g, m->id);
+    while (g->idx[s])
+        s = (s + 1) & (g->idx_cap - 1);
+    g->idx[s] = (uint32_t)g->nmembers;
+    order_insert(g, m->id);
+    return m;
+}
+
+static void member_remove(struct gossip *g, size_t i)
+{
+    struct gossip_member *m = &g->members[i];
+    count_state(g, m->state, -1);
+    if (m->state == GOSSIP_SUSPECT)
+        suspects_remove(g, m->id);
+    free(m->name);
+    g->members[i] = g->members[g->nmembers - 1];
+    g->nmembers--;
+    /* removals are rare (reclaim): rebuilding the index keeps probing simple */
+    idx_rebuild(g, g->idx_cap);
+}
+
+int member_table_init(struct gossip *g)
+{
+    g->members_cap = 16;
+    g->members = calloc(g->members_cap, sizeof(*g->members));
+    if (!g->members || idx_rebuild(g, 64) < 0)
+        return GKV_ENOMEM;
+    struct gossip_member *self = &g->members[0];
+    const char *name = g->cfg.name ? g->cfg.name : "";
+    if (set_strings(self, name, strlen(name), g->cfg.addr, strlen(g->cfg.addr)) < 0)
+        return GKV_ENOMEM;
+    self->id = g->cfg.node_id;
+    self->state = GOSSIP_ALIVE;
+    self->incarnation = g->cfg.incarnation;
+    self->state_since_ms = g->now_ms;
+    self->last_heard_ms = g->now_ms;
+    g->nmembers = 1;
+    g->st.alive = 1;
+    g->cfg.name = self->name;
+    g->cfg.addr = self->addr;
+    return idx_rebuild(g, 64);
+}
+
+void member_table_free(struct gossip *g)
+{
+    for (size_t i = 0; i < g->nmembers; i++)
+        free(g->members[i].name);
+    free(g->members);
+    free(g->idx);
+    free(g->order);
+    free(g->suspects);
+}
+
+size_t member_pick_random(struct gossip *g, size_t want, uint64_t except_id, size_t *out)
+{
+    size_t live = member_live_count(g);
+    /* self is live unless leaving; the except member may be live too */
+    size_t candidates = live > 0 ? live - (g->members[0].state <= GOSSIP_SUSPECT ? 1 : 0) : 0;
+    if (candidates == 0 || want == 0)
+        return 0;
+    size_t got = 0;
+    /* Rejection sampling: cheap while live members are a good share of the
+     * table; bounded, then a scan from a random start finishes the job. */
+    for (size_t tries = 0; tries < 8 * want + 16 && got < want; tries++) {
+        size_t i = 1 + (size_t)gkv_rng_below(&g->rng, g->nmembers - 1);
+        const struct gossip_member *m = &g->members[i];
+        if (m->state > GOSSIP_SUSPECT || m->id == except_id)
+            continue;
+        bool dup = false;
+        for (size_t j = 0; j < got; j++)
+            dup |= out[j] == i;
+        if (!dup)
+            out[got++] = i;
+    }
+    if (got < want) {
+        size_t start = (size_t)gkv_rng_below(&g->rng, g->nmembers);
+        for (size_t n = 0; n < g->nmembers && got < want; n++) {
+            size_t i = (start + n) % g->nmembers;
+            const struct gossip_member *m = &g->members[i];
+            if (i == 0 || m->state > GOSSIP_SUSPECT || m->id == except_id)
+                continue;
+            bool dup = false;
+            for (size_t j = 0; j < got; j++)
+                dup |= out[j] == i;
+            if (!dup)
+                out[got++] = i;
+        }
+    }
+    return got;
+}
+
+uint8_t member_msg_type(const struct gossip_member *m)
+{
+    switch (m->state) {
+    case GOSSIP_SUSPECT:
+        return WIRE_SUSPECT;
+    case GOSSIP_DEAD:
+        return WIRE_DEAD;
+    case GOSSIP_LEFT:
+        return WIRE_LEAVE;
+    default:
+        return WIRE_ALIVE;
+    }
+}
+
+void member_fill_wire(const struct gossip_member *m, struct wire_member *wm)
+{
+    wm->id = m->id;
+    wm->name = m->name;
+    wm->name_len = (uint32_t)strlen(m->name);
+    wm->addr = m->addr;
+    wm->addr_len = (uint32_t)strlen(m->addr);
+    wm->incarnation = m->incarnation;
+    wm->state = m->state;
+}
+
+static void broadcast(struct gossip *g, const struct gossip_member *m, uint64_t from_id)
+{
+    spread_member(&g->mq, m->id, from_id);
+}
+
+/* ------------------------------------------------------- refutation */
+
+void member_refute(struct gossip *g, uint64_t heard_incarnation)
+{
+    struct gossip_member *self = &g->members[0];
+    uint64_t inc = self->incarnation > heard_incarnation ? self->incarnation : heard_incarnation;
+    inc++;
+    /* Persist first: a restart must never reuse an incarnation we announced.
+     * A failed write is counted but the refutation still goes out (staying
+     * suspected is worse than a possible ghost after a crash). */
+    if (store_set_incarnation(g->store, inc) < 0)
+        g->st.merge_errors++;
+    member_set_state(g, self, GOSSIP_ALIVE, inc);
+    g->st.refutations++;
+    /* Lifeguard: being suspected hints that we are the slow one */
+    if (g->awareness + 1 < GOSSIP_AWARENESS_MAX)
+        g->awareness++;
+    broadcast(g, self, g->cfg.node_id);
+}
+
+/* ----------------------------------------------------- state updates */
+
+static void on_alive(struct gossip *g, const struct wire_member *wm)
+{
+    struct gossip_member *m = member_find(g, wm->id);
+    if (m == &g->members[0]) {
+        /* Someone announces us with a newer incarnation than ours (a former
+         * life of this node): out-bid it. */
+        if (!g->leaving && wm->incarnation > m->incarnation)
+            member_refute(g, wm->incarnation);
+        else
+            g->st.stale_updates++;
+        return;
+    }
+    if (!m) {
+        if (wm->addr_len == 0) {
+            g->st.unexpected_msgs++;
+            return;
+        }
+        m = member_add(g, wm);
+        if (!m)
+            return;
+        notify(g, m);
+        broadcast(g, m, wm->id);
+        return;
+    }
+    if (wm->incarnation <= m->incarnation) {
+        g->st.stale_updates++;
+        return;
+    }
+    /* A newer life may have moved: take its address and name. */
+    if (wm->addr_len > 0 &&
+        (strlen(m->addr) != wm->addr_len || memcmp(m->addr, wm->addr, wm->addr_len) != 0 ||
+         strlen(m->name) != wm->name_len || memcmp(m->name, wm->name, wm->name_len) != 0))
+        set_strings(m, wm->name, wm->name_len, wm->addr, wm->addr_len);
+    member_set_state(g, m, GOSSIP_ALIVE, wm->incarnation);
+    broadcast(g, m, wm->id);
+}
+
+static void on_suspect(struct gossip *g, const struct wire_member *wm, uint64_t from_id)
+{
+    struct gossip_member *m = member_find(g, wm->id);
+    if (!m || wm->incarnation < m->incarnation) {
+        g->st.stale_updates++;
+        return;
+    }
+    if (m == &g->members[0]) {
+        if (!g->leaving)
+            member_refute(g, wm->incarnation);
+        return;
+    }
+    if (m->state == GOSSIP_DEAD || m->state == GOSSIP_LEFT) {
+        g->st.stale_updates++;
+        return;
+    }
+    if (m->state == GOSSIP_SUSPECT) {
+        if (wm->incarnation > m->incarnation)
+            m->incarnation = wm->incarnation;
+        /* Lifeguard: an independent accuser shortens the timer; pass the
+         * confirmation on so others count it too. */
+        if (suspicion_confirm(&m->susp, from_id)) {
+            g->st.suspicion_confirmations++;
+            broadcast(g, m, from_id);
+        }
+        return;
+    }
+    size_t n = member_live_count(g);
+    uint32_t k = g->cfg.suspicion_mult > 2 ? g->cfg.suspicion_mult - 2 : 0;
+    if (n < (size_t)k + 2)
+        k = 0;
+    uint64_t min_ms =
+        suspicion_min_timeout_ms(g->cfg.suspicion_mult, n, g->cfg.probe_interval_ms);
+    uint64_t max_ms = min_ms * g->cfg.suspicion_max_mult;
+    member_set_state(g, m, GOSSIP_SUSPECT, wm->incarnation);
+    if (m->state != GOSSIP_SUSPECT)
+        return;
+    suspicion_start(&m->susp, from_id, k, min_ms, max_ms, g->now_ms);
+    broadcast(g, m, from_id);
+}
+
+static void on_dead(struct gossip *g, const struct wire_member *wm, uint64_t from_id, bool left)
+{
+    struct gossip_member *m = member_find(g, wm->id);
+    if (!m || wm->incarnation < m->incarnation) {
+        g->st.stale_updates++;
+        return;
+    }
+    if (left && from_id != wm->id) {
+        g->st.unexpected_msgs++; /* only a member announces its own leave */
+        return;
+    }
+    if (m->state == GOSSIP_DEAD || m->state == GOSSIP_LEFT) {
+        g->st.stale_updates++;
+        return;
+    }
+    if (m == &g->members[0]) {
+        if (!g->leaving)
+            member_refute(g, wm->incarnation);
+        return;
+    }
+    member_set_state(g, m, left ? GOSSIP_LEFT : GOSSIP_DEAD, wm->incarnation);
+    broadcast(g, m, from_id);
+}
+
+void member_apply(struct gossip *g, const struct wire_member *wm, uint8_t type, uint64_t from_id,
+                  uint64_t sender_id)
+{
+    if (wm->id == 0 || wm->name_len > WIRE_MAX_NAME || wm->addr_len > WIRE_MAX_ADDR) {
+        g->st.unexpected_msgs++;
+        return;
+    }
+    switch (type) {
+    case WIRE_ALIVE:
+        on_alive(g, wm);
+        break;
+    case WIRE_SUSPECT:
+        on_suspect(g, wm, from_id);
+        break;
+    case WIRE_DEAD:
+        on_dead(g, wm, from_id, false);
+        break;
+    case WIRE_LEAVE:
+        on_dead(g, wm, from_id, true);
+        break;
+    default: /* a record inside JOIN/STATE, accused by the sender */
+        switch (wm->state) {
+        case WIRE_STATE_ALIVE:
+            on_alive(g, wm);
+            break;
+        case WIRE_STATE_SUSPECT:
+            /* a suspect is probably alive: a joiner learns of it and probes
+             * it itself; a known member gets the accusation */
+            if (!member_find(g, wm->id) && wm->id != g->cfg.node_id) {
+                on_alive(g, wm);
+                break;
+            }
+            on_suspect(g, wm, sender_id);
+            break;
+        case WIRE_STATE_DEAD:
+            /* second-hand death: suspect only (unknown members are ignored,
+             * as in memberlist mergeState) */
+            on_suspect(g, wm, sender_id);
+            break;
+        case WIRE_STATE_LEFT:
+            if (member_find(g, wm->id))
+                on_dead(g, wm, wm->id, true);
+            break;
+        default:
+            g->st.unexpected_msgs++;
+            break;
+        }
+        break;
+    }
+}
+
+/* ----------------------------------------------------------- probing */
+
+static uint64_t scaled(const struct gossip *g, uint64_t ms)
+{
+    return ms * (g->awareness + 1);
+}
+
+static void awareness_apply(struct gossip *g, int delta)
+{
+    int64_t a = (int64_t)g->awareness + delta;
+    if (a < 0)
+        a = 0;
+    if (a > (int64_t)GOSSIP_AWARENESS_MAX - 1)
+        a = GOSSIP_AWARENESS_MAX - 1;
+    g->awareness = (uint32_t)a;
+}
+
+/* Send one small message (PING/PING_REQ/ACK/NACK) with updates piggybacked. */
+static void send_with_piggyback(struct gossip *g, const char *addr, struct wire_msg *m)
+{
+    struct wire_encoder enc;
+    gossip_dgram_begin(g, &enc);
+    if (wire_encode(&enc, m) < 0) {
+        g->st.encode_errors++;
+        return;
+    }
+    g->st.msgs_out++;
+    spread_fill(g, &enc);
+    gossip_send_datagram(g, addr, &enc);
+}
+
+static void send_ping(struct gossip *g, const char *addr, uint32_t seq, uint64_t target_id)
+{
+    struct wire_msg *m = g->tx;
+    gossip_msg_init(g, m, WIRE_PING);
+    m->u.ping.seq = seq;
+    m->u.ping.target_id = target_id;
+    m->u.ping.source_id = g->cfg.node_id;
+    send_with_piggyback(g, addr, m);
+}
+
+static void send_ack(struct gossip *g, const char *addr, uint8_t type, uint32_t seq,
+                     uint64_t source_id)
+{
+    struct wire_msg *m = g->tx;
+    gossip_msg_init(g, m, type);
+    m->u.ack.seq = seq;
+    m->u.ack.source_id = source_id;
+    send_with_piggyback(g, addr, m);
+}
+
+static struct gossip_member *next_probe_target(struct gossip *g)
+{
+    for (size_t steps = 0; steps <= g->order_n + 1; steps++) {
+        if (g->order_pos >= g->order_n) {
+            /* A new pass: rebuild from the table and reshuffle. */
+            if (g->order_cap < g->nmembers) {
+                uint64_t *o = realloc(g->order, g->nmembers * sizeof(*o));
+                if (!o)
+                    return NULL;
+                g->order = o;
+                g->order_cap = g->nmembers;
+            }
+            g->order_n = 0;
+            for (size_t i = 1; i < g->nmembers; i++)
+                if (g->members[i].state <= GOSSIP_SUSPECT)
+                    g->order[g->order_n++] = g->members[i].id;
+            for (size_t i = g->order_n; i > 1; i--) { /* Fisher-Yates */
+                size_t j = (size_t)gkv_rng_below(&g->rng, i);
+                uint64_t t = g->order[i - 1];
+                g->order[i - 1] = g->order[j];
+                g->order[j] = t;
+            }
+            g->order_pos = 0;
+            if (g->order_n == 0)
+                return NULL;
+        }
+        struct gossip_member *m = member_find(g, g->order[g->order_pos++]);
+        if (m && m != &g->members[0] && m->state <= GOSSIP_SUSPECT)
+            return m;
+    }
+    return NULL;
+}
+
+static void probe_start(struct gossip *g)
+{
+    struct gossip_member *t = next_probe_target(g);
+    if (!t)
+        return;
+    struct gossip_probe *p = &g->probe;
+    memset(p, 0, sizeof(*p));
+    p->active = true;
+    p->target_id = t->id;
+    p->seq = ++g->next_seq;
+    p->sent_ms = g->now_ms;
+    p->direct_deadline_ms = g->now_ms + scaled(g, g->cfg.probe_timeout_ms);
+    p->end_ms = g->now_ms + scaled(g, g->cfg.probe_interval_ms);
+    g->st.probes_sent++;
+    send_ping(g, t->addr, p->seq, t->id);
+}
+
+static void probe_indirect(struct gossip *g, struct gossip_member *t)
+{
+    struct gossip_probe *p = &g->probe;
+    p->indirect_sent = true;
+    size_t idx[32];
+    size_t want = g->cfg.indirect_checks < 32 ? g->cfg.indirect_checks : 32;
+    size_t n = member_pick_random(g, want, t->id, idx);
+    /* copy the target address: encoding may not move it, but be explicit */
+    char target_addr[WIRE_MAX_ADDR + 1];
+    snprintf(target_addr, sizeof(target_addr), "%s", t->addr);
+    uint64_t target_id = t->id;
+    for (size_t i = 0; i < n; i++) {
+        struct wire_msg *m = g->tx;
+        gossip_msg_init(g, m, WIRE_PING_REQ);
+        m->u.ping_req.seq = p->seq;
+        m->u.ping_req.target_id = target_id;
+        m->u.ping_req.target_addr = target_addr;
+        m->u.ping_req.target_addr_len = (uint32_t)strlen(target_addr);
+        m->u.ping_req.source_id = g->cfg.node_id;
+        send_with_piggyback(g, g->members[idx[i]].addr, m);
+        g->st.indirect_probes_sent++;
+    }
+    p->expected_nacks = (uint32_t)n;
+}
+
+static void probe_fail(struct gossip *g, struct gossip_member *t)
+{
+    struct gossip_probe *p = &g->probe;
+    /* Lifeguard: missing NACKs from relays mean our own links are suspect;
+     * with no relays to ask, any failed probe counts against us. */
+    int delta = 1;
+    if (p->expected_nacks > 0)
+        delta = p->nacks < p->expected_nacks ? (int)(p->expected_nacks - p->nacks) : 0;
+    awareness_apply(g, delta);
+    p->active = false;
+    struct wire_member wm;
+    member_fill_wire(t, &wm);
+    if (t->state == GOSSIP_ALIVE)
+        g->st.suspicions_raised++;
+    on_suspect(g, &wm, g->cfg.node_id);
+}
+
+static void probe_step(struct gossip *g)
+{
+    struct gossip_probe *p = &g->probe;
+    if (g->leaving) {
+        p->active = false;
+        return;
+    }
+    if (p->active) {
+        struct gossip_member *t = member_find(g, p->target_id);
+        if (!t || t->state > GOSSIP_SUSPECT) {
+            p->active = false;
+        } else if (g->now_ms >= p->end_ms) {
+            probe_fail(g, t);
+        } else if (!p->indirect_sent && g->now_ms >= p->direct_deadline_ms) {
+            probe_indirect(g, t);
+        }
+    }
+    if (!p->active && g->now_ms >= g->next_probe_ms) {
+        g->next_probe_ms = g->now_ms + g->cfg.probe_interval_ms;
+        probe_start(g);
+    }
+}
+
+void member_on_ping(struct gossip *g, const char *src, const struct wire_msg *m)
+{
+    g->st.pings_received++;
+    if (m->u.ping.target_id != 0 && m->u.ping.target_id != g->cfg.node_id) {
+        /* meant for a previous owner of this address: do not vouch for it */
+        g->st.wrong_target++;
+        return;
+    }
+    send_ack(g, src, WIRE_ACK, m->u.ping.seq, g->cfg.node_id);
+}
+
+void member_on_ping_req(struct gossip *g, const char *src, const struct wire_msg *m)
+{
+    const struct wire_ping_req *r = &m->u.ping_req;
+    if (r->target_id == g->cfg.node_id) {
+        send_ack(g, src, WIRE_ACK, r->seq, g->cfg.node_id);
+        return;
+    }
+    if (r->target_addr_len == 0 || r->target_addr_len > WIRE_MAX_ADDR) {
+        g->st.unexpected_msgs++;
+        return;
+    }
+    struct gossip_relay *slot = NULL;
+    for (size_t i = 0; i < GOSSIP_RELAYS_MAX && !slot; i++)
+        if (!g->relays[i].used)
+            slot = &g->relays[i];
+    if (!slot) {
+        g->st.relay_table_full++;
+        return;
+    }
+    slot->used = true;
+    slot->seq = ++g->next_seq;
+    slot->origin_seq = r->seq;
+    slot->target_id = r->target_id;
+    slot->deadline_ms = g->now_ms + g->cfg.probe_timeout_ms;
+    snprintf(slot->origin_addr, sizeof(slot->origin_addr), "%s", src);
+    /* SWIM: the target address comes from the payload (the asker knows the
+     * target; we may not yet). It opened under the cluster key. */
+    char target_addr[WIRE_MAX_ADDR + 1];
+    memcpy(target_addr, r->target_addr, r->target_addr_len);
+    target_addr[r->target_addr_len] = 0;
+    send_ping(g, target_addr, slot->seq, r->target_id);
+}
+
+void member_on_ack(struct gossip *g, const struct wire_msg *m)
+{
+    const struct wire_ack *a = &m->u.ack;
+    struct gossip_probe *p = &g->probe;
+    if (p->active && a->seq == p->seq && a->source_id == p->target_id) {
+        p->active = false;
+        p->acked = true;
+        g->st.acks_received++;
+        awareness_apply(g, -1);
+        return;
+    }
+    for (size_t i = 0; i < GOSSIP_RELAYS_MAX; i++) {
+        struct gossip_relay *r = &g->relays[i];
+        if (r->used && r->seq == a->seq && r->target_id == a->source_id) {
+            r->used = false;
+            g->st.acks_relayed++;
+            send_ack(g, r->origin_addr, WIRE_ACK, r->origin_seq, r->target_id);
+            return;
+        }
+    }
+    g->st.unexpected_msgs++; /* late ACK, after the probe ended: normal */
+}
+
+void member_on_nack(struct gossip *g, const struct wire_msg *m)
+{
+    g->st.nacks_received++;
+    struct gossip_probe *p = &g->probe;
+    if (p->active && m->u.ack.seq == p->seq && p->nacks < p->expected_nacks)
+        p->nacks++;
+}
+
+static void relay_step(struct gossip *g)
+{
+    for (size_t i = 0; i < GOSSIP_RELAYS_MAX; i++) {
+        struct gossip_relay *r = &g->relays[i];
+        if (r->used && g->now_ms >= r->deadline_ms) {
+            r->used = false;
+            g->st.nacks_sent++;
+            send_ack(g, r->origin_addr, WIRE_NACK, r->origin_seq, g->cfg.node_id);
+        }
+    }
+}
+
+static void suspicion_step(struct gossip *g)
+{
+    for (size_t i = g->nsuspects; i-- > 0;) {
+        if (i >= g->nsuspects)
+            continue;
+        struct gossip_member *m = member_find(g, g->suspects[i]);
+        if (!m) {
+            g->suspects[i] = g->suspects[--g->nsuspects];
+            continue;
+        }
+        if (g->now_ms >= suspicion_deadline_ms(&m->susp)) {
+            member_set_state(g, m, GOSSIP_DEAD, m->incarnation);
+            g->st.deaths_declared++;
+            broadcast(g, m, g->cfg.node_id);
+        }
+    }
+}
+
+static void reclaim_step(struct gossip *g)
+{
+    for (size_t n = 0; n < GOSSIP_RECLAIM_STEP && g->nmembers > 1; n++) {
+        if (g->reclaim_pos < 1 || g->reclaim_pos >= g->nmembers)
+            g->reclaim_pos = 1;
+        struct gossip_member *m = &g->members[g->reclaim_pos];
+        if ((m->state == GOSSIP_DEAD || m->state == GOSSIP_LEFT) &&
+            g->now_ms - m->state_since_ms >= g->cfg.dead_reclaim_ms) {
+            member_remove(g, g->reclaim_pos);
+            g->st.members_reclaimed++;
+            continue; /* the last member moved into this slot */
+        }
+        g->reclaim_pos++;
+    }
+}
+
+/* Is addr the advertised address of a live member? */
+static bool addr_is_live(const struct gossip *g, const char *addr)
+{
+    for (size_t i = 0; i < g->nmembers; i++)
+        if (g->members[i].state <= GOSSIP_SUSPECT && strcmp(g->members[i].addr, addr) == 0)
+            return true;
+    return false;
+}
+
+/* memberlist#222: after a partition longer than the suspicion timeout, each
+ * side believes the other dead and nothing would ever probe across again.
+ * So every reconnect interval we push our state to one random dead member or
+ * seed that is not a live member; the push-pull reply makes both sides
+ * suspect-then-refute their way back to one view. */
+static void reconnect_step(struct gossip *g)
+{
+    size_t nseeds = 0;
+    const char *seeds[GOSSIP_SEEDS_MAX];
+    for (size_t i = 0; i < g->nseeds; i++)
+        if (!addr_is_live(g, g->seeds[i]))
+            seeds[nseeds++] = g->seeds[i];
+    size_t total = nseeds + g->st.dead;
+    if (total == 0)
+        return;
+    size_t r = (size_t)gkv_rng_below(&g->rng, total);
+    const char *addr = NULL;
+    if (r < nseeds) {
+        addr = seeds[r];
+    } else {
+        r -= nseeds;
+        for (size_t i = 1; i < g->nmembers && !addr; i++)
+            if (g->members[i].state == GOSSIP_DEAD && r-- == 0)
+                addr = g->members[i].addr;
+    }
+    if (!addr)
+        return;
+    g->st.reconnects++;
+    member_send_state(g, addr, WIRE_STATE, false);
+}
+
+void member_tick(struct gossip *g)
+{
+    probe_step(g);
+    relay_step(g);
+    suspicion_step(g);
+    reclaim_step(g);
+    if (g->leaving)
+        return;
+    if (g->now_ms >= g->next_join_ms) {
+        if (member_live_count(g) <= 1 && g->nseeds > 0) {
+            /* still alone: the JOIN or its reply was lost */
+            for (size_t i = 0; i < g->nseeds; i++) {
+                member_send_state(g, g->seeds[i], WIRE_JOIN, false);
+                g->st.joins_sent++;
+            }
+            g->next_join_ms = g->now_ms + g->cfg.probe_interval_ms;
+        } else {
+            g->next_join_ms = UINT64_MAX;
+        }
+    }
+    if (g->now_ms >= g->next_reconnect_ms) {
+        g->next_reconnect_ms = g->now_ms + g->cfg.reconnect_interval_ms;
+        reconnect_step(g);
+    }
+}
+
+uint64_t member_next_deadline(const struct gossip *g)
+{
+    uint64_t t = g->next_probe_ms;
+    const struct gossip_probe *p = &g->probe;
+    if (p->active) {
+        uint64_t d = p->indirect_sent ? p->end_ms : p->direct_deadline_ms;
+        if (d < t)
+            t = d;
+    }
+    for (size_t i = 0; i < GOSSIP_RELAYS_MAX; i++)
+        if (g->relays[i].used && g->relays[i].deadline_ms < t)
+            t = g->relays[i].deadline_ms;
+    for (size_t i = 0; i < g->nsuspects; i++) {
+        const struct gossip_member *m = member_find(g, g->suspects[i]);
+        if (m) {
+            uint64_t d = suspicion_deadline_ms(&m->susp);
+            if (d < t)
+                t = d;
+        }
+    }
+    if (g->next_join_ms < t)
+        t = g->next_join_ms;
+    if (g->next_reconnect_ms < t)
+        t = g->next_reconnect_ms;
+    return t;
+}
+
+/* ------------------------------------------------------ state exchange */
+
+void member_send_state(struct gossip *g, const char *addr, uint8_t type, bool is_reply)
+{
+    struct wire_encoder enc;
+    gossip_dgram_begin(g, &enc);
+    struct wire_msg *m = g->tx;
+    size_t i = 0;
+    /* bounded: every iteration advances i or flushes a non-empty datagram */
+    while (i < g->nmembers) {
+        size_t n = g->nmembers - i;
+        if (n > WIRE_MAX_MEMBERS_MSG)
+            n = WIRE_MAX_MEMBERS_MSG;
+        gossip_msg_init(g, m, type);
+        m->u.state.is_reply = is_reply;
+        m->u.state.n = (uint32_t)n;
+        for (size_t j = 0; j < n; j++)
+            member_fill_wire(&g->members[i + j], &m->u.state.members[j]);
+        uint32_t taken = 0;
+        int rc = wire_encode_prefix(&enc, m, &taken);
+        if (rc == GKV_ENOSPACE_MSG) {
+            if (enc.len > 0) {
+                gossip_send_datagram(g, addr, &enc);
+                gossip_dgram_begin(g, &enc);
+                continue;
+            }
+            g->st.state_records_skipped++; /* one record larger than a datagram */
+            i++;
+            continue;
+        }
+        if (rc < 0 || taken == 0) {
+            g->st.encode_errors++;
+            i++;
+            continue;
+        }
+        g->st.msgs_out++;
+        i += taken;
+    }
+    if (enc.len > 0)
+        gossip_send_datagram(g, addr, &enc);
+    if (type == WIRE_STATE)
+        g->st.states_sent++;
+}
+
+void member_on_state(struct gossip *g, const char *src, const struct wire_msg *m)
+{
+    const struct wire_state *s = &m->u.state;
+    bool has_sender = false;
+    if (m->type == WIRE_JOIN)
+        g->st.joins_received++;
+    else
+        g->st.states_received++;
+    for (uint32_t i = 0; i < s->n && i < WIRE_MAX_MEMBERS_MSG; i++) {
+        if (s->members[i].id == m->sender_id)
+            has_sender = true;
+        member_apply(g, &s->members[i], WIRE_STATE, m->sender_id, m->sender_id);
+    }
+    /* Push-pull: answer a JOIN or a STATE push once. A push spans several
+     * messages; only the one holding the sender's own record (a pusher
+     * always includes itself) is answered, so one push gets one reply. */
+    if (!g->leaving && has_sender && (m->type == WIRE_JOIN || !s->is_reply))
+        member_send_state(g, src, WIRE_STATE, true);
+}
+
+int member_leave(struct gossip *g)
+{
+    if (g->leaving)
+        return GKV_ESTATE;
+    g->leaving = true;
+    g->probe.active = false;
+    struct gossip_member *self = &g->members[0];
+    member_set_state(g, self, GOSSIP_LEFT, self->incarnation);
+    broadcast(g, self, self->id);
+    /* Tell a few members right away rather than waiting for the next round. */
+    size_t idx[16];
+    size_t want = g->cfg.gossip_fanout < 16 ? g->cfg.gossip_fanout : 16;
+    size_t n = member_pick_random(g, want, 0, idx);
+    for (size_t i = 0; i < n; i++) {
+        struct wire_encoder enc;
+        gossip_dgram_begin(g, &enc);
+        if (spread_fill(g, &enc) > 0)
+            gossip_send_datagram(g, g->members[idx[i]].addr, &enc);
+    }
+    return 0;
+}

@@ -1,0 +1,485 @@
+/*
+ * sync.c: anti-entropy (push-pull, digest-driven) and the tombstone GC hook.
+ *
+ * The store keeps 2^STORE_BUCKET_BITS bucket hashes, each the XOR of
+ * entry_version_hash() over the bucket's entries, updated on every write, so
+ * equal stores have equal hashes at no scan cost. On top of the leaves we use
+ * one upper level of 2^GOSSIP_SYNC_GROUP_BITS groups (XOR of their leaves).
+ * A session between A (initiator) and B, every sync_interval_ms:
+ *
+ *   A -> B  DIGEST bits=0  root only                  (steady state: this one
+ *                                                      small packet, no reply)
+ *   B -> A  DIGEST bits=5  the 32 group hashes        (only if roots differ)
+ *   A -> B  DIGEST bits=10 the 32 leaves of each group that differs
+ *   B -> A  BUCKET_REQ     the leaves that differ, and B queues REPAIR of its
+ *                          own entries of those buckets to A (push)
+ *   A -> B  REPAIR         A's entries of the requested buckets (pull)
+ *
+ * Each message is self-contained (no session state), so loss only delays
+ * the repair to the next round. Cost: one packet when in sync; otherwise
+ * O(differing groups) digest bytes plus the entries of differing buckets,
+ * never the whole keyspace unless everything differs.
+ *
+ * Repair pacing and memory: REPAIR work is a FIFO of (peer, bucket) jobs,
+ * bounded by GOSSIP_REPAIR_JOBS_MAX (overflow dropped and counted; the next
+ * round finds the difference again). Each tick sends at most
+ * repair_bytes_per_tick bytes, scanning buckets with store_bucket_scan and
+ * resuming a half-sent bucket where it stopped. Entries are batched through
+ * one arena (a datagram, or GOSSIP_FRAME_TARGET bytes when the driver has
+ * streams), so memory does not grow with the keyspace. Merges go through
+ * store_merge, which observes each HLC; GKV_ECLOCK is counted, not applied.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/errors.h"
+#include "gossip/gossip_int.h"
+
+#define GROUPS (1u << GOSSIP_SYNC_GROUP_BITS)
+#define LEAVES_PER_GROUP (STORE_BUCKETS / GROUPS)
+#define HEADER_BYTES 48u /* a REPAIR message header: type, version, ids, HLC */
+
+int sync_init(struct gossip *g)
+{
+    g->jobs = NULL;
+    g->jobs_cap = g->jobs_head = g->jobs_count = 0;
+    g->gc_bound = 0;
+    g->next_gc_bound_ms = g->now_ms;
+    return 0;
+}
+
+void sync_free(struct gossip *g)
+{
+    free(g->jobs);
+    free(g->arena);
+    g->jobs = NULL;
+    g->arena = NULL;
+}
+
+static bool use_stream(const struct gossip *g)
+{
+    return g->io.stream_send_cb != NULL;
+}
+
+/* ------------------------------------------------------------ digests */
+
+static void group_hashes(struct gossip *g, uint64_t out[GROUPS])
+{
+    const uint64_t *leaves = store_bucket_hashes(g->store);
+    memset(out, 0, GROUPS * sizeof(out[0]));
+    for (uint32_t b = 0; b < STORE_BUCKETS; b++)
+        out[b / LEAVES_PER_GROUP] ^= leaves[b];
+}
+
+static void send_root_offer(struct gossip *g, const char *addr)
+{
+    struct wire_encoder enc;
+    gossip_dgram_begin(g, &enc);
+    struct wire_msg *m = g->tx;
+    gossip_msg_init(g, m, WIRE_DIGEST);
+    m->u.digest.root = store_root_hash(g->store);
+    m->u.digest.first_bucket = 0;
+    m->u.digest.n = 0;
+    m->u.digest.bucket_bits = 0;
+    if (wire_encode(&enc, m) < 0) {
+        g->st.encode_errors++;
+        return;
+    }
+    g->st.msgs_out++;
+    g->st.digests_sent++;
+    gossip_send_datagram(g, addr, &enc);
+}
+
+/* Append one message to enc, flushing to addr when it is full. */
+static int put_msg(struct gossip *g, const char *addr, struct wire_encoder *enc,
+                   struct wire_msg *m)
+{
+    int rc = wire_encode(enc, m);
+    if (rc == GKV_ENOSPACE_MSG && enc->len > 0) {
+        gossip_send_datagram(g, addr, enc);
+        gossip_dgram_begin(g, enc);
+        rc = wire_encode(enc, m);
+    }
+    if (rc < 0) {
+        g->st.encode_errors++;
+        return rc;
+    }
+    g->st.msgs_out++;
+    return 0;
+}
+
+static void put_digest(struct gossip *g, const char *addr, struct wire_encoder *enc,
+                       struct wire_msg *m)
+{
+    if (put_msg(g, addr, enc, m) == 0)
+        g->st.digests_sent++;
+}
+
+static void send_groups(struct gossip *g, const char *addr)
+{
+    struct wire_encoder enc;
+    gossip_dgram_begin(g, &enc);
+    struct wire_msg *m = g->tx;
+    gossip_msg_init(g, m, WIRE_DIGEST);
+    m->u.digest.root = store_root_hash(g->store);
+    m->u.digest.first_bucket = 0;
+    m->u.digest.n = GROUPS;
+    m->u.digest.bucket_bits = GOSSIP_SYNC_GROUP_BITS;
+    group_hashes(g, m->u.digest.hashes);
+    put_digest(g, addr, &enc, m);
+    gossip_send_datagram(g, addr, &enc);
+}
+
+/* ------------------------------------------------------------ repair jobs */
+
+static void job_push(struct gossip *g, const char *addr, uint32_t bucket)
+{
+    if (g->jobs_count >= GOSSIP_REPAIR_JOBS_MAX) {
+        g->st.repair_jobs_dropped++;
+        return;
+    }
+    if (g->jobs_head + g->jobs_count == g->jobs_cap) {
+        if (g->jobs_head > 0) { /* compact before growing */
+            memmove(g->jobs, g->jobs + g->jobs_head, g->jobs_count * sizeof(*g->jobs));
+            g->jobs_head = 0;
+        } else {
+            size_t cap = g->jobs_cap ? g->jobs_cap * 2 : 64;
+            if (cap > GOSSIP_REPAIR_JOBS_MAX)
+                cap = GOSSIP_REPAIR_JOBS_MAX;
+            struct gossip_repair_job *j = realloc(g->jobs, cap * sizeof(*j));
+            if (!j) {
+                g->st.repair_jobs_dropped++;
+                return;
+            }
+            g->jobs = j;
+            g->jobs_cap = cap;
+        }
+    }
+    struct gossip_repair_job *j = &g->jobs[g->jobs_head + g->jobs_count++];
+    snprintf(j->addr, sizeof(j->addr), "%s", addr);
+    j->bucket = bucket;
+    j->skip = 0;
+}
+
+static void job_pop(struct gossip *g)
+{
+    g->jobs_head++;
+    g->jobs_count--;
+    if (g->jobs_count == 0)
+        g->jobs_head = 0;
+}
+
+/* ---------------------------------------------------------- receiving */
+
+void sync_on_digest(struct gossip *g, const char *src, const struct wire_msg *m)
+{
+    const struct wire_digest *d = &m->u.digest;
+    g->st.digests_received++;
+    uint64_t root = store_root_hash(g->store);
+    if (d->bucket_bits == 0) {
+        if (d->root == root)
+            g->st.digests_in_sync++;
+        else
+            send_groups(g, src);
+        return;
+    }
+    if (d->bucket_bits == GOSSIP_SYNC_GROUP_BITS) {
+        if (d->first_bucket >= GROUPS || d->n > GROUPS - d->first_bucket) {
+            g->st.unexpected_msgs++;
+            return;
+        }
+        uint64_t mine[GROUPS];
+        group_hashes(g, mine);
+        const uint64_t *leaves = store_bucket_hashes(g->store);
+        struct wire_encoder enc;
+        gossip_dgram_begin(g, &enc);
+        struct wire_msg *out = g->tx;
+        for (uint32_t i = 0; i < d->n; i++) {
+            uint32_t grp = d->first_bucket + i;
+            if (mine[grp] == d->hashes[i])
+                continue;
+            gossip_msg_init(g, out, WIRE_DIGEST);
+            out->u.digest.root = root;
+            out->u.digest.first_bucket = grp * LEAVES_PER_GROUP;
+            out->u.digest.n = LEAVES_PER_GROUP;
+            out->u.digest.bucket_bits = STORE_BUCKET_BITS;
+            memcpy(out->u.digest.hashes, leaves + grp * LEAVES_PER_GROUP,
+                   LEAVES_PER_GROUP * sizeof(uint64_t));
+            put_digest(g, src, &enc, out);
+        }
+        gossip_send_datagram(g, src, &enc);
+        return;
+    }
+    if (d->bucket_bits == STORE_BUCKET_BITS) {
+        if (d->first_bucket >= STORE_BUCKETS || d->n > STORE_BUCKETS - d->first_bucket) {
+            g->st.unexpected_msgs++;
+            return;
+        }
+        const uint64_t *leaves = store_bucket_hashes(g->store);
+        struct wire_msg *out = g->tx;
+        gossip_msg_init(g, out, WIRE_BUCKET_REQ);
+        uint32_t n = 0;
+        for (uint32_t i = 0; i < d->n; i++) {
+            uint32_t b = d->first_bucket + i;
+            if (leaves[b] == d->hashes[i])
+                continue;
+            out->u.bucket_req.buckets[n++] = b;
+            job_push(g, src, b); /* push: our side of this bucket */
+        }
+        if (n == 0)
+            return;
+        out->u.bucket_req.n = n;
+        struct wire_encoder enc;
+        gossip_dgram_begin(g, &enc);
+        if (put_msg(g, src, &enc, out) == 0)
+            g->st.bucket_reqs_sent++;
+        gossip_send_datagram(g, src, &enc);
+        return;
+    }
+    g->st.unexpected_msgs++; /* a tree shape we do not speak */
+}
+
+void sync_on_bucket_req(struct gossip *g, const char *src, const struct wire_msg *m)
+{
+    g->st.bucket_reqs_received++;
+    for (uint32_t i = 0; i < m->u.bucket_req.n && i < WIRE_MAX_BUCKETS_MSG; i++) {
+        uint32_t b = m->u.bucket_req.buckets[i];
+        if (b >= STORE_BUCKETS) {
+            g->st.unexpected_msgs++;
+            continue;
+        }
+        job_push(g, src, b);
+    }
+}
+
+void sync_on_repair(struct gossip *g, const struct wire_msg *m)
+{
+    g->st.repair_entries_received += m->u.entries.n;
+    for (uint32_t i = 0; i < m->u.entries.n; i++)
+        gossip_apply_entry(g, &m->u.entries.entries[i], false, true);
+}
+
+/* ------------------------------------------------------------- pumping */
+
+struct repair_ctx {
+    struct gossip *g;
+    struct gossip_repair_job *job;
+    char addr[WIRE_MAX_ADDR + 1]; /* where the current batch goes */
+    size_t cap;       /* plaintext budget of one datagram or frame */
+    size_t arena_used;
+    size_t hint_used;
+    uint32_t n;       /* entries batched in g->ebuf */
+    uint32_t index;   /* entries of the bucket visited so far */
+    size_t budget;    /* bytes still allowed this tick */
+    bool stopped;     /* budget exhausted mid-bucket */
+};
+
+static size_t send_batch_buf(struct repair_ctx *c, const struct entry *es, uint32_t n)
+{
+    struct gossip *g = c->g;
+    size_t sent = 0;
+    uint32_t done = 0;
+    while (done < n) {
+        struct wire_encoder enc;
+        uint8_t *buf = use_stream(g) ? gossip_frame_buf(g, c->cap) : g->pt;
+        if (!buf) {
+            g->st.encode_errors++;
+            return sent;
+        }
+        wire_encoder_init(&enc, buf, use_stream(g) ? g->fbuf_cap : g->cfg.mtu);
+        uint32_t taken = 0;
+        int rc = wire_encode_entries(&enc, WIRE_REPAIR, g->cfg.node_id, gossip_hlc_now(g),
+                                     es + done, n - done, &taken);
+        if (rc < 0 && rc != GKV_ENOSPACE_MSG) {
+            g->st.encode_errors++;
+            return sent;
+        }
+        if (taken == 0) {
+            g->st.deltas_too_large++; /* cannot happen with our size hints */
+            done++;
+            continue;
+        }
+        g->st.msgs_out++;
+        g->st.repair_entries_sent += taken;
+        g->st.repair_bytes_sent += enc.len;
+        sent += enc.len;
+        if (use_stream(g)) {
+            g->st.repair_frames_sent++;
+            gossip_send_frame(g, c->addr, enc.buf, enc.len);
+        } else {
+            gossip_send_datagram(g, c->addr, &enc);
+        }
+        done += taken;
+    }
+    return sent;
+}
+
+static void flush_batch(struct repair_ctx *c)
+{
+    if (c->n == 0)
+        return;
+    size_t sent = send_batch_buf(c, c->g->ebuf, c->n);
+    c->budget = sent >= c->budget ? 0 : c->budget - sent;
+    c->n = 0;
+    c->arena_used = 0;
+    c->hint_used = 0;
+}
+
+static int repair_visit(void *arg, const struct entry *e)
+{
+    struct repair_ctx *c = arg;
+    struct gossip *g = c->g;
+    uint32_t index = c->index++;
+    if (index < c->job->skip)
+        return 0; /* sent in an earlier tick */
+    size_t hint = spread_entry_size(g, e);
+    if (hint + HEADER_BYTES > c->cap) {
+        if (use_stream(g)) {
+            /* larger than a batch frame: alone in its own frame */
+            flush_batch(c);
+            size_t old = c->cap;
+            c->cap = hint + HEADER_BYTES;
+            size_t sent = send_batch_buf(c, e, 1);
+            c->cap = old;
+            c->budget = sent >= c->budget ? 0 : c->budget - sent;
+        } else {
+            g->st.deltas_too_large++; /* needs a stream; none available */
+        }
+    } else {
+        if (c->hint_used + hint + HEADER_BYTES > c->cap || c->n >= WIRE_MAX_ENTRIES_MSG)
+            flush_batch(c);
+        size_t bytes = e->key_len + (e->value ? e->value_len : 0);
+        uint8_t *p = g->arena + c->arena_used;
+        memcpy(p, e->key, e->key_len);
+        struct entry *copy = &g->ebuf[c->n++];
+        *copy = *e;
+        copy->key = p;
+        if (e->value && e->value_len) {
+            memcpy(p + e->key_len, e->value, e->value_len);
+            copy->value = p + e->key_len;
+        } else {
+            copy->value = NULL;
+            copy->value_len = 0;
+        }
+        c->arena_used += bytes;
+        c->hint_used += hint;
+    }
+    if (c->budget == 0) {
+        flush_batch(c);
+        c->stopped = true;
+        c->job->skip = c->index;
+        return 1;
+    }
+    return 0;
+}
+
+static void repair_pump(struct gossip *g)
+{
+    if (g->jobs_count == 0)
+        return;
+    size_t cap = use_stream(g) ? GOSSIP_FRAME_TARGET : g->cfg.mtu;
+    if (g->arena_cap < cap) {
+        uint8_t *a = realloc(g->arena, cap);
+        if (!a)
+            return;
+        g->arena = a;
+        g->arena_cap = cap;
+    }
+    struct repair_ctx c = {.g = g, .cap = cap, .budget = g->cfg.repair_bytes_per_tick};
+    /* Consecutive jobs for the same peer share batches (a bucket often holds
+     * one or two differing entries). Bounded: each iteration pops a job or
+     * exhausts the budget. */
+    while (g->jobs_count > 0 && c.budget > 0) {
+        c.job = &g->jobs[g->jobs_head];
+        if (strcmp(c.addr, c.job->addr) != 0) {
+            flush_batch(&c);
+            snprintf(c.addr, sizeof(c.addr), "%s", c.job->addr);
+        }
+        c.index = 0;
+        c.stopped = false;
+        int rc = store_bucket_scan(g->store, c.job->bucket, repair_visit, &c);
+        if (c.stopped)
+            return; /* the batch was flushed; the job resumes next tick */
+        if (rc >= 0)
+            g->st.buckets_repaired++;
+        job_pop(g);
+    }
+    flush_batch(&c);
+}
+
+/* ------------------------------------------------------------ GC bound */
+
+uint64_t sync_gc_bound(const struct gossip *g)
+{
+    /* Rule (docs/GOSSIP.md): a tombstone may go once every live member has
+     * advertised (in any authenticated message) an HLC beyond it by a margin
+     * covering two anti-entropy rounds plus the tolerated clock offset. A
+     * live member we never heard from pins the bound at 0. */
+    uint64_t bound = gossip_hlc_now(g);
+    for (size_t i = 1; i < g->nmembers; i++) {
+        const struct gossip_member *m = &g->members[i];
+        if (m->state > GOSSIP_SUSPECT)
+            continue;
+        if (m->last_hlc < bound)
+            bound = m->last_hlc;
+    }
+    uint64_t margin_ms =
+        2ull * g->cfg.sync_interval_ms + store_hlc(g->store)->max_offset_ms;
+    uint64_t margin = HLC_MAKE(margin_ms, 0);
+    return bound > margin ? bound - margin : 0;
+}
+
+/* --------------------------------------------------------------- tick */
+
+static void sync_tick_rest(struct gossip *g);
+
+void sync_tick(struct gossip *g)
+{
+    if (g->now_ms >= g->next_sync_ms) {
+        /* Deltas still queued here are on their way by gossip: comparing
+         * now would repair them a second time. Wait for the queue to drain,
+         * but never more than one extra interval (steady write load). */
+        if (g->dq.count > 0 && g->sync_deferred_ms < g->cfg.sync_interval_ms) {
+            g->sync_deferred_ms += g->cfg.gossip_interval_ms;
+            g->next_sync_ms = g->now_ms + g->cfg.gossip_interval_ms;
+            sync_tick_rest(g);
+            return;
+        }
+        g->sync_deferred_ms = 0;
+        g->next_sync_ms = g->now_ms + g->cfg.sync_interval_ms;
+        size_t idx[1];
+        if (!g->leaving && member_pick_random(g, 1, 0, idx) == 1)
+            send_root_offer(g, g->members[idx[0]].addr);
+    }
+    sync_tick_rest(g);
+}
+
+static void sync_tick_rest(struct gossip *g)
+{
+    repair_pump(g);
+    if (g->now_ms >= g->next_gc_bound_ms) {
+        g->next_gc_bound_ms = g->now_ms + g->cfg.sync_interval_ms;
+        g->gc_bound = sync_gc_bound(g);
+        g->st.gc_bound_hlc = g->gc_bound;
+    }
+    if (g->now_ms >= g->next_gc_ms) {
+        g->next_gc_ms = g->now_ms + g->cfg.probe_interval_ms;
+        uint64_t purged = 0;
+        if (store_purge_tombstones(g->store, g->now_ms, g->gc_bound, GOSSIP_PURGE_SLOTS,
+                                   &purged) == 0)
+            g->st.tombstones_purged += purged;
+    }
+}
+
+uint64_t sync_next_deadline(const struct gossip *g)
+{
+    if (g->jobs_count > 0)
+        return g->now_ms; /* repair in progress: tick again soon */
+    uint64_t t = g->next_sync_ms;
+    if (g->next_gc_ms < t)
+        t = g->next_gc_ms;
+    if (g->next_gc_bound_ms < t)
+        t = g->next_gc_bound_ms;
+    return t;
+}
