@@ -1,0 +1,80 @@
+/*
+ * fileio.c: the few file operations of the store, errno mapped to GKV_E*.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/errors.h"
+#include "storage/store_int.h"
+
+int store__errno_code(int err)
+{
+    switch (err) {
+    case ENOSPC:
+    case EDQUOT:
+    case EFBIG: /* RLIMIT_FSIZE or the file system's file-size limit */
+        return GKV_ENOSPC;
+    case ENOMEM:
+        return GKV_ENOMEM;
+    default:
+        return GKV_EIO;
+    }
+}
+
+int store__file_grow(int fd, uint64_t new_bytes)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return store__errno_code(errno);
+    if ((uint64_t)st.st_size >= new_bytes)
+        return 0;
+    /* posix_fallocate returns the error number instead of setting errno. It
+     * reserves real blocks, so touching the new pages through the mapping
+     * can never raise SIGBUS on a full disk. */
+    int rc = posix_fallocate(fd, (off_t)st.st_size, (off_t)(new_bytes - (uint64_t)st.st_size));
+    if (rc == EOPNOTSUPP || rc == EINVAL) {
+        /* Some file systems lack fallocate: extend, then write zeros so the
+         * blocks exist before anyone maps them. */
+        if (ftruncate(fd, (off_t)new_bytes) != 0)
+            return store__errno_code(errno);
+        static const uint8_t zero[4096];
+        for (uint64_t o = (uint64_t)st.st_size; o < new_bytes; o += sizeof zero) {
+            size_t n = (size_t)(new_bytes - o < sizeof zero ? new_bytes - o : sizeof zero);
+            if (pwrite(fd, zero, n, (off_t)o) != (ssize_t)n)
+                return store__errno_code(errno);
+        }
+        return 0;
+    }
+    if (rc != 0)
+        return store__errno_code(rc);
+    return 0;
+}
+
+int store__msync_range(void *addr, uint64_t off, uint64_t len)
+{
+    if (len == 0)
+        return 0;
+    /* The system page size, not FMT_PAGE: msync wants an address aligned to
+     * the real page (64 KiB on some aarch64 kernels). */
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+    uint64_t start = off & ~(page - 1);
+    uint64_t end = off + len;
+    /* MS_SYNC: on Linux MS_ASYNC is a no-op, so nothing else makes the
+     * pages durable. */
+    if (msync((uint8_t *)addr + start, (size_t)(end - start), MS_SYNC) != 0)
+        return store__errno_code(errno);
+    return 0;
+}
+
+int store__fsync_dir(int dirfd)
+{
+    if (dirfd < 0)
+        return 0;
+    if (fsync(dirfd) != 0)
+        return store__errno_code(errno);
+    return 0;
+}

@@ -1,0 +1,1337 @@
+/*
+ * store.c: the public API of the mmap'd LWW table and its write path.
+ *
+ * Design notes (read with docs/FILE_FORMAT.md, which draws every layout).
+ *
+ * A data directory holds header.gkv (two header copies), one or two slot
+ * tables table.<gen>.gkv (open addressing, linear probing, 64-byte slots,
+ * power-of-two capacity, keyed SipHash placement) and values.gkv (a heap of
+ * self-describing records: vector clock, key, value). Everything is mmap'd
+ * MAP_SHARED, so a process crash (SIGKILL) loses nothing that was stored to
+ * memory; the sync mode decides what survives a power loss.
+ *
+ * Crash-safety invariants. Each code path that writes says which it keeps.
+ *
+ * I1  Slots. An all-zero slot is EMPTY and ends a probe chain. Every other
+ *     state (VALUE, TOMB, DEAD) continues it. No write ever turns a non-empty
+ *     slot back into EMPTY, so a chain can only be broken by a doubling,
+ *     which builds a fresh table. Deleting (purge) or dropping a torn slot
+ *     writes DEAD. Each slot carries a checksum seeded with (table gen,
+ *     index), so a torn or misdirected slot write is detected.
+ *
+ * I2  Records are never modified in place. A write (1) allocates a block,
+ *     (2) writes the whole record with its checksum [sync=always: msync],
+ *     (3) writes the 64-byte slot image [sync=always: msync], (4) frees the
+ *     old block. At every instant the slot's rec_off, old or new, names a
+ *     whole record, and records are self-describing, so a slot torn by a
+ *     crash in (3) is rebuilt from the record it names (recover.c).
+ *
+ * I3  prev_off names the last record of the slot that a completed sync made
+ *     durable (kept across writes within one sync epoch). Blocks freed in
+ *     sync=batch wait on a pending list and become reusable only after the
+ *     next sync, so prev_off's record is intact until its successor is
+ *     durable. After a power loss, a slot whose record did not reach the disk
+ *     falls back to prev_off (sync=batch loses at most the writes since the
+ *     last group commit, as promised).
+ *
+ * I4  A key lives in at most one slot of one table, except transiently
+ *     inside one migration step or one write during growth (I5, I7).
+ *
+ * I5  While the table doubles, every write goes to the new table (cur). A
+ *     write of a key still in the old table inserts it into cur first and
+ *     only then marks the old slot DEAD. Migration copies a slot into cur,
+ *     then marks the original DEAD. So if a key is in both tables, the cur
+ *     version is at least as new.
+ *
+ * I6  header.gkv names the live table(s). A new table file is whole
+ *     (fallocated, prologue written, fsynced, directory fsynced) before a
+ *     header write names it; the header stops naming the old table only after
+ *     everything migrated is as durable as the sync mode promises; the old
+ *     file is unlinked only after that header write is durable. A table file
+ *     the header does not name is a leftover and is deleted on open.
+ *
+ * I7  Recovery removes the old-table copy of any key present in both tables
+ *     (cur wins, I5) and resumes the migration from position 0 (migrated
+ *     positions are DEAD or EMPTY, so the restart costs a scan, no copies).
+ *
+ * I8  The header's hlc_bound is at least every HLC the store has issued. It
+ *     is written ahead of the clock (a 200 ms lease, header.c), so it costs a
+ *     header write a few times a second, not per put. On open the clock
+ *     starts at max(hlc_bound, the largest HLC in any slot): a restart never
+ *     issues an HLC at or below one issued before.
+ *
+ * I9  The two header copies are written A then B (header.c): one is always
+ *     whole.
+ *
+ * I10 Entry counts, per-table usage, the anti-entropy bucket hashes and the
+ *     heap free lists live in memory only and are rebuilt from the verified
+ *     slots on every open, so they cannot disagree with the slots after a
+ *     crash. (header.gkv's counts are advisory, for inspect.)
+ *
+ * I11 No mapped file is ever truncated or shrunk (SIGBUS). Tables are
+ *     created at full size; values.gkv only grows, with posix_fallocate, so
+ *     its new pages have real blocks and a page fault cannot SIGBUS on a full
+ *     disk. A mapping is msynced before it is remapped. Nothing past EOF is
+ *     ever touched.
+ *
+ * Performance shape: one SipHash of the key per op; the slot holds the hash,
+ * so a probe compares 8 bytes before it touches key bytes; a get reads one
+ * slot (usually) and one record; a put writes one record and one slot, with
+ * a checksum of each (checksum.c, tens of ns); no malloc per op.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/errors.h"
+#include "storage/store_int.h"
+
+/* Positions of the old table migrated per write op and per store_tick. Per
+ * write: 8 keeps the added put cost small, yet a doubling that starts at
+ * 3/4 load ends after cap/8 writes, by when cur holds at most
+ * 3/8 + 1/16 of its slots (store__grow_start). Per tick (about every 10 ms):
+ * 4096 slots, about 100 us of work. */
+#define STORE_GROW_STEP_WRITE 8u
+#define STORE_GROW_STEP_TICK 4096u
+/* Grow when a table's used slots (values, tombstones, dead) pass 3/4:
+ * linear probing at load a costs about (1 + 1/(1-a)^2)/2 probes for a miss
+ * (Knuth), 8.5 at 3/4; we are usually well below. */
+#define STORE_LOAD_NUM 3u
+#define STORE_LOAD_DEN 4u
+/* Past 15/16 a write refuses rather than degrade probing to a crawl (only
+ * reachable when growth cannot allocate its new file). */
+#define STORE_HARD_LOAD_NUM 15u
+#define STORE_HARD_LOAD_DEN 16u
+/* Default table size for a new store (64 KiB of slots). */
+#define STORE_DEFAULT_CAPACITY 1024u
+#define STORE_MIN_CAPACITY 16u
+/* In sync=batch, a write forces a group commit early when the pending
+ * (not yet reusable) freed blocks exceed this, so a caller that never ticks
+ * cannot grow the file without bound. 64 MiB. */
+#define STORE_PENDING_MAX_BYTES (64ull << 20)
+/* Tombstone grace when the config says 0: 24 h (Cassandra gc_grace is 10 days;
+ * a day is enough for a node to come back or be replaced). */
+#define STORE_TOMBSTONE_GRACE_DEFAULT_MS (24ull * 3600 * 1000)
+#define STORE_BATCH_MS_DEFAULT 100u
+/* Initial values.gkv size beyond its prologue page. */
+#define STORE_VALUES_INITIAL_BYTES (256u * 1024u)
+/* Anonymous stores reserve this much address space for the heap and remap
+ * past it (a simulator holds thousands of stores in one process). */
+#define STORE_ANON_RESERVE_BYTES (64ull << 20)
+
+/* store_open's message: valid until the next store_open (store.h). */
+static char g_open_err[4096 + STORE_ERR_BYTES + 8];
+
+void store_config_init(struct store_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->sync = STORE_SYNC_BATCH;
+}
+
+uint64_t store__key_hash(const struct store *s, const void *key, size_t key_len)
+{
+    uint8_t out[crypto_shorthash_BYTES];
+    crypto_shorthash(out, key, key_len, s->secret);
+    uint64_t h;
+    memcpy(&h, out, sizeof h);
+    return h;
+}
+
+/* ------------------------------------------------------------- lookup */
+
+struct loc {
+    struct store_table *t; /* table holding the key, or NULL */
+    int64_t idx;           /* its slot */
+    uint64_t ins;          /* insertion point in cur if the key is new to cur */
+};
+
+static void locate(struct store *s, uint64_t hash, const void *key, uint32_t key_len, struct loc *l)
+{
+    l->t = NULL;
+    l->idx = store__find(s, &s->cur, hash, key, key_len, &l->ins);
+    if (l->idx >= 0) {
+        l->t = &s->cur;
+        return;
+    }
+    if (s->growing && !s->mig_committing) {
+        int64_t j = store__find(s, &s->old, hash, key, key_len, NULL);
+        if (j >= 0) {
+            l->t = &s->old;
+            l->idx = j;
+        }
+    }
+}
+
+static bool in_heap(const struct store *s, const void *p)
+{
+    const uint8_t *b = p;
+    return p && b >= s->heap.map && b < s->heap.map + s->heap.map_bytes;
+}
+
+/* --------------------------------------------------------- maintenance */
+
+static int store_do_sync(struct store *s)
+{
+    int rc = 0;
+    if (s->dirfd >= 0 && !s->cfg.read_only) {
+        /* Records before slots before the header: a power loss mid-sync
+         * leaves slots whose records are durable, or falls back (I3). */
+        uint64_t vbytes = s->heap.file_bytes;
+        if ((rc = store__msync_range(s->heap.map, 0, s->heap.top)) != 0)
+            goto out;
+        s->durable_values_bytes = vbytes;
+        if ((rc = store__msync_range(s->cur.map, 0, s->cur.map_bytes)) != 0)
+            goto out;
+        if (s->growing && (rc = store__msync_range(s->old.map, 0, s->old.map_bytes)) != 0)
+            goto out;
+        if ((rc = store__msync_range(s->hmap, 0, FMT_HEADER_FILE_BYTES)) != 0)
+            goto out;
+    }
+    s->epoch++;
+    store__heap_release_pending(&s->heap);
+    s->dirty = false;
+    s->st.syncs++;
+out:
+    return rc;
+}
+
+/* Before each write: a migration step, and a new doubling if cur is full. */
+static int store_maintain(struct store *s)
+{
+    int rc;
+    if (s->growing) {
+        if ((rc = store__grow_step(s, STORE_GROW_STEP_WRITE)) != 0)
+            return rc;
+        if (s->growing && s->mig_committing &&
+            s->cur.used + 1 > s->cur.cap / STORE_LOAD_DEN * STORE_LOAD_NUM) {
+            /* Batch mode waits for a tick to commit; if cur fills first (no
+             * ticks), commit now. */
+            if ((rc = store__grow_commit(s)) != 0)
+                return rc;
+        }
+    }
+    if (!s->growing && s->cur.used + 1 > s->cur.cap / STORE_LOAD_DEN * STORE_LOAD_NUM &&
+        s->st.puts + s->st.dels + s->st.merges >= s->grow_retry_after) {
+        rc = store__grow_start(s);
+        if (rc != 0) {
+            /* Out of disk for the new table: keep using this one up to the
+             * hard limit, retry the doubling after another 1024 writes. */
+            s->grow_retry_after = s->st.puts + s->st.dels + s->st.merges + 1024;
+            if (rc == GKV_ENOSPC)
+                s->st.full_refused++;
+            if (s->cur.used + 1 > s->cur.cap / STORE_HARD_LOAD_DEN * STORE_HARD_LOAD_NUM)
+                return rc;
+        }
+    }
+    if (s->growing && !s->mig_committing &&
+        s->cur.used + 1 > s->cur.cap / STORE_HARD_LOAD_DEN * STORE_HARD_LOAD_NUM) {
+        /* Cannot happen with the step sizes above; finish synchronously. */
+        while (s->growing && !s->mig_committing)
+            if ((rc = store__grow_step(s, s->old.cap)) != 0)
+                return rc;
+        if ((rc = store__grow_commit(s)) != 0)
+            return rc;
+    }
+    if (s->cfg.sync == STORE_SYNC_BATCH && s->heap.pending.n > 0 &&
+        s->heap.free_bytes > STORE_PENDING_MAX_BYTES)
+        return store_do_sync(s);
+    return 0;
+}
+
+/* ------------------------------------------------------------- writes */
+
+/* What the write path stores: the new version of one key. */
+struct version {
+    uint64_t hash;
+    const uint8_t *key;
+    uint32_t key_len;
+    const uint8_t *value;
+    uint32_t value_len;
+    uint64_t hlc, origin;
+    bool tomb;
+    const struct vclock *vc;
+};
+
+/* Copy key/value into the scratch buffer if they point into our heap (an
+ * entry from store_get fed back to store_merge): the allocation below may
+ * remap the heap, or reuse the block they live in. */
+static int version_detach(struct store *s, struct version *v)
+{
+    if (!in_heap(s, v->key) && !in_heap(s, v->value))
+        return 0;
+    size_t need = (size_t)v->key_len + v->value_len;
+    if (need > s->scratch_bytes) {
+        uint8_t *n = realloc(s->scratch, need);
+        if (!n)
+            return GKV_ENOMEM;
+        s->scratch = n;
+        s->scratch_bytes = need;
+    }
+    memcpy(s->scratch, v->key, v->key_len);
+    if (v->value_len)
+        memcpy(s->scratch + v->key_len, v->value, v->value_len);
+    v->key = s->scratch;
+    v->value = v->value_len ? s->scratch + v->key_len : NULL;
+    return 0;
+}
+
+/* Write version v of a key located at l (I2, I3, I5). */
+static int write_version(struct store *s, struct version *v, const struct loc *l)
+{
+    int rc = version_detach(s, v);
+    if (rc != 0)
+        return rc;
+    bool always = s->cfg.sync == STORE_SYNC_ALWAYS;
+    bool defer = s->cfg.sync == STORE_SYNC_BATCH;
+    bool existed = l->t != NULL;
+    if (!existed) {
+        if (s->cfg.max_entries && s->entries + s->tombstones >= s->cfg.max_entries) {
+            s->st.full_refused++;
+            return GKV_EFULL;
+        }
+        if (l->ins == UINT64_MAX) {
+            s->st.full_refused++;
+            return GKV_EFULL;
+        }
+    }
+    uint64_t bytes = FMT_RECORD_BYTES(v->vc->n, v->key_len, v->value_len);
+    uint64_t off;
+    if ((rc = store__heap_alloc(&s->heap, bytes, &off)) != 0) {
+        if (rc == GKV_ENOSPC)
+            s->st.full_refused++;
+        return rc;
+    }
+    /* (2) the record, whole, before any slot names it. */
+    struct fmt_record *r = store__rec(&s->heap, off);
+    r->magic = FMT_RECORD_MAGIC;
+    r->key_len = (uint16_t)v->key_len;
+    r->flags = v->tomb ? ENTRY_TOMBSTONE : 0;
+    r->vc_n = (uint8_t)v->vc->n;
+    r->value_len = v->value_len;
+    r->reserved = 0;
+    r->hlc = v->hlc;
+    r->origin = v->origin;
+    uint8_t *p = (uint8_t *)(r + 1);
+    memcpy(p, v->vc->items, 16u * v->vc->n);
+    p += 16u * v->vc->n;
+    memcpy(p, v->key, v->key_len);
+    if (v->value_len)
+        memcpy(p + v->key_len, v->value, v->value_len);
+    struct entry e = {.key = p,
+                      .key_len = v->key_len,
+                      .value = v->value_len ? p + v->key_len : NULL,
+                      .value_len = v->value_len,
+                      .hlc = v->hlc,
+                      .origin = v->origin,
+                      .flags = v->tomb ? ENTRY_TOMBSTONE : 0};
+    e.vc.n = 0; /* entry_version_hash covers key, hlc, origin, flags, value */
+    r->vhash = entry_version_hash(&e);
+    r->checksum = store__record_checksum(r, off);
+    if (always && s->dirfd >= 0) {
+        /* A data sync of the range also makes a size change durable. */
+        if ((rc = store__msync_range(s->heap.map, off, bytes)) != 0)
+            goto undo;
+        s->durable_values_bytes = s->heap.file_bytes;
+    }
+
+    /* (3) the slot. */
+    struct fmt_slot img = {0};
+    img.hash = v->hash;
+    img.hlc = v->hlc;
+    img.origin = v->origin;
+    img.rec_off = off;
+    img.value_len = v->value_len;
+    img.epoch = (uint32_t)s->epoch;
+    img.key_len = (uint16_t)v->key_len;
+    img.state = v->tomb ? FMT_SLOT_TOMB : FMT_SLOT_VALUE;
+    img.vc_n = (uint8_t)v->vc->n;
+    uint64_t old_off = 0, old_bytes = 0, old_vhash = 0;
+    bool old_tomb = false;
+    if (existed) {
+        const struct fmt_slot *o = &l->t->slots[l->idx];
+        const struct fmt_record *orec = store__rec(&s->heap, o->rec_off);
+        old_off = o->rec_off;
+        old_bytes = FMT_RECORD_BYTES(o->vc_n, o->key_len, o->value_len);
+        old_vhash = orec->vhash;
+        old_tomb = o->state == FMT_SLOT_TOMB;
+        img.bucket = o->bucket;
+        /* I3: keep the durable fallback while the slot was already written
+         * in this (unsynced) epoch; otherwise the current record is it. */
+        img.prev_off = o->epoch == (uint32_t)s->epoch ? o->prev_off : o->rec_off;
+    } else {
+        img.bucket = (uint16_t)entry_bucket(v->key, v->key_len, STORE_BUCKET_BITS);
+    }
+    if (existed && l->t == &s->cur) {
+        rc = store__slot_put(&s->cur, (uint64_t)l->idx, &img, always);
+    } else {
+        /* New to cur (absent, or still in the old table: I5, cur first). */
+        uint8_t prior = s->cur.slots[l->ins].state;
+        rc = store__slot_put(&s->cur, l->ins, &img, always);
+        if (rc == 0) {
+            if (prior == FMT_SLOT_DEAD)
+                s->cur.dead--;
+            else
+                s->cur.used++;
+        }
+        if (rc == 0 && existed) {
+            struct fmt_slot dead = {0};
+            dead.state = FMT_SLOT_DEAD;
+            rc = store__slot_put(&s->old, (uint64_t)l->idx, &dead, always);
+            s->old.dead++;
+        }
+    }
+    if (rc != 0)
+        goto undo_slot;
+
+    /* (4) the old block, and the in-memory derived state (I10). */
+    uint64_t *bh = &s->buckets[img.bucket];
+    if (existed) {
+        store__heap_free(&s->heap, old_off, old_bytes, defer);
+        *bh ^= old_vhash;
+        if (old_tomb)
+            s->tombstones--;
+        else
+            s->entries--;
+    }
+    *bh ^= r->vhash;
+    if (v->tomb)
+        s->tombstones++;
+    else
+        s->entries++;
+    s->dirty = true;
+    if (always)
+        s->epoch++; /* the write is durable: it is the fallback from now on */
+    return 0;
+
+undo_slot:
+    /* msync failed after the slot changed: the data is in the page cache and
+     * the slot names it; report the I/O error, keep the memory state true. */
+    if (existed) {
+        store__heap_free(&s->heap, old_off, old_bytes, defer);
+        s->buckets[img.bucket] ^= old_vhash ^ r->vhash;
+        if (old_tomb)
+            s->tombstones--;
+        else
+            s->entries--;
+    } else {
+        s->buckets[img.bucket] ^= r->vhash;
+    }
+    if (v->tomb)
+        s->tombstones++;
+    else
+        s->entries++;
+    s->dirty = true;
+    return rc;
+undo:
+    store__heap_free(&s->heap, off, bytes, false);
+    return rc;
+}
+
+static int check_key(const void *key, size_t key_len)
+{
+    if (!key || key_len == 0 || key_len > GKV_KEY_MAX)
+        return GKV_EKEYSIZE;
+    return 0;
+}
+
+static int local_write(struct store *s, const void *key, size_t key_len, const void *value,
+                       size_t value_len, bool tomb, uint64_t now_ms, struct entry *out,
+                       bool *existed)
+{
+    int rc;
+    if (s->cfg.read_only)
+        return GKV_EPERM;
+    if ((rc = check_key(key, key_len)) != 0)
+        return rc;
+    if (!tomb && value_len > s->cfg.max_value_bytes)
+        return GKV_EVALSIZE;
+    if (!tomb && value_len > 0 && !value)
+        return GKV_EINVAL;
+    if ((rc = store_maintain(s)) != 0)
+        return rc;
+    struct version v = {.hash = store__key_hash(s, key, key_len),
+                        .key = key,
+                        .key_len = (uint32_t)key_len,
+                        .value = tomb ? NULL : value,
+                        .value_len = tomb ? 0 : (uint32_t)value_len,
+                        .origin = s->hdr.node_id,
+                        .tomb = tomb};
+    struct loc l;
+    locate(s, v.hash, key, v.key_len, &l);
+    struct vclock vc;
+    if (l.t) {
+        const struct fmt_slot *sl = &l.t->slots[l.idx];
+        vc.n = sl->vc_n;
+        memcpy(vc.items, store__rec(&s->heap, sl->rec_off) + 1, 16u * sl->vc_n);
+        if (existed)
+            *existed = sl->state == FMT_SLOT_VALUE;
+    } else {
+        vclock_clear(&vc);
+        if (existed)
+            *existed = false;
+    }
+    vclock_increment(&vc, s->hdr.node_id);
+    v.vc = &vc;
+    v.hlc = hlc_now(&s->hlc, now_ms);
+    if ((rc = store__hlc_guard(s)) != 0)
+        return rc;
+    if ((rc = write_version(s, &v, &l)) != 0)
+        return rc;
+    if (out) {
+        locate(s, v.hash, key, v.key_len, &l);
+        store__entry_from_slot(s, &l.t->slots[l.idx], out);
+    }
+    return 0;
+}
+
+int store_put(struct store *s, const void *key, size_t key_len, const void *value,
+              size_t value_len, uint64_t now_ms, struct entry *out)
+{
+    int rc = local_write(s, key, key_len, value, value_len, false, now_ms, out, NULL);
+    if (rc == 0)
+        s->st.puts++;
+    return rc;
+}
+
+int store_del(struct store *s, const void *key, size_t key_len, uint64_t now_ms,
+              struct entry *out, bool *existed)
+{
+    int rc = local_write(s, key, key_len, NULL, 0, true, now_ms, out, existed);
+    if (rc == 0)
+        s->st.dels++;
+    return rc;
+}
+
+int store_merge(struct store *s, const struct entry *in, uint64_t now_ms, bool *taken)
+{
+    int rc;
+    if (taken)
+        *taken = false;
+    if (s->cfg.read_only)
+        return GKV_EPERM;
+    if (!in)
+        return GKV_EINVAL;
+    if ((rc = check_key(in->key, in->key_len)) != 0)
+        return rc;
+    bool tomb = entry_is_tombstone(in);
+    if ((in->flags & ~ENTRY_TOMBSTONE) != 0 || (tomb && in->value_len != 0) ||
+        (in->value_len > 0 && !in->value) || !vclock_valid(&in->vc))
+        return GKV_EINVAL;
+    if (in->value_len > s->cfg.max_value_bytes)
+        return GKV_EVALSIZE;
+    if (hlc_observe(&s->hlc, in->hlc, now_ms) != 0) {
+        s->st.clock_refused++;
+        return GKV_ECLOCK;
+    }
+    if ((rc = store__hlc_guard(s)) != 0)
+        return rc;
+    if ((rc = store_maintain(s)) != 0)
+        return rc;
+    uint64_t hash = store__key_hash(s, in->key, in->key_len);
+    struct loc l;
+    locate(s, hash, in->key, in->key_len, &l);
+    struct version v = {.hash = hash,
+                        .key = in->key,
+                        .key_len = in->key_len,
+                        .value = in->value,
+                        .value_len = in->value_len,
+                        .hlc = in->hlc,
+                        .origin = in->origin,
+                        .tomb = tomb,
+                        .vc = &in->vc};
+    bool take = true;
+    struct vclock merged;
+    if (l.t) {
+        struct entry local;
+        store__entry_from_slot(s, &l.t->slots[l.idx], &local);
+        bool conflict = false;
+        take = entry_merge(&local, in, &conflict) == MERGE_TAKE_INCOMING;
+        if (conflict)
+            s->st.dominance_conflicts++;
+        merged = local.vc;
+        vclock_merge(&merged, &in->vc);
+        if (!take) {
+            s->st.merges++;
+            /* Same data; rewrite only if the clock learned something. */
+            if (vclock_compare(&merged, &local.vc) == VCLOCK_EQUAL)
+                return 0;
+            v.key = local.key;
+            v.value = local.value;
+            v.value_len = local.value_len;
+            v.hlc = local.hlc;
+            v.origin = local.origin;
+            v.tomb = entry_is_tombstone(&local);
+        }
+        v.vc = &merged;
+    }
+    if ((rc = write_version(s, &v, &l)) != 0)
+        return rc;
+    if (take) {
+        s->st.merges++;
+        s->st.merges_taken++;
+        if (taken)
+            *taken = true;
+    }
+    return 0;
+}
+
+/* --------------------------------------------------------------- reads */
+
+int store_get(struct store *s, const void *key, size_t key_len, struct entry *out)
+{
+    int rc = check_key(key, key_len);
+    if (rc != 0)
+        return rc;
+    s->st.gets++;
+    struct loc l;
+    locate(s, store__key_hash(s, key, key_len), key, (uint32_t)key_len, &l);
+    if (!l.t)
+        return GKV_ENOTFOUND;
+    if (out)
+        store__entry_from_slot(s, &l.t->slots[l.idx], out);
+    return 0;
+}
+
+/* Visit the entries of table t whose hash lies in [lo, hi] (inclusive). The
+ * walk starts at lo's home and runs until it has passed hi's home and met an
+ * EMPTY slot: every entry's slot is in the non-empty run that starts at its
+ * home, so the walk covers all of them (I1). */
+static int scan_range(struct store *s, const struct store_table *t, uint64_t lo, uint64_t hi,
+                      store_scan_cb cb, void *arg)
+{
+    uint64_t first = store__home(t, lo), last = store__home(t, hi);
+    for (uint64_t p = first, n = 0; n < t->cap; p++, n++) {
+        const struct fmt_slot *sl = &t->slots[p & t->mask];
+        if (sl->state == FMT_SLOT_EMPTY) {
+            if (p >= last)
+                break;
+            continue;
+        }
+        if ((sl->state == FMT_SLOT_VALUE || sl->state == FMT_SLOT_TOMB) && sl->hash >= lo &&
+            sl->hash <= hi) {
+            struct entry e;
+            store__entry_from_slot(s, sl, &e);
+            int r = cb(arg, &e);
+            if (r != 0)
+                return r;
+        }
+    }
+    return 0;
+}
+
+int store_scan(struct store *s, uint64_t *cursor, uint32_t count, store_scan_cb cb, void *arg)
+{
+    if (!cursor || !cb)
+        return GKV_EINVAL;
+    if (count == 0)
+        count = 1;
+    /* The cursor is a position in hash space, not a slot index: "every hash
+     * below the cursor has been visited". Homes are the hash's high bits in
+     * every table size (store__home), so the cursor means the same thing
+     * after a doubling, and during one both tables are walked for the same
+     * hash range (Redis SCAN's guarantee, without its reverse-bit trick). */
+    uint64_t lo = *cursor;
+    unsigned shift = 64 - s->cur.bits;
+    uint64_t span = count >= s->cur.cap ? 0 : ((uint64_t)count << shift);
+    bool last = span == 0 || lo > UINT64_MAX - span || lo + span == 0;
+    uint64_t hi = last ? UINT64_MAX : lo + span - 1;
+    int r = scan_range(s, &s->cur, lo, hi, cb, arg);
+    if (r == 0 && s->growing && !s->mig_committing)
+        r = scan_range(s, &s->old, lo, hi, cb, arg);
+    if (r != 0)
+        return 0; /* stopped early: the cursor stays (a resume revisits the range) */
+    *cursor = last ? 0 : hi + 1;
+    return 0;
+}
+
+int store_bucket_scan(struct store *s, uint32_t bucket, store_scan_cb cb, void *arg)
+{
+    if (bucket >= STORE_BUCKETS || !cb)
+        return GKV_EINVAL;
+    /* O(capacity): slots carry their bucket, so this reads slots only (64
+     * bytes each, sequentially) and touches records just for the matches. A
+     * per-bucket index is future work (docs/FILE_FORMAT.md). */
+    const struct store_table *ts[2] = {&s->cur, s->growing && !s->mig_committing ? &s->old : NULL};
+    for (int k = 0; k < 2; k++) {
+        const struct store_table *t = ts[k];
+        if (!t)
+            continue;
+        for (uint64_t i = 0; i < t->cap; i++) {
+            const struct fmt_slot *sl = &t->slots[i];
+            if ((sl->state == FMT_SLOT_VALUE || sl->state == FMT_SLOT_TOMB) && sl->bucket == bucket) {
+                struct entry e;
+                store__entry_from_slot(s, sl, &e);
+                if (cb(arg, &e) != 0)
+                    return 0;
+            }
+        }
+    }
+    return 0;
+}
+
+const uint64_t *store_bucket_hashes(const struct store *s)
+{
+    return s->buckets;
+}
+
+uint64_t store_root_hash(const struct store *s)
+{
+    uint64_t r = 0;
+    for (unsigned i = 0; i < STORE_BUCKETS; i++)
+        r ^= s->buckets[i];
+    return r;
+}
+
+/* ------------------------------------------------------ periodic work */
+
+int store_tick(struct store *s, uint64_t now_ms)
+{
+    if (s->cfg.read_only)
+        return 0;
+    int rc = 0;
+    if (s->growing) {
+        if (s->mig_committing)
+            rc = store__grow_commit(s);
+        else
+            rc = store__grow_step(s, STORE_GROW_STEP_TICK);
+        if (rc != 0)
+            return rc;
+    }
+    if ((rc = store__hlc_guard(s)) != 0)
+        return rc;
+    if (s->cfg.sync == STORE_SYNC_BATCH) {
+        if (now_ms < s->last_sync_ms)
+            s->last_sync_ms = now_ms; /* the clock stepped back */
+        if (now_ms - s->last_sync_ms >= s->cfg.batch_ms) {
+            s->last_sync_ms = now_ms;
+            if (s->dirty || s->heap.pending.n)
+                rc = store_do_sync(s);
+        }
+    }
+    return rc;
+}
+
+int store_sync(struct store *s)
+{
+    if (s->cfg.read_only)
+        return 0;
+    return store_do_sync(s);
+}
+
+int store_purge_tombstones(struct store *s, uint64_t now_ms, uint64_t safe_below_hlc,
+                           uint32_t max_slots, uint64_t *purged)
+{
+    if (purged)
+        *purged = 0;
+    if (s->cfg.read_only)
+        return GKV_EPERM;
+    uint64_t grace = s->cfg.tombstone_grace_ms;
+    uint64_t limit = now_ms > grace ? HLC_MAKE(now_ms - grace, 0) : 0;
+    if (safe_below_hlc < limit)
+        limit = safe_below_hlc;
+    bool always = s->cfg.sync == STORE_SYNC_ALWAYS;
+    bool defer = s->cfg.sync == STORE_SYNC_BATCH;
+    uint64_t n = 0;
+    /* Only cur: tombstones still in the old table are purged once migrated. */
+    struct store_table *t = &s->cur;
+    for (uint32_t k = 0; k < max_slots && k < t->cap; k++) {
+        uint64_t i = s->purge_pos++ & t->mask;
+        struct fmt_slot *sl = &t->slots[i];
+        if (sl->state != FMT_SLOT_TOMB || sl->hlc >= limit)
+            continue;
+        uint64_t off = sl->rec_off;
+        uint64_t bytes = FMT_RECORD_BYTES(sl->vc_n, sl->key_len, sl->value_len);
+        uint16_t b = sl->bucket;
+        uint64_t vh = store__rec(&s->heap, off)->vhash;
+        struct fmt_slot dead = {0};
+        dead.state = FMT_SLOT_DEAD; /* I1: DEAD, never EMPTY */
+        int rc = store__slot_put(t, i, &dead, always);
+        s->buckets[b] ^= vh;
+        s->tombstones--;
+        t->dead++;
+        store__heap_free(&s->heap, off, bytes, defer);
+        s->dirty = true;
+        n++;
+        if (rc != 0) {
+            if (purged)
+                *purged = n;
+            return rc;
+        }
+    }
+    if (purged)
+        *purged = n;
+    return 0;
+}
+
+/* ------------------------------------------------------------- stats */
+
+void store_stats(const struct store *s, struct store_stats *out)
+{
+    *out = s->st;
+    out->entries = s->entries;
+    out->tombstones = s->tombstones;
+    out->capacity = s->cur.cap;
+    out->load = s->cur.cap ? (double)(s->entries + s->tombstones) / (double)s->cur.cap : 0;
+    out->file_bytes = 0;
+    if (s->dirfd >= 0) {
+        out->file_bytes = FMT_HEADER_FILE_BYTES + s->heap.file_bytes + s->cur.map_bytes;
+        if (s->growing)
+            out->file_bytes += s->old.map_bytes;
+    }
+    out->value_bytes_used = s->heap.used_bytes;
+    out->value_bytes_free = s->heap.free_bytes;
+    out->clock_refused = s->st.clock_refused;
+    out->growing = s->growing;
+    out->incarnation = s->hdr.incarnation;
+    out->sync = s->cfg.sync;
+    out->node_id = s->hdr.node_id;
+    out->hlc_last = s->hlc.last;
+}
+
+struct hlc *store_hlc(struct store *s)
+{
+    return &s->hlc;
+}
+
+uint64_t store_node_id(const struct store *s)
+{
+    return s->hdr.node_id;
+}
+
+uint64_t store_incarnation(const struct store *s)
+{
+    return s->hdr.incarnation;
+}
+
+int store_set_incarnation(struct store *s, uint64_t incarnation)
+{
+    s->hdr.incarnation = incarnation;
+    return store__header_write(s, true);
+}
+
+/* ------------------------------------------------------- open / close */
+
+void store__free(struct store *s)
+{
+    if (!s)
+        return;
+    store__table_unmap(&s->cur);
+    if (s->old.map)
+        store__table_unmap(&s->old);
+    store__heap_release(&s->heap);
+    if (s->heap.fd >= 0)
+        close(s->heap.fd);
+    if (s->hmap)
+        munmap(s->hmap, FMT_HEADER_FILE_BYTES);
+    if (s->hfd >= 0)
+        close(s->hfd);
+    if (s->lockfd >= 0)
+        close(s->lockfd); /* releases the flock */
+    if (s->dirfd >= 0)
+        close(s->dirfd);
+    free(s->scratch);
+    free(s);
+}
+
+/* Messages from the helpers start with a file name ("table.3.gkv: ...");
+ * prefix the directory so the message names the full path. */
+static bool names_file(const char *msg)
+{
+    const char *colon = strchr(msg, ':');
+    if (!colon)
+        return false;
+    if (strncmp(msg, "LOCK:", 5) == 0)
+        return true;
+    const char *dot = memchr(msg, '.', (size_t)(colon - msg));
+    return dot != NULL && memchr(msg, ' ', (size_t)(colon - msg)) == NULL;
+}
+
+static int fail(struct store *s, int rc, const char *msg, const char **err_msg)
+{
+    if (s && s->dir[0])
+        snprintf(g_open_err, sizeof g_open_err, "%.4095s%s%.511s", s->dir, names_file(msg) ? "/" : ": ",
+                 msg);
+    else
+        snprintf(g_open_err, sizeof g_open_err, "%.511s", msg);
+    if (err_msg)
+        *err_msg = g_open_err;
+    store__free(s);
+    return rc;
+}
+
+static int map_header(struct store *s, bool create, char *err, size_t err_bytes)
+{
+    if (s->dirfd < 0) {
+        void *m = mmap(NULL, FMT_HEADER_FILE_BYTES, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m == MAP_FAILED)
+            return GKV_ENOMEM;
+        s->hmap = m;
+        return 0;
+    }
+    const char *name = create ? "header.gkv.new" : "header.gkv";
+    int ro = s->cfg.read_only;
+    s->hfd = openat(s->dirfd, name,
+                    (ro ? O_RDONLY : O_RDWR) | (create ? O_CREAT | O_TRUNC : 0) | O_CLOEXEC, 0644);
+    if (s->hfd < 0) {
+        snprintf(err, err_bytes, "%s: cannot open: %s", name, strerror(errno));
+        return store__errno_code(errno);
+    }
+    int rc;
+    if (create && (rc = store__file_grow(s->hfd, FMT_HEADER_FILE_BYTES)) != 0) {
+        snprintf(err, err_bytes, "%s: cannot allocate: %s", name, gkv_strerror(rc));
+        return rc;
+    }
+    struct stat st;
+    if (fstat(s->hfd, &st) != 0) {
+        snprintf(err, err_bytes, "%s: fstat: %s", name, strerror(errno));
+        return store__errno_code(errno);
+    }
+    if ((uint64_t)st.st_size < FMT_HEADER_FILE_BYTES) {
+        snprintf(err, err_bytes, "%s: truncated: %llu bytes, expected %u", name,
+                 (unsigned long long)st.st_size, FMT_HEADER_FILE_BYTES);
+        return GKV_ECORRUPT;
+    }
+    void *m = mmap(NULL, FMT_HEADER_FILE_BYTES, ro ? PROT_READ : PROT_READ | PROT_WRITE, MAP_SHARED,
+                   s->hfd, 0);
+    if (m == MAP_FAILED) {
+        snprintf(err, err_bytes, "%s: mmap: %s", name, strerror(errno));
+        return store__errno_code(errno);
+    }
+    s->hmap = m;
+    return 0;
+}
+
+static int open_values(struct store *s, bool create, char *err, size_t err_bytes)
+{
+    struct store_heap *h = &s->heap;
+    h->read_only = s->cfg.read_only;
+    if (s->dirfd < 0) {
+        h->map_bytes = STORE_ANON_RESERVE_BYTES;
+        void *m = mmap(NULL, h->map_bytes, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (m == MAP_FAILED) {
+            snprintf(err, err_bytes, "(memory): cannot reserve the value heap");
+            return GKV_ENOMEM;
+        }
+        h->map = m;
+        h->file_bytes = FMT_PAGE + STORE_VALUES_INITIAL_BYTES;
+    } else {
+        int ro = s->cfg.read_only;
+        h->fd = openat(s->dirfd, "values.gkv",
+                       (ro ? O_RDONLY : O_RDWR) | (create ? O_CREAT | O_TRUNC : 0) | O_CLOEXEC, 0644);
+        if (h->fd < 0) {
+            int rc = errno == ENOENT ? GKV_ECORRUPT : store__errno_code(errno);
+            snprintf(err, err_bytes, "values.gkv: cannot open: %s", strerror(errno));
+            return rc;
+        }
+        int rc;
+        if (create && (rc = store__file_grow(h->fd, FMT_PAGE + STORE_VALUES_INITIAL_BYTES)) != 0) {
+            snprintf(err, err_bytes, "values.gkv: cannot allocate: %s", gkv_strerror(rc));
+            return rc;
+        }
+        struct stat st;
+        if (fstat(h->fd, &st) != 0) {
+            snprintf(err, err_bytes, "values.gkv: fstat: %s", strerror(errno));
+            return store__errno_code(errno);
+        }
+        if ((uint64_t)st.st_size < FMT_PAGE) {
+            snprintf(err, err_bytes, "values.gkv: truncated: %llu bytes, shorter than its prologue",
+                     (unsigned long long)st.st_size);
+            return GKV_ECORRUPT;
+        }
+        h->file_bytes = (uint64_t)st.st_size;
+        h->map_bytes = HEAP_RESERVE_MIN_BYTES;
+        while (h->map_bytes < 2 * h->file_bytes)
+            h->map_bytes *= 2;
+        void *m = mmap(NULL, h->map_bytes, ro ? PROT_READ : PROT_READ | PROT_WRITE, MAP_SHARED,
+                       h->fd, 0);
+        if (m == MAP_FAILED) {
+            snprintf(err, err_bytes, "values.gkv: mmap: %s", strerror(errno));
+            return store__errno_code(errno);
+        }
+        h->map = m;
+    }
+    struct fmt_values_prologue *p = (struct fmt_values_prologue *)h->map;
+    if (create) {
+        memset(p, 0, sizeof *p);
+        memcpy(p->magic, FMT_VALUES_MAGIC, 8);
+        p->version = FMT_VERSION;
+        p->granule = FMT_GRANULE;
+        p->checksum = store__checksum64(p, offsetof(struct fmt_values_prologue, checksum),
+                                        FMT_SEED_VALUES);
+        h->top = FMT_PAGE;
+        s->durable_values_bytes = h->file_bytes;
+        if (h->fd >= 0) {
+            int rc = store__msync_range(h->map, 0, FMT_PAGE);
+            if (rc == 0 && fsync(h->fd) != 0)
+                rc = store__errno_code(errno);
+            if (rc != 0) {
+                snprintf(err, err_bytes, "values.gkv: sync: %s", gkv_strerror(rc));
+                return rc;
+            }
+        }
+        return 0;
+    }
+    if (memcmp(p->magic, FMT_VALUES_MAGIC, 8) != 0) {
+        snprintf(err, err_bytes, "values.gkv: bad magic in the prologue");
+        return GKV_ECORRUPT;
+    }
+    if (p->checksum !=
+        store__checksum64(p, offsetof(struct fmt_values_prologue, checksum), FMT_SEED_VALUES)) {
+        snprintf(err, err_bytes, "values.gkv: prologue checksum mismatch");
+        return GKV_ECORRUPT;
+    }
+    if (p->version != FMT_VERSION || p->granule != FMT_GRANULE) {
+        snprintf(err, err_bytes, "values.gkv: format version %u not supported (expected %u)",
+                 p->version, FMT_VERSION);
+        return GKV_EVERSION;
+    }
+    return 0;
+}
+
+static uint64_t round_pow2(uint64_t x)
+{
+    uint64_t c = STORE_MIN_CAPACITY;
+    while (c < x)
+        c *= 2;
+    return c;
+}
+
+static bool file_exists(int dirfd, const char *name)
+{
+    struct stat st;
+    return fstatat(dirfd, name, &st, 0) == 0;
+}
+
+/* Names of store files in dir other than the header (tables and values). */
+static bool has_store_files(int dirfd, const char *dir)
+{
+    (void)dir;
+    if (file_exists(dirfd, "values.gkv"))
+        return true;
+    for (uint64_t g = 1; g < 64; g++) {
+        char name[64];
+        store__table_name(name, sizeof name, g);
+        if (file_exists(dirfd, name))
+            return true;
+    }
+    return false;
+}
+
+static void remove_store_files(int dirfd)
+{
+    unlinkat(dirfd, "values.gkv", 0);
+    for (uint64_t g = 1; g < 64; g++) {
+        char name[64];
+        store__table_name(name, sizeof name, g);
+        unlinkat(dirfd, name, 0);
+    }
+}
+
+static int create_new(struct store *s, uint64_t now_ms, char *err, size_t err_bytes)
+{
+    int rc;
+    uint64_t cap = round_pow2(s->cfg.initial_capacity ? s->cfg.initial_capacity
+                                                      : STORE_DEFAULT_CAPACITY);
+    memcpy(s->secret, s->cfg.placement_secret, sizeof s->secret);
+    if ((rc = store__table_open_file(s->dirfd, 1, true, cap, false, &s->cur, err, err_bytes)) != 0)
+        return rc;
+    if ((rc = open_values(s, true, err, err_bytes)) != 0)
+        return rc;
+    if ((rc = map_header(s, true, err, err_bytes)) != 0)
+        return rc;
+    struct fmt_header *h = &s->hdr;
+    memset(h, 0, sizeof *h);
+    memcpy(h->magic, FMT_HEADER_MAGIC, 8);
+    h->version = FMT_VERSION;
+    h->header_bytes = sizeof *h;
+    h->node_id = s->cfg.node_id;
+    h->incarnation = 0;
+    h->hlc_bound = 0;
+    h->table_gen = 1;
+    h->table_capacity = cap;
+    h->clean = 0;
+    h->max_value_bytes = s->cfg.max_value_bytes;
+    memcpy(h->secret, s->secret, sizeof h->secret);
+    hlc_init(&s->hlc, s->cfg.max_clock_offset_ms);
+    s->hlc.last = HLC_MAKE(now_ms, 0);
+    h->hlc_bound = 0;
+    if ((rc = store__hlc_guard(s)) != 0) /* writes both copies */
+        goto io;
+    if ((rc = store__header_write(s, true)) != 0)
+        goto io;
+    if (s->dirfd >= 0) {
+        /* The header appears under its real name last, whole: a directory
+         * with header.gkv is a store; one without is empty or a leftover of
+         * an interrupted creation (header.gkv.new), which open discards. */
+        if (fsync(s->hfd) != 0 || renameat(s->dirfd, "header.gkv.new", s->dirfd, "header.gkv") != 0) {
+            rc = store__errno_code(errno);
+            goto io;
+        }
+        if ((rc = store__fsync_dir(s->dirfd)) != 0)
+            goto io;
+    }
+    s->epoch = 1;
+    return 0;
+io:
+    snprintf(err, err_bytes, "header.gkv: cannot write: %s", gkv_strerror(rc));
+    return rc;
+}
+
+static void remove_orphan_tables(struct store *s)
+{
+    /* I6: tables the header does not name are leftovers of a doubling that
+     * crashed before its header write, or after the commit's header write
+     * but before the unlink. Generations are consecutive, so a small window
+     * around the live ones covers every leftover. */
+    uint64_t keep1 = s->hdr.table_gen, keep2 = s->hdr.grow_gen;
+    uint64_t lo = keep1 > 8 ? keep1 - 8 : 1;
+    for (uint64_t g = lo; g <= keep1 + 8; g++) {
+        if (g == keep1 || g == keep2)
+            continue;
+        char name[64];
+        store__table_name(name, sizeof name, g);
+        unlinkat(s->dirfd, name, 0);
+    }
+    unlinkat(s->dirfd, "header.gkv.new", 0);
+}
+
+/* Map header.gkv, the tables it names and values.gkv; verify the header
+ * and the file prologues (no slot is looked at yet). */
+static int open_files(struct store *s, int *valid_copies, char *err, size_t err_bytes)
+{
+    int rc;
+    if ((rc = map_header(s, false, err, err_bytes)) != 0)
+        return rc;
+    if ((rc = store__header_read(s->hfd, FMT_HEADER_FILE_BYTES, s->hmap, &s->hdr, valid_copies,
+                                 err, err_bytes)) != 0)
+        return rc;
+    if (s->cfg.node_id && s->cfg.node_id != s->hdr.node_id) {
+        snprintf(err, err_bytes, "header.gkv: node id %llu does not match the configured %llu",
+                 (unsigned long long)s->hdr.node_id, (unsigned long long)s->cfg.node_id);
+        return GKV_EINVAL;
+    }
+    memcpy(s->secret, s->hdr.secret, sizeof s->secret);
+    bool ro = s->cfg.read_only;
+    if (s->hdr.grow_gen) {
+        if ((rc = store__table_open_file(s->dirfd, s->hdr.table_gen, false, s->hdr.table_capacity, ro,
+                                         &s->old, err, err_bytes)) != 0)
+            return rc;
+        if ((rc = store__table_open_file(s->dirfd, s->hdr.grow_gen, false, s->hdr.grow_capacity, ro,
+                                         &s->cur, err, err_bytes)) != 0)
+            return rc;
+        s->growing = true;
+        s->mig_pos = 0;
+    } else if ((rc = store__table_open_file(s->dirfd, s->hdr.table_gen, false,
+                                            s->hdr.table_capacity, ro, &s->cur, err, err_bytes)) != 0) {
+        return rc;
+    }
+    if ((rc = open_values(s, false, err, err_bytes)) != 0)
+        return rc;
+    s->durable_values_bytes = s->heap.file_bytes;
+    if (s->heap.file_bytes < s->hdr.values_bytes) {
+        /* values.gkv never shrinks (I11): it was cut short. Refuse before
+         * recovery could drop the entries whose records are gone. */
+        snprintf(err, err_bytes, "values.gkv: truncated: %llu bytes, header.gkv recorded %llu",
+                 (unsigned long long)s->heap.file_bytes, (unsigned long long)s->hdr.values_bytes);
+        return GKV_ECORRUPT;
+    }
+    return 0;
+}
+
+static int open_existing(struct store *s, uint64_t now_ms, char *err, size_t err_bytes)
+{
+    int rc, valid = 0;
+    bool ro = s->cfg.read_only;
+    if ((rc = open_files(s, &valid, err, err_bytes)) != 0)
+        return rc;
+    if (!ro)
+        remove_orphan_tables(s);
+    hlc_init(&s->hlc, s->cfg.max_clock_offset_ms);
+    if ((rc = store__recover(s, err, err_bytes)) != 0) /* sets hlc.last to the largest slot HLC */
+        return rc;
+    s->st.recovered = s->hdr.clean == 0;
+    /* I8 */
+    if (s->hdr.hlc_bound > s->hlc.last)
+        s->hlc.last = s->hdr.hlc_bound;
+    if (ro)
+        return 0;
+    if (s->hdr.clean == 0)
+        s->hdr.incarnation++;
+    s->hdr.clean = 0;
+    (void)now_ms;
+    s->hdr.hlc_bound = 0; /* forces a fresh lease from the restored clock */
+    if ((rc = store__hlc_guard(s)) != 0 || (rc = store__header_write(s, true)) != 0) {
+        snprintf(err, err_bytes, "header.gkv: cannot write: %s", gkv_strerror(rc));
+        return rc;
+    }
+    /* Make the repairs durable before anything new is written. */
+    if ((rc = store_do_sync(s)) != 0) {
+        snprintf(err, err_bytes, "sync after recovery: %s", gkv_strerror(rc));
+        return rc;
+    }
+    s->st.syncs = 0;
+    return 0;
+}
+
+int store_open(const struct store_config *cfg, uint64_t now_ms, struct store **out,
+               const char **err_msg)
+{
+    *out = NULL;
+    char err[STORE_ERR_BYTES] = "";
+    if (!cfg)
+        return fail(NULL, GKV_EINVAL, "no config", err_msg);
+    if (cfg->max_value_bytes > GKV_VALUE_HARD_MAX)
+        return fail(NULL, GKV_EINVAL, "max_value_bytes above GKV_VALUE_HARD_MAX", err_msg);
+    if (cfg->initial_capacity > (1u << 30))
+        return fail(NULL, GKV_EINVAL, "initial_capacity above 2^30 slots", err_msg);
+    if (cfg->read_only && !cfg->dir)
+        return fail(NULL, GKV_EINVAL, "read_only needs a directory", err_msg);
+    struct store *s = calloc(1, sizeof *s);
+    if (!s)
+        return fail(NULL, GKV_ENOMEM, "out of memory", err_msg);
+    s->cfg = *cfg;
+    s->dirfd = s->lockfd = s->hfd = s->heap.fd = -1;
+    s->cur.fd = s->old.fd = -1;
+    if (!s->cfg.max_value_bytes)
+        s->cfg.max_value_bytes = GKV_VALUE_MAX_DEFAULT;
+    if (!s->cfg.batch_ms)
+        s->cfg.batch_ms = STORE_BATCH_MS_DEFAULT;
+    if (!s->cfg.max_clock_offset_ms)
+        s->cfg.max_clock_offset_ms = HLC_MAX_OFFSET_MS_DEFAULT;
+    if (!s->cfg.tombstone_grace_ms)
+        s->cfg.tombstone_grace_ms = STORE_TOMBSTONE_GRACE_DEFAULT_MS;
+    s->last_sync_ms = now_ms;
+    s->cfg.dir = NULL; /* borrowed by the caller; we keep our own copy */
+    int rc;
+    if (!cfg->dir) {
+        if ((rc = create_new(s, now_ms, err, sizeof err)) != 0)
+            return fail(s, rc, err, err_msg);
+        *out = s;
+        return 0;
+    }
+    if (strlen(cfg->dir) >= sizeof s->dir)
+        return fail(s, GKV_EINVAL, "directory path too long", err_msg);
+    snprintf(s->dir, sizeof s->dir, "%s", cfg->dir);
+    if (!cfg->read_only && mkdir(cfg->dir, 0755) != 0 && errno != EEXIST) {
+        snprintf(err, sizeof err, "cannot create the directory: %s", strerror(errno));
+        return fail(s, store__errno_code(errno), err, err_msg);
+    }
+    s->dirfd = open(cfg->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (s->dirfd < 0) {
+        snprintf(err, sizeof err, "cannot open the directory: %s", strerror(errno));
+        return fail(s, errno == ENOENT ? GKV_ENOTFOUND : store__errno_code(errno), err, err_msg);
+    }
+    /* One owner per directory: flock on LOCK. A second process, or a second
+     * open in this process (a different open file description), fails. */
+    s->lockfd = openat(s->dirfd, "LOCK", (cfg->read_only ? O_RDONLY : O_RDWR | O_CREAT) | O_CLOEXEC,
+                       0644);
+    if (s->lockfd < 0 && !cfg->read_only) {
+        snprintf(err, sizeof err, "LOCK: cannot open: %s", strerror(errno));
+        return fail(s, store__errno_code(errno), err, err_msg);
+    }
+    if (s->lockfd >= 0 && flock(s->lockfd, (cfg->read_only ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0) {
+        if (errno == EWOULDBLOCK) {
+            snprintf(err, sizeof err, "LOCK: locked by another process or another open store "
+                                      "(flock); one store per directory");
+            return fail(s, GKV_ELOCKED, err, err_msg);
+        }
+        snprintf(err, sizeof err, "LOCK: flock: %s", strerror(errno));
+        return fail(s, store__errno_code(errno), err, err_msg);
+    }
+    if (file_exists(s->dirfd, "header.gkv")) {
+        rc = open_existing(s, now_ms, err, sizeof err);
+    } else if (cfg->read_only) {
+        snprintf(err, sizeof err, "header.gkv: missing (not a gossipkv data directory)");
+        rc = GKV_ENOTFOUND;
+    } else if (file_exists(s->dirfd, "header.gkv.new") || !has_store_files(s->dirfd, s->dir)) {
+        /* Empty, or a creation that crashed before its header was renamed
+         * into place (nothing can have been acknowledged): start afresh. */
+        remove_store_files(s->dirfd);
+        unlinkat(s->dirfd, "header.gkv.new", 0);
+        rc = create_new(s, now_ms, err, sizeof err);
+    } else {
+        snprintf(err, sizeof err, "header.gkv: missing, but table/values files are present; "
+                                  "refusing to overwrite them");
+        rc = GKV_ECORRUPT;
+    }
+    if (rc != 0)
+        return fail(s, rc, err, err_msg);
+    *out = s;
+    return 0;
+}
+
+int store_close(struct store *s)
+{
+    if (!s)
+        return 0;
+    int rc = 0;
+    if (!s->cfg.read_only) {
+        if (s->growing && s->mig_committing)
+            rc = store__grow_commit(s);
+        int r2 = store_do_sync(s);
+        if (rc == 0)
+            rc = r2;
+        if (rc == 0) {
+            /* Clean only if everything before it is durable. */
+            s->hdr.clean = 1;
+            rc = store__header_write(s, true);
+        }
+    }
+    store__free(s);
+    return rc;
+}
+
+int store__inspect_open(const char *dir, struct store **out, bool *in_use, int *valid_copies,
+                        char *err, size_t err_bytes)
+{
+    *out = NULL;
+    *in_use = false;
+    *valid_copies = 0;
+    struct store *s = calloc(1, sizeof *s);
+    if (!s)
+        return GKV_ENOMEM;
+    store_config_init(&s->cfg);
+    s->cfg.read_only = true;
+    s->cfg.max_value_bytes = GKV_VALUE_HARD_MAX;
+    s->dirfd = s->lockfd = s->hfd = s->heap.fd = -1;
+    s->cur.fd = s->old.fd = -1;
+    snprintf(s->dir, sizeof s->dir, "%s", dir);
+    int rc;
+    s->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (s->dirfd < 0) {
+        rc = errno == ENOENT ? GKV_ENOTFOUND : store__errno_code(errno);
+        snprintf(err, err_bytes, "%s: cannot open the directory: %s", dir, strerror(errno));
+        store__free(s);
+        return rc;
+    }
+    /* A shared, non-blocking check only: inspect never waits and never
+     * creates LOCK. If a node holds the directory, say so and read anyway. */
+    int lfd = openat(s->dirfd, "LOCK", O_RDONLY | O_CLOEXEC);
+    if (lfd >= 0) {
+        if (flock(lfd, LOCK_SH | LOCK_NB) != 0)
+            *in_use = true;
+        close(lfd);
+    }
+    if (!file_exists(s->dirfd, "header.gkv")) {
+        snprintf(err, err_bytes, "%s/header.gkv: missing (not a gossipkv data directory)", dir);
+        store__free(s);
+        return GKV_ENOTFOUND;
+    }
+    char e2[STORE_ERR_BYTES];
+    if ((rc = open_files(s, valid_copies, e2, sizeof e2)) != 0) {
+        snprintf(err, err_bytes, "%s/%s", dir, e2);
+        store__free(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}

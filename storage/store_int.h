@@ -1,0 +1,230 @@
+/*
+ * store_int.h: internals shared by the files of the store (not a public
+ * header; store.h is). One concern per file:
+ *
+ *   store.c     the public API, the write path and the crash-safety invariants
+ *   table.c     slot arrays: files, probing, slot images, incremental doubling
+ *   heap.c      values.gkv: records, size classes, free lists, deferred frees
+ *   header.c    header.gkv: two checksummed copies, the HLC lease
+ *   recover.c   opening a directory: verification, torn-slot repair, rebuild
+ *   inspect.c   store_inspect(): the same verification, read-only, printed
+ *   fileio.c    mmap/fallocate/msync helpers that map errno to GKV_E* codes
+ *   checksum.c  the 64-bit checksum of slots, records and headers
+ */
+#ifndef GKV_STORAGE_STORE_INT_H
+#define GKV_STORAGE_STORE_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "storage/format.h"
+#include "storage/store.h"
+
+/* ------------------------------------------------------------ checksum.c */
+
+/* A fast 64-bit non-cryptographic hash (two murmur3-style lanes, fmix64
+ * finalizer) for torn-write and bit-flip detection. Not BLAKE2b: it runs on
+ * every put over ~200 bytes and must cost tens of nanoseconds. */
+uint64_t store__checksum64(const void *data, size_t len, uint64_t seed);
+
+/* -------------------------------------------------------------- fileio.c */
+
+/* Error text buffer size for messages naming a file and a fault. */
+#define STORE_ERR_BYTES 512
+
+/* All return 0 or a negative GKV_E* code; ENOSPC/EDQUOT/EFBIG map to
+ * GKV_ENOSPC, everything else to GKV_EIO. */
+int store__errno_code(int err);
+/* Grow fd to new_bytes with posix_fallocate (blocks really allocated, so a
+ * later page fault cannot SIGBUS on a full disk). Never shrinks. */
+int store__file_grow(int fd, uint64_t new_bytes);
+/* msync(MS_SYNC) of [addr+off, addr+off+len) rounded out to pages. */
+int store__msync_range(void *addr, uint64_t off, uint64_t len);
+int store__fsync_dir(int dirfd);
+
+/* ---------------------------------------------------------------- heap.c */
+
+/* Size classes: 64..128 bytes in 16-byte steps, then four classes per
+ * doubling (at most 25% internal waste), up to the largest record
+ * (GKV_VALUE_HARD_MAX + key + vector clock + header). */
+#define HEAP_CLASSES 96
+/* Mapping reservation of values.gkv: the file grows inside it without a
+ * remap; it is remapped (msync first) only when the file outgrows it. */
+#define HEAP_RESERVE_MIN_BYTES (1ull << 30)
+
+struct store_offvec {
+    uint64_t *v;
+    size_t n, cap;
+};
+
+struct store_heap {
+    int fd;
+    uint8_t *map;
+    uint64_t map_bytes;  /* length of the mapping (>= file_bytes) */
+    uint64_t file_bytes; /* allocated size of values.gkv */
+    uint64_t top;        /* every byte at or above top is unused */
+    struct store_offvec free[HEAP_CLASSES];
+    struct store_offvec pending; /* (off << 8 | class) freed, reusable after a sync */
+    uint64_t used_bytes;         /* bytes in live records' blocks */
+    uint64_t free_bytes;         /* bytes on the free lists and pending */
+    bool read_only;
+};
+
+uint32_t store__heap_class(uint64_t bytes);
+uint64_t store__heap_class_bytes(uint32_t cls);
+/* Allocate a block of at least bytes; *off receives its offset. May extend
+ * the file (GKV_ENOSPC) and remap (pointers into the heap become invalid). */
+int store__heap_alloc(struct store_heap *h, uint64_t bytes, uint64_t *off);
+/* Free a record block; with defer it becomes reusable only after the next
+ * store__heap_release_pending (i.e. after a sync made its successor durable). */
+void store__heap_free(struct store_heap *h, uint64_t off, uint64_t bytes, bool defer);
+void store__heap_release_pending(struct store_heap *h);
+/* Rebuild free lists from the sorted, deduplicated extents of live records
+ * (off, bytes pairs); everything between them below top becomes free. */
+int store__heap_rebuild(struct store_heap *h, uint64_t *offs, uint64_t *lens, size_t n);
+void store__heap_release(struct store_heap *h);
+
+static inline struct fmt_record *store__rec(const struct store_heap *h, uint64_t off)
+{
+    return (struct fmt_record *)(h->map + off);
+}
+/* Checksum of a record in place (excludes its own checksum field). */
+uint64_t store__record_checksum(const struct fmt_record *r, uint64_t off);
+/* Is [off, off+len of record) inside the file and the record whole and
+ * checksummed? Safe on arbitrary off (bounds-checked before reading). */
+bool store__record_valid(const struct store_heap *h, uint64_t off);
+
+/* --------------------------------------------------------------- table.c */
+
+struct store_table {
+    uint64_t gen;
+    uint32_t bits;
+    uint64_t cap, mask;
+    int fd;
+    uint8_t *map;
+    uint64_t map_bytes;
+    struct fmt_slot *slots;
+    uint64_t used; /* non-empty slots (value, tombstone or dead) */
+    uint64_t dead; /* dead slots */
+};
+
+static inline uint64_t store__home(const struct store_table *t, uint64_t hash)
+{
+    /* High bits, not low: a key's home in a doubled table is 2*home or
+     * 2*home+1, so "hash order" is the same in both tables and a scan cursor
+     * in hash space survives growth (store_scan). */
+    return hash >> (64 - t->bits);
+}
+uint64_t store__slot_checksum(const struct store_table *t, uint64_t idx, const struct fmt_slot *sl);
+/* Write an image into slot idx: computes the checksum, stores the body, then
+ * the checksum (compiler barrier between), and msyncs the slot's page when
+ * sync is set. */
+int store__slot_put(struct store_table *t, uint64_t idx, struct fmt_slot *img, bool sync);
+int store__table_open_file(int dirfd, uint64_t gen, bool create, uint64_t cap, bool read_only,
+                           struct store_table *t, char *err, size_t err_bytes);
+void store__table_unmap(struct store_table *t);
+void store__table_name(char *buf, size_t n, uint64_t gen);
+
+/* --------------------------------------------------------------- store.c */
+
+struct store {
+    struct store_config cfg;
+    char dir[4096];
+    int dirfd;  /* -1 for anonymous memory */
+    int lockfd; /* -1 for anonymous memory */
+
+    /* header.gkv */
+    int hfd;
+    uint8_t *hmap;
+    struct fmt_header hdr; /* the current header (both copies equal it) */
+
+    /* tables: cur is the live table, or the new one while growing; old is
+     * the table being drained by an incremental doubling (old.map != NULL). */
+    struct store_table cur, old;
+    bool growing;
+    uint64_t mig_pos;     /* next position of old to migrate */
+    bool mig_committing; /* old drained, header switch pending (batch mode: at tick) */
+
+    struct store_heap heap;
+
+    uint8_t secret[16];
+    struct hlc hlc;
+    uint64_t epoch; /* sync epoch: bumped after every completed sync */
+    /* values.gkv size as of the last completed sync (its size change is
+     * durable): what header.gkv records, so a power loss cannot leave the
+     * file shorter than the header claims. */
+    uint64_t durable_values_bytes;
+    uint64_t last_sync_ms;
+    bool dirty;
+
+    uint64_t entries, tombstones;
+    uint64_t buckets[STORE_BUCKETS];
+    uint64_t purge_pos;
+
+    /* scratch: incoming data copied when it points into our own mapping */
+    uint8_t *scratch;
+    size_t scratch_bytes;
+
+    uint64_t grow_retry_after; /* puts count; growth failed on ENOSPC */
+
+    struct store_stats st;
+};
+
+/* Header writes (header.c). Both copies are rewritten, A then B; sync forces
+ * msync of each copy before the next step (structural changes always sync). */
+int store__header_write(struct store *s, bool sync);
+int store__header_read(int fd, uint64_t file_bytes, const uint8_t *map, struct fmt_header *out,
+                       int *valid_copies, char *err, size_t err_bytes);
+void store__header_checksum_set(struct fmt_header *h);
+bool store__header_copy_ok(const struct fmt_header *h);
+/* Extend the HLC lease if the clock passed it (store.c calls after every
+ * hlc_now / hlc_observe). */
+int store__hlc_guard(struct store *s);
+
+/* Verification (recover.c): checks every slot of the mapped tables and the
+ * record each names; with repair, fixes what it can (I1, I2, I3, I7). Both
+ * modes rebuild counts, bucket hashes, heap free lists, the epoch and the
+ * HLC floor (s->hlc.last = largest slot HLC). Reports each fault to out
+ * (if not NULL), at most STORE_REPORT_LINES lines. */
+#define STORE_REPORT_LINES 50u
+struct store_vreport {
+    FILE *out;
+    bool verbose;            /* print every entry */
+    uint64_t faults;         /* checksum failures and mismatches found */
+    uint64_t printed;
+    uint64_t rebuilt;        /* torn slots rebuilt from their record */
+    uint64_t rolled_back;    /* slots falling back to prev_off */
+    uint64_t dropped;        /* slots made DEAD (nothing to rebuild from) */
+    uint64_t dups;           /* old-table copies of keys also in cur */
+    uint64_t vhash_fixed;    /* records whose cached version hash was stale */
+    uint64_t overlaps;       /* records overlapping other records */
+    uint64_t beyond_eof;     /* checksummed slots naming offsets past values.gkv's end */
+};
+int store__verify(struct store *s, bool repair, struct store_vreport *rep, char *err,
+                  size_t err_bytes);
+int store__recover(struct store *s, char *err, size_t err_bytes);
+
+/* Lookup helpers (table.c). Returns the slot index holding the key or -1;
+ * *ins (if not NULL) receives the first dead-or-empty slot on the chain (the
+ * insertion point), or UINT64_MAX if the chain covered the whole table. */
+int64_t store__find(const struct store *s, const struct store_table *t, uint64_t hash,
+                    const void *key, uint32_t key_len, uint64_t *ins);
+/* Fill an entry from a slot (borrowing key and value from the heap). */
+void store__entry_from_slot(const struct store *s, const struct fmt_slot *sl, struct entry *e);
+
+/* Incremental growth (table.c). */
+int store__grow_start(struct store *s);
+int store__grow_step(struct store *s, uint64_t positions);
+int store__grow_commit(struct store *s);
+
+uint64_t store__key_hash(const struct store *s, const void *key, size_t key_len);
+
+void store__free(struct store *s);
+/* Map a directory read-only for inspect (no recovery, no lock taken; *in_use
+ * tells whether another process holds LOCK). */
+int store__inspect_open(const char *dir, struct store **out, bool *in_use, int *valid_copies,
+                        char *err, size_t err_bytes);
+
+#endif

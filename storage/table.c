@@ -1,0 +1,411 @@
+/*
+ * table.c: slot arrays (table.<gen>.gkv): files, probing, slot images, and
+ * incremental doubling.
+ *
+ * Growth follows Redis dict.c: while a doubling is in progress two tables
+ * are live, `old` (being drained) and `cur` (twice the size, receiving every
+ * write). Each write op migrates STORE_GROW_STEP_WRITE positions of old and
+ * store_tick STORE_GROW_STEP_TICK more, so no single call pays for the whole
+ * table. Lookups try cur first, then old. Invariants (store.c, I5..I7): a
+ * key lives in at most one table outside a migration step; if a crash leaves
+ * it in both, cur holds the newer version and recovery discards the old one.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/errors.h"
+#include "storage/store_int.h"
+
+void store__table_name(char *buf, size_t n, uint64_t gen)
+{
+    snprintf(buf, n, "table.%llu.gkv", (unsigned long long)gen);
+}
+
+uint64_t store__slot_checksum(const struct store_table *t, uint64_t idx, const struct fmt_slot *sl)
+{
+    /* Seeded with (gen, index): a slot image that lands in the wrong slot or
+     * the wrong table (a misdirected write) does not verify. The golden-ratio
+     * multiplier spreads gen over the seed (Knuth, TAOCP 6.4). */
+    uint64_t seed = FMT_SEED_SLOT ^ (t->gen * 0x9e3779b97f4a7c15ull) ^ idx;
+    return store__checksum64(sl, offsetof(struct fmt_slot, checksum), seed);
+}
+
+int store__slot_put(struct store_table *t, uint64_t idx, struct fmt_slot *img, bool sync)
+{
+    img->reserved = 0;
+    img->checksum = store__slot_checksum(t, idx, img);
+    memcpy(&t->slots[idx], img, sizeof *img);
+    if (sync && t->fd >= 0)
+        return store__msync_range(t->map, FMT_PAGE + idx * sizeof(struct fmt_slot),
+                                  sizeof(struct fmt_slot));
+    return 0;
+}
+
+static unsigned log2_u64(uint64_t x)
+{
+    return 63u - (unsigned)__builtin_clzll(x);
+}
+
+static void prologue_fill(struct fmt_table_prologue *p, uint64_t gen, uint64_t cap)
+{
+    memset(p, 0, sizeof *p);
+    memcpy(p->magic, FMT_TABLE_MAGIC, 8);
+    p->version = FMT_VERSION;
+    p->slot_bytes = sizeof(struct fmt_slot);
+    p->gen = gen;
+    p->capacity = cap;
+    p->checksum = store__checksum64(p, offsetof(struct fmt_table_prologue, checksum), FMT_SEED_TABLE);
+}
+
+int store__table_open_file(int dirfd, uint64_t gen, bool create, uint64_t cap, bool read_only,
+                           struct store_table *t, char *err, size_t err_bytes)
+{
+    char name[64];
+    store__table_name(name, sizeof name, gen);
+    memset(t, 0, sizeof *t);
+    t->fd = -1;
+    t->gen = gen;
+    t->cap = cap;
+    t->mask = cap - 1;
+    t->bits = log2_u64(cap);
+    t->map_bytes = FMT_PAGE + cap * sizeof(struct fmt_slot);
+    int rc;
+
+    if (dirfd < 0) {
+        /* Anonymous store: the same layout in private memory, no fd (a
+         * simulator runs thousands of stores; fds would run out). */
+        void *m = mmap(NULL, t->map_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m == MAP_FAILED) {
+            snprintf(err, err_bytes, "(memory): cannot map %llu bytes for a table",
+                     (unsigned long long)t->map_bytes);
+            return GKV_ENOMEM;
+        }
+        t->map = m;
+        prologue_fill((struct fmt_table_prologue *)t->map, gen, cap);
+        t->slots = (struct fmt_slot *)(t->map + FMT_PAGE);
+        return 0;
+    }
+
+    if (create) {
+        t->fd = openat(dirfd, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (t->fd < 0) {
+            rc = store__errno_code(errno);
+            snprintf(err, err_bytes, "%s: cannot create: %s", name, strerror(errno));
+            return rc;
+        }
+        rc = store__file_grow(t->fd, t->map_bytes);
+        if (rc != 0) {
+            snprintf(err, err_bytes, "%s: cannot allocate %llu bytes: %s", name,
+                     (unsigned long long)t->map_bytes, gkv_strerror(rc));
+            goto fail;
+        }
+    } else {
+        t->fd = openat(dirfd, name, (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+        if (t->fd < 0) {
+            rc = errno == ENOENT ? GKV_ECORRUPT : store__errno_code(errno);
+            snprintf(err, err_bytes, "%s: cannot open: %s (named by header.gkv)", name, strerror(errno));
+            return rc;
+        }
+        struct stat st;
+        if (fstat(t->fd, &st) != 0) {
+            rc = store__errno_code(errno);
+            snprintf(err, err_bytes, "%s: fstat: %s", name, strerror(errno));
+            goto fail;
+        }
+        if ((uint64_t)st.st_size < t->map_bytes) {
+            /* Never map past the end: touching it would SIGBUS. */
+            rc = GKV_ECORRUPT;
+            snprintf(err, err_bytes, "%s: truncated: %llu bytes, expected %llu for %llu slots", name,
+                     (unsigned long long)st.st_size, (unsigned long long)t->map_bytes,
+                     (unsigned long long)cap);
+            goto fail;
+        }
+    }
+    void *m = mmap(NULL, t->map_bytes, read_only ? PROT_READ : PROT_READ | PROT_WRITE, MAP_SHARED,
+                   t->fd, 0);
+    if (m == MAP_FAILED) {
+        rc = store__errno_code(errno);
+        snprintf(err, err_bytes, "%s: mmap: %s", name, strerror(errno));
+        goto fail;
+    }
+    t->map = m;
+    t->slots = (struct fmt_slot *)(t->map + FMT_PAGE);
+    struct fmt_table_prologue *p = (struct fmt_table_prologue *)t->map;
+    if (create) {
+        prologue_fill(p, gen, cap);
+        /* The file must be whole and durable before header.gkv names it. */
+        rc = store__msync_range(t->map, 0, FMT_PAGE);
+        if (rc == 0 && fsync(t->fd) != 0)
+            rc = store__errno_code(errno);
+        if (rc != 0) {
+            snprintf(err, err_bytes, "%s: sync: %s", name, gkv_strerror(rc));
+            goto fail;
+        }
+        return 0;
+    }
+    if (memcmp(p->magic, FMT_TABLE_MAGIC, 8) != 0) {
+        rc = GKV_ECORRUPT;
+        snprintf(err, err_bytes, "%s: bad magic in the prologue", name);
+        goto fail;
+    }
+    if (p->checksum !=
+        store__checksum64(p, offsetof(struct fmt_table_prologue, checksum), FMT_SEED_TABLE)) {
+        rc = GKV_ECORRUPT;
+        snprintf(err, err_bytes, "%s: prologue checksum mismatch", name);
+        goto fail;
+    }
+    if (p->version != FMT_VERSION || p->slot_bytes != sizeof(struct fmt_slot)) {
+        rc = GKV_EVERSION;
+        snprintf(err, err_bytes, "%s: format version %u (slot %u bytes) not supported (expected %u)",
+                 name, p->version, p->slot_bytes, FMT_VERSION);
+        goto fail;
+    }
+    if (p->gen != gen || p->capacity != cap) {
+        rc = GKV_ECORRUPT;
+        snprintf(err, err_bytes, "%s: prologue says gen %llu capacity %llu, header says %llu/%llu",
+                 name, (unsigned long long)p->gen, (unsigned long long)p->capacity,
+                 (unsigned long long)gen, (unsigned long long)cap);
+        goto fail;
+    }
+    return 0;
+fail:
+    store__table_unmap(t);
+    return rc;
+}
+
+void store__table_unmap(struct store_table *t)
+{
+    if (t->map)
+        munmap(t->map, t->map_bytes);
+    if (t->fd >= 0)
+        close(t->fd);
+    t->map = NULL;
+    t->slots = NULL;
+    t->fd = -1;
+}
+
+/* The key bytes of a record (after its vector clock). */
+static inline const uint8_t *rec_key(const struct fmt_record *r)
+{
+    return (const uint8_t *)(r + 1) + 16u * r->vc_n;
+}
+
+int64_t store__find(const struct store *s, const struct store_table *t, uint64_t hash,
+                    const void *key, uint32_t key_len, uint64_t *ins)
+{
+    uint64_t i = store__home(t, hash);
+    uint64_t first_free = UINT64_MAX;
+    for (uint64_t n = 0; n < t->cap; n++, i = (i + 1) & t->mask) {
+        const struct fmt_slot *sl = &t->slots[i];
+        if (sl->state == FMT_SLOT_EMPTY) {
+            if (first_free == UINT64_MAX)
+                first_free = i;
+            break;
+        }
+        if (sl->state == FMT_SLOT_DEAD) {
+            if (first_free == UINT64_MAX)
+                first_free = i;
+            continue;
+        }
+        /* Hash first (same cache line), key bytes only on a 64-bit match. */
+        if (sl->hash == hash && sl->key_len == key_len) {
+            /* Bounds check (only on a hash match, so off the hot path of
+             * misses): recovery and inspect probe tables that may still hold
+             * unverified slots. */
+            uint64_t kend = sl->rec_off + sizeof(struct fmt_record) + 16u * sl->vc_n + key_len;
+            if (sl->rec_off > s->heap.file_bytes || kend > s->heap.file_bytes)
+                continue;
+            const struct fmt_record *r = store__rec(&s->heap, sl->rec_off);
+            if (r->vc_n == sl->vc_n && memcmp(rec_key(r), key, key_len) == 0) {
+                if (ins)
+                    *ins = first_free;
+                return (int64_t)i;
+            }
+        }
+    }
+    if (ins)
+        *ins = first_free;
+    return -1;
+}
+
+void store__entry_from_slot(const struct store *s, const struct fmt_slot *sl, struct entry *e)
+{
+    const struct fmt_record *r = store__rec(&s->heap, sl->rec_off);
+    e->key = rec_key(r);
+    e->key_len = sl->key_len;
+    if (sl->state == FMT_SLOT_TOMB) {
+        e->value = NULL;
+        e->value_len = 0;
+        e->flags = ENTRY_TOMBSTONE;
+    } else {
+        e->value = e->key + sl->key_len;
+        e->value_len = sl->value_len;
+        e->flags = 0;
+    }
+    e->hlc = sl->hlc;
+    e->origin = sl->origin;
+    e->vc.n = sl->vc_n;
+    memcpy(e->vc.items, r + 1, 16u * sl->vc_n);
+}
+
+/* ------------------------------------------------------------- growth */
+
+/* First empty-or-dead slot on hash's chain in t (the key is known absent). */
+static uint64_t find_free(const struct store_table *t, uint64_t hash)
+{
+    uint64_t i = store__home(t, hash);
+    for (uint64_t n = 0; n < t->cap; n++, i = (i + 1) & t->mask) {
+        uint8_t st = t->slots[i].state;
+        if (st == FMT_SLOT_EMPTY || st == FMT_SLOT_DEAD)
+            return i;
+    }
+    return UINT64_MAX;
+}
+
+/* Largest table: 2^32 slots (256 GiB of slots); past it puts get GKV_EFULL. */
+#define STORE_MAX_CAPACITY (1ull << 32)
+
+int store__grow_start(struct store *s)
+{
+    uint64_t live = s->entries + s->tombstones;
+    uint64_t cap = s->cur.cap;
+    /* Double until the live entries fill at most half the new table (the
+     * trigger is 3/4, so a table full of live entries doubles once; a table
+     * clogged with dead slots is rebuilt at the same size to clear them). */
+    while ((live + 1) * 2 > cap)
+        cap *= 2;
+    if (cap > STORE_MAX_CAPACITY)
+        return GKV_EFULL;
+    struct store_table nt;
+    char err[STORE_ERR_BYTES];
+    uint64_t gen = s->cur.gen + 1;
+    if (s->dirfd >= 0) {
+        char name[64];
+        store__table_name(name, sizeof name, gen);
+        /* A file of this generation can only be the leftover of a doubling
+         * that crashed before header.gkv named it (I6): it holds nothing. */
+        unlinkat(s->dirfd, name, 0);
+    }
+    int rc = store__table_open_file(s->dirfd, gen, true, cap, false, &nt, err, sizeof err);
+    if (rc != 0) {
+        if (s->dirfd >= 0) {
+            char name[64];
+            store__table_name(name, sizeof name, gen);
+            unlinkat(s->dirfd, name, 0);
+        }
+        return rc;
+    }
+    rc = store__fsync_dir(s->dirfd);
+    if (rc == 0) {
+        s->hdr.grow_gen = gen;
+        s->hdr.grow_capacity = cap;
+        rc = store__header_write(s, true);
+    }
+    if (rc != 0) {
+        s->hdr.grow_gen = 0;
+        s->hdr.grow_capacity = 0;
+        store__table_unmap(&nt);
+        return rc;
+    }
+    s->old = s->cur;
+    s->cur = nt;
+    s->growing = true;
+    s->mig_pos = 0;
+    s->mig_committing = false;
+    return 0;
+}
+
+int store__grow_step(struct store *s, uint64_t positions)
+{
+    if (!s->growing || s->mig_committing)
+        return 0;
+    bool sync = s->cfg.sync == STORE_SYNC_ALWAYS;
+    struct store_table *o = &s->old, *c = &s->cur;
+    int rc;
+    while (positions > 0 && s->mig_pos < o->cap) {
+        uint64_t i = s->mig_pos;
+        struct fmt_slot *sl = &o->slots[i];
+        if (sl->state == FMT_SLOT_VALUE || sl->state == FMT_SLOT_TOMB) {
+            /* I5: the key is not in cur (writes move a key out of old when
+             * they write it to cur, and recovery removes crash duplicates),
+             * so no lookup is needed: take the first free slot. */
+            uint64_t j = find_free(c, sl->hash);
+            if (j == UINT64_MAX)
+                return GKV_EFULL; /* cannot happen: cur is at most ~3/8 + 1/16 full */
+            struct fmt_slot img = *sl;
+            if (c->slots[j].state == FMT_SLOT_DEAD)
+                c->dead--;
+            else
+                c->used++;
+            /* Copy first, then kill the original (I7): a crash in between
+             * leaves the key in both tables with the same record. */
+            if ((rc = store__slot_put(c, j, &img, sync)) != 0)
+                return rc;
+            struct fmt_slot dead = {0};
+            dead.state = FMT_SLOT_DEAD;
+            if ((rc = store__slot_put(o, i, &dead, sync)) != 0)
+                return rc;
+            o->dead++;
+        }
+        s->mig_pos++;
+        positions--;
+    }
+    if (s->mig_pos >= o->cap) {
+        s->mig_committing = true;
+        /* In sync=batch the commit needs a full msync of cur: do it at the
+         * next store_tick (which syncs anyway), not inside a put. */
+        if (s->cfg.sync != STORE_SYNC_BATCH)
+            return store__grow_commit(s);
+    }
+    return 0;
+}
+
+int store__grow_commit(struct store *s)
+{
+    if (!s->growing || !s->mig_committing)
+        return 0;
+    int rc;
+    /* I6: before header.gkv stops naming old, every entry moved into cur
+     * must be as durable as the sync mode promises. sync=always wrote each
+     * slot through already; sync=none promises nothing across power loss. */
+    if (s->cfg.sync == STORE_SYNC_BATCH && s->dirfd >= 0) {
+        if ((rc = store__msync_range(s->heap.map, 0, s->heap.top)) != 0)
+            return rc;
+        if ((rc = store__msync_range(s->cur.map, 0, s->cur.map_bytes)) != 0)
+            return rc;
+    }
+    s->hdr.table_gen = s->cur.gen;
+    s->hdr.table_capacity = s->cur.cap;
+    s->hdr.grow_gen = 0;
+    s->hdr.grow_capacity = 0;
+    if ((rc = store__header_write(s, true)) != 0) {
+        s->hdr.table_gen = s->old.gen;
+        s->hdr.table_capacity = s->old.cap;
+        s->hdr.grow_gen = s->cur.gen;
+        s->hdr.grow_capacity = s->cur.cap;
+        return rc;
+    }
+    /* The old file is dead from here on (the header no longer names it), so
+     * it is unmapped without msync: nothing in it needs to reach the disk. */
+    uint64_t gen = s->old.gen;
+    store__table_unmap(&s->old);
+    memset(&s->old, 0, sizeof s->old);
+    s->old.fd = -1;
+    if (s->dirfd >= 0) {
+        char name[64];
+        store__table_name(name, sizeof name, gen);
+        unlinkat(s->dirfd, name, 0);
+        store__fsync_dir(s->dirfd);
+    }
+    s->growing = false;
+    s->mig_committing = false;
+    s->mig_pos = 0;
+    s->st.growths++;
+    return 0;
+}

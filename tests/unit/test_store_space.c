@@ -1,0 +1,109 @@
+/*
+ * Space reuse of the record heap: overwriting 100k keys 100 times must not
+ * grow the files without bound (file size after 100 rounds <= 2x after
+ * round 1), in sync=none (immediate reuse) and, smaller, in sync=batch
+ * (reuse after each group commit).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
+#include "test_store_util.h"
+
+static void check_value(struct store *s, const void *key, size_t key_len, const void *val,
+                        size_t val_len)
+{
+    struct entry e;
+    assert_int_equal(store_get(s, key, key_len, &e), 0);
+    assert_int_equal(e.value_len, val_len);
+    assert_memory_equal(e.value, val, val_len);
+}
+
+static void test_store_space_reuse_under_overwrites(void **state)
+{
+    (void)state;
+    char dir[64];
+    test_mkdtemp(dir, sizeof dir);
+    struct store_config cfg;
+    test_cfg(&cfg, dir, 1024);
+    cfg.sync = STORE_SYNC_NONE;
+    struct store *s = NULL;
+    assert_int_equal(store_open(&cfg, TEST_NOW_MS, &s, NULL), 0);
+    const uint64_t n = 100000, rounds = 100;
+    char k[32], v[128];
+    uint64_t now = TEST_NOW_MS, after_first = 0;
+    for (uint64_t r = 0; r < rounds; r++) {
+        for (uint64_t i = 0; i < n; i++) {
+            /* value length varies by round within 60..100 bytes */
+            size_t vl = test_value(v, sizeof v, i, r, 60 + (i + r) % 41);
+            assert_int_equal(store_put(s, k, test_key(k, sizeof k, i), v, vl, now, NULL), 0);
+            if (i % 1000 == 0)
+                assert_int_equal(store_tick(s, now += 20), 0);
+        }
+        struct store_stats st;
+        store_stats(s, &st);
+        if (r == 0)
+            after_first = file_size(dir, "values.gkv");
+        if (r == 0 || r == rounds - 1)
+            printf("space reuse: round %" PRIu64 ": files %" PRIu64 " bytes, heap used %" PRIu64
+                   " free %" PRIu64 "\n",
+                   r + 1, st.file_bytes, st.value_bytes_used, st.value_bytes_free);
+    }
+    uint64_t last = file_size(dir, "values.gkv");
+    printf("space reuse: values.gkv %" PRIu64 " bytes after round 1, %" PRIu64 " after %" PRIu64
+           " rounds\n",
+           after_first, last, rounds);
+    assert_true(last <= 2 * after_first);
+    /* the last round's values are there */
+    for (uint64_t i = 0; i < n; i += 997) {
+        size_t vl = test_value(v, sizeof v, i, rounds - 1, 60 + (i + rounds - 1) % 41);
+        check_value(s, k, test_key(k, sizeof k, i), v, vl);
+    }
+    assert_int_equal(store_close(s), 0);
+    test_rmrf(dir);
+}
+
+
+static void test_store_space_reuse_under_overwrites_batch(void **state)
+{
+    (void)state;
+    char dir[64];
+    test_mkdtemp(dir, sizeof dir);
+    struct store_config cfg;
+    test_cfg(&cfg, dir, 1024);
+    cfg.sync = STORE_SYNC_BATCH;
+    cfg.batch_ms = 100;
+    struct store *s = NULL;
+    assert_int_equal(store_open(&cfg, TEST_NOW_MS, &s, NULL), 0);
+    const uint64_t n = 10000, rounds = 30;
+    char k[32], v[128];
+    uint64_t now = TEST_NOW_MS, after_first = 0;
+    for (uint64_t r = 0; r < rounds; r++) {
+        for (uint64_t i = 0; i < n; i++) {
+            size_t vl = test_value(v, sizeof v, i, r, 60 + (i + r) % 41);
+            assert_int_equal(store_put(s, k, test_key(k, sizeof k, i), v, vl, now, NULL), 0);
+        }
+        /* one group commit per round: blocks freed in the round become reusable */
+        assert_int_equal(store_tick(s, now += 100), 0);
+        if (r == 0)
+            after_first = file_size(dir, "values.gkv");
+    }
+    uint64_t last = file_size(dir, "values.gkv");
+    printf("space reuse (batch): values.gkv %" PRIu64 " bytes after round 1, %" PRIu64
+           " after %" PRIu64 "\n",
+           after_first, last, rounds);
+    assert_true(last <= 3 * after_first);
+    assert_int_equal(store_close(s), 0);
+    test_rmrf(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_store_space_reuse_under_overwrites),
+        cmocka_unit_test(test_store_space_reuse_under_overwrites_batch),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,118 @@
+/*
+ * test_store_util.h: helpers shared by the tests/unit/test_store*.c files
+ * (a header of static functions so it is not linked into other tests).
+ */
+#ifndef GKV_TEST_STORE_UTIL_H
+#define GKV_TEST_STORE_UTIL_H
+
+#include <fcntl.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/errors.h"
+#include "storage/store.h"
+
+/* A fixed wall clock for tests: 2026-01-01T00:00:00Z in ms. */
+#define TEST_NOW_MS UINT64_C(1767225600000)
+
+static inline uint64_t test_seed(uint64_t dflt)
+{
+    const char *s = getenv("GKV_SEED");
+    return s ? strtoull(s, NULL, 0) : dflt;
+}
+
+static inline int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static inline void test_rmrf(const char *dir)
+{
+    nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* A fresh directory under /tmp; *buf receives its path. */
+static inline void test_mkdtemp(char *buf, size_t n)
+{
+    snprintf(buf, n, "/tmp/gkv-store-XXXXXX");
+    if (!mkdtemp(buf)) {
+        perror("mkdtemp");
+        abort();
+    }
+}
+
+static inline void test_cfg(struct store_config *cfg, const char *dir, uint32_t cap)
+{
+    store_config_init(cfg);
+    cfg->dir = dir;
+    cfg->node_id = 7;
+    cfg->initial_capacity = cap;
+    cfg->sync = STORE_SYNC_NONE;
+    for (int i = 0; i < 16; i++)
+        cfg->placement_secret[i] = (uint8_t)(i * 37 + 1);
+}
+
+/* Key "k<i>" and a value derived from (i, version) of length 1..maxlen. */
+static inline size_t test_key(char *buf, size_t n, uint64_t i)
+{
+    return (size_t)snprintf(buf, n, "k%" PRIu64, i);
+}
+
+static inline size_t test_value(char *buf, size_t n, uint64_t i, uint64_t version, size_t len)
+{
+    if (len > n)
+        len = n;
+    int h = snprintf(buf, n, "%" PRIu64 ":%" PRIu64 ":", i, version);
+    for (size_t j = (size_t)h; j < len; j++)
+        buf[j] = (char)('a' + (i * 31 + version * 7 + j) % 26);
+    return len < (size_t)h ? (size_t)h : len;
+}
+
+static inline uint64_t file_size(const char *dir, const char *name)
+{
+    char p[512];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    struct stat st;
+    return stat(p, &st) == 0 ? (uint64_t)st.st_size : 0;
+}
+
+/* Patch bytes of a file in place (corruption tests). */
+static inline void file_poke(const char *dir, const char *name, uint64_t off, const void *bytes, size_t n)
+{
+    char p[512];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    int fd = open(p, O_RDWR);
+    if (fd < 0 || pwrite(fd, bytes, n, (off_t)off) != (ssize_t)n) {
+        perror(p);
+        abort();
+    }
+    close(fd);
+}
+
+static inline void file_flip(const char *dir, const char *name, uint64_t off)
+{
+    char p[512];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    int fd = open(p, O_RDWR);
+    uint8_t b;
+    if (fd < 0 || pread(fd, &b, 1, (off_t)off) != 1) {
+        perror(p);
+        abort();
+    }
+    b ^= 0x40;
+    if (pwrite(fd, &b, 1, (off_t)off) != 1)
+        abort();
+    close(fd);
+}
+
+#endif
