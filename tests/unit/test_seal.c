@@ -25,6 +25,7 @@
 
 #include "common/errors.h"
 #include "common/rng.h"
+#include "gossip/keyring.h"
 #include "gossip/replay.h"
 #include "gossip/seal.h"
 #include "tests/fuzz/fuzz_seal.h"
@@ -805,6 +806,27 @@ static void test_keyring_limits_and_state_rules(void **state)
     seal_keyring_free(kr);
 }
 
+/* Removed keys leave no bytes behind in the sodium_malloc'd block. */
+static void test_keyring_remove_wipes_the_key_bytes(void **state)
+{
+    (void)state;
+    struct seal_keyring *kr;
+    assert_int_equal(seal_keyring_new(&kr), 0);
+    uint8_t k0[SEAL_KEY_BYTES], k1[SEAL_KEY_BYTES], zero[SEAL_KEY_BYTES] = {0};
+    key_make(k0, 150);
+    key_make(k1, 151);
+    assert_int_equal(seal_keyring_install(kr, k0), 0);
+    assert_int_equal(seal_keyring_install(kr, k1), 0);
+    int slot = keyring_find_id(kr, seal_key_id(k1), 0);
+    assert_true(slot >= 0);
+    assert_memory_equal(keyring_key_at(kr, slot), k1, SEAL_KEY_BYTES);
+    assert_int_equal(seal_keyring_remove(kr, k1), 0);
+    assert_memory_equal(keyring_key_at(kr, slot), zero, SEAL_KEY_BYTES);
+    for (int i = 0; i < (int)SEAL_KEYRING_MAX; i++)
+        assert_memory_not_equal(keyring_key_at(kr, i), k1, SEAL_KEY_BYTES);
+    seal_keyring_free(kr);
+}
+
 static void test_keyring_removed_key_packets_are_refused(void **state)
 {
     (void)state;
@@ -1161,6 +1183,31 @@ static void test_keyfile_empty_duplicate_or_too_many_keys_is_refused(void **stat
     expect_keyfile_refused(text, GKV_EKEYFILE, "keys:5: more than 4 keys");
 }
 
+static void test_keyfile_oversized_file_long_line_or_directory_is_refused(void **state)
+{
+    (void)state;
+    char *big = malloc(70 * 1024 + 1);
+    assert_non_null(big);
+    memset(big, '#', 70 * 1024);
+    big[70 * 1024] = '\0';
+    expect_keyfile_refused(big, GKV_EKEYFILE, "larger than 65536 bytes");
+    memset(big, 'A', 200);
+    big[200] = '\n';
+    big[201] = '\0';
+    expect_keyfile_refused(big, GKV_EKEYFILE, "keys:1: not a base64 key");
+    free(big);
+    struct seal_keyring *kr;
+    assert_int_equal(seal_keyring_new(&kr), 0);
+    char err[256] = "";
+    struct tmpdir d;
+    tmpdir_make(&d);
+    assert_int_equal(chmod(d.path, 0700), 0);
+    assert_int_equal(seal_keyring_load_file(kr, d.path, err, sizeof(err)), GKV_EKEYFILE);
+    assert_non_null(strstr(err, "not a regular file"));
+    rmdir(d.path);
+    seal_keyring_free(kr);
+}
+
 static void test_keyfile_missing_file_is_refused(void **state)
 {
     (void)state;
@@ -1288,6 +1335,7 @@ int main(void)
         cmocka_unit_test(test_insecure_round_trip_keeps_header_label_and_replay_window),
         cmocka_unit_test(test_secure_and_insecure_nodes_refuse_each_other),
         cmocka_unit_test(test_keyring_limits_and_state_rules),
+        cmocka_unit_test(test_keyring_remove_wipes_the_key_bytes),
         cmocka_unit_test(test_keyring_removed_key_packets_are_refused),
         cmocka_unit_test(test_keyring_colliding_key_ids_open_with_either_key),
         cmocka_unit_test(test_rotation_one_node_at_a_time_across_five_nodes_refuses_nothing),
@@ -1297,6 +1345,7 @@ int main(void)
         cmocka_unit_test(test_keyfile_malformed_base64_is_refused_with_file_and_line),
         cmocka_unit_test(test_keyfile_wrong_length_key_is_refused_with_file_and_line),
         cmocka_unit_test(test_keyfile_empty_duplicate_or_too_many_keys_is_refused),
+        cmocka_unit_test(test_keyfile_oversized_file_long_line_or_directory_is_refused),
         cmocka_unit_test(test_keyfile_missing_file_is_refused),
         cmocka_unit_test(test_key_generate_gives_distinct_parseable_keys),
         cmocka_unit_test(test_refusal_names_are_distinct_snake_case),
