@@ -902,7 +902,7 @@ static void cmd_command(struct node_client *c, const struct resp_cmd *cmd);
 static const struct command table[] = {
     {"get", 2, CMD_READONLY, cmd_get, 1, 1, 1},
     {"set", -3, CMD_WRITE, cmd_set, 1, 1, 1},
-    {"ping", -1, CMD_NOAUTH, cmd_ping, 0, 0, 0},
+    {"ping", -1, 0, cmd_ping, 0, 0, 0},
     {"del", -2, CMD_WRITE, cmd_del, 1, -1, 1},
     {"mget", -2, CMD_READONLY, cmd_mget, 1, -1, 1},
     {"mset", -3, CMD_WRITE, cmd_mset, 1, -1, 2},
