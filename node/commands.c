@@ -789,14 +789,9 @@ static const char *member_name_of(struct node *n, uint64_t id)
 {
     if (id == n->node_id)
         return n->cfg.name;
-    if (!n->gossip)
-        return NULL;
-    size_t count = gossip_member_count(n->gossip);
-    for (size_t i = 0; i < count; i++) {
-        struct gossip_member_info m;
-        if (gossip_member_get(n->gossip, i, &m) == 0 && m.id == id)
-            return m.name;
-    }
+    struct gossip_member_info m;
+    if (n->gossip && gossip_member_find(n->gossip, id, &m) == 0)
+        return m.name;
     return NULL;
 }
 
