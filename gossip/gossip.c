@@ -284,6 +284,7 @@ int gossip_new(const struct gossip_config *cfg_in, struct store *store, struct s
     g->next_gossip_ms = now_ms + gkv_rng_below(&g->rng, g->cfg.gossip_interval_ms);
     g->next_sync_ms = now_ms + gkv_rng_below(&g->rng, g->cfg.sync_interval_ms);
     g->next_reconnect_ms = now_ms + g->cfg.reconnect_interval_ms;
+    g->next_pushpull_ms = now_ms + gkv_rng_below(&g->rng, g->cfg.reconnect_interval_ms) + 1;
     g->next_join_ms = UINT64_MAX;
     g->next_gc_ms = now_ms + g->cfg.sync_interval_ms;
     *out = g;
@@ -550,6 +551,10 @@ int gossip_join(struct gossip *g, const char *const *seeds, size_t n, uint64_t n
         member_send_state(g, g->seeds[i], WIRE_JOIN, false);
         g->st.joins_sent++;
     }
+    /* Announce ourselves too (memberlist setAlive): once the seed's reply
+     * tells us who is there, our own gossip rounds carry our ALIVE to them,
+     * alongside the seed's copy. */
+    spread_member(&g->mq, g->cfg.node_id, g->cfg.node_id);
     /* Retry while we know nobody (see member_tick). */
     g->next_join_ms = g->now_ms + g->cfg.probe_interval_ms;
     return 0;

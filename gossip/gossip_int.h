@@ -200,12 +200,15 @@ struct gossip {
     uint32_t awareness; /* Lifeguard local health score, < GOSSIP_AWARENESS_MAX */
     struct gossip_probe probe;
     struct gossip_relay relays[GOSSIP_RELAYS_MAX];
+    size_t nrelays; /* slots in use */
+    bool quiet; /* applying a STATE reply as a fresh joiner: learn, do not re-broadcast */
     uint32_t next_seq;
     char *seeds[GOSSIP_SEEDS_MAX];
     size_t nseeds;
 
     /* timers (absolute ms) */
     uint64_t next_probe_ms, next_gossip_ms, next_sync_ms, next_reconnect_ms, next_join_ms;
+    uint64_t next_pushpull_ms;
     uint64_t next_gc_ms;
 
     /* dissemination */

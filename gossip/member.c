@@ -322,6 +322,8 @@ void member_fill_wire(const struct gossip_member *m, struct wire_member *wm)
 
 static void broadcast(struct gossip *g, const struct gossip_member *m, uint64_t from_id)
 {
+    if (g->quiet && m != &g->members[0])
+        return;
     spread_member(&g->mq, m->id, from_id);
 }
 
@@ -697,10 +699,15 @@ void member_on_ping_req(struct gossip *g, const char *src, const struct wire_msg
         return;
     }
     slot->used = true;
+    g->nrelays++;
     slot->seq = ++g->next_seq;
     slot->origin_seq = r->seq;
     slot->target_id = r->target_id;
-    slot->deadline_ms = g->now_ms + g->cfg.probe_timeout_ms;
+    /* NACK at 80% of the probe timeout: the asker sent the PING_REQ a
+     * probe timeout after its PING and gives up one probe interval (= 2
+     * timeouts by default) after it, so a full timeout here would land the
+     * NACK just after the asker stopped counting. */
+    slot->deadline_ms = g->now_ms + g->cfg.probe_timeout_ms * 4 / 5;
     snprintf(slot->origin_addr, sizeof(slot->origin_addr), "%s", src);
     /* SWIM: the target address comes from the payload (the asker knows the
      * target; we may not yet). It opened under the cluster key. */
@@ -721,10 +728,11 @@ void member_on_ack(struct gossip *g, const struct wire_msg *m)
         awareness_apply(g, -1);
         return;
     }
-    for (size_t i = 0; i < GOSSIP_RELAYS_MAX; i++) {
+    for (size_t i = 0; i < GOSSIP_RELAYS_MAX && g->nrelays > 0; i++) {
         struct gossip_relay *r = &g->relays[i];
         if (r->used && r->seq == a->seq && r->target_id == a->source_id) {
             r->used = false;
+            g->nrelays--;
             g->st.acks_relayed++;
             send_ack(g, r->origin_addr, WIRE_ACK, r->origin_seq, r->target_id);
             return;
@@ -743,10 +751,11 @@ void member_on_nack(struct gossip *g, const struct wire_msg *m)
 
 static void relay_step(struct gossip *g)
 {
-    for (size_t i = 0; i < GOSSIP_RELAYS_MAX; i++) {
+    for (size_t i = 0; i < GOSSIP_RELAYS_MAX && g->nrelays > 0; i++) {
         struct gossip_relay *r = &g->relays[i];
         if (r->used && g->now_ms >= r->deadline_ms) {
             r->used = false;
+            g->nrelays--;
             g->st.nacks_sent++;
             send_ack(g, r->origin_addr, WIRE_NACK, r->origin_seq, g->cfg.node_id);
         }
@@ -827,6 +836,21 @@ static void reconnect_step(struct gossip *g)
     member_send_state(g, addr, WIRE_STATE, false);
 }
 
+/* Periodic push-pull with one random live member (memberlist
+ * PushPullInterval): rumours are probabilistic, so a member can miss an
+ * update that is never repeated (a join whose ALIVE did not reach it). A
+ * full exchange every reconnect_interval_ms bounds how long views can
+ * differ. Like memberlist's pushPullScale, the period grows with log2(N)
+ * past 32 members so the cluster-wide cost stays near constant. */
+static uint64_t pushpull_interval_ms(const struct gossip *g)
+{
+    size_t n = member_live_count(g);
+    uint64_t mult = 1;
+    for (size_t scaled_n = 32; scaled_n < n; scaled_n *= 2)
+        mult++;
+    return (uint64_t)g->cfg.reconnect_interval_ms * mult;
+}
+
 void member_tick(struct gossip *g)
 {
     probe_step(g);
@@ -851,6 +875,14 @@ void member_tick(struct gossip *g)
         g->next_reconnect_ms = g->now_ms + g->cfg.reconnect_interval_ms;
         reconnect_step(g);
     }
+    if (g->now_ms >= g->next_pushpull_ms) {
+        g->next_pushpull_ms = g->now_ms + pushpull_interval_ms(g);
+        size_t idx[1];
+        if (member_pick_random(g, 1, 0, idx) == 1) {
+            g->st.pushpulls++;
+            member_send_state(g, g->members[idx[0]].addr, WIRE_STATE, false);
+        }
+    }
 }
 
 uint64_t member_next_deadline(const struct gossip *g)
@@ -862,7 +894,7 @@ uint64_t member_next_deadline(const struct gossip *g)
         if (d < t)
             t = d;
     }
-    for (size_t i = 0; i < GOSSIP_RELAYS_MAX; i++)
+    for (size_t i = 0; i < GOSSIP_RELAYS_MAX && g->nrelays > 0; i++)
         if (g->relays[i].used && g->relays[i].deadline_ms < t)
             t = g->relays[i].deadline_ms;
     for (size_t i = 0; i < g->nsuspects; i++) {
@@ -877,6 +909,8 @@ uint64_t member_next_deadline(const struct gossip *g)
         t = g->next_join_ms;
     if (g->next_reconnect_ms < t)
         t = g->next_reconnect_ms;
+    if (g->next_pushpull_ms < t)
+        t = g->next_pushpull_ms;
     return t;
 }
 
@@ -932,11 +966,18 @@ void member_on_state(struct gossip *g, const char *src, const struct wire_msg *m
         g->st.joins_received++;
     else
         g->st.states_received++;
+    /* A fresh joiner (no other live member yet) learning the list from a
+     * reply re-broadcasts none of it: it is news to nobody but us, and N
+     * joiners each re-gossiping N records would cost N^2 * L sends. Records
+     * from a push, or learned by a node that already had a view (a healing
+     * partition), are spread as usual. */
+    g->quiet = s->is_reply && member_live_count(g) <= 1;
     for (uint32_t i = 0; i < s->n && i < WIRE_MAX_MEMBERS_MSG; i++) {
         if (s->members[i].id == m->sender_id)
             has_sender = true;
         member_apply(g, &s->members[i], WIRE_STATE, m->sender_id, m->sender_id);
     }
+    g->quiet = false;
     /* Push-pull: answer a JOIN or a STATE push once. A push spans several
      * messages; only the one holding the sender's own record (a pusher
      * always includes itself) is answered, so one push gets one reply. */
