@@ -261,7 +261,6 @@ int gossip_new(const struct gossip_config *cfg_in, struct store *store, struct s
 
     g->rx = malloc(sizeof(*g->rx));
     g->tx = malloc(sizeof(*g->tx));
-    g->sizer = malloc(sizeof(*g->sizer));
     g->ebuf = calloc(WIRE_MAX_ENTRIES_MSG, sizeof(*g->ebuf));
     size_t npicked = WIRE_MAX_ENTRIES_MSG > WIRE_MAX_MSGS_DATAGRAM ? WIRE_MAX_ENTRIES_MSG
                                                                    : WIRE_MAX_MSGS_DATAGRAM;
@@ -270,11 +269,8 @@ int gossip_new(const struct gossip_config *cfg_in, struct store *store, struct s
     g->sealed = malloc(g->cfg.mtu + seal_overhead());
     g->rxbuf_cap = g->cfg.mtu + seal_overhead();
     g->rxbuf = malloc(g->rxbuf_cap);
-    if (!g->rx || !g->tx || !g->sizer || !g->ebuf || !g->picked || !g->pt || !g->sealed || !g->rxbuf)
+    if (!g->rx || !g->tx || !g->ebuf || !g->picked || !g->pt || !g->sealed || !g->rxbuf)
         goto nomem;
-    gossip_msg_init(g, g->sizer, WIRE_DELTAS);
-    g->sizer->sender_hlc = UINT64_MAX; /* the widest encoding of the header */
-    g->sizer->u.entries.n = 0;
     spread_init(&g->mq, SPREAD_MEMBER, g->cfg.max_members);
     spread_init(&g->dq, SPREAD_DATA, g->cfg.max_queued_deltas);
     if (member_table_init(g) < 0 || sync_init(g) < 0)
@@ -306,7 +302,6 @@ void gossip_free(struct gossip *g)
         free(g->seeds[i]);
     free(g->rx);
     free(g->tx);
-    free(g->sizer);
     free(g->ebuf);
     free(g->picked);
     free(g->pt);

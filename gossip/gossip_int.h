@@ -55,6 +55,11 @@
 /* Stream frames for repair and large deltas: this much data per frame,
  * unless one entry needs more (then up to WIRE_MAX_FRAME). */
 #define GOSSIP_FRAME_TARGET (64u * 1024u)
+/* Repair pacing period: repair_bytes_per_tick is spent at most once per this
+ * many ms, whatever the driver's tick rate (gossip.h suggests ticking every
+ * ~10 ms, so "per tick" holds for a well-behaved driver and a fast one
+ * cannot multiply the rate). */
+#define GOSSIP_REPAIR_PERIOD_MS 10u
 /* Tombstone purge: slots visited per gossip round (store resumes). */
 #define GOSSIP_PURGE_SLOTS 1024u
 /* Reclaim check: members examined per tick for dead_reclaim_ms. */
@@ -223,12 +228,12 @@ struct gossip {
     size_t arena_cap;
     uint64_t gc_bound; /* cached sync_gc_bound() */
     uint64_t sync_deferred_ms; /* how long the current round waited for the data queue */
+    uint64_t next_repair_ms;
     uint64_t next_gc_bound_ms;
 
     /* scratch (heap, reused; wire_msg is ~50 KiB) */
     struct wire_msg *rx;
     struct wire_msg *tx;
-    struct wire_msg *sizer; /* an empty DELTAS message used to size entries */
     struct entry *ebuf; /* WIRE_MAX_ENTRIES_MSG entries for packing */
     struct spread_item **picked;
     uint8_t *pt;     /* plaintext datagram being built, cfg.mtu */

@@ -206,7 +206,11 @@ size_t spread_entry_size(struct gossip *g, const struct entry *e)
     /* Exact: the encoding of a one-entry DELTAS minus that of an empty one
      * (array elements add up; the array header's growth is in the 48-byte
      * message header allowance). */
-    struct wire_msg *m = g->sizer;
+    /* g->tx is free here: sizing happens when an entry is queued or
+     * batched for repair, never while a message is being built in it. */
+    struct wire_msg *m = g->tx;
+    gossip_msg_init(g, m, WIRE_DELTAS);
+    m->sender_hlc = UINT64_MAX; /* the widest header */
     m->u.entries.n = 1;
     m->u.entries.entries[0] = *e;
     size_t one = wire_encoded_size(m);

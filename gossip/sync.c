@@ -376,8 +376,9 @@ static int repair_visit(void *arg, const struct entry *e)
 
 static void repair_pump(struct gossip *g)
 {
-    if (g->jobs_count == 0)
+    if (g->jobs_count == 0 || g->now_ms < g->next_repair_ms)
         return;
+    g->next_repair_ms = g->now_ms + GOSSIP_REPAIR_PERIOD_MS;
     size_t cap = use_stream(g) ? GOSSIP_FRAME_TARGET : g->cfg.mtu;
     if (g->arena_cap < cap) {
         uint8_t *a = realloc(g->arena, cap);
@@ -474,8 +475,8 @@ static void sync_tick_rest(struct gossip *g)
 
 uint64_t sync_next_deadline(const struct gossip *g)
 {
-    if (g->jobs_count > 0)
-        return g->now_ms; /* repair in progress: tick again soon */
+    if (g->jobs_count > 0) /* repair in progress: the next paced slice */
+        return g->next_repair_ms > g->now_ms ? g->next_repair_ms : g->now_ms;
     uint64_t t = g->next_sync_ms;
     if (g->next_gc_ms < t)
         t = g->next_gc_ms;

@@ -1,0 +1,1066 @@
+/*
+ * test_gossip.c: the gossip core, several cores wired together in one
+ * process through a tiny in-memory network (the full simulator lives in
+ * tests/sim). Real stores (anonymous memory), the real codec, the real
+ * sealed envelope; virtual time in 10 ms steps; every random choice from the
+ * seed, printed at start and overridable with GKV_SEED.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "common/errors.h"
+#include "common/rng.h"
+#include "gossip/gossip.h"
+#include "gossip/gossip_int.h"
+#include "gossip/seal.h"
+#include "gossip/wire.h"
+#include "storage/store.h"
+
+#define NET_MAX_NODES 8
+#define NET_STEP_MS 10u
+#define NET_START_MS 1700000000000ull /* a plausible Unix time for the HLC */
+#define NET_MAX_PACKETS 200000u       /* a runaway test fails instead of eating RAM */
+
+static uint64_t g_seed;
+
+struct packet {
+    int to;
+    char src[32];
+    uint8_t *buf;
+    size_t len;
+    bool stream;
+};
+
+struct net;
+
+struct node {
+    struct net *net;
+    int index;
+    char addr[32];
+    char name[32];
+    uint64_t id;
+    struct store *store;
+    struct seal_ctx *seal;
+    struct gossip *g;
+    bool down; /* crashed: receives nothing, sends nothing, no ticks */
+    uint32_t member_events;
+};
+
+struct net {
+    struct node nodes[NET_MAX_NODES];
+    int n;
+    struct seal_keyring *kr;
+    uint64_t now;
+    struct packet *q;
+    size_t qlen, qcap, qhead;
+    bool cut[NET_MAX_NODES][NET_MAX_NODES]; /* cut[a][b]: a's packets to b are lost */
+    bool streams;                           /* give cores a stream_send_cb */
+    uint64_t delivered, dropped;
+};
+
+static int node_by_addr(struct net *net, const char *addr)
+{
+    for (int i = 0; i < net->n; i++)
+        if (strcmp(net->nodes[i].addr, addr) == 0)
+            return i;
+    return -1;
+}
+
+static void enqueue(struct node *from, const char *addr, const uint8_t *buf, size_t len,
+                    bool stream)
+{
+    struct net *net = from->net;
+    int to = node_by_addr(net, addr);
+    if (to < 0 || from->down || net->cut[from->index][to]) {
+        net->dropped++;
+        return;
+    }
+    assert_true(net->qlen - net->qhead < NET_MAX_PACKETS);
+    if (net->qlen == net->qcap) {
+        net->qcap = net->qcap ? net->qcap * 2 : 1024;
+        net->q = realloc(net->q, net->qcap * sizeof(*net->q));
+        assert_non_null(net->q);
+    }
+    struct packet *p = &net->q[net->qlen++];
+    p->to = to;
+    snprintf(p->src, sizeof(p->src), "%s", from->addr);
+    p->buf = malloc(len);
+    assert_non_null(p->buf);
+    memcpy(p->buf, buf, len);
+    p->len = len;
+    p->stream = stream;
+}
+
+static void io_send(void *data, const char *addr, const uint8_t *buf, size_t len)
+{
+    enqueue(data, addr, buf, len, false);
+}
+
+static void io_stream(void *data, const char *addr, const uint8_t *buf, size_t len)
+{
+    enqueue(data, addr, buf, len, true);
+}
+
+static void io_member(void *data, const struct gossip_member_info *m)
+{
+    struct node *n = data;
+    (void)m;
+    n->member_events++;
+}
+
+static void node_cfg(struct net *net, int i, struct gossip_config *cfg)
+{
+    struct node *n = &net->nodes[i];
+    gossip_config_init(cfg);
+    cfg->name = n->name;
+    cfg->addr = n->addr;
+    cfg->node_id = n->id;
+    cfg->epoch = 1;
+    cfg->seed = g_seed * 131 + (uint64_t)i + 1;
+    cfg->sync_interval_ms = 2000;
+    cfg->reconnect_interval_ms = 5000;
+}
+
+/* Create node i with cfg (NULL: defaults from node_cfg). */
+static void node_start(struct net *net, int i, const struct gossip_config *cfg_in)
+{
+    struct node *n = &net->nodes[i];
+    n->net = net;
+    n->index = i;
+    snprintf(n->addr, sizeof(n->addr), "10.0.0.%d:7946", i + 1);
+    snprintf(n->name, sizeof(n->name), "node%d", i + 1);
+    n->id = 1000 + (uint64_t)i;
+    struct store_config sc;
+    store_config_init(&sc);
+    sc.dir = NULL;
+    sc.node_id = n->id;
+    sc.initial_capacity = 1024;
+    const char *err = NULL;
+    assert_int_equal(store_open(&sc, net->now, &n->store, &err), 0);
+    assert_int_equal(seal_ctx_new(net->kr, "test-cluster", n->id, 1, &n->seal), 0);
+    struct gossip_config cfg;
+    if (cfg_in)
+        cfg = *cfg_in;
+    else
+        node_cfg(net, i, &cfg);
+    cfg.name = n->name;
+    cfg.addr = n->addr;
+    cfg.node_id = n->id;
+    struct gossip_io io = {n, io_send, net->streams ? io_stream : NULL, io_member, NULL};
+    assert_int_equal(gossip_new(&cfg, n->store, n->seal, &io, net->now, &n->g), 0);
+    if (i >= net->n)
+        net->n = i + 1;
+}
+
+static void net_init(struct net *net, int nodes, bool streams)
+{
+    memset(net, 0, sizeof(*net));
+    net->now = NET_START_MS;
+    net->streams = streams;
+    assert_int_equal(seal_keyring_new(&net->kr), 0);
+    uint8_t key[SEAL_KEY_BYTES];
+    struct gkv_rng r;
+    gkv_rng_seed(&r, g_seed);
+    for (size_t i = 0; i < sizeof(key); i++)
+        key[i] = (uint8_t)gkv_rng_next(&r);
+    assert_int_equal(seal_keyring_install(net->kr, key), 0);
+    for (int i = 0; i < nodes; i++)
+        node_start(net, i, NULL);
+}
+
+static void net_free(struct net *net)
+{
+    for (int i = 0; i < net->n; i++) {
+        gossip_free(net->nodes[i].g);
+        seal_ctx_free(net->nodes[i].seal);
+        store_close(net->nodes[i].store);
+    }
+    for (size_t i = net->qhead; i < net->qlen; i++)
+        free(net->q[i].buf);
+    free(net->q);
+    seal_keyring_free(net->kr);
+}
+
+/* Deliver what is queued (packets sent while delivering wait for the next
+ * step: one step of latency per hop), then tick every live node. */
+static void net_step(struct net *net)
+{
+    net->now += NET_STEP_MS;
+    size_t end = net->qlen;
+    while (net->qhead < end) {
+        struct packet p = net->q[net->qhead++];
+        struct node *n = &net->nodes[p.to];
+        if (!n->down) {
+            net->delivered++;
+            if (p.stream)
+                gossip_recv_stream(n->g, p.src, p.buf, p.len, net->now);
+            else
+                gossip_recv(n->g, p.src, p.buf, p.len, net->now);
+        } else {
+            net->dropped++;
+        }
+        free(p.buf);
+    }
+    if (net->qhead == net->qlen)
+        net->qhead = net->qlen = 0;
+    for (int i = 0; i < net->n; i++)
+        if (!net->nodes[i].down)
+            gossip_tick(net->nodes[i].g, net->now);
+}
+
+static void net_run(struct net *net, uint64_t ms)
+{
+    for (uint64_t t = 0; t < ms; t += NET_STEP_MS)
+        net_step(net);
+}
+
+typedef bool (*net_pred)(struct net *net, void *arg);
+
+/* Run until pred holds (checked every step) or max_ms passes. Returns the
+ * virtual time it took, or UINT64_MAX. */
+static uint64_t net_run_until(struct net *net, uint64_t max_ms, net_pred pred, void *arg)
+{
+    uint64_t start = net->now;
+    while (net->now - start < max_ms) {
+        if (pred(net, arg))
+            return net->now - start;
+        net_step(net);
+    }
+    return pred(net, arg) ? net->now - start : UINT64_MAX;
+}
+
+static int state_of(struct node *viewer, uint64_t id)
+{
+    struct gossip_member_info info;
+    if (gossip_member_find(viewer->g, id, &info) < 0)
+        return -1;
+    return (int)info.state;
+}
+
+static uint64_t incarnation_of(struct node *viewer, uint64_t id)
+{
+    struct gossip_member_info info;
+    assert_int_equal(gossip_member_find(viewer->g, id, &info), 0);
+    return info.incarnation;
+}
+
+/* Every live node sees every live node ALIVE. */
+static bool all_see_all_alive(struct net *net, void *arg)
+{
+    (void)arg;
+    for (int a = 0; a < net->n; a++) {
+        if (net->nodes[a].down)
+            continue;
+        for (int b = 0; b < net->n; b++)
+            if (!net->nodes[b].down && state_of(&net->nodes[a], net->nodes[b].id) != GOSSIP_ALIVE)
+                return false;
+    }
+    return true;
+}
+
+static void join_all(struct net *net)
+{
+    const char *seed = net->nodes[0].addr;
+    for (int i = 1; i < net->n; i++)
+        assert_int_equal(gossip_join(net->nodes[i].g, &seed, 1, net->now), 0);
+}
+
+static void print_seed(void)
+{
+    const char *env = getenv("GKV_SEED");
+    g_seed = env ? strtoull(env, NULL, 0) : 20261125ull;
+    printf("test_gossip seed=%llu (override with GKV_SEED)\n", (unsigned long long)g_seed);
+}
+
+/* ------------------------------------------------------------ membership */
+
+static void test_gossip_join_through_one_seed_all_see_all(void **state)
+{
+    (void)state;
+    struct net net;
+    net_init(&net, 5, false);
+    join_all(&net);
+    /* Join = one JOIN/STATE round trip to the seed, then the newcomers'
+     * ALIVE records spread by gossip: a few gossip intervals. */
+    uint64_t took = net_run_until(&net, 5000, all_see_all_alive, NULL);
+    assert_true(took != UINT64_MAX);
+    printf("  5 nodes all see all alive after %llu ms\n", (unsigned long long)took);
+    for (int i = 0; i < net.n; i++) {
+        assert_int_equal(gossip_member_count(net.nodes[i].g), 5);
+        struct gossip_member_info self;
+        assert_int_equal(gossip_member_get(net.nodes[i].g, 0, &self), 0);
+        assert_int_equal(self.id, net.nodes[i].id);
+        assert_string_equal(self.addr, net.nodes[i].addr);
+        assert_true(net.nodes[i].member_events >= 4);
+    }
+    struct gossip_stats st;
+    gossip_stats(net.nodes[0].g, &st);
+    assert_true(st.joins_received >= 4);
+    assert_int_equal(st.alive, 5);
+    net_free(&net);
+}
+
+static void test_gossip_join_retries_when_seed_comes_up_later(void **state)
+{
+    (void)state;
+    struct net net;
+    net_init(&net, 2, false);
+    net.nodes[0].down = true;
+    join_all(&net);
+    net_run(&net, 3000);
+    assert_int_equal(gossip_member_count(net.nodes[1].g), 1);
+    net.nodes[0].down = false;
+    assert_true(net_run_until(&net, 5000, all_see_all_alive, NULL) != UINT64_MAX);
+    struct gossip_stats st;
+    gossip_stats(net.nodes[1].g, &st);
+    assert_true(st.joins_sent >= 2);
+    net_free(&net);
+}
+
+static void test_gossip_probes_are_acked_and_nobody_is_suspected(void **state)
+{
+    (void)state;
+    struct net net;
+    net_init(&net, 3, false);
+    join_all(&net);
+    net_run(&net, 30000);
+    assert_true(all_see_all_alive(&net, NULL));
+    for (int i = 0; i < net.n; i++) {
+        struct gossip_stats st;
+        gossip_stats(net.nodes[i].g, &st);
+        /* one probe per interval: about 30 in 30 s, each acked */
+        assert_true(st.probes_sent >= 25);
+        assert_true(st.acks_received + 2 >= st.probes_sent);
+        assert_int_equal(st.suspicions_raised, 0);
+        assert_int_equal(st.deaths_declared, 0);
+        assert_int_equal(st.awareness, 0);
+        assert_int_equal(st.seal_refused + st.decode_errors + st.sender_mismatch, 0);
+    }
+    net_free(&net);
+}
+
+struct watch {
+    int viewer;
+    uint64_t id;
+    int state;
+};
+
+static bool viewer_sees(struct net *net, void *arg)
+{
+    struct watch *w = arg;
+    return state_of(&net->nodes[w->viewer], w->id) == w->state;
+}
+
+static void test_gossip_crashed_node_suspect_then_dead_within_bound(void **state)
+{
+    (void)state;
+    struct net net;
+    net_init(&net, 4, false);
+    join_all(&net);
+    assert_true(net_run_until(&net, 5000, all_see_all_alive, NULL) != UINT64_MAX);
+    net_run(&net, 3000);
+    struct node *victim = &net.nodes[3];
+    victim->down = true;
+    struct gossip_config cfg;
+    gossip_config_init(&cfg);
+    /* Bounds from docs/GOSSIP.md with N = 4 members:
+     *  - each prober reaches the victim within 2 passes of N - 1 targets,
+     *    then the probe runs one interval (awareness stays 0: the relays
+     *    answer NACKs, so the failure is not held against the prober);
+     *  - then the suspicion timer: k = mult - 2 = 2 confirmations wanted,
+     *    min = mult * max(1, log10 N) * interval = 4 s, max = 6 * min; the
+     *    other two live nodes confirm, which drives it to min. */
+    uint64_t n = 4;
+    uint64_t first_probe_bound = 2 * (n - 1) * cfg.probe_interval_ms + cfg.probe_interval_ms;
+    uint64_t min_ms = suspicion_min_timeout_ms(cfg.suspicion_mult, n, cfg.probe_interval_ms);
+    uint64_t max_ms = min_ms * cfg.suspicion_max_mult;
+    assert_int_equal(min_ms, 4000);
+    /* Step until the first survivor suspects the victim, then until the
+     * first one declares it dead (it may learn DEAD by gossip before its
+     * own timer runs out, so the timer is checked on the first death). */
+    uint64_t start = net.now, t_suspect = UINT64_MAX, t_dead = UINT64_MAX;
+    while (net.now - start < first_probe_bound + max_ms + 1000 && t_dead == UINT64_MAX) {
+        net_step(&net);
+        for (int i = 0; i < 3; i++) {
+            int st_i = state_of(&net.nodes[i], victim->id);
+            if (st_i == GOSSIP_SUSPECT && t_suspect == UINT64_MAX)
+                t_suspect = net.now - start;
+            if (st_i == GOSSIP_DEAD && t_dead == UINT64_MAX)
+                t_dead = net.now - start;
+        }
+    }
+    assert_true(t_suspect != UINT64_MAX && t_dead != UINT64_MAX);
+    printf("  crash: first suspect after %llu ms, first dead %llu ms later (min %llu, max %llu)\n",
+           (unsigned long long)t_suspect, (unsigned long long)(t_dead - t_suspect),
+           (unsigned long long)min_ms, (unsigned long long)max_ms);
+    assert_true(t_suspect <= first_probe_bound + NET_STEP_MS);
+    assert_true(t_dead - t_suspect + NET_STEP_MS >= min_ms);
+    assert_true(t_dead - t_suspect <= max_ms + NET_STEP_MS);
+    /* every survivor agrees soon after (dissemination) */
+    net_run(&net, 3000);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(state_of(&net.nodes[i], victim->id), GOSSIP_DEAD);
+    struct gossip_stats st;
+    gossip_stats(net.nodes[0].g, &st);
+    assert_int_equal(st.alive, 3);
+    assert_int_equal(st.dead, 1);
+    /* the relays answered NACKs: the failures were not held against us */
+    uint64_t nacks = 0;
+    for (int i = 0; i < 3; i++) {
+        gossip_stats(net.nodes[i].g, &st);
+        nacks += st.nacks_received;
+        assert_int_equal(st.awareness, 0);
+    }
+    assert_true(nacks > 0);
+    net_free(&net);
+}
+
+static bool someone_suspects(struct net *net, void *arg)
+{
+    uint64_t id = *(uint64_t *)arg;
+    for (int i = 0; i < net->n; i++)
+        if (net->nodes[i].id != id && state_of(&net->nodes[i], id) == GOSSIP_SUSPECT)
+            return true;
+    return false;
+}
+
+/* Seal msg as coming from a test insider (holds the cluster key, not a
+ * member) and deliver it to node n. */
+static void inject(struct net *net, struct node *n, struct seal_ctx *insider,
+                   const struct wire_msg *msg)
+{
+    uint8_t pt[1400], sealed[1600];
+    struct wire_encoder enc;
+    wire_encoder_init(&enc, pt, sizeof(pt));
+    assert_int_equal(wire_encode(&enc, msg), 0);
+    size_t slen = 0;
+    assert_int_equal(seal_seal(insider, pt, enc.len, sealed, sizeof(sealed), &slen), 0);
+    gossip_recv(n->g, "10.9.9.9:1", sealed, slen, net->now);
+}
+
+static bool all_agree_on_incarnation(struct net *net, void *arg)
+{
+    struct node *c = arg;
+    uint64_t inc = incarnation_of(c, c->id);
+    for (int i = 0; i < net->n; i++)
+        if (incarnation_of(&net->nodes[i], c->id) != inc)
+            return false;
+    return all_see_all_alive(net, NULL);
+}
+
+static void test_gossip_suspected_node_refutes_and_persists_incarnation(void **state)
+{
+    (void)state;
+    struct net net;
+    net_init(&net, 3, false);
+    join_all(&net);
+    assert_true(net_run_until(&net, 5000, all_see_all_alive, NULL) != UINT64_MAX);
+    struct node *c = &net.nodes[2];
+    uint64_t inc0 = incarnation_of(c, c->id);
+    /* A rumour that c is suspect reaches node 0 (from an insider that
+     * holds the cluster key); node 0 starts its timer and spreads it. */
+    struct seal_ctx *insider;
+    assert_int_equal(seal_ctx_new(net.kr, "test-cluster", 4243, 1, &insider), 0);
+    struct wire_msg *m = calloc(1, sizeof(*m));
+    assert_non_null(m);
+    m->type = WIRE_SUSPECT;
+    m->version = WIRE_VERSION;
+    m->sender_id = 4243;
+    m->sender_hlc = HLC_MAKE(net.now, 0);
+    m->u.suspicion.member.id = c->id;
+    m->u.suspicion.member.name = c->name;
+    m->u.suspicion.member.name_len = (uint32_t)strlen(c->name);
+    m->u.suspicion.member.addr = c->addr;
+    m->u.suspicion.member.addr_len = (uint32_t)strlen(c->addr);
+    m->u.suspicion.member.incarnation = inc0;
+    m->u.suspicion.member.state = WIRE_STATE_SUSPECT;
+    m->u.suspicion.from_id = 4243;
+    inject(&net, &net.nodes[0], insider, m);
+    assert_int_equal(state_of(&net.nodes[0], c->id), GOSSIP_SUSPECT);
+    /* c hears the rumour (gossip, or node 0's probe piggyback) well before
+     * the 4 s timer and refutes with a higher, persisted incarnation. */
+    uint64_t took = net_run_until(&net, 3500, all_agree_on_incarnation, c);
+    assert_true(took != UINT64_MAX);
+    uint64_t inc1 = incarnation_of(c, c->id);
+    assert_true(inc1 > inc0);
+    assert_int_equal(store_incarnation(c->store), inc1);
+    struct gossip_stats st;
+    gossip_stats(c->g, &st);
+    assert_int_equal(st.refutations, 1);
+    assert_int_equal(st.incarnation, inc1);
+    for (int i = 0; i < 2; i++) {
+        gossip_stats(net.nodes[i].g, &st);
+        assert_int_equal(st.deaths_declared, 0);
+    }
+    /* an old rumour (lower incarnation) changes nothing */
+    inject(&net, &net.nodes[1], insider, m);
+    assert_int_equal(state_of(&net.nodes[1], c->id), GOSSIP_ALIVE);
+    gossip_stats(net.nodes[1].g, &st);
+    assert_true(st.stale_updates >= 1);
+    free(m);
+    seal_ctx_free(insider);
+    net_free(&net);
+}
+
+static void test_gossip_indirect_probe_avoids_false_suspicion(void **state)
+{
+    (void)state;
+    struct net net;
+    net_init(&net, 4, false);
+    join_all(&net);
+    assert_true(net_run_until(&net, 5000, all_see_all_alive, NULL) != UINT64_MAX);
+    /* node 0 and node 3 cannot talk directly; both reach everyone else */
+    net.cut[0][3] = net.cut[3][0] = true;
+    net_run(&net, 30000);
+    assert_true(all_see_all_alive(&net, NULL));
+    struct gossip_stats st0, st3;
+    gossip_stats(net.nodes[0].g, &st0);
+    gossip_stats(net.nodes[3].g, &st3);
+    assert_true(st0.indirect_probes_sent > 0);
+    assert_true(st3.indirect_probes_sent > 0);
+    uint64_t relayed = 0;
+    for (int i = 1; i < 3; i++) {
+        struct gossip_stats st;
+        gossip_stats(net.nodes[i].g, &st);
+        relayed += st.acks_relayed;
+    }
+    assert_true(relayed > 0);
+    assert_int_equal(st0.suspicions_raised + st3.suspicions_raised, 0);
+    net_free(&net);
+}
+
+static void test_gossip_brief_partition_ends_with_everyone_alive(void **state)
+{
+    (void)state;
+    struct net net;
+    net_init(&net, 3, false);
+    join_all(&net);
+    assert_true(net_run_until(&net, 5000, all_see_all_alive, NULL) != UINT64_MAX);
+    struct node *c = &net.nodes[2];
+    for (int i = 0; i < 2; i++)
+        net.cut[i][2] = net.cut[2][i] = true;
+    assert_true(net_run_until(&net, 10000, someone_suspects, &c->id) != UINT64_MAX);
+    memset(net.cut, 0, sizeof(net.cut));
+    /* Rumours sent into the cut are lost, so a suspicion may run out and be
+     * refuted as a death: within one suspicion timeout (4 s) plus gossip. */
+    assert_true(net_run_until(&net, 8000, all_agree_on_incarnation, c) != UINT64_MAX);
+    net_free(&net);
+}
+
+static void test_gossip_leave_marks_member_left_not_dead(void **state)
+{
+    (void)state;
+    struct net net;
+    net_init(&net, 3, false);
+    join_all(&net);
+    assert_true(net_run_until(&net, 5000, all_see_all_alive, NULL) != UINT64_MAX);
+    struct node *c = &net.nodes[2];
+    assert_int_equal(gossip_leave(c->g, net.now), 0);
+    assert_int_equal(gossip_leave(c->g, net.now), GKV_ESTATE);
+    net_run(&net, 1000); /* keep ticking a moment so the leave spreads */
+    c->down = true;
+    net_run(&net, 30000);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(state_of(&net.nodes[i], c->id), GOSSIP_LEFT);
+        struct gossip_stats st;
+        gossip_stats(net.nodes[i].g, &st);
+        assert_int_equal(st.deaths_declared, 0);
+        assert_int_equal(st.left, 1);
+    }
+    net_free(&net);
+}
+
+static void test_gossip_dead_member_reclaimed_after_dead_reclaim_ms(void **state)
+{
+    (void)state;
+    struct net net;
+    net_init(&net, 0, false);
+    for (int i = 0; i < 3; i++) {
+        struct gossip_config cfg;
+        node_cfg(&net, i, &cfg);
+        cfg.dead_reclaim_ms = 20000;
+        node_start(&net, i, &cfg);
+    }
+    join_all(&net);
+    assert_true(net_run_until(&net, 5000, all_see_all_alive, NULL) != UINT64_MAX);
+    net.nodes[2].down = true;
+    struct watch w = {0, net.nodes[2].id, GOSSIP_DEAD};
+    assert_true(net_run_until(&net, 30000, viewer_sees, &w) != UINT64_MAX);
+    w.state = -1;
+    uint64_t t = net_run_until(&net, 25000, viewer_sees, &w);
+    assert_true(t != UINT64_MAX && t >= 19000);
+    struct gossip_stats st;
+    gossip_stats(net.nodes[0].g, &st);
+    assert_int_equal(st.members_reclaimed, 1);
+    assert_int_equal(gossip_member_count(net.nodes[0].g), 2);
+    net_free(&net);
+}
+
+static void test_gossip_member_limit_refuses_and_counts(void **state)
+{
+    (void)state;
+    struct net net;
+    net_init(&net, 0, false);
+    for (int i = 0; i < 4; i++) {
+        struct gossip_config cfg;
+        node_cfg(&net, i, &cfg);
+        if (i == 0)
+            cfg.max_members = 2;
+        node_start(&net, i, &cfg);
+    }
+    join_all(&net);
+    net_run(&net, 5000);
+    assert_int_equal(gossip_member_count(net.nodes[0].g), 2);
+    struct gossip_stats st;
+    gossip_stats(net.nodes[0].g, &st);
+    assert_true(st.members_limit_refused >= 2);
+    net_free(&net);
+}
+
+static void test_gossip_partition_longer_than_suspicion_heals_by_itself(void **state)
+{
+    (void)state;
+    struct net net;
+    net_init(&net, 4, false);
+    join_all(&net);
+    assert_true(net_run_until(&net, 5000, all_see_all_alive, NULL) != UINT64_MAX);
+    /* {0,1} | {2,3} for 40 s: each side declares the other dead */
+    for (int a = 0; a < 4; a++)
+        for (int b = 0; b < 4; b++)
+            net.cut[a][b] = (a < 2) != (b < 2);
+    net_run(&net, 40000);
+    assert_int_equal(state_of(&net.nodes[0], net.nodes[2].id), GOSSIP_DEAD);
+    assert_int_equal(state_of(&net.nodes[3], net.nodes[1].id), GOSSIP_DEAD);
+    memset(net.cut, 0, sizeof(net.cut));
+    /* reconnect_interval_ms = 5 s in these tests: a STATE push to a dead
+     * member, then suspicion + refutation on both sides */
+    uint64_t took = net_run_until(&net, 60000, all_see_all_alive, NULL);
+    assert_true(took != UINT64_MAX);
+    printf("  partition healed: all alive %llu ms after the links came back\n",
+           (unsigned long long)took);
+    struct gossip_stats st;
+    gossip_stats(net.nodes[0].g, &st);
+    assert_true(st.reconnects >= 1);
+    net_free(&net);
+}
+
+/* ---------------------------------------------------------------- data */
+
+static bool has_value(struct node *n, const char *key, const char *value)
+{
+    struct entry e;
+    if (store_get(n->store, key, strlen(key), &e) < 0)
+        return false;
+    if (!value)
+        return entry_is_tombstone(&e);
+    return !entry_is_tombstone(&e) && e.value_len == strlen(value) &&
+           memcmp(e.value, value, e.value_len) == 0;
+}
+
+static void local_set(struct net *net, int i, const char *key, const char *value)
+{
+    struct node *n = &net->nodes[i];
+    struct entry e;
+    assert_int_equal(store_put(n->store, key, strlen(key), value, strlen(value), net->now, &e), 0);
+    assert_int_equal(gossip_local_write(n->g, &e, net->now), 0);
+}
+
+struct kv {
+    const char *key, *value;
+};
+
+static bool everyone_has(struct net *net, void *arg)
+{
+    struct kv *kv = arg;
+    for (int i = 0; i < net->n; i++)
+        if (!net->nodes[i].down && !has_value(&net->nodes[i], kv->key, kv->value))
+            return false;
+    return true;
+}
+
+static void test_gossip_local_write_spreads_to_every_node(void **state)
+{
+    (void)state;
+    struct net net;
+    net_init(&net, 5, false);
+    join_all(&net);
+    assert_true(net_run_until(&net, 5000, all_see_all_alive, NULL) != UINT64_MAX);
+    local_set(&net, 2, "greeting", "hello");
+    struct kv kv = {"greeting", "hello"};
+    uint64_t took = net_run_until(&net, 3000, everyone_has, &kv);
+    assert_true(took != UINT64_MAX);
+    printf("  one write reached 5 nodes in %llu ms\n", (unsigned long long)took);
+    /* a delete spreads the same way (tombstone) */
+    struct entry e;
+    bool existed = false;
+    assert_int_equal(store_del(net.nodes[4].store, "greeting", 8, net.now, &e, &existed), 0);
+    assert_true(existed);
+    assert_int_equal(gossip_local_write(net.nodes[4].g, &e, net.now), 0);
+    kv.value = NULL;
+    assert_true(net_run_until(&net, 3000, everyone_has, &kv) != UINT64_MAX);
+    struct gossip_stats st;
+    uint64_t applied = 0;
+    for (int i = 0; i < net.n; i++) {
+        gossip_stats(net.nodes[i].g, &st);
+        applied += st.deltas_applied;
+    }
+    assert_true(applied >= 2); /* gossip did it (anti-entropy may help) */
+    /* the queues drain: each copy is sent a bounded number of times */
+    net_run(&net, 5000);
+    for (int i = 0; i < net.n; i++) {
+        gossip_stats(net.nodes[i].g, &st);
+        assert_int_equal(st.queued_deltas, 0);
+    }
+    net_free(&net);
+}
+
+static void test_gossip_many_writes_pack_into_few_datagrams(void **state)
+{
+    (void)state;
+    struct net net;
+    net_init(&net, 3, false);
+    join_all(&net);
+    assert_true(net_run_until(&net, 5000, all_see_all_alive, NULL) != UINT64_MAX);
+    struct gossip_stats before, after;
+    gossip_stats(net.nodes[0].g, &before);
+    char key[32], val[32];
+    for (int i = 0; i < 200; i++) {
+        snprintf(key, sizeof(key), "k%03d", i);
+        snprintf(val, sizeof(val), "v%03d", i);
+        local_set(&net, 0, key, val);
+    }
+    net_run(&net, 10000);
+    for (int i = 0; i < 200; i++) {
+        snprintf(key, sizeof(key), "k%03d", i);
+        snprintf(val, sizeof(val), "v%03d", i);
+        for (int n = 1; n < 3; n++)
+            assert_true(has_value(&net.nodes[n], key, val));
+    }
+    gossip_stats(net.nodes[0].g, &after);
+    uint64_t dgrams = after.datagrams_out - before.datagrams_out;
+    uint64_t deltas = after.deltas_sent - before.deltas_sent;
+    printf("  200 writes: %llu deltas in %llu datagrams\n", (unsigned long long)deltas,
+           (unsigned long long)dgrams);
+    assert_true(deltas >= 200);
+    assert_true(deltas > 4 * dgrams); /* many per datagram */
+    net_free(&net);
+}
+
+static void test_gossip_queue_full_drops_oldest_and_counts(void **state)
+{
+    (void)state;
+    struct net net;
+    net_init(&net, 0, false);
+    struct gossip_config cfg;
+    node_cfg(&net, 0, &cfg);
+    cfg.max_queued_deltas = 10;
+    node_start(&net, 0, &cfg);
+    char key[16];
+    for (int i = 0; i < 25; i++) {
+        snprintf(key, sizeof(key), "q%d", i);
+        local_set(&net, 0, key, "x");
+    }
+    /* a newer version of a queued key replaces it: no growth, no drop */
+    local_set(&net, 0, "q24", "y");
+    struct gossip_stats st;
+    gossip_stats(net.nodes[0].g, &st);
+    assert_int_equal(st.queued_deltas, 10);
+    assert_int_equal(st.deltas_dropped_queue_full, 15);
+    net_free(&net);
+}
+
+static void test_gossip_large_entry_goes_over_the_stream(void **state)
+{
+    (void)state;
+    struct net net;
+    net_init(&net, 3, true);
+    join_all(&net);
+    assert_true(net_run_until(&net, 5000, all_see_all_alive, NULL) != UINT64_MAX);
+    size_t len = 20000;
+    char *big = malloc(len + 1);
+    assert_non_null(big);
+    for (size_t i = 0; i < len; i++)
+        big[i] = (char)('a' + i % 26);
+    big[len] = 0;
+    local_set(&net, 0, "big", big);
+    struct kv kv = {"big", big};
+    assert_true(net_run_until(&net, 3000, everyone_has, &kv) != UINT64_MAX);
+    struct gossip_stats st;
+    gossip_stats(net.nodes[0].g, &st);
+    assert_true(st.delta_frames_sent >= 1);
+    free(big);
+    net_free(&net);
+}
+
+static bool roots_equal(struct net *net, void *arg)
+{
+    (void)arg;
+    uint64_t r = store_root_hash(net->nodes[0].store);
+    for (int i = 1; i < net->n; i++)
+        if (store_root_hash(net->nodes[i].store) != r)
+            return false;
+    return true;
+}
+
+static void anti_entropy_case(bool streams)
+{
+    struct net net;
+    net_init(&net, 2, streams);
+    join_all(&net);
+    assert_true(net_run_until(&net, 5000, all_see_all_alive, NULL) != UINT64_MAX);
+    /* Writes applied straight to one store (as if their gossip was lost):
+     * 300 keys only on node 1, 100 only on node 0, one key on both with
+     * node 1 newer. */
+    char key[32], val[64];
+    for (int i = 0; i < 300; i++) {
+        snprintf(key, sizeof(key), "b%04d", i);
+        snprintf(val, sizeof(val), "from-b-%d", i);
+        assert_int_equal(store_put(net.nodes[1].store, key, strlen(key), val, strlen(val),
+                                   net.now, NULL), 0);
+    }
+    for (int i = 0; i < 100; i++) {
+        snprintf(key, sizeof(key), "a%04d", i);
+        assert_int_equal(store_put(net.nodes[0].store, key, strlen(key), "A", 1, net.now, NULL),
+                         0);
+    }
+    assert_int_equal(store_put(net.nodes[0].store, "both", 4, "old", 3, net.now, NULL), 0);
+    net_step(&net);
+    assert_int_equal(store_put(net.nodes[1].store, "both", 4, "new", 3, net.now, NULL), 0);
+    assert_false(roots_equal(&net, NULL));
+    uint64_t took = net_run_until(&net, 30000, roots_equal, NULL);
+    assert_true(took != UINT64_MAX);
+    printf("  anti-entropy (%s) converged in %llu ms\n", streams ? "stream" : "datagrams",
+           (unsigned long long)took);
+    for (int i = 0; i < 300; i++) {
+        snprintf(key, sizeof(key), "b%04d", i);
+        snprintf(val, sizeof(val), "from-b-%d", i);
+        assert_true(has_value(&net.nodes[0], key, val));
+    }
+    for (int i = 0; i < 100; i++) {
+        snprintf(key, sizeof(key), "a%04d", i);
+        assert_true(has_value(&net.nodes[1], key, "A"));
+    }
+    assert_true(has_value(&net.nodes[0], "both", "new"));
+    struct gossip_stats s0, s1;
+    gossip_stats(net.nodes[0].g, &s0);
+    gossip_stats(net.nodes[1].g, &s1);
+    assert_true(s0.repair_entries_received >= 300);
+    assert_true(s1.repair_entries_received >= 100);
+    if (streams)
+        assert_true(s0.repair_frames_sent + s1.repair_frames_sent >= 2);
+    /* Steady state: once in sync, a round is one small packet, no repair. */
+    net_run(&net, 3000);
+    gossip_stats(net.nodes[0].g, &s0);
+    gossip_stats(net.nodes[1].g, &s1);
+    uint64_t sent0 = s0.repair_entries_sent + s1.repair_entries_sent;
+    uint64_t insync0 = s0.digests_in_sync + s1.digests_in_sync;
+    net_run(&net, 10000);
+    gossip_stats(net.nodes[0].g, &s0);
+    gossip_stats(net.nodes[1].g, &s1);
+    assert_int_equal(s0.repair_entries_sent + s1.repair_entries_sent, sent0);
+    assert_true(s0.digests_in_sync + s1.digests_in_sync >= insync0 + 4);
+    net_free(&net);
+}
+
+static void test_gossip_anti_entropy_repairs_divergent_stores(void **state)
+{
+    (void)state;
+    anti_entropy_case(false);
+}
+
+static void test_gossip_anti_entropy_repairs_over_streams(void **state)
+{
+    (void)state;
+    anti_entropy_case(true);
+}
+
+static void test_gossip_repair_is_paced_per_tick(void **state)
+{
+    (void)state;
+    struct net net;
+    net_init(&net, 0, false);
+    for (int i = 0; i < 2; i++) {
+        struct gossip_config cfg;
+        node_cfg(&net, i, &cfg);
+        cfg.repair_bytes_per_tick = 2000; /* about one datagram per tick */
+        node_start(&net, i, &cfg);
+    }
+    join_all(&net);
+    assert_true(net_run_until(&net, 5000, all_see_all_alive, NULL) != UINT64_MAX);
+    char key[32];
+    for (int i = 0; i < 2000; i++) {
+        snprintf(key, sizeof(key), "p%05d", i);
+        assert_int_equal(store_put(net.nodes[1].store, key, strlen(key), "0123456789", 10,
+                                   net.now, NULL), 0);
+    }
+    /* Per step (one tick) node 1 may send at most the budget plus one
+     * datagram of overshoot. */
+    uint64_t max_step = 0;
+    for (int step = 0; step < 3000 && !roots_equal(&net, NULL); step++) {
+        struct gossip_stats a, b;
+        gossip_stats(net.nodes[1].g, &a);
+        net_step(&net);
+        gossip_stats(net.nodes[1].g, &b);
+        uint64_t d = b.repair_bytes_sent - a.repair_bytes_sent;
+        if (d > max_step)
+            max_step = d;
+    }
+    assert_true(roots_equal(&net, NULL));
+    printf("  paced repair: at most %llu bytes per tick\n", (unsigned long long)max_step);
+    assert_true(max_step <= 2000 + WIRE_MTU_DEFAULT);
+    net_free(&net);
+}
+
+/* --------------------------------------------------------- bad input */
+
+static void test_gossip_malformed_and_foreign_packets_are_counted_and_dropped(void **state)
+{
+    (void)state;
+    struct net net;
+    net_init(&net, 1, false);
+    struct gossip *g = net.nodes[0].g;
+    struct gkv_rng r;
+    gkv_rng_seed(&r, g_seed);
+    uint8_t junk[600];
+    /* 1. random bytes */
+    for (int i = 0; i < 100; i++) {
+        size_t len = (size_t)gkv_rng_below(&r, sizeof(junk));
+        for (size_t j = 0; j < len; j++)
+            junk[j] = (uint8_t)gkv_rng_next(&r);
+        gossip_recv(g, "10.9.9.9:1", junk, len, net.now);
+    }
+    struct gossip_stats st;
+    gossip_stats(g, &st);
+    assert_int_equal(st.seal_refused, 100);
+    /* 2. a well-formed packet from another cluster (other key) */
+    struct seal_keyring *other;
+    assert_int_equal(seal_keyring_new(&other), 0);
+    uint8_t key2[SEAL_KEY_BYTES];
+    memset(key2, 0x42, sizeof(key2));
+    assert_int_equal(seal_keyring_install(other, key2), 0);
+    struct seal_ctx *foreign;
+    assert_int_equal(seal_ctx_new(other, "test-cluster", 4242, 1, &foreign), 0);
+    uint8_t pt[256], sealed[512];
+    struct wire_encoder enc;
+    struct wire_msg *m = calloc(1, sizeof(*m));
+    assert_non_null(m);
+    m->type = WIRE_PING;
+    m->version = WIRE_VERSION;
+    m->sender_id = 4242;
+    m->sender_hlc = HLC_MAKE(net.now, 0);
+    m->u.ping.seq = 1;
+    m->u.ping.target_id = net.nodes[0].id;
+    m->u.ping.source_id = 4242;
+    wire_encoder_init(&enc, pt, sizeof(pt));
+    assert_int_equal(wire_encode(&enc, m), 0);
+    size_t slen = 0;
+    assert_int_equal(seal_seal(foreign, pt, enc.len, sealed, sizeof(sealed), &slen), 0);
+    gossip_recv(g, "10.9.9.9:1", sealed, slen, net.now);
+    gossip_stats(g, &st);
+    assert_int_equal(st.seal_refused, 101);
+    /* 3. our key, garbage plaintext */
+    struct seal_ctx *insider;
+    assert_int_equal(seal_ctx_new(net.kr, "test-cluster", 4243, 1, &insider), 0);
+    uint8_t garbage[32];
+    memset(garbage, 0xc1, sizeof(garbage)); /* 0xc1 is never valid msgpack */
+    assert_int_equal(seal_seal(insider, garbage, sizeof(garbage), sealed, sizeof(sealed), &slen),
+                     0);
+    gossip_recv(g, "10.9.9.9:1", sealed, slen, net.now);
+    gossip_stats(g, &st);
+    assert_int_equal(st.decode_errors, 1);
+    /* 4. our key, a message claiming another sender than the envelope */
+    assert_int_equal(seal_seal(insider, enc.buf, enc.len, sealed, sizeof(sealed), &slen), 0);
+    gossip_recv(g, "10.9.9.9:1", sealed, slen, net.now);
+    gossip_stats(g, &st);
+    assert_int_equal(st.sender_mismatch, 1);
+    /* 5. a PING meant for another node id: not acked */
+    m->sender_id = 4243;
+    m->u.ping.target_id = 777;
+    wire_encoder_init(&enc, pt, sizeof(pt));
+    assert_int_equal(wire_encode(&enc, m), 0);
+    assert_int_equal(seal_seal(insider, enc.buf, enc.len, sealed, sizeof(sealed), &slen), 0);
+    uint64_t out0 = st.datagrams_out;
+    gossip_recv(g, "10.9.9.9:1", sealed, slen, net.now);
+    gossip_stats(g, &st);
+    assert_int_equal(st.wrong_target, 1);
+    assert_int_equal(st.datagrams_out, out0);
+    /* 6. a replay of an accepted packet: refused by the envelope */
+    gossip_recv(g, "10.9.9.9:1", sealed, slen, net.now);
+    gossip_stats(g, &st);
+    assert_int_equal(st.seal_refused, 102);
+    /* 7. an oversized datagram */
+    uint8_t *huge = calloc(1, 70000);
+    assert_non_null(huge);
+    gossip_recv(g, "10.9.9.9:1", huge, 70000, net.now);
+    gossip_recv_stream(g, "10.9.9.9:1", huge, 70000, net.now);
+    free(huge);
+    gossip_stats(g, &st);
+    assert_int_equal(st.seal_refused, 104);
+    /* and the node still works: nobody was added */
+    assert_int_equal(gossip_member_count(g), 1);
+    free(m);
+    seal_ctx_free(foreign);
+    seal_ctx_free(insider);
+    seal_keyring_free(other);
+    net_free(&net);
+}
+
+/* ------------------------------------------------------------ formulas */
+
+static void test_gossip_suspicion_timeout_follows_lifeguard_formula(void **state)
+{
+    (void)state;
+    /* memberlist suspicionTimeout: mult * max(1, log10(max(1, n))) * interval */
+    assert_int_equal(suspicion_min_timeout_ms(4, 1, 1000), 4000);
+    assert_int_equal(suspicion_min_timeout_ms(4, 10, 1000), 4000);
+    assert_int_equal(suspicion_min_timeout_ms(4, 100, 1000), 8000);
+    assert_int_equal(suspicion_min_timeout_ms(4, 1000, 1000), 12000);
+    struct gossip_suspicion s;
+    suspicion_start(&s, 7, 2, 4000, 24000, 100);
+    assert_int_equal(suspicion_deadline_ms(&s), 100 + 24000); /* lone accuser: max */
+    assert_false(suspicion_confirm(&s, 7));                    /* the accuser again */
+    assert_true(suspicion_confirm(&s, 8));
+    /* one of k = 2: max - (max - min) * log 2 / log 3 */
+    assert_int_equal(suspicion_deadline_ms(&s), 100 + 11381);
+    assert_false(suspicion_confirm(&s, 8));
+    assert_true(suspicion_confirm(&s, 9));
+    assert_int_equal(suspicion_deadline_ms(&s), 100 + 4000);
+    assert_false(suspicion_confirm(&s, 10)); /* k reached */
+    suspicion_start(&s, 7, 0, 4000, 24000, 0);
+    assert_int_equal(suspicion_deadline_ms(&s), 4000); /* nobody can confirm */
+}
+
+int main(void)
+{
+    print_seed();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gossip_suspicion_timeout_follows_lifeguard_formula),
+        cmocka_unit_test(test_gossip_join_through_one_seed_all_see_all),
+        cmocka_unit_test(test_gossip_join_retries_when_seed_comes_up_later),
+        cmocka_unit_test(test_gossip_probes_are_acked_and_nobody_is_suspected),
+        cmocka_unit_test(test_gossip_crashed_node_suspect_then_dead_within_bound),
+        cmocka_unit_test(test_gossip_suspected_node_refutes_and_persists_incarnation),
+        cmocka_unit_test(test_gossip_indirect_probe_avoids_false_suspicion),
+        cmocka_unit_test(test_gossip_brief_partition_ends_with_everyone_alive),
+        cmocka_unit_test(test_gossip_leave_marks_member_left_not_dead),
+        cmocka_unit_test(test_gossip_dead_member_reclaimed_after_dead_reclaim_ms),
+        cmocka_unit_test(test_gossip_member_limit_refuses_and_counts),
+        cmocka_unit_test(test_gossip_partition_longer_than_suspicion_heals_by_itself),
+        cmocka_unit_test(test_gossip_local_write_spreads_to_every_node),
+        cmocka_unit_test(test_gossip_many_writes_pack_into_few_datagrams),
+        cmocka_unit_test(test_gossip_queue_full_drops_oldest_and_counts),
+        cmocka_unit_test(test_gossip_large_entry_goes_over_the_stream),
+        cmocka_unit_test(test_gossip_anti_entropy_repairs_divergent_stores),
+        cmocka_unit_test(test_gossip_anti_entropy_repairs_over_streams),
+        cmocka_unit_test(test_gossip_repair_is_paced_per_tick),
+        cmocka_unit_test(test_gossip_malformed_and_foreign_packets_are_counted_and_dropped),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
