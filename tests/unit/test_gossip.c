@@ -62,6 +62,7 @@ struct net {
     size_t qlen, qcap, qhead;
     bool cut[NET_MAX_NODES][NET_MAX_NODES]; /* cut[a][b]: a's packets to b are lost */
     bool streams;                           /* give cores a stream_send_cb */
+    uint64_t tombstone_grace_ms;            /* stores' grace (0 = store default) */
     uint64_t delivered, dropped;
 };
 
@@ -142,6 +143,7 @@ static void node_start(struct net *net, int i, const struct gossip_config *cfg_i
     sc.dir = NULL;
     sc.node_id = n->id;
     sc.initial_capacity = 1024;
+    sc.tombstone_grace_ms = net->tombstone_grace_ms;
     const char *err = NULL;
     assert_int_equal(store_open(&sc, net->now, &n->store, &err), 0);
     assert_int_equal(seal_ctx_new(net->kr, "test-cluster", n->id, 1, &n->seal), 0);
@@ -918,6 +920,61 @@ static void test_gossip_repair_is_paced_per_tick(void **state)
     net_free(&net);
 }
 
+static bool tombstone_gone(struct net *net, void *arg)
+{
+    const char *key = arg;
+    struct entry e;
+    return store_get(net->nodes[0].store, key, strlen(key), &e) == GKV_ENOTFOUND;
+}
+
+static void test_gossip_tombstones_purged_only_when_every_live_member_is_past_them(void **state)
+{
+    (void)state;
+    struct net net;
+    net_init(&net, 0, false);
+    net.tombstone_grace_ms = 100; /* so the gossip bound is what decides */
+    for (int i = 0; i < 3; i++)
+        node_start(&net, i, NULL);
+    join_all(&net);
+    assert_true(net_run_until(&net, 5000, all_see_all_alive, NULL) != UINT64_MAX);
+    /* 1. Everyone live and talking: a delete is purged once every member
+     * advertised an HLC past it by the margin (2 sync intervals + offset). */
+    local_set(&net, 0, "gone", "soon");
+    struct kv kv = {"gone", "soon"};
+    assert_true(net_run_until(&net, 3000, everyone_has, &kv) != UINT64_MAX);
+    struct entry e;
+    assert_int_equal(store_del(net.nodes[0].store, "gone", 4, net.now, &e, NULL), 0);
+    uint64_t t1 = e.hlc;
+    assert_int_equal(gossip_local_write(net.nodes[0].g, &e, net.now), 0);
+    kv.value = NULL;
+    assert_true(net_run_until(&net, 3000, everyone_has, &kv) != UINT64_MAX);
+    uint64_t took = net_run_until(&net, 20000, tombstone_gone, "gone");
+    assert_true(took != UINT64_MAX);
+    struct gossip_stats st;
+    gossip_stats(net.nodes[0].g, &st);
+    assert_true(st.tombstones_purged >= 1);
+    assert_true(st.gc_bound_hlc > t1);
+    /* 2. A live member goes silent: its last advertised HLC pins the bound
+     * below a new tombstone until it is declared dead. */
+    local_set(&net, 0, "held", "x");
+    kv.key = "held";
+    kv.value = "x";
+    assert_true(net_run_until(&net, 3000, everyone_has, &kv) != UINT64_MAX);
+    for (int i = 0; i < 2; i++)
+        net.cut[i][2] = net.cut[2][i] = true;
+    assert_int_equal(store_del(net.nodes[0].store, "held", 4, net.now, &e, NULL), 0);
+    uint64_t t2 = e.hlc;
+    assert_int_equal(gossip_local_write(net.nodes[0].g, &e, net.now), 0);
+    net_run(&net, 3000); /* node 2 still counts as live (suspicion takes 4 s) */
+    assert_false(tombstone_gone(&net, "held"));
+    gossip_stats(net.nodes[0].g, &st);
+    assert_true(st.gc_bound_hlc < t2);
+    struct watch w = {0, net.nodes[2].id, GOSSIP_DEAD};
+    assert_true(net_run_until(&net, 30000, viewer_sees, &w) != UINT64_MAX);
+    assert_true(net_run_until(&net, 20000, tombstone_gone, "held") != UINT64_MAX);
+    net_free(&net);
+}
+
 /* --------------------------------------------------------- bad input */
 
 static void test_gossip_malformed_and_foreign_packets_are_counted_and_dropped(void **state)
@@ -1060,6 +1117,7 @@ int main(void)
         cmocka_unit_test(test_gossip_anti_entropy_repairs_divergent_stores),
         cmocka_unit_test(test_gossip_anti_entropy_repairs_over_streams),
         cmocka_unit_test(test_gossip_repair_is_paced_per_tick),
+        cmocka_unit_test(test_gossip_tombstones_purged_only_when_every_live_member_is_past_them),
         cmocka_unit_test(test_gossip_malformed_and_foreign_packets_are_counted_and_dropped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
