@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# bench/client_bench.sh: the Redis-protocol server against redis-server.
+#
+# Starts a 3-node gossipkv cluster (release build, sync=batch, sealed gossip)
+# and a redis-server without persistence (--save '' --appendonly no), both on
+# free loopback ports, and runs the same redis-benchmark against node 1 and
+# against redis-server, alternating, in the same run:
+#
+#   redis-benchmark -t set,get -c 50 -d 100 -r 100000 -n 200000 -P {1,16}
+#
+# Each pair is run ROUNDS times (default 2) and the best rate of each side is
+# kept (the machine is shared and noisy; interleaving puts load on both).
+# Prints one line per operation and pipeline depth:
+#
+#   SET(P=1): gossipkv=N/s redis=N/s ratio=R
+#
+# and how long after a gossipkv run ends all three nodes hold the same keys
+# (DBSIZE equal and INFO storage root_hash equal on all three).
+#
+#   bench/client_bench.sh            # ROUNDS=3 bench/client_bench.sh for more
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+ROUNDS=${ROUNDS:-2}
+REQUESTS=${REQUESTS:-200000}
+FLAGS=(-t set,get -c 50 -d 100 -r 100000 -n "$REQUESTS")
+
+die() { echo "client_bench: $*" >&2; exit 1; }
+for t in redis-benchmark redis-server redis-cli python3 cmake; do
+  command -v "$t" >/dev/null || die "$t not found (scripts/deps installs it)"
+done
+
+BIN=$ROOT/build/release/gossipkv
+if [ ! -x "$BIN" ] || [ -n "$(find common storage gossip node -newer "$BIN" -name '*.[ch]' | head -1)" ]; then
+  cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release >/dev/null || die "configure"
+  cmake --build build/release -j "$(nproc)" --target gossipkv >/dev/null || die "build"
+fi
+
+free_ports() {
+  python3 - "$@" <<'EOF'
+import socket, sys
+for p in map(int, sys.argv[1:]):
+    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+        s = socket.socket(socket.AF_INET, kind)
+        try:
+            s.bind(("127.0.0.1", p))
+        except OSError:
+            sys.exit(1)
+        finally:
+            s.close()
+EOF
+}
+BASE=
+for b in $(seq 28000 10 28990); do
+  if free_ports $(seq "$b" $((b + 6))); then BASE=$b; break; fi
+done
+[ -n "$BASE" ] || die "no free ports in 28000-28999"
+G=($BASE $((BASE + 1)) $((BASE + 2)))
+C=($((BASE + 3)) $((BASE + 4)) $((BASE + 5)))
+RPORT=$((BASE + 6))
+
+DIR=$(mktemp -d "${TMPDIR:-/tmp}/gkv-bench.XXXXXX")
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+  for p in "${PIDS[@]}"; do
+    for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$p" 2>/dev/null
+  done
+  rm -rf "$DIR"
+}
+trap cleanup EXIT
+
+"$BIN" keygen >"$DIR/key" && chmod 600 "$DIR/key"
+for i in 0 1 2; do
+  join=()
+  [ $i -gt 0 ] && join=(--join "127.0.0.1:${G[0]}")
+  "$BIN" serve --name "b$((i + 1))" --data "$DIR/n$i" --gossip "127.0.0.1:${G[$i]}" \
+    --client "127.0.0.1:${C[$i]}" --key-file "$DIR/key" --log-level warn "${join[@]}" \
+    2>"$DIR/n$i.log" &
+  PIDS+=($!)
+done
+redis-server --port "$RPORT" --bind 127.0.0.1 --save '' --appendonly no >"$DIR/redis.log" 2>&1 &
+PIDS+=($!)
+
+cli() { local p=$1; shift; timeout 10 redis-cli -h 127.0.0.1 -p "$p" "$@"; }
+wait_for() { # seconds command...
+  local deadline=$((SECONDS + $1)); shift
+  until "$@" >/dev/null 2>&1; do [ $SECONDS -lt $deadline ] || return 1; sleep 0.1; done
+}
+pong() { [ "$(cli "$1" PING)" = PONG ]; }
+three_alive() { [ "$(cli "$1" MEMBERS | grep -cx alive)" = 3 ]; }
+for p in "${C[@]}" "$RPORT"; do wait_for 15 pong "$p" || die "port $p does not answer"; done
+for p in "${C[@]}"; do wait_for 30 three_alive "$p" || die "cluster did not form"; done
+
+# rates PORT P: "SET_RPS GET_RPS" from one redis-benchmark run.
+rates() {
+  redis-benchmark -h 127.0.0.1 -p "$1" "${FLAGS[@]}" -P "$2" --csv 2>/dev/null |
+    tr -d '"' | awk -F, '$1 == "SET" { s = $2 } $1 == "GET" { g = $2 } END { print s + 0, g + 0 }'
+}
+root() { cli "$1" INFO storage | tr -d '\r' | awk -F: '$1 == "root_hash" { print $2 }'; }
+converged() {
+  local d0 d1 d2
+  d0=$(cli "${C[0]}" DBSIZE) d1=$(cli "${C[1]}" DBSIZE) d2=$(cli "${C[2]}" DBSIZE)
+  [ "$d0" = "$d1" ] && [ "$d1" = "$d2" ] && [ "$(root "${C[0]}")" = "$(root "${C[1]}")" ] &&
+    [ "$(root "${C[1]}")" = "$(root "${C[2]}")" ]
+}
+now_ms() { date +%s%3N; }
+
+echo "client_bench: gossipkv 3 nodes (client ports ${C[*]}), redis-server :$RPORT"
+echo "flags: ${FLAGS[*]} -P {1,16}; best of $ROUNDS alternating rounds"
+CONV=()
+for P in 1 16; do
+  best_gs=0 best_gg=0 best_rs=0 best_rg=0
+  for r in $(seq 1 "$ROUNDS"); do
+    read -r gs gg < <(rates "${C[0]}" "$P")
+    t0=$(now_ms)
+    if wait_for 120 converged; then
+      CONV+=("after gossipkv run (P=$P, round $r): all 3 nodes equal in $(( $(now_ms) - t0 )) ms, keys=$(cli "${C[0]}" DBSIZE)")
+    else
+      CONV+=("after gossipkv run (P=$P, round $r): NOT converged within 120 s")
+    fi
+    read -r rs rg < <(rates "$RPORT" "$P")
+    awk -v a="$gs" -v b="$best_gs" 'BEGIN { exit !(a > b) }' && best_gs=$gs
+    awk -v a="$gg" -v b="$best_gg" 'BEGIN { exit !(a > b) }' && best_gg=$gg
+    awk -v a="$rs" -v b="$best_rs" 'BEGIN { exit !(a > b) }' && best_rs=$rs
+    awk -v a="$rg" -v b="$best_rg" 'BEGIN { exit !(a > b) }' && best_rg=$rg
+  done
+  awk -v g="$best_gs" -v r="$best_rs" -v p="$P" \
+    'BEGIN { printf "SET(P=%s): gossipkv=%.0f/s redis=%.0f/s ratio=%.2f\n", p, g, r, (r > 0 ? g / r : 0) }'
+  awk -v g="$best_gg" -v r="$best_rg" -v p="$P" \
+    'BEGIN { printf "GET(P=%s): gossipkv=%.0f/s redis=%.0f/s ratio=%.2f\n", p, g, r, (r > 0 ? g / r : 0) }'
+done
+printf '%s\n' "${CONV[@]}"
+echo "node 1 INFO gossip after the runs:"
+cli "${C[0]}" INFO gossip | tr -d '\r' | grep -E '^(datagrams_out|bytes_out|deltas_sent|deltas_received|deltas_dropped_queue_full|buckets_repaired|repair_entries_received|stream_frames_out):' | sed 's/^/  /'
