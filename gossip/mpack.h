@@ -73,58 +73,36 @@ static inline uint64_t mpack_be64(const uint8_t *p)
  * int8..int64 (the spec lets encoders use signed types for positives). */
 static inline int mpack_read_uint(struct mpack_reader *r, uint64_t *out)
 {
-    size_t left = mpack_left(r);
+    const uint8_t *p = r->p;
+    size_t left = (size_t)(r->end - p);
     if (left == 0)
         return GKV_EDECODE;
-    const uint8_t *p = r->p;
     uint8_t b = p[0];
     if (b <= 0x7f) {
         *out = b;
-        r->p += 1;
+        r->p = p + 1;
         return 0;
     }
+    /* 0xcc..0xcf: uint8/16/32/64; 0xd0..0xd3: int8/16/32/64. */
+    unsigned idx = (unsigned)b - 0xccu;
+    if (idx > 7)
+        return GKV_EDECODE;
+    size_t n = (size_t)1 << (idx & 3u);
+    if (left <= n)
+        return GKV_EDECODE;
     uint64_t v;
-    size_t n;
-    switch (b) {
-    case 0xcc: /* uint8 */
-    case 0xd0: /* int8 */
-        n = 1;
-        break;
-    case 0xcd:
-    case 0xd1:
-        n = 2;
-        break;
-    case 0xce:
-    case 0xd2:
-        n = 4;
-        break;
-    case 0xcf:
-    case 0xd3:
-        n = 8;
-        break;
-    default:
-        return GKV_EDECODE;
-    }
-    if (left < 1 + n)
-        return GKV_EDECODE;
-    switch (n) {
-    case 1:
+    if (n == 1)
         v = p[1];
-        break;
-    case 2:
+    else if (n == 2)
         v = mpack_be16(p + 1);
-        break;
-    case 4:
+    else if (n == 4)
         v = mpack_be32(p + 1);
-        break;
-    default:
+    else
         v = mpack_be64(p + 1);
-        break;
-    }
-    if (b >= 0xd0 && (v >> (8 * n - 1)) != 0)
+    if (idx >= 4 && (v >> (8 * n - 1)) != 0)
         return GKV_EDECODE; /* a negative signed integer */
     *out = v;
-    r->p += 1 + n;
+    r->p = p + 1 + n;
     return 0;
 }
 

@@ -182,6 +182,16 @@ static inline size_t entry_size(const struct entry *e)
     return s;
 }
 
+/* An upper bound of entry_size() that costs a few additions: while the
+ * budget left exceeds it, the encoder skips the exact computation. */
+static inline size_t entry_size_bound(const struct entry *e)
+{
+    size_t s = 1 + 2 + 5 + (size_t)e->key_len + 2 + 5 + 2 + 9 + 2 + 9 + 2 + 3 + 18 * (size_t)e->vc.n;
+    if (!entry_is_tombstone(e))
+        s += e->value_len;
+    return s;
+}
+
 static inline uint8_t *entry_write(uint8_t *p, const struct entry *e)
 {
     p = mpack_put_map(p, e->vc.n > 0 ? 5 : 4);
@@ -566,9 +576,9 @@ int wire_encode_entries(struct wire_encoder *enc, uint8_t type, uint64_t sender_
             *taken = k;
             return GKV_EINVAL; /* enc->len untouched: nothing was committed */
         }
-        size_t sz = entry_size(e);
         size_t widen = k == 15 ? 2 : 0; /* the 16th entry needs an array16 header */
-        if (sz + widen > (size_t)(end - p))
+        size_t left = (size_t)(end - p);
+        if (entry_size_bound(e) + widen > left && entry_size(e) + widen > left)
             break;
         if (widen) {
             memmove(arr + 3, arr + 1, (size_t)(p - (arr + 1)));
