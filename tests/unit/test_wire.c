@@ -1218,6 +1218,90 @@ static void test_wire_unknown_fields_are_skipped(void **state)
     free(m);
 }
 
+/* Three messages written with every msgpack form the spec allows rather
+ * than the smallest: known fields in wide or signed integer forms, bin32
+ * keys, str16 values, bin names, array16 clocks, a map16 message map, and an
+ * unknown field holding one of every msgpack type (all ext and fixext sizes,
+ * floats, negative ints, 32-bit containers). Returns the byte count. */
+static size_t all_forms_datagram(uint8_t *out)
+{
+    static const uint8_t bytes[] = {
+        /* PING as map16, t as int64, v as uint8, s uint16, h uint32 */
+        0xde, 0x00, 0x08, 0xa1, 't', 0xd3, 0, 0, 0, 0, 0, 0, 0, 1, 0xa1, 'v', 0xcc, 1,
+        0xa1, 's', 0xcd, 0x00, 77, 0xa1, 'h', 0xce, 0, 0, 0, 88,
+        0xa1, 'q', 0xd2, 0, 0, 0, 1, 0xa1, 'g', 0xd1, 0, 2, 0xa1, 'o', 0xd0, 3,
+        0xa1, 'x', 0xdd, 0, 0, 0, 35,
+        0xc0, 0xc2, 0xc3,
+        0xe0, 0xd0, 0x80, 0xd1, 0x80, 0, 0xd2, 0x80, 0, 0, 0, 0xd3, 0x80, 0, 0, 0, 0, 0, 0, 0,
+        0xcc, 0xff, 0xcd, 0xff, 0xff, 0xce, 0xff, 0xff, 0xff, 0xff,
+        0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xca, 0x3f, 0xc0, 0, 0, 0xcb, 0x3f, 0xf8, 0, 0, 0, 0, 0, 0,
+        0xd4, 1, 0xaa, 0xd5, 1, 0xaa, 0xbb, 0xd6, 1, 1, 2, 3, 4, 0xd7, 1, 1, 2, 3, 4, 5, 6, 7, 8,
+        0xd8, 1, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+        0xc7, 3, 1, 'a', 'b', 'c', 0xc8, 0, 3, 1, 'a', 'b', 'c', 0xc9, 0, 0, 0, 3, 1, 'a', 'b', 'c',
+        0xd9, 3, 'a', 'b', 'c', 0xda, 0, 3, 'a', 'b', 'c', 0xdb, 0, 0, 0, 3, 'a', 'b', 'c',
+        0xc4, 3, 'a', 'b', 'c', 0xc5, 0, 3, 'a', 'b', 'c', 0xc6, 0, 0, 0, 3, 'a', 'b', 'c',
+        0xdc, 0, 1, 0xc0, 0xdd, 0, 0, 0, 1, 0xc0,
+        0xde, 0, 1, 0xa1, 'z', 0xc0, 0xdf, 0, 0, 0, 1, 0xa1, 'z', 0xc0,
+        0xa0, 0x90, 0x80,
+        /* DELTAS: key bin32, value str16, hlc uint64, origin uint32,
+         * clock array16, explicit zero flags */
+        0x85, 0xa1, 't', 20, 0xa1, 'v', 1, 0xa1, 's', 1, 0xa1, 'h', 1, 0xa1, 'e', 0xdc, 0, 1,
+        0x86, 0xa1, 'k', 0xc6, 0, 0, 0, 2, 'k', 'k', 0xa1, 'd', 0xda, 0, 1, 'v',
+        0xa1, 'h', 0xcf, 0, 0, 0, 0, 0, 0, 0, 5, 0xa1, 'o', 0xce, 0, 0, 0, 6,
+        0xa1, 'c', 0xdc, 0, 2, 1, 1, 0xa1, 'f', 0xcc, 0,
+        /* STATE: is_reply true, member name as bin8, addr as str32 */
+        0x86, 0xa1, 't', 10, 0xa1, 'v', 1, 0xa1, 's', 1, 0xa1, 'h', 1, 0xa1, 'y', 0xc3,
+        0xa1, 'l', 0x91, 0x85, 0xa1, 'i', 9, 0xa1, 'n', 0xc4, 2, 'n', '9',
+        0xa1, 'a', 0xdb, 0, 0, 0, 3, 'a', ':', '1', 0xa1, 'c', 0xcd, 1, 0, 0xa1, 'x', 0xd0, 2,
+    };
+    memcpy(out, bytes, sizeof(bytes));
+    return sizeof(bytes);
+}
+
+static void test_wire_accepts_every_msgpack_form(void **state)
+{
+    (void)state;
+    uint8_t buf[512];
+    size_t len = all_forms_datagram(buf);
+    uint8_t *p = malloc(len);
+    memcpy(p, buf, len);
+    struct wire_msg *m = msg_new(0);
+    size_t off = 0;
+    int rc = wire_decode(p, len, &off, NULL, m);
+    if (rc != 0)
+        fail_msg("ping: %s", gkv_errname(rc));
+    assert_int_equal(m->type, WIRE_PING);
+    assert_int_equal(m->sender_id, 77);
+    assert_int_equal(m->sender_hlc, 88);
+    assert_int_equal(m->u.ping.seq, 1);
+    assert_int_equal(m->u.ping.target_id, 2);
+    assert_int_equal(m->u.ping.source_id, 3);
+
+    assert_int_equal(wire_decode(p, len, &off, NULL, m), 0);
+    assert_int_equal(m->type, WIRE_DELTAS);
+    assert_int_equal(m->u.entries.n, 1);
+    const struct entry *e = &m->u.entries.entries[0];
+    assert_memory_equal(e->key, "kk", 2);
+    assert_int_equal(e->value_len, 1);
+    assert_int_equal(e->hlc, 5);
+    assert_int_equal(e->origin, 6);
+    assert_int_equal(e->flags, 0);
+    assert_int_equal(e->vc.n, 1);
+
+    assert_int_equal(wire_decode(p, len, &off, NULL, m), 0);
+    assert_int_equal(m->type, WIRE_STATE);
+    assert_true(m->u.state.is_reply);
+    assert_int_equal(m->u.state.n, 1);
+    assert_memory_equal(m->u.state.members[0].name, "n9", 2);
+    assert_int_equal(m->u.state.members[0].addr_len, 3);
+    assert_int_equal(m->u.state.members[0].incarnation, 256);
+    assert_int_equal(m->u.state.members[0].state, WIRE_STATE_DEAD);
+    assert_int_equal(off, len);
+    free(m);
+    free(p);
+}
+
 static void test_wire_unknown_type_is_skipped_next_decoded(void **state)
 {
     (void)state;
@@ -1654,6 +1738,20 @@ static void test_wire_write_fuzz_corpus(void **state)
     write_file(dir, "foreign-unknown-type-version", (const uint8_t *)sb.data, sb.size);
     msgpack_sbuffer_destroy(&sb);
 
+    uint8_t forms[512];
+    write_file(dir, "foreign-every-msgpack-form", forms, all_forms_datagram(forms));
+
+    /* Entries whose key and value need 16-bit lengths, 16+ entries (array16). */
+    struct wire_msg *big = msg_new(WIRE_REPAIR);
+    big->u.entries.n = 17;
+    for (uint32_t i = 0; i < 17; i++)
+        entry_fill(&big->u.entries.entries[i], i, i == 0 ? 300 : 1, i == 0 ? 300 : 0, i == 5, i,
+                   i, i % 3);
+    uint8_t *bb = encode_one(big, &len);
+    write_file(dir, "type-repair-wide-lengths", bb, len);
+    free(bb);
+    free(big);
+
     struct bomb bombs[32];
     size_t n = bombs_make(bombs);
     for (size_t i = 0; i < n; i++) {
@@ -1701,6 +1799,7 @@ int main(void)
         cmocka_unit_test(test_wire_msgpack_bombs_fail_without_allocating),
         cmocka_unit_test(test_wire_depth_limit_is_exact),
         cmocka_unit_test(test_wire_unknown_fields_are_skipped),
+        cmocka_unit_test(test_wire_accepts_every_msgpack_form),
         cmocka_unit_test(test_wire_unknown_type_is_skipped_next_decoded),
         cmocka_unit_test(test_wire_rejects_protocol_violations),
         cmocka_unit_test(test_wire_list_caps),
