@@ -458,6 +458,14 @@ size_t wire_encoded_size(const struct wire_msg *msg)
     return s;
 }
 
+size_t wire_entry_encoded_size(const struct entry *e)
+{
+    return e != NULL && entry_ok(e) ? entry_size(e) : 0;
+}
+
+_Static_assert(WIRE_ENTRIES_OVERHEAD_MAX == 1 + 3 + 3 + 11 + 11 + 2 + 3,
+               "DELTAS header: map, t, v, s and h at their widest, e, array16");
+
 /* =============================================================== encoder */
 
 void wire_encoder_init(struct wire_encoder *enc, uint8_t *buf, size_t cap)

@@ -182,6 +182,13 @@ int wire_encode_prefix(struct wire_encoder *enc, const struct wire_msg *msg, uin
 /* Size the encoding of msg would take; 0 if it can never be encoded. */
 size_t wire_encoded_size(const struct wire_msg *msg);
 
+/* The exact bytes one entry takes inside a DELTAS/REPAIR message (its map),
+ * or 0 if it can never be encoded. A DELTAS/REPAIR message is at most
+ * WIRE_ENTRIES_OVERHEAD_MAX bytes more than the sum of its entries: map
+ * header 1 + "t" 3 + "v" 3 + "s" 11 + "h" 11 + "e" 2 + array16 header 3. */
+size_t wire_entry_encoded_size(const struct entry *e);
+#define WIRE_ENTRIES_OVERHEAD_MAX 34u
+
 /* Decode the message starting at buf[*off]. On success fills *msg (borrowing
  * buf) and advances *off. Errors: GKV_EDECODE (malformed), GKV_ELIMIT (a
  * limit exceeded), GKV_EVERSION, GKV_EUNSUPPORTED (unknown type: *off is

@@ -595,6 +595,34 @@ static void test_wire_encode_entries_packs_as_many_as_fit(void **state)
     free(es);
 }
 
+/* Per-entry sizes add up to the message size, within the documented
+ * header allowance. */
+static void test_wire_entry_encoded_size_adds_up(void **state)
+{
+    (void)state;
+    enum { N = 40 };
+    struct entry es[N];
+    small_entries(es, N);
+    struct wire_msg *m = msg_new(WIRE_DELTAS);
+    m->sender_id = UINT64_MAX;
+    m->sender_hlc = UINT64_MAX;
+    m->u.entries.n = 0;
+    size_t empty = wire_encoded_size(m), sum = 0;
+    for (uint32_t n = 1; n <= N; n++) {
+        size_t one = wire_entry_encoded_size(&es[n - 1]);
+        assert_true(one > 0);
+        sum += one;
+        m->u.entries.n = n;
+        memcpy(m->u.entries.entries, es, n * sizeof(es[0]));
+        size_t total = wire_encoded_size(m);
+        assert_int_equal(total, empty + sum + (n > 15 ? 2 : 0));
+        assert_true(total <= sum + WIRE_ENTRIES_OVERHEAD_MAX);
+    }
+    es[0].key_len = 0;
+    assert_int_equal(wire_entry_encoded_size(&es[0]), 0);
+    free(m);
+}
+
 /* The array header grows from fixarray to array16 exactly at 16 entries,
  * and the budget is exact on both sides of that edge. */
 static void test_wire_encode_entries_header_edge_15_16(void **state)
@@ -1788,6 +1816,7 @@ int main(void)
         cmocka_unit_test(test_wire_multiple_messages_per_datagram),
         cmocka_unit_test(test_wire_max_value_entry_fits_a_stream_frame),
         cmocka_unit_test(test_wire_encode_entries_packs_as_many_as_fit),
+        cmocka_unit_test(test_wire_entry_encoded_size_adds_up),
         cmocka_unit_test(test_wire_encode_entries_header_edge_15_16),
         cmocka_unit_test(test_wire_encoder_overflow_leaves_encoder_unchanged),
         cmocka_unit_test(test_wire_encoder_caps_messages_per_datagram),
