@@ -1173,11 +1173,14 @@ static int open_existing(struct store *s, uint64_t now_ms, char *err, size_t err
         snprintf(err, err_bytes, "header.gkv: cannot write: %s", gkv_strerror(rc));
         return rc;
     }
-    /* Make the repairs durable before anything new is written. */
-    if ((rc = store_do_sync(s)) != 0) {
+    /* Make the repairs durable before anything new is written (sync=none
+     * promises nothing across power loss; an unclean header makes the next
+     * open recover again anyway). */
+    if (s->cfg.sync != STORE_SYNC_NONE && (rc = store_do_sync(s)) != 0) {
         snprintf(err, err_bytes, "sync after recovery: %s", gkv_strerror(rc));
         return rc;
     }
+    s->epoch++; /* whatever the mode: slots written before the open count as older */
     s->st.syncs = 0;
     return 0;
 }

@@ -325,37 +325,56 @@ int store__grow_step(struct store *s, uint64_t positions)
 {
     if (!s->growing || s->mig_committing)
         return 0;
-    bool sync = s->cfg.sync == STORE_SYNC_ALWAYS;
+    bool sync = s->cfg.sync == STORE_SYNC_ALWAYS && s->dirfd >= 0;
     struct store_table *o = &s->old, *c = &s->cur;
     int rc;
-    while (positions > 0 && s->mig_pos < o->cap) {
-        uint64_t i = s->mig_pos;
+    uint64_t first = s->mig_pos, end = s->mig_pos + positions;
+    if (end > o->cap || end < first)
+        end = o->cap;
+    /* Pass 1: copy the live slots of [first, end) into cur. I5: the keys
+     * are not in cur (a write moves a key out of old when it writes it to
+     * cur, and recovery removes crash duplicates), so no lookup is needed:
+     * take the first free slot of the chain. */
+    bool any = false;
+    for (uint64_t i = first; i < end; i++) {
         struct fmt_slot *sl = &o->slots[i];
-        if (sl->state == FMT_SLOT_VALUE || sl->state == FMT_SLOT_TOMB) {
-            /* I5: the key is not in cur (writes move a key out of old when
-             * they write it to cur, and recovery removes crash duplicates),
-             * so no lookup is needed: take the first free slot. */
-            uint64_t j = find_free(c, sl->hash);
-            if (j == UINT64_MAX)
-                return GKV_EFULL; /* cannot happen: cur is at most ~3/8 + 1/16 full */
-            struct fmt_slot img = *sl;
-            if (c->slots[j].state == FMT_SLOT_DEAD)
-                c->dead--;
-            else
-                c->used++;
-            /* Copy first, then kill the original (I7): a crash in between
-             * leaves the key in both tables with the same record. */
-            if ((rc = store__slot_put(c, j, &img, sync)) != 0)
-                return rc;
-            struct fmt_slot dead = {0};
-            dead.state = FMT_SLOT_DEAD;
-            if ((rc = store__slot_put(o, i, &dead, sync)) != 0)
-                return rc;
-            o->dead++;
-        }
-        s->mig_pos++;
-        positions--;
+        if (sl->state != FMT_SLOT_VALUE && sl->state != FMT_SLOT_TOMB)
+            continue;
+        uint64_t j = find_free(c, sl->hash);
+        if (j == UINT64_MAX)
+            return GKV_EFULL; /* cannot happen: cur is at most ~3/8 + 1/16 full */
+        struct fmt_slot img = *sl;
+        if (c->slots[j].state == FMT_SLOT_DEAD)
+            c->dead--;
+        else
+            c->used++;
+        store__slot_put(c, j, &img, false);
+        any = true;
     }
+    if (!any) {
+        s->mig_pos = end;
+        goto done;
+    }
+    /* I5/I7: the copies are durable (sync=always) before the originals die;
+     * a crash in between leaves keys in both tables with the same record.
+     * One msync per table per step, not one per slot. */
+    if (sync && (rc = store__msync_range(c->map, 0, c->map_bytes)) != 0)
+        return rc;
+    /* Pass 2: kill the originals. */
+    for (uint64_t i = first; i < end; i++) {
+        struct fmt_slot *sl = &o->slots[i];
+        if (sl->state != FMT_SLOT_VALUE && sl->state != FMT_SLOT_TOMB)
+            continue;
+        struct fmt_slot dead = {0};
+        dead.state = FMT_SLOT_DEAD;
+        store__slot_put(o, i, &dead, false);
+        o->dead++;
+    }
+    if (sync && (rc = store__msync_range(o->map, FMT_PAGE + first * sizeof(struct fmt_slot),
+                                         (end - first) * sizeof(struct fmt_slot))) != 0)
+        return rc;
+    s->mig_pos = end;
+done:
     if (s->mig_pos >= o->cap) {
         s->mig_committing = true;
         /* In sync=batch the commit needs a full msync of cur: do it at the

@@ -1,0 +1,415 @@
+/*
+ * Recovery and corruption: every damaged directory gives a clear error
+ * naming the file and the fault, or is repaired on open; never a crash.
+ * store_inspect reports the same faults read-only.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
+#include "common/rng.h"
+#include "storage/store_int.h"
+#include "test_store_util.h"
+
+static FILE *g_null;
+
+/* A closed store in a fresh dir with n keys "k<i>" = test_value(i, 1, 40). */
+static void make_store(char *dir, size_t dn, uint64_t n)
+{
+    test_mkdtemp(dir, dn);
+    struct store_config cfg;
+    test_cfg(&cfg, dir, 64);
+    struct store *s = NULL;
+    const char *err = NULL;
+    if (store_open(&cfg, TEST_NOW_MS, &s, &err) != 0)
+        fail_msg("open: %s", err);
+    char k[32], v[64];
+    for (uint64_t i = 0; i < n; i++) {
+        size_t vl = test_value(v, sizeof v, i, 1, 40);
+        assert_int_equal(store_put(s, k, test_key(k, sizeof k, i), v, vl, TEST_NOW_MS, NULL), 0);
+    }
+    assert_int_equal(store_close(s), 0);
+}
+
+static int reopen(const char *dir, struct store **s, const char **err)
+{
+    struct store_config cfg;
+    test_cfg(&cfg, dir, 64);
+    return store_open(&cfg, TEST_NOW_MS, s, err);
+}
+
+/* Count keys 0..n-1 that read back with their value. */
+static uint64_t count_intact(struct store *s, uint64_t n)
+{
+    char k[32], v[64];
+    uint64_t ok = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        size_t vl = test_value(v, sizeof v, i, 1, 40);
+        struct entry e;
+        if (store_get(s, k, test_key(k, sizeof k, i), &e) == 0 && e.value_len == vl &&
+            memcmp(e.value, v, vl) == 0)
+            ok++;
+    }
+    return ok;
+}
+
+/* Index of the slot (in table.1.gkv) holding key k<i>. */
+static uint64_t slot_of(const char *dir, uint64_t i)
+{
+    struct store *s = NULL;
+    assert_int_equal(reopen(dir, &s, NULL), 0);
+    char k[32];
+    size_t kl = test_key(k, sizeof k, i);
+    int64_t idx = store__find(s, &s->cur, store__key_hash(s, k, kl), k, (uint32_t)kl, NULL);
+    assert_true(idx >= 0);
+    assert_int_equal(s->cur.gen, 1);
+    assert_int_equal(store_close(s), 0);
+    return (uint64_t)idx;
+}
+
+static void expect_open_error(const char *dir, int code, const char *needle1, const char *needle2)
+{
+    struct store *s = NULL;
+    const char *err = NULL;
+    int rc = reopen(dir, &s, &err);
+    printf("open: %s -> %s\n", gkv_errname(rc), err ? err : "");
+    assert_int_equal(rc, code);
+    assert_null(s);
+    assert_non_null(strstr(err, needle1));
+    if (needle2)
+        assert_non_null(strstr(err, needle2));
+    assert_true(store_inspect(dir, false, g_null) < 0);
+}
+
+static void test_store_truncated_table_is_a_clear_error(void **state)
+{
+    (void)state;
+    char dir[64];
+    make_store(dir, sizeof dir, 20);
+    char p[128];
+    snprintf(p, sizeof p, "%s/table.1.gkv", dir);
+    assert_int_equal(truncate(p, 4096 + 10 * 64), 0);
+    expect_open_error(dir, GKV_ECORRUPT, "table.1.gkv", "truncated");
+    assert_int_equal(truncate(p, 100), 0);
+    expect_open_error(dir, GKV_ECORRUPT, "table.1.gkv", "truncated");
+    test_rmrf(dir);
+}
+
+static void test_store_truncated_values_is_a_clear_error(void **state)
+{
+    (void)state;
+    char dir[64];
+    make_store(dir, sizeof dir, 20);
+    char p[128];
+    snprintf(p, sizeof p, "%s/values.gkv", dir);
+    assert_int_equal(truncate(p, 4096 + 200), 0);
+    expect_open_error(dir, GKV_ECORRUPT, "values.gkv", "truncated");
+    assert_int_equal(truncate(p, 10), 0);
+    expect_open_error(dir, GKV_ECORRUPT, "values.gkv", "truncated");
+    test_rmrf(dir);
+}
+
+static void test_store_truncated_header_is_a_clear_error(void **state)
+{
+    (void)state;
+    char dir[64];
+    make_store(dir, sizeof dir, 5);
+    char p[128];
+    snprintf(p, sizeof p, "%s/header.gkv", dir);
+    assert_int_equal(truncate(p, 4096), 0);
+    expect_open_error(dir, GKV_ECORRUPT, "header.gkv", "truncated");
+    test_rmrf(dir);
+}
+
+static void test_store_flipped_header_copy_a_falls_back_to_b(void **state)
+{
+    (void)state;
+    char dir[64];
+    make_store(dir, sizeof dir, 50);
+    file_flip(dir, "header.gkv", 30); /* node id byte of copy A */
+    /* inspect reports the bad copy */
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&buf, &len);
+    assert_true(store_inspect(dir, false, mem) < 0);
+    fclose(mem);
+    assert_non_null(strstr(buf, "header copy A:   FAULT"));
+    assert_non_null(strstr(buf, "header copy B:   ok"));
+    free(buf);
+    struct store *s = NULL;
+    const char *err = NULL;
+    assert_int_equal(reopen(dir, &s, &err), 0);
+    assert_int_equal(store_node_id(s), 7);
+    assert_int_equal(count_intact(s, 50), 50);
+    assert_int_equal(store_close(s), 0);
+    /* the next header write repaired copy A */
+    assert_int_equal(store_inspect(dir, false, g_null), 0);
+    /* copy B alone */
+    file_flip(dir, "header.gkv", 4096 + 50);
+    assert_int_equal(reopen(dir, &s, &err), 0);
+    assert_int_equal(count_intact(s, 50), 50);
+    assert_int_equal(store_close(s), 0);
+    test_rmrf(dir);
+}
+
+static void test_store_flipped_both_header_copies_is_a_clear_error(void **state)
+{
+    (void)state;
+    char dir[64];
+    make_store(dir, sizeof dir, 5);
+    file_flip(dir, "header.gkv", 40);
+    file_flip(dir, "header.gkv", 4096 + 40);
+    expect_open_error(dir, GKV_ECORRUPT, "header.gkv", "copy A and B");
+    test_rmrf(dir);
+}
+
+static void test_store_wrong_magic_is_a_clear_error(void **state)
+{
+    (void)state;
+    char dir[64];
+    make_store(dir, sizeof dir, 5);
+    file_poke(dir, "header.gkv", 0, "NOTGKV!!", 8);
+    file_poke(dir, "header.gkv", 4096, "NOTGKV!!", 8);
+    expect_open_error(dir, GKV_ECORRUPT, "header.gkv", "magic");
+    test_rmrf(dir);
+}
+
+static void test_store_wrong_version_is_a_clear_error(void **state)
+{
+    (void)state;
+    char dir[64];
+    make_store(dir, sizeof dir, 5);
+    /* A well-formed header of a future format version (checksum valid). */
+    for (int c = 0; c < 2; c++) {
+        char p[128];
+        snprintf(p, sizeof p, "%s/header.gkv", dir);
+        int fd = open(p, O_RDWR);
+        struct fmt_header h;
+        assert_int_equal(pread(fd, &h, sizeof h, c * 4096), sizeof h);
+        h.version = 9;
+        store__header_checksum_set(&h);
+        assert_int_equal(pwrite(fd, &h, sizeof h, c * 4096), sizeof h);
+        close(fd);
+    }
+    expect_open_error(dir, GKV_EVERSION, "header.gkv", "version 9");
+    test_rmrf(dir);
+}
+
+static void test_store_flipped_slot_is_rebuilt_from_its_record(void **state)
+{
+    (void)state;
+    char dir[64];
+    make_store(dir, sizeof dir, 40);
+    uint64_t idx = slot_of(dir, 17);
+    /* flip a byte of the slot's HLC: checksum mismatch, rec_off intact */
+    file_flip(dir, "table.1.gkv", 4096 + idx * 64 + 9);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&buf, &len);
+    assert_true(store_inspect(dir, false, mem) < 0);
+    fclose(mem);
+    char want[96];
+    snprintf(want, sizeof want, "table.1.gkv: slot %" PRIu64 " checksum mismatch", idx);
+    printf("inspect says: %s\n", want);
+    assert_non_null(strstr(buf, want));
+    free(buf);
+    struct store *s = NULL;
+    assert_int_equal(reopen(dir, &s, NULL), 0);
+    struct store_stats st;
+    store_stats(s, &st);
+    assert_int_equal(st.torn_slots_dropped, 0);
+    assert_int_equal(count_intact(s, 40), 40);
+    assert_int_equal(store_close(s), 0);
+    assert_int_equal(store_inspect(dir, false, g_null), 0);
+    test_rmrf(dir);
+}
+
+static void test_store_slot_without_record_is_dropped_and_chain_kept(void **state)
+{
+    (void)state;
+    char dir[64];
+    make_store(dir, sizeof dir, 40);
+    uint64_t idx = slot_of(dir, 5);
+    /* corrupt rec_off: the slot cannot be rebuilt; recovery makes it DEAD
+     * and every other key (chains running through it) stays reachable */
+    uint64_t bogus = 0xdeadbeefull;
+    file_poke(dir, "table.1.gkv", 4096 + idx * 64 + 24, &bogus, 8);
+    struct store *s = NULL;
+    assert_int_equal(reopen(dir, &s, NULL), 0);
+    struct store_stats st;
+    store_stats(s, &st);
+    assert_int_equal(st.torn_slots_dropped, 1);
+    assert_true(st.recovered == false); /* the shutdown was clean; the slot was damaged */
+    assert_int_equal(count_intact(s, 40), 39);
+    char k[32];
+    assert_int_equal(store_get(s, k, test_key(k, sizeof k, 5), NULL), GKV_ENOTFOUND);
+    /* rewrite it */
+    assert_int_equal(store_put(s, k, test_key(k, sizeof k, 5), "x", 1, TEST_NOW_MS, NULL), 0);
+    assert_int_equal(store_close(s), 0);
+    assert_int_equal(store_inspect(dir, false, g_null), 0);
+    test_rmrf(dir);
+}
+
+static void test_store_flipped_record_falls_back_or_drops(void **state)
+{
+    (void)state;
+    char dir[64];
+    make_store(dir, sizeof dir, 10);
+    /* overwrite k3 so its slot has a prev_off; then damage the new record */
+    struct store *s = NULL;
+    assert_int_equal(reopen(dir, &s, NULL), 0);
+    char k[32], v[64];
+    size_t kl = test_key(k, sizeof k, 3);
+    assert_int_equal(store_put(s, k, kl, "second", 6, TEST_NOW_MS, NULL), 0);
+    int64_t idx = store__find(s, &s->cur, store__key_hash(s, k, kl), k, (uint32_t)kl, NULL);
+    uint64_t rec = s->cur.slots[idx].rec_off, prev = s->cur.slots[idx].prev_off;
+    assert_true(prev != 0 && prev != rec);
+    assert_int_equal(store_close(s), 0);
+    file_flip(dir, "values.gkv", rec + 60);
+    assert_true(store_inspect(dir, false, g_null) < 0);
+    assert_int_equal(reopen(dir, &s, NULL), 0);
+    struct entry e;
+    /* the previous version's block was not reused (nothing was written
+     * since), so the slot rolls back to it */
+    assert_int_equal(store_get(s, k, kl, &e), 0);
+    size_t vl = test_value(v, sizeof v, 3, 1, 40);
+    assert_int_equal(e.value_len, vl);
+    assert_memory_equal(e.value, v, vl);
+    assert_int_equal(count_intact(s, 10), 10);
+    assert_int_equal(store_close(s), 0);
+    assert_int_equal(store_inspect(dir, false, g_null), 0);
+    test_rmrf(dir);
+}
+
+static void test_store_missing_header_with_data_files_is_refused(void **state)
+{
+    (void)state;
+    char dir[64];
+    make_store(dir, sizeof dir, 5);
+    char p[128];
+    snprintf(p, sizeof p, "%s/header.gkv", dir);
+    assert_int_equal(unlink(p), 0);
+    expect_open_error(dir, GKV_ECORRUPT, "header.gkv", "missing");
+    test_rmrf(dir);
+}
+
+static void test_store_random_damage_never_crashes(void **state)
+{
+    (void)state;
+    uint64_t seed = test_seed(1234);
+    printf("seed %" PRIu64 "\n", seed);
+    struct gkv_rng rng;
+    gkv_rng_seed(&rng, seed);
+    static const char *files[] = {"header.gkv", "table.1.gkv", "values.gkv"};
+    uint64_t opened = 0, refused = 0, dropped = 0;
+    for (int round = 0; round < 60; round++) {
+        char dir[64];
+        make_store(dir, sizeof dir, 30);
+        int hits = 1 + (int)gkv_rng_below(&rng, 8);
+        for (int h = 0; h < hits; h++) {
+            const char *f = files[gkv_rng_below(&rng, 3)];
+            uint64_t size = file_size(dir, f);
+            uint64_t off = gkv_rng_below(&rng, size < 8192 ? size : 8192);
+            uint8_t junk[8];
+            uint64_t r = gkv_rng_next(&rng);
+            memcpy(junk, &r, 8);
+            file_poke(dir, f, off, junk, 1 + gkv_rng_below(&rng, 8));
+        }
+        (void)store_inspect(dir, true, g_null); /* must not crash */
+        struct store *s = NULL;
+        const char *err = NULL;
+        if (reopen(dir, &s, &err) == 0) {
+            opened++;
+            struct store_stats st;
+            store_stats(s, &st);
+            dropped += st.torn_slots_dropped;
+            (void)count_intact(s, 30);
+            assert_int_equal(store_put(s, "after", 5, "ok", 2, TEST_NOW_MS, NULL), 0);
+            assert_int_equal(store_close(s), 0);
+            assert_int_equal(store_inspect(dir, false, g_null), 0); /* repaired */
+        } else {
+            refused++;
+            assert_non_null(err);
+        }
+        test_rmrf(dir);
+    }
+    printf("random damage: 60 dirs, %" PRIu64 " opened (%" PRIu64 " slots dropped), %" PRIu64
+           " refused with an error\n",
+           opened, dropped, refused);
+}
+
+static void test_store_values_file_full_disk_gives_enospc_and_reads_work(void **state)
+{
+    (void)state;
+    char dir[64];
+    test_mkdtemp(dir, sizeof dir);
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* RLIMIT_FSIZE stands in for a full disk: extending a file past it
+         * fails with EFBIG (the store maps it to GKV_ENOSPC). */
+        signal(SIGXFSZ, SIG_IGN);
+        struct store_config cfg;
+        test_cfg(&cfg, dir, 1024);
+        struct store *s = NULL;
+        if (store_open(&cfg, TEST_NOW_MS, &s, NULL) != 0)
+            _exit(10);
+        struct rlimit rl = {.rlim_cur = 4u << 20, .rlim_max = RLIM_INFINITY};
+        setrlimit(RLIMIT_FSIZE, &rl);
+        char k[32], v[1000];
+        memset(v, 'v', sizeof v);
+        uint64_t i = 0;
+        int rc = 0;
+        for (; i < 100000; i++)
+            if ((rc = store_put(s, k, test_key(k, sizeof k, i), v, sizeof v, TEST_NOW_MS, NULL)) != 0)
+                break;
+        if (rc != GKV_ENOSPC)
+            _exit(11);
+        struct store_stats st;
+        store_stats(s, &st);
+        if (st.full_refused < 1)
+            _exit(12);
+        for (uint64_t j = 0; j < i; j++)
+            if (store_get(s, k, test_key(k, sizeof k, j), NULL) != 0)
+                _exit(13);
+        /* overwrites reuse freed space, so some writes still succeed */
+        if (store_del(s, k, test_key(k, sizeof k, 0), TEST_NOW_MS, NULL, NULL) != 0)
+            _exit(14);
+        printf("full disk: %" PRIu64 " puts before GKV_ENOSPC, reads fine\n", i);
+        fflush(stdout);
+        store_close(s);
+        _exit(0);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    struct store *s = NULL;
+    assert_int_equal(reopen(dir, &s, NULL), 0);
+    assert_int_equal(store_close(s), 0);
+    test_rmrf(dir);
+}
+
+int main(void)
+{
+    g_null = fopen("/dev/null", "w");
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_store_truncated_table_is_a_clear_error),
+        cmocka_unit_test(test_store_truncated_values_is_a_clear_error),
+        cmocka_unit_test(test_store_truncated_header_is_a_clear_error),
+        cmocka_unit_test(test_store_flipped_header_copy_a_falls_back_to_b),
+        cmocka_unit_test(test_store_flipped_both_header_copies_is_a_clear_error),
+        cmocka_unit_test(test_store_wrong_magic_is_a_clear_error),
+        cmocka_unit_test(test_store_wrong_version_is_a_clear_error),
+        cmocka_unit_test(test_store_flipped_slot_is_rebuilt_from_its_record),
+        cmocka_unit_test(test_store_slot_without_record_is_dropped_and_chain_kept),
+        cmocka_unit_test(test_store_flipped_record_falls_back_or_drops),
+        cmocka_unit_test(test_store_missing_header_with_data_files_is_refused),
+        cmocka_unit_test(test_store_random_damage_never_crashes),
+        cmocka_unit_test(test_store_values_file_full_disk_gives_enospc_and_reads_work),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    fclose(g_null);
+    return rc;
+}
