@@ -333,7 +333,8 @@ void member_refute(struct gossip *g, uint64_t heard_incarnation)
 {
     struct gossip_member *self = &g->members[0];
     uint64_t inc = self->incarnation > heard_incarnation ? self->incarnation : heard_incarnation;
-    inc++;
+    if (inc < UINT64_MAX)
+        inc++; /* saturate: a forged rumour at UINT64_MAX must not wrap us to 0 */
     /* Persist first: a restart must never reuse an incarnation we announced.
      * A failed write is counted but the refutation still goes out (staying
      * suspected is worse than a possible ghost after a crash). */

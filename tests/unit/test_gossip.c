@@ -1069,6 +1069,222 @@ static void test_gossip_malformed_and_foreign_packets_are_counted_and_dropped(vo
     net_free(&net);
 }
 
+/* Random but well-formed messages of every type from an insider (someone
+ * holding the cluster key): hostile field values must be counted or
+ * ignored, never crash, and the real members must end up alive again. */
+static void random_member(struct gkv_rng *r, struct net *net, struct wire_member *wm, char *name,
+                          char *addr)
+{
+    int pick = (int)gkv_rng_below(r, 4);
+    /* up to 16 made-up members: each is probed, suspected and declared
+     * dead within a probe pass plus the suspicion timeout */
+    wm->id = pick < 3 ? net->nodes[pick % net->n].id : 1 + gkv_rng_below(r, 16);
+    snprintf(name, 16, "n%llu", (unsigned long long)gkv_rng_below(r, 1000));
+    if (gkv_rng_below(r, 3) == 0)
+        snprintf(addr, 32, "%s", net->nodes[gkv_rng_below(r, (uint64_t)net->n)].addr);
+    else
+        snprintf(addr, 32, "10.7.%llu.1:1", (unsigned long long)gkv_rng_below(r, 256));
+    wm->name = name;
+    wm->name_len = (uint32_t)strlen(name);
+    wm->addr = addr;
+    wm->addr_len = (uint32_t)gkv_rng_below(r, 5) == 0 ? 0 : (uint32_t)strlen(addr);
+    /* Members that really exist get plausible incarnations (they can
+     * out-bid those); made-up ones also get the extremes. */
+    uint64_t incs[] = {0, 1, 2, 7, UINT64_MAX - 1, UINT64_MAX};
+    wm->incarnation = incs[gkv_rng_below(r, pick < 3 ? 4 : 6)];
+    wm->state = (uint8_t)gkv_rng_below(r, 4);
+}
+
+static void test_gossip_random_insider_messages_never_break_the_core(void **state)
+{
+    (void)state;
+    struct net net;
+    net_init(&net, 3, false);
+    join_all(&net);
+    assert_true(net_run_until(&net, 5000, all_see_all_alive, NULL) != UINT64_MAX);
+    struct seal_ctx *insider;
+    assert_int_equal(seal_ctx_new(net.kr, "test-cluster", 4243, 1, &insider), 0);
+    struct wire_msg *m = calloc(1, sizeof(*m));
+    assert_non_null(m);
+    struct gkv_rng r;
+    gkv_rng_seed(&r, g_seed ^ 0x5eed);
+    static const uint8_t types[] = {WIRE_PING,    WIRE_PING_REQ, WIRE_ACK,   WIRE_NACK,
+                                    WIRE_ALIVE,   WIRE_SUSPECT,  WIRE_DEAD,  WIRE_LEAVE,
+                                    WIRE_JOIN,    WIRE_STATE,    WIRE_DELTAS, WIRE_DIGEST,
+                                    WIRE_BUCKET_REQ, WIRE_REPAIR};
+    char names[8][16], addrs[8][32], keys[4][8], vals[4][8];
+    uint32_t encoded = 0;
+    for (int iter = 0; iter < 3000; iter++) {
+        memset(m, 0, offsetof(struct wire_msg, u) + sizeof(m->u.state));
+        m->type = types[gkv_rng_below(&r, sizeof(types))];
+        m->version = WIRE_VERSION;
+        m->sender_id = gkv_rng_below(&r, 10) == 0 ? 99 : 4243;
+        m->sender_hlc = HLC_MAKE(net.now + gkv_rng_below(&r, 2000), 0);
+        switch (m->type) {
+        case WIRE_PING:
+        case WIRE_ACK:
+        case WIRE_NACK:
+            m->u.ping.seq = (uint32_t)gkv_rng_below(&r, 64);
+            m->u.ping.target_id = gkv_rng_below(&r, 2) ? net.nodes[0].id : gkv_rng_next(&r);
+            m->u.ping.source_id = net.nodes[gkv_rng_below(&r, 3)].id;
+            if (m->type != WIRE_PING) {
+                m->u.ack.seq = (uint32_t)gkv_rng_below(&r, 64);
+                m->u.ack.source_id = net.nodes[gkv_rng_below(&r, 3)].id;
+            }
+            break;
+        case WIRE_PING_REQ:
+            m->u.ping_req.seq = (uint32_t)gkv_rng_below(&r, 64);
+            m->u.ping_req.target_id = net.nodes[gkv_rng_below(&r, 3)].id;
+            snprintf(addrs[0], 32, "%s", gkv_rng_below(&r, 2) ? net.nodes[1].addr : "nowhere:1");
+            m->u.ping_req.target_addr = addrs[0];
+            m->u.ping_req.target_addr_len =
+                gkv_rng_below(&r, 4) == 0 ? 0 : (uint32_t)strlen(addrs[0]);
+            m->u.ping_req.source_id = 4243;
+            break;
+        case WIRE_ALIVE:
+        case WIRE_SUSPECT:
+        case WIRE_DEAD:
+        case WIRE_LEAVE:
+            random_member(&r, &net, &m->u.suspicion.member, names[0], addrs[0]);
+            m->u.suspicion.from_id =
+                gkv_rng_below(&r, 2) ? m->u.suspicion.member.id : gkv_rng_next(&r);
+            break;
+        case WIRE_JOIN:
+        case WIRE_STATE:
+            m->u.state.is_reply = gkv_rng_below(&r, 2);
+            m->u.state.n = (uint32_t)gkv_rng_below(&r, 6);
+            for (uint32_t i = 0; i < m->u.state.n; i++)
+                random_member(&r, &net, &m->u.state.members[i], names[i], addrs[i]);
+            break;
+        case WIRE_DELTAS:
+        case WIRE_REPAIR:
+            m->u.entries.n = (uint32_t)gkv_rng_below(&r, 4);
+            for (uint32_t i = 0; i < m->u.entries.n; i++) {
+                struct entry *e = &m->u.entries.entries[i];
+                memset(e, 0, sizeof(*e));
+                snprintf(keys[i], 8, "r%llu", (unsigned long long)gkv_rng_below(&r, 20));
+                snprintf(vals[i], 8, "v%llu", (unsigned long long)gkv_rng_below(&r, 100));
+                e->key = (const uint8_t *)keys[i];
+                e->key_len = (uint32_t)strlen(keys[i]);
+                e->flags = gkv_rng_below(&r, 4) == 0 ? ENTRY_TOMBSTONE : 0;
+                if (!e->flags) {
+                    e->value = (const uint8_t *)vals[i];
+                    e->value_len = (uint32_t)strlen(vals[i]);
+                }
+                /* some far in the future: must be refused, not applied */
+                uint64_t ahead = gkv_rng_below(&r, 3) == 0 ? 3600000 : 0;
+                e->hlc = HLC_MAKE(net.now + ahead, gkv_rng_below(&r, 100));
+                e->origin = 1 + gkv_rng_below(&r, 5);
+                e->vc.n = 1;
+                e->vc.items[0].node = e->origin;
+                e->vc.items[0].counter = 1 + gkv_rng_below(&r, 5);
+            }
+            break;
+        case WIRE_DIGEST: {
+            static const uint32_t bits[] = {0, 3, 5, 10, 24};
+            m->u.digest.bucket_bits = bits[gkv_rng_below(&r, 5)];
+            uint64_t total = 1ull << m->u.digest.bucket_bits;
+            m->u.digest.n = (uint32_t)gkv_rng_below(&r, 33);
+            if (m->u.digest.n > total)
+                m->u.digest.n = (uint32_t)total;
+            m->u.digest.first_bucket = (uint32_t)gkv_rng_below(&r, total - m->u.digest.n + 1);
+            m->u.digest.root = gkv_rng_next(&r);
+            for (uint32_t i = 0; i < m->u.digest.n; i++)
+                m->u.digest.hashes[i] = gkv_rng_below(&r, 2) ? 0 : gkv_rng_next(&r);
+            break;
+        }
+        case WIRE_BUCKET_REQ:
+            m->u.bucket_req.n = (uint32_t)gkv_rng_below(&r, 17);
+            for (uint32_t i = 0; i < m->u.bucket_req.n; i++)
+                m->u.bucket_req.buckets[i] = (uint32_t)gkv_rng_below(&r, 4096);
+            break;
+        }
+        uint8_t pt[1400], sealed[1600];
+        struct wire_encoder enc;
+        wire_encoder_init(&enc, pt, sizeof(pt));
+        if (wire_encode(&enc, m) != 0)
+            continue;
+        encoded++;
+        size_t slen = 0;
+        assert_int_equal(seal_seal(insider, pt, enc.len, sealed, sizeof(sealed), &slen), 0);
+        struct node *target = &net.nodes[gkv_rng_below(&r, 3)];
+        gossip_recv(target->g, "10.9.9.9:1", sealed, slen, net.now);
+        if (iter % 10 == 0)
+            net_step(&net);
+    }
+    assert_true(encoded > 2000);
+    struct gossip_stats st;
+    gossip_stats(net.nodes[0].g, &st);
+    assert_true(st.sender_mismatch > 0);
+    assert_true(st.clock_refused > 0);
+    /* Left alone, the real members refute whatever was said about them
+     * (suspect, dead, left, a wrong address) and everyone sees everyone
+     * alive again. (A rumour at incarnation UINT64_MAX could not be
+     * out-bid: holding the cluster key is holding the cluster.) */
+    uint64_t took = net_run_until(&net, 120000, all_see_all_alive, NULL);
+    assert_true(took != UINT64_MAX);
+    net_run(&net, 5000); /* and it stays so */
+    assert_true(all_see_all_alive(&net, NULL));
+    for (int i = 0; i < 3; i++) {
+        for (int j = 0; j < 3; j++) {
+            struct gossip_member_info info;
+            assert_int_equal(gossip_member_find(net.nodes[i].g, net.nodes[j].id, &info), 0);
+            assert_string_equal(info.addr, net.nodes[j].addr);
+        }
+    }
+    free(m);
+    seal_ctx_free(insider);
+    net_free(&net);
+}
+
+/* A driver that only ticks a core when gossip_next_deadline says so must see
+ * the same protocol: the hint may be early, never late. */
+static void test_gossip_ticking_only_at_next_deadline_still_detects_a_crash(void **state)
+{
+    (void)state;
+    struct net net;
+    net_init(&net, 4, false);
+    join_all(&net);
+    uint64_t due[NET_MAX_NODES];
+    for (int i = 0; i < net.n; i++)
+        due[i] = net.now;
+    uint64_t start = net.now;
+    bool alive_ok = false;
+    while (net.now - start < 60000) {
+        /* deliver like net_step, but tick only the cores that are due */
+        net.now += NET_STEP_MS;
+        size_t end = net.qlen;
+        while (net.qhead < end) {
+            struct packet p = net.q[net.qhead++];
+            if (!net.nodes[p.to].down)
+                gossip_recv(net.nodes[p.to].g, p.src, p.buf, p.len, net.now);
+            free(p.buf);
+        }
+        if (net.qhead == net.qlen)
+            net.qhead = net.qlen = 0;
+        for (int i = 0; i < net.n; i++) {
+            if (net.nodes[i].down || net.now < due[i])
+                continue;
+            gossip_tick(net.nodes[i].g, net.now);
+            uint64_t wait = gossip_next_deadline(net.nodes[i].g, net.now);
+            assert_true(wait <= 1000); /* never beyond a probe interval */
+            due[i] = net.now + wait;
+        }
+        if (!alive_ok && all_see_all_alive(&net, NULL)) {
+            alive_ok = true;
+            net.nodes[3].down = true;
+            start = net.now;
+        }
+        if (alive_ok && state_of(&net.nodes[0], net.nodes[3].id) == GOSSIP_DEAD)
+            break;
+    }
+    assert_true(alive_ok);
+    assert_int_equal(state_of(&net.nodes[0], net.nodes[3].id), GOSSIP_DEAD);
+    /* 7 s to the first suspicion at worst, then at most 24 s */
+    assert_true(net.now - start <= 7000 + 24000 + 1000);
+    net_free(&net);
+}
+
 /* ------------------------------------------------------------ formulas */
 
 static void test_gossip_suspicion_timeout_follows_lifeguard_formula(void **state)
@@ -1119,6 +1335,8 @@ int main(void)
         cmocka_unit_test(test_gossip_repair_is_paced_per_tick),
         cmocka_unit_test(test_gossip_tombstones_purged_only_when_every_live_member_is_past_them),
         cmocka_unit_test(test_gossip_malformed_and_foreign_packets_are_counted_and_dropped),
+        cmocka_unit_test(test_gossip_random_insider_messages_never_break_the_core),
+        cmocka_unit_test(test_gossip_ticking_only_at_next_deadline_still_detects_a_crash),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
