@@ -1,0 +1,295 @@
+/*
+ * sim_scale: how one write spreads as the cluster grows, in the simulator
+ * (real cores, real stores, real codec and crypto; virtual clock).
+ *
+ * For N = 10, 100, 1000, 10000 (up to --max-nodes): N nodes join through
+ * node 0 and the run waits until every node counts N-1 alive peers; then
+ * W writes, each on a random node, 500 ms apart. For each write: the virtual
+ * time until the last node applied it, in ms and in gossip rounds (time /
+ * gossip_interval_ms), p50/p99/max over the writes, next to log2(N). Also the
+ * traffic per node per second over the write phase (datagrams and bytes, out),
+ * false positives (members declared SUSPECT or DEAD: nothing crashes here),
+ * and the wall time each N took.
+ *
+ * The "peer" here is the epidemic bound itself: the METRIC line prints the
+ * largest N's p99 rounds against 2*log2(N) (test_sim_spread's c = 2).
+ *
+ *   build/release/bench/sim_scale [--max-nodes N] [--writes W] [--seed S]
+ *                                 [--latency MS] [--jitter MS]
+ *                                 [--gossip-interval MS] [--fanout F]
+ *                                 [--csv FILE]
+ */
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "tests/sim/sim.h"
+
+#define MAX_WRITES 1000u
+
+struct tracker {
+    uint32_t n_writes;
+    uint64_t start_ms[MAX_WRITES];
+    uint64_t last_ms[MAX_WRITES];
+    uint32_t have[MAX_WRITES];
+    uint64_t false_suspect, false_dead;
+};
+
+static void on_applied(void *arg, struct sim *s, uint32_t i, const struct entry *e)
+{
+    struct tracker *t = arg;
+    (void)i;
+    if (e->key_len < 2 || e->key_len > 8 || e->key[0] != 'w')
+        return;
+    uint32_t w = 0;
+    for (uint32_t k = 1; k < e->key_len; k++)
+        w = w * 10 + (uint32_t)(e->key[k] - '0');
+    if (w >= t->n_writes)
+        return;
+    t->have[w]++;
+    t->last_ms[w] = sim_now_ms(s);
+}
+
+static void on_member(void *arg, struct sim *s, uint32_t i, const struct gossip_member_info *m)
+{
+    struct tracker *t = arg;
+    (void)i;
+    if (m->id < 1 || m->id > sim_node_count(s) || !sim_node_up(s, (uint32_t)(m->id - 1)))
+        return;
+    if (m->state == GOSSIP_SUSPECT)
+        t->false_suspect++;
+    else if (m->state == GOSSIP_DEAD)
+        t->false_dead++;
+}
+
+/* Every node counts at least n-1 alive members besides itself (stats.alive
+ * may or may not count the node itself; both are accepted). O(N). */
+static bool members_complete(struct sim *s, void *arg)
+{
+    (void)arg;
+    uint32_t n = sim_node_count(s);
+    for (uint32_t i = 0; i < n; i++) {
+        struct gossip_stats gs;
+        gossip_stats(sim_node_gossip(s, i), &gs);
+        if (gs.alive < n - 1)
+            return false;
+    }
+    return true;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static uint64_t pct(const uint64_t *sorted, uint32_t n, double p)
+{
+    if (n == 0)
+        return 0;
+    uint32_t idx = (uint32_t)ceil(p * n) - 1;
+    if (idx >= n)
+        idx = n - 1;
+    return sorted[idx];
+}
+
+static double wall_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+struct opts {
+    uint32_t max_nodes;
+    uint32_t writes; /* 0 = by N */
+    uint64_t seed;
+    uint32_t latency_ms, jitter_ms;
+    uint32_t gossip_interval_ms, fanout;
+    const char *csv;
+};
+
+struct result {
+    uint32_t n;
+    double p50_rounds, p99_rounds, max_rounds;
+    uint64_t p50_ms, p99_ms, max_ms;
+    uint32_t reached_all, writes;
+    double dgrams_node_s, bytes_node_s;
+    uint64_t false_suspect, false_dead;
+    uint64_t join_ms;
+    double wall_s;
+};
+
+static int run_one(const struct opts *o, uint32_t n, struct result *r)
+{
+    double w0 = wall_s();
+    memset(r, 0, sizeof *r);
+    r->n = n;
+    struct sim_config cfg;
+    sim_config_init(&cfg, o->seed ^ n, n);
+    cfg.link = (struct sim_link){.latency_ms = o->latency_ms, .jitter_ms = o->jitter_ms};
+    cfg.check_ms = n >= 1000 ? 200 : 50;
+    if (o->gossip_interval_ms)
+        cfg.gossip.gossip_interval_ms = o->gossip_interval_ms;
+    if (o->fanout)
+        cfg.gossip.gossip_fanout = o->fanout;
+    struct gossip_config gc;
+    sim_gossip_resolve(&cfg.gossip, &gc);
+    struct sim *s = NULL;
+    int rc = sim_new(&cfg, &s);
+    if (rc != 0) {
+        fprintf(stderr, "sim_new(%u): %d\n", n, rc);
+        return rc;
+    }
+    struct tracker *t = calloc(1, sizeof *t);
+    if (!t) {
+        sim_free(s);
+        return -1;
+    }
+    sim_set_member_hook(s, on_member, t);
+    rc = sim_join_all(s, 0);
+    bool joined = rc == 0 && sim_run_until(s, members_complete, NULL, 600000);
+    r->join_ms = sim_now_ms(s);
+    fprintf(stderr, "  N=%u: membership %s after %.1f s virtual, %.1f s wall\n", n,
+            joined ? "complete" : "INCOMPLETE", r->join_ms / 1000.0, wall_s() - w0);
+    sim_run_for(s, 5000); /* let membership broadcasts drain */
+
+    uint32_t writes = o->writes ? o->writes : (n >= 10000 ? 20 : n >= 1000 ? 50 : 100);
+    if (writes > MAX_WRITES)
+        writes = MAX_WRITES;
+    t->n_writes = writes;
+    r->writes = writes;
+    sim_set_applied_hook(s, on_applied, t);
+    struct sim_stats st0;
+    sim_stats(s, &st0);
+    uint64_t t0 = sim_now_ms(s);
+    struct gkv_rng rng;
+    gkv_rng_seed(&rng, o->seed + n);
+    for (uint32_t w = 0; w < writes; w++) {
+        char key[16];
+        snprintf(key, sizeof key, "w%u", w);
+        t->start_ms[w] = sim_now_ms(s);
+        sim_write(s, (uint32_t)gkv_rng_below(&rng, n), key, "0123456789abcdef", NULL);
+        sim_run_for(s, 500);
+    }
+    /* Wait for the tail (bounded: 60 s virtual). */
+    for (int k = 0; k < 600; k++) {
+        bool all = true;
+        for (uint32_t w = 0; w < writes && all; w++)
+            all = t->have[w] >= n - 1;
+        if (all)
+            break;
+        sim_run_for(s, 100);
+    }
+    uint64_t t1 = sim_now_ms(s);
+    struct sim_stats st1;
+    sim_stats(s, &st1);
+
+    uint64_t *ms = calloc(writes, sizeof *ms);
+    uint32_t done = 0;
+    for (uint32_t w = 0; w < writes; w++)
+        if (t->have[w] >= n - 1)
+            ms[done++] = t->last_ms[w] - t->start_ms[w];
+    qsort(ms, done, sizeof *ms, cmp_u64);
+    r->reached_all = done;
+    r->p50_ms = pct(ms, done, 0.50);
+    r->p99_ms = pct(ms, done, 0.99);
+    r->max_ms = done ? ms[done - 1] : 0;
+    r->p50_rounds = (double)r->p50_ms / gc.gossip_interval_ms;
+    r->p99_rounds = (double)r->p99_ms / gc.gossip_interval_ms;
+    r->max_rounds = (double)r->max_ms / gc.gossip_interval_ms;
+    double secs = (double)(t1 - t0) / 1000.0;
+    r->dgrams_node_s = (double)(st1.datagrams_sent - st0.datagrams_sent) / n / secs;
+    r->bytes_node_s = (double)(st1.datagram_bytes_sent - st0.datagram_bytes_sent +
+                               st1.frame_bytes_sent - st0.frame_bytes_sent) /
+                      n / secs;
+    r->false_suspect = t->false_suspect;
+    r->false_dead = t->false_dead;
+    free(ms);
+    free(t);
+    sim_free(s);
+    r->wall_s = wall_s() - w0;
+    return joined ? 0 : 1;
+}
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: sim_scale [--max-nodes N] [--writes W] [--seed S] [--latency MS] "
+                    "[--jitter MS] [--gossip-interval MS] [--fanout F] [--csv FILE]\n");
+}
+
+int main(int argc, char **argv)
+{
+    struct opts o = {.max_nodes = 10000, .seed = 42, .latency_ms = 5, .jitter_ms = 5};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!v) {
+            usage();
+            return 2;
+        }
+        if (!strcmp(a, "--max-nodes"))
+            o.max_nodes = (uint32_t)strtoul(v, NULL, 0);
+        else if (!strcmp(a, "--writes"))
+            o.writes = (uint32_t)strtoul(v, NULL, 0);
+        else if (!strcmp(a, "--seed"))
+            o.seed = strtoull(v, NULL, 0);
+        else if (!strcmp(a, "--latency"))
+            o.latency_ms = (uint32_t)strtoul(v, NULL, 0);
+        else if (!strcmp(a, "--jitter"))
+            o.jitter_ms = (uint32_t)strtoul(v, NULL, 0);
+        else if (!strcmp(a, "--gossip-interval"))
+            o.gossip_interval_ms = (uint32_t)strtoul(v, NULL, 0);
+        else if (!strcmp(a, "--fanout"))
+            o.fanout = (uint32_t)strtoul(v, NULL, 0);
+        else if (!strcmp(a, "--csv"))
+            o.csv = v;
+        else {
+            usage();
+            return 2;
+        }
+        i++;
+    }
+    printf("sim_scale: seed=%" PRIu64 ", links %u ms + [0,%u] ms jitter, no loss\n", o.seed,
+           o.latency_ms, o.jitter_ms);
+    printf("%7s %7s %9s %9s %9s %8s %8s %8s %10s %11s %6s %6s %8s %7s\n", "N", "log2N",
+           "p50rnd", "p99rnd", "maxrnd", "p50ms", "p99ms", "maxms", "dgram/n/s", "bytes/n/s",
+           "susp", "dead", "join_s", "wall_s");
+    FILE *csv = o.csv ? fopen(o.csv, "w") : NULL;
+    if (csv)
+        fprintf(csv, "# N log2N p50_rounds p99_rounds max_rounds dgrams_node_s bytes_node_s\n");
+    static const uint32_t sizes[] = {10, 100, 1000, 10000};
+    struct result last = {0};
+    int status = 0;
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        uint32_t n = sizes[k];
+        if (n > o.max_nodes)
+            break;
+        struct result r;
+        if (run_one(&o, n, &r) != 0)
+            status = 1;
+        printf("%7u %7.2f %9.2f %9.2f %9.2f %8" PRIu64 " %8" PRIu64 " %8" PRIu64
+               " %10.1f %11.0f %6" PRIu64 " %6" PRIu64 " %8.1f %7.1f%s\n",
+               n, log2(n), r.p50_rounds, r.p99_rounds, r.max_rounds, r.p50_ms, r.p99_ms,
+               r.max_ms, r.dgrams_node_s, r.bytes_node_s, r.false_suspect, r.false_dead,
+               r.join_ms / 1000.0, r.wall_s,
+               r.reached_all == r.writes ? "" : "  (some writes never reached all)");
+        fflush(stdout);
+        if (csv)
+            fprintf(csv, "%u %.3f %.3f %.3f %.3f %.2f %.1f\n", n, log2(n), r.p50_rounds,
+                    r.p99_rounds, r.max_rounds, r.dgrams_node_s, r.bytes_node_s);
+        if (r.reached_all != r.writes || r.false_dead)
+            status = 1;
+        last = r;
+    }
+    if (csv)
+        fclose(csv);
+    if (last.n)
+        printf("METRIC: gossipkv=%.2f target=%.2f (p99 rounds for one write to reach all %u "
+               "nodes vs 2*log2(N))\n",
+               last.p99_rounds, 2 * log2(last.n), last.n);
+    return status;
+}
