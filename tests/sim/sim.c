@@ -658,14 +658,10 @@ int sim_view_state(const struct sim *s, uint32_t viewer, uint32_t subject)
     const struct sim_node *nd = &s->nodes[viewer];
     if (!nd->up)
         return -1;
-    uint64_t id = s->nodes[subject].id;
-    size_t n = gossip_member_count(nd->g);
-    for (size_t k = 0; k < n; k++) {
-        struct gossip_member_info m;
-        if (gossip_member_get(nd->g, k, &m) == 0 && m.id == id)
-            return (int)m.state;
-    }
-    return -1;
+    struct gossip_member_info m;
+    if (gossip_member_find(nd->g, s->nodes[subject].id, &m) != 0)
+        return -1;
+    return (int)m.state;
 }
 
 bool sim_all_see_up_alive(const struct sim *s)

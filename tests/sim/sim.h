@@ -125,7 +125,7 @@ int sim_join(struct sim *s, uint32_t i, uint32_t seed);
 int sim_join_all(struct sim *s, uint32_t seed);
 
 /* Node viewer's opinion of node subject: enum gossip_member_state, or -1 if
- * viewer does not know subject (or viewer is down). O(members of viewer). */
+ * viewer does not know subject (or viewer is down). O(1): gossip_member_find. */
 int sim_view_state(const struct sim *s, uint32_t viewer, uint32_t subject);
 /* Every up node sees every up node ALIVE (and knows nothing else as alive
  * among down nodes). O(N * members). */

@@ -60,7 +60,7 @@ static uint64_t others_incarnation_of_victim(struct sim *s)
 static void test_restart_on_old_data_refutes_death_and_catches_up(void **state)
 {
     (void)state;
-    uint64_t seed = sim_test_begin("test_sim_restart", 8);
+    uint64_t seed = sim_test_begin("test_sim_restart", 1);
     struct sim_config cfg;
     sim_config_init(&cfg, seed, N);
     cfg.link = (struct sim_link){.latency_ms = 5, .jitter_ms = 5};
