@@ -159,7 +159,7 @@ void gossip_send_frame(struct gossip *g, const char *addr, const uint8_t *pt, si
 /* An entry too large for a datagram goes as one DELTAS stream frame. */
 static void send_entry_frame(struct gossip *g, const char *addr, const struct entry *e)
 {
-    size_t cap = spread_entry_size(g, e) + 256;
+    size_t cap = spread_entry_size(e) + 256;
     uint8_t *buf = gossip_frame_buf(g, cap);
     if (!buf) {
         g->st.encode_errors++;
@@ -183,7 +183,7 @@ static void send_entry_frame(struct gossip *g, const char *addr, const struct en
 static bool fits_datagram(const struct gossip *g, size_t size)
 {
     /* DELTAS header plus the entry must fit one datagram's plaintext. */
-    return size + 48 <= g->cfg.mtu;
+    return size + WIRE_ENTRIES_OVERHEAD_MAX <= g->cfg.mtu;
 }
 
 /* Spread e: the transmit-limited queue if it fits a datagram, otherwise one
@@ -191,7 +191,7 @@ static bool fits_datagram(const struct gossip *g, size_t size)
  * receiver that takes it forwards it once the same way). */
 static void spread_entry(struct gossip *g, const struct entry *e)
 {
-    size_t size = spread_entry_size(g, e);
+    size_t size = spread_entry_size(e);
     if (fits_datagram(g, size)) {
         spread_data(&g->dq, e, size);
         g->st.deltas_dropped_queue_full = g->dq.dropped;

@@ -314,7 +314,9 @@ int spread_data(struct spread_queue *q, const struct entry *e, size_t size_hint)
  * then data, then membership again with what is left. Returns messages added. */
 uint32_t spread_fill(struct gossip *g, struct wire_encoder *enc);
 /* Estimated encoded size of one entry in a DELTAS message. */
-size_t spread_entry_size(struct gossip *g, const struct entry *e);
+/* Exact encoded bytes of e inside a DELTAS/REPAIR message (wire.h); a
+ * message adds at most WIRE_ENTRIES_OVERHEAD_MAX. */
+size_t spread_entry_size(const struct entry *e);
 
 /* ------------------------------------------------------- sync.c */
 

@@ -201,24 +201,10 @@ int spread_member(struct spread_queue *q, uint64_t member_id, uint64_t from_id)
     return rc;
 }
 
-size_t spread_entry_size(struct gossip *g, const struct entry *e)
+size_t spread_entry_size(const struct entry *e)
 {
-    /* Exact: the encoding of a one-entry DELTAS minus that of an empty one
-     * (array elements add up; the array header's growth is in the 48-byte
-     * message header allowance). */
-    /* g->tx is free here: sizing happens when an entry is queued or
-     * batched for repair, never while a message is being built in it. */
-    struct wire_msg *m = g->tx;
-    gossip_msg_init(g, m, WIRE_DELTAS);
-    m->sender_hlc = UINT64_MAX; /* the widest header */
-    m->u.entries.n = 1;
-    m->u.entries.entries[0] = *e;
-    size_t one = wire_encoded_size(m);
-    m->u.entries.n = 0;
-    if (one == 0)
-        return SIZE_MAX / 4; /* can never be encoded: larger than anything */
-    size_t empty = wire_encoded_size(m);
-    return one > empty ? one - empty : one;
+    size_t n = wire_entry_encoded_size(e);
+    return n ? n : SIZE_MAX / 4; /* can never be encoded: larger than anything */
 }
 
 int spread_data(struct spread_queue *q, const struct entry *e, size_t size_hint)
@@ -322,8 +308,7 @@ static uint32_t fill_members(struct gossip *g, struct wire_encoder *enc, size_t 
 static uint32_t fill_data(struct gossip *g, struct wire_encoder *enc, size_t limit)
 {
     struct spread_queue *q = &g->dq;
-    /* The DELTAS message header: type, version, sender id and HLC, array. */
-    const size_t header = 48;
+    const size_t header = WIRE_ENTRIES_OVERHEAD_MAX;
     if (enc->cap <= enc->len + header)
         return 0;
     size_t budget = enc->cap - enc->len - header, used = 0;

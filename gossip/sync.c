@@ -38,7 +38,7 @@
 
 #define GROUPS (1u << GOSSIP_SYNC_GROUP_BITS)
 #define LEAVES_PER_GROUP (STORE_BUCKETS / GROUPS)
-#define HEADER_BYTES 48u /* a REPAIR message header: type, version, ids, HLC */
+#define HEADER_BYTES WIRE_ENTRIES_OVERHEAD_MAX /* a REPAIR message around its entries */
 
 int sync_init(struct gossip *g)
 {
@@ -333,7 +333,7 @@ static int repair_visit(void *arg, const struct entry *e)
     uint32_t index = c->index++;
     if (index < c->job->skip)
         return 0; /* sent in an earlier tick */
-    size_t hint = spread_entry_size(g, e);
+    size_t hint = spread_entry_size(e);
     if (hint + HEADER_BYTES > c->cap) {
         if (use_stream(g)) {
             /* larger than a batch frame: alone in its own frame */
