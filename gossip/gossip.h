@@ -162,6 +162,7 @@ struct gossip_stats {
     uint64_t joins_sent, joins_received, states_sent, states_received;
     uint64_t reconnects;              /* STATE pushes to a dead member or seed */
     uint64_t pushpulls;               /* periodic STATE pushes to a live member */
+    uint64_t random_records_sent;     /* ALIVE records of random members in leftover space */
     uint64_t leaves_received;
     uint64_t digests_in_sync;         /* DIGEST offers whose root matched ours */
     uint64_t bucket_reqs_sent, bucket_reqs_received;

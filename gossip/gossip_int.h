@@ -60,6 +60,12 @@
  * ~10 ms, so "per tick" holds for a well-behaved driver and a fast one
  * cannot multiply the rate). */
 #define GOSSIP_REPAIR_PERIOD_MS 10u
+/* Membership anti-entropy piggyback (tarantool swim.c's third component):
+ * each datagram's leftover space carries up to this many ALIVE records of
+ * random alive members, so a member a rumour missed is repaired within
+ * about N / (this x datagrams per second) seconds rather than a push-pull
+ * period. 8 records are ~400 bytes: they fit beside any PING or ACK. */
+#define GOSSIP_RANDOM_RECORDS 8u
 /* Tombstone purge: slots visited per gossip round (store resumes). */
 #define GOSSIP_PURGE_SLOTS 1024u
 /* Reclaim check: members examined per tick for dead_reclaim_ms. */

@@ -346,6 +346,34 @@ done:
     return taken > 0 ? 1 : 0;
 }
 
+/* Leftover space: ALIVE records of random alive members (ourselves
+ * included), outside the transmit-limited queue. A receiver ignores what it
+ * already knows; one that missed the member learns it and, as for any news,
+ * re-broadcasts it. Only ALIVE members: a record never resurrects anything
+ * (DEAD beats ALIVE at an equal incarnation). */
+static uint32_t fill_random_records(struct gossip *g, struct wire_encoder *enc)
+{
+    struct wire_msg *m = g->tx;
+    uint32_t added = 0;
+    if (g->nmembers < 2)
+        return 0;
+    for (uint32_t i = 0; i < GOSSIP_RANDOM_RECORDS; i++) {
+        const struct gossip_member *mem =
+            &g->members[gkv_rng_below(&g->rng, g->nmembers)];
+        if (mem->state != GOSSIP_ALIVE)
+            continue;
+        gossip_msg_init(g, m, WIRE_ALIVE);
+        member_fill_wire(mem, &m->u.suspicion.member);
+        m->u.suspicion.from_id = mem->id;
+        if (wire_encode(enc, m) != 0)
+            break; /* full (or unencodable): leftover space is best effort */
+        g->st.msgs_out++;
+        g->st.random_records_sent++;
+        added++;
+    }
+    return added;
+}
+
 uint32_t spread_fill(struct gossip *g, struct wire_encoder *enc)
 {
     size_t limit = gossip_retransmit_limit(g);
@@ -364,5 +392,6 @@ uint32_t spread_fill(struct gossip *g, struct wire_encoder *enc)
         added += fill_data(g, enc, limit);
     if (g->mq.count > 0)
         added += fill_members(g, enc, limit);
+    added += fill_random_records(g, enc);
     return added;
 }
