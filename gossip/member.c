@@ -43,6 +43,18 @@ static size_t idx_slot(const struct gossip *g, uint64_t id)
     return gossip_mix64(id) & (g->idx_cap - 1);
 }
 
+static void idx_fill(struct gossip *g)
+{
+    size_t cap = g->idx_cap;
+    memset(g->idx, 0, cap * sizeof(*g->idx));
+    for (size_t i = 0; i < g->nmembers; i++) {
+        size_t s = idx_slot(g, g->members[i].id);
+        while (g->idx[s])
+            s = (s + 1) & (cap - 1);
+        g->idx[s] = (uint32_t)(i + 1);
+    }
+}
+
 static int idx_rebuild(struct gossip *g, size_t cap)
 {
     uint32_t *t = calloc(cap, sizeof(*t));
@@ -221,8 +233,9 @@ static void member_remove(struct gossip *g, size_t i)
     free(m->name);
     g->members[i] = g->members[g->nmembers - 1];
     g->nmembers--;
-    /* removals are rare (reclaim): rebuilding the index keeps probing simple */
-    idx_rebuild(g, g->idx_cap);
+    /* removals are rare (reclaim): refilling the index in place (no
+     * allocation, so it cannot fail) keeps probing simple */
+    idx_fill(g);
 }
 
 int member_table_init(struct gossip *g)

@@ -694,11 +694,20 @@ static void test_gossip_local_write_spreads_to_every_node(void **state)
     net_init(&net, 5, false);
     join_all(&net);
     assert_true(net_run_until(&net, 5000, all_see_all_alive, NULL) != UINT64_MAX);
+    struct gossip_stats st;
+    gossip_stats(net.nodes[2].g, &st);
+    uint64_t sent0 = st.deltas_sent;
     local_set(&net, 2, "greeting", "hello");
     struct kv kv = {"greeting", "hello"};
     uint64_t took = net_run_until(&net, 3000, everyone_has, &kv);
     assert_true(took != UINT64_MAX);
     printf("  one write reached 5 nodes in %llu ms\n", (unsigned long long)took);
+    /* the origin sent it exactly L = retransmit_mult * ceil(log10(N + 1))
+     * = 4 * ceil(log10 6) = 4 times, then dropped it from its queue */
+    net_run(&net, 2000);
+    gossip_stats(net.nodes[2].g, &st);
+    assert_int_equal(st.deltas_sent - sent0, 4);
+    assert_int_equal(st.queued_deltas, 0);
     /* a delete spreads the same way (tombstone) */
     struct entry e;
     bool existed = false;
@@ -707,7 +716,6 @@ static void test_gossip_local_write_spreads_to_every_node(void **state)
     assert_int_equal(gossip_local_write(net.nodes[4].g, &e, net.now), 0);
     kv.value = NULL;
     assert_true(net_run_until(&net, 3000, everyone_has, &kv) != UINT64_MAX);
-    struct gossip_stats st;
     uint64_t applied = 0;
     for (int i = 0; i < net.n; i++) {
         gossip_stats(net.nodes[i].g, &st);
