@@ -14,7 +14,7 @@
  * The "peer" here is the epidemic bound itself: the METRIC line prints the
  * largest N's p99 rounds against 2*log2(N) (test_sim_spread's c = 2).
  *
- *   build/release/bench/sim_scale [--max-nodes N] [--writes W] [--seed S]
+ *   build/release/bench/sim_scale [--max-nodes N] [--only N] [--writes W] [--seed S]
  *                                 [--latency MS] [--jitter MS]
  *                                 [--gossip-interval MS] [--fanout F]
  *                                 [--csv FILE]
@@ -96,6 +96,35 @@ static uint64_t pct(const uint64_t *sorted, uint32_t n, double p)
     return sorted[idx];
 }
 
+/* Resident memory of this process, from /proc (0 if unreadable). */
+static uint64_t rss_bytes(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f)
+        return 0;
+    char line[256];
+    uint64_t kb = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %" SCNu64 " kB", &kb) == 1)
+            break;
+    fclose(f);
+    return kb * 1024;
+}
+
+static uint64_t mem_available_bytes(void)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f)
+        return 0;
+    char line[256];
+    uint64_t kb = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %" SCNu64 " kB", &kb) == 1)
+            break;
+    fclose(f);
+    return kb * 1024;
+}
+
 static double wall_s(void)
 {
     struct timespec ts;
@@ -105,6 +134,7 @@ static double wall_s(void)
 
 struct opts {
     uint32_t max_nodes;
+    uint32_t only; /* run just this N (any size) */
     uint32_t writes; /* 0 = by N */
     uint64_t seed;
     uint32_t latency_ms, jitter_ms;
@@ -121,12 +151,15 @@ struct result {
     uint64_t false_suspect, false_dead;
     uint64_t join_ms;
     double wall_s;
+    double join_wall_s;
+    uint64_t rss_joined; /* process RSS growth from before sim_new to membership complete */
 };
 
 static int run_one(const struct opts *o, uint32_t n, struct result *r)
 {
     double w0 = wall_s();
     memset(r, 0, sizeof *r);
+    uint64_t rss0 = rss_bytes();
     r->n = n;
     struct sim_config cfg;
     sim_config_init(&cfg, o->seed ^ n, n);
@@ -153,6 +186,9 @@ static int run_one(const struct opts *o, uint32_t n, struct result *r)
     rc = sim_join_all(s, 0);
     bool joined = rc == 0 && sim_run_until(s, members_complete, NULL, 600000);
     r->join_ms = sim_now_ms(s);
+    r->join_wall_s = wall_s() - w0;
+    uint64_t rss1 = rss_bytes();
+    r->rss_joined = rss1 > rss0 ? rss1 - rss0 : 0;
     fprintf(stderr, "  N=%u: membership %s after %.1f s virtual, %.1f s wall\n", n,
             joined ? "complete" : "INCOMPLETE", r->join_ms / 1000.0, wall_s() - w0);
     sim_run_for(s, 5000); /* let membership broadcasts drain */
@@ -217,7 +253,7 @@ static int run_one(const struct opts *o, uint32_t n, struct result *r)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: sim_scale [--max-nodes N] [--writes W] [--seed S] [--latency MS] "
+    fprintf(stderr, "usage: sim_scale [--max-nodes N] [--only N] [--writes W] [--seed S] [--latency MS] "
                     "[--jitter MS] [--gossip-interval MS] [--fanout F] [--csv FILE]\n");
 }
 
@@ -233,6 +269,8 @@ int main(int argc, char **argv)
         }
         if (!strcmp(a, "--max-nodes"))
             o.max_nodes = (uint32_t)strtoul(v, NULL, 0);
+        else if (!strcmp(a, "--only"))
+            o.only = (uint32_t)strtoul(v, NULL, 0);
         else if (!strcmp(a, "--writes"))
             o.writes = (uint32_t)strtoul(v, NULL, 0);
         else if (!strcmp(a, "--seed"))
@@ -255,27 +293,47 @@ int main(int argc, char **argv)
     }
     printf("sim_scale: seed=%" PRIu64 ", links %u ms + [0,%u] ms jitter, no loss\n", o.seed,
            o.latency_ms, o.jitter_ms);
-    printf("%7s %7s %9s %9s %9s %8s %8s %8s %10s %11s %6s %6s %8s %7s\n", "N", "log2N",
+    printf("%7s %7s %9s %9s %9s %8s %8s %8s %10s %11s %6s %6s %8s %8s %7s %9s\n", "N", "log2N",
            "p50rnd", "p99rnd", "maxrnd", "p50ms", "p99ms", "maxms", "dgram/n/s", "bytes/n/s",
-           "susp", "dead", "join_s", "wall_s");
+           "susp", "dead", "join_s", "joinwall", "wall_s", "MB_joined");
     FILE *csv = o.csv ? fopen(o.csv, "w") : NULL;
     if (csv)
         fprintf(csv, "# N log2N p50_rounds p99_rounds max_rounds dgrams_node_s bytes_node_s\n");
-    static const uint32_t sizes[] = {10, 100, 1000, 10000};
+    uint32_t sizes[] = {10, 100, 1000, 10000};
+    size_t nsizes = sizeof sizes / sizeof sizes[0];
+    if (o.only) {
+        sizes[0] = o.only;
+        nsizes = 1;
+    }
     struct result last = {0};
     int status = 0;
-    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+    for (size_t k = 0; k < nsizes; k++) {
         uint32_t n = sizes[k];
-        if (n > o.max_nodes)
+        if (n > o.max_nodes && !o.only)
             break;
+        /* Full-membership SWIM keeps N views of N members: memory grows as
+         * N^2. Project this N from the previous size and refuse to start a
+         * run that cannot fit, rather than push a shared machine into OOM. */
+        if (last.n && last.rss_joined) {
+            double per_view = (double)last.rss_joined / ((double)last.n * last.n);
+            double projected = per_view * (double)n * n;
+            uint64_t avail = mem_available_bytes();
+            if (avail && projected > 0.8 * (double)avail) {
+                printf("%7u  skipped: projected %.1f GB (%.0f bytes per member per node, "
+                       "measured at N=%u) > 80%% of the %.1f GB available\n",
+                       n, projected / 1e9, per_view, last.n, avail / 1e9);
+                status = 1;
+                break;
+            }
+        }
         struct result r;
         if (run_one(&o, n, &r) != 0)
             status = 1;
         printf("%7u %7.2f %9.2f %9.2f %9.2f %8" PRIu64 " %8" PRIu64 " %8" PRIu64
-               " %10.1f %11.0f %6" PRIu64 " %6" PRIu64 " %8.1f %7.1f%s\n",
+               " %10.1f %11.0f %6" PRIu64 " %6" PRIu64 " %8.1f %8.1f %7.1f %9.0f%s\n",
                n, log2(n), r.p50_rounds, r.p99_rounds, r.max_rounds, r.p50_ms, r.p99_ms,
                r.max_ms, r.dgrams_node_s, r.bytes_node_s, r.false_suspect, r.false_dead,
-               r.join_ms / 1000.0, r.wall_s,
+               r.join_ms / 1000.0, r.join_wall_s, r.wall_s, r.rss_joined / 1e6,
                r.reached_all == r.writes ? "" : "  (some writes never reached all)");
         fflush(stdout);
         if (csv)
