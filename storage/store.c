@@ -206,6 +206,8 @@ out:
 static int store_maintain(struct store *s)
 {
     int rc;
+    if (s->retiring)
+        store__retire_step(s, STORE_RETIRE_CHUNK_BYTES);
     if (s->growing) {
         if ((rc = store__grow_step(s, STORE_GROW_STEP_WRITE)) != 0)
             return rc;
@@ -217,8 +219,17 @@ static int store_maintain(struct store *s)
                 return rc;
         }
     }
+    bool hard = s->cur.used + 1 > s->cur.cap / STORE_HARD_LOAD_DEN * STORE_HARD_LOAD_NUM;
     if (!s->growing && s->cur.used + 1 > s->cur.cap / STORE_LOAD_DEN * STORE_LOAD_NUM &&
-        s->st.puts + s->st.dels + s->st.merges >= s->grow_retry_after) {
+        s->cfg.sync == STORE_SYNC_BATCH && !hard) {
+        /* sync=batch: starting a doubling fsyncs the new file and the
+         * directory, which on ext4 (data=ordered) flushes every dirty page
+         * first. Leave it to the next tick, right after its group commit,
+         * when little is dirty; writes continue into this table meanwhile. */
+        s->grow_wanted = true;
+    } else if (!s->growing && s->cur.used + 1 > s->cur.cap / STORE_LOAD_DEN * STORE_LOAD_NUM &&
+               s->st.puts + s->st.dels + s->st.merges >= s->grow_retry_after) {
+        s->grow_wanted = false;
         rc = store__grow_start(s);
         if (rc != 0) {
             /* Out of disk for the new table: keep using this one up to the
@@ -696,6 +707,8 @@ int store_tick(struct store *s, uint64_t now_ms)
     if (s->cfg.read_only)
         return 0;
     int rc = 0;
+    if (s->retiring)
+        store__retire_step(s, 16 * STORE_RETIRE_CHUNK_BYTES);
     if (s->growing) {
         if (s->mig_committing)
             rc = store__grow_commit(s);
@@ -709,10 +722,20 @@ int store_tick(struct store *s, uint64_t now_ms)
     if (s->cfg.sync == STORE_SYNC_BATCH) {
         if (now_ms < s->last_sync_ms)
             s->last_sync_ms = now_ms; /* the clock stepped back */
-        if (now_ms - s->last_sync_ms >= s->cfg.batch_ms) {
+        if (now_ms - s->last_sync_ms >= s->cfg.batch_ms || s->grow_wanted) {
             s->last_sync_ms = now_ms;
             if (s->dirty || s->heap.pending.n)
                 rc = store_do_sync(s);
+        }
+    }
+    if (rc == 0 && s->grow_wanted && !s->growing) {
+        s->grow_wanted = false;
+        rc = store__grow_start(s);
+        if (rc != 0) {
+            if (rc == GKV_ENOSPC)
+                s->st.full_refused++;
+            /* keep writing into this table; retry at a later tick */
+            s->grow_wanted = true;
         }
     }
     return rc;
@@ -825,6 +848,7 @@ void store__free(struct store *s)
     store__table_unmap(&s->cur);
     if (s->old.map)
         store__table_unmap(&s->old);
+    store__retire_step(s, UINT64_MAX);
     store__heap_release(&s->heap);
     if (s->heap.fd >= 0)
         close(s->heap.fd);
@@ -1042,7 +1066,7 @@ static int create_new(struct store *s, uint64_t now_ms, char *err, size_t err_by
     uint64_t cap = round_pow2(s->cfg.initial_capacity ? s->cfg.initial_capacity
                                                       : STORE_DEFAULT_CAPACITY);
     memcpy(s->secret, s->cfg.placement_secret, sizeof s->secret);
-    if ((rc = store__table_open_file(s->dirfd, 1, true, cap, false, &s->cur, err, err_bytes)) != 0)
+    if ((rc = store__table_open_file(s->dirfd, 1, true, cap, false, true, &s->cur, err, err_bytes)) != 0)
         return rc;
     if ((rc = open_values(s, true, err, err_bytes)) != 0)
         return rc;
@@ -1123,15 +1147,16 @@ static int open_files(struct store *s, int *valid_copies, char *err, size_t err_
     bool ro = s->cfg.read_only;
     if (s->hdr.grow_gen) {
         if ((rc = store__table_open_file(s->dirfd, s->hdr.table_gen, false, s->hdr.table_capacity, ro,
-                                         &s->old, err, err_bytes)) != 0)
+                                         false, &s->old, err, err_bytes)) != 0)
             return rc;
         if ((rc = store__table_open_file(s->dirfd, s->hdr.grow_gen, false, s->hdr.grow_capacity, ro,
-                                         &s->cur, err, err_bytes)) != 0)
+                                         false, &s->cur, err, err_bytes)) != 0)
             return rc;
         s->growing = true;
         s->mig_pos = 0;
     } else if ((rc = store__table_open_file(s->dirfd, s->hdr.table_gen, false,
-                                            s->hdr.table_capacity, ro, &s->cur, err, err_bytes)) != 0) {
+                                            s->hdr.table_capacity, ro, false, &s->cur, err,
+                                            err_bytes)) != 0) {
         return rc;
     }
     if ((rc = open_values(s, false, err, err_bytes)) != 0)

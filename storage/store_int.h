@@ -123,7 +123,7 @@ uint64_t store__slot_checksum(const struct store_table *t, uint64_t idx, const s
  * sync is set. */
 int store__slot_put(struct store_table *t, uint64_t idx, struct fmt_slot *img, bool sync);
 int store__table_open_file(int dirfd, uint64_t gen, bool create, uint64_t cap, bool read_only,
-                           struct store_table *t, char *err, size_t err_bytes);
+                           bool durable, struct store_table *t, char *err, size_t err_bytes);
 void store__table_unmap(struct store_table *t);
 void store__table_name(char *buf, size_t n, uint64_t gen);
 
@@ -146,6 +146,11 @@ struct store {
     bool growing;
     uint64_t mig_pos;     /* next position of old to migrate */
     bool mig_committing; /* old drained, header switch pending (batch mode: at tick) */
+    bool grow_wanted;    /* sync=batch: cur passed 3/4; the next tick starts the doubling */
+    /* the table a finished doubling left behind, released incrementally */
+    struct store_table retired;
+    bool retiring;
+    uint64_t retired_mapped, retired_file;
 
     struct store_heap heap;
 
@@ -218,6 +223,11 @@ void store__entry_from_slot(const struct store *s, const struct fmt_slot *sl, st
 int store__grow_start(struct store *s);
 int store__grow_step(struct store *s, uint64_t positions);
 int store__grow_commit(struct store *s);
+/* Release up to bytes of the retired table (munmap, then shrink the
+ * unlinked file); UINT64_MAX finishes. Each write op releases
+ * STORE_RETIRE_CHUNK_BYTES, each tick 16 times that. */
+#define STORE_RETIRE_CHUNK_BYTES (1ull << 20)
+void store__retire_step(struct store *s, uint64_t bytes);
 
 uint64_t store__key_hash(const struct store *s, const void *key, size_t key_len);
 

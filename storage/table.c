@@ -64,7 +64,7 @@ static void prologue_fill(struct fmt_table_prologue *p, uint64_t gen, uint64_t c
 }
 
 int store__table_open_file(int dirfd, uint64_t gen, bool create, uint64_t cap, bool read_only,
-                           struct store_table *t, char *err, size_t err_bytes)
+                           bool durable, struct store_table *t, char *err, size_t err_bytes)
 {
     char name[64];
     store__table_name(name, sizeof name, gen);
@@ -136,12 +136,17 @@ int store__table_open_file(int dirfd, uint64_t gen, bool create, uint64_t cap, b
     }
     t->map = m;
     t->slots = (struct fmt_slot *)(t->map + FMT_PAGE);
+    /* Probes land on random pages: no readahead (on a fresh, fallocated file
+     * readahead zero-fills whole windows on every fault, milliseconds per
+     * put at the start of a doubling). */
+    madvise(t->map, t->map_bytes, MADV_RANDOM);
     struct fmt_table_prologue *p = (struct fmt_table_prologue *)t->map;
     if (create) {
         prologue_fill(p, gen, cap);
-        /* The file must be whole and durable before header.gkv names it. */
-        rc = store__msync_range(t->map, 0, FMT_PAGE);
-        if (rc == 0 && fsync(t->fd) != 0)
+        /* The file must be whole and durable before header.gkv names it
+         * (I6; skipped in sync=none, which promises nothing on power loss). */
+        rc = durable ? store__msync_range(t->map, 0, FMT_PAGE) : 0;
+        if (rc == 0 && durable && fsync(t->fd) != 0)
             rc = store__errno_code(errno);
         if (rc != 0) {
             snprintf(err, err_bytes, "%s: sync: %s", name, gkv_strerror(rc));
@@ -292,7 +297,8 @@ int store__grow_start(struct store *s)
          * that crashed before header.gkv named it (I6): it holds nothing. */
         unlinkat(s->dirfd, name, 0);
     }
-    int rc = store__table_open_file(s->dirfd, gen, true, cap, false, &nt, err, sizeof err);
+    bool durable = s->cfg.sync != STORE_SYNC_NONE;
+    int rc = store__table_open_file(s->dirfd, gen, true, cap, false, durable, &nt, err, sizeof err);
     if (rc != 0) {
         if (s->dirfd >= 0) {
             char name[64];
@@ -301,11 +307,11 @@ int store__grow_start(struct store *s)
         }
         return rc;
     }
-    rc = store__fsync_dir(s->dirfd);
+    rc = durable ? store__fsync_dir(s->dirfd) : 0;
     if (rc == 0) {
         s->hdr.grow_gen = gen;
         s->hdr.grow_capacity = cap;
-        rc = store__header_write(s, true);
+        rc = store__header_write(s, durable);
     }
     if (rc != 0) {
         s->hdr.grow_gen = 0;
@@ -403,28 +409,74 @@ int store__grow_commit(struct store *s)
     s->hdr.table_capacity = s->cur.cap;
     s->hdr.grow_gen = 0;
     s->hdr.grow_capacity = 0;
-    if ((rc = store__header_write(s, true)) != 0) {
+    bool durable = s->cfg.sync != STORE_SYNC_NONE;
+    if ((rc = store__header_write(s, durable)) != 0) {
         s->hdr.table_gen = s->old.gen;
         s->hdr.table_capacity = s->old.cap;
         s->hdr.grow_gen = s->cur.gen;
         s->hdr.grow_capacity = s->cur.cap;
         return rc;
     }
-    /* The old file is dead from here on (the header no longer names it), so
-     * it is unmapped without msync: nothing in it needs to reach the disk. */
+    /* The old file is dead from here on (the header no longer names it):
+     * its name goes now; its mapping and blocks are released a chunk at a
+     * time (store__retire_step), because unmapping and freeing a large
+     * table at once is the longest pause a doubling would otherwise cause.
+     * No msync: nothing in it needs to reach the disk any more. */
+    store__retire_step(s, UINT64_MAX); /* finish a previous one, if any */
     uint64_t gen = s->old.gen;
-    store__table_unmap(&s->old);
-    memset(&s->old, 0, sizeof s->old);
-    s->old.fd = -1;
     if (s->dirfd >= 0) {
         char name[64];
         store__table_name(name, sizeof name, gen);
         unlinkat(s->dirfd, name, 0);
-        store__fsync_dir(s->dirfd);
+        if (durable)
+            store__fsync_dir(s->dirfd);
     }
+    s->retired = s->old;
+    s->retired_mapped = s->old.map_bytes;
+    s->retired_file = s->old.fd >= 0 ? s->old.map_bytes : 0;
+    s->retiring = true;
+    memset(&s->old, 0, sizeof s->old);
+    s->old.fd = -1;
     s->growing = false;
     s->mig_committing = false;
     s->mig_pos = 0;
     s->st.growths++;
     return 0;
+}
+
+void store__retire_step(struct store *s, uint64_t bytes)
+{
+    if (!s->retiring)
+        return;
+    struct store_table *t = &s->retired;
+    /* Unmap from the end (page-aligned chunks of the mapping), then shrink
+     * the unlinked file from the end (I11 holds: nothing maps it any more). */
+    while (bytes > 0 && s->retired_mapped > 0) {
+        uint64_t n = s->retired_mapped < STORE_RETIRE_CHUNK_BYTES ? s->retired_mapped
+                                                                  : STORE_RETIRE_CHUNK_BYTES;
+        uint64_t from = s->retired_mapped - n;
+        uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+        if (from % page != 0) {
+            n += from % page;
+            from -= from % page;
+        }
+        munmap(t->map + from, n);
+        s->retired_mapped = from;
+        bytes = bytes > n ? bytes - n : 0;
+    }
+    while (bytes > 0 && s->retired_file > 0) {
+        uint64_t n = s->retired_file < STORE_RETIRE_CHUNK_BYTES ? s->retired_file
+                                                                : STORE_RETIRE_CHUNK_BYTES;
+        s->retired_file -= n;
+        if (ftruncate(t->fd, (off_t)s->retired_file) != 0)
+            s->retired_file = 0; /* give up shrinking; close frees it all */
+        bytes = bytes > n ? bytes - n : 0;
+    }
+    if (s->retired_mapped == 0 && s->retired_file == 0) {
+        if (t->fd >= 0)
+            close(t->fd);
+        memset(t, 0, sizeof *t);
+        t->fd = -1;
+        s->retiring = false;
+    }
 }
