@@ -418,8 +418,8 @@ int store__grow_commit(struct store *s)
         return rc;
     }
     /* The old file is dead from here on (the header no longer names it):
-     * its name goes now; its mapping and blocks are released a chunk at a
-     * time (store__retire_step), because unmapping and freeing a large
+     * its name goes now; its mapping and blocks are released chunk by
+     * chunk by store__retire_step, because unmapping and freeing a large
      * table at once is the longest pause a doubling would otherwise cause.
      * No msync: nothing in it needs to reach the disk any more. */
     store__retire_step(s, UINT64_MAX); /* finish a previous one, if any */
