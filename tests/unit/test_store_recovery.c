@@ -391,6 +391,88 @@ static void test_store_values_file_full_disk_gives_enospc_and_reads_work(void **
     test_rmrf(dir);
 }
 
+static void test_store_hlc_never_goes_back_after_a_crash(void **state)
+{
+    (void)state;
+    char dir[64];
+    test_mkdtemp(dir, sizeof dir);
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(p[0]);
+        struct store_config cfg;
+        test_cfg(&cfg, dir, 64);
+        cfg.sync = STORE_SYNC_ALWAYS;
+        struct store *s = NULL;
+        if (store_open(&cfg, TEST_NOW_MS, &s, NULL) != 0)
+            _exit(3);
+        if (store_put(s, "k", 1, "v", 1, TEST_NOW_MS, NULL) != 0)
+            _exit(4);
+        /* HLCs issued without storing anything (as gossip stamps messages),
+         * the clock running 3 s ahead; each tick extends the lease */
+        uint64_t h = 0;
+        for (uint64_t ms = 0; ms < 3000; ms += 7) {
+            h = hlc_now(store_hlc(s), TEST_NOW_MS + ms);
+            store_tick(s, TEST_NOW_MS + ms);
+        }
+        if (write(p[1], &h, sizeof h) != sizeof h)
+            _exit(5);
+        raise(SIGKILL);
+    }
+    close(p[1]);
+    uint64_t issued = 0;
+    assert_int_equal(read(p[0], &issued, sizeof issued), sizeof issued);
+    close(p[0]);
+    int status;
+    waitpid(pid, &status, 0);
+    assert_true(WIFSIGNALED(status));
+    struct store_config cfg;
+    test_cfg(&cfg, dir, 64);
+    struct store *s = NULL;
+    /* restart with the wall clock back at the start */
+    assert_int_equal(store_open(&cfg, TEST_NOW_MS, &s, NULL), 0);
+    struct store_stats st;
+    store_stats(s, &st);
+    assert_true(st.recovered);
+    assert_int_equal(st.incarnation, 1);
+    struct entry e;
+    assert_int_equal(store_put(s, "k", 1, "w", 1, TEST_NOW_MS, &e), 0);
+    printf("hlc: issued up to %" PRIu64 " ms, first after restart %" PRIu64 " ms\n",
+           (uint64_t)HLC_MS(issued), (uint64_t)HLC_MS(e.hlc));
+    assert_true(e.hlc > issued);
+    /* and not absurdly far ahead: at most the 200 ms lease */
+    assert_true(HLC_MS(e.hlc) <= HLC_MS(issued) + 200);
+    assert_int_equal(store_close(s), 0);
+    test_rmrf(dir);
+}
+
+static void test_store_read_only_open_reads_and_refuses_writes(void **state)
+{
+    (void)state;
+    char dir[64];
+    make_store(dir, sizeof dir, 30);
+    struct store_config cfg;
+    test_cfg(&cfg, dir, 64);
+    cfg.read_only = true;
+    struct store *s = NULL, *w = NULL;
+    const char *err = NULL;
+    assert_int_equal(store_open(&cfg, TEST_NOW_MS, &s, &err), 0);
+    assert_int_equal(count_intact(s, 30), 30);
+    assert_int_equal(store_put(s, "x", 1, "y", 1, TEST_NOW_MS, NULL), GKV_EPERM);
+    assert_int_equal(store_del(s, "k1", 2, TEST_NOW_MS, NULL, NULL), GKV_EPERM);
+    /* a writer is refused while a reader holds the shared lock */
+    assert_int_equal(reopen(dir, &w, &err), GKV_ELOCKED);
+    assert_int_equal(store_close(s), 0);
+    assert_int_equal(store_inspect(dir, false, g_null), 0);
+    /* a damaged directory is not served read-only (it needs recovery) */
+    uint64_t idx = slot_of(dir, 3);
+    file_flip(dir, "table.1.gkv", 4096 + idx * 64 + 9);
+    assert_int_equal(store_open(&cfg, TEST_NOW_MS, &s, &err), GKV_ECORRUPT);
+    printf("read-only open of a damaged dir: %s\n", err);
+    test_rmrf(dir);
+}
+
 int main(void)
 {
     g_null = fopen("/dev/null", "w");
@@ -408,6 +490,8 @@ int main(void)
         cmocka_unit_test(test_store_missing_header_with_data_files_is_refused),
         cmocka_unit_test(test_store_random_damage_never_crashes),
         cmocka_unit_test(test_store_values_file_full_disk_gives_enospc_and_reads_work),
+        cmocka_unit_test(test_store_hlc_never_goes_back_after_a_crash),
+        cmocka_unit_test(test_store_read_only_open_reads_and_refuses_writes),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     fclose(g_null);
