@@ -1,0 +1,554 @@
+/*
+ * storage_bench: the gossipkv store against LMDB, same process, same
+ * workload, so that only the ratio matters (docs/BENCHMARKS.md, "Storage").
+ *
+ *   storage_bench [--keys N] [--seed S]
+ *
+ * Workload: N random 16-byte keys with 100-byte values, pregenerated from a
+ * seeded PRNG before anything is timed. Phases, each run on gossipkv and then
+ * on LMDB before the next phase starts (so machine noise hits both alike):
+ *
+ *   put        N puts into an empty store (gossipkv at its default initial
+ *              capacity, so it grows through many doublings)
+ *   get_hit    N gets of present keys, in a shuffled order
+ *   get_miss   N gets of absent keys
+ *   overwrite  N puts of a new value to every key
+ *   delete     N deletes (gossipkv writes tombstones, LMDB removes records)
+ *
+ * Configurations: gossipkv with sync=none; LMDB with MDB_NOSYNC|MDB_WRITEMAP,
+ * one write transaction per put/delete and one read transaction for all gets
+ * (the nearest LMDB equivalent of "the OS writes back when it likes").
+ * Both live in fresh directories under /tmp, removed at the end.
+ *
+ * Output: one line per phase, `OP: gossipkv=N/s lmdb=N/s ratio=R` with
+ * R = gossipkv/lmdb, then put latency (p99, max) and bytes on disk per entry
+ * (allocated blocks, after the put phase) for both. Every put is timed with
+ * clock_gettime, which costs both sides the same; the latency max is where
+ * growth stalls would show. Correctness of both stores is checked after each
+ * timed phase (untimed), so a fast wrong store cannot win.
+ */
+#include <errno.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/errors.h"
+#include "common/rng.h"
+#include "storage/store.h"
+
+#ifdef GKV_HAVE_LMDB
+#include <lmdb.h>
+#endif
+
+#define BENCH_KEY_BYTES 16
+#define BENCH_VALUE_BYTES 100
+#define BENCH_KEYS_DEFAULT 1000000u
+#define BENCH_SEED_DEFAULT 42u
+/* The node ticks the store about every 10 ms (store.h); so does the bench. */
+#define BENCH_TICK_MS 10u
+
+struct workload {
+    uint32_t n;
+    uint8_t *keys;      /* n x 16: present keys, in insertion order */
+    uint8_t *miss_keys; /* n x 16: keys never inserted */
+    uint8_t *values;    /* n x 100: values[i] belongs to keys[i]; overwrite
+                           gives key i the value of key (i + 1) % n */
+    uint32_t *order;    /* a random permutation of 0..n-1 for the gets */
+    uint32_t *lat_ns;   /* per-put latency scratch */
+};
+
+static const uint8_t *wl_key(const struct workload *w, uint32_t i)
+{
+    return w->keys + (size_t)i * BENCH_KEY_BYTES;
+}
+
+static const uint8_t *wl_miss(const struct workload *w, uint32_t i)
+{
+    return w->miss_keys + (size_t)i * BENCH_KEY_BYTES;
+}
+
+static const uint8_t *wl_value(const struct workload *w, uint32_t i)
+{
+    return w->values + (size_t)(i % w->n) * BENCH_VALUE_BYTES;
+}
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void die(const char *what, int rc, const char *detail)
+{
+    fprintf(stderr, "storage_bench: %s failed: %d %s\n", what, rc, detail ? detail : "");
+    exit(1);
+}
+
+static void fill_random(struct gkv_rng *r, uint8_t *p, size_t len)
+{
+    for (size_t i = 0; i < len; i += 8) {
+        uint64_t x = gkv_rng_next(r);
+        size_t take = len - i < 8 ? len - i : 8;
+        memcpy(p + i, &x, take);
+    }
+}
+
+static void workload_init(struct workload *w, uint32_t n, uint64_t seed)
+{
+    struct gkv_rng r;
+    gkv_rng_seed(&r, seed);
+    w->n = n;
+    w->keys = malloc((size_t)n * BENCH_KEY_BYTES);
+    w->miss_keys = malloc((size_t)n * BENCH_KEY_BYTES);
+    w->values = malloc((size_t)n * BENCH_VALUE_BYTES);
+    w->order = malloc((size_t)n * sizeof(uint32_t));
+    w->lat_ns = malloc((size_t)n * sizeof(uint32_t));
+    if (!w->keys || !w->miss_keys || !w->values || !w->order || !w->lat_ns)
+        die("malloc", GKV_ENOMEM, "workload");
+    /* 128-bit random keys: a collision among 2 x 10^6 has probability about
+     * 10^-26, so keys are distinct and misses really miss. */
+    fill_random(&r, w->keys, (size_t)n * BENCH_KEY_BYTES);
+    fill_random(&r, w->miss_keys, (size_t)n * BENCH_KEY_BYTES);
+    fill_random(&r, w->values, (size_t)n * BENCH_VALUE_BYTES);
+    for (uint32_t i = 0; i < n; i++)
+        w->order[i] = i;
+    for (uint32_t i = n; i > 1; i--) {
+        uint32_t j = (uint32_t)gkv_rng_below(&r, i);
+        uint32_t t = w->order[i - 1];
+        w->order[i - 1] = w->order[j];
+        w->order[j] = t;
+    }
+}
+
+static void workload_free(struct workload *w)
+{
+    free(w->keys);
+    free(w->miss_keys);
+    free(w->values);
+    free(w->order);
+    free(w->lat_ns);
+}
+
+struct latency {
+    uint64_t p99_ns;
+    uint64_t max_ns;
+};
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static struct latency latency_of(uint32_t *lat, uint32_t n)
+{
+    qsort(lat, n, sizeof(lat[0]), cmp_u32);
+    struct latency l = {0};
+    if (n > 0) {
+        l.p99_ns = lat[(uint64_t)(n - 1) * 99 / 100];
+        l.max_ns = lat[n - 1];
+    }
+    return l;
+}
+
+static uint32_t clamp_u32(uint64_t v)
+{
+    return v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+}
+
+static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static void rm_tree(const char *dir)
+{
+    if (nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS) != 0)
+        fprintf(stderr, "storage_bench: could not remove %s: %s\n", dir, strerror(errno));
+}
+
+static uint64_t alloc_bytes_cb_total;
+static int du_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)path;
+    (void)ftw;
+    if (flag == FTW_F)
+        alloc_bytes_cb_total += (uint64_t)sb->st_blocks * 512u;
+    return 0;
+}
+
+/* Bytes actually allocated on disk under dir (st_blocks, so sparse map
+ * files count only what is written). */
+static uint64_t disk_bytes(const char *dir)
+{
+    alloc_bytes_cb_total = 0;
+    if (nftw(dir, du_cb, 16, FTW_PHYS) != 0)
+        return 0;
+    return alloc_bytes_cb_total;
+}
+
+/* ------------------------------------------------------------ gossipkv */
+
+struct gkv_side {
+    char dir[64];
+    struct store *s;
+    uint64_t wall_base_ms, mono_base_ns, last_tick_ms;
+};
+
+static uint64_t gkv_now_ms(struct gkv_side *g, uint64_t mono)
+{
+    return g->wall_base_ms + (mono - g->mono_base_ns) / 1000000u;
+}
+
+static void gkv_maybe_tick(struct gkv_side *g, uint64_t now)
+{
+    if (now - g->last_tick_ms >= BENCH_TICK_MS) {
+        int rc = store_tick(g->s, now);
+        if (rc != 0)
+            die("store_tick", rc, gkv_strerror(rc));
+        g->last_tick_ms = now;
+    }
+}
+
+static void gkv_open(struct gkv_side *g, uint64_t seed)
+{
+    snprintf(g->dir, sizeof(g->dir), "/tmp/gkv-bench-XXXXXX");
+    if (!mkdtemp(g->dir))
+        die("mkdtemp", -errno, strerror(errno));
+    struct store_config cfg;
+    store_config_init(&cfg);
+    cfg.dir = g->dir;
+    cfg.node_id = 1;
+    cfg.sync = STORE_SYNC_NONE;
+    cfg.initial_capacity = 0; /* default: the put phase grows through doublings */
+    struct gkv_rng r;
+    gkv_rng_seed(&r, seed ^ 0x706c6163ull);
+    fill_random(&r, cfg.placement_secret, sizeof(cfg.placement_secret));
+    g->wall_base_ms = wall_ms();
+    g->mono_base_ns = mono_ns();
+    g->last_tick_ms = g->wall_base_ms;
+    const char *msg = NULL;
+    int rc = store_open(&cfg, g->wall_base_ms, &g->s, &msg);
+    if (rc != 0)
+        die("store_open", rc, msg ? msg : gkv_strerror(rc));
+}
+
+static double gkv_put_phase(struct gkv_side *g, const struct workload *w, uint32_t value_shift,
+                            bool record_latency)
+{
+    uint64_t t0 = mono_ns(), prev = t0;
+    for (uint32_t i = 0; i < w->n; i++) {
+        uint64_t now = gkv_now_ms(g, prev);
+        int rc = store_put(g->s, wl_key(w, i), BENCH_KEY_BYTES, wl_value(w, i + value_shift),
+                           BENCH_VALUE_BYTES, now, NULL);
+        if (rc != 0)
+            die("store_put", rc, gkv_strerror(rc));
+        /* A tick runs on the node's loop between client requests, so its time
+         * counts as latency of the put that waits behind it. */
+        gkv_maybe_tick(g, now);
+        if (record_latency) {
+            uint64_t t = mono_ns();
+            w->lat_ns[i] = clamp_u32(t - prev);
+            prev = t;
+        } else if ((i & 1023u) == 0) {
+            prev = mono_ns(); /* the clock only feeds now_ms: read it rarely */
+        }
+    }
+    return (double)w->n / ((double)(mono_ns() - t0) / 1e9);
+}
+
+static double gkv_get_phase(struct gkv_side *g, const struct workload *w, bool hits,
+                            uint64_t *sink)
+{
+    struct entry e;
+    uint64_t acc = 0, t0 = mono_ns();
+    for (uint32_t i = 0; i < w->n; i++) {
+        uint32_t k = w->order[i];
+        int rc = store_get(g->s, hits ? wl_key(w, k) : wl_miss(w, k), BENCH_KEY_BYTES, &e);
+        if (hits) {
+            if (rc != 0)
+                die("store_get (hit)", rc, gkv_strerror(rc));
+            acc += e.value[0];
+        } else if (rc != GKV_ENOTFOUND) {
+            die("store_get (miss)", rc, gkv_strerror(rc));
+        }
+    }
+    double rate = (double)w->n / ((double)(mono_ns() - t0) / 1e9);
+    *sink += acc;
+    return rate;
+}
+
+static double gkv_del_phase(struct gkv_side *g, const struct workload *w)
+{
+    uint64_t t0 = mono_ns(), prev = t0;
+    for (uint32_t i = 0; i < w->n; i++) {
+        uint64_t now = gkv_now_ms(g, prev);
+        bool existed = false;
+        int rc = store_del(g->s, wl_key(w, w->order[i]), BENCH_KEY_BYTES, now, NULL, &existed);
+        if (rc != 0 || !existed)
+            die("store_del", rc, gkv_strerror(rc));
+        gkv_maybe_tick(g, now);
+        if ((i & 1023u) == 0)
+            prev = mono_ns();
+    }
+    return (double)w->n / ((double)(mono_ns() - t0) / 1e9);
+}
+
+/* Untimed: every key holds value (i + value_shift), or a tombstone. */
+static void gkv_verify(struct gkv_side *g, const struct workload *w, uint32_t value_shift,
+                       bool deleted)
+{
+    struct entry e;
+    for (uint32_t i = 0; i < w->n; i++) {
+        int rc = store_get(g->s, wl_key(w, i), BENCH_KEY_BYTES, &e);
+        if (rc != 0)
+            die("verify store_get", rc, "key missing");
+        if (deleted) {
+            if (!entry_is_tombstone(&e))
+                die("verify", i, "gossipkv: deleted key is not a tombstone");
+        } else if (entry_is_tombstone(&e) || e.value_len != BENCH_VALUE_BYTES ||
+                   memcmp(e.value, wl_value(w, i + value_shift), BENCH_VALUE_BYTES) != 0) {
+            die("verify", i, "gossipkv: wrong value");
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- LMDB */
+
+#ifdef GKV_HAVE_LMDB
+struct lmdb_side {
+    char dir[64];
+    MDB_env *env;
+    MDB_dbi dbi;
+};
+
+static void lmdb_check(const char *what, int rc)
+{
+    if (rc != 0)
+        die(what, rc, mdb_strerror(rc));
+}
+
+static void lmdb_open(struct lmdb_side *l, uint32_t n)
+{
+    snprintf(l->dir, sizeof(l->dir), "/tmp/lmdb-bench-XXXXXX");
+    if (!mkdtemp(l->dir))
+        die("mkdtemp", -errno, strerror(errno));
+    lmdb_check("mdb_env_create", mdb_env_create(&l->env));
+    /* Map size: generous (1 KiB per entry + 64 MiB); with MDB_WRITEMAP the
+     * file is sparse, and disk usage is measured in allocated blocks. */
+    lmdb_check("mdb_env_set_mapsize",
+               mdb_env_set_mapsize(l->env, (size_t)n * 1024u + ((size_t)64 << 20)));
+    lmdb_check("mdb_env_open", mdb_env_open(l->env, l->dir, MDB_NOSYNC | MDB_WRITEMAP, 0644));
+    MDB_txn *txn;
+    lmdb_check("mdb_txn_begin", mdb_txn_begin(l->env, NULL, 0, &txn));
+    lmdb_check("mdb_dbi_open", mdb_dbi_open(txn, NULL, 0, &l->dbi));
+    lmdb_check("mdb_txn_commit", mdb_txn_commit(txn));
+}
+
+static void lmdb_close(struct lmdb_side *l)
+{
+    mdb_env_close(l->env);
+    rm_tree(l->dir);
+}
+
+static double lmdb_put_phase(struct lmdb_side *l, const struct workload *w, uint32_t value_shift,
+                             bool record_latency)
+{
+    uint64_t t0 = mono_ns(), prev = t0;
+    for (uint32_t i = 0; i < w->n; i++) {
+        MDB_txn *txn;
+        MDB_val k = {BENCH_KEY_BYTES, (void *)wl_key(w, i)};
+        MDB_val v = {BENCH_VALUE_BYTES, (void *)wl_value(w, i + value_shift)};
+        lmdb_check("mdb_txn_begin", mdb_txn_begin(l->env, NULL, 0, &txn));
+        lmdb_check("mdb_put", mdb_put(txn, l->dbi, &k, &v, 0));
+        lmdb_check("mdb_txn_commit", mdb_txn_commit(txn));
+        if (record_latency) {
+            uint64_t t = mono_ns();
+            w->lat_ns[i] = clamp_u32(t - prev);
+            prev = t;
+        }
+    }
+    return (double)w->n / ((double)(mono_ns() - t0) / 1e9);
+}
+
+static double lmdb_get_phase(struct lmdb_side *l, const struct workload *w, bool hits,
+                             uint64_t *sink)
+{
+    uint64_t acc = 0, t0 = mono_ns();
+    MDB_txn *txn;
+    lmdb_check("mdb_txn_begin", mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn));
+    for (uint32_t i = 0; i < w->n; i++) {
+        uint32_t j = w->order[i];
+        MDB_val k = {BENCH_KEY_BYTES, (void *)(hits ? wl_key(w, j) : wl_miss(w, j))};
+        MDB_val v;
+        int rc = mdb_get(txn, l->dbi, &k, &v);
+        if (hits) {
+            lmdb_check("mdb_get (hit)", rc);
+            acc += ((const uint8_t *)v.mv_data)[0];
+        } else if (rc != MDB_NOTFOUND) {
+            lmdb_check("mdb_get (miss)", rc ? rc : -1);
+        }
+    }
+    mdb_txn_abort(txn);
+    double rate = (double)w->n / ((double)(mono_ns() - t0) / 1e9);
+    *sink += acc;
+    return rate;
+}
+
+static double lmdb_del_phase(struct lmdb_side *l, const struct workload *w)
+{
+    uint64_t t0 = mono_ns();
+    for (uint32_t i = 0; i < w->n; i++) {
+        MDB_txn *txn;
+        MDB_val k = {BENCH_KEY_BYTES, (void *)wl_key(w, w->order[i])};
+        lmdb_check("mdb_txn_begin", mdb_txn_begin(l->env, NULL, 0, &txn));
+        lmdb_check("mdb_del", mdb_del(txn, l->dbi, &k, NULL));
+        lmdb_check("mdb_txn_commit", mdb_txn_commit(txn));
+    }
+    return (double)w->n / ((double)(mono_ns() - t0) / 1e9);
+}
+
+static void lmdb_verify(struct lmdb_side *l, const struct workload *w, uint32_t value_shift,
+                        bool deleted)
+{
+    MDB_txn *txn;
+    lmdb_check("mdb_txn_begin", mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn));
+    for (uint32_t i = 0; i < w->n; i++) {
+        MDB_val k = {BENCH_KEY_BYTES, (void *)wl_key(w, i)};
+        MDB_val v;
+        int rc = mdb_get(txn, l->dbi, &k, &v);
+        if (deleted ? rc != MDB_NOTFOUND
+                    : rc != 0 || v.mv_size != BENCH_VALUE_BYTES ||
+                          memcmp(v.mv_data, wl_value(w, i + value_shift), BENCH_VALUE_BYTES))
+            die("verify", i, "lmdb: wrong value");
+    }
+    mdb_txn_abort(txn);
+}
+#endif
+
+/* ---------------------------------------------------------------- main */
+
+static void print_op(const char *op, double gkv, double lmdb)
+{
+    printf("%s: gossipkv=%.0f/s lmdb=%.0f/s ratio=%.2f\n", op, gkv, lmdb,
+           lmdb > 0 ? gkv / lmdb : 0.0);
+    fflush(stdout);
+}
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: storage_bench [--keys N] [--seed S]\n");
+    exit(2);
+}
+
+int main(int argc, char **argv)
+{
+    uint32_t n = BENCH_KEYS_DEFAULT;
+    uint64_t seed = BENCH_SEED_DEFAULT;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--keys") == 0 && i + 1 < argc) {
+            char *end;
+            unsigned long long v = strtoull(argv[++i], &end, 10);
+            if (*end || v == 0 || v > 100000000ull)
+                usage();
+            n = (uint32_t)v;
+        } else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc) {
+            seed = strtoull(argv[++i], NULL, 0);
+        } else {
+            usage();
+        }
+    }
+#ifndef GKV_HAVE_LMDB
+    fprintf(stderr, "storage_bench: built without LMDB (install liblmdb-dev)\n");
+    return 1;
+#else
+    struct workload w;
+    workload_init(&w, n, seed);
+    printf("storage_bench: keys=%u key_bytes=%u value_bytes=%u seed=%" PRIu64
+           " gossipkv sync=none, lmdb MDB_NOSYNC|MDB_WRITEMAP\n",
+           n, BENCH_KEY_BYTES, BENCH_VALUE_BYTES, seed);
+
+    struct gkv_side g;
+    struct lmdb_side l;
+    gkv_open(&g, seed);
+    lmdb_open(&l, n);
+    uint64_t sink = 0;
+    struct store_stats st;
+
+    store_stats(g.s, &st);
+    uint64_t cap0 = st.capacity;
+    double gr = gkv_put_phase(&g, &w, 0, true);
+    struct latency gl = latency_of(w.lat_ns, n);
+    double lr = lmdb_put_phase(&l, &w, 0, true);
+    struct latency ll = latency_of(w.lat_ns, n);
+    print_op("put", gr, lr);
+    store_stats(g.s, &st);
+    printf("put latency: gossipkv p99=%.1fus max=%.1fus (capacity %" PRIu64 " -> %" PRIu64
+           ", %" PRIu64 " doublings) lmdb p99=%.1fus max=%.1fus\n",
+           gl.p99_ns / 1e3, gl.max_ns / 1e3, cap0, st.capacity, st.growths, ll.p99_ns / 1e3,
+           ll.max_ns / 1e3);
+    gkv_verify(&g, &w, 0, false);
+    lmdb_verify(&l, &w, 0, false);
+    /* Let a growth still in progress finish before measuring reads/disk,
+     * as the node's 10 ms tick would (bounded: a growth moves every slot). */
+    for (uint64_t t = 0; t < 1000000 && st.growing; t++) {
+        int rc = store_tick(g.s, gkv_now_ms(&g, mono_ns()) + BENCH_TICK_MS);
+        if (rc != 0)
+            die("store_tick", rc, gkv_strerror(rc));
+        store_stats(g.s, &st);
+    }
+    uint64_t gdisk = disk_bytes(g.dir), ldisk = disk_bytes(l.dir);
+    printf("bytes on disk per entry: gossipkv=%.1f lmdb=%.1f (allocated blocks after the put "
+           "phase; payload %u)\n",
+           (double)gdisk / n, (double)ldisk / n, BENCH_KEY_BYTES + BENCH_VALUE_BYTES);
+
+    gr = gkv_get_phase(&g, &w, true, &sink);
+    lr = lmdb_get_phase(&l, &w, true, &sink);
+    print_op("get_hit", gr, lr);
+    gr = gkv_get_phase(&g, &w, false, &sink);
+    lr = lmdb_get_phase(&l, &w, false, &sink);
+    print_op("get_miss", gr, lr);
+
+    gr = gkv_put_phase(&g, &w, 1, false);
+    lr = lmdb_put_phase(&l, &w, 1, false);
+    print_op("overwrite", gr, lr);
+    gkv_verify(&g, &w, 1, false);
+    lmdb_verify(&l, &w, 1, false);
+
+    gr = gkv_del_phase(&g, &w);
+    lr = lmdb_del_phase(&l, &w);
+    print_op("delete", gr, lr);
+    gkv_verify(&g, &w, 0, true);
+    lmdb_verify(&l, &w, 0, true);
+
+    store_stats(g.s, &st);
+    printf("gossipkv after delete: entries=%" PRIu64 " tombstones=%" PRIu64 " capacity=%" PRIu64
+           " (checksum %" PRIu64 ")\n",
+           st.entries, st.tombstones, st.capacity, sink);
+    int rc = store_close(g.s);
+    if (rc != 0)
+        die("store_close", rc, gkv_strerror(rc));
+    rm_tree(g.dir);
+    lmdb_close(&l);
+    workload_free(&w);
+    return 0;
+#endif
+}
