@@ -549,7 +549,7 @@ int gossip_join(struct gossip *g, const char *const *seeds, size_t n, uint64_t n
     /* Announce ourselves too (memberlist setAlive): once the seed's reply
      * tells us who is there, our own gossip rounds carry our ALIVE to them,
      * alongside the seed's copy. */
-    spread_member(&g->mq, g->cfg.node_id, g->cfg.node_id);
+    spread_member(&g->mq, g->cfg.node_id, g->cfg.node_id, 0);
     /* Retry while we know nobody (see member_tick). */
     g->next_join_ms = g->now_ms + g->cfg.probe_interval_ms;
     return 0;

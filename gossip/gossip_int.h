@@ -107,10 +107,16 @@ uint64_t suspicion_min_timeout_ms(uint32_t mult, size_t n, uint32_t interval_ms)
 
 /* ------------------------------------------------------------ members */
 
+struct gossip_idx_slot {
+    uint64_t id;
+    uint32_t pos; /* index in members[] + 1; 0 = empty */
+};
+
 struct gossip_member {
     uint64_t id;
     char *name; /* heap, NUL-terminated; name and addr share one block */
     char *addr;
+    uint32_t name_len, addr_len;
     uint8_t state; /* enum gossip_member_state */
     uint64_t incarnation;
     uint64_t state_since_ms;
@@ -134,8 +140,10 @@ struct spread_item {
     uint32_t transmits;
     uint32_t size_hint; /* conservative encoded bytes */
     uint64_t stamp;     /* fill pass that last sent it (one copy per datagram) */
-    /* SPREAD_MEMBER: the member and who raised the update (SUSPECT/DEAD) */
+    /* SPREAD_MEMBER: the member and who raised the update (SUSPECT/DEAD);
+     * member_pos is a hint (members[] index), checked before use */
     uint64_t member_id, from_id;
+    size_t member_pos;
     /* SPREAD_DATA: an owned copy; key/value point into the item's tail */
     struct entry e;
 };
@@ -201,7 +209,8 @@ struct gossip {
     /* membership */
     struct gossip_member *members; /* [0] = self */
     size_t nmembers, members_cap;
-    uint32_t *idx; /* id -> index + 1 */
+    struct gossip_idx_slot *idx; /* id -> index + 1 (id kept in the slot: no
+                                  * members[] access on a mismatched probe) */
     size_t idx_cap;
     uint64_t *order; /* probe order: member ids, shuffled per pass */
     size_t order_n, order_pos, order_cap;
@@ -312,8 +321,8 @@ void member_set_state(struct gossip *g, struct gossip_member *m, uint8_t state,
 
 void spread_init(struct spread_queue *q, enum spread_kind kind, size_t max_count);
 void spread_free(struct spread_queue *q);
-/* Queue (or replace) the update about member id. */
-int spread_member(struct spread_queue *q, uint64_t member_id, uint64_t from_id);
+/* Queue (or replace) the update about member id (at members[pos]). */
+int spread_member(struct spread_queue *q, uint64_t member_id, uint64_t from_id, size_t pos);
 /* Queue a copy of e, replacing a queued older version of the same key. */
 int spread_data(struct spread_queue *q, const struct entry *e, size_t size_hint);
 /* Pack queued items into enc: membership first up to a third of the budget,

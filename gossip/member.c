@@ -43,42 +43,40 @@ static size_t idx_slot(const struct gossip *g, uint64_t id)
     return gossip_mix64(id) & (g->idx_cap - 1);
 }
 
+static void idx_put(struct gossip *g, uint64_t id, size_t pos)
+{
+    size_t s = idx_slot(g, id);
+    while (g->idx[s].pos)
+        s = (s + 1) & (g->idx_cap - 1);
+    g->idx[s].id = id;
+    g->idx[s].pos = (uint32_t)(pos + 1);
+}
+
 static void idx_fill(struct gossip *g)
 {
-    size_t cap = g->idx_cap;
-    memset(g->idx, 0, cap * sizeof(*g->idx));
-    for (size_t i = 0; i < g->nmembers; i++) {
-        size_t s = idx_slot(g, g->members[i].id);
-        while (g->idx[s])
-            s = (s + 1) & (cap - 1);
-        g->idx[s] = (uint32_t)(i + 1);
-    }
+    memset(g->idx, 0, g->idx_cap * sizeof(*g->idx));
+    for (size_t i = 0; i < g->nmembers; i++)
+        idx_put(g, g->members[i].id, i);
 }
 
 static int idx_rebuild(struct gossip *g, size_t cap)
 {
-    uint32_t *t = calloc(cap, sizeof(*t));
+    struct gossip_idx_slot *t = calloc(cap, sizeof(*t));
     if (!t)
         return GKV_ENOMEM;
     free(g->idx);
     g->idx = t;
     g->idx_cap = cap;
-    for (size_t i = 0; i < g->nmembers; i++) {
-        size_t s = idx_slot(g, g->members[i].id);
-        while (g->idx[s])
-            s = (s + 1) & (cap - 1);
-        g->idx[s] = (uint32_t)(i + 1);
-    }
+    idx_fill(g);
     return 0;
 }
 
 struct gossip_member *member_find(const struct gossip *g, uint64_t id)
 {
     size_t s = idx_slot(g, id);
-    for (size_t n = 0; n < g->idx_cap && g->idx[s]; n++) {
-        struct gossip_member *m = &g->members[g->idx[s] - 1];
-        if (m->id == id)
-            return m;
+    for (size_t n = 0; n < g->idx_cap && g->idx[s].pos; n++) {
+        if (g->idx[s].id == id)
+            return &g->members[g->idx[s].pos - 1];
         s = (s + 1) & (g->idx_cap - 1);
     }
     return NULL;
@@ -111,6 +109,8 @@ static int set_strings(struct gossip_member *m, const char *name, size_t name_le
     free(m->name);
     m->name = block;
     m->addr = block + name_len + 1;
+    m->name_len = (uint32_t)name_len;
+    m->addr_len = (uint32_t)addr_len;
     return 0;
 }
 
@@ -216,10 +216,7 @@ static struct gossip_member *member_add(struct gossip *g, const struct wire_memb
     m->state_since_ms = g->now_ms;
     g->nmembers++;
     count_state(g, GOSSIP_ALIVE, +1);
-    size_t s = idx_slot(g, m->id);
-    while (g->idx[s])
-        s = (s + 1) & (g->idx_cap - 1);
-    g->idx[s] = (uint32_t)g->nmembers;
+    idx_put(g, m->id, g->nmembers - 1);
     order_insert(g, m->id);
     return m;
 }
@@ -326,9 +323,9 @@ void member_fill_wire(const struct gossip_member *m, struct wire_member *wm)
 {
     wm->id = m->id;
     wm->name = m->name;
-    wm->name_len = (uint32_t)strlen(m->name);
+    wm->name_len = m->name_len;
     wm->addr = m->addr;
-    wm->addr_len = (uint32_t)strlen(m->addr);
+    wm->addr_len = m->addr_len;
     wm->incarnation = m->incarnation;
     wm->state = m->state;
 }
@@ -337,7 +334,7 @@ static void broadcast(struct gossip *g, const struct gossip_member *m, uint64_t 
 {
     if (g->quiet && m != &g->members[0])
         return;
-    spread_member(&g->mq, m->id, from_id);
+    spread_member(&g->mq, m->id, from_id, (size_t)(m - g->members));
 }
 
 /* ------------------------------------------------------- refutation */
@@ -393,8 +390,8 @@ static void on_alive(struct gossip *g, const struct wire_member *wm)
     }
     /* A newer life may have moved: take its address and name. */
     if (wm->addr_len > 0 &&
-        (strlen(m->addr) != wm->addr_len || memcmp(m->addr, wm->addr, wm->addr_len) != 0 ||
-         strlen(m->name) != wm->name_len || memcmp(m->name, wm->name, wm->name_len) != 0))
+        (m->addr_len != wm->addr_len || memcmp(m->addr, wm->addr, wm->addr_len) != 0 ||
+         m->name_len != wm->name_len || memcmp(m->name, wm->name, wm->name_len) != 0))
         set_strings(m, wm->name, wm->name_len, wm->addr, wm->addr_len);
     member_set_state(g, m, GOSSIP_ALIVE, wm->incarnation);
     broadcast(g, m, wm->id);

@@ -175,13 +175,14 @@ static void item_refresh(struct spread_queue *q, struct spread_item *it)
     age_append(q, it);
 }
 
-int spread_member(struct spread_queue *q, uint64_t member_id, uint64_t from_id)
+int spread_member(struct spread_queue *q, uint64_t member_id, uint64_t from_id, size_t pos)
 {
     uint64_t h = gossip_mix64(member_id);
     if (q->nbuckets) {
         for (struct spread_item *it = q->buckets[h & (q->nbuckets - 1)]; it; it = it->hnext) {
             if (it->hash == h && it->member_id == member_id) {
                 it->from_id = from_id;
+                it->member_pos = pos;
                 item_refresh(q, it);
                 return 0;
             }
@@ -193,6 +194,7 @@ int spread_member(struct spread_queue *q, uint64_t member_id, uint64_t from_id)
     it->hash = h;
     it->member_id = member_id;
     it->from_id = from_id;
+    it->member_pos = pos;
     /* a member record: ids, incarnation, name and addr up to their limits */
     it->size_hint = 64u + WIRE_MAX_NAME + WIRE_MAX_ADDR;
     int rc = item_insert(q, it);
@@ -278,7 +280,12 @@ static uint32_t fill_members(struct gossip *g, struct wire_encoder *enc, size_t 
                 it = next;
                 continue; /* already in this datagram */
             }
-            struct gossip_member *mem = member_find(g, it->member_id);
+            struct gossip_member *mem = it->member_pos < g->nmembers &&
+                                                g->members[it->member_pos].id == it->member_id
+                                            ? &g->members[it->member_pos]
+                                            : member_find(g, it->member_id);
+            if (mem)
+                it->member_pos = (size_t)(mem - g->members);
             if (!mem) { /* reclaimed meanwhile: nothing left to say */
                 item_remove(q, it);
                 it = next;
