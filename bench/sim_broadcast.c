@@ -122,7 +122,7 @@ static bool members_complete(struct sim *s, void *arg)
     for (uint32_t i = 0; i < NODES; i++) {
         struct gossip_stats gs;
         gossip_stats(sim_node_gossip(s, i), &gs);
-        if (gs.alive < NODES - 1)
+        if (gs.alive < NODES)
             return false;
     }
     return true;

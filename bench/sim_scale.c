@@ -65,8 +65,8 @@ static void on_member(void *arg, struct sim *s, uint32_t i, const struct gossip_
         t->false_dead++;
 }
 
-/* Every node counts at least n-1 alive members besides itself (stats.alive
- * may or may not count the node itself; both are accepted). O(N). */
+/* Every node counts all n members alive (gossip_stats.alive counts the node
+ * itself). O(N). */
 static bool members_complete(struct sim *s, void *arg)
 {
     (void)arg;
@@ -74,7 +74,7 @@ static bool members_complete(struct sim *s, void *arg)
     for (uint32_t i = 0; i < n; i++) {
         struct gossip_stats gs;
         gossip_stats(sim_node_gossip(s, i), &gs);
-        if (gs.alive < n - 1)
+        if (gs.alive < n)
             return false;
     }
     return true;

@@ -16,4 +16,5 @@ plot csv using 1:3 with linespoints lw 2 title 'p50', \
      csv using 1:4 with linespoints lw 2 title 'p99', \
      csv using 1:5 with linespoints lw 2 title 'max', \
      csv using 1:2 with lines dt 2 lw 2 title 'log2(N)', \
+     csv using 1:(log($1)/log(4) + log($1)/3) with lines dt 4 lw 2 title 'log4(N) + ln(N)/3 (push gossip, f = 3)', \
      csv using 1:($2*2) with lines dt 3 lw 2 title '2 log2(N) (asserted bound, c = 2)'
