@@ -69,10 +69,17 @@ static void apply_defaults(struct gossip_config *c)
 #undef DEF
 }
 
+void gossip_clock(struct gossip *g, uint64_t now_ms)
+{
+    if (now_ms > g->wall_ms)
+        g->now_ms += now_ms - g->wall_ms;
+    g->wall_ms = now_ms;
+}
+
 uint64_t gossip_hlc_now(const struct gossip *g)
 {
     uint64_t last = store_hlc(g->store)->last;
-    uint64_t wall = HLC_MAKE(g->now_ms, 0);
+    uint64_t wall = HLC_MAKE(g->wall_ms, 0);
     return last > wall ? last : wall;
 }
 
@@ -211,7 +218,7 @@ static void spread_entry(struct gossip *g, const struct entry *e)
 void gossip_apply_entry(struct gossip *g, const struct entry *e, bool requeue, bool from_repair)
 {
     bool taken = false;
-    int rc = store_merge(g->store, e, g->now_ms, &taken);
+    int rc = store_merge(g->store, e, g->wall_ms, &taken);
     if (rc == GKV_ECLOCK) {
         g->st.clock_refused++;
         return;
@@ -254,6 +261,7 @@ int gossip_new(const struct gossip_config *cfg_in, struct store *store, struct s
     g->seal = seal;
     g->io = *io;
     g->now_ms = now_ms;
+    g->wall_ms = now_ms;
     gkv_rng_seed(&g->rng, g->cfg.seed);
     uint64_t inc = store_incarnation(store);
     if (g->cfg.incarnation < inc)
@@ -323,7 +331,7 @@ static void touch_sender(struct gossip *g, uint64_t sender_id, uint64_t sender_h
     /* Only plausible clocks count toward the tombstone GC bound: a clock far
      * ahead would let us purge too early (hlc.h max offset). */
     uint64_t max_ahead = store_hlc(g->store)->max_offset_ms;
-    if (HLC_MS(sender_hlc) <= g->now_ms + max_ahead && sender_hlc > m->last_hlc)
+    if (HLC_MS(sender_hlc) <= g->wall_ms + max_ahead && sender_hlc > m->last_hlc)
         m->last_hlc = sender_hlc;
 }
 
@@ -441,12 +449,13 @@ static int open_and_process(struct gossip *g, const char *src, const uint8_t *bu
 int gossip_recv(struct gossip *g, const char *src, const uint8_t *buf, size_t len,
                 uint64_t now_ms)
 {
-    if (now_ms > g->now_ms)
-        g->now_ms = now_ms;
+    gossip_clock(g, now_ms);
     g->st.datagrams_in++;
     g->st.bytes_in += len;
-    if (!src || !buf)
+    if (!src || !buf || strnlen(src, WIRE_MAX_ADDR + 1) > WIRE_MAX_ADDR) {
+        g->st.unexpected_msgs++; /* replies could not go back to it */
         return GKV_EINVAL;
+    }
     size_t max_len = g->cfg.mtu + seal_overhead();
     if (len > max_len) {
         g->st.seal_refused++; /* what seal_open would say; no copy needed */
@@ -458,12 +467,13 @@ int gossip_recv(struct gossip *g, const char *src, const uint8_t *buf, size_t le
 int gossip_recv_stream(struct gossip *g, const char *src, const uint8_t *buf, size_t len,
                        uint64_t now_ms)
 {
-    if (now_ms > g->now_ms)
-        g->now_ms = now_ms;
+    gossip_clock(g, now_ms);
     g->st.frames_in++;
     g->st.frame_bytes_in += len;
-    if (!src || !buf)
+    if (!src || !buf || strnlen(src, WIRE_MAX_ADDR + 1) > WIRE_MAX_ADDR) {
+        g->st.unexpected_msgs++;
         return GKV_EINVAL;
+    }
     size_t max_len = WIRE_MAX_FRAME + seal_overhead();
     if (len > max_len) {
         g->st.seal_refused++;
@@ -495,8 +505,7 @@ static void gossip_round(struct gossip *g)
 
 int gossip_tick(struct gossip *g, uint64_t now_ms)
 {
-    if (now_ms > g->now_ms)
-        g->now_ms = now_ms;
+    gossip_clock(g, now_ms);
     member_tick(g);
     if (g->now_ms >= g->next_gossip_ms) {
         gossip_round(g);
@@ -515,28 +524,36 @@ uint64_t gossip_next_deadline(const struct gossip *g, uint64_t now_ms)
     uint64_t s = sync_next_deadline(g);
     if (s < t)
         t = s;
-    return t > now_ms ? t - now_ms : 0;
+    /* where protocol time would be after gossip_clock(g, now_ms) */
+    uint64_t now = g->now_ms + (now_ms > g->wall_ms ? now_ms - g->wall_ms : 0);
+    return t > now ? t - now : 0;
 }
 
 /* ------------------------------------------------------------- API */
 
 int gossip_join(struct gossip *g, const char *const *seeds, size_t n, uint64_t now_ms)
 {
-    if (now_ms > g->now_ms)
-        g->now_ms = now_ms;
+    gossip_clock(g, now_ms);
     if (!seeds && n > 0)
         return GKV_EINVAL;
+    int rc = 0;
     for (size_t i = 0; i < n; i++) {
         const char *s = seeds[i];
-        if (!s || !s[0] || strlen(s) > WIRE_MAX_ADDR || strcmp(s, g->members[0].addr) == 0)
+        if (!s || !s[0] || strnlen(s, WIRE_MAX_ADDR + 1) > WIRE_MAX_ADDR) {
+            rc = GKV_EINVAL; /* the valid ones are still used */
+            continue;
+        }
+        if (strcmp(s, g->members[0].addr) == 0)
             continue;
         bool dup = false;
         for (size_t j = 0; j < g->nseeds; j++)
             dup |= strcmp(g->seeds[j], s) == 0;
         if (dup)
             continue;
-        if (g->nseeds >= GOSSIP_SEEDS_MAX)
-            return GKV_ELIMIT;
+        if (g->nseeds >= GOSSIP_SEEDS_MAX) {
+            rc = GKV_ELIMIT; /* the first GOSSIP_SEEDS_MAX are used */
+            continue;
+        }
         char *copy = strdup(s);
         if (!copy)
             return GKV_ENOMEM;
@@ -552,20 +569,18 @@ int gossip_join(struct gossip *g, const char *const *seeds, size_t n, uint64_t n
     spread_member(&g->mq, g->cfg.node_id, g->cfg.node_id, 0);
     /* Retry while we know nobody (see member_tick). */
     g->next_join_ms = g->now_ms + g->cfg.probe_interval_ms;
-    return 0;
+    return rc;
 }
 
 int gossip_leave(struct gossip *g, uint64_t now_ms)
 {
-    if (now_ms > g->now_ms)
-        g->now_ms = now_ms;
+    gossip_clock(g, now_ms);
     return member_leave(g);
 }
 
 int gossip_local_write(struct gossip *g, const struct entry *e, uint64_t now_ms)
 {
-    if (now_ms > g->now_ms)
-        g->now_ms = now_ms;
+    gossip_clock(g, now_ms);
     if (!e || !e->key || e->key_len == 0)
         return GKV_EINVAL;
     spread_entry(g, e);

@@ -94,7 +94,10 @@ int gossip_new(const struct gossip_config *cfg, struct store *store, struct seal
 void gossip_free(struct gossip *g);
 
 /* Join through seeds (addresses; copied). Seeds are re-contacted periodically
- * while the cluster looks partitioned, so this is safe to call once at start. */
+ * while the cluster looks partitioned, so this is safe to call once at start.
+ * Our own address and duplicates are skipped. Returns GKV_EINVAL if a seed
+ * was empty or longer than WIRE_MAX_ADDR, GKV_ELIMIT past GOSSIP_SEEDS_MAX
+ * (64) seeds: the valid ones are used all the same. */
 int gossip_join(struct gossip *g, const char *const *seeds, size_t n, uint64_t now_ms);
 
 /* Announce a graceful leave (the caller keeps ticking for a short while so
@@ -109,7 +112,10 @@ int gossip_recv(struct gossip *g, const char *src, const uint8_t *buf, size_t le
 int gossip_recv_stream(struct gossip *g, const char *src, const uint8_t *buf, size_t len,
                        uint64_t now_ms);
 
-/* Advance timers: probes, suspicion timeouts, gossip rounds, anti-entropy. */
+/* Advance timers: probes, suspicion timeouts, gossip rounds, anti-entropy.
+ * now_ms is wall-clock Unix ms (the store's HLC needs it); if it steps
+ * backwards the protocol timers neither freeze nor rewind: they only move
+ * by forward steps (docs/GOSSIP.md, "Time"). */
 int gossip_tick(struct gossip *g, uint64_t now_ms);
 
 /* The milliseconds until the core next needs a tick (a hint for drivers). */

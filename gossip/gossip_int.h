@@ -203,7 +203,13 @@ struct gossip {
     struct seal_ctx *seal;
     struct gossip_io io;
     struct gkv_rng rng;
+    /* Two clocks from the one now_ms the driver passes. wall_ms is the last
+     * value given (Unix ms): for the store and the HLC. now_ms is protocol
+     * time: it advances by forward steps of wall_ms only, so a wall clock
+     * stepped back (NTP) neither freezes the timers until it catches up nor
+     * runs them backwards. All timers and deadlines use now_ms. */
     uint64_t now_ms;
+    uint64_t wall_ms;
     bool leaving;
 
     /* membership */
@@ -266,6 +272,8 @@ struct gossip {
 
 /* ------------------------------------------------------- gossip.c */
 
+/* Advance the clocks to the driver's now_ms (see struct gossip). */
+void gossip_clock(struct gossip *g, uint64_t now_ms);
 /* Our HLC for stamping messages (never mutates the store's clock). */
 uint64_t gossip_hlc_now(const struct gossip *g);
 /* Seal the plaintext in enc and send it to addr as a datagram. */

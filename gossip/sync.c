@@ -467,7 +467,7 @@ static void sync_tick_rest(struct gossip *g)
     if (g->now_ms >= g->next_gc_ms) {
         g->next_gc_ms = g->now_ms + g->cfg.probe_interval_ms;
         uint64_t purged = 0;
-        if (store_purge_tombstones(g->store, g->now_ms, g->gc_bound, GOSSIP_PURGE_SLOTS,
+        if (store_purge_tombstones(g->store, g->wall_ms, g->gc_bound, GOSSIP_PURGE_SLOTS,
                                    &purged) == 0)
             g->st.tombstones_purged += purged;
     }

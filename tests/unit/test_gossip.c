@@ -50,6 +50,7 @@ struct node {
     struct seal_ctx *seal;
     struct gossip *g;
     bool down; /* crashed: receives nothing, sends nothing, no ticks */
+    int64_t clock_offset_ms; /* what this node's wall clock reads vs net->now */
     uint32_t member_events;
 };
 
@@ -201,10 +202,11 @@ static void net_step(struct net *net)
         struct node *n = &net->nodes[p.to];
         if (!n->down) {
             net->delivered++;
+            uint64_t now = net->now + (uint64_t)n->clock_offset_ms;
             if (p.stream)
-                gossip_recv_stream(n->g, p.src, p.buf, p.len, net->now);
+                gossip_recv_stream(n->g, p.src, p.buf, p.len, now);
             else
-                gossip_recv(n->g, p.src, p.buf, p.len, net->now);
+                gossip_recv(n->g, p.src, p.buf, p.len, now);
         } else {
             net->dropped++;
         }
@@ -214,7 +216,7 @@ static void net_step(struct net *net)
         net->qhead = net->qlen = 0;
     for (int i = 0; i < net->n; i++)
         if (!net->nodes[i].down)
-            gossip_tick(net->nodes[i].g, net->now);
+            gossip_tick(net->nodes[i].g, net->now + (uint64_t)net->nodes[i].clock_offset_ms);
 }
 
 static void net_run(struct net *net, uint64_t ms)
@@ -650,6 +652,41 @@ static void test_gossip_partition_longer_than_suspicion_heals_by_itself(void **s
     struct gossip_stats st;
     gossip_stats(net.nodes[0].g, &st);
     assert_true(st.reconnects >= 1);
+    net_free(&net);
+}
+
+static void test_gossip_wall_clock_stepped_back_keeps_probing(void **state)
+{
+    (void)state;
+    struct net net;
+    net_init(&net, 3, false);
+    join_all(&net);
+    assert_true(net_run_until(&net, 5000, all_see_all_alive, NULL) != UINT64_MAX);
+    struct gossip_stats a, b;
+    gossip_stats(net.nodes[0].g, &a);
+    /* node 0's wall clock is stepped back one hour (NTP): protocol time
+     * only moves forward, so its probes go on as before */
+    net.nodes[0].clock_offset_ms = -3600000;
+    net_run(&net, 20000);
+    gossip_stats(net.nodes[0].g, &b);
+    assert_true(b.probes_sent - a.probes_sent >= 17);
+    assert_true(b.acks_received - a.acks_received >= 15);
+    uint64_t wait = gossip_next_deadline(net.nodes[0].g, net.now - 3600000);
+    assert_true(wait <= 1000);
+    assert_true(all_see_all_alive(&net, NULL));
+    for (int i = 0; i < net.n; i++) {
+        gossip_stats(net.nodes[i].g, &b);
+        assert_int_equal(b.suspicions_raised, 0);
+    }
+    /* and a long source address is refused, counted */
+    char longsrc[200];
+    memset(longsrc, 'a', sizeof(longsrc) - 1);
+    longsrc[sizeof(longsrc) - 1] = 0;
+    uint8_t junk[64] = {0};
+    gossip_stats(net.nodes[1].g, &a);
+    assert_int_equal(gossip_recv(net.nodes[1].g, longsrc, junk, sizeof(junk), net.now), GKV_EINVAL);
+    gossip_stats(net.nodes[1].g, &b);
+    assert_int_equal(b.unexpected_msgs, a.unexpected_msgs + 1);
     net_free(&net);
 }
 
@@ -1334,6 +1371,7 @@ int main(void)
         cmocka_unit_test(test_gossip_dead_member_reclaimed_after_dead_reclaim_ms),
         cmocka_unit_test(test_gossip_member_limit_refuses_and_counts),
         cmocka_unit_test(test_gossip_partition_longer_than_suspicion_heals_by_itself),
+        cmocka_unit_test(test_gossip_wall_clock_stepped_back_keeps_probing),
         cmocka_unit_test(test_gossip_local_write_spreads_to_every_node),
         cmocka_unit_test(test_gossip_many_writes_pack_into_few_datagrams),
         cmocka_unit_test(test_gossip_queue_full_drops_oldest_and_counts),
