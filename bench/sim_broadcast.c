@@ -88,8 +88,8 @@ static void client_op(struct sim *s, void *arg)
     } else {
         struct entry e;
         char key[16];
-        snprintf(key, sizeof key, "b%u", wl->writes ? (uint32_t)gkv_rng_below(&wl->rng, wl->writes)
-                                                    : 0u);
+        snprintf(key, sizeof key, "b%u",
+                 wl->writes ? (uint32_t)gkv_rng_below(&wl->rng, wl->writes) : 0u);
         (void)sim_read(s, node, key, &e);
         wl->reads++;
     }
@@ -287,8 +287,8 @@ int main(int argc, char **argv)
         struct knobs k;
     } configs[] = {
         {"given", k},
-        {"3e-config", {defaults.gossip_interval_ms, defaults.gossip_fanout, 8,
-                       defaults.sync_interval_ms}},
+        {"3e-config",
+         {defaults.gossip_interval_ms, defaults.gossip_fanout, 8, defaults.sync_interval_ms}},
         {"3d-config", {50, defaults.gossip_fanout, 8, defaults.sync_interval_ms}},
     };
     struct result res[3][2];

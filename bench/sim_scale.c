@@ -134,7 +134,7 @@ static double wall_s(void)
 
 struct opts {
     uint32_t max_nodes;
-    uint32_t only; /* run just this N (any size) */
+    uint32_t only;   /* run just this N (any size) */
     uint32_t writes; /* 0 = by N */
     uint64_t seed;
     uint32_t latency_ms, jitter_ms;
@@ -253,8 +253,9 @@ static int run_one(const struct opts *o, uint32_t n, struct result *r)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: sim_scale [--max-nodes N] [--only N] [--writes W] [--seed S] [--latency MS] "
-                    "[--jitter MS] [--gossip-interval MS] [--fanout F] [--csv FILE]\n");
+    fprintf(stderr,
+            "usage: sim_scale [--max-nodes N] [--only N] [--writes W] [--seed S] [--latency MS] "
+            "[--jitter MS] [--gossip-interval MS] [--fanout F] [--csv FILE]\n");
 }
 
 int main(int argc, char **argv)
@@ -331,9 +332,9 @@ int main(int argc, char **argv)
             status = 1;
         printf("%7u %7.2f %9.2f %9.2f %9.2f %8" PRIu64 " %8" PRIu64 " %8" PRIu64
                " %10.1f %11.0f %6" PRIu64 " %6" PRIu64 " %8.1f %8.1f %7.1f %9.0f%s\n",
-               n, log2(n), r.p50_rounds, r.p99_rounds, r.max_rounds, r.p50_ms, r.p99_ms,
-               r.max_ms, r.dgrams_node_s, r.bytes_node_s, r.false_suspect, r.false_dead,
-               r.join_ms / 1000.0, r.join_wall_s, r.wall_s, r.rss_joined / 1e6,
+               n, log2(n), r.p50_rounds, r.p99_rounds, r.max_rounds, r.p50_ms, r.p99_ms, r.max_ms,
+               r.dgrams_node_s, r.bytes_node_s, r.false_suspect, r.false_dead, r.join_ms / 1000.0,
+               r.join_wall_s, r.wall_s, r.rss_joined / 1e6,
                r.reached_all == r.writes ? "" : "  (some writes never reached all)");
         fflush(stdout);
         if (csv)

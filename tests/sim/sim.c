@@ -16,6 +16,7 @@
 #include "tests/sim/sim.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -242,16 +243,16 @@ static void rearm(struct sim *s, struct sim_node *nd)
         return;
     nd->tick_at_ms = at;
     nd->tick_gen++;
-    heap_push(s, (struct sim_event){.time_ms = at, .type = SIM_EV_TICK, .to = nd->idx,
-                                    .len = nd->tick_gen});
+    heap_push(s, (struct sim_event){
+                     .time_ms = at, .type = SIM_EV_TICK, .to = nd->idx, .len = nd->tick_gen});
 }
 
 static void arm_tick_at(struct sim *s, struct sim_node *nd, uint64_t at)
 {
     nd->tick_at_ms = at;
     nd->tick_gen++;
-    heap_push(s, (struct sim_event){.time_ms = at, .type = SIM_EV_TICK, .to = nd->idx,
-                                    .len = nd->tick_gen});
+    heap_push(s, (struct sim_event){
+                     .time_ms = at, .type = SIM_EV_TICK, .to = nd->idx, .len = nd->tick_gen});
 }
 
 /* ---------------------------------------------------- io callbacks */
@@ -296,8 +297,11 @@ static void io_send(void *data, const char *addr, const uint8_t *buf, size_t len
         uint64_t delay = l->latency_ms;
         if (l->jitter_ms)
             delay += gkv_rng_below(&s->rng, (uint64_t)l->jitter_ms + 1);
-        heap_push(s, (struct sim_event){.time_ms = s->now_ms + delay, .type = SIM_EV_DGRAM,
-                                        .from = from->idx, .to = (uint32_t)to, .len = (uint32_t)len,
+        heap_push(s, (struct sim_event){.time_ms = s->now_ms + delay,
+                                        .type = SIM_EV_DGRAM,
+                                        .from = from->idx,
+                                        .to = (uint32_t)to,
+                                        .len = (uint32_t)len,
                                         .u.buf = copy_buf(buf, len)});
     }
 }
@@ -344,8 +348,11 @@ static void io_stream_send(void *data, const char *addr, const uint8_t *buf, siz
     if (at < sp->last_ms)
         at = sp->last_ms;
     sp->last_ms = at;
-    heap_push(s, (struct sim_event){.time_ms = at, .type = SIM_EV_FRAME, .from = from->idx,
-                                    .to = (uint32_t)to, .len = (uint32_t)len,
+    heap_push(s, (struct sim_event){.time_ms = at,
+                                    .type = SIM_EV_FRAME,
+                                    .from = from->idx,
+                                    .to = (uint32_t)to,
+                                    .len = (uint32_t)len,
                                     .u.buf = copy_buf(buf, len)});
 }
 
@@ -373,8 +380,8 @@ static int node_open_store(struct sim *s, struct sim_node *nd)
     store_config_init(&sc);
     sc.dir = NULL;
     sc.node_id = nd->id;
-    sc.initial_capacity = s->cfg.store_capacity ? s->cfg.store_capacity
-                                                : SIM_STORE_CAPACITY_DEFAULT;
+    sc.initial_capacity =
+        s->cfg.store_capacity ? s->cfg.store_capacity : SIM_STORE_CAPACITY_DEFAULT;
     sc.sync = STORE_SYNC_NONE;
     sc.max_clock_offset_ms = s->cfg.max_clock_offset_ms;
     for (size_t i = 0; i < sizeof sc.placement_secret; i += 8) {
@@ -613,8 +620,8 @@ bool sim_run_until(struct sim *s, sim_pred_fn pred, void *arg, uint64_t max_ms)
 
 void sim_at(struct sim *s, uint64_t delay_ms, sim_timer_cb cb, void *arg)
 {
-    heap_push(s, (struct sim_event){.time_ms = s->now_ms + delay_ms, .type = SIM_EV_TIMER,
-                                    .u.timer = {cb, arg}});
+    heap_push(s, (struct sim_event){
+                     .time_ms = s->now_ms + delay_ms, .type = SIM_EV_TIMER, .u.timer = {cb, arg}});
 }
 
 uint64_t sim_now_ms(const struct sim *s)
@@ -946,8 +953,8 @@ void sim_gossip_resolve(const struct gossip_config *cfg, struct gossip_config *o
 {
     *out = *cfg;
     /* The defaults gossip.h states for a zero field (memberlist LAN). */
-#define DEF(f, v)                                                                              \
-    if (out->f == 0)                                                                           \
+#define DEF(f, v)                                                                                  \
+    if (out->f == 0)                                                                               \
     out->f = (v)
     DEF(probe_interval_ms, 1000);
     DEF(probe_timeout_ms, 500);
@@ -961,6 +968,19 @@ void sim_gossip_resolve(const struct gossip_config *cfg, struct gossip_config *o
     DEF(reconnect_interval_ms, 30000);
     DEF(repair_bytes_per_tick, 256u * 1024u);
 #undef DEF
+}
+
+uint64_t sim_join_bound_ms(const struct sim_config *cfg)
+{
+    struct gossip_config gc;
+    sim_gossip_resolve(&cfg->gossip, &gc);
+    double n = cfg->nodes;
+    double hop = (double)cfg->link.latency_ms + cfg->link.jitter_ms;
+    double rumours = (log2(n) + log(n) + 2) * (gc.gossip_interval_ms + hop);
+    uint64_t mult = 1;
+    for (uint64_t scaled = 32; scaled < cfg->nodes; scaled *= 2)
+        mult++;
+    return (uint64_t)rumours + gc.reconnect_interval_ms + gc.reconnect_interval_ms * mult;
 }
 
 /* -------------------------------------------------------------- seeds */

@@ -79,12 +79,12 @@ struct sim_link {
 struct sim_config {
     uint64_t seed;
     uint32_t nodes;
-    struct sim_link link;          /* default for every link */
-    uint32_t tick_ms;              /* 0 = tick at the core's deadline (default) */
-    uint32_t check_ms;             /* predicate period of sim_run_until; 0 = 10 */
-    uint32_t store_capacity;       /* initial slots; 0 = SIM_STORE_CAPACITY_DEFAULT */
-    uint64_t max_clock_offset_ms;  /* store HLC tolerance; 0 = store default */
-    bool streams;                  /* give cores a stream_send_cb (default true) */
+    struct sim_link link;         /* default for every link */
+    uint32_t tick_ms;             /* 0 = tick at the core's deadline (default) */
+    uint32_t check_ms;            /* predicate period of sim_run_until; 0 = 10 */
+    uint32_t store_capacity;      /* initial slots; 0 = SIM_STORE_CAPACITY_DEFAULT */
+    uint64_t max_clock_offset_ms; /* store HLC tolerance; 0 = store default */
+    bool streams;                 /* give cores a stream_send_cb (default true) */
     /* Template for every core: name, addr, node_id, epoch, incarnation and
      * seed are filled in per node by the simulator. */
     struct gossip_config gossip;
@@ -194,19 +194,19 @@ typedef void (*sim_member_hook)(void *arg, struct sim *s, uint32_t i,
 void sim_set_member_hook(struct sim *s, sim_member_hook hook, void *arg);
 
 struct sim_stats {
-    uint64_t events;             /* events run */
-    uint64_t ticks;              /* gossip_tick calls */
-    uint64_t datagrams_sent;     /* send_cb calls */
+    uint64_t events;         /* events run */
+    uint64_t ticks;          /* gossip_tick calls */
+    uint64_t datagrams_sent; /* send_cb calls */
     uint64_t datagram_bytes_sent;
     uint64_t datagrams_delivered; /* handed to gossip_recv */
     uint64_t datagram_bytes_delivered;
     uint64_t dropped_loss;
     uint64_t dropped_partition;
-    uint64_t dropped_down;       /* receiver crashed */
-    uint64_t dropped_bad_addr;   /* an address that names no node */
+    uint64_t dropped_down;     /* receiver crashed */
+    uint64_t dropped_bad_addr; /* an address that names no node */
     uint64_t duplicated;
     uint64_t frames_sent, frame_bytes_sent, frames_delivered, frames_dropped;
-    uint64_t max_queue;          /* largest event queue seen */
+    uint64_t max_queue; /* largest event queue seen */
 };
 void sim_stats(const struct sim *s, struct sim_stats *out);
 
@@ -221,6 +221,13 @@ void sim_gossip_stats_sum(const struct sim *s, struct gossip_stats *out);
  * ("core default") replaced by the default gossip.h documents for it. The
  * tests derive their bounds from these values. */
 void sim_gossip_resolve(const struct gossip_config *cfg, struct gossip_config *out);
+
+/* The bound within which N nodes joining through one seed all see each
+ * other ALIVE (test_sim_join's derivation, docs/SIMULATOR.md "Join"):
+ * rumour rounds (log2 N + ln N + 2)(G + d), plus the first membership
+ * push-pull (within R) and one more (R * m(N), m = memberlist's
+ * pushPullScale). Tests use it as the time to wait for a cluster to form. */
+uint64_t sim_join_bound_ms(const struct sim_config *cfg);
 
 /* --------------------------------------------------------- seeds */
 

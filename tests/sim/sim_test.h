@@ -32,21 +32,21 @@ static inline uint64_t sim_test_begin(const char *name, uint64_t default_seed)
 }
 
 /* Fail with a message and the replay command. */
-#define SIM_ASSERT_MSG(cond, ...)                                                              \
-    do {                                                                                       \
-        if (!(cond)) {                                                                         \
-            sim_print_replay(sim_test_name_, sim_test_seed_);                                  \
-            fail_msg(__VA_ARGS__);                                                             \
-        }                                                                                      \
+#define SIM_ASSERT_MSG(cond, ...)                                                                  \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            sim_print_replay(sim_test_name_, sim_test_seed_);                                      \
+            fail_msg(__VA_ARGS__);                                                                 \
+        }                                                                                          \
     } while (0)
 
 #define SIM_ASSERT(cond) SIM_ASSERT_MSG(cond, "%s", #cond)
 
 /* Assert a call returned 0. */
-#define SIM_OK(call)                                                                           \
-    do {                                                                                       \
-        int rc_ = (call);                                                                      \
-        SIM_ASSERT_MSG(rc_ == 0, "%s returned %d", #call, rc_);                                \
+#define SIM_OK(call)                                                                               \
+    do {                                                                                           \
+        int rc_ = (call);                                                                          \
+        SIM_ASSERT_MSG(rc_ == 0, "%s returned %d", #call, rc_);                                    \
     } while (0)
 
 #endif

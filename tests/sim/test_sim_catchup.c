@@ -61,7 +61,8 @@ static void test_node_offline_for_10000_writes_catches_up_within_3x_bytes(void *
     struct sim *s = NULL;
     SIM_OK(sim_new(&cfg, &s));
     SIM_OK(sim_join_all(s, 0));
-    SIM_ASSERT_MSG(sim_run_until(s, all_alive, NULL, 30000), "cluster did not form");
+    SIM_ASSERT_MSG(sim_run_until(s, all_alive, NULL, sim_join_bound_ms(&cfg)),
+                   "cluster did not form");
     SIM_OK(sim_write(s, 0, "before", "everyone has this", NULL));
     sim_run_for(s, 3000);
     SIM_OK(sim_crash(s, OFFLINE, SIM_CRASH_KEEP_STORE));
@@ -89,10 +90,9 @@ static void test_node_offline_for_10000_writes_catches_up_within_3x_bytes(void *
     uint64_t r0 = repair_bytes(s);
     uint64_t t0 = sim_now_ms(s);
     SIM_OK(sim_restart(s, OFFLINE));
-    uint64_t bound = 12ull * gc.sync_interval_ms +
-                     missed_bytes * 3 / (gc.repair_bytes_per_tick ? gc.repair_bytes_per_tick : 1) *
-                         10 +
-                     2000;
+    uint64_t bound =
+        12ull * gc.sync_interval_ms +
+        missed_bytes * 3 / (gc.repair_bytes_per_tick ? gc.repair_bytes_per_tick : 1) * 10 + 2000;
     bool ok = sim_run_until(s, converged, NULL, bound);
     uint64_t spent = repair_bytes(s) - r0;
     struct gossip_stats me;

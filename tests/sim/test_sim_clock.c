@@ -78,7 +78,8 @@ static void test_fast_clock_writes_refused_no_hlc_jump_converges_after_skew(void
     struct sim *s = NULL;
     SIM_OK(sim_new(&cfg, &s));
     SIM_OK(sim_join_all(s, 0));
-    SIM_ASSERT_MSG(sim_run_until(s, all_alive, NULL, 30000), "cluster did not form");
+    SIM_ASSERT_MSG(sim_run_until(s, all_alive, NULL, sim_join_bound_ms(&cfg)),
+                   "cluster did not form");
 
     sim_set_clock_offset(s, SKEWED, SKEW_MS);
     run_checking_hlc(s, 1000);
@@ -92,8 +93,8 @@ static void test_fast_clock_writes_refused_no_hlc_jump_converges_after_skew(void
     /* Refused and counted on the others; accepted the other way round. */
     struct gossip_stats gs;
     sim_gossip_stats_sum(s, &gs);
-    printf("refused on others: store %llu, gossip %llu\n",
-           (unsigned long long)refused_on_others(s), (unsigned long long)gs.clock_refused);
+    printf("refused on others: store %llu, gossip %llu\n", (unsigned long long)refused_on_others(s),
+           (unsigned long long)gs.clock_refused);
     SIM_ASSERT_MSG(refused_on_others(s) > 0, "no node refused the fast clock's versions");
     for (uint32_t i = 0; i < N; i++) {
         if (i == SKEWED)

@@ -60,8 +60,7 @@ static void test_same_seed_same_event_log_different_seed_different_log(void **st
 {
     (void)state;
     uint64_t seed = sim_test_begin("test_sim_determinism", 9);
-    struct outcome *a = calloc(1, sizeof *a), *b = calloc(1, sizeof *b),
-                   *c = calloc(1, sizeof *c);
+    struct outcome *a = calloc(1, sizeof *a), *b = calloc(1, sizeof *b), *c = calloc(1, sizeof *c);
     SIM_ASSERT(a && b && c);
     run_scenario(seed, a);
     run_scenario(seed, b);

@@ -52,8 +52,8 @@ static uint64_t detection_bound_ms(const struct gossip_config *gc, uint32_t n, u
     double log10n = log10((double)n) > 1 ? log10((double)n) : 1;
     double first_probe = 10.0 * gc->probe_interval_ms;
     double suspect = gc->probe_interval_ms;
-    double suspicion = (double)gc->suspicion_max_mult * gc->suspicion_mult * log10n *
-                       gc->probe_interval_ms;
+    double suspicion =
+        (double)gc->suspicion_max_mult * gc->suspicion_mult * log10n * gc->probe_interval_ms;
     double spread = (log2(n) + log(n) + 2) * (gc->gossip_interval_ms + hop_ms);
     return (uint64_t)(first_probe + suspect + suspicion + spread);
 }
@@ -68,7 +68,8 @@ static void test_crashed_node_marked_dead_by_all_within_swim_bound(void **state)
     struct sim *s = NULL;
     SIM_OK(sim_new(&cfg, &s));
     SIM_OK(sim_join_all(s, 0));
-    SIM_ASSERT_MSG(sim_run_until(s, all_alive, NULL, 30000), "cluster did not form");
+    SIM_ASSERT_MSG(sim_run_until(s, all_alive, NULL, sim_join_bound_ms(&cfg)),
+                   "cluster did not form");
 
     struct gossip_config gc;
     sim_gossip_resolve(&cfg.gossip, &gc);

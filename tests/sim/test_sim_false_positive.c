@@ -54,7 +54,8 @@ static void test_ten_percent_loss_ten_minutes_no_false_death(void **state)
     struct sim *s = NULL;
     SIM_OK(sim_new(&cfg, &s));
     SIM_OK(sim_join_all(s, 0));
-    SIM_ASSERT_MSG(sim_run_until(s, all_alive, NULL, 30000), "cluster did not form");
+    SIM_ASSERT_MSG(sim_run_until(s, all_alive, NULL, sim_join_bound_ms(&cfg)),
+                   "cluster did not form");
 
     struct fp_arg fp = {0};
     sim_set_member_hook(s, on_member, &fp);
@@ -66,8 +67,8 @@ static void test_ten_percent_loss_ten_minutes_no_false_death(void **state)
         SIM_ASSERT_MSG(fp.false_deaths == 0,
                        "minute %d: at %llu ms node %u declared live node %u DEAD "
                        "(incarnation %llu)",
-                       minute, (unsigned long long)fp.first_ms, fp.first_viewer,
-                       fp.first_subject, (unsigned long long)fp.first_incarnation);
+                       minute, (unsigned long long)fp.first_ms, fp.first_viewer, fp.first_subject,
+                       (unsigned long long)fp.first_incarnation);
     }
     struct gossip_stats gs;
     sim_gossip_stats_sum(s, &gs);

@@ -33,14 +33,15 @@
  *        bound = (log2 N + ln N + 2)(G + d) + R + R * m(N)     = 92.4 s
  *
  *    (observed over seeds 1..40: 11 s to 63 s).
- */#include <math.h>
+ */
+#include <math.h>
 #include <stdlib.h>
 
 #include "tests/sim/sim_test.h"
 
 #define N 50u
 
-static bool all_alive(struct sim *s, void *arg)
+    static bool all_alive(struct sim *s, void *arg)
 {
     (void)arg;
     return sim_all_see_up_alive(s);
@@ -71,12 +72,7 @@ static void test_join_50_through_one_seed_all_see_all_alive(void **state)
     }
 
     /* 3: all see all (push-pull closes what rumours left). */
-    double rumours = (log2(N) + log(N) + 2) * (gc.gossip_interval_ms + hop);
-    uint32_t mult = 1;
-    for (uint32_t scaled = 32; scaled < N; scaled *= 2)
-        mult++;
-    uint64_t bound = (uint64_t)rumours + gc.reconnect_interval_ms +
-                     (uint64_t)gc.reconnect_interval_ms * mult;
+    uint64_t bound = sim_join_bound_ms(&cfg);
     bool ok = sim_run_until(s, all_alive, NULL, bound);
     uint64_t took = sim_now_ms(s);
     printf("all %u nodes see all alive after %llu ms (bound %llu ms)\n", N,

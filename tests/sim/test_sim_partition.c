@@ -144,7 +144,6 @@ static bool converged(struct sim *s, void *arg)
     return sim_converged(s);
 }
 
-
 static void test_split_2_3_both_sides_write_heal_converges_to_merge_winners(void **state)
 {
     (void)state;
@@ -155,7 +154,8 @@ static void test_split_2_3_both_sides_write_heal_converges_to_merge_winners(void
     struct sim *s = NULL;
     SIM_OK(sim_new(&cfg, &s));
     SIM_OK(sim_join_all(s, 0));
-    SIM_ASSERT_MSG(sim_run_until(s, all_alive, NULL, 30000), "cluster did not form");
+    SIM_ASSERT_MSG(sim_run_until(s, all_alive, NULL, sim_join_bound_ms(&cfg)),
+                   "cluster did not form");
 
     /* Node 0 runs 40 ms fast (inside the 500 ms HLC tolerance), so side A
      * wins some of the same-key races and side B others. */
@@ -196,8 +196,7 @@ static void test_split_2_3_both_sides_write_heal_converges_to_merge_winners(void
     bool ok = sim_run_until(s, converged, NULL, bound);
     printf("2/3 split healed: converged after %llu ms (bound %llu ms), %u writes\n",
            (unsigned long long)(sim_now_ms(s) - t0), (unsigned long long)bound, lg->n);
-    SIM_ASSERT_MSG(ok, "root hashes still differ %llu ms after healing",
-                   (unsigned long long)bound);
+    SIM_ASSERT_MSG(ok, "root hashes still differ %llu ms after healing", (unsigned long long)bound);
     check_winners(s, lg);
     free(lg);
     sim_free(s);
@@ -230,7 +229,8 @@ static void test_split_longer_than_suspicion_declares_dead_then_remerges(void **
     struct sim *s = NULL;
     SIM_OK(sim_new(&cfg, &s));
     SIM_OK(sim_join_all(s, 0));
-    SIM_ASSERT_MSG(sim_run_until(s, all_alive, NULL, 30000), "cluster did not form");
+    SIM_ASSERT_MSG(sim_run_until(s, all_alive, NULL, sim_join_bound_ms(&cfg)),
+                   "cluster did not form");
 
     struct gossip_config gc;
     sim_gossip_resolve(&cfg.gossip, &gc);

@@ -67,7 +67,8 @@ static void test_restart_on_old_data_refutes_death_and_catches_up(void **state)
     struct sim *s = NULL;
     SIM_OK(sim_new(&cfg, &s));
     SIM_OK(sim_join_all(s, 0));
-    SIM_ASSERT_MSG(sim_run_until(s, all_alive, NULL, 30000), "cluster did not form");
+    SIM_ASSERT_MSG(sim_run_until(s, all_alive, NULL, sim_join_bound_ms(&cfg)),
+                   "cluster did not form");
     char key[16];
     for (int w = 0; w < 50; w++) {
         snprintf(key, sizeof key, "old%d", w);
@@ -130,10 +131,69 @@ static void test_restart_on_old_data_refutes_death_and_catches_up(void **state)
     sim_free(s);
 }
 
+/* The disk is lost: the node comes back with an empty store (incarnation 0,
+ * no data) under the same id. The others hold it DEAD at some incarnation; it
+ * must out-bid that, be seen ALIVE by all, and get the whole keyspace back
+ * through anti-entropy (no rumour carries old writes). Bounds as above. */
+static void test_restart_from_empty_store_refutes_death_and_refills(void **state)
+{
+    (void)state;
+    uint64_t seed = sim_test_begin("test_sim_restart", 1);
+    struct sim_config cfg;
+    sim_config_init(&cfg, seed + 100, N);
+    cfg.link = (struct sim_link){.latency_ms = 5, .jitter_ms = 5};
+    struct sim *s = NULL;
+    SIM_OK(sim_new(&cfg, &s));
+    SIM_OK(sim_join_all(s, 0));
+    SIM_ASSERT_MSG(sim_run_until(s, all_alive, NULL, sim_join_bound_ms(&cfg)),
+                   "cluster did not form");
+    char key[16];
+    for (int w = 0; w < 200; w++) {
+        snprintf(key, sizeof key, "k%d", w);
+        SIM_OK(sim_write(s, (uint32_t)(w % N), key, "v", NULL));
+    }
+    SIM_ASSERT(sim_run_until(s, converged, NULL, 30000));
+
+    struct gossip_config gc;
+    sim_gossip_resolve(&cfg.gossip, &gc);
+    uint32_t hop = cfg.link.latency_ms + cfg.link.jitter_ms;
+    double spread = (log2(N) + log(N) + 2) * (gc.gossip_interval_ms + hop);
+    double log10n = log10((double)N) > 1 ? log10((double)N) : 1;
+    uint64_t detect = (uint64_t)(11.0 * gc.probe_interval_ms +
+                                 (double)gc.suspicion_max_mult * gc.suspicion_mult * log10n *
+                                     gc.probe_interval_ms +
+                                 spread);
+    SIM_OK(sim_crash(s, VICTIM, SIM_CRASH_WIPE_STORE));
+    SIM_ASSERT(store_root_hash(sim_node_store(s, VICTIM)) == 0);
+    SIM_ASSERT_MSG(sim_run_until(s, all_see_victim_dead, NULL, detect),
+                   "the crashed node was not declared dead within %llu ms",
+                   (unsigned long long)detect);
+    uint64_t dead_inc = others_incarnation_of_victim(s);
+
+    SIM_OK(sim_restart(s, VICTIM));
+    uint64_t rejoin = 2ull * hop + (uint64_t)spread + gc.probe_interval_ms;
+    bool ok = sim_run_until(s, all_alive, NULL, rejoin);
+    struct gossip_stats me;
+    gossip_stats(sim_node_gossip(s, VICTIM), &me);
+    SIM_ASSERT_MSG(ok, "the wiped node was not seen alive by all within %llu ms",
+                   (unsigned long long)rejoin);
+    SIM_ASSERT_MSG(me.incarnation > dead_inc, "refuted with incarnation %llu, not above %llu",
+                   (unsigned long long)me.incarnation, (unsigned long long)dead_inc);
+    uint64_t sync_bound = 12ull * gc.sync_interval_ms + 2000;
+    SIM_ASSERT_MSG(sim_run_until(s, converged, NULL, sync_bound),
+                   "the wiped node did not refill within %llu ms", (unsigned long long)sync_bound);
+    for (int w = 0; w < 200; w++) {
+        snprintf(key, sizeof key, "k%d", w);
+        SIM_ASSERT(sim_has_value(s, VICTIM, key, "v"));
+    }
+    sim_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_restart_on_old_data_refutes_death_and_catches_up),
+        cmocka_unit_test(test_restart_from_empty_store_refutes_death_and_refills),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

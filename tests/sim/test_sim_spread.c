@@ -72,7 +72,8 @@ static void test_one_write_reaches_100_nodes_within_2_log2n_intervals(void **sta
     struct sim *s = NULL;
     SIM_OK(sim_new(&cfg, &s));
     SIM_OK(sim_join_all(s, 0));
-    SIM_ASSERT_MSG(sim_run_until(s, all_alive, NULL, 60000), "cluster did not form");
+    SIM_ASSERT_MSG(sim_run_until(s, all_alive, NULL, sim_join_bound_ms(&cfg)),
+                   "cluster did not form");
     sim_run_for(s, 5000); /* let membership gossip drain */
 
     struct gossip_config gc;
@@ -100,8 +101,8 @@ static void test_one_write_reaches_100_nodes_within_2_log2n_intervals(void **sta
     }
     printf("slowest of %u writes reached all %u nodes in %llu ms = %.1f intervals; bound %.1f "
            "(c=%.0f, log2 N=%.2f)\n",
-           WRITES, N, (unsigned long long)worst,
-           (double)worst / gc.gossip_interval_ms, intervals, C_ROUNDS, log2(N));
+           WRITES, N, (unsigned long long)worst, (double)worst / gc.gossip_interval_ms, intervals,
+           C_ROUNDS, log2(N));
     SIM_ASSERT(sim_converged(s));
     sim_free(s);
 }
