@@ -166,7 +166,7 @@ void gossip_send_frame(struct gossip *g, const char *addr, const uint8_t *pt, si
 /* An entry too large for a datagram goes as one DELTAS stream frame. */
 static void send_entry_frame(struct gossip *g, const char *addr, const struct entry *e)
 {
-    size_t cap = spread_entry_size(e) + 256;
+    size_t cap = spread_entry_size(e) + WIRE_ENTRIES_OVERHEAD_MAX;
     uint8_t *buf = gossip_frame_buf(g, cap);
     if (!buf) {
         g->st.encode_errors++;

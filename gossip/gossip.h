@@ -43,7 +43,8 @@ struct gossip_member_info {
     const char *addr;
     enum gossip_member_state state;
     uint64_t incarnation;
-    uint64_t state_since_ms;
+    uint64_t state_since_ms; /* protocol time of the last state change (the
+                              * driver's now_ms, minus any backward steps) */
 };
 
 /* What the driver does for the core. Each call must not re-enter the core. */

@@ -172,14 +172,22 @@ void member_set_state(struct gossip *g, struct gossip_member *m, uint8_t state,
     if (m->state != state) {
         count_state(g, m->state, -1);
         count_state(g, state, +1);
-        if (m->state == GOSSIP_SUSPECT)
+        if (m->state == GOSSIP_SUSPECT) {
             suspects_remove(g, m->id);
-        if (state == GOSSIP_SUSPECT && suspects_add(g, m->id) < 0) {
-            /* cannot track the timer: keep the member alive rather than
-             * leave a suspicion that never expires */
-            count_state(g, state, -1);
-            count_state(g, m->state, +1);
-            return;
+            free(m->susp);
+            m->susp = NULL;
+        }
+        if (state == GOSSIP_SUSPECT) {
+            m->susp = calloc(1, sizeof(*m->susp));
+            if (!m->susp || suspects_add(g, m->id) < 0) {
+                /* cannot track the timer: keep the member as it was rather
+                 * than leave a suspicion that never expires */
+                free(m->susp);
+                m->susp = NULL;
+                count_state(g, state, -1);
+                count_state(g, m->state, +1);
+                return;
+            }
         }
         m->state = state;
         m->state_since_ms = g->now_ms;
@@ -227,6 +235,7 @@ static void member_remove(struct gossip *g, size_t i)
     count_state(g, m->state, -1);
     if (m->state == GOSSIP_SUSPECT)
         suspects_remove(g, m->id);
+    free(m->susp);
     free(m->name);
     g->members[i] = g->members[g->nmembers - 1];
     g->nmembers--;
@@ -259,8 +268,10 @@ int member_table_init(struct gossip *g)
 
 void member_table_free(struct gossip *g)
 {
-    for (size_t i = 0; i < g->nmembers; i++)
+    for (size_t i = 0; i < g->nmembers; i++) {
+        free(g->members[i].susp);
         free(g->members[i].name);
+    }
     free(g->members);
     free(g->idx);
     free(g->order);
@@ -418,7 +429,7 @@ static void on_suspect(struct gossip *g, const struct wire_member *wm, uint64_t 
             m->incarnation = wm->incarnation;
         /* Lifeguard: an independent accuser shortens the timer; pass the
          * confirmation on so others count it too. */
-        if (suspicion_confirm(&m->susp, from_id)) {
+        if (suspicion_confirm(m->susp, from_id)) {
             g->st.suspicion_confirmations++;
             broadcast(g, m, from_id);
         }
@@ -434,7 +445,7 @@ static void on_suspect(struct gossip *g, const struct wire_member *wm, uint64_t 
     member_set_state(g, m, GOSSIP_SUSPECT, wm->incarnation);
     if (m->state != GOSSIP_SUSPECT)
         return;
-    suspicion_start(&m->susp, from_id, k, min_ms, max_ms, g->now_ms);
+    suspicion_start(m->susp, from_id, k, min_ms, max_ms, g->now_ms);
     broadcast(g, m, from_id);
 }
 
@@ -783,7 +794,7 @@ static void suspicion_step(struct gossip *g)
             g->suspects[i] = g->suspects[--g->nsuspects];
             continue;
         }
-        if (g->now_ms >= suspicion_deadline_ms(&m->susp)) {
+        if (g->now_ms >= suspicion_deadline_ms(m->susp)) {
             member_set_state(g, m, GOSSIP_DEAD, m->incarnation);
             g->st.deaths_declared++;
             broadcast(g, m, g->cfg.node_id);
@@ -911,7 +922,7 @@ uint64_t member_next_deadline(const struct gossip *g)
     for (size_t i = 0; i < g->nsuspects; i++) {
         const struct gossip_member *m = member_find(g, g->suspects[i]);
         if (m) {
-            uint64_t d = suspicion_deadline_ms(&m->susp);
+            uint64_t d = suspicion_deadline_ms(m->susp);
             if (d < t)
                 t = d;
         }

@@ -214,27 +214,29 @@ int spread_data(struct spread_queue *q, const struct entry *e, size_t size_hint)
     uint64_t h = hash_bytes(e->key, e->key_len);
     if (q->nbuckets) {
         for (struct spread_item *it = q->buckets[h & (q->nbuckets - 1)]; it; it = it->hnext) {
-            if (it->hash != h || it->e.key_len != e->key_len ||
-                memcmp(it->e.key, e->key, e->key_len) != 0)
+            const struct entry *qe = spread_item_entry(it);
+            if (it->hash != h || qe->key_len != e->key_len ||
+                memcmp(qe->key, e->key, e->key_len) != 0)
                 continue;
-            if (entry_merge(&it->e, e, NULL) == MERGE_KEEP_LOCAL)
+            if (entry_merge(qe, e, NULL) == MERGE_KEEP_LOCAL)
                 return 0; /* the queued version is the same or newer */
             item_remove(q, it);
             break;
         }
     }
     size_t vlen = e->value ? e->value_len : 0;
-    struct spread_item *it = calloc(1, sizeof(*it) + e->key_len + vlen);
-    if (!it)
+    struct spread_data_item *d = calloc(1, sizeof(*d) + e->key_len + vlen);
+    if (!d)
         return GKV_ENOMEM;
-    uint8_t *tail = (uint8_t *)(it + 1);
+    uint8_t *tail = (uint8_t *)(d + 1);
     memcpy(tail, e->key, e->key_len);
     if (vlen)
         memcpy(tail + e->key_len, e->value, vlen);
-    it->e = *e;
-    it->e.key = tail;
-    it->e.value = vlen ? tail + e->key_len : NULL;
-    it->e.value_len = (uint32_t)vlen;
+    d->e = *e;
+    d->e.key = tail;
+    d->e.value = vlen ? tail + e->key_len : NULL;
+    d->e.value_len = (uint32_t)vlen;
+    struct spread_item *it = &d->it;
     it->hash = h;
     it->size_hint = size_hint > UINT32_MAX ? UINT32_MAX : (uint32_t)size_hint;
     int rc = item_insert(q, it);
@@ -329,7 +331,7 @@ static uint32_t fill_data(struct gossip *g, struct wire_encoder *enc, size_t lim
                 continue;
             }
             used += it->size_hint;
-            g->ebuf[npicked] = it->e;
+            g->ebuf[npicked] = *spread_item_entry(it);
             g->picked[npicked++] = it;
         }
     }
