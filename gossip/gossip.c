@@ -48,8 +48,8 @@ static void apply_defaults(struct gossip_config *c)
 {
     struct gossip_config d;
     gossip_config_init(&d);
-#define DEF(f)                                                                                 \
-    if (c->f == 0)                                                                             \
+#define DEF(f)                                                                                     \
+    if (c->f == 0)                                                                                 \
     c->f = d.f
     DEF(mtu);
     DEF(probe_interval_ms);
@@ -175,8 +175,8 @@ static void send_entry_frame(struct gossip *g, const char *addr, const struct en
     struct wire_encoder enc;
     wire_encoder_init(&enc, buf, g->fbuf_cap);
     uint32_t taken = 0;
-    int rc = wire_encode_entries(&enc, WIRE_DELTAS, g->cfg.node_id, gossip_hlc_now(g), e, 1,
-                                 &taken);
+    int rc =
+        wire_encode_entries(&enc, WIRE_DELTAS, g->cfg.node_id, gossip_hlc_now(g), e, 1, &taken);
     if (rc < 0 || taken != 1) {
         g->st.encode_errors++;
         return;
@@ -356,8 +356,7 @@ static void dispatch(struct gossip *g, const char *src, struct wire_msg *m)
     case WIRE_ALIVE:
     case WIRE_SUSPECT:
     case WIRE_DEAD:
-        member_apply(g, &m->u.suspicion.member, m->type, m->u.suspicion.from_id,
-                     m->sender_id);
+        member_apply(g, &m->u.suspicion.member, m->type, m->u.suspicion.from_id, m->sender_id);
         break;
     case WIRE_JOIN:
     case WIRE_STATE:
@@ -383,8 +382,8 @@ static void dispatch(struct gossip *g, const char *src, struct wire_msg *m)
     }
 }
 
-static int process_plaintext(struct gossip *g, const char *src, uint64_t sender,
-                             const uint8_t *pt, size_t len)
+static int process_plaintext(struct gossip *g, const char *src, uint64_t sender, const uint8_t *pt,
+                             size_t len)
 {
     struct wire_limits lim = {0, 0};
     size_t off = 0;
@@ -433,8 +432,8 @@ static int open_and_process(struct gossip *g, const char *src, const uint8_t *bu
     size_t pt_len = 0;
     uint64_t sender = 0;
     enum seal_refusal reason;
-    int rc = seal_open(g->seal, buf, len, max_len, g->rxbuf, g->rxbuf_cap, &pt_len, &sender,
-                       &reason);
+    int rc =
+        seal_open(g->seal, buf, len, max_len, g->rxbuf, g->rxbuf_cap, &pt_len, &sender, &reason);
     if (rc < 0) {
         g->st.seal_refused++;
         return rc;
@@ -446,8 +445,7 @@ static int open_and_process(struct gossip *g, const char *src, const uint8_t *bu
     return process_plaintext(g, src, sender, g->rxbuf, pt_len);
 }
 
-int gossip_recv(struct gossip *g, const char *src, const uint8_t *buf, size_t len,
-                uint64_t now_ms)
+int gossip_recv(struct gossip *g, const char *src, const uint8_t *buf, size_t len, uint64_t now_ms)
 {
     gossip_clock(g, now_ms);
     g->st.datagrams_in++;

@@ -63,27 +63,27 @@ struct gossip_io {
 };
 
 struct gossip_config {
-    const char *name;      /* this node's name (copied) */
-    const char *addr;      /* this node's advertised address (copied) */
-    uint64_t node_id;      /* nonzero, unique in the cluster */
-    uint64_t epoch;        /* sender epoch for sealing; must grow across restarts */
-    uint64_t incarnation;  /* starting SWIM incarnation (persisted by the store) */
-    uint64_t seed;         /* PRNG seed: every random choice comes from it */
-    size_t mtu;            /* datagram plaintext budget; 0 = WIRE_MTU_DEFAULT */
+    const char *name;     /* this node's name (copied) */
+    const char *addr;     /* this node's advertised address (copied) */
+    uint64_t node_id;     /* nonzero, unique in the cluster */
+    uint64_t epoch;       /* sender epoch for sealing; must grow across restarts */
+    uint64_t incarnation; /* starting SWIM incarnation (persisted by the store) */
+    uint64_t seed;        /* PRNG seed: every random choice comes from it */
+    size_t mtu;           /* datagram plaintext budget; 0 = WIRE_MTU_DEFAULT */
     /* SWIM / Lifeguard (memberlist LAN defaults when 0) */
-    uint32_t probe_interval_ms;   /* 1000 */
-    uint32_t probe_timeout_ms;    /* 500 */
-    uint32_t indirect_checks;     /* k = 3 */
-    uint32_t suspicion_mult;      /* 4 */
-    uint32_t suspicion_max_mult;  /* 6 */
-    uint32_t gossip_interval_ms;  /* 200 */
-    uint32_t gossip_fanout;       /* 3 */
-    uint32_t retransmit_mult;     /* lambda = 4: sends per delta ~ lambda*log(N+1) */
-    uint32_t sync_interval_ms;    /* anti-entropy period, 0 = 10000... see docs */
+    uint32_t probe_interval_ms;     /* 1000 */
+    uint32_t probe_timeout_ms;      /* 500 */
+    uint32_t indirect_checks;       /* k = 3 */
+    uint32_t suspicion_mult;        /* 4 */
+    uint32_t suspicion_max_mult;    /* 6 */
+    uint32_t gossip_interval_ms;    /* 200 */
+    uint32_t gossip_fanout;         /* 3 */
+    uint32_t retransmit_mult;       /* lambda = 4: sends per delta ~ lambda*log(N+1) */
+    uint32_t sync_interval_ms;      /* anti-entropy period, 0 = 10000... see docs */
     uint32_t reconnect_interval_ms; /* re-contact seeds and dead members: 30000 */
-    uint32_t dead_reclaim_ms;     /* forget dead members after this (0 = 24 h) */
-    uint32_t max_members;         /* 0 = 100000 */
-    uint32_t max_queued_deltas;   /* 0 = 65536; overflow drops the oldest, counted */
+    uint32_t dead_reclaim_ms;       /* forget dead members after this (0 = 24 h) */
+    uint32_t max_members;           /* 0 = 100000 */
+    uint32_t max_queued_deltas;     /* 0 = 65536; overflow drops the oldest, counted */
     uint32_t repair_bytes_per_tick; /* pacing of anti-entropy repair; 0 = 256 KiB */
 };
 
@@ -107,8 +107,7 @@ int gossip_leave(struct gossip *g, uint64_t now_ms);
 
 /* A sealed datagram from src (the real UDP source address). Bad packets are
  * counted and dropped; the return value is informational. */
-int gossip_recv(struct gossip *g, const char *src, const uint8_t *buf, size_t len,
-                uint64_t now_ms);
+int gossip_recv(struct gossip *g, const char *src, const uint8_t *buf, size_t len, uint64_t now_ms);
 /* A sealed stream frame from src. */
 int gossip_recv_stream(struct gossip *g, const char *src, const uint8_t *buf, size_t len,
                        uint64_t now_ms);
@@ -149,34 +148,34 @@ struct gossip_stats {
     uint32_t alive, suspect, dead, left;
     /* Added by the core engineer (appended; the fields above keep their names).
      * Drops, one counter per reason: */
-    uint64_t seal_refused;      /* seal_open refused (detail: seal_ctx_stats) */
-    uint64_t sender_mismatch;   /* message sender id != sealed sender id */
-    uint64_t own_packets;       /* a packet claiming to come from us */
-    uint64_t wrong_target;      /* PING meant for another node id */
-    uint64_t too_many_msgs;     /* datagram beyond WIRE_MAX_MSGS_DATAGRAM */
-    uint64_t relay_table_full;  /* PING_REQ refused: GOSSIP_RELAYS_MAX pending */
-    uint64_t repair_jobs_dropped; /* anti-entropy jobs over the bound */
-    uint64_t deltas_too_large;  /* entry larger than a datagram, no stream */
+    uint64_t seal_refused;          /* seal_open refused (detail: seal_ctx_stats) */
+    uint64_t sender_mismatch;       /* message sender id != sealed sender id */
+    uint64_t own_packets;           /* a packet claiming to come from us */
+    uint64_t wrong_target;          /* PING meant for another node id */
+    uint64_t too_many_msgs;         /* datagram beyond WIRE_MAX_MSGS_DATAGRAM */
+    uint64_t relay_table_full;      /* PING_REQ refused: GOSSIP_RELAYS_MAX pending */
+    uint64_t repair_jobs_dropped;   /* anti-entropy jobs over the bound */
+    uint64_t deltas_too_large;      /* entry larger than a datagram, no stream */
     uint64_t state_records_skipped; /* member record that fits no datagram */
-    uint64_t stale_updates;     /* membership updates older than what we know */
-    uint64_t unexpected_msgs;   /* well-formed but meaningless here (e.g. ACK for no probe) */
-    uint64_t encode_errors;     /* our own message refused by the encoder (bug) */
-    uint64_t merge_errors;      /* store_merge refused an entry (key size, full, I/O) */
+    uint64_t stale_updates;         /* membership updates older than what we know */
+    uint64_t unexpected_msgs;       /* well-formed but meaningless here (e.g. ACK for no probe) */
+    uint64_t encode_errors;         /* our own message refused by the encoder (bug) */
+    uint64_t merge_errors;          /* store_merge refused an entry (key size, full, I/O) */
     /* Activity: */
     uint64_t nacks_sent, nacks_received, acks_relayed, pings_received;
     uint64_t suspicion_confirmations; /* independent accusers counted */
     uint64_t members_reclaimed;       /* dead/left forgotten after dead_reclaim_ms */
     uint64_t joins_sent, joins_received, states_sent, states_received;
-    uint64_t reconnects;              /* STATE pushes to a dead member or seed */
-    uint64_t pushpulls;               /* periodic STATE pushes to a live member */
-    uint64_t random_records_sent;     /* ALIVE records of random members in leftover space */
+    uint64_t reconnects;          /* STATE pushes to a dead member or seed */
+    uint64_t pushpulls;           /* periodic STATE pushes to a live member */
+    uint64_t random_records_sent; /* ALIVE records of random members in leftover space */
     uint64_t leaves_received;
-    uint64_t digests_in_sync;         /* DIGEST offers whose root matched ours */
+    uint64_t digests_in_sync; /* DIGEST offers whose root matched ours */
     uint64_t bucket_reqs_sent, bucket_reqs_received;
     uint64_t repair_frames_sent, delta_frames_sent;
     uint64_t tombstones_purged;
-    uint64_t gc_bound_hlc;            /* last safe_below_hlc given to the store */
-    uint32_t awareness;               /* Lifeguard local health score (0 = healthy) */
+    uint64_t gc_bound_hlc; /* last safe_below_hlc given to the store */
+    uint32_t awareness;    /* Lifeguard local health score (0 = healthy) */
     uint32_t queued_member_updates, queued_deltas;
 };
 void gossip_stats(const struct gossip *g, struct gossip_stats *out);

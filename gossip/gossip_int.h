@@ -120,8 +120,8 @@ struct gossip_member {
     uint8_t state; /* enum gossip_member_state */
     uint64_t incarnation;
     uint64_t state_since_ms;
-    uint64_t last_heard_ms; /* last authenticated packet from it (0: never) */
-    uint64_t last_hlc;      /* highest sender HLC it advertised (GC bound) */
+    uint64_t last_heard_ms;        /* last authenticated packet from it (0: never) */
+    uint64_t last_hlc;             /* highest sender HLC it advertised (GC bound) */
     struct gossip_suspicion *susp; /* heap, non-NULL exactly while SUSPECT (a
                                     * member costs ~80 bytes, not ~230: a
                                     * node keeps N of them) */
@@ -240,7 +240,7 @@ struct gossip {
     struct gossip_probe probe;
     struct gossip_relay relays[GOSSIP_RELAYS_MAX];
     size_t nrelays; /* slots in use */
-    bool quiet; /* applying a STATE reply as a fresh joiner: learn, do not re-broadcast */
+    bool quiet;     /* applying a STATE reply as a fresh joiner: learn, do not re-broadcast */
     uint32_t next_seq;
     char *seeds[GOSSIP_SEEDS_MAX];
     size_t nseeds;
@@ -260,7 +260,7 @@ struct gossip {
     size_t jobs_head, jobs_count, jobs_cap;
     uint8_t *arena; /* copies of entries batched for one REPAIR message */
     size_t arena_cap;
-    uint64_t gc_bound; /* cached sync_gc_bound() */
+    uint64_t gc_bound;         /* cached sync_gc_bound() */
     uint64_t sync_deferred_ms; /* how long the current round waited for the data queue */
     uint64_t next_repair_ms;
     uint64_t next_gc_bound_ms;

@@ -96,8 +96,8 @@ static void count_state(struct gossip *g, uint8_t state, int delta)
     *c = (uint32_t)((int64_t)*c + delta);
 }
 
-static int set_strings(struct gossip_member *m, const char *name, size_t name_len,
-                       const char *addr, size_t addr_len)
+static int set_strings(struct gossip_member *m, const char *name, size_t name_len, const char *addr,
+                       size_t addr_len)
 {
     char *block = malloc(name_len + addr_len + 2);
     if (!block)
@@ -118,7 +118,8 @@ static void notify(struct gossip *g, const struct gossip_member *m)
 {
     if (!g->io.member_cb)
         return;
-    struct gossip_member_info info = {m->id, m->name, m->addr, (enum gossip_member_state)m->state,
+    struct gossip_member_info info = {m->id,          m->name,
+                                      m->addr,        (enum gossip_member_state)m->state,
                                       m->incarnation, m->state_since_ms};
     g->io.member_cb(g->io.data, &info);
 }
@@ -439,8 +440,7 @@ static void on_suspect(struct gossip *g, const struct wire_member *wm, uint64_t 
     uint32_t k = g->cfg.suspicion_mult > 2 ? g->cfg.suspicion_mult - 2 : 0;
     if (n < (size_t)k + 2)
         k = 0;
-    uint64_t min_ms =
-        suspicion_min_timeout_ms(g->cfg.suspicion_mult, n, g->cfg.probe_interval_ms);
+    uint64_t min_ms = suspicion_min_timeout_ms(g->cfg.suspicion_mult, n, g->cfg.probe_interval_ms);
     uint64_t max_ms = min_ms * g->cfg.suspicion_max_mult;
     member_set_state(g, m, GOSSIP_SUSPECT, wm->incarnation);
     if (m->state != GOSSIP_SUSPECT)

@@ -282,10 +282,10 @@ static uint32_t fill_members(struct gossip *g, struct wire_encoder *enc, size_t 
                 it = next;
                 continue; /* already in this datagram */
             }
-            struct gossip_member *mem = it->member_pos < g->nmembers &&
-                                                g->members[it->member_pos].id == it->member_id
-                                            ? &g->members[it->member_pos]
-                                            : member_find(g, it->member_id);
+            struct gossip_member *mem =
+                it->member_pos < g->nmembers && g->members[it->member_pos].id == it->member_id
+                    ? &g->members[it->member_pos]
+                    : member_find(g, it->member_id);
             if (mem)
                 it->member_pos = (size_t)(mem - g->members);
             if (!mem) { /* reclaimed meanwhile: nothing left to say */
@@ -367,8 +367,7 @@ static uint32_t fill_random_records(struct gossip *g, struct wire_encoder *enc)
     if (g->nmembers < 2)
         return 0;
     for (uint32_t i = 0; i < GOSSIP_RANDOM_RECORDS; i++) {
-        const struct gossip_member *mem =
-            &g->members[gkv_rng_below(&g->rng, g->nmembers)];
+        const struct gossip_member *mem = &g->members[gkv_rng_below(&g->rng, g->nmembers)];
         if (mem->state != GOSSIP_ALIVE)
             continue;
         gossip_msg_init(g, m, WIRE_ALIVE);

@@ -92,8 +92,7 @@ static void send_root_offer(struct gossip *g, const char *addr)
 }
 
 /* Append one message to enc, flushing to addr when it is full. */
-static int put_msg(struct gossip *g, const char *addr, struct wire_encoder *enc,
-                   struct wire_msg *m)
+static int put_msg(struct gossip *g, const char *addr, struct wire_encoder *enc, struct wire_msg *m)
 {
     int rc = wire_encode(enc, m);
     if (rc == GKV_ENOSPACE_MSG && enc->len > 0) {
@@ -266,13 +265,13 @@ struct repair_ctx {
     struct gossip *g;
     struct gossip_repair_job *job;
     char addr[WIRE_MAX_ADDR + 1]; /* where the current batch goes */
-    size_t cap;       /* plaintext budget of one datagram or frame */
+    size_t cap;                   /* plaintext budget of one datagram or frame */
     size_t arena_used;
     size_t hint_used;
-    uint32_t n;       /* entries batched in g->ebuf */
-    uint32_t index;   /* entries of the bucket visited so far */
-    size_t budget;    /* bytes still allowed this tick */
-    bool stopped;     /* budget exhausted mid-bucket */
+    uint32_t n;     /* entries batched in g->ebuf */
+    uint32_t index; /* entries of the bucket visited so far */
+    size_t budget;  /* bytes still allowed this tick */
+    bool stopped;   /* budget exhausted mid-bucket */
 };
 
 static size_t send_batch_buf(struct repair_ctx *c, const struct entry *es, uint32_t n)
@@ -425,8 +424,7 @@ uint64_t sync_gc_bound(const struct gossip *g)
         if (m->last_hlc < bound)
             bound = m->last_hlc;
     }
-    uint64_t margin_ms =
-        2ull * g->cfg.sync_interval_ms + store_hlc(g->store)->max_offset_ms;
+    uint64_t margin_ms = 2ull * g->cfg.sync_interval_ms + store_hlc(g->store)->max_offset_ms;
     uint64_t margin = HLC_MAKE(margin_ms, 0);
     return bound > margin ? bound - margin : 0;
 }

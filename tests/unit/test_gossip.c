@@ -49,7 +49,7 @@ struct node {
     struct store *store;
     struct seal_ctx *seal;
     struct gossip *g;
-    bool down; /* crashed: receives nothing, sends nothing, no ticks */
+    bool down;               /* crashed: receives nothing, sends nothing, no ticks */
     int64_t clock_offset_ms; /* what this node's wall clock reads vs net->now */
     uint32_t member_events;
 };
@@ -869,13 +869,12 @@ static void anti_entropy_case(bool streams)
     for (int i = 0; i < 300; i++) {
         snprintf(key, sizeof(key), "b%04d", i);
         snprintf(val, sizeof(val), "from-b-%d", i);
-        assert_int_equal(store_put(net.nodes[1].store, key, strlen(key), val, strlen(val),
-                                   net.now, NULL), 0);
+        assert_int_equal(
+            store_put(net.nodes[1].store, key, strlen(key), val, strlen(val), net.now, NULL), 0);
     }
     for (int i = 0; i < 100; i++) {
         snprintf(key, sizeof(key), "a%04d", i);
-        assert_int_equal(store_put(net.nodes[0].store, key, strlen(key), "A", 1, net.now, NULL),
-                         0);
+        assert_int_equal(store_put(net.nodes[0].store, key, strlen(key), "A", 1, net.now, NULL), 0);
     }
     assert_int_equal(store_put(net.nodes[0].store, "both", 4, "old", 3, net.now, NULL), 0);
     net_step(&net);
@@ -944,8 +943,8 @@ static void test_gossip_repair_is_paced_per_tick(void **state)
     char key[32];
     for (int i = 0; i < 2000; i++) {
         snprintf(key, sizeof(key), "p%05d", i);
-        assert_int_equal(store_put(net.nodes[1].store, key, strlen(key), "0123456789", 10,
-                                   net.now, NULL), 0);
+        assert_int_equal(
+            store_put(net.nodes[1].store, key, strlen(key), "0123456789", 10, net.now, NULL), 0);
     }
     /* Per step (one tick) node 1 may send at most the budget plus one
      * datagram of overshoot. */
@@ -1153,9 +1152,9 @@ static void test_gossip_random_insider_messages_never_break_the_core(void **stat
     assert_non_null(m);
     struct gkv_rng r;
     gkv_rng_seed(&r, g_seed ^ 0x5eed);
-    static const uint8_t types[] = {WIRE_PING,    WIRE_PING_REQ, WIRE_ACK,   WIRE_NACK,
-                                    WIRE_ALIVE,   WIRE_SUSPECT,  WIRE_DEAD,  WIRE_LEAVE,
-                                    WIRE_JOIN,    WIRE_STATE,    WIRE_DELTAS, WIRE_DIGEST,
+    static const uint8_t types[] = {WIRE_PING,       WIRE_PING_REQ, WIRE_ACK,    WIRE_NACK,
+                                    WIRE_ALIVE,      WIRE_SUSPECT,  WIRE_DEAD,   WIRE_LEAVE,
+                                    WIRE_JOIN,       WIRE_STATE,    WIRE_DELTAS, WIRE_DIGEST,
                                     WIRE_BUCKET_REQ, WIRE_REPAIR};
     char names[8][16], addrs[8][32], keys[4][8], vals[4][8];
     uint32_t encoded = 0;
@@ -1343,7 +1342,7 @@ static void test_gossip_suspicion_timeout_follows_lifeguard_formula(void **state
     struct gossip_suspicion s;
     suspicion_start(&s, 7, 2, 4000, 24000, 100);
     assert_int_equal(suspicion_deadline_ms(&s), 100 + 24000); /* lone accuser: max */
-    assert_false(suspicion_confirm(&s, 7));                    /* the accuser again */
+    assert_false(suspicion_confirm(&s, 7));                   /* the accuser again */
     assert_true(suspicion_confirm(&s, 8));
     /* one of k = 2: max - (max - min) * log 2 / log 3 */
     assert_int_equal(suspicion_deadline_ms(&s), 100 + 11381);
