@@ -238,7 +238,9 @@ struct gossip {
     size_t reclaim_pos;
     uint32_t awareness; /* Lifeguard local health score, < GOSSIP_AWARENESS_MAX */
     struct gossip_probe probe;
-    struct gossip_relay relays[GOSSIP_RELAYS_MAX];
+    struct gossip_relay *relays; /* GOSSIP_RELAYS_MAX slots, allocated on the
+                                  * first PING_REQ (26 KiB a healthy node may
+                                  * never need) */
     size_t nrelays; /* slots in use */
     bool quiet;     /* applying a STATE reply as a fresh joiner: learn, do not re-broadcast */
     uint32_t next_seq;

@@ -277,6 +277,7 @@ void member_table_free(struct gossip *g)
     free(g->idx);
     free(g->order);
     free(g->suspects);
+    free(g->relays);
 }
 
 size_t member_pick_random(struct gossip *g, size_t want, uint64_t except_id, size_t *out)
@@ -711,6 +712,13 @@ void member_on_ping_req(struct gossip *g, const char *src, const struct wire_msg
     if (r->target_addr_len == 0 || r->target_addr_len > WIRE_MAX_ADDR) {
         g->st.unexpected_msgs++;
         return;
+    }
+    if (!g->relays) {
+        g->relays = calloc(GOSSIP_RELAYS_MAX, sizeof(*g->relays));
+        if (!g->relays) {
+            g->st.relay_table_full++;
+            return;
+        }
     }
     struct gossip_relay *slot = NULL;
     for (size_t i = 0; i < GOSSIP_RELAYS_MAX && !slot; i++)
