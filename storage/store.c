@@ -982,6 +982,8 @@ static int open_values(struct store *s, bool create, char *err, size_t err_bytes
             return store__errno_code(errno);
         }
         h->map = m;
+        if (s->cfg.huge_pages)
+            madvise(m, h->map_bytes, MADV_HUGEPAGE);
     }
     struct fmt_values_prologue *p = (struct fmt_values_prologue *)h->map;
     if (create) {
@@ -1066,7 +1068,8 @@ static int create_new(struct store *s, uint64_t now_ms, char *err, size_t err_by
     uint64_t cap = round_pow2(s->cfg.initial_capacity ? s->cfg.initial_capacity
                                                       : STORE_DEFAULT_CAPACITY);
     memcpy(s->secret, s->cfg.placement_secret, sizeof s->secret);
-    if ((rc = store__table_open_file(s->dirfd, 1, true, cap, false, true, &s->cur, err, err_bytes)) != 0)
+    if ((rc = store__table_open_file(s->dirfd, 1, true, cap, false, true, s->cfg.huge_pages, &s->cur,
+                                     err, err_bytes)) != 0)
         return rc;
     if ((rc = open_values(s, true, err, err_bytes)) != 0)
         return rc;
@@ -1147,16 +1150,16 @@ static int open_files(struct store *s, int *valid_copies, char *err, size_t err_
     bool ro = s->cfg.read_only;
     if (s->hdr.grow_gen) {
         if ((rc = store__table_open_file(s->dirfd, s->hdr.table_gen, false, s->hdr.table_capacity, ro,
-                                         false, &s->old, err, err_bytes)) != 0)
+                                         false, s->cfg.huge_pages, &s->old, err, err_bytes)) != 0)
             return rc;
         if ((rc = store__table_open_file(s->dirfd, s->hdr.grow_gen, false, s->hdr.grow_capacity, ro,
-                                         false, &s->cur, err, err_bytes)) != 0)
+                                         false, s->cfg.huge_pages, &s->cur, err, err_bytes)) != 0)
             return rc;
         s->growing = true;
         s->mig_pos = 0;
     } else if ((rc = store__table_open_file(s->dirfd, s->hdr.table_gen, false,
-                                            s->hdr.table_capacity, ro, false, &s->cur, err,
-                                            err_bytes)) != 0) {
+                                            s->hdr.table_capacity, ro, false, s->cfg.huge_pages,
+                                            &s->cur, err, err_bytes)) != 0) {
         return rc;
     }
     if ((rc = open_values(s, false, err, err_bytes)) != 0)

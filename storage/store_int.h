@@ -123,7 +123,8 @@ uint64_t store__slot_checksum(const struct store_table *t, uint64_t idx, const s
  * sync is set. */
 int store__slot_put(struct store_table *t, uint64_t idx, struct fmt_slot *img, bool sync);
 int store__table_open_file(int dirfd, uint64_t gen, bool create, uint64_t cap, bool read_only,
-                           bool durable, struct store_table *t, char *err, size_t err_bytes);
+                           bool durable, bool huge, struct store_table *t, char *err,
+                           size_t err_bytes);
 void store__table_unmap(struct store_table *t);
 void store__table_name(char *buf, size_t n, uint64_t gen);
 

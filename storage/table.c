@@ -64,7 +64,8 @@ static void prologue_fill(struct fmt_table_prologue *p, uint64_t gen, uint64_t c
 }
 
 int store__table_open_file(int dirfd, uint64_t gen, bool create, uint64_t cap, bool read_only,
-                           bool durable, struct store_table *t, char *err, size_t err_bytes)
+                           bool durable, bool huge, struct store_table *t, char *err,
+                           size_t err_bytes)
 {
     char name[64];
     store__table_name(name, sizeof name, gen);
@@ -138,8 +139,8 @@ int store__table_open_file(int dirfd, uint64_t gen, bool create, uint64_t cap, b
     t->slots = (struct fmt_slot *)(t->map + FMT_PAGE);
     /* Probes land on random pages: no readahead (on a fresh, fallocated file
      * readahead zero-fills whole windows on every fault, milliseconds per
-     * put at the start of a doubling). */
-    madvise(t->map, t->map_bytes, MADV_RANDOM);
+     * put at the start of a doubling). Or, when asked, huge pages. */
+    madvise(t->map, t->map_bytes, huge ? MADV_HUGEPAGE : MADV_RANDOM);
     struct fmt_table_prologue *p = (struct fmt_table_prologue *)t->map;
     if (create) {
         prologue_fill(p, gen, cap);
@@ -298,7 +299,8 @@ int store__grow_start(struct store *s)
         unlinkat(s->dirfd, name, 0);
     }
     bool durable = s->cfg.sync != STORE_SYNC_NONE;
-    int rc = store__table_open_file(s->dirfd, gen, true, cap, false, durable, &nt, err, sizeof err);
+    int rc = store__table_open_file(s->dirfd, gen, true, cap, false, durable, s->cfg.huge_pages, &nt,
+                                    err, sizeof err);
     if (rc != 0) {
         if (s->dirfd >= 0) {
             char name[64];
