@@ -8,7 +8,9 @@
  * an entry carries, before any encoding. "Repair bytes" = the growth, over
  * the catch-up window, of repair_bytes_sent summed over every node's
  * gossip_stats (the bytes the anti-entropy path put on the wire for this
- * repair). The constant 3 leaves room for msgpack framing (~30 bytes per
+ * repair). The same limit is also asserted on everything the node received
+ * since its restart (sealed datagrams and frames of every kind). The
+ * constant 3 leaves room for msgpack framing (~30 bytes per
  * entry), the sealed envelope (40 bytes per datagram), digests (one bucket
  * hash per differing bucket) and one peer repairing a bucket another peer
  * already sent; a design that resends the whole keyspace per sync round, or
@@ -111,6 +113,12 @@ static void test_node_offline_for_10000_writes_catches_up_within_3x_bytes(void *
     SIM_ASSERT(ss.entries == WRITES + 1);
     SIM_ASSERT_MSG(spent > 0, "no repair bytes counted: the catch-up must go through repair");
     SIM_ASSERT_MSG(ratio <= MAX_RATIO, "repair cost %.2fx the missed bytes (limit %.1fx)", ratio,
+                   MAX_RATIO);
+    /* Stricter: everything the node received since it restarted (sealed
+     * datagrams and frames: repairs, digests, membership, envelopes). */
+    double all_in = (double)(me.bytes_in + me.frame_bytes_in) / (double)missed_bytes;
+    SIM_ASSERT_MSG(all_in <= MAX_RATIO,
+                   "the node received %.2fx the missed bytes in all (limit %.1fx)", all_in,
                    MAX_RATIO);
     sim_free(s);
 }
