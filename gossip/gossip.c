@@ -420,7 +420,7 @@ static int process_plaintext(struct gossip *g, const char *src, uint64_t sender,
 }
 
 static int open_and_process(struct gossip *g, const char *src, const uint8_t *buf, size_t len,
-                            size_t max_len)
+                            size_t max_len, bool stream)
 {
     if (g->rxbuf_cap < len) {
         uint8_t *b = realloc(g->rxbuf, len);
@@ -442,7 +442,10 @@ static int open_and_process(struct gossip *g, const char *src, const uint8_t *bu
         g->st.own_packets++;
         return GKV_EINVAL;
     }
-    return process_plaintext(g, src, sender, g->rxbuf, pt_len);
+    g->rx_stream = stream;
+    int rc2 = process_plaintext(g, src, sender, g->rxbuf, pt_len);
+    g->rx_stream = false;
+    return rc2;
 }
 
 int gossip_recv(struct gossip *g, const char *src, const uint8_t *buf, size_t len, uint64_t now_ms)
@@ -459,7 +462,7 @@ int gossip_recv(struct gossip *g, const char *src, const uint8_t *buf, size_t le
         g->st.seal_refused++; /* what seal_open would say; no copy needed */
         return GKV_ETOOLONG;
     }
-    return open_and_process(g, src, buf, len, max_len);
+    return open_and_process(g, src, buf, len, max_len, false);
 }
 
 int gossip_recv_stream(struct gossip *g, const char *src, const uint8_t *buf, size_t len,
@@ -477,7 +480,7 @@ int gossip_recv_stream(struct gossip *g, const char *src, const uint8_t *buf, si
         g->st.seal_refused++;
         return GKV_ETOOLONG;
     }
-    return open_and_process(g, src, buf, len, max_len);
+    return open_and_process(g, src, buf, len, max_len, true);
 }
 
 /* ------------------------------------------------------------- timers */
@@ -558,7 +561,8 @@ int gossip_join(struct gossip *g, const char *const *seeds, size_t n, uint64_t n
         g->seeds[g->nseeds++] = copy;
     }
     for (size_t i = 0; i < g->nseeds; i++) {
-        member_send_state(g, g->seeds[i], WIRE_JOIN, false);
+        member_send_state(g, g->seeds[i], WIRE_JOIN, false, false); /* datagrams: no
+                                                                     * TCP needed to join */
         g->st.joins_sent++;
     }
     /* Announce ourselves too (memberlist setAlive): once the seed's reply

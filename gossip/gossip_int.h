@@ -241,8 +241,9 @@ struct gossip {
     struct gossip_relay *relays; /* GOSSIP_RELAYS_MAX slots, allocated on the
                                   * first PING_REQ (26 KiB a healthy node may
                                   * never need) */
-    size_t nrelays; /* slots in use */
+    size_t nrelays;              /* slots in use */
     bool quiet;     /* applying a STATE reply as a fresh joiner: learn, do not re-broadcast */
+    bool rx_stream; /* the packet being processed came as a stream frame */
     uint32_t next_seq;
     char *seeds[GOSSIP_SEEDS_MAX];
     size_t nseeds;
@@ -329,8 +330,10 @@ void member_on_ack(struct gossip *g, const struct wire_msg *m);
 void member_on_nack(struct gossip *g, const struct wire_msg *m);
 /* JOIN and STATE. */
 void member_on_state(struct gossip *g, const char *src, const struct wire_msg *m);
-/* Send our whole member list as STATE messages to addr. */
-void member_send_state(struct gossip *g, const char *addr, uint8_t type, bool is_reply);
+/* Send our whole member list as JOIN/STATE messages to addr, in datagrams or
+ * (via_stream and the driver has streams) in frames of GOSSIP_FRAME_TARGET. */
+void member_send_state(struct gossip *g, const char *addr, uint8_t type, bool is_reply,
+                       bool via_stream);
 /* Timers: probes, relays, suspicion, reclaim, join retry, reconnect. */
 void member_tick(struct gossip *g);
 uint64_t member_next_deadline(const struct gossip *g);

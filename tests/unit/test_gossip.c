@@ -628,11 +628,10 @@ static void test_gossip_member_limit_refuses_and_counts(void **state)
     net_free(&net);
 }
 
-static void test_gossip_partition_longer_than_suspicion_heals_by_itself(void **state)
+static void partition_case(bool streams)
 {
-    (void)state;
     struct net net;
-    net_init(&net, 4, false);
+    net_init(&net, 4, streams);
     join_all(&net);
     assert_true(net_run_until(&net, 5000, all_see_all_alive, NULL) != UINT64_MAX);
     /* {0,1} | {2,3} for 40 s: each side declares the other dead */
@@ -647,12 +646,26 @@ static void test_gossip_partition_longer_than_suspicion_heals_by_itself(void **s
      * member, then suspicion + refutation on both sides */
     uint64_t took = net_run_until(&net, 60000, all_see_all_alive, NULL);
     assert_true(took != UINT64_MAX);
-    printf("  partition healed: all alive %llu ms after the links came back\n",
-           (unsigned long long)took);
+    printf("  partition healed (%s): all alive %llu ms after the links came back\n",
+           streams ? "STATE over streams" : "STATE over datagrams", (unsigned long long)took);
     struct gossip_stats st;
     gossip_stats(net.nodes[0].g, &st);
     assert_true(st.reconnects >= 1);
+    if (streams) /* push-pulls and reconnect pushes went as frames */
+        assert_true(st.frames_out > 0 && st.frames_in > 0);
     net_free(&net);
+}
+
+static void test_gossip_partition_longer_than_suspicion_heals_by_itself(void **state)
+{
+    (void)state;
+    partition_case(false);
+}
+
+static void test_gossip_partition_heals_with_state_over_streams(void **state)
+{
+    (void)state;
+    partition_case(true);
 }
 
 static void test_gossip_wall_clock_stepped_back_keeps_probing(void **state)
@@ -1370,6 +1383,7 @@ int main(void)
         cmocka_unit_test(test_gossip_dead_member_reclaimed_after_dead_reclaim_ms),
         cmocka_unit_test(test_gossip_member_limit_refuses_and_counts),
         cmocka_unit_test(test_gossip_partition_longer_than_suspicion_heals_by_itself),
+        cmocka_unit_test(test_gossip_partition_heals_with_state_over_streams),
         cmocka_unit_test(test_gossip_wall_clock_stepped_back_keeps_probing),
         cmocka_unit_test(test_gossip_local_write_spreads_to_every_node),
         cmocka_unit_test(test_gossip_many_writes_pack_into_few_datagrams),
