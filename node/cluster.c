@@ -491,6 +491,14 @@ int node_cluster_start(struct node *n)
         gc.gossip_interval_ms = n->cfg.gossip_interval_ms;
     if (n->cfg.sync_interval_ms)
         gc.sync_interval_ms = n->cfg.sync_interval_ms;
+    if (n->cfg.gossip_fanout)
+        gc.gossip_fanout = n->cfg.gossip_fanout;
+    if (n->cfg.retransmit_mult)
+        gc.retransmit_mult = n->cfg.retransmit_mult;
+    if (n->cfg.suspicion_mult)
+        gc.suspicion_mult = n->cfg.suspicion_mult;
+    if (n->cfg.max_queued_deltas)
+        gc.max_queued_deltas = n->cfg.max_queued_deltas;
     struct gossip_io io = {
         .data = cl,
         .send_cb = io_send,
