@@ -421,8 +421,16 @@ int node_config_finish(struct node_config *cfg, char *err, size_t err_len)
         hn[sizeof(hn) - 1] = 0;
         snprintf(cfg->name, sizeof(cfg->name), "%.100s:%d", hn, port);
     }
-    if (cfg->max_value_bytes == 0 || cfg->max_value_bytes > GKV_VALUE_HARD_MAX)
-        return errf(err, err_len, "max-value-bytes: must be 1..%u", GKV_VALUE_HARD_MAX);
+    /* A value must fit one sync-stream frame (WIRE_MAX_FRAME) to replicate,
+     * and peers decode with the default value limit: 1 MiB is the most a
+     * cluster can carry today. */
+    if (cfg->max_value_bytes == 0 || cfg->max_value_bytes > GKV_VALUE_MAX_DEFAULT)
+        return errf(err, err_len,
+                    "max-value-bytes: must be 1..%u (larger values could not be gossiped)",
+                    GKV_VALUE_MAX_DEFAULT);
+    /* Replies are handed to libuv as one buffer (unsigned int length). */
+    if (cfg->client_output_buffer_limit_bytes > 1024ull * 1024 * 1024)
+        return errf(err, err_len, "client-output-buffer-limit: at most 1gb");
     if (cfg->maxclients == 0)
         return errf(err, err_len, "maxclients: must be at least 1");
     if (cfg->client_query_buffer_limit_bytes < 1024 * 1024)

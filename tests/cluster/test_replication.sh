@@ -39,6 +39,13 @@ check "MSET of 500 keys on n2" [ "$(rcli "${C[2]}" MSET "${args[@]}")" = "OK" ]
 dbsize_is() { [ "$(rcli "$1" DBSIZE)" = "$2" ]; }
 check "n1 holds all 501 keys" wait_until 20 dbsize_is "${C[1]}" 501
 check "n3 holds all 501 keys" wait_until 20 dbsize_is "${C[3]}" 501
+# A value too big for a datagram crosses by TCP sync stream.
+head -c 1048576 /dev/zero | tr '\0' v >"$TMP/big"
+check "SET of a 1 MiB value on n1" bash -c "redis-cli -p ${C[1]} -x SET big <'$TMP/big' | grep -qx OK"
+big_on() { [ "$(rcli "$1" GET big | wc -c)" = 1048577 ]; }
+check "n2 holds the 1 MiB value" wait_until 30 big_on "${C[2]}"
+check "n3 holds the 1 MiB value" wait_until 30 big_on "${C[3]}"
+check "it travelled over a sync stream" [ "$(info_field "${C[1]}" gossip stream_frames_out)" -gt 0 ]
 root() { info_field "$1" storage root_hash; }
 same_roots() { [ "$(root "${C[1]}")" = "$(root "${C[2]}")" ] && [ "$(root "${C[2]}")" = "$(root "${C[3]}")" ]; }
 check "all three converge to one root hash" wait_until 20 same_roots
