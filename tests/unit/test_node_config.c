@@ -1,0 +1,199 @@
+/*
+ * test_node_config.c: `gossipkv serve` settings (node/config.c) and address
+ * text (node/addr.c): flags over a file, redis.conf syntax, sizes, refusals
+ * with messages that name the problem, IPv6 brackets.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common/errors.h"
+#include "node/addr.h"
+#include "node/config.h"
+
+static char g_dir[64];
+
+static const char *write_file(const char *name, const char *text)
+{
+    static char path[128];
+    snprintf(path, sizeof(path), "%s/%s", g_dir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+static void test_defaults_match_the_docs(void **state)
+{
+    (void)state;
+    struct node_config c;
+    node_config_defaults(&c);
+    assert_string_equal(c.gossip_addr, "127.0.0.1:7946");
+    assert_string_equal(c.client_addr, "127.0.0.1:7379");
+    assert_string_equal(c.data_dir, "./gossipkv-data");
+    assert_int_equal(c.sync, STORE_SYNC_BATCH);
+    assert_int_equal(c.maxclients, 10000);
+    assert_int_equal(c.timeout_s, 0);
+    char err[256];
+    assert_int_equal(node_config_finish(&c, err, sizeof(err)), 0);
+    assert_string_equal(c.advertise_addr, "127.0.0.1:7946");
+    assert_non_null(strstr(c.name, ":7946")); /* hostname:gossip-port */
+}
+
+static void test_sizes_use_redis_units(void **state)
+{
+    (void)state;
+    uint64_t v;
+    assert_int_equal(node_config_parse_bytes("100", &v), 0);
+    assert_int_equal(v, 100);
+    assert_int_equal(node_config_parse_bytes("1k", &v), 0);
+    assert_int_equal(v, 1000);
+    assert_int_equal(node_config_parse_bytes("1kb", &v), 0);
+    assert_int_equal(v, 1024);
+    assert_int_equal(node_config_parse_bytes("64MB", &v), 0);
+    assert_int_equal(v, 64ull * 1024 * 1024);
+    assert_int_equal(node_config_parse_bytes("2gb", &v), 0);
+    assert_int_equal(v, 2ull * 1024 * 1024 * 1024);
+    assert_int_not_equal(node_config_parse_bytes("-1", &v), 0);
+    assert_int_not_equal(node_config_parse_bytes("12x", &v), 0);
+    assert_int_not_equal(node_config_parse_bytes("", &v), 0);
+    assert_int_not_equal(node_config_parse_bytes("99999999999999999999gb", &v), 0);
+}
+
+static void test_flags_override_the_file_and_join_accumulates(void **state)
+{
+    (void)state;
+    const char *path = write_file("a.conf", "# comment\n"
+                                            "name \"node one\"   # trailing comment\n"
+                                            "client 127.0.0.1:9000\n"
+                                            "join 10.0.0.1:7946,10.0.0.2:7946\n"
+                                            "sync always\n"
+                                            "insecure\n"
+                                            "maxclients 50\n"
+                                            "\n");
+    char cfgarg[160];
+    snprintf(cfgarg, sizeof(cfgarg), "--config=%s", path);
+    char *argv[] = {"serve", "--name", "flagname", cfgarg, "--join", "[::1]:7000",
+                    "--timeout=30", "--client-output-buffer-limit", "1mb"};
+    struct node_config c;
+    node_config_defaults(&c);
+    char err[256] = "";
+    assert_int_equal(node_config_from_args(&c, 9, argv, err, sizeof(err)), 0);
+    assert_string_equal(c.name, "flagname");
+    assert_string_equal(c.client_addr, "127.0.0.1:9000");
+    assert_int_equal(c.join_count, 3);
+    assert_string_equal(c.join[2], "[::1]:7000");
+    assert_int_equal(c.sync, STORE_SYNC_ALWAYS);
+    assert_true(c.insecure);
+    assert_int_equal(c.maxclients, 50);
+    assert_int_equal(c.timeout_s, 30);
+    assert_int_equal(c.client_output_buffer_limit_bytes, 1024 * 1024);
+    char v[64];
+    assert_true(node_config_get(&c, "sync", v, sizeof(v)));
+    assert_string_equal(v, "always");
+    assert_true(node_config_get(&c, "maxclients", v, sizeof(v)));
+    assert_string_equal(v, "50");
+    assert_false(node_config_get(&c, "nosuch", v, sizeof(v)));
+}
+
+static void test_bad_settings_are_refused_with_a_message(void **state)
+{
+    (void)state;
+    struct node_config c;
+    char err[256];
+    node_config_defaults(&c);
+    assert_int_equal(node_config_set(&c, "sync", "sometimes", err, sizeof(err)), GKV_EINVAL);
+    assert_non_null(strstr(err, "none, batch or always"));
+    assert_int_equal(node_config_set(&c, "gossip", "localhost", err, sizeof(err)), GKV_EINVAL);
+    assert_non_null(strstr(err, "HOST:PORT"));
+    assert_int_equal(node_config_set(&c, "gossip", "::1:7946", err, sizeof(err)), GKV_EINVAL);
+    assert_int_equal(node_config_set(&c, "bogus", "1", err, sizeof(err)), GKV_EINVAL);
+    assert_non_null(strstr(err, "unknown setting 'bogus'"));
+    assert_int_equal(node_config_set(&c, "maxclients", "5000000000", err, sizeof(err)), GKV_EINVAL);
+    const char *path = write_file("b.conf", "name ok\nlog-level loud\n");
+    assert_int_equal(node_config_load_file(&c, path, err, sizeof(err)), GKV_EINVAL);
+    assert_non_null(strstr(err, "b.conf:2: log-level"));
+    path = write_file("c.conf", "name \"unterminated\n");
+    assert_int_equal(node_config_load_file(&c, path, err, sizeof(err)), GKV_EINVAL);
+    assert_non_null(strstr(err, "c.conf:1: unbalanced quotes"));
+    node_config_defaults(&c);
+    c.max_value_bytes = 2 * 1024 * 1024;
+    assert_int_equal(node_config_finish(&c, err, sizeof(err)), GKV_EINVAL);
+    node_config_defaults(&c);
+    snprintf(c.gossip_addr, sizeof(c.gossip_addr), "0.0.0.0:7946");
+    assert_int_equal(node_config_finish(&c, err, sizeof(err)), GKV_EINVAL);
+    assert_non_null(strstr(err, "--advertise"));
+    char *argv[] = {"serve", "--name"};
+    node_config_defaults(&c);
+    assert_int_equal(node_config_from_args(&c, 2, argv, err, sizeof(err)), GKV_EINVAL);
+    assert_non_null(strstr(err, "needs a value"));
+}
+
+static void test_too_many_seeds_are_refused(void **state)
+{
+    (void)state;
+    struct node_config c;
+    char err[256];
+    node_config_defaults(&c);
+    for (unsigned i = 0; i < NODE_MAX_SEEDS; i++) {
+        char a[32];
+        snprintf(a, sizeof(a), "10.0.0.%u:7946", i + 1);
+        assert_int_equal(node_config_set(&c, "join", a, err, sizeof(err)), 0);
+    }
+    assert_int_equal(node_config_set(&c, "join", "10.9.9.9:1", err, sizeof(err)), GKV_EINVAL);
+}
+
+static void test_addresses_round_trip_in_canonical_text(void **state)
+{
+    (void)state;
+    struct sockaddr_storage ss;
+    char text[NODE_ADDR_TEXT_MAX];
+    assert_int_equal(node_addr_parse("127.0.0.1:7946", &ss), 0);
+    assert_int_equal(node_addr_format((struct sockaddr *)&ss, text, sizeof(text)), 0);
+    assert_string_equal(text, "127.0.0.1:7946");
+    assert_int_equal(node_addr_parse("[::1]:80", &ss), 0);
+    node_addr_format((struct sockaddr *)&ss, text, sizeof(text));
+    assert_string_equal(text, "[::1]:80");
+    assert_int_equal(node_addr_parse("[0:0::1]:80", &ss), 0);
+    node_addr_format((struct sockaddr *)&ss, text, sizeof(text));
+    assert_string_equal(text, "[::1]:80"); /* one peer, one string */
+    assert_int_not_equal(node_addr_parse("localhost:80", &ss), 0); /* numeric only */
+    assert_int_not_equal(node_addr_parse("1.2.3.4:70000", &ss), 0);
+    assert_int_not_equal(node_addr_parse("1.2.3.4:", &ss), 0);
+    assert_int_not_equal(node_addr_parse("[::1]80", &ss), 0);
+    assert_int_equal(node_addr_resolve("localhost:80", &ss), 0); /* names at start only */
+    char host[64];
+    int port;
+    assert_int_equal(node_addr_split("[fe80::1]:7", host, sizeof(host), &port), 0);
+    assert_string_equal(host, "fe80::1");
+    assert_int_equal(port, 7);
+}
+
+int main(void)
+{
+    snprintf(g_dir, sizeof(g_dir), "/tmp/gkv-test-config.XXXXXX");
+    if (!mkdtemp(g_dir))
+        return 1;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults_match_the_docs),
+        cmocka_unit_test(test_sizes_use_redis_units),
+        cmocka_unit_test(test_flags_override_the_file_and_join_accumulates),
+        cmocka_unit_test(test_bad_settings_are_refused_with_a_message),
+        cmocka_unit_test(test_too_many_seeds_are_refused),
+        cmocka_unit_test(test_addresses_round_trip_in_canonical_text),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g_dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", g_dir);
+    return rc;
+}
