@@ -160,7 +160,9 @@ static void locate(struct store *s, uint64_t hash, const void *key, uint32_t key
         l->t = &s->cur;
         return;
     }
-    if (s->growing && !s->mig_committing) {
+    /* Skip the old table when the key's chain there lies wholly in the
+     * migrated part (see mig_empty_end): most lookups late in a doubling. */
+    if (s->growing && !s->mig_committing && store__home(&s->old, hash) >= s->mig_empty_end) {
         int64_t j = store__find(s, &s->old, hash, key, key_len, NULL);
         if (j >= 0) {
             l->t = &s->old;
@@ -1157,6 +1159,7 @@ static int open_files(struct store *s, int *valid_copies, char *err, size_t err_
             return rc;
         s->growing = true;
         s->mig_pos = 0;
+        s->mig_empty_end = 0;
     } else if ((rc = store__table_open_file(s->dirfd, s->hdr.table_gen, false,
                                             s->hdr.table_capacity, ro, false, s->cfg.huge_pages,
                                             &s->cur, err, err_bytes)) != 0) {

@@ -146,6 +146,10 @@ struct store {
     struct store_table cur, old;
     bool growing;
     uint64_t mig_pos;     /* next position of old to migrate */
+    /* 1 + the highest position below mig_pos that is EMPTY in old (0: none
+     * yet). A key whose home in old is at or before it cannot be in old:
+     * its whole chain ends at that empty slot, inside the migrated part. */
+    uint64_t mig_empty_end;
     bool mig_committing; /* old drained, header switch pending (batch mode: at tick) */
     bool grow_wanted;    /* sync=batch: cur passed 3/4; the next tick starts the doubling */
     /* the table a finished doubling left behind, released incrementally */

@@ -325,6 +325,7 @@ int store__grow_start(struct store *s)
     s->cur = nt;
     s->growing = true;
     s->mig_pos = 0;
+    s->mig_empty_end = 0;
     s->mig_committing = false;
     return 0;
 }
@@ -346,6 +347,8 @@ int store__grow_step(struct store *s, uint64_t positions)
     bool any = false;
     for (uint64_t i = first; i < end; i++) {
         struct fmt_slot *sl = &o->slots[i];
+        if (sl->state == FMT_SLOT_EMPTY)
+            s->mig_empty_end = i + 1;
         if (sl->state != FMT_SLOT_VALUE && sl->state != FMT_SLOT_TOMB)
             continue;
         uint64_t j = find_free(c, sl->hash);
