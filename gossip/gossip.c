@@ -139,6 +139,14 @@ uint8_t *gossip_frame_buf(struct gossip *g, size_t cap)
     return g->fbuf;
 }
 
+void gossip_frame_release(struct gossip *g)
+{
+    free(g->fbuf);
+    free(g->fsealed);
+    g->fbuf = g->fsealed = NULL;
+    g->fbuf_cap = g->fsealed_cap = 0;
+}
+
 void gossip_send_frame(struct gossip *g, const char *addr, const uint8_t *pt, size_t len)
 {
     if (!g->io.stream_send_cb || len == 0)
@@ -213,6 +221,7 @@ static void spread_entry(struct gossip *g, const struct entry *e)
     size_t n = member_pick_random(g, want, 0, idx);
     for (size_t i = 0; i < n; i++)
         send_entry_frame(g, g->members[idx[i]].addr, e);
+    gossip_frame_release(g); /* up to 1 MiB: not kept between uses */
 }
 
 void gossip_apply_entry(struct gossip *g, const struct entry *e, bool requeue, bool from_repair)
@@ -480,7 +489,17 @@ int gossip_recv_stream(struct gossip *g, const char *src, const uint8_t *buf, si
         g->st.seal_refused++;
         return GKV_ETOOLONG;
     }
-    return open_and_process(g, src, buf, len, max_len, true);
+    int rc = open_and_process(g, src, buf, len, max_len, true);
+    /* a frame may have grown the receive buffer to 1 MiB: give it back */
+    size_t dgram = g->cfg.mtu + seal_overhead();
+    if (g->rxbuf_cap > dgram) {
+        uint8_t *b = realloc(g->rxbuf, dgram);
+        if (b) {
+            g->rxbuf = b;
+            g->rxbuf_cap = dgram;
+        }
+    }
+    return rc;
 }
 
 /* ------------------------------------------------------------- timers */

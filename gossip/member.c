@@ -1011,6 +1011,8 @@ void member_send_state(struct gossip *g, const char *addr, uint8_t type, bool is
         i += taken;
     }
     state_flush(g, addr, &enc, via_stream);
+    if (via_stream)
+        gossip_frame_release(g);
     if (type == WIRE_STATE)
         g->st.states_sent++;
 }

@@ -406,6 +406,12 @@ static void repair_pump(struct gossip *g)
         job_pop(g);
     }
     flush_batch(&c);
+    if (g->jobs_count == 0) { /* repair done: keep no frame or arena memory */
+        gossip_frame_release(g);
+        free(g->arena);
+        g->arena = NULL;
+        g->arena_cap = 0;
+    }
 }
 
 /* ------------------------------------------------------------ GC bound */
