@@ -54,7 +54,10 @@ struct gossip_io {
     void (*send_cb)(void *data, const char *addr, const uint8_t *buf, size_t len);
     /* Send one sealed frame over a stream to addr (TCP for the node); the
      * driver opens/reuses the connection and delivers frames in order or
-     * not at all. May be NULL: the core then repairs with datagrams only. */
+     * not at all. A frame sent to the address a frame came from must reach
+     * that peer (node/ answers on the incoming stream). May be NULL: the
+     * core then uses datagrams only (entries larger than a datagram then
+     * cannot replicate; counted in deltas_too_large). */
     void (*stream_send_cb)(void *data, const char *addr, const uint8_t *buf, size_t len);
     /* A member changed state (may be NULL). */
     void (*member_cb)(void *data, const struct gossip_member_info *m);
@@ -79,17 +82,22 @@ struct gossip_config {
     uint32_t gossip_interval_ms;    /* 200 */
     uint32_t gossip_fanout;         /* 3 */
     uint32_t retransmit_mult;       /* lambda = 4: sends per delta ~ lambda*log(N+1) */
-    uint32_t sync_interval_ms;      /* anti-entropy period, 0 = 10000... see docs */
-    uint32_t reconnect_interval_ms; /* re-contact seeds and dead members: 30000 */
+    uint32_t sync_interval_ms;      /* anti-entropy offer period; 0 = 10000 */
+    uint32_t reconnect_interval_ms; /* re-contact seeds and dead members, and the
+                                     * push-pull period (scaled past 32
+                                     * members); 0 = 30000 */
     uint32_t dead_reclaim_ms;       /* forget dead members after this (0 = 24 h) */
     uint32_t max_members;           /* 0 = 100000 */
     uint32_t max_queued_deltas;     /* 0 = 65536; overflow drops the oldest, counted */
-    uint32_t repair_bytes_per_tick; /* pacing of anti-entropy repair; 0 = 256 KiB */
+    uint32_t repair_bytes_per_tick; /* repair bytes per 10 ms; 0 = 256 KiB */
 };
 
 void gossip_config_init(struct gossip_config *cfg);
 
-/* Create a core. store and seal are borrowed and must outlive it; io is copied. */
+/* Create a core. store and seal are borrowed and must outlive it; io and
+ * cfg (name and addr included) are copied. The starting incarnation is
+ * max(cfg->incarnation, store_incarnation(store)). Design, timers and
+ * formulas: docs/GOSSIP.md. */
 int gossip_new(const struct gossip_config *cfg, struct store *store, struct seal_ctx *seal,
                const struct gossip_io *io, uint64_t now_ms, struct gossip **out);
 void gossip_free(struct gossip *g);
