@@ -143,8 +143,10 @@ void store__heap_free(struct store_heap *h, uint64_t off, uint64_t bytes, bool d
     h->used_bytes -= cb;
     /* On ENOMEM the block is leaked until the next open rebuilds the lists. */
     if (defer) {
-        if (offvec_push(&h->pending, off << 8 | c) == 0)
+        if (offvec_push(&h->pending, off << 8 | c) == 0) {
             h->free_bytes += cb;
+            h->pending_bytes += cb;
+        }
     } else if (offvec_push(&h->free[c], off) == 0) {
         h->free_bytes += cb;
     }
@@ -159,6 +161,7 @@ void store__heap_release_pending(struct store_heap *h)
             h->free_bytes -= store__heap_class_bytes(c);
     }
     h->pending.n = 0;
+    h->pending_bytes = 0;
 }
 
 /* Carve [from, to) into the largest classes that fit (the tail below 64
@@ -186,6 +189,7 @@ int store__heap_rebuild(struct store_heap *h, uint64_t *offs, uint64_t *lens, si
     for (unsigned c = 0; c < HEAP_CLASSES; c++)
         h->free[c].n = 0;
     h->pending.n = 0;
+    h->pending_bytes = 0;
     h->used_bytes = 0;
     h->free_bytes = 0;
     uint64_t cursor = FMT_PAGE;

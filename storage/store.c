@@ -252,8 +252,7 @@ static int store_maintain(struct store *s)
         if ((rc = store__grow_commit(s)) != 0)
             return rc;
     }
-    if (s->cfg.sync == STORE_SYNC_BATCH && s->heap.pending.n > 0 &&
-        s->heap.free_bytes > STORE_PENDING_MAX_BYTES)
+    if (s->cfg.sync == STORE_SYNC_BATCH && s->heap.pending_bytes > STORE_PENDING_MAX_BYTES)
         return store_do_sync(s);
     return 0;
 }
@@ -304,15 +303,15 @@ static int write_version(struct store *s, struct version *v, const struct loc *l
     bool always = s->cfg.sync == STORE_SYNC_ALWAYS;
     bool defer = s->cfg.sync == STORE_SYNC_BATCH;
     bool existed = l->t != NULL;
-    if (!existed) {
-        if (s->cfg.max_entries && s->entries + s->tombstones >= s->cfg.max_entries) {
-            s->st.full_refused++;
-            return GKV_EFULL;
-        }
-        if (l->ins == UINT64_MAX) {
-            s->st.full_refused++;
-            return GKV_EFULL;
-        }
+    if (!existed && s->cfg.max_entries && s->entries + s->tombstones >= s->cfg.max_entries) {
+        s->st.full_refused++;
+        return GKV_EFULL;
+    }
+    if (l->t != &s->cur && l->ins == UINT64_MAX) {
+        /* no free slot on the chain in cur (cannot happen below the hard
+         * load limit, which store_maintain enforces) */
+        s->st.full_refused++;
+        return GKV_EFULL;
     }
     uint64_t bytes = FMT_RECORD_BYTES(v->vc->n, v->key_len, v->value_len);
     uint64_t off;

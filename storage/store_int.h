@@ -69,6 +69,7 @@ struct store_heap {
     struct store_offvec pending; /* (off << 8 | class) freed, reusable after a sync */
     uint64_t used_bytes;         /* bytes in live records' blocks */
     uint64_t free_bytes;         /* bytes on the free lists and pending */
+    uint64_t pending_bytes;      /* of which pending */
     bool read_only;
 };
 

@@ -104,11 +104,50 @@ static void test_store_space_reuse_under_overwrites_batch(void **state)
     test_rmrf(dir);
 }
 
+/* In sync=batch, freed blocks wait for the next group commit; a write
+ * forces one early only when the *pending* blocks pass 64 MiB, not when the
+ * free lists are large (that would sync on every write after a mass delete). */
+static void test_store_batch_forces_early_sync_only_on_pending_bytes(void **state)
+{
+    (void)state;
+    struct store_config cfg;
+    test_cfg(&cfg, NULL, 1024);
+    cfg.sync = STORE_SYNC_BATCH;
+    struct store *s = NULL;
+    assert_int_equal(store_open(&cfg, TEST_NOW_MS, &s, NULL), 0);
+    static char big[40000];
+    memset(big, 'b', sizeof big);
+    char k[32];
+    const uint64_t n = 2000; /* 80 MB of values */
+    for (uint64_t i = 0; i < n; i++)
+        assert_int_equal(store_put(s, k, test_key(k, sizeof k, i), big, sizeof big, TEST_NOW_MS, NULL), 0);
+    struct store_stats st;
+    store_stats(s, &st);
+    uint64_t syncs0 = st.syncs;
+    for (uint64_t i = 0; i < n; i++)
+        assert_int_equal(store_del(s, k, test_key(k, sizeof k, i), TEST_NOW_MS, NULL, NULL), 0);
+    store_stats(s, &st);
+    uint64_t syncs1 = st.syncs;
+    assert_true(syncs1 - syncs0 >= 1); /* 80 MB pending forced a commit */
+    assert_true(syncs1 - syncs0 <= 2);
+    /* now lots of free space, little pending: small overwrites (each frees
+     * a block onto the pending list) do not sync */
+    for (uint64_t i = 0; i < 1000; i++)
+        assert_int_equal(store_put(s, k, test_key(k, sizeof k, n + i % 10), "v", 1, TEST_NOW_MS, NULL), 0);
+    store_stats(s, &st);
+    printf("batch: %" PRIu64 " forced commits for 80 MB freed, %" PRIu64 " for 1000 small overwrites after "
+           "(free %" PRIu64 " bytes)\n",
+           syncs1 - syncs0, st.syncs - syncs1, st.value_bytes_free);
+    assert_int_equal(st.syncs, syncs1);
+    assert_int_equal(store_close(s), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_store_space_reuse_under_overwrites),
         cmocka_unit_test(test_store_space_reuse_under_overwrites_batch),
+        cmocka_unit_test(test_store_batch_forces_early_sync_only_on_pending_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
