@@ -544,6 +544,183 @@ static void test_store_sync_modes_count_syncs(void **state)
     test_rmrf(dir);
 }
 
+/* Model check: random puts, deletes, merges, purges, scans, ticks and
+ * reopens (file-backed, small initial table so it doubles many times)
+ * against a plain array model; after every step the touched key, and after
+ * every reopen every key, must match; bucket hashes must equal the XOR of
+ * version hashes over a full scan. */
+enum { MODEL_KEYS = 6000 };
+struct model_entry {
+    bool present, tomb;
+    uint32_t value_len;
+    uint8_t value[48];
+};
+
+struct xor_acc {
+    uint64_t b[STORE_BUCKETS];
+    uint64_t n;
+};
+
+static int xor_cb(void *arg, const struct entry *e)
+{
+    struct xor_acc *a = arg;
+    a->b[entry_bucket(e->key, e->key_len, STORE_BUCKET_BITS)] ^= entry_version_hash(e);
+    a->n++;
+    return 0;
+}
+
+static void model_check_key(struct store *s, const struct model_entry *m, uint64_t i)
+{
+    char k[32];
+    size_t kl = test_key(k, sizeof k, i);
+    struct entry e;
+    int rc = store_get(s, k, kl, &e);
+    if (!m->present) {
+        if (rc != GKV_ENOTFOUND)
+            fail_msg("key %s should be absent, got %s", k, gkv_errname(rc));
+        return;
+    }
+    if (rc != 0)
+        fail_msg("key %s missing", k);
+    assert_int_equal(entry_is_tombstone(&e), m->tomb);
+    if (!m->tomb) {
+        assert_int_equal(e.value_len, m->value_len);
+        assert_memory_equal(e.value, m->value, m->value_len);
+    }
+}
+
+static void model_check_all(struct store *s, const struct model_entry *model)
+{
+    uint64_t live = 0, tombs = 0;
+    for (uint64_t i = 0; i < MODEL_KEYS; i++) {
+        model_check_key(s, &model[i], i);
+        live += model[i].present && !model[i].tomb;
+        tombs += model[i].present && model[i].tomb;
+    }
+    struct store_stats st;
+    store_stats(s, &st);
+    assert_int_equal(st.entries, live);
+    assert_int_equal(st.tombstones, tombs);
+    static struct xor_acc acc;
+    memset(&acc, 0, sizeof acc);
+    uint64_t cursor = 0;
+    do
+        assert_int_equal(store_scan(s, &cursor, 50, xor_cb, &acc), 0);
+    while (cursor != 0);
+    assert_int_equal(acc.n, live + tombs);
+    assert_memory_equal(acc.b, store_bucket_hashes(s), sizeof acc.b);
+}
+
+static void test_store_random_ops_match_a_model_across_reopens(void **state)
+{
+    (void)state;
+    uint64_t seed = test_seed(99);
+    printf("seed %" PRIu64 "\n", seed);
+    struct gkv_rng rng;
+    gkv_rng_seed(&rng, seed);
+    char dir[64];
+    test_mkdtemp(dir, sizeof dir);
+    struct store_config cfg;
+    test_cfg(&cfg, dir, 16);
+    cfg.sync = STORE_SYNC_BATCH;
+    cfg.tombstone_grace_ms = 1000;
+    struct store *s = NULL;
+    assert_int_equal(store_open(&cfg, TEST_NOW_MS, &s, NULL), 0);
+    struct model_entry *model = calloc(MODEL_KEYS, sizeof *model);
+    uint64_t now = TEST_NOW_MS, reopens = 0, purged_total = 0, merges = 0;
+    char k[32];
+    uint64_t reopens_growing = 0;
+    for (int step = 0; step < 60000; step++) {
+        /* the key space widens as the run goes, so doublings (and reopens
+         * in the middle of one) happen throughout */
+        uint64_t active = 50 + (uint64_t)step / 10;
+        uint64_t i = gkv_rng_below(&rng, active < MODEL_KEYS ? active : MODEL_KEYS);
+        size_t kl = test_key(k, sizeof k, i);
+        struct model_entry *m = &model[i];
+        uint64_t op = gkv_rng_below(&rng, 100);
+        now += gkv_rng_below(&rng, 3);
+        if (op < 55) {
+            m->value_len = (uint32_t)gkv_rng_below(&rng, sizeof m->value + 1);
+            for (uint32_t j = 0; j < m->value_len; j++)
+                m->value[j] = (uint8_t)gkv_rng_next(&rng);
+            assert_int_equal(store_put(s, k, kl, m->value, m->value_len, now, NULL), 0);
+            m->present = true;
+            m->tomb = false;
+        } else if (op < 75) {
+            bool existed = false;
+            assert_int_equal(store_del(s, k, kl, now, NULL, &existed), 0);
+            assert_int_equal(existed, m->present && !m->tomb);
+            m->present = true;
+            m->tomb = true;
+        } else if (op < 88) {
+            /* a remote version: newer (taken) or older (kept), from node 9 */
+            struct entry cur;
+            bool have = store_get(s, k, kl, &cur) == 0;
+            uint8_t val[8];
+            for (int j = 0; j < 8; j++)
+                val[j] = (uint8_t)gkv_rng_next(&rng);
+            struct entry in = {.key = (const uint8_t *)k, .key_len = (uint32_t)kl, .origin = 9};
+            bool newer = !have || gkv_rng_below(&rng, 2) == 0;
+            in.hlc = have ? (newer ? cur.hlc + 1 : cur.hlc - 1) : HLC_MAKE(now, 0);
+            if (gkv_rng_below(&rng, 4) == 0) {
+                in.flags = ENTRY_TOMBSTONE;
+            } else {
+                in.value = val;
+                in.value_len = 8;
+            }
+            vclock_clear(&in.vc);
+            vclock_increment(&in.vc, 9);
+            bool taken = false;
+            assert_int_equal(store_merge(s, &in, now, &taken), 0);
+            assert_int_equal(taken, newer);
+            if (taken) {
+                m->present = true;
+                m->tomb = entry_is_tombstone(&in);
+                m->value_len = in.value_len;
+                memcpy(m->value, val, in.value_len);
+            }
+            merges++;
+        } else if (op < 92) {
+            uint64_t purged = 0;
+            assert_int_equal(store_purge_tombstones(s, now + 2000, UINT64_MAX, 64, &purged), 0);
+            purged_total += purged;
+            if (purged) {
+                /* which ones went: any tombstone the store no longer has */
+                for (uint64_t j = 0; j < MODEL_KEYS; j++) {
+                    if (model[j].present && model[j].tomb) {
+                        size_t jl = test_key(k, sizeof k, j);
+                        if (store_get(s, k, jl, NULL) == GKV_ENOTFOUND)
+                            model[j].present = false;
+                    }
+                }
+            }
+        } else if (op < 99) {
+            assert_int_equal(store_tick(s, now), 0);
+        } else if (gkv_rng_below(&rng, 10) == 0) {
+            struct store_stats gs;
+            store_stats(s, &gs);
+            reopens_growing += gs.growing;
+            assert_int_equal(store_close(s), 0);
+            assert_int_equal(store_open(&cfg, now, &s, NULL), 0);
+            reopens++;
+            model_check_all(s, model);
+        }
+        model_check_key(s, m, i);
+    }
+    model_check_all(s, model);
+    struct store_stats st;
+    store_stats(s, &st);
+    printf("model: 60000 steps, %" PRIu64 " reopens (%" PRIu64 " during a doubling), %" PRIu64
+           " merges, %" PRIu64 " tombstones purged, final capacity %" PRIu64 "\n",
+           reopens, reopens_growing, merges, purged_total, st.capacity);
+    assert_int_equal(store_close(s), 0);
+    FILE *devnull = fopen("/dev/null", "w");
+    assert_int_equal(store_inspect(dir, false, devnull), 0);
+    fclose(devnull);
+    free(model);
+    test_rmrf(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -558,6 +735,7 @@ int main(void)
         cmocka_unit_test(test_store_reopen_persists_everything),
         cmocka_unit_test(test_store_second_open_is_refused_with_elocked),
         cmocka_unit_test(test_store_sync_modes_count_syncs),
+        cmocka_unit_test(test_store_random_ops_match_a_model_across_reopens),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
