@@ -78,3 +78,16 @@ int store__fsync_dir(int dirfd)
         return store__errno_code(errno);
     return 0;
 }
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+void store__prefault(void *addr, uint64_t off, uint64_t len)
+{
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+    uint64_t start = off & ~(page - 1);
+    if (len == 0)
+        return;
+    (void)madvise((uint8_t *)addr + start, (size_t)(off + len - start), MADV_POPULATE_WRITE);
+}

@@ -133,6 +133,17 @@ int store__heap_alloc(struct store_heap *h, uint64_t bytes, uint64_t *off)
     *off = h->top;
     h->top = end;
     h->used_bytes += cb;
+    if (end + STORE_PREFAULT_BYTES > h->prefaulted && h->fd >= 0 && !h->read_only) {
+        /* The bump pointer walks forward: fault the next chunk in with one
+         * call instead of a page fault every few puts. */
+        uint64_t from = h->prefaulted > end ? h->prefaulted : end;
+        uint64_t to = from + STORE_PREFAULT_BYTES;
+        if (to > h->file_bytes)
+            to = h->file_bytes;
+        if (to > from)
+            store__prefault(h->map, from, to - from);
+        h->prefaulted = to;
+    }
     return 0;
 }
 

@@ -345,6 +345,20 @@ int store__grow_step(struct store *s, uint64_t positions)
     uint64_t first = s->mig_pos, end = s->mig_pos + positions;
     if (end > o->cap || end < first)
         end = o->cap;
+    /* The sweep writes cur roughly in order (old position i lands near 2i,
+     * homes being the hash's high bits): fault cur in ahead of it. */
+    if (c->fd >= 0) {
+        uint64_t want = FMT_PAGE + (2 * end + 64) * sizeof(struct fmt_slot);
+        if (want > c->map_bytes)
+            want = c->map_bytes;
+        if (want > c->prefaulted) {
+            uint64_t to = want + STORE_PREFAULT_BYTES;
+            if (to > c->map_bytes)
+                to = c->map_bytes;
+            store__prefault(c->map, c->prefaulted, to - c->prefaulted);
+            c->prefaulted = to;
+        }
+    }
     /* Pass 1: copy the live slots of [first, end) into cur. I5: the keys
      * are not in cur (a write moves a key out of old when it writes it to
      * cur, and recovery removes crash duplicates), so no lookup is needed:
