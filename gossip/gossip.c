@@ -220,7 +220,7 @@ static void spread_entry(struct gossip *g, const struct entry *e)
     size_t want = g->cfg.gossip_fanout < 16 ? g->cfg.gossip_fanout : 16;
     size_t n = member_pick_random(g, want, 0, idx);
     for (size_t i = 0; i < n; i++)
-        send_entry_frame(g, g->members[idx[i]].addr, e);
+        send_entry_frame(g, member_addr(&g->members[idx[i]]), e);
     gossip_frame_release(g); /* up to 1 MiB: not kept between uses */
 }
 
@@ -519,7 +519,7 @@ static void gossip_round(struct gossip *g)
         struct wire_encoder enc;
         gossip_dgram_begin(g, &enc);
         if (spread_fill(g, &enc) > 0)
-            gossip_send_datagram(g, g->members[idx[i]].addr, &enc);
+            gossip_send_datagram(g, member_addr(&g->members[idx[i]]), &enc);
     }
 }
 
@@ -563,7 +563,7 @@ int gossip_join(struct gossip *g, const char *const *seeds, size_t n, uint64_t n
             rc = GKV_EINVAL; /* the valid ones are still used */
             continue;
         }
-        if (strcmp(s, g->members[0].addr) == 0)
+        if (strcmp(s, member_addr(&g->members[0])) == 0)
             continue;
         bool dup = false;
         for (size_t j = 0; j < g->nseeds; j++)
@@ -617,7 +617,7 @@ static void fill_info(const struct gossip_member *m, struct gossip_member_info *
 {
     out->id = m->id;
     out->name = m->name;
-    out->addr = m->addr;
+    out->addr = member_addr(m);
     out->state = (enum gossip_member_state)m->state;
     out->incarnation = m->incarnation;
     out->state_since_ms = m->state_since_ms;

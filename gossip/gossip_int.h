@@ -107,25 +107,25 @@ uint64_t suspicion_min_timeout_ms(uint32_t mult, size_t n, uint32_t interval_ms)
 
 /* ------------------------------------------------------------ members */
 
-struct gossip_idx_slot {
-    uint64_t id;
-    uint32_t pos; /* index in members[] + 1; 0 = empty */
-};
-
+/* One member: 64 bytes (a node keeps N of them). Name and address share one
+ * heap block "name\0addr\0"; their lengths (<= WIRE_MAX_NAME 128 and
+ * WIRE_MAX_ADDR 64) fit a byte each, in what would be padding. */
 struct gossip_member {
     uint64_t id;
-    char *name; /* heap, NUL-terminated; name and addr share one block */
-    char *addr;
-    uint32_t name_len, addr_len;
-    uint8_t state; /* enum gossip_member_state */
+    char *name; /* heap, NUL-terminated; the address follows it (member_addr) */
     uint64_t incarnation;
     uint64_t state_since_ms;
     uint64_t last_heard_ms;        /* last authenticated packet from it (0: never) */
     uint64_t last_hlc;             /* highest sender HLC it advertised (GC bound) */
-    struct gossip_suspicion *susp; /* heap, non-NULL exactly while SUSPECT (a
-                                    * member costs ~80 bytes, not ~230: a
-                                    * node keeps N of them) */
+    struct gossip_suspicion *susp; /* heap, non-NULL exactly while SUSPECT */
+    uint8_t state;                 /* enum gossip_member_state */
+    uint8_t name_len, addr_len;
 };
+
+static inline const char *member_addr(const struct gossip_member *m)
+{
+    return m->name + m->name_len + 1;
+}
 
 /* ----------------------------------------------------------- spreading */
 
@@ -228,8 +228,11 @@ struct gossip {
     /* membership */
     struct gossip_member *members; /* [0] = self */
     size_t nmembers, members_cap;
-    struct gossip_idx_slot *idx; /* id -> index + 1 (id kept in the slot: no
-                                  * members[] access on a mismatched probe) */
+    /* id -> index in members[] + 1, 0 = empty (open addressing, load <=
+     * 1/2). 4 bytes a slot, not 16: a node keeps one per member (10^8 of
+     * them in a 10,000-node simulation); a lookup compares members[pos].id,
+     * which the caller reads next anyway. */
+    uint32_t *idx;
     size_t idx_cap;
     uint64_t *order; /* probe order: member ids, shuffled per pass */
     size_t order_n, order_pos, order_cap;

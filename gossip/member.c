@@ -46,10 +46,9 @@ static size_t idx_slot(const struct gossip *g, uint64_t id)
 static void idx_put(struct gossip *g, uint64_t id, size_t pos)
 {
     size_t s = idx_slot(g, id);
-    while (g->idx[s].pos)
+    while (g->idx[s])
         s = (s + 1) & (g->idx_cap - 1);
-    g->idx[s].id = id;
-    g->idx[s].pos = (uint32_t)(pos + 1);
+    g->idx[s] = (uint32_t)(pos + 1);
 }
 
 static void idx_fill(struct gossip *g)
@@ -61,7 +60,7 @@ static void idx_fill(struct gossip *g)
 
 static int idx_rebuild(struct gossip *g, size_t cap)
 {
-    struct gossip_idx_slot *t = calloc(cap, sizeof(*t));
+    uint32_t *t = calloc(cap, sizeof(*t));
     if (!t)
         return GKV_ENOMEM;
     free(g->idx);
@@ -74,9 +73,10 @@ static int idx_rebuild(struct gossip *g, size_t cap)
 struct gossip_member *member_find(const struct gossip *g, uint64_t id)
 {
     size_t s = idx_slot(g, id);
-    for (size_t n = 0; n < g->idx_cap && g->idx[s].pos; n++) {
-        if (g->idx[s].id == id)
-            return &g->members[g->idx[s].pos - 1];
+    for (size_t n = 0; n < g->idx_cap && g->idx[s]; n++) {
+        struct gossip_member *m = &g->members[g->idx[s] - 1];
+        if (m->id == id)
+            return m;
         s = (s + 1) & (g->idx_cap - 1);
     }
     return NULL;
@@ -99,6 +99,8 @@ static void count_state(struct gossip *g, uint8_t state, int delta)
 static int set_strings(struct gossip_member *m, const char *name, size_t name_len, const char *addr,
                        size_t addr_len)
 {
+    if (name_len > WIRE_MAX_NAME || addr_len > WIRE_MAX_ADDR)
+        return GKV_EINVAL; /* the lengths are kept in a byte each */
     char *block = malloc(name_len + addr_len + 2);
     if (!block)
         return GKV_ENOMEM;
@@ -108,9 +110,8 @@ static int set_strings(struct gossip_member *m, const char *name, size_t name_le
     block[name_len + 1 + addr_len] = 0;
     free(m->name);
     m->name = block;
-    m->addr = block + name_len + 1;
-    m->name_len = (uint32_t)name_len;
-    m->addr_len = (uint32_t)addr_len;
+    m->name_len = (uint8_t)name_len;
+    m->addr_len = (uint8_t)addr_len;
     return 0;
 }
 
@@ -119,7 +120,7 @@ static void notify(struct gossip *g, const struct gossip_member *m)
     if (!g->io.member_cb)
         return;
     struct gossip_member_info info = {m->id,          m->name,
-                                      m->addr,        (enum gossip_member_state)m->state,
+                                      member_addr(m), (enum gossip_member_state)m->state,
                                       m->incarnation, m->state_since_ms};
     g->io.member_cb(g->io.data, &info);
 }
@@ -263,7 +264,7 @@ int member_table_init(struct gossip *g)
     g->nmembers = 1;
     g->st.alive = 1;
     g->cfg.name = self->name;
-    g->cfg.addr = self->addr;
+    g->cfg.addr = member_addr(self);
     return idx_rebuild(g, 64);
 }
 
@@ -337,7 +338,7 @@ void member_fill_wire(const struct gossip_member *m, struct wire_member *wm)
     wm->id = m->id;
     wm->name = m->name;
     wm->name_len = m->name_len;
-    wm->addr = m->addr;
+    wm->addr = member_addr(m);
     wm->addr_len = m->addr_len;
     wm->incarnation = m->incarnation;
     wm->state = m->state;
@@ -403,7 +404,7 @@ static void on_alive(struct gossip *g, const struct wire_member *wm)
     }
     /* A newer life may have moved: take its address and name. */
     if (wm->addr_len > 0 &&
-        (m->addr_len != wm->addr_len || memcmp(m->addr, wm->addr, wm->addr_len) != 0 ||
+        (m->addr_len != wm->addr_len || memcmp(member_addr(m), wm->addr, wm->addr_len) != 0 ||
          m->name_len != wm->name_len || memcmp(m->name, wm->name, wm->name_len) != 0))
         set_strings(m, wm->name, wm->name_len, wm->addr, wm->addr_len);
     member_set_state(g, m, GOSSIP_ALIVE, wm->incarnation);
@@ -623,7 +624,7 @@ static void probe_start(struct gossip *g)
     p->direct_deadline_ms = g->now_ms + scaled(g, g->cfg.probe_timeout_ms);
     p->end_ms = g->now_ms + scaled(g, g->cfg.probe_interval_ms);
     g->st.probes_sent++;
-    send_ping(g, t->addr, p->seq, t->id);
+    send_ping(g, member_addr(t), p->seq, t->id);
 }
 
 static void probe_indirect(struct gossip *g, struct gossip_member *t)
@@ -635,7 +636,7 @@ static void probe_indirect(struct gossip *g, struct gossip_member *t)
     size_t n = member_pick_random(g, want, t->id, idx);
     /* copy the target address: encoding may not move it, but be explicit */
     char target_addr[WIRE_MAX_ADDR + 1];
-    snprintf(target_addr, sizeof(target_addr), "%s", t->addr);
+    snprintf(target_addr, sizeof(target_addr), "%s", member_addr(t));
     uint64_t target_id = t->id;
     for (size_t i = 0; i < n; i++) {
         struct wire_msg *m = g->tx;
@@ -645,7 +646,7 @@ static void probe_indirect(struct gossip *g, struct gossip_member *t)
         m->u.ping_req.target_addr = target_addr;
         m->u.ping_req.target_addr_len = (uint32_t)strlen(target_addr);
         m->u.ping_req.source_id = g->cfg.node_id;
-        send_with_piggyback(g, g->members[idx[i]].addr, m);
+        send_with_piggyback(g, member_addr(&g->members[idx[i]]), m);
         g->st.indirect_probes_sent++;
     }
     p->expected_nacks = (uint32_t)n;
@@ -830,7 +831,7 @@ static void reclaim_step(struct gossip *g)
 static bool addr_is_live(const struct gossip *g, const char *addr)
 {
     for (size_t i = 0; i < g->nmembers; i++)
-        if (g->members[i].state <= GOSSIP_SUSPECT && strcmp(g->members[i].addr, addr) == 0)
+        if (g->members[i].state <= GOSSIP_SUSPECT && strcmp(member_addr(&g->members[i]), addr) == 0)
             return true;
     return false;
 }
@@ -858,7 +859,7 @@ static void reconnect_step(struct gossip *g)
         r -= nseeds;
         for (size_t i = 1; i < g->nmembers && !addr; i++)
             if (g->members[i].state == GOSSIP_DEAD && r-- == 0)
-                addr = g->members[i].addr;
+                addr = member_addr(&g->members[i]);
     }
     if (!addr)
         return;
@@ -912,7 +913,7 @@ void member_tick(struct gossip *g)
         size_t idx[1];
         if (member_pick_random(g, 1, 0, idx) == 1) {
             g->st.pushpulls++;
-            member_send_state(g, g->members[idx[0]].addr, WIRE_STATE, false, true);
+            member_send_state(g, member_addr(&g->members[idx[0]]), WIRE_STATE, false, true);
         }
     }
 }
@@ -1061,7 +1062,7 @@ int member_leave(struct gossip *g)
         struct wire_encoder enc;
         gossip_dgram_begin(g, &enc);
         if (spread_fill(g, &enc) > 0)
-            gossip_send_datagram(g, g->members[idx[i]].addr, &enc);
+            gossip_send_datagram(g, member_addr(&g->members[idx[i]]), &enc);
     }
     return 0;
 }

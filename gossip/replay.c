@@ -7,8 +7,9 @@
  *      and the block of `top` holds only counters inside the window, so a set
  *      bit always means "accepted" for any counter the check lets through.
  *   2. Blocks are cleared when the window slides over them, never otherwise.
- *   3. The table never holds more than max_senders senders, and its load
- *      factor stays at or below 3/4 (linear probing stays short).
+ *   3. The table never holds more than max_senders senders; senders[0..count)
+ *      is dense and index[] maps each sender id to its position + 1, at a
+ *      load of at most 1/2 (linear probing stays short).
  *   4. Nothing here changes on a check; only update/forget write.
  */
 #include "gossip/replay.h"
@@ -81,8 +82,8 @@ int replay_table_init(struct replay_table *t, uint32_t max_senders)
     memset(t, 0, sizeof(*t));
     if (max_senders == 0 || max_senders > SEAL_MAX_SENDERS)
         return GKV_EINVAL;
-    t->slots = calloc(REPLAY_TABLE_INITIAL_CAP, sizeof(*t->slots));
-    if (!t->slots)
+    t->index = calloc(REPLAY_TABLE_INITIAL_CAP, sizeof(*t->index));
+    if (!t->index)
         return GKV_ENOMEM;
     t->cap = REPLAY_TABLE_INITIAL_CAP;
     t->max_senders = max_senders;
@@ -91,7 +92,8 @@ int replay_table_init(struct replay_table *t, uint32_t max_senders)
 
 void replay_table_close(struct replay_table *t)
 {
-    free(t->slots);
+    free(t->index);
+    free(t->senders);
     memset(t, 0, sizeof(*t));
 }
 
@@ -108,27 +110,26 @@ uint32_t replay_table_count(const struct replay_table *t)
     return t->count;
 }
 
-/* The slot holding sender_id, or the empty slot where it would go. The table
- * is never full (load <= 3/4), so the loop ends within cap steps. */
+/* The index slot holding sender_id, or the empty slot where it would go.
+ * The index is never full (load <= 1/2), so the loop ends within cap steps. */
 static uint32_t replay_table_probe(const struct replay_table *t, uint64_t sender_id)
 {
     uint32_t mask = t->cap - 1;
     uint32_t i = (uint32_t)replay_mix(sender_id) & mask;
     for (uint32_t n = 0; n < t->cap; n++, i = (i + 1) & mask) {
-        const struct replay_sender *s = &t->slots[i];
-        if (!s->used || s->sender_id == sender_id)
+        uint32_t pos = t->index[i];
+        if (pos == 0 || t->senders[pos - 1].sender_id == sender_id)
             return i;
     }
     return UINT32_MAX; /* unreachable while invariant 3 holds */
 }
 
-static const struct replay_sender *replay_table_find(const struct replay_table *t,
-                                                     uint64_t sender_id)
+static struct replay_sender *replay_table_find(const struct replay_table *t, uint64_t sender_id)
 {
     uint32_t i = replay_table_probe(t, sender_id);
-    if (i == UINT32_MAX || !t->slots[i].used)
+    if (i == UINT32_MAX || t->index[i] == 0)
         return NULL;
-    return &t->slots[i];
+    return &t->senders[t->index[i] - 1];
 }
 
 enum replay_verdict replay_table_check(const struct replay_table *t, uint64_t sender_id,
@@ -145,32 +146,25 @@ enum replay_verdict replay_table_check(const struct replay_table *t, uint64_t se
     return replay_window_check(&s->window, counter);
 }
 
-static int replay_table_grow(struct replay_table *t)
+static int replay_index_grow(struct replay_table *t)
 {
     uint32_t ncap = t->cap * 2;
-    struct replay_sender *old = t->slots;
-    uint32_t ocap = t->cap;
-    struct replay_sender *ns = calloc(ncap, sizeof(*ns));
-    if (!ns)
+    uint32_t *ni = calloc(ncap, sizeof(*ni));
+    if (!ni)
         return GKV_ENOMEM;
-    t->slots = ns;
+    free(t->index);
+    t->index = ni;
     t->cap = ncap;
-    for (uint32_t i = 0; i < ocap; i++) {
-        if (!old[i].used)
-            continue;
-        uint32_t j = replay_table_probe(t, old[i].sender_id);
-        t->slots[j] = old[i];
-    }
-    free(old);
+    for (uint32_t k = 0; k < t->count; k++)
+        t->index[replay_table_probe(t, t->senders[k].sender_id)] = k + 1;
     return 0;
 }
 
 int replay_table_update(struct replay_table *t, uint64_t sender_id, uint64_t epoch,
                         uint64_t counter)
 {
-    uint32_t i = replay_table_probe(t, sender_id);
-    if (i != UINT32_MAX && t->slots[i].used) {
-        struct replay_sender *s = &t->slots[i];
+    struct replay_sender *s = replay_table_find(t, sender_id);
+    if (s) {
         if (epoch > s->epoch) {
             s->epoch = epoch;
             replay_window_reset(&s->window);
@@ -180,28 +174,37 @@ int replay_table_update(struct replay_table *t, uint64_t sender_id, uint64_t epo
     }
     if (t->count >= t->max_senders)
         return GKV_ELIMIT;
-    /* Keep the load factor at or below 3/4 after this insert. */
-    if ((uint64_t)(t->count + 1) * 4 > (uint64_t)t->cap * 3) {
-        int rc = replay_table_grow(t);
+    if (t->count == t->senders_cap) {
+        uint32_t ncap = t->senders_cap ? t->senders_cap * 2 : REPLAY_TABLE_INITIAL_CAP / 2;
+        struct replay_sender *ns = realloc(t->senders, (size_t)ncap * sizeof(*ns));
+        if (!ns)
+            return GKV_ENOMEM;
+        t->senders = ns;
+        t->senders_cap = ncap;
+    }
+    /* Keep the index load at or below 1/2 after this insert. */
+    if ((uint64_t)(t->count + 1) * 2 > t->cap) {
+        int rc = replay_index_grow(t);
         if (rc)
             return rc;
-        i = replay_table_probe(t, sender_id);
     }
-    struct replay_sender *s = &t->slots[i];
+    uint32_t i = replay_table_probe(t, sender_id);
+    s = &t->senders[t->count];
     memset(s, 0, sizeof(*s));
-    s->used = true;
     s->sender_id = sender_id;
     s->epoch = epoch;
     replay_window_update(&s->window, counter);
     t->count++;
+    t->index[i] = t->count;
     return 0;
 }
 
 int replay_table_forget(struct replay_table *t, uint64_t sender_id)
 {
     uint32_t i = replay_table_probe(t, sender_id);
-    if (i == UINT32_MAX || !t->slots[i].used)
+    if (i == UINT32_MAX || t->index[i] == 0)
         return GKV_ENOTFOUND;
+    uint32_t pos = t->index[i] - 1;
     /* Backward-shift deletion (Knuth 6.4 algorithm R): pull later members of
      * the probe run into the hole so no lookup ever stops early. */
     uint32_t mask = t->cap - 1;
@@ -209,17 +212,23 @@ int replay_table_forget(struct replay_table *t, uint64_t sender_id)
     uint32_t j = i;
     for (uint32_t n = 0; n < t->cap; n++) {
         j = (j + 1) & mask;
-        if (!t->slots[j].used)
+        if (t->index[j] == 0)
             break;
-        uint32_t home = (uint32_t)replay_mix(t->slots[j].sender_id) & mask;
+        uint32_t home = (uint32_t)replay_mix(t->senders[t->index[j] - 1].sender_id) & mask;
         /* j may move into hole if its home is not in (hole, j] cyclically. */
         bool in_range = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
         if (!in_range) {
-            t->slots[hole] = t->slots[j];
+            t->index[hole] = t->index[j];
             hole = j;
         }
     }
-    memset(&t->slots[hole], 0, sizeof(t->slots[hole]));
+    t->index[hole] = 0;
+    /* Keep senders[] dense: the last record moves into the freed position. */
+    uint32_t last = t->count - 1;
+    if (pos != last) {
+        t->senders[pos] = t->senders[last];
+        t->index[replay_table_probe(t, t->senders[pos].sender_id)] = pos + 1;
+    }
     t->count--;
     return 0;
 }

@@ -455,7 +455,7 @@ void sync_tick(struct gossip *g)
         g->next_sync_ms = g->now_ms + g->cfg.sync_interval_ms;
         size_t idx[1];
         if (!g->leaving && member_pick_random(g, 1, 0, idx) == 1)
-            send_root_offer(g, g->members[idx[0]].addr);
+            send_root_offer(g, member_addr(&g->members[idx[0]]));
     }
     sync_tick_rest(g);
 }
