@@ -248,6 +248,19 @@ void gossip_apply_entry(struct gossip *g, const struct entry *e, bool requeue, b
 
 /* ------------------------------------------------------------ lifecycle */
 
+int gossip_scratch_new(struct gossip_scratch **out)
+{
+    /* malloc, not calloc: the decoder writes only what a message carries,
+     * so untouched pages of a fresh block never become resident */
+    *out = malloc(sizeof(**out));
+    return *out ? 0 : GKV_ENOMEM;
+}
+
+void gossip_scratch_free(struct gossip_scratch *s)
+{
+    free(s);
+}
+
 int gossip_new(const struct gossip_config *cfg_in, struct store *store, struct seal_ctx *seal,
                const struct gossip_io *io, uint64_t now_ms, struct gossip **out)
 {
@@ -276,12 +289,15 @@ int gossip_new(const struct gossip_config *cfg_in, struct store *store, struct s
     if (g->cfg.incarnation < inc)
         g->cfg.incarnation = inc;
 
-    g->rx = malloc(sizeof(*g->rx));
-    g->tx = malloc(sizeof(*g->tx));
-    g->ebuf = calloc(WIRE_MAX_ENTRIES_MSG, sizeof(*g->ebuf));
-    size_t npicked = WIRE_MAX_ENTRIES_MSG > WIRE_MAX_MSGS_DATAGRAM ? WIRE_MAX_ENTRIES_MSG
-                                                                   : WIRE_MAX_MSGS_DATAGRAM;
-    g->picked = calloc(npicked, sizeof(*g->picked));
+    struct gossip_scratch *sc = g->cfg.scratch;
+    if (!sc && gossip_scratch_new(&g->own_scratch) == 0)
+        sc = g->own_scratch;
+    if (!sc)
+        goto nomem;
+    g->rx = &sc->rx;
+    g->tx = &sc->tx;
+    g->ebuf = sc->ebuf;
+    g->picked = sc->picked;
     g->pt = malloc(g->cfg.mtu);
     g->sealed = malloc(g->cfg.mtu + seal_overhead());
     g->rxbuf_cap = g->cfg.mtu + seal_overhead();
@@ -317,10 +333,7 @@ void gossip_free(struct gossip *g)
     spread_free(&g->dq);
     for (size_t i = 0; i < g->nseeds; i++)
         free(g->seeds[i]);
-    free(g->rx);
-    free(g->tx);
-    free(g->ebuf);
-    free(g->picked);
+    gossip_scratch_free(g->own_scratch);
     free(g->pt);
     free(g->sealed);
     free(g->rxbuf);

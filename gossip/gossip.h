@@ -90,7 +90,23 @@ struct gossip_config {
     uint32_t max_members;           /* 0 = 100000 */
     uint32_t max_queued_deltas;     /* 0 = 65536; overflow drops the oldest, counted */
     uint32_t repair_bytes_per_tick; /* repair bytes per 10 ms; 0 = 256 KiB */
+    /* Work buffers to borrow (see gossip_scratch_new); NULL = the core
+     * allocates its own. */
+    struct gossip_scratch *scratch;
 };
+
+/* The work buffers a core uses only while one of its functions runs: a
+ * decoded and an encoded message and an entry batch (~120 KiB, nearly all
+ * of a fresh core's memory). By default each core owns a set. A driver
+ * that runs many cores in one thread (the simulator: 10,000 cores would
+ * hold 1.2 GB of them) may create one set and pass it to all of them in
+ * gossip_config.scratch. Then no two of those cores may run at the same
+ * time, and no callback of one may call into another (a callback that
+ * queues work, as the simulator's do, is fine). The driver owns the set and
+ * frees it after the last core that borrows it. */
+struct gossip_scratch;
+int gossip_scratch_new(struct gossip_scratch **out); /* 0 or GKV_ENOMEM */
+void gossip_scratch_free(struct gossip_scratch *s);
 
 void gossip_config_init(struct gossip_config *cfg);
 

@@ -271,7 +271,9 @@ struct gossip {
     uint64_t next_repair_ms;
     uint64_t next_gc_bound_ms;
 
-    /* scratch (heap, reused; wire_msg is ~50 KiB) */
+    /* scratch (reused; wire_msg is ~50 KiB): rx, tx, ebuf and picked point
+     * into cfg.scratch when the driver lends one, else into own_scratch */
+    struct gossip_scratch *own_scratch;
     struct wire_msg *rx;
     struct wire_msg *tx;
     struct entry *ebuf; /* WIRE_MAX_ENTRIES_MSG entries for packing */
@@ -287,6 +289,17 @@ struct gossip {
     char info_name[WIRE_MAX_NAME + 1];
 
     struct gossip_stats st;
+};
+
+/* The work buffers (gossip.h, gossip_scratch_new). picked[] serves both
+ * spread fills (WIRE_MAX_MSGS_DATAGRAM) and entry batches. */
+#define GOSSIP_PICKED_MAX                                                                        \
+    (WIRE_MAX_ENTRIES_MSG > WIRE_MAX_MSGS_DATAGRAM ? WIRE_MAX_ENTRIES_MSG : WIRE_MAX_MSGS_DATAGRAM)
+struct gossip_scratch {
+    struct wire_msg rx;
+    struct wire_msg tx;
+    struct entry ebuf[WIRE_MAX_ENTRIES_MSG];
+    struct spread_item *picked[GOSSIP_PICKED_MAX];
 };
 
 /* ------------------------------------------------------- gossip.c */

@@ -83,6 +83,10 @@ struct sim {
     uint64_t log_hash;
     struct sim_stats stats;
     struct seal_keyring *keyring;
+    /* One set of core work buffers lent to every node (gossip.h): the sim
+     * runs one core at a time and its callbacks only queue events, so none
+     * is re-entered; 10,000 nodes would otherwise hold 1.2 GB of them. */
+    struct gossip_scratch *scratch;
     int64_t seed_node; /* join target for restarts; -1 = none */
 
     struct sim_event *heap;
@@ -406,6 +410,7 @@ static int node_start_core(struct sim *s, struct sim_node *nd)
     gc.addr = nd->addr;
     gc.node_id = nd->id;
     gc.epoch = nd->epoch;
+    gc.scratch = s->scratch;
     gc.incarnation = store_incarnation(nd->store);
     /* Each core's PRNG: a function of the run seed, the node and its epoch. */
     gc.seed = mix64(s->cfg.seed ^ mix64(nd->id * 0x9e3779b97f4a7c15ull + nd->epoch));
@@ -467,6 +472,8 @@ int sim_new(const struct sim_config *cfg, struct sim **out)
     s->nodes = calloc(s->n, sizeof *s->nodes);
     int rc = s->nodes ? 0 : GKV_ENOMEM;
     if (rc == 0)
+        rc = gossip_scratch_new(&s->scratch);
+    if (rc == 0)
         rc = seal_keyring_new(&s->keyring);
     if (rc == 0) {
         /* One shared test key, a function of the seed. */
@@ -516,6 +523,7 @@ void sim_free(struct sim *s)
         }
     }
     free(s->nodes);
+    gossip_scratch_free(s->scratch);
     seal_keyring_free(s->keyring);
     free(s);
 }

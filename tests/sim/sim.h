@@ -185,6 +185,11 @@ struct gossip *sim_node_gossip(struct sim *s, uint32_t i); /* NULL when down */
 struct store *sim_node_store(struct sim *s, uint32_t i);
 uint64_t sim_seed(const struct sim *s);
 
+/* Hooks run inside a node's gossip call. They may read and record, but must
+ * not call into any node (sim_write, sim_step...): all cores borrow one set
+ * of work buffers (gossip_config.scratch), so a nested call would clobber
+ * the running core's. */
+
 /* Called after a remote version won on node i (the core's applied_cb). */
 typedef void (*sim_applied_hook)(void *arg, struct sim *s, uint32_t i, const struct entry *e);
 void sim_set_applied_hook(struct sim *s, sim_applied_hook hook, void *arg);
