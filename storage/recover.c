@@ -217,10 +217,15 @@ static int verify_table(struct vctx *v, struct store_table *t)
         struct fmt_slot img;
         uint64_t idx = torn[k].idx;
         const struct fmt_slot *was = &torn[k].img;
-        if (try_rebuild(v, t, idx, was->rec_off, &img)) {
+        /* The hash field is the same in the old and new image of an
+         * overwrite, and 0 or the new key's in a torn insert (no sector
+         * tears a 64-byte slot; a process crash stops between stores): a
+         * record whose key hashes elsewhere is not this slot's. */
+        uint64_t h0 = was->hash;
+        if (try_rebuild(v, t, idx, was->rec_off, &img) && (img.hash == h0 || h0 == 0)) {
             img.prev_off = was->prev_off;
             v->rep->rebuilt++;
-        } else if (try_rebuild(v, t, idx, was->prev_off, &img)) {
+        } else if (try_rebuild(v, t, idx, was->prev_off, &img) && img.hash == h0) {
             v->rep->rolled_back++;
         } else {
             v->rep->dropped++;
