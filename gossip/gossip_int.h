@@ -331,6 +331,10 @@ size_t gossip_retransmit_limit(const struct gossip *g);
 int member_table_init(struct gossip *g);
 void member_table_free(struct gossip *g);
 struct gossip_member *member_find(const struct gossip *g, uint64_t id);
+/* Cache hints for a coming member_find(id): the first index slot, then
+ * (once that slot is cached) the record it points to. No effect on state. */
+void member_prefetch_slot(const struct gossip *g, uint64_t id);
+void member_prefetch_record(const struct gossip *g, uint64_t id);
 /* Live = ALIVE or SUSPECT (probed, gossiped to, counted in N). */
 size_t member_live_count(const struct gossip *g);
 /* Pick up to want distinct random live members other than self and except_id;

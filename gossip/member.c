@@ -82,6 +82,18 @@ struct gossip_member *member_find(const struct gossip *g, uint64_t id)
     return NULL;
 }
 
+void member_prefetch_slot(const struct gossip *g, uint64_t id)
+{
+    __builtin_prefetch(&g->idx[idx_slot(g, id)]);
+}
+
+void member_prefetch_record(const struct gossip *g, uint64_t id)
+{
+    uint32_t pos = g->idx[idx_slot(g, id)];
+    if (pos)
+        __builtin_prefetch(&g->members[pos - 1]);
+}
+
 size_t member_live_count(const struct gossip *g)
 {
     return (size_t)g->st.alive + g->st.suspect;
