@@ -196,12 +196,6 @@ void store__table_unmap(struct store_table *t)
     t->fd = -1;
 }
 
-/* The key bytes of a record (after its vector clock). */
-static inline const uint8_t *rec_key(const struct fmt_record *r)
-{
-    return (const uint8_t *)(r + 1) + 16u * r->vc_n;
-}
-
 int64_t store__find(const struct store *s, const struct store_table *t, uint64_t hash,
                     const void *key, uint32_t key_len, uint64_t *ins)
 {
