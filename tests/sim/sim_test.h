@@ -49,4 +49,25 @@ static inline uint64_t sim_test_begin(const char *name, uint64_t default_seed)
         SIM_ASSERT_MSG(rc_ == 0, "%s returned %d", #call, rc_);                                    \
     } while (0)
 
+/* Predicate for sim_run_until: every up node sees every up node alive. */
+static inline bool sim_test_all_alive(struct sim *s, void *arg)
+{
+    (void)arg;
+    return sim_all_see_up_alive(s);
+}
+
+/* The common start of a scenario: create the cluster from cfg, join every
+ * node through node 0, and run until all see all alive within the join
+ * bound the configuration implies (docs/SIMULATOR.md); fails the test
+ * otherwise. */
+static inline struct sim *sim_test_form_cluster(const struct sim_config *cfg)
+{
+    struct sim *s = NULL;
+    SIM_OK(sim_new(cfg, &s));
+    SIM_OK(sim_join_all(s, 0));
+    SIM_ASSERT_MSG(sim_run_until(s, sim_test_all_alive, NULL, sim_join_bound_ms(cfg)),
+                   "cluster did not form");
+    return s;
+}
+
 #endif

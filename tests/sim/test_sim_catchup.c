@@ -34,12 +34,6 @@
 #define VALUE_BYTES 64u
 #define MAX_RATIO 3.0
 
-static bool all_alive(struct sim *s, void *arg)
-{
-    (void)arg;
-    return sim_all_see_up_alive(s);
-}
-
 static bool converged(struct sim *s, void *arg)
 {
     (void)arg;
@@ -60,11 +54,7 @@ static void test_node_offline_for_10000_writes_catches_up_within_3x_bytes(void *
     struct sim_config cfg;
     sim_config_init(&cfg, seed, N);
     cfg.link = (struct sim_link){.latency_ms = 5, .jitter_ms = 5};
-    struct sim *s = NULL;
-    SIM_OK(sim_new(&cfg, &s));
-    SIM_OK(sim_join_all(s, 0));
-    SIM_ASSERT_MSG(sim_run_until(s, all_alive, NULL, sim_join_bound_ms(&cfg)),
-                   "cluster did not form");
+    struct sim *s = sim_test_form_cluster(&cfg);
     SIM_OK(sim_write(s, 0, "before", "everyone has this", NULL));
     sim_run_for(s, 3000);
     SIM_OK(sim_crash(s, OFFLINE, SIM_CRASH_KEEP_STORE));

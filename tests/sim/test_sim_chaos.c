@@ -36,12 +36,6 @@ struct rec {
     struct vclock vc;
 };
 
-static bool all_alive(struct sim *s, void *arg)
-{
-    (void)arg;
-    return sim_all_see_up_alive(s);
-}
-
 static bool converged(struct sim *s, void *arg)
 {
     (void)arg;
@@ -68,11 +62,7 @@ static void test_loss_dup_reorder_converge_to_merge_winners(void **state)
     struct sim_config cfg;
     sim_config_init(&cfg, seed, N);
     cfg.link = (struct sim_link){.latency_ms = 5, .jitter_ms = 5};
-    struct sim *s = NULL;
-    SIM_OK(sim_new(&cfg, &s));
-    SIM_OK(sim_join_all(s, 0));
-    SIM_ASSERT_MSG(sim_run_until(s, all_alive, NULL, sim_join_bound_ms(&cfg)),
-                   "cluster did not form");
+    struct sim *s = sim_test_form_cluster(&cfg);
 
     struct sim_link chaos = {.latency_ms = 5, .jitter_ms = 80, .loss = 0.2, .dup = 0.05};
     sim_set_link(s, &chaos);

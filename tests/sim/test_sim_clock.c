@@ -27,12 +27,6 @@
 #define SKEWED 4u
 #define SKEW_MS 10000
 
-static bool all_alive(struct sim *s, void *arg)
-{
-    (void)arg;
-    return sim_all_see_up_alive(s);
-}
-
 static uint64_t max_offset_ms(void)
 {
     return HLC_MAX_OFFSET_MS_DEFAULT;
@@ -75,11 +69,7 @@ static void test_fast_clock_writes_refused_no_hlc_jump_converges_after_skew(void
     struct sim_config cfg;
     sim_config_init(&cfg, seed, N);
     cfg.link = (struct sim_link){.latency_ms = 5, .jitter_ms = 5};
-    struct sim *s = NULL;
-    SIM_OK(sim_new(&cfg, &s));
-    SIM_OK(sim_join_all(s, 0));
-    SIM_ASSERT_MSG(sim_run_until(s, all_alive, NULL, sim_join_bound_ms(&cfg)),
-                   "cluster did not form");
+    struct sim *s = sim_test_form_cluster(&cfg);
 
     sim_set_clock_offset(s, SKEWED, SKEW_MS);
     run_checking_hlc(s, 1000);

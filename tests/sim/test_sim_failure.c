@@ -28,12 +28,6 @@
 
 #define N 20u
 
-static bool all_alive(struct sim *s, void *arg)
-{
-    (void)arg;
-    return sim_all_see_up_alive(s);
-}
-
 struct dead_arg {
     uint32_t victim;
 };
@@ -65,11 +59,7 @@ static void test_crashed_node_marked_dead_by_all_within_swim_bound(void **state)
     struct sim_config cfg;
     sim_config_init(&cfg, seed, N);
     cfg.link = (struct sim_link){.latency_ms = 5, .jitter_ms = 5};
-    struct sim *s = NULL;
-    SIM_OK(sim_new(&cfg, &s));
-    SIM_OK(sim_join_all(s, 0));
-    SIM_ASSERT_MSG(sim_run_until(s, all_alive, NULL, sim_join_bound_ms(&cfg)),
-                   "cluster did not form");
+    struct sim *s = sim_test_form_cluster(&cfg);
 
     struct gossip_config gc;
     sim_gossip_resolve(&cfg.gossip, &gc);

@@ -16,12 +16,6 @@
 
 #define N 20u
 
-static bool all_alive(struct sim *s, void *arg)
-{
-    (void)arg;
-    return sim_all_see_up_alive(s);
-}
-
 struct fp_arg {
     uint64_t false_deaths;
     uint64_t suspicions;
@@ -51,11 +45,7 @@ static void test_ten_percent_loss_ten_minutes_no_false_death(void **state)
     struct sim_config cfg;
     sim_config_init(&cfg, seed, N);
     cfg.link = (struct sim_link){.latency_ms = 5, .jitter_ms = 5};
-    struct sim *s = NULL;
-    SIM_OK(sim_new(&cfg, &s));
-    SIM_OK(sim_join_all(s, 0));
-    SIM_ASSERT_MSG(sim_run_until(s, all_alive, NULL, sim_join_bound_ms(&cfg)),
-                   "cluster did not form");
+    struct sim *s = sim_test_form_cluster(&cfg);
 
     struct fp_arg fp = {0};
     sim_set_member_hook(s, on_member, &fp);
@@ -83,7 +73,7 @@ static void test_ten_percent_loss_ten_minutes_no_false_death(void **state)
     /* A suspicion may be in flight at the last instant; once the loss stops,
      * its refutation lands within a few gossip rounds. */
     sim_set_link(s, &cfg.link);
-    SIM_ASSERT(sim_run_until(s, all_alive, NULL, 10000));
+    SIM_ASSERT(sim_run_until(s, sim_test_all_alive, NULL, 10000));
     sim_free(s);
 }
 

@@ -42,12 +42,6 @@
 
 #define N 50u
 
-    static bool all_alive(struct sim *s, void *arg)
-{
-    (void)arg;
-    return sim_all_see_up_alive(s);
-}
-
 static void test_join_50_through_one_seed_all_see_all_alive(void **state)
 {
     (void)state;
@@ -74,7 +68,7 @@ static void test_join_50_through_one_seed_all_see_all_alive(void **state)
 
     /* 3: all see all (push-pull closes what rumours left). */
     uint64_t bound = sim_join_bound_ms(&cfg);
-    bool ok = sim_run_until(s, all_alive, NULL, bound);
+    bool ok = sim_run_until(s, sim_test_all_alive, NULL, bound);
     uint64_t took = sim_now_ms(s);
     printf("all %u nodes see all alive after %llu ms (bound %llu ms)\n", N,
            (unsigned long long)took, (unsigned long long)bound);

@@ -132,12 +132,6 @@ static void check_winners(struct sim *s, const struct log *lg)
     }
 }
 
-static bool all_alive(struct sim *s, void *arg)
-{
-    (void)arg;
-    return sim_all_see_up_alive(s);
-}
-
 static bool converged(struct sim *s, void *arg)
 {
     (void)arg;
@@ -151,11 +145,7 @@ static void test_split_2_3_both_sides_write_heal_converges_to_merge_winners(void
     struct sim_config cfg;
     sim_config_init(&cfg, seed, 5);
     cfg.link = (struct sim_link){.latency_ms = 5, .jitter_ms = 5};
-    struct sim *s = NULL;
-    SIM_OK(sim_new(&cfg, &s));
-    SIM_OK(sim_join_all(s, 0));
-    SIM_ASSERT_MSG(sim_run_until(s, all_alive, NULL, sim_join_bound_ms(&cfg)),
-                   "cluster did not form");
+    struct sim *s = sim_test_form_cluster(&cfg);
 
     /* Node 0 runs 40 ms fast (inside the 500 ms HLC tolerance), so side A
      * wins some of the same-key races and side B others. */
@@ -226,11 +216,7 @@ static void test_split_longer_than_suspicion_declares_dead_then_remerges(void **
     struct sim_config cfg;
     sim_config_init(&cfg, seed + 1, n);
     cfg.link = (struct sim_link){.latency_ms = 5, .jitter_ms = 5};
-    struct sim *s = NULL;
-    SIM_OK(sim_new(&cfg, &s));
-    SIM_OK(sim_join_all(s, 0));
-    SIM_ASSERT_MSG(sim_run_until(s, all_alive, NULL, sim_join_bound_ms(&cfg)),
-                   "cluster did not form");
+    struct sim *s = sim_test_form_cluster(&cfg);
 
     struct gossip_config gc;
     sim_gossip_resolve(&cfg.gossip, &gc);
@@ -259,7 +245,7 @@ static void test_split_longer_than_suspicion_declares_dead_then_remerges(void **
     sim_heal(s);
     uint64_t remerge = 2ull * gc.reconnect_interval_ms + gc.probe_interval_ms + (uint64_t)spread;
     t0 = sim_now_ms(s);
-    ok = sim_run_until(s, all_alive, NULL, remerge);
+    ok = sim_run_until(s, sim_test_all_alive, NULL, remerge);
     printf("healed: all alive after %llu ms (bound %llu ms)\n",
            (unsigned long long)(sim_now_ms(s) - t0), (unsigned long long)remerge);
     SIM_ASSERT_MSG(ok, "the cluster did not re-merge within %llu ms of healing",

@@ -21,12 +21,6 @@
 #define N 8u
 #define VICTIM 3u
 
-static bool all_alive(struct sim *s, void *arg)
-{
-    (void)arg;
-    return sim_all_see_up_alive(s);
-}
-
 static bool all_see_victim_dead(struct sim *s, void *arg)
 {
     (void)arg;
@@ -64,11 +58,7 @@ static void test_restart_on_old_data_refutes_death_and_catches_up(void **state)
     struct sim_config cfg;
     sim_config_init(&cfg, seed, N);
     cfg.link = (struct sim_link){.latency_ms = 5, .jitter_ms = 5};
-    struct sim *s = NULL;
-    SIM_OK(sim_new(&cfg, &s));
-    SIM_OK(sim_join_all(s, 0));
-    SIM_ASSERT_MSG(sim_run_until(s, all_alive, NULL, sim_join_bound_ms(&cfg)),
-                   "cluster did not form");
+    struct sim *s = sim_test_form_cluster(&cfg);
     char key[16];
     for (int w = 0; w < 50; w++) {
         snprintf(key, sizeof key, "old%d", w);
@@ -103,7 +93,7 @@ static void test_restart_on_old_data_refutes_death_and_catches_up(void **state)
     SIM_OK(sim_restart(s, VICTIM));
     uint64_t rejoin = 2ull * hop + (uint64_t)spread + gc.probe_interval_ms;
     uint64_t t0 = sim_now_ms(s);
-    bool ok = sim_run_until(s, all_alive, NULL, rejoin);
+    bool ok = sim_run_until(s, sim_test_all_alive, NULL, rejoin);
     struct gossip_stats me;
     gossip_stats(sim_node_gossip(s, VICTIM), &me);
     printf("restarted node seen alive by all after %llu ms (bound %llu ms); incarnation %llu "
@@ -142,11 +132,7 @@ static void test_restart_from_empty_store_refutes_death_and_refills(void **state
     struct sim_config cfg;
     sim_config_init(&cfg, seed + 100, N);
     cfg.link = (struct sim_link){.latency_ms = 5, .jitter_ms = 5};
-    struct sim *s = NULL;
-    SIM_OK(sim_new(&cfg, &s));
-    SIM_OK(sim_join_all(s, 0));
-    SIM_ASSERT_MSG(sim_run_until(s, all_alive, NULL, sim_join_bound_ms(&cfg)),
-                   "cluster did not form");
+    struct sim *s = sim_test_form_cluster(&cfg);
     char key[16];
     for (int w = 0; w < 200; w++) {
         snprintf(key, sizeof key, "k%d", w);
@@ -172,7 +158,7 @@ static void test_restart_from_empty_store_refutes_death_and_refills(void **state
 
     SIM_OK(sim_restart(s, VICTIM));
     uint64_t rejoin = 2ull * hop + (uint64_t)spread + gc.probe_interval_ms;
-    bool ok = sim_run_until(s, all_alive, NULL, rejoin);
+    bool ok = sim_run_until(s, sim_test_all_alive, NULL, rejoin);
     struct gossip_stats me;
     gossip_stats(sim_node_gossip(s, VICTIM), &me);
     SIM_ASSERT_MSG(ok, "the wiped node was not seen alive by all within %llu ms",

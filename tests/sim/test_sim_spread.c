@@ -49,12 +49,6 @@ static void on_applied(void *arg, struct sim *s, uint32_t i, const struct entry 
     sp->last_ms[w] = sim_now_ms(s);
 }
 
-static bool all_alive(struct sim *s, void *arg)
-{
-    (void)arg;
-    return sim_all_see_up_alive(s);
-}
-
 static bool all_have(struct sim *s, void *arg)
 {
     const uint32_t *have = arg;
@@ -69,11 +63,7 @@ static void test_one_write_reaches_100_nodes_within_2_log2n_intervals(void **sta
     struct sim_config cfg;
     sim_config_init(&cfg, seed, N);
     cfg.link = (struct sim_link){.latency_ms = 5, .jitter_ms = 5};
-    struct sim *s = NULL;
-    SIM_OK(sim_new(&cfg, &s));
-    SIM_OK(sim_join_all(s, 0));
-    SIM_ASSERT_MSG(sim_run_until(s, all_alive, NULL, sim_join_bound_ms(&cfg)),
-                   "cluster did not form");
+    struct sim *s = sim_test_form_cluster(&cfg);
     sim_run_for(s, 5000); /* let membership gossip drain */
 
     struct gossip_config gc;
