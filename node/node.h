@@ -84,6 +84,11 @@ struct node {
     uv_timer_t tick_timer;
     uv_timer_t cron_timer;
     uv_signal_t sig_int, sig_term, sig_hup;
+    /* sync=batch group commit on the libuv thread pool (cmd_serve.c): the
+     * job in flight (NULL: none), its request and its fdatasync result. */
+    struct store_sync_job *sync_job;
+    uv_work_t sync_work;
+    int sync_rc;
     bool stopping;
     bool leaving;
     uint64_t leave_deadline_ms;

@@ -91,3 +91,17 @@ void store__prefault(void *addr, uint64_t off, uint64_t len)
         return;
     (void)madvise((uint8_t *)addr + start, (size_t)(off + len - start), MADV_POPULATE_WRITE);
 }
+
+int store__fdatasync(int fd)
+{
+    /* fdatasync of a file also writes back the pages dirtied through any
+     * MAP_SHARED mapping of it (Linux: they are page-cache pages of the
+     * file), so a thread that holds only a dup of the descriptor makes the
+     * mapped writes durable. Unlike msync on an address range it cannot be
+     * broken by the owner remapping (mremap/munmap) that range meanwhile. */
+    int rc;
+    do
+        rc = fdatasync(fd);
+    while (rc != 0 && errno == EINTR);
+    return rc == 0 ? 0 : store__errno_code(errno);
+}

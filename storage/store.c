@@ -179,6 +179,68 @@ static bool in_heap(const struct store *s, const void *p)
 
 /* --------------------------------------------------------- maintenance */
 
+static int sync_offvec_push(struct store_offvec *v, uint64_t x)
+{
+    if (v->n == v->cap) {
+        size_t ncap = v->cap ? v->cap * 2 : 64;
+        uint64_t *nv = realloc(v->v, ncap * sizeof *nv);
+        if (!nv)
+            return GKV_ENOMEM;
+        v->v = nv;
+        v->cap = ncap;
+    }
+    v->v[v->n++] = x;
+    return 0;
+}
+
+/* Release the frees a background job captured, except the pinned ones
+ * (kept as some slot's prev_off by a write during the job, I3), which go
+ * back to the pending list for the next sync. */
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void sync_release_job_frees(struct store *s, struct store_sync_job *job, bool honour_pins)
+{
+    struct store_heap *h = &s->heap;
+    if (honour_pins && s->sync_pins.n > 1)
+        qsort(s->sync_pins.v, s->sync_pins.n, sizeof *s->sync_pins.v, cmp_u64);
+    struct store_offvec keep = h->pending;
+    uint64_t keep_bytes = h->pending_bytes;
+    struct store_offvec rel = {0};
+    uint64_t rel_bytes = 0;
+    for (size_t i = 0; i < job->frees.n; i++) {
+        uint64_t x = job->frees.v[i];
+        uint64_t cb = store__heap_class_bytes((uint32_t)(x & 0xff));
+        uint64_t off = x >> 8;
+        bool pinned = honour_pins && s->sync_pins.n &&
+                      bsearch(&off, s->sync_pins.v, s->sync_pins.n, sizeof off, cmp_u64);
+        if (pinned) {
+            if (sync_offvec_push(&keep, x) == 0)
+                keep_bytes += cb;
+            else
+                h->free_bytes -= cb; /* leaked until the next open rebuilds */
+        } else {
+            /* reuse the job's vector in place: rel never outgrows it */
+            job->frees.v[rel.n++] = x;
+            rel_bytes += cb;
+        }
+    }
+    rel.v = job->frees.v;
+    rel.cap = job->frees.cap;
+    /* store__heap_release_pending moves h->pending onto the free lists. */
+    h->pending = rel;
+    h->pending_bytes = rel_bytes;
+    store__heap_release_pending(h);
+    job->frees = h->pending; /* emptied, still owns the buffer */
+    h->pending = keep;
+    h->pending_bytes = keep_bytes;
+    job->frees_bytes = 0;
+    s->sync_pins.n = 0;
+}
+
 static int store_do_sync(struct store *s)
 {
     int rc = 0;
@@ -198,9 +260,142 @@ static int store_do_sync(struct store *s)
     }
     s->epoch++;
     store__heap_release_pending(&s->heap);
+    if (s->sync_job && !s->sync_job->covered) {
+        /* Everything the background job covers is durable now, and every
+         * slot's current record too: its frees (pins included) are free. */
+        sync_release_job_frees(s, s->sync_job, false);
+        s->sync_job->covered = true;
+    }
     s->dirty = false;
     s->st.syncs++;
 out:
+    return rc;
+}
+
+bool store_sync_due(struct store *s, uint64_t now_ms)
+{
+    if (s->cfg.read_only || s->cfg.sync != STORE_SYNC_BATCH || s->sync_job)
+        return false;
+    if (now_ms < s->last_sync_ms)
+        s->last_sync_ms = now_ms; /* the clock stepped back */
+    if (now_ms - s->last_sync_ms < s->cfg.batch_ms && !s->grow_wanted)
+        return false;
+    s->last_sync_ms = now_ms;
+    return s->dirty || s->heap.pending.n;
+}
+
+int store_sync_begin(struct store *s, struct store_sync_job **out)
+{
+    *out = NULL;
+    if (s->cfg.read_only)
+        return GKV_EPERM;
+    if (s->sync_job)
+        return GKV_EAGAIN;
+    struct store_sync_job *job = calloc(1, sizeof *job);
+    if (!job)
+        return GKV_ENOMEM;
+    if (s->dirfd >= 0) {
+        /* I3 order: records, slots (cur, then old while growing), header.
+         * dup()s: the job must not depend on the store's descriptors, which
+         * a doubling's commit or a close may close meanwhile. */
+        int src[STORE_SYNC_JOB_FDS] = {s->heap.fd, s->cur.fd, s->growing ? s->old.fd : -1, s->hfd};
+        for (int i = 0; i < STORE_SYNC_JOB_FDS; i++) {
+            if (src[i] < 0)
+                continue;
+            int fd = fcntl(src[i], F_DUPFD_CLOEXEC, 0);
+            if (fd < 0) {
+                int rc = store__errno_code(errno);
+                for (int k = 0; k < job->nfds; k++)
+                    close(job->fds[k]);
+                free(job);
+                return rc;
+            }
+            job->fds[job->nfds++] = fd;
+        }
+    }
+    job->values_bytes = s->heap.file_bytes;
+    /* The frees so far become reusable once this job made their slots'
+     * successors durable; later frees wait for the next sync. */
+    job->frees = s->heap.pending;
+    job->frees_bytes = s->heap.pending_bytes;
+    memset(&s->heap.pending, 0, sizeof s->heap.pending);
+    s->heap.pending_bytes = 0;
+    /* Writes from now on belong to the next epoch: this job makes epoch
+     * `epoch` durable, and a slot written in it is not a durable fallback
+     * until the job ends (write_version keeps its prev_off meanwhile). */
+    job->epoch = s->epoch;
+    s->epoch++;
+    job->was_dirty = s->dirty;
+    s->dirty = false;
+    s->sync_pins.n = 0;
+    s->sync_job = job;
+    *out = job;
+    return 0;
+}
+
+int store_sync_job_run(struct store_sync_job *job)
+{
+    /* Runs on any thread: only the job's own descriptors, in I3 order. */
+    for (int i = 0; i < job->nfds; i++) {
+        int rc = store__fdatasync(job->fds[i]);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+int store_sync_end(struct store *s, struct store_sync_job *job, int run_rc)
+{
+    if (!job)
+        return GKV_EINVAL;
+    int rc = 0;
+    if (s->sync_job == job) {
+        if (job->covered) {
+            /* a synchronous sync made it all durable already */
+        } else if (run_rc == 0) {
+            sync_release_job_frees(s, job, true);
+            if (job->values_bytes > s->durable_values_bytes)
+                s->durable_values_bytes = job->values_bytes;
+            s->st.syncs++;
+        } else {
+            /* Keep every captured free pending for the next sync. The epoch
+             * stays advanced: after an I/O error from fdatasync the kernel
+             * may have dropped the dirty pages, so no guarantee survives it
+             * (counted, returned; the node logs it). */
+            struct store_heap *h = &s->heap;
+            for (size_t i = 0; i < job->frees.n; i++) {
+                uint64_t x = job->frees.v[i];
+                uint64_t cb = store__heap_class_bytes((uint32_t)(x & 0xff));
+                if (sync_offvec_push(&h->pending, x) == 0)
+                    h->pending_bytes += cb;
+                else
+                    h->free_bytes -= cb;
+            }
+            s->sync_pins.n = 0;
+            if (job->was_dirty)
+                s->dirty = true;
+            s->st.sync_failures++;
+            rc = run_rc;
+        }
+        s->sync_job = NULL;
+    } else {
+        rc = GKV_EINVAL; /* not this store's job: still free it */
+    }
+    for (int i = 0; i < job->nfds; i++)
+        close(job->fds[i]);
+    free(job->frees.v);
+    free(job);
+    if (rc == 0 && s->cfg.external_batch_sync && s->grow_wanted && !s->growing) {
+        /* The doubling waited for this group commit (little is dirty now):
+         * see store_maintain. */
+        s->grow_wanted = false;
+        rc = store__grow_start(s);
+        if (rc != 0) {
+            if (rc == GKV_ENOSPC)
+                s->st.full_refused++;
+            s->grow_wanted = true;
+        }
+    }
     return rc;
 }
 
@@ -377,6 +572,19 @@ static int write_version(struct store *s, struct version *v, const struct loc *l
         /* I3: keep the durable fallback while the slot was already written
          * in this (unsynced) epoch; otherwise the current record is it. */
         img.prev_off = o->epoch == (uint32_t)s->epoch ? o->prev_off : o->rec_off;
+        if (o->epoch != (uint32_t)s->epoch && s->sync_job && !s->sync_job->covered &&
+            o->epoch == (uint32_t)s->sync_job->epoch) {
+            /* The slot was last written in the epoch a background job is
+             * making durable right now: its record is not a durable
+             * fallback yet, its prev_off still is. Keep that, and pin its
+             * block so the job's end does not release it (it was freed in
+             * that epoch, so the job captured it). */
+            img.prev_off = o->prev_off;
+            if (sync_offvec_push(&s->sync_pins, o->prev_off) != 0) {
+                rc = GKV_ENOMEM;
+                goto undo;
+            }
+        }
     } else {
         img.bucket = (uint16_t)entry_bucket(v->key, v->key_len, STORE_BUCKET_BITS);
     }
@@ -720,7 +928,7 @@ int store_tick(struct store *s, uint64_t now_ms)
     }
     if ((rc = store__hlc_guard(s)) != 0)
         return rc;
-    if (s->cfg.sync == STORE_SYNC_BATCH) {
+    if (s->cfg.sync == STORE_SYNC_BATCH && !s->cfg.external_batch_sync) {
         if (now_ms < s->last_sync_ms)
             s->last_sync_ms = now_ms; /* the clock stepped back */
         if (now_ms - s->last_sync_ms >= s->cfg.batch_ms || s->grow_wanted) {
@@ -729,7 +937,11 @@ int store_tick(struct store *s, uint64_t now_ms)
                 rc = store_do_sync(s);
         }
     }
-    if (rc == 0 && s->grow_wanted && !s->growing) {
+    /* External sync: the doubling starts at the end of the next group
+     * commit (store_sync_end), or here when there is nothing to commit. */
+    bool ext_wait = s->cfg.sync == STORE_SYNC_BATCH && s->cfg.external_batch_sync &&
+                    (s->sync_job || s->dirty || s->heap.pending.n);
+    if (rc == 0 && s->grow_wanted && !s->growing && !ext_wait) {
         s->grow_wanted = false;
         rc = store__grow_start(s);
         if (rc != 0) {
@@ -862,6 +1074,7 @@ void store__free(struct store *s)
     if (s->dirfd >= 0)
         close(s->dirfd);
     free(s->scratch);
+    free(s->sync_pins.v);
     free(s);
 }
 
@@ -1306,6 +1519,10 @@ int store_close(struct store *s)
 {
     if (!s)
         return 0;
+    /* A background sync job holds a pointer to nothing of ours, but its
+     * end must run on this store: the owner finishes it first. */
+    if (s->sync_job)
+        return GKV_EAGAIN;
     int rc = 0;
     if (!s->cfg.read_only) {
         if (s->growing && s->mig_committing)

@@ -57,6 +57,13 @@ struct store_config {
      * sync=none) and a doubling's first faults take longer (longer pauses).
      * Default false. See docs/FILE_FORMAT.md. */
     bool huge_pages;
+    /* sync=batch only: the caller drives the group commit itself with
+     * store_sync_due / store_sync_begin / store_sync_job_run /
+     * store_sync_end (node/ runs the job on a worker thread), so store_tick
+     * never syncs; it still does growth steps and the HLC lease. Default
+     * false (store_tick syncs every batch_ms on the caller's thread, as the
+     * simulator and tests want). */
+    bool external_batch_sync;
 };
 
 /* Fill cfg with defaults (anonymous memory, sync=batch). */
@@ -70,7 +77,9 @@ void store_config_init(struct store_config *cfg);
 int store_open(const struct store_config *cfg, uint64_t now_ms, struct store **out,
                const char **err_msg);
 
-/* Flush (msync), mark the shutdown clean, unmap, unlock, free. NULL is fine. */
+/* Flush (msync), mark the shutdown clean, unmap, unlock, free. NULL is fine.
+ * GKV_EAGAIN (and nothing freed) while a background sync job is in flight:
+ * call store_sync_end first. */
 int store_close(struct store *s);
 
 /* Look a key up. On success fills *out (tombstones included: check
@@ -111,8 +120,38 @@ int store_scan(struct store *s, uint64_t *cursor, uint32_t count, store_scan_cb 
  * group commit in sync=batch mode, incremental growth steps. */
 int store_tick(struct store *s, uint64_t now_ms);
 
-/* msync everything now. */
+/* msync everything now (also covers an in-flight background sync job,
+ * whose store_sync_end then has nothing left to release). */
 int store_sync(struct store *s);
+
+/* Background group commit (sync=batch, like Redis appendfsync everysec, whose
+ * fsync runs in a bio thread). The owner thread calls store_sync_begin, any
+ * thread then calls store_sync_job_run (it only fdatasyncs duplicated file
+ * descriptors and touches no store state), and the owner thread finally
+ * calls store_sync_end with run's result. Writes may continue between begin
+ * and end: what a job makes durable is everything written before begin.
+ * Freed value blocks become reusable only at a successful end (the frees
+ * captured at begin; later ones wait for the next sync). At most one job is
+ * in flight; store_close refuses (GKV_EAGAIN) while one is. */
+struct store_sync_job;
+
+/* True when the owner should start a job now: sync=batch, no job in
+ * flight, something to sync, and batch_ms passed since the last one (or a
+ * doubling waits for a group commit). Records now_ms as the last sync time
+ * when it returns true. */
+bool store_sync_due(struct store *s, uint64_t now_ms);
+/* Snapshot what the sync must cover. *out is owned by the caller until it
+ * passes it to store_sync_end. GKV_EAGAIN: a job is in flight; GKV_EPERM:
+ * read-only store; GKV_EIO/GKV_ENOMEM: dup() or allocation failed. */
+int store_sync_begin(struct store *s, struct store_sync_job **out);
+/* fdatasync the job's files in order (values, tables, header). Thread-safe
+ * with respect to the store; blocks for the I/O. Returns 0 or GKV_E*. */
+int store_sync_job_run(struct store_sync_job *job);
+/* Apply the job's result (run_rc == 0: release the captured frees, advance
+ * the durable size, count a sync; otherwise keep them pending and return
+ * run_rc), close its descriptors and free it. In external_batch_sync mode a
+ * doubling waiting for a group commit starts here. */
+int store_sync_end(struct store *s, struct store_sync_job *job, int run_rc);
 
 /* Anti-entropy. bucket_hashes: STORE_BUCKETS values, each the XOR of
  * entry_version_hash() over the bucket's entries (tombstones included);
@@ -142,7 +181,8 @@ struct store_stats {
     uint64_t clock_refused;       /* remote HLCs refused (GKV_ECLOCK) */
     uint64_t dominance_conflicts; /* see entry_merge() */
     uint64_t full_refused;        /* writes refused by max_entries or disk */
-    uint64_t syncs;               /* msync calls */
+    uint64_t syncs;               /* completed syncs (msync or background job) */
+    uint64_t sync_failures;       /* background sync jobs that failed */
     uint64_t growths;             /* completed doublings */
     bool growing;                 /* an incremental growth is in progress */
     uint64_t incarnation;         /* bumped on every unclean open */

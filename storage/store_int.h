@@ -43,6 +43,8 @@ int store__file_grow(int fd, uint64_t new_bytes);
 /* msync(MS_SYNC) of [addr+off, addr+off+len) rounded out to pages. */
 int store__msync_range(void *addr, uint64_t off, uint64_t len);
 int store__fsync_dir(int dirfd);
+/* fdatasync(fd), retried on EINTR. */
+int store__fdatasync(int fd);
 /* Fault in [addr+off, addr+off+len) for writing in one call
  * (MADV_POPULATE_WRITE, Linux 5.14): far cheaper than one page fault per
  * page. Best effort; errors (older kernels) are ignored. */
@@ -140,6 +142,24 @@ void store__table_name(char *buf, size_t n, uint64_t gen);
 
 /* --------------------------------------------------------------- store.c */
 
+/* A background group commit (store_sync_begin .. store_sync_end). Owned by
+ * the caller between begin and end; store.c frees it in end. */
+#define STORE_SYNC_JOB_FDS 4 /* values, cur table, old table, header */
+struct store_sync_job {
+    int fds[STORE_SYNC_JOB_FDS]; /* dup()s, in I3 order; nfds used */
+    int nfds;
+    uint64_t epoch;        /* the epoch this job makes durable (bumped at begin) */
+    uint64_t values_bytes; /* values.gkv size at begin (durable after run) */
+    /* The deferred frees captured at begin ((off << 8 | class), as in
+     * store_heap.pending), released at a successful end. */
+    struct store_offvec frees;
+    uint64_t frees_bytes;
+    /* A synchronous store_do_sync ran meanwhile and covered all of it (the
+     * frees are already released; end has nothing left to apply). */
+    bool covered;
+    bool was_dirty; /* s->dirty at begin, restored if the job fails */
+};
+
 struct store {
     struct store_config cfg;
     char dir[4096];
@@ -178,6 +198,13 @@ struct store {
     uint64_t durable_values_bytes;
     uint64_t last_sync_ms;
     bool dirty;
+    /* The background sync job in flight (NULL: none); owned by the caller,
+     * the store keeps the pointer to coordinate with synchronous syncs. */
+    struct store_sync_job *sync_job;
+    /* Offsets of blocks in sync_job->frees that a write during the job kept
+     * as a slot's prev_off (I3): not released by this job's end, they go
+     * back to the pending list for the next sync. */
+    struct store_offvec sync_pins;
 
     uint64_t entries, tombstones;
     uint64_t buckets[STORE_BUCKETS];
