@@ -252,6 +252,7 @@ static void sec_storage(struct node *n, struct resp_buf *b)
     line(b, "dominance_conflicts:%" PRIu64, s.dominance_conflicts);
     line(b, "full_refused:%" PRIu64, s.full_refused);
     line(b, "syncs:%" PRIu64, s.syncs);
+    line(b, "sync_failures:%" PRIu64, s.sync_failures);
     line(b, "growths:%" PRIu64, s.growths);
     line(b, "growing:%d", s.growing ? 1 : 0);
     line(b, "incarnation:%" PRIu64, s.incarnation);
