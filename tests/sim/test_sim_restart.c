@@ -51,6 +51,29 @@ static uint64_t others_incarnation_of_victim(struct sim *s)
     return inc;
 }
 
+/* The bounds both scenarios use: one hop, a rumour's spread, and the
+ * crash-to-DEAD-everywhere bound (up to 11 probe intervals for the first
+ * failed probe round, the longest Lifeguard suspicion timeout
+ * max_mult * mult * log10 N * probe, and the spread of the DEAD rumour). */
+struct bounds {
+    uint64_t hop_ms;
+    double spread_ms;
+    uint64_t detect_ms;
+};
+
+static struct bounds bounds_for(const struct sim_config *cfg, const struct gossip_config *gc)
+{
+    struct bounds b;
+    b.hop_ms = cfg->link.latency_ms + cfg->link.jitter_ms;
+    b.spread_ms = (log2(N) + log(N) + 2) * (double)(gc->gossip_interval_ms + b.hop_ms);
+    double log10n = log10((double)N) > 1 ? log10((double)N) : 1;
+    b.detect_ms = (uint64_t)(11.0 * gc->probe_interval_ms +
+                             (double)gc->suspicion_max_mult * gc->suspicion_mult * log10n *
+                                 gc->probe_interval_ms +
+                             b.spread_ms);
+    return b;
+}
+
 static void test_restart_on_old_data_refutes_death_and_catches_up(void **state)
 {
     (void)state;
@@ -68,13 +91,8 @@ static void test_restart_on_old_data_refutes_death_and_catches_up(void **state)
 
     struct gossip_config gc;
     sim_gossip_resolve(&cfg.gossip, &gc);
-    uint32_t hop = cfg.link.latency_ms + cfg.link.jitter_ms;
-    double spread = (log2(N) + log(N) + 2) * (gc.gossip_interval_ms + hop);
-    double log10n = log10((double)N) > 1 ? log10((double)N) : 1;
-    uint64_t detect = (uint64_t)(11.0 * gc.probe_interval_ms +
-                                 (double)gc.suspicion_max_mult * gc.suspicion_mult * log10n *
-                                     gc.probe_interval_ms +
-                                 spread);
+    struct bounds b = bounds_for(&cfg, &gc);
+    uint64_t detect = b.detect_ms;
     SIM_OK(sim_crash(s, VICTIM, SIM_CRASH_KEEP_STORE));
     SIM_ASSERT_MSG(sim_run_until(s, all_see_victim_dead, NULL, detect),
                    "the crashed node was not declared dead within %llu ms",
@@ -91,7 +109,7 @@ static void test_restart_on_old_data_refutes_death_and_catches_up(void **state)
     sim_run_for(s, 3000);
 
     SIM_OK(sim_restart(s, VICTIM));
-    uint64_t rejoin = 2ull * hop + (uint64_t)spread + gc.probe_interval_ms;
+    uint64_t rejoin = 2ull * b.hop_ms + (uint64_t)b.spread_ms + gc.probe_interval_ms;
     uint64_t t0 = sim_now_ms(s);
     bool ok = sim_run_until(s, sim_test_all_alive, NULL, rejoin);
     struct gossip_stats me;
@@ -142,13 +160,8 @@ static void test_restart_from_empty_store_refutes_death_and_refills(void **state
 
     struct gossip_config gc;
     sim_gossip_resolve(&cfg.gossip, &gc);
-    uint32_t hop = cfg.link.latency_ms + cfg.link.jitter_ms;
-    double spread = (log2(N) + log(N) + 2) * (gc.gossip_interval_ms + hop);
-    double log10n = log10((double)N) > 1 ? log10((double)N) : 1;
-    uint64_t detect = (uint64_t)(11.0 * gc.probe_interval_ms +
-                                 (double)gc.suspicion_max_mult * gc.suspicion_mult * log10n *
-                                     gc.probe_interval_ms +
-                                 spread);
+    struct bounds b = bounds_for(&cfg, &gc);
+    uint64_t detect = b.detect_ms;
     SIM_OK(sim_crash(s, VICTIM, SIM_CRASH_WIPE_STORE));
     SIM_ASSERT(store_root_hash(sim_node_store(s, VICTIM)) == 0);
     SIM_ASSERT_MSG(sim_run_until(s, all_see_victim_dead, NULL, detect),
@@ -157,7 +170,7 @@ static void test_restart_from_empty_store_refutes_death_and_refills(void **state
     uint64_t dead_inc = others_incarnation_of_victim(s);
 
     SIM_OK(sim_restart(s, VICTIM));
-    uint64_t rejoin = 2ull * hop + (uint64_t)spread + gc.probe_interval_ms;
+    uint64_t rejoin = 2ull * b.hop_ms + (uint64_t)b.spread_ms + gc.probe_interval_ms;
     bool ok = sim_run_until(s, sim_test_all_alive, NULL, rejoin);
     struct gossip_stats me;
     gossip_stats(sim_node_gossip(s, VICTIM), &me);
