@@ -3,7 +3,9 @@
  * (real cores, real stores, real codec and crypto; virtual clock).
  *
  * For N = 10, 100, 1000, 10000 (up to --max-nodes): N nodes join through
- * node 0 and the run waits until every node counts N-1 alive peers; then
+ * node 0 (or, from N = --snapshot-from, 5000 by default, each node gets the
+ * full member list from a snapshot: see SNAPSHOT_FROM_DEFAULT) and the run
+ * waits until every node counts N-1 alive peers; then
  * W writes, each on a random node, 500 ms apart. For each write: the virtual
  * time until the last node applied it, in ms and in gossip rounds (time /
  * gossip_interval_ms), p50/p99/max over the writes, next to log2(N). Also the
@@ -29,6 +31,14 @@
 #include "tests/sim/sim.h"
 
 #define MAX_WRITES 1000u
+/* From this N on the cluster forms from a member snapshot (sim_restore_all)
+ * instead of a join storm through node 0: the storm costs N^2 * L rumour
+ * receptions (L = lambda * ceil(log10(N + 1)) = 20 at 10,000), ~40 minutes
+ * of CPU at 10,000, while the snapshot costs N^2 inserts. Below it (10,
+ * 100 and 1000 by default; every N with a large --snapshot-from) the join
+ * storm runs through the real protocol; --snapshot-from 0 restores every N.
+ * The last column of each row says which one formed it. */
+#define SNAPSHOT_FROM_DEFAULT 5000u
 
 struct tracker {
     uint32_t n_writes;
@@ -140,6 +150,7 @@ struct opts {
     uint32_t latency_ms, jitter_ms;
     uint32_t gossip_interval_ms, fanout;
     const char *csv;
+    uint32_t snapshot_from; /* N at or above which the cluster forms from a snapshot */
 };
 
 struct result {
@@ -153,6 +164,7 @@ struct result {
     double wall_s;
     double join_wall_s;
     uint64_t rss_joined; /* process RSS growth from before sim_new to membership complete */
+    bool snapshot;       /* cluster formed by sim_restore_all, not a join storm */
 };
 
 static int run_one(const struct opts *o, uint32_t n, struct result *r)
@@ -183,13 +195,15 @@ static int run_one(const struct opts *o, uint32_t n, struct result *r)
         return -1;
     }
     sim_set_member_hook(s, on_member, t);
-    rc = sim_join_all(s, 0);
+    r->snapshot = n >= o->snapshot_from;
+    rc = r->snapshot ? sim_restore_all(s) : sim_join_all(s, 0);
     bool joined = rc == 0 && sim_run_until(s, members_complete, NULL, 600000);
     r->join_ms = sim_now_ms(s);
     r->join_wall_s = wall_s() - w0;
     uint64_t rss1 = rss_bytes();
     r->rss_joined = rss1 > rss0 ? rss1 - rss0 : 0;
-    fprintf(stderr, "  N=%u: membership %s after %.1f s virtual, %.1f s wall\n", n,
+    fprintf(stderr, "  N=%u: membership (%s) %s after %.1f s virtual, %.1f s wall\n", n,
+            r->snapshot ? "restored from a snapshot" : "join storm through node 0",
             joined ? "complete" : "INCOMPLETE", r->join_ms / 1000.0, wall_s() - w0);
     {
         /* where the join's memory and CPU go: updates still queued, and
@@ -279,12 +293,17 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: sim_scale [--max-nodes N] [--only N] [--writes W] [--seed S] [--latency MS] "
-            "[--jitter MS] [--gossip-interval MS] [--fanout F] [--csv FILE]\n");
+            "[--jitter MS] [--gossip-interval MS] [--fanout F] [--snapshot-from N] "
+            "[--csv FILE]\n");
 }
 
 int main(int argc, char **argv)
 {
-    struct opts o = {.max_nodes = 10000, .seed = 42, .latency_ms = 5, .jitter_ms = 5};
+    struct opts o = {.max_nodes = 10000,
+                     .seed = 42,
+                     .latency_ms = 5,
+                     .jitter_ms = 5,
+                     .snapshot_from = SNAPSHOT_FROM_DEFAULT};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -308,6 +327,8 @@ int main(int argc, char **argv)
             o.gossip_interval_ms = (uint32_t)strtoul(v, NULL, 0);
         else if (!strcmp(a, "--fanout"))
             o.fanout = (uint32_t)strtoul(v, NULL, 0);
+        else if (!strcmp(a, "--snapshot-from"))
+            o.snapshot_from = (uint32_t)strtoul(v, NULL, 0);
         else if (!strcmp(a, "--csv"))
             o.csv = v;
         else {
@@ -318,9 +339,14 @@ int main(int argc, char **argv)
     }
     printf("sim_scale: seed=%" PRIu64 ", links %u ms + [0,%u] ms jitter, no loss\n", o.seed,
            o.latency_ms, o.jitter_ms);
-    printf("%7s %7s %9s %9s %9s %8s %8s %8s %10s %11s %6s %6s %8s %8s %7s %9s\n", "N", "log2N",
+    printf("form: join = the N nodes join through node 0 (the real join storm); snap = each "
+           "node's member list restored from a snapshot (N >= %u: sim_restore_all, "
+           "gossip_restore_member), then the real protocol runs (probes, suspicion, "
+           "gossip, push-pull, anti-entropy; false suspicions counted)\n",
+           o.snapshot_from);
+    printf("%7s %7s %9s %9s %9s %8s %8s %8s %10s %11s %6s %6s %8s %8s %7s %9s %5s\n", "N", "log2N",
            "p50rnd", "p99rnd", "maxrnd", "p50ms", "p99ms", "maxms", "dgram/n/s", "bytes/n/s",
-           "susp", "dead", "join_s", "joinwall", "wall_s", "MB_joined");
+           "susp", "dead", "join_s", "joinwall", "wall_s", "MB_joined", "form");
     FILE *csv = o.csv ? fopen(o.csv, "w") : NULL;
     if (csv)
         fprintf(csv, "# N log2N p50_rounds p99_rounds max_rounds dgrams_node_s bytes_node_s\n");
@@ -341,7 +367,8 @@ int main(int argc, char **argv)
          * the pairs, so an overestimate) and refuse to start a run that
          * would need more than 3/4 of the machine's memory, rather than push
          * a shared machine into OOM. */
-        if (last.n && last.rss_joined) {
+        bool snapshot = n >= o.snapshot_from;
+        if (last.n && last.rss_joined && last.snapshot == snapshot) {
             double per_view = (double)last.rss_joined / ((double)last.n * last.n);
             double projected = per_view * (double)n * n;
             uint64_t total = mem_total_bytes();
@@ -357,10 +384,10 @@ int main(int argc, char **argv)
         if (run_one(&o, n, &r) != 0)
             status = 1;
         printf("%7u %7.2f %9.2f %9.2f %9.2f %8" PRIu64 " %8" PRIu64 " %8" PRIu64
-               " %10.1f %11.0f %6" PRIu64 " %6" PRIu64 " %8.1f %8.1f %7.1f %9.0f%s\n",
+               " %10.1f %11.0f %6" PRIu64 " %6" PRIu64 " %8.1f %8.1f %7.1f %9.0f %5s%s\n",
                n, log2(n), r.p50_rounds, r.p99_rounds, r.max_rounds, r.p50_ms, r.p99_ms, r.max_ms,
                r.dgrams_node_s, r.bytes_node_s, r.false_suspect, r.false_dead, r.join_ms / 1000.0,
-               r.join_wall_s, r.wall_s, r.rss_joined / 1e6,
+               r.join_wall_s, r.wall_s, r.rss_joined / 1e6, r.snapshot ? "snap" : "join",
                r.reached_all == r.writes ? "" : "  (some writes never reached all)");
         fflush(stdout);
         if (csv)

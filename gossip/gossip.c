@@ -668,7 +668,7 @@ size_t gossip_member_count(const struct gossip *g)
 static void fill_info(const struct gossip_member *m, struct gossip_member_info *out)
 {
     out->id = m->id;
-    out->name = m->name;
+    out->name = member_name(m);
     out->addr = member_addr(m);
     out->state = (enum gossip_member_state)m->state;
     out->incarnation = m->incarnation;

@@ -125,6 +125,22 @@ void gossip_free(struct gossip *g);
  * (64) seeds: the valid ones are used all the same. */
 int gossip_join(struct gossip *g, const char *const *seeds, size_t n, uint64_t now_ms);
 
+/* Restore one member from a snapshot of a previous view, the way Serf's
+ * snapshot file refills memberlist on restart (or a simulator forms a large
+ * cluster without an N^2 join storm). A member this core does not know is
+ * inserted ALIVE at `incarnation`, exactly as a learned ALIVE record would
+ * insert it (probe order, index, member_cb), except that it is not queued
+ * for gossip: a snapshot is not news to the cluster. A known member is
+ * raised to ALIVE at `incarnation` only if that is newer than what the core
+ * holds (the usual precedence), else nothing changes. name and addr are
+ * copied (addr non-empty, at most WIRE_MAX_ADDR; name at most
+ * WIRE_MAX_NAME). Returns 0 when the view changed, GKV_EEXIST when the
+ * member was already known at that incarnation or newer, GKV_EINVAL for a
+ * bad argument or our own id, GKV_ELIMIT past max_members (counted in
+ * members_limit_refused), GKV_ENOMEM. */
+int gossip_restore_member(struct gossip *g, uint64_t id, const char *name, const char *addr,
+                          uint64_t incarnation, uint64_t now_ms);
+
 /* Announce a graceful leave (the caller keeps ticking for a short while so
  * it spreads, then frees the core). */
 int gossip_leave(struct gossip *g, uint64_t now_ms);

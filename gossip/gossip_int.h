@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "common/rng.h"
 #include "gossip/gossip.h"
@@ -107,24 +108,49 @@ uint64_t suspicion_min_timeout_ms(uint32_t mult, size_t n, uint32_t interval_ms)
 
 /* ------------------------------------------------------------ members */
 
-/* One member: 64 bytes (a node keeps N of them). Name and address share one
- * heap block "name\0addr\0"; their lengths (<= WIRE_MAX_NAME 128 and
- * WIRE_MAX_ADDR 64) fit a byte each, in what would be padding. */
+/* One member: 72 bytes (a node keeps N of them: 10^8 in a 10,000-node
+ * simulation). Name and address are kept as "name\0addr\0"; their lengths
+ * (<= WIRE_MAX_NAME 128 and WIRE_MAX_ADDR 64) fit a byte each. When the
+ * pair fits GOSSIP_MEMBER_INLINE bytes (simulator names "n1234", short
+ * hostnames) it lives inside the record, which saves the 32-byte malloc
+ * block and the cache miss of chasing it each time a record is encoded;
+ * otherwise (and always for self, whose strings cfg.name/cfg.addr borrow
+ * across reallocations of members[]) it is one heap block. An inline
+ * string moves with its record, so member_name/member_addr pointers are
+ * valid only until the member table changes (gossip.h: "borrowed until
+ * the next gossip call"). */
+#define GOSSIP_MEMBER_INLINE 20u
 struct gossip_member {
     uint64_t id;
-    char *name; /* heap, NUL-terminated; the address follows it (member_addr) */
     uint64_t incarnation;
     uint64_t state_since_ms;
     uint64_t last_heard_ms;        /* last authenticated packet from it (0: never) */
     uint64_t last_hlc;             /* highest sender HLC it advertised (GC bound) */
     struct gossip_suspicion *susp; /* heap, non-NULL exactly while SUSPECT */
-    uint8_t state;                 /* enum gossip_member_state */
+    /* "name\0addr\0" inline, or (str_heap) the owned heap block's pointer
+     * stored in its first bytes (memcpy: a union would pad the record to 80) */
+    char str[GOSSIP_MEMBER_INLINE];
+    uint8_t state; /* enum gossip_member_state */
     uint8_t name_len, addr_len;
+    uint8_t str_heap; /* strings in str.heap rather than str.inl */
 };
+_Static_assert(sizeof(struct gossip_member) == 72, "member record size (memory per pair)");
+
+static inline char *member_heap_block(const struct gossip_member *m)
+{
+    char *p;
+    memcpy(&p, m->str, sizeof p);
+    return p;
+}
+
+static inline const char *member_name(const struct gossip_member *m)
+{
+    return m->str_heap ? member_heap_block(m) : m->str;
+}
 
 static inline const char *member_addr(const struct gossip_member *m)
 {
-    return m->name + m->name_len + 1;
+    return member_name(m) + m->name_len + 1;
 }
 
 /* ----------------------------------------------------------- spreading */
@@ -229,7 +255,8 @@ struct gossip {
     struct gossip_member *members; /* [0] = self */
     size_t nmembers, members_cap;
     /* id -> index in members[] + 1, 0 = empty (open addressing, load <=
-     * 1/2). 4 bytes a slot, not 16: a node keeps one per member (10^8 of
+     * 3/4: linear probing then averages ~2.5 slots a hit, and 10,000
+     * members take 16,384 slots instead of 32,768). 4 bytes a slot, not 16: a node keeps one per member (10^8 of
      * them in a 10,000-node simulation); a lookup compares members[pos].id,
      * which the caller reads next anyway. */
     uint32_t *idx;

@@ -108,30 +108,48 @@ static void count_state(struct gossip *g, uint8_t state, int delta)
     *c = (uint32_t)((int64_t)*c + delta);
 }
 
+/* Store "name\0addr\0" inline when it fits and the record may move
+ * (force_heap: self, whose strings cfg.name/cfg.addr point to). */
 static int set_strings(struct gossip_member *m, const char *name, size_t name_len, const char *addr,
-                       size_t addr_len)
+                       size_t addr_len, bool force_heap)
 {
     if (name_len > WIRE_MAX_NAME || addr_len > WIRE_MAX_ADDR)
         return GKV_EINVAL; /* the lengths are kept in a byte each */
-    char *block = malloc(name_len + addr_len + 2);
-    if (!block)
-        return GKV_ENOMEM;
+    size_t total = name_len + addr_len + 2;
+    char *block;
+    char *old_heap = m->str_heap ? member_heap_block(m) : NULL;
+    if (!force_heap && total <= GOSSIP_MEMBER_INLINE) {
+        block = m->str; /* old_heap was saved: the pointer is overwritten */
+    } else {
+        block = malloc(total);
+        if (!block)
+            return GKV_ENOMEM;
+    }
     memcpy(block, name, name_len);
     block[name_len] = 0;
     memcpy(block + name_len + 1, addr, addr_len);
     block[name_len + 1 + addr_len] = 0;
-    free(m->name);
-    m->name = block;
+    free(old_heap);
+    m->str_heap = block != m->str;
+    if (m->str_heap)
+        memcpy(m->str, &block, sizeof block);
     m->name_len = (uint8_t)name_len;
     m->addr_len = (uint8_t)addr_len;
     return 0;
+}
+
+static void member_strings_free(struct gossip_member *m)
+{
+    if (m->str_heap)
+        free(member_heap_block(m));
+    m->str_heap = 0;
 }
 
 static void notify(struct gossip *g, const struct gossip_member *m)
 {
     if (!g->io.member_cb)
         return;
-    struct gossip_member_info info = {m->id,          m->name,
+    struct gossip_member_info info = {m->id,          member_name(m),
                                       member_addr(m), (enum gossip_member_state)m->state,
                                       m->incarnation, m->state_since_ms};
     g->io.member_cb(g->io.data, &info);
@@ -226,11 +244,11 @@ static struct gossip_member *member_add(struct gossip *g, const struct wire_memb
         g->members = mm;
         g->members_cap = cap;
     }
-    if ((g->nmembers + 1) * 2 > g->idx_cap && idx_rebuild(g, g->idx_cap * 2) < 0)
+    if ((g->nmembers + 1) * 4 > g->idx_cap * 3 && idx_rebuild(g, g->idx_cap * 2) < 0)
         return NULL;
     struct gossip_member *m = &g->members[g->nmembers];
     memset(m, 0, sizeof(*m));
-    if (set_strings(m, wm->name, wm->name_len, wm->addr, wm->addr_len) < 0)
+    if (set_strings(m, wm->name, wm->name_len, wm->addr, wm->addr_len, false) < 0)
         return NULL;
     m->id = wm->id;
     m->state = GOSSIP_ALIVE;
@@ -250,7 +268,7 @@ static void member_remove(struct gossip *g, size_t i)
     if (m->state == GOSSIP_SUSPECT)
         suspects_remove(g, m->id);
     free(m->susp);
-    free(m->name);
+    member_strings_free(m);
     g->members[i] = g->members[g->nmembers - 1];
     g->nmembers--;
     /* removals are rare (reclaim): refilling the index in place (no
@@ -266,7 +284,7 @@ int member_table_init(struct gossip *g)
         return GKV_ENOMEM;
     struct gossip_member *self = &g->members[0];
     const char *name = g->cfg.name ? g->cfg.name : "";
-    if (set_strings(self, name, strlen(name), g->cfg.addr, strlen(g->cfg.addr)) < 0)
+    if (set_strings(self, name, strlen(name), g->cfg.addr, strlen(g->cfg.addr), true) < 0)
         return GKV_ENOMEM;
     self->id = g->cfg.node_id;
     self->state = GOSSIP_ALIVE;
@@ -275,7 +293,7 @@ int member_table_init(struct gossip *g)
     self->last_heard_ms = g->now_ms;
     g->nmembers = 1;
     g->st.alive = 1;
-    g->cfg.name = self->name;
+    g->cfg.name = member_name(self);
     g->cfg.addr = member_addr(self);
     return idx_rebuild(g, 64);
 }
@@ -284,7 +302,7 @@ void member_table_free(struct gossip *g)
 {
     for (size_t i = 0; i < g->nmembers; i++) {
         free(g->members[i].susp);
-        free(g->members[i].name);
+        member_strings_free(&g->members[i]);
     }
     free(g->members);
     free(g->idx);
@@ -348,7 +366,7 @@ uint8_t member_msg_type(const struct gossip_member *m)
 void member_fill_wire(const struct gossip_member *m, struct wire_member *wm)
 {
     wm->id = m->id;
-    wm->name = m->name;
+    wm->name = member_name(m);
     wm->name_len = m->name_len;
     wm->addr = member_addr(m);
     wm->addr_len = m->addr_len;
@@ -417,10 +435,52 @@ static void on_alive(struct gossip *g, const struct wire_member *wm)
     /* A newer life may have moved: take its address and name. */
     if (wm->addr_len > 0 &&
         (m->addr_len != wm->addr_len || memcmp(member_addr(m), wm->addr, wm->addr_len) != 0 ||
-         m->name_len != wm->name_len || memcmp(m->name, wm->name, wm->name_len) != 0))
-        set_strings(m, wm->name, wm->name_len, wm->addr, wm->addr_len);
+         m->name_len != wm->name_len || memcmp(member_name(m), wm->name, wm->name_len) != 0))
+        set_strings(m, wm->name, wm->name_len, wm->addr, wm->addr_len, false);
     member_set_state(g, m, GOSSIP_ALIVE, wm->incarnation);
     broadcast(g, m, wm->id);
+}
+
+int gossip_restore_member(struct gossip *g, uint64_t id, const char *name, const char *addr,
+                          uint64_t incarnation, uint64_t now_ms)
+{
+    if (!g)
+        return GKV_EINVAL;
+    gossip_clock(g, now_ms);
+    if (id == 0 || id == g->cfg.node_id || !addr || !addr[0])
+        return GKV_EINVAL;
+    if (!name)
+        name = "";
+    size_t name_len = strnlen(name, WIRE_MAX_NAME + 1);
+    size_t addr_len = strnlen(addr, WIRE_MAX_ADDR + 1);
+    if (name_len > WIRE_MAX_NAME || addr_len > WIRE_MAX_ADDR)
+        return GKV_EINVAL;
+    struct wire_member wm = {.id = id,
+                             .name = name,
+                             .name_len = (uint32_t)name_len,
+                             .addr = addr,
+                             .addr_len = (uint32_t)addr_len,
+                             .incarnation = incarnation,
+                             .state = WIRE_STATE_ALIVE};
+    struct gossip_member *m = member_find(g, id);
+    if (!m) {
+        uint64_t refused = g->st.members_limit_refused;
+        m = member_add(g, &wm);
+        if (!m)
+            return g->st.members_limit_refused != refused ? GKV_ELIMIT : GKV_ENOMEM;
+        notify(g, m);
+        return 0;
+    }
+    if (incarnation <= m->incarnation)
+        return GKV_EEXIST;
+    if (m->addr_len != addr_len || memcmp(member_addr(m), addr, addr_len) != 0 ||
+        m->name_len != name_len || memcmp(member_name(m), name, name_len) != 0) {
+        int rc = set_strings(m, name, name_len, addr, addr_len, false);
+        if (rc < 0)
+            return rc;
+    }
+    member_set_state(g, m, GOSSIP_ALIVE, incarnation);
+    return 0;
 }
 
 static void on_suspect(struct gossip *g, const struct wire_member *wm, uint64_t from_id)

@@ -124,6 +124,15 @@ int sim_join(struct sim *s, uint32_t i, uint32_t seed);
 /* Every node joins through node `seed`; remembered as the seed for restarts. */
 int sim_join_all(struct sim *s, uint32_t seed);
 
+/* Form the cluster from a member snapshot instead of a join storm: every up
+ * node restores every other up node as ALIVE at its current incarnation
+ * (gossip_restore_member), as Serf refills memberlist from its snapshot
+ * file on restart. Nothing is sent; from then on the cores run the real
+ * protocol (probes, suspicion, gossip, push-pull, anti-entropy). Costs
+ * O(N^2) inserts, not the join storm's N^2 * L rumour receptions; the join
+ * itself is measured by sim_join_all (test_sim_join, sim_scale --join). */
+int sim_restore_all(struct sim *s);
+
 /* Node viewer's opinion of node subject: enum gossip_member_state, or -1 if
  * viewer does not know subject (or viewer is down). O(1): gossip_member_find. */
 int sim_view_state(const struct sim *s, uint32_t viewer, uint32_t subject);
