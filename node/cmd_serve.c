@@ -4,8 +4,10 @@
  * Start: config -> keys -> store (node id) -> seal epoch -> seal context ->
  * client listener -> gossip sockets + core (join) -> loop.
  * A 10 ms timer drives store_tick and gossip_tick and, in sync=batch,
- * starts the group commit, whose fdatasyncs run on the libuv thread pool
- * (uv_run returns only after it ended, so the store is closed after it); a 1 s timer runs client housekeeping (idle timeouts).
+ * starts the group commit (the write-ahead log's write + fdatasync, and at
+ * a checkpoint the data files' fdatasyncs), whose I/O runs on the libuv
+ * thread pool (uv_run returns only after it ended, so the store is closed
+ * after it); a 1 s timer runs client housekeeping (idle timeouts).
  *
  * Signals: SIGINT/SIGTERM stop taking clients, announce a graceful leave
  * and keep gossiping for leave-timeout-ms so it spreads, then close the
@@ -209,6 +211,7 @@ static int open_store(struct node *n)
     sc.max_value_bytes = n->cfg.max_value_bytes;
     sc.max_entries = n->cfg.max_keys;
     sc.batch_ms = n->cfg.sync_batch_ms;
+    sc.wal_checkpoint_bytes = n->cfg.wal_checkpoint_bytes;
     sc.external_batch_sync = true; /* on_tick runs the group commit off the loop */
     sc.initial_capacity = n->cfg.initial_capacity;
     /* A new store gets a fresh identity; an existing one keeps its own
@@ -237,9 +240,10 @@ static int open_store(struct node *n)
     store_stats(n->store, &ss);
     node_log(NODE_LOG_INFO, fresh ? "store created" : "store opened",
              "dir=%s node_id=%016" PRIx64 " entries=%" PRIu64 " tombstones=%" PRIu64
-             " recovered=%d incarnation=%" PRIu64,
+             " recovered=%d incarnation=%" PRIu64 " log_replayed_records=%" PRIu64
+             " log_replay_torn_bytes=%" PRIu64,
              n->cfg.data_dir, n->node_id, ss.entries, ss.tombstones, ss.recovered ? 1 : 0,
-             ss.incarnation);
+             ss.incarnation, ss.log_replayed_records, ss.log_replay_torn_bytes);
     return 0;
 }
 

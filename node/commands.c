@@ -7,8 +7,8 @@
  *
  * Writes: store_put/store_del stamp the entry (HLC, origin, vector clock)
  * and the entry goes to the gossip core. In sync=always mode store_put
- * msyncs before it returns, so the reply (queued after it) never precedes
- * durability.
+ * makes its write-ahead log record durable (write + fdatasync) before it
+ * returns, so the reply (queued after it) never precedes durability.
  */
 #include <ctype.h>
 #include <inttypes.h>

@@ -47,6 +47,8 @@ static const struct opt opts[] = {
     {"max-keys", OPT_BYTES, F(max_keys), "entries the store accepts (0 = unlimited)"},
     {"tcp-backlog", OPT_U32, F(tcp_backlog), "listen backlog (default 511)"},
     {"sync-batch-ms", OPT_U32, F(sync_batch_ms), "group-commit period for sync batch (default 100)"},
+    {"wal-checkpoint-bytes", OPT_BYTES, F(wal_checkpoint_bytes),
+     "write-ahead log size that triggers a checkpoint, sync batch/always (default 64mb)"},
     {"initial-capacity", OPT_U32, F(initial_capacity), "slots of a new table (0 = store default)"},
     {"mtu", OPT_U32, F(mtu), "gossip datagram budget in bytes (default 1400)"},
     {"probe-interval-ms", OPT_U32, F(probe_interval_ms), "SWIM probe period (default 1000)"},

@@ -49,6 +49,7 @@ struct node_config {
     uint32_t tcp_backlog;             /* 511, as Redis */
     /* Storage. */
     uint32_t sync_batch_ms;           /* group commit period (store) */
+    uint64_t wal_checkpoint_bytes;    /* log size that triggers a checkpoint; 0 = 64 MiB */
     uint32_t initial_capacity;
     /* Gossip (0 = the core's defaults, gossip.h). */
     uint32_t mtu;

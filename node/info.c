@@ -258,6 +258,19 @@ static void sec_storage(struct node *n, struct resp_buf *b)
     line(b, "incarnation:%" PRIu64, s.incarnation);
     line(b, "recovered:%d", s.recovered ? 1 : 0);
     line(b, "torn_slots_dropped:%" PRIu64, s.torn_slots_dropped);
+    /* Write-ahead log (sync=batch/always): storage/wal.h. */
+    line(b, "log_enabled:%d", s.log_enabled ? 1 : 0);
+    line(b, "log_gen:%" PRIu64, s.log_gen);
+    line(b, "log_bytes:%" PRIu64, s.log_bytes);
+    line(b, "log_durable_bytes:%" PRIu64, s.log_durable_bytes);
+    line(b, "log_records:%" PRIu64, s.log_records);
+    line(b, "log_group_commits:%" PRIu64, s.log_group_commits);
+    line(b, "log_checkpoints:%" PRIu64, s.log_checkpoints);
+    line(b, "log_checkpoint_bytes:%" PRIu64, s.log_checkpoint_bytes);
+    line(b, "log_failures:%" PRIu64, s.log_failures);
+    line(b, "log_replayed_records:%" PRIu64, s.log_replayed_records);
+    line(b, "log_replay_torn_bytes:%" PRIu64, s.log_replay_torn_bytes);
+    line(b, "log_replay_bad_files:%" PRIu64, s.log_replay_bad_files);
     line(b, "hlc_last:%" PRIu64, s.hlc_last);
     line(b, "root_hash:%016" PRIx64, store_root_hash(n->store));
 }

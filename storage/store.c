@@ -74,6 +74,17 @@
  *     disk. A mapping is msynced before it is remapped. Nothing past EOF is
  *     ever touched.
  *
+ * I12 Write-ahead log (wal.h; sync=batch/always with a directory). Every
+ *     state change is appended to log.<gen>.gkv after it is applied to the
+ *     mapping; a group commit (sync=batch) or every write (sync=always)
+ *     makes the log durable. The mapped files are msynced only at a
+ *     checkpoint (store_do_sync), which then starts log.<gen+1> and only
+ *     after that removes log.<gen>. So the epoch of I3 and the release of
+ *     deferred frees follow checkpoints: a record durable at the last
+ *     checkpoint keeps its block until the next one, and a slot torn by a
+ *     power loss falls back to it; the log (replayed on open through the
+ *     merge rule, idempotent) brings it forward again.
+ *
  * Performance shape: one SipHash of the key per op; the slot holds the hash,
  * so a probe compares 8 bytes before it touches key bytes; a get reads one
  * slot (usually) and one record; a put writes one record and one slot, with
@@ -126,6 +137,16 @@
  * past it (a simulator holds thousands of stores in one process). */
 #define STORE_ANON_RESERVE_BYTES (64ull << 20)
 
+/* Test hook (store_int.h). */
+static store_checkpoint_hook g_ckpt_hook;
+static void *g_ckpt_hook_arg;
+
+void store__set_checkpoint_hook(store_checkpoint_hook fn, void *arg)
+{
+    g_ckpt_hook = fn;
+    g_ckpt_hook_arg = arg;
+}
+
 /* store_open's message: valid until the next store_open (store.h). */
 static char g_open_err[4096 + STORE_ERR_BYTES + 8];
 
@@ -175,6 +196,77 @@ static bool in_heap(const struct store *s, const void *p)
 {
     const uint8_t *b = p;
     return p && b >= s->heap.map && b < s->heap.map + s->heap.map_bytes;
+}
+
+/* --------------------------------------------------- write-ahead log */
+
+/* Does this store log its writes (or is recovery replaying a log)? */
+static bool wal_on(const struct store *s)
+{
+    return s->wal.fd >= 0 || s->replaying;
+}
+
+static uint64_t wal_ckpt_bytes(const struct store *s)
+{
+    return s->cfg.wal_checkpoint_bytes ? s->cfg.wal_checkpoint_bytes
+                                       : WAL_CHECKPOINT_BYTES_DEFAULT;
+}
+
+/* Time for a checkpoint: the log passed its limit, a log write failed (its
+ * tail is unknown: only the table can cover it), or the deferred frees
+ * (reusable only after a checkpoint, I12) approach their limit. */
+static bool wal_checkpoint_due(const struct store *s)
+{
+    return s->wal.fd >= 0 && (s->wal.end >= wal_ckpt_bytes(s) || s->wal.broken ||
+                              s->heap.pending_bytes > STORE_PENDING_MAX_BYTES / 2);
+}
+
+/* Append a record; sync=always makes it durable before returning. */
+static int wal_log(struct store *s, uint8_t type, const struct entry *e)
+{
+    if (s->wal.fd < 0)
+        return 0;
+    int rc = wal_append(&s->wal, type, e);
+    if (rc == 0 && s->cfg.sync == STORE_SYNC_ALWAYS)
+        rc = wal_sync(&s->wal);
+    return rc;
+}
+
+/* store__hlc_guard, plus a log record of each new lease: with a log the
+ * header is msynced only at checkpoints, so the log carries I8. */
+static int hlc_guard(struct store *s)
+{
+    uint64_t before = s->hdr.hlc_bound;
+    int rc = store__hlc_guard(s);
+    if (rc == 0 && s->hdr.hlc_bound != before && s->wal.fd >= 0) {
+        struct entry e = {.hlc = s->hdr.hlc_bound};
+        rc = wal_log(s, WAL_REC_HLC, &e);
+    }
+    return rc;
+}
+
+/* Start log.<gen+1>.gkv after a checkpoint made the mapped files durable,
+ * then remove log.<gen> (the hook runs in between: see store_int.h). A
+ * crash before the removal leaves both; replaying the old one again is
+ * harmless (I12). */
+static int wal_switch(struct store *s)
+{
+    uint64_t old = s->wal.gen;
+    char err[STORE_ERR_BYTES];
+    int rc = wal_open_new(&s->wal, s->dirfd, old + 1, err, sizeof err);
+    if (rc != 0)
+        return rc;
+    /* The new file's name must be durable before anything in it is
+     * acknowledged. */
+    if ((rc = store__fsync_dir(s->dirfd)) != 0)
+        return rc;
+    if (g_ckpt_hook)
+        g_ckpt_hook(g_ckpt_hook_arg, s->dir);
+    char name[64];
+    wal_name(name, sizeof name, old);
+    unlinkat(s->dirfd, name, 0);
+    s->wal.st.checkpoints++;
+    return 0;
 }
 
 /* --------------------------------------------------------- maintenance */
@@ -268,6 +360,8 @@ static int store_do_sync(struct store *s)
     }
     s->dirty = false;
     s->st.syncs++;
+    if (s->wal.fd >= 0 && !s->cfg.read_only)
+        rc = wal_switch(s); /* a checkpoint: the log starts afresh */
 out:
     return rc;
 }
@@ -281,6 +375,8 @@ bool store_sync_due(struct store *s, uint64_t now_ms)
     if (now_ms - s->last_sync_ms < s->cfg.batch_ms && !s->grow_wanted)
         return false;
     s->last_sync_ms = now_ms;
+    if (s->wal.fd >= 0)
+        return wal_pending(&s->wal) || wal_checkpoint_due(s);
     return s->dirty || s->heap.pending.n;
 }
 
@@ -294,7 +390,38 @@ int store_sync_begin(struct store *s, struct store_sync_job **out)
     struct store_sync_job *job = calloc(1, sizeof *job);
     if (!job)
         return GKV_ENOMEM;
-    if (s->dirfd >= 0) {
+    job->dirfd = -1;
+    job->log.fd = -1;
+    bool wal = s->wal.fd >= 0;
+    job->tables = !wal || wal_checkpoint_due(s);
+    if (wal) {
+        int rc = wal_job_take(&s->wal, &job->log);
+        if (rc != 0) {
+            if (job->log.fd >= 0)
+                close(job->log.fd);
+            free(job->log.buf);
+            free(job);
+            return rc;
+        }
+        if (job->tables) {
+            /* A checkpoint: appends from now on go to log.<gen+1>, whose
+             * name run makes durable (directory fsync) along with the
+             * removal of log.<gen>, once the tables are durable. If the new
+             * file cannot be created the job still syncs the tables and
+             * the old log goes on. */
+            char err[STORE_ERR_BYTES];
+            uint64_t old = s->wal.gen;
+            int dfd = fcntl(s->dirfd, F_DUPFD_CLOEXEC, 0);
+            if (dfd >= 0 && wal_open_new(&s->wal, s->dirfd, old + 1, err, sizeof err) == 0) {
+                job->checkpoint = true;
+                job->dirfd = dfd;
+                job->old_log_gen = old;
+            } else if (dfd >= 0) {
+                close(dfd);
+            }
+        }
+    }
+    if (job->tables && s->dirfd >= 0) {
         /* I3 order: records, slots (cur, then old while growing), header.
          * dup()s: the job must not depend on the store's descriptors, which
          * a doubling's commit or a close may close meanwhile. */
@@ -307,6 +434,12 @@ int store_sync_begin(struct store *s, struct store_sync_job **out)
                 int rc = store__errno_code(errno);
                 for (int k = 0; k < job->nfds; k++)
                     close(job->fds[k]);
+                /* Hand the log bytes back as a failed job: offsets stay
+                 * consistent, the next job is a checkpoint (broken). */
+                wal_job_finish(&s->wal, &job->log, rc);
+                s->wal.broken = s->wal.fd >= 0;
+                if (job->dirfd >= 0)
+                    close(job->dirfd);
                 free(job);
                 return rc;
             }
@@ -314,6 +447,12 @@ int store_sync_begin(struct store *s, struct store_sync_job **out)
         }
     }
     job->values_bytes = s->heap.file_bytes;
+    if (!job->tables) {
+        /* Log only: no epoch, no frees (they wait for a checkpoint, I12). */
+        s->sync_job = job;
+        *out = job;
+        return 0;
+    }
     /* The frees so far become reusable once this job made their slots'
      * successors durable; later frees wait for the next sync. */
     job->frees = s->heap.pending;
@@ -336,9 +475,21 @@ int store_sync_begin(struct store *s, struct store_sync_job **out)
 int store_sync_job_run(struct store_sync_job *job)
 {
     /* Runs on any thread: only the job's own descriptors, in I3 order. */
+    int rc = wal_job_run(&job->log);
+    if (rc != 0)
+        return rc;
     for (int i = 0; i < job->nfds; i++) {
-        int rc = store__fdatasync(job->fds[i]);
+        rc = store__fdatasync(job->fds[i]);
         if (rc != 0)
+            return rc;
+    }
+    if (job->checkpoint) {
+        /* The tables hold everything the old log did (I12): drop it, and
+         * make the new log's name (created at begin) durable. */
+        char name[64];
+        wal_name(name, sizeof name, job->old_log_gen);
+        unlinkat(job->dirfd, name, 0);
+        if ((rc = store__fsync_dir(job->dirfd)) != 0)
             return rc;
     }
     return 0;
@@ -349,7 +500,24 @@ int store_sync_end(struct store *s, struct store_sync_job *job, int run_rc)
     if (!job)
         return GKV_EINVAL;
     int rc = 0;
-    if (s->sync_job == job) {
+    if (s->sync_job == job && s->wal.fd >= 0) {
+        wal_job_finish(&s->wal, &job->log, run_rc);
+        if (run_rc != 0)
+            s->wal.broken = true; /* what reached the log is unknown */
+        else if (job->checkpoint)
+            s->wal.st.checkpoints++;
+    } else {
+        if (job->log.fd >= 0) /* not this store's job (rc below) */
+            close(job->log.fd);
+        free(job->log.buf);
+    }
+    if (s->sync_job == job && !job->tables) {
+        if (run_rc != 0) {
+            s->st.sync_failures++;
+            rc = run_rc;
+        }
+        s->sync_job = NULL;
+    } else if (s->sync_job == job) {
         if (job->covered) {
             /* a synchronous sync made it all durable already */
         } else if (run_rc == 0) {
@@ -383,6 +551,8 @@ int store_sync_end(struct store *s, struct store_sync_job *job, int run_rc)
     }
     for (int i = 0; i < job->nfds; i++)
         close(job->fds[i]);
+    if (job->dirfd >= 0)
+        close(job->dirfd);
     free(job->frees.v);
     free(job);
     if (rc == 0 && s->cfg.external_batch_sync && s->grow_wanted && !s->growing) {
@@ -447,7 +617,14 @@ static int store_maintain(struct store *s)
         if ((rc = store__grow_commit(s)) != 0)
             return rc;
     }
-    if (s->cfg.sync == STORE_SYNC_BATCH && s->heap.pending_bytes > STORE_PENDING_MAX_BYTES)
+    if ((s->cfg.sync == STORE_SYNC_BATCH || s->wal.fd >= 0) &&
+        s->heap.pending_bytes > STORE_PENDING_MAX_BYTES)
+        return store_do_sync(s);
+    /* A caller that never ticks still gets a checkpoint before the log
+     * reaches twice its limit (external_batch_sync callers checkpoint
+     * through their jobs; the pending-frees limit above backs them up). */
+    if (s->wal.fd >= 0 && !s->sync_job && s->wal.end >= 2 * wal_ckpt_bytes(s) &&
+        !(s->cfg.sync == STORE_SYNC_BATCH && s->cfg.external_batch_sync))
         return store_do_sync(s);
     return 0;
 }
@@ -495,8 +672,12 @@ static int write_version(struct store *s, struct version *v, const struct loc *l
     int rc = version_detach(s, v);
     if (rc != 0)
         return rc;
-    bool always = s->cfg.sync == STORE_SYNC_ALWAYS;
-    bool defer = s->cfg.sync == STORE_SYNC_BATCH;
+    /* always: write through the mapping (msync per write) only without a
+     * log; with one, the log record is what sync=always makes durable, and
+     * frees wait for the next checkpoint (I12). */
+    bool wal = wal_on(s);
+    bool always = s->cfg.sync == STORE_SYNC_ALWAYS && !wal;
+    bool defer = s->cfg.sync == STORE_SYNC_BATCH || wal;
     bool existed = l->t != NULL;
     if (!existed && s->cfg.max_entries && s->entries + s->tombstones >= s->cfg.max_entries) {
         s->st.full_refused++;
@@ -572,8 +753,8 @@ static int write_version(struct store *s, struct version *v, const struct loc *l
         /* I3: keep the durable fallback while the slot was already written
          * in this (unsynced) epoch; otherwise the current record is it. */
         img.prev_off = o->epoch == (uint32_t)s->epoch ? o->prev_off : o->rec_off;
-        if (o->epoch != (uint32_t)s->epoch && s->sync_job && !s->sync_job->covered &&
-            o->epoch == (uint32_t)s->sync_job->epoch) {
+        if (o->epoch != (uint32_t)s->epoch && s->sync_job && s->sync_job->tables &&
+            !s->sync_job->covered && o->epoch == (uint32_t)s->sync_job->epoch) {
             /* The slot was last written in the epoch a background job is
              * making durable right now: its record is not a durable
              * fallback yet, its prev_off still is. Keep that, and pin its
@@ -628,6 +809,12 @@ static int write_version(struct store *s, struct version *v, const struct loc *l
     s->dirty = true;
     if (always)
         s->epoch++; /* the write is durable: it is the fallback from now on */
+    if (s->wal.fd >= 0) {
+        /* I12: the full version into the log (sync=always: durable now). */
+        e.vc = *v->vc;
+        if ((rc = wal_log(s, WAL_REC_VERSION, &e)) != 0)
+            return rc;
+    }
     return 0;
 
 undo_slot:
@@ -700,7 +887,7 @@ static int local_write(struct store *s, const void *key, size_t key_len, const v
     vclock_increment(&vc, s->hdr.node_id);
     v.vc = &vc;
     v.hlc = hlc_now(&s->hlc, now_ms);
-    if ((rc = store__hlc_guard(s)) != 0)
+    if ((rc = hlc_guard(s)) != 0)
         return rc;
     if ((rc = write_version(s, &v, &l)) != 0)
         return rc;
@@ -729,7 +916,11 @@ int store_del(struct store *s, const void *key, size_t key_len, uint64_t now_ms,
     return rc;
 }
 
-int store_merge(struct store *s, const struct entry *in, uint64_t now_ms, bool *taken)
+/* store_merge; replay (a log record at recovery) skips the clock check
+ * (the record was accepted once) and the value limit (the store may have
+ * been reopened with a smaller one), and only raises the HLC floor. */
+static int merge_entry(struct store *s, const struct entry *in, uint64_t now_ms, bool *taken,
+                       bool replay)
 {
     int rc;
     if (taken)
@@ -744,14 +935,19 @@ int store_merge(struct store *s, const struct entry *in, uint64_t now_ms, bool *
     if ((in->flags & ~ENTRY_TOMBSTONE) != 0 || (tomb && in->value_len != 0) ||
         (in->value_len > 0 && !in->value) || !vclock_valid(&in->vc))
         return GKV_EINVAL;
-    if (in->value_len > s->cfg.max_value_bytes)
-        return GKV_EVALSIZE;
-    if (hlc_observe(&s->hlc, in->hlc, now_ms) != 0) {
-        s->st.clock_refused++;
-        return GKV_ECLOCK;
+    if (replay) {
+        if (in->hlc > s->hlc.last)
+            s->hlc.last = in->hlc;
+    } else {
+        if (in->value_len > s->cfg.max_value_bytes)
+            return GKV_EVALSIZE;
+        if (hlc_observe(&s->hlc, in->hlc, now_ms) != 0) {
+            s->st.clock_refused++;
+            return GKV_ECLOCK;
+        }
+        if ((rc = hlc_guard(s)) != 0)
+            return rc;
     }
-    if ((rc = store__hlc_guard(s)) != 0)
-        return rc;
     if ((rc = store_maintain(s)) != 0)
         return rc;
     uint64_t hash = store__key_hash(s, in->key, in->key_len);
@@ -800,6 +996,11 @@ int store_merge(struct store *s, const struct entry *in, uint64_t now_ms, bool *
             *taken = true;
     }
     return 0;
+}
+
+int store_merge(struct store *s, const struct entry *in, uint64_t now_ms, bool *taken)
+{
+    return merge_entry(s, in, now_ms, taken, false);
 }
 
 /* --------------------------------------------------------------- reads */
@@ -926,21 +1127,30 @@ int store_tick(struct store *s, uint64_t now_ms)
         if (rc != 0)
             return rc;
     }
-    if ((rc = store__hlc_guard(s)) != 0)
+    if ((rc = hlc_guard(s)) != 0)
         return rc;
     if (s->cfg.sync == STORE_SYNC_BATCH && !s->cfg.external_batch_sync) {
         if (now_ms < s->last_sync_ms)
             s->last_sync_ms = now_ms; /* the clock stepped back */
         if (now_ms - s->last_sync_ms >= s->cfg.batch_ms || s->grow_wanted) {
             s->last_sync_ms = now_ms;
-            if (s->dirty || s->heap.pending.n)
+            if (s->wal.fd >= 0) {
+                /* group commit of the log; the tables only at checkpoints */
+                rc = wal_sync(&s->wal);
+                if (wal_checkpoint_due(s))
+                    rc = store_do_sync(s);
+            } else if (s->dirty || s->heap.pending.n) {
                 rc = store_do_sync(s);
+            }
         }
+    } else if (s->cfg.sync == STORE_SYNC_ALWAYS && wal_checkpoint_due(s) && !s->sync_job) {
+        rc = store_do_sync(s);
     }
     /* External sync: the doubling starts at the end of the next group
      * commit (store_sync_end), or here when there is nothing to commit. */
     bool ext_wait = s->cfg.sync == STORE_SYNC_BATCH && s->cfg.external_batch_sync &&
-                    (s->sync_job || s->dirty || s->heap.pending.n);
+                    (s->sync_job || (s->wal.fd >= 0 ? wal_pending(&s->wal)
+                                                     : s->dirty || s->heap.pending.n));
     if (rc == 0 && s->grow_wanted && !s->growing && !ext_wait) {
         s->grow_wanted = false;
         rc = store__grow_start(s);
@@ -961,6 +1171,38 @@ int store_sync(struct store *s)
     return store_do_sync(s);
 }
 
+/* Turn the tombstone in slot i of t into DEAD (I1) and release its record;
+ * with a log, a PURGE record first (I12: a replay must remove it again
+ * after replaying the writes that made it). */
+static int purge_slot(struct store *s, struct store_table *t, uint64_t i)
+{
+    bool wal = wal_on(s);
+    bool always = s->cfg.sync == STORE_SYNC_ALWAYS && !wal;
+    bool defer = s->cfg.sync == STORE_SYNC_BATCH || wal;
+    struct fmt_slot *sl = &t->slots[i];
+    uint64_t off = sl->rec_off;
+    uint64_t bytes = FMT_RECORD_BYTES(sl->vc_n, sl->key_len, sl->value_len);
+    uint16_t b = sl->bucket;
+    const struct fmt_record *r = store__rec(&s->heap, off);
+    uint64_t vh = r->vhash;
+    int lrc = 0;
+    if (s->wal.fd >= 0) {
+        struct entry e = {.key = (const uint8_t *)(r + 1) + 16u * r->vc_n,
+                          .key_len = r->key_len,
+                          .hlc = sl->hlc};
+        lrc = wal_append(&s->wal, WAL_REC_PURGE, &e);
+    }
+    struct fmt_slot dead = {0};
+    dead.state = FMT_SLOT_DEAD; /* I1: DEAD, never EMPTY */
+    int rc = store__slot_put(t, i, &dead, always);
+    s->buckets[b] ^= vh;
+    s->tombstones--;
+    t->dead++;
+    store__heap_free(&s->heap, off, bytes, defer);
+    s->dirty = true;
+    return rc ? rc : lrc;
+}
+
 int store_purge_tombstones(struct store *s, uint64_t now_ms, uint64_t safe_below_hlc,
                            uint32_t max_slots, uint64_t *purged)
 {
@@ -972,9 +1214,8 @@ int store_purge_tombstones(struct store *s, uint64_t now_ms, uint64_t safe_below
     uint64_t limit = now_ms > grace ? HLC_MAKE(now_ms - grace, 0) : 0;
     if (safe_below_hlc < limit)
         limit = safe_below_hlc;
-    bool always = s->cfg.sync == STORE_SYNC_ALWAYS;
-    bool defer = s->cfg.sync == STORE_SYNC_BATCH;
     uint64_t n = 0;
+    int rc = 0;
     /* Only cur: tombstones still in the old table are purged once migrated. */
     struct store_table *t = &s->cur;
     for (uint32_t k = 0; k < max_slots && k < t->cap; k++) {
@@ -982,28 +1223,45 @@ int store_purge_tombstones(struct store *s, uint64_t now_ms, uint64_t safe_below
         struct fmt_slot *sl = &t->slots[i];
         if (sl->state != FMT_SLOT_TOMB || sl->hlc >= limit)
             continue;
-        uint64_t off = sl->rec_off;
-        uint64_t bytes = FMT_RECORD_BYTES(sl->vc_n, sl->key_len, sl->value_len);
-        uint16_t b = sl->bucket;
-        uint64_t vh = store__rec(&s->heap, off)->vhash;
-        struct fmt_slot dead = {0};
-        dead.state = FMT_SLOT_DEAD; /* I1: DEAD, never EMPTY */
-        int rc = store__slot_put(t, i, &dead, always);
-        s->buckets[b] ^= vh;
-        s->tombstones--;
-        t->dead++;
-        store__heap_free(&s->heap, off, bytes, defer);
-        s->dirty = true;
+        rc = purge_slot(s, t, i);
         n++;
-        if (rc != 0) {
-            if (purged)
-                *purged = n;
-            return rc;
-        }
+        if (rc != 0)
+            break;
     }
+    /* sync=always with a log: one fdatasync for the whole batch. */
+    if (rc == 0 && n && s->wal.fd >= 0 && s->cfg.sync == STORE_SYNC_ALWAYS)
+        rc = wal_sync(&s->wal);
     if (purged)
         *purged = n;
-    return 0;
+    return rc;
+}
+
+/* Replay one log record (recovery, I12). */
+static int replay_apply(void *arg, uint8_t type, const struct entry *e)
+{
+    struct store *s = arg;
+    switch (type) {
+    case WAL_REC_VERSION: {
+        int rc = merge_entry(s, e, 0, NULL, true);
+        /* A record the store cannot hold any more (max_entries lowered,
+         * disk full) is an error the open reports, not a silent drop. */
+        return rc;
+    }
+    case WAL_REC_PURGE: {
+        uint64_t hash = store__key_hash(s, e->key, e->key_len);
+        struct loc l;
+        locate(s, hash, e->key, e->key_len, &l);
+        if (l.t && l.t->slots[l.idx].state == FMT_SLOT_TOMB && l.t->slots[l.idx].hlc <= e->hlc)
+            return purge_slot(s, l.t, (uint64_t)l.idx);
+        return 0;
+    }
+    case WAL_REC_HLC:
+        if (e->hlc > s->hlc.last)
+            s->hlc.last = e->hlc;
+        return 0;
+    default:
+        return 0;
+    }
 }
 
 /* ------------------------------------------------------------- stats */
@@ -1029,6 +1287,18 @@ void store_stats(const struct store *s, struct store_stats *out)
     out->sync = s->cfg.sync;
     out->node_id = s->hdr.node_id;
     out->hlc_last = s->hlc.last;
+    out->log_enabled = s->wal.fd >= 0;
+    out->log_gen = s->wal.fd >= 0 ? s->wal.gen : 0;
+    out->log_bytes = s->wal.fd >= 0 ? s->wal.end : 0;
+    out->log_durable_bytes = s->wal.fd >= 0 ? s->wal.durable : 0;
+    out->log_records = s->wal.st.records;
+    out->log_group_commits = s->wal.st.group_commits;
+    out->log_checkpoints = s->wal.st.checkpoints;
+    out->log_failures = s->wal.st.failures;
+    out->log_checkpoint_bytes = s->wal.fd >= 0 ? wal_ckpt_bytes(s) : 0;
+    out->log_replayed_records = s->wal.st.replay_records;
+    out->log_replay_torn_bytes = s->wal.st.replay_torn_bytes;
+    out->log_replay_bad_files = s->wal.st.replay_bad_files;
 }
 
 struct hlc *store_hlc(struct store *s)
@@ -1075,6 +1345,7 @@ void store__free(struct store *s)
         close(s->dirfd);
     free(s->scratch);
     free(s->sync_pins.v);
+    wal_close(&s->wal);
     free(s);
 }
 
@@ -1257,6 +1528,9 @@ static bool has_store_files(int dirfd, const char *dir)
     (void)dir;
     if (file_exists(dirfd, "values.gkv"))
         return true;
+    uint64_t gens[1];
+    if (wal_list(dirfd, gens, 1) > 0)
+        return true;
     for (uint64_t g = 1; g < 64; g++) {
         char name[64];
         store__table_name(name, sizeof name, g);
@@ -1269,6 +1543,13 @@ static bool has_store_files(int dirfd, const char *dir)
 static void remove_store_files(int dirfd)
 {
     unlinkat(dirfd, "values.gkv", 0);
+    uint64_t gens[WAL_MAX_FILES];
+    int n = wal_list(dirfd, gens, WAL_MAX_FILES);
+    for (int i = 0; i < n && i < (int)WAL_MAX_FILES; i++) {
+        char name[64];
+        wal_name(name, sizeof name, gens[i]);
+        unlinkat(dirfd, name, 0);
+    }
     for (uint64_t g = 1; g < 64; g++) {
         char name[64];
         store__table_name(name, sizeof name, g);
@@ -1305,7 +1586,7 @@ static int create_new(struct store *s, uint64_t now_ms, char *err, size_t err_by
     hlc_init(&s->hlc, s->cfg.max_clock_offset_ms);
     s->hlc.last = HLC_MAKE(now_ms, 0);
     h->hlc_bound = 0;
-    if ((rc = store__hlc_guard(s)) != 0) /* writes both copies */
+    if ((rc = hlc_guard(s)) != 0) /* writes both copies */
         goto io;
     if ((rc = store__header_write(s, true)) != 0)
         goto io;
@@ -1319,6 +1600,13 @@ static int create_new(struct store *s, uint64_t now_ms, char *err, size_t err_by
         }
         if ((rc = store__fsync_dir(s->dirfd)) != 0)
             goto io;
+        if (s->cfg.sync != STORE_SYNC_NONE) {
+            /* I12: the log; its name is durable before any write. */
+            if ((rc = wal_open_new(&s->wal, s->dirfd, 1, err, err_bytes)) != 0)
+                return rc;
+            if ((rc = store__fsync_dir(s->dirfd)) != 0)
+                goto io;
+        }
     }
     s->epoch = 1;
     return 0;
@@ -1407,21 +1695,77 @@ static int open_existing(struct store *s, uint64_t now_ms, char *err, size_t err
         s->hlc.last = s->hdr.hlc_bound;
     if (ro)
         return 0;
+    /* I12: replay the logs (whatever the sync mode now: a store last run
+     * with sync=batch may be reopened with sync=none) through the merge
+     * rule, in generation order, a torn tail ending each. */
+    uint64_t max_gen = 0;
+    bool replayed = false;
+    {
+        struct store_stats saved = s->st;
+        enum store_sync mode = s->cfg.sync;
+        /* Replay writes like sync=none (no msync per write, growth started
+         * right away); the checkpoint below makes the result durable. */
+        s->cfg.sync = STORE_SYNC_NONE;
+        s->replaying = true;
+        rc = wal_scan_dir(s->dirfd, replay_apply, s, NULL, NULL, &s->wal.st, &max_gen, err,
+                          err_bytes);
+        s->replaying = false;
+        s->cfg.sync = mode;
+        replayed = s->wal.st.replay_files > 0;
+        uint64_t torn = s->st.torn_slots_dropped;
+        s->st = saved;
+        s->st.torn_slots_dropped = torn;
+        if (rc != 0)
+            return rc;
+        /* A doubling the replay finished waits for its commit. */
+        if (s->growing && s->mig_committing && (rc = store__grow_commit(s)) != 0) {
+            snprintf(err, err_bytes, "committing a doubling after the log replay: %s",
+                     gkv_strerror(rc));
+            return rc;
+        }
+    }
     if (s->hdr.clean == 0)
         s->hdr.incarnation++;
     s->hdr.clean = 0;
     (void)now_ms;
     s->hdr.hlc_bound = 0; /* forces a fresh lease from the restored clock */
-    if ((rc = store__hlc_guard(s)) != 0 || (rc = store__header_write(s, true)) != 0) {
+    if ((rc = hlc_guard(s)) != 0 || (rc = store__header_write(s, true)) != 0) {
         snprintf(err, err_bytes, "header.gkv: cannot write: %s", gkv_strerror(rc));
         return rc;
     }
     /* Make the repairs durable before anything new is written (sync=none
      * promises nothing across power loss; an unclean header makes the next
      * open recover again anyway). */
-    if (s->cfg.sync != STORE_SYNC_NONE && (rc = store_do_sync(s)) != 0) {
+    if ((s->cfg.sync != STORE_SYNC_NONE || replayed) && (rc = store_do_sync(s)) != 0) {
         snprintf(err, err_bytes, "sync after recovery: %s", gkv_strerror(rc));
         return rc;
+    }
+    if (replayed || s->cfg.sync != STORE_SYNC_NONE) {
+        /* The tables now hold everything the logs did (a checkpoint):
+         * start the next log (sync=batch/always), then drop the old ones.
+         * Table files a replayed doubling created must be named durably
+         * too (sync=none during replay skipped the directory fsync). */
+        if ((rc = store__fsync_dir(s->dirfd)) != 0) {
+            snprintf(err, err_bytes, "fsync of the directory: %s", gkv_strerror(rc));
+            return rc;
+        }
+        if (s->cfg.sync != STORE_SYNC_NONE) {
+            if ((rc = wal_open_new(&s->wal, s->dirfd, max_gen + 1, err, err_bytes)) != 0)
+                return rc;
+            if ((rc = store__fsync_dir(s->dirfd)) != 0) {
+                snprintf(err, err_bytes, "fsync of the directory: %s", gkv_strerror(rc));
+                return rc;
+            }
+        }
+        uint64_t gens[WAL_MAX_FILES];
+        int n = wal_list(s->dirfd, gens, WAL_MAX_FILES);
+        for (int i = 0; i < n && i < (int)WAL_MAX_FILES; i++) {
+            if (gens[i] > max_gen)
+                continue;
+            char name[64];
+            wal_name(name, sizeof name, gens[i]);
+            unlinkat(s->dirfd, name, 0);
+        }
     }
     s->epoch++; /* whatever the mode: slots written before the open count as older */
     s->st.syncs = 0;
@@ -1447,6 +1791,7 @@ int store_open(const struct store_config *cfg, uint64_t now_ms, struct store **o
     s->cfg = *cfg;
     s->dirfd = s->lockfd = s->hfd = s->heap.fd = -1;
     s->cur.fd = s->old.fd = -1;
+    s->wal.fd = -1;
     if (!s->cfg.max_value_bytes)
         s->cfg.max_value_bytes = GKV_VALUE_MAX_DEFAULT;
     if (!s->cfg.batch_ms)
@@ -1527,6 +1872,14 @@ int store_close(struct store *s)
     if (!s->cfg.read_only) {
         if (s->growing && s->mig_committing)
             rc = store__grow_commit(s);
+        /* The final checkpoint needs no next log: close it first, remove it
+         * once the clean header is durable (a crash in between replays it,
+         * harmlessly, I12). */
+        uint64_t log_gen = s->wal.fd >= 0 ? s->wal.gen : 0;
+        if (log_gen) {
+            close(s->wal.fd);
+            s->wal.fd = -1;
+        }
         int r2 = store_do_sync(s);
         if (rc == 0)
             rc = r2;
@@ -1534,6 +1887,12 @@ int store_close(struct store *s)
             /* Clean only if everything before it is durable. */
             s->hdr.clean = 1;
             rc = store__header_write(s, true);
+        }
+        if (rc == 0 && log_gen) {
+            char name[64];
+            wal_name(name, sizeof name, log_gen);
+            unlinkat(s->dirfd, name, 0);
+            store__fsync_dir(s->dirfd);
         }
     }
     store__free(s);
@@ -1554,6 +1913,7 @@ int store__inspect_open(const char *dir, struct store **out, bool *in_use, int *
     s->cfg.max_value_bytes = GKV_VALUE_HARD_MAX;
     s->dirfd = s->lockfd = s->hfd = s->heap.fd = -1;
     s->cur.fd = s->old.fd = -1;
+    s->wal.fd = -1;
     snprintf(s->dir, sizeof s->dir, "%s", dir);
     int rc;
     s->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -26,8 +26,14 @@ struct store;
 
 enum store_sync {
     STORE_SYNC_NONE,   /* the OS writes back when it likes */
-    STORE_SYNC_BATCH,  /* group commit: store_tick() msyncs every batch_ms */
-    STORE_SYNC_ALWAYS, /* msync before a write call returns */
+    /* group commit: every batch_ms the write-ahead log (log.<gen>.gkv) is
+     * written and fdatasynced (store_tick, or the store_sync_* job) */
+    STORE_SYNC_BATCH,
+    /* the log is written and fdatasynced before a write call returns */
+    STORE_SYNC_ALWAYS,
+    /* Both: the mapped files are msynced only at checkpoints (the log
+     * passed wal_checkpoint_bytes, store_sync, store_close); anonymous
+     * stores have no log (and nothing to make durable). */
 };
 
 /* Anti-entropy buckets: 2^STORE_BUCKET_BITS leaves of the digest tree. */
@@ -64,6 +70,11 @@ struct store_config {
      * false (store_tick syncs every batch_ms on the caller's thread, as the
      * simulator and tests want). */
     bool external_batch_sync;
+    /* sync=batch/always: checkpoint (msync the mapped files, start a new
+     * log) once the log holds this many bytes. 0 = 64 MiB
+     * (WAL_CHECKPOINT_BYTES_DEFAULT). Smaller: shorter replay after a
+     * crash, more frequent full writebacks. */
+    uint64_t wal_checkpoint_bytes;
 };
 
 /* Fill cfg with defaults (anonymous memory, sync=batch). */
@@ -77,7 +88,8 @@ void store_config_init(struct store_config *cfg);
 int store_open(const struct store_config *cfg, uint64_t now_ms, struct store **out,
                const char **err_msg);
 
-/* Flush (msync), mark the shutdown clean, unmap, unlock, free. NULL is fine.
+/* Flush (msync, a checkpoint), mark the shutdown clean, remove the log,
+ * unmap, unlock, free. NULL is fine.
  * GKV_EAGAIN (and nothing freed) while a background sync job is in flight:
  * call store_sync_end first. */
 int store_close(struct store *s);
@@ -120,8 +132,9 @@ int store_scan(struct store *s, uint64_t *cursor, uint32_t count, store_scan_cb 
  * group commit in sync=batch mode, incremental growth steps. */
 int store_tick(struct store *s, uint64_t now_ms);
 
-/* msync everything now (also covers an in-flight background sync job,
- * whose store_sync_end then has nothing left to release). */
+/* msync everything now (a checkpoint when there is a log: the next log
+ * file starts; also covers an in-flight background sync job, whose
+ * store_sync_end then has nothing left to release). */
 int store_sync(struct store *s);
 
 /* Background group commit (sync=batch, like Redis appendfsync everysec, whose
@@ -132,7 +145,15 @@ int store_sync(struct store *s);
  * and end: what a job makes durable is everything written before begin.
  * Freed value blocks become reusable only at a successful end (the frees
  * captured at begin; later ones wait for the next sync). At most one job is
- * in flight; store_close refuses (GKV_EAGAIN) while one is. */
+ * in flight; store_close refuses (GKV_EAGAIN) while one is.
+ *
+ * With the write-ahead log (a directory store): begin hands over the
+ * buffered log bytes, run pwrite()s them and fdatasyncs the log, end marks
+ * them durable; the mapped files are not touched. When the log passed
+ * wal_checkpoint_bytes (or a log write failed) the job is a checkpoint:
+ * begin also switches to a new log file and captures the frees as above,
+ * run also fdatasyncs values, tables and header and then removes the old
+ * log file. */
 struct store_sync_job;
 
 /* True when the owner should start a job now: sync=batch, no job in
@@ -191,6 +212,19 @@ struct store_stats {
     enum store_sync sync;
     uint64_t node_id;
     uint64_t hlc_last;
+    /* Write-ahead log (sync=batch/always with a directory; all 0 otherwise) */
+    bool log_enabled;
+    uint64_t log_gen;            /* current file log.<gen>.gkv */
+    uint64_t log_bytes;          /* its size, buffered bytes included */
+    uint64_t log_durable_bytes;  /* of which fdatasynced */
+    uint64_t log_records;        /* appended since open */
+    uint64_t log_group_commits;  /* fdatasyncs of the log */
+    uint64_t log_checkpoints;    /* mapped files msynced, new log started */
+    uint64_t log_failures;       /* failed log writes/fdatasyncs */
+    uint64_t log_checkpoint_bytes; /* the configured threshold */
+    uint64_t log_replayed_records; /* on the last open */
+    uint64_t log_replay_torn_bytes; /* dropped after the last good record, on the last open */
+    uint64_t log_replay_bad_files;  /* log files with a bad prologue, on the last open */
 };
 void store_stats(const struct store *s, struct store_stats *out);
 

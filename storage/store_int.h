@@ -21,6 +21,7 @@
 
 #include "storage/format.h"
 #include "storage/store.h"
+#include "storage/wal.h"
 
 /* ------------------------------------------------------------ checksum.c */
 
@@ -158,6 +159,16 @@ struct store_sync_job {
      * frees are already released; end has nothing left to apply). */
     bool covered;
     bool was_dirty; /* s->dirty at begin, restored if the job fails */
+    /* Write-ahead log (sync=batch with a directory): the log bytes this
+     * job writes and fdatasyncs. A job syncs the tables too (tables: the
+     * fds above, the frees, the epoch) only without a log, or when it is a
+     * checkpoint: then the log switched to a new file at begin, and run
+     * unlinks old_log_gen after the tables are durable. */
+    struct wal_job log;
+    bool tables;
+    bool checkpoint;
+    int dirfd; /* dup, checkpoint only */
+    uint64_t old_log_gen;
 };
 
 struct store {
@@ -215,6 +226,12 @@ struct store {
     size_t scratch_bytes;
 
     uint64_t grow_retry_after; /* puts count; growth failed on ENOSPC */
+
+    /* Write-ahead log (wal.h): open (wal.fd >= 0) for a directory store in
+     * sync=batch or sync=always. replaying: recovery is applying the logs
+     * (writes behave as with a log: no per-write msync, deferred frees). */
+    struct wal wal;
+    bool replaying;
 
     struct store_stats st;
 };
@@ -275,6 +292,14 @@ void store__retire_step(struct store *s, uint64_t bytes);
 uint64_t store__key_hash(const struct store *s, const void *key, size_t key_len);
 
 void store__free(struct store *s);
+
+/* Test hook (tests/unit/test_store_wal.c): called at the end of every
+ * synchronous checkpoint, after values, tables and header were msynced and
+ * before the previous log file is removed, with the data directory. The
+ * test copies the files there to simulate a power loss that reverts them to
+ * their last checkpoint. NULL (the default) = no hook. Process-wide. */
+typedef void (*store_checkpoint_hook)(void *arg, const char *dir);
+void store__set_checkpoint_hook(store_checkpoint_hook fn, void *arg);
 /* Map a directory read-only for inspect (no recovery, no lock taken; *in_use
  * tells whether another process holds LOCK). */
 int store__inspect_open(const char *dir, struct store **out, bool *in_use, int *valid_copies,

@@ -80,6 +80,9 @@ static void test_store_space_reuse_under_overwrites_batch(void **state)
     test_cfg(&cfg, dir, 1024);
     cfg.sync = STORE_SYNC_BATCH;
     cfg.batch_ms = 100;
+    /* Freed blocks become reusable at checkpoints (write-ahead log, I12);
+     * a round's log (~650 KB) passes this, so each round's tick is one. */
+    cfg.wal_checkpoint_bytes = 256u << 10;
     struct store *s = NULL;
     assert_int_equal(store_open(&cfg, TEST_NOW_MS, &s, NULL), 0);
     const uint64_t n = 5000, rounds = 20;
@@ -90,7 +93,7 @@ static void test_store_space_reuse_under_overwrites_batch(void **state)
             size_t vl = test_value(v, sizeof v, i, r, 60 + (i + r) % 41);
             assert_int_equal(store_put(s, k, test_key(k, sizeof k, i), v, vl, now, NULL), 0);
         }
-        /* one group commit per round: blocks freed in the round become reusable */
+        /* one checkpoint per round: blocks freed in the round become reusable */
         assert_int_equal(store_tick(s, now += 100), 0);
         if (r == 0)
             after_first = file_size(dir, "values.gkv");
