@@ -11,6 +11,7 @@ set logscale x 10
 set xlabel 'nodes (N)'
 set ylabel 'rounds (gossip intervals)'
 set key top left
+set label 1 'N >= 5000: cluster formed from a member snapshot (sim_restore_all), then the real protocol' at graph 0.98, graph 0.45 right font ',9'
 set grid
 plot csv using 1:3 with linespoints lw 2 title 'p50', \
      csv using 1:4 with linespoints lw 2 title 'p99', \
