@@ -359,6 +359,20 @@ static struct phase gkv_del_phase(struct gkv_side *g, const struct workload *w)
     return phase_end(&ph, w->n);
 }
 
+/* Let a growth still in progress finish before measuring reads/disk, as
+ * the node's 10 ms tick would (bounded: a growth moves every slot). */
+static void gkv_finish_growth(struct gkv_side *g)
+{
+    struct store_stats st;
+    store_stats(g->s, &st);
+    for (uint64_t t = 0; t < 1000000 && st.growing; t++) {
+        int rc = store_tick(g->s, gkv_now_ms(g, mono_ns()) + BENCH_TICK_MS);
+        if (rc != 0)
+            die("store_tick", rc, gkv_strerror(rc));
+        store_stats(g->s, &st);
+    }
+}
+
 /* Untimed: every key holds value (i + value_shift), or a tombstone. */
 static void gkv_verify(struct gkv_side *g, const struct workload *w, uint32_t value_shift,
                        bool deleted)
@@ -506,14 +520,67 @@ static void print_op(const char *op, double gkv, double lmdb)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: storage_bench [--keys N] [--seed S]\n");
+    fprintf(stderr, "usage: storage_bench [--keys N] [--seed S] [--only OP [--repeat R]]\n"
+                    "  --only OP: gossipkv alone, for profiling: the phases OP needs, then OP\n"
+                    "             R times (default 5); OP is put, get_hit, get_miss, overwrite\n"
+                    "             or delete. Prints one rate per repetition, no ratios.\n");
     exit(2);
+}
+
+/* --only OP: gossipkv alone, so `perf stat` / `perf record` see one
+ * operation. A put-only run measures a fresh store each repetition (put
+ * needs an empty store); the others run put once (untimed as far as the
+ * report goes), then repeat OP; overwrite alternates between two values and
+ * delete is repeated on tombstones (a delete of a tombstone rewrites it). */
+static int run_only(struct workload *w, uint64_t seed, const char *op, uint32_t repeat)
+{
+    static const char *const known[] = {"put", "get_hit", "get_miss", "overwrite", "delete"};
+    int which = -1;
+    for (int i = 0; i < 5; i++)
+        if (strcmp(op, known[i]) == 0)
+            which = i;
+    if (which < 0)
+        usage();
+    uint64_t sink = 0;
+    struct gkv_side g;
+    int rc;
+    for (uint32_t r = 0; which == 0 && r < repeat; r++) {
+        gkv_open(&g, seed);
+        struct phase ph = gkv_put_phase(&g, w, 0, false);
+        printf("only put #%u: gossipkv=%.0f/s cpu=%.0f/s\n", r, ph.wall_rate, ph.cpu_rate);
+        if ((rc = store_close(g.s)) != 0)
+            die("store_close", rc, gkv_strerror(rc));
+        rm_tree(g.dir);
+    }
+    if (which == 0)
+        return 0;
+    gkv_open(&g, seed);
+    gkv_put_phase(&g, w, 0, false);
+    gkv_finish_growth(&g);
+    for (uint32_t r = 0; which != 0 && r < repeat; r++) {
+        struct phase ph;
+        if (which == 1 || which == 2)
+            ph = gkv_get_phase(&g, w, which == 1, &sink);
+        else if (which == 3)
+            ph = gkv_put_phase(&g, w, 1 + (r & 1), false);
+        else
+            ph = gkv_del_phase(&g, w);
+        printf("only %s #%u: gossipkv=%.0f/s cpu=%.0f/s\n", op, r, ph.wall_rate, ph.cpu_rate);
+    }
+    rc = store_close(g.s);
+    if (rc != 0)
+        die("store_close", rc, gkv_strerror(rc));
+    rm_tree(g.dir);
+    printf("(checksum %" PRIu64 ")\n", sink);
+    return 0;
 }
 
 int main(int argc, char **argv)
 {
     uint32_t n = BENCH_KEYS_DEFAULT;
     uint64_t seed = BENCH_SEED_DEFAULT;
+    const char *only = NULL;
+    uint32_t repeat = 5;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--keys") == 0 && i + 1 < argc) {
             char *end;
@@ -523,6 +590,14 @@ int main(int argc, char **argv)
             n = (uint32_t)v;
         } else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc) {
             seed = strtoull(argv[++i], NULL, 0);
+        } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
+            only = argv[++i];
+        } else if (strcmp(argv[i], "--repeat") == 0 && i + 1 < argc) {
+            char *end;
+            unsigned long long v = strtoull(argv[++i], &end, 10);
+            if (*end || v == 0 || v > 1000)
+                usage();
+            repeat = (uint32_t)v;
         } else {
             usage();
         }
@@ -533,6 +608,11 @@ int main(int argc, char **argv)
 #else
     struct workload w;
     workload_init(&w, n, seed);
+    if (only) {
+        int rc = run_only(&w, seed, only, repeat);
+        workload_free(&w);
+        return rc;
+    }
     printf("storage_bench: keys=%u key_bytes=%u value_bytes=%u seed=%" PRIu64
            " gossipkv sync=none, lmdb MDB_NOSYNC|MDB_WRITEMAP\n",
            n, BENCH_KEY_BYTES, BENCH_VALUE_BYTES, seed);
@@ -560,14 +640,7 @@ int main(int argc, char **argv)
            ll.p99_ns / 1e3, ll.p999_ns / 1e3, ll.max_ns / 1e3);
     gkv_verify(&g, &w, 0, false);
     lmdb_verify(&l, &w, 0, false);
-    /* Let a growth still in progress finish before measuring reads/disk,
-     * as the node's 10 ms tick would (bounded: a growth moves every slot). */
-    for (uint64_t t = 0; t < 1000000 && st.growing; t++) {
-        int rc = store_tick(g.s, gkv_now_ms(&g, mono_ns()) + BENCH_TICK_MS);
-        if (rc != 0)
-            die("store_tick", rc, gkv_strerror(rc));
-        store_stats(g.s, &st);
-    }
+    gkv_finish_growth(&g);
     uint64_t gdisk = disk_bytes(g.dir), ldisk = disk_bytes(l.dir);
     printf("bytes on disk per entry: gossipkv=%.1f lmdb=%.1f (allocated blocks after the put "
            "phase; payload %u)\n",

@@ -92,6 +92,30 @@ void store__prefault(void *addr, uint64_t off, uint64_t len)
     (void)madvise((uint8_t *)addr + start, (size_t)(off + len - start), MADV_POPULATE_WRITE);
 }
 
+int store__zero_fill(int fd, void *addr, uint64_t off, uint64_t len)
+{
+    /* Page-aligned in both directions, so a partial page at either end is
+     * never overwritten (the caller owns whole pages of the range). */
+    static const uint8_t zero[64 * 1024];
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+    uint64_t from = (off + page - 1) & ~(page - 1), to = (off + len) & ~(page - 1);
+    for (uint64_t o = from; o < to;) {
+        size_t n = (size_t)(to - o < sizeof zero ? to - o : sizeof zero);
+        ssize_t w = pwrite(fd, zero, n, (off_t)o);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            /* Leave the rest to page faults (they still work: the blocks
+             * were fallocated); report what went wrong. */
+            return w < 0 ? store__errno_code(errno) : GKV_EIO;
+        }
+        o += (uint64_t)w;
+    }
+    if (to > from)
+        (void)madvise((uint8_t *)addr + from, (size_t)(to - from), MADV_POPULATE_WRITE);
+    return 0;
+}
+
 int store__fdatasync(int fd)
 {
     /* fdatasync of a file also writes back the pages dirtied through any

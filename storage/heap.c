@@ -85,6 +85,10 @@ static int heap_map_cover(struct store_heap *h, uint64_t need)
  * about 2.5 ms inside one put on our test VM, a 40 MiB one several ms). */
 #define HEAP_GROW_MIN_BYTES (1ull << 20)
 #define HEAP_GROW_MAX_BYTES (2ull << 20)
+/* The file ends on a 2 MiB boundary (the x86-64 and aarch64 PMD size): the
+ * page cache builds a 2 MiB folio (mapped by one PMD, one TLB entry) only
+ * where the whole folio lies inside the file. */
+#define HEAP_GROW_ALIGN_BYTES (2ull << 20)
 
 static int heap_extend(struct store_heap *h, uint64_t need_end)
 {
@@ -96,7 +100,7 @@ static int heap_extend(struct store_heap *h, uint64_t need_end)
     uint64_t target = h->file_bytes + grow;
     if (target < need_end)
         target = need_end;
-    target = (target + FMT_PAGE - 1) & ~(uint64_t)(FMT_PAGE - 1);
+    target = (target + HEAP_GROW_ALIGN_BYTES - 1) & ~(uint64_t)(HEAP_GROW_ALIGN_BYTES - 1);
     int rc = heap_map_cover(h, target);
     if (rc != 0)
         return rc;
@@ -134,13 +138,15 @@ int store__heap_alloc(struct store_heap *h, uint64_t bytes, uint64_t *off)
     h->top = end;
     h->used_bytes += cb;
     if (end + STORE_PREFAULT_BYTES > h->prefaulted && h->fd >= 0 && !h->read_only) {
-        /* The bump pointer walks forward: fault the next chunk in with one
-         * call instead of a page fault every few puts. */
+        /* The bump pointer walks forward: make the next chunk resident
+         * with one zero-fill instead of a page fault every few puts.
+         * Everything at or above top is unused, so zeroing it loses
+         * nothing. */
         uint64_t from = h->prefaulted > end ? h->prefaulted : end;
         uint64_t to = from + STORE_PREFAULT_BYTES;
         if (to > h->file_bytes)
             to = h->file_bytes;
-        if (to > from)
+        if (to > from && store__zero_fill(h->fd, h->map, from, to - from) != 0)
             store__prefault(h->map, from, to - from);
         h->prefaulted = to;
     }

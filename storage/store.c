@@ -92,7 +92,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,11 +157,11 @@ void store_config_init(struct store_config *cfg)
 
 uint64_t store__key_hash(const struct store *s, const void *key, size_t key_len)
 {
-    uint8_t out[crypto_shorthash_BYTES];
-    crypto_shorthash(out, key, key_len, s->secret);
-    uint64_t h;
-    memcpy(&h, out, sizeof h);
-    return h;
+    /* crypto_shorthash(key, secret), computed in line (checksum.c says why). */
+    uint64_t k0, k1;
+    memcpy(&k0, s->secret, 8);
+    memcpy(&k1, s->secret + 8, 8);
+    return store__siphash24(key, key_len, k0, k1);
 }
 
 /* ------------------------------------------------------------- lookup */
@@ -575,6 +574,7 @@ static int store_maintain(struct store *s)
     int rc;
     if (s->retiring)
         store__retire_step(s, STORE_RETIRE_CHUNK_BYTES);
+    store__next_step(s, STORE_NEXT_CREDIT_BYTES);
     if (s->growing) {
         if ((rc = store__grow_step(s, STORE_GROW_STEP_WRITE)) != 0)
             return rc;
@@ -1331,6 +1331,7 @@ void store__free(struct store *s)
     store__table_unmap(&s->cur);
     if (s->old.map)
         store__table_unmap(&s->old);
+    store__next_discard(s);
     store__retire_step(s, UINT64_MAX);
     store__heap_release(&s->heap);
     if (s->heap.fd >= 0)
@@ -1790,7 +1791,7 @@ int store_open(const struct store_config *cfg, uint64_t now_ms, struct store **o
         return fail(NULL, GKV_ENOMEM, "out of memory", err_msg);
     s->cfg = *cfg;
     s->dirfd = s->lockfd = s->hfd = s->heap.fd = -1;
-    s->cur.fd = s->old.fd = -1;
+    s->cur.fd = s->old.fd = s->next.fd = -1;
     s->wal.fd = -1;
     if (!s->cfg.max_value_bytes)
         s->cfg.max_value_bytes = GKV_VALUE_MAX_DEFAULT;
@@ -1912,7 +1913,7 @@ int store__inspect_open(const char *dir, struct store **out, bool *in_use, int *
     s->cfg.read_only = true;
     s->cfg.max_value_bytes = GKV_VALUE_HARD_MAX;
     s->dirfd = s->lockfd = s->hfd = s->heap.fd = -1;
-    s->cur.fd = s->old.fd = -1;
+    s->cur.fd = s->old.fd = s->next.fd = -1;
     s->wal.fd = -1;
     snprintf(s->dir, sizeof s->dir, "%s", dir);
     int rc;

@@ -29,6 +29,10 @@
  * finalizer) for torn-write and bit-flip detection. Not BLAKE2b: it runs on
  * every put over ~200 bytes and must cost tens of nanoseconds. */
 uint64_t store__checksum64(const void *data, size_t len, uint64_t seed);
+/* SipHash-2-4 with the 128-bit key (k0, k1) (the 16 key bytes read as two
+ * little-endian u64): bit-for-bit libsodium's crypto_shorthash, inlined into
+ * the store's hot paths. */
+uint64_t store__siphash24(const void *data, size_t len, uint64_t k0, uint64_t k1);
 
 /* -------------------------------------------------------------- fileio.c */
 
@@ -50,6 +54,16 @@ int store__fdatasync(int fd);
  * (MADV_POPULATE_WRITE, Linux 5.14): far cheaper than one page fault per
  * page. Best effort; errors (older kernels) are ignored. */
 void store__prefault(void *addr, uint64_t off, uint64_t len);
+/* Make [off, off+len) of a file mapped at addr resident and writable the
+ * cheap way: pwrite() zeros through the page cache (it builds large folios
+ * and skips a page fault, a read of an unwritten extent and a
+ * page_mkwrite per 4 KiB page), then MADV_POPULATE_WRITE the already
+ * cached pages into the mapping. On this VM that costs 0.2-0.3 ns per byte
+ * against 1.1-1.3 ns for first-touch page faults (docs/BENCHMARKS.md).
+ * Only for bytes that hold nothing (pages wholly inside the range; partial
+ * end pages are skipped). 0 or a negative GKV_E* code (the pages then
+ * fault in as before). */
+int store__zero_fill(int fd, void *addr, uint64_t off, uint64_t len);
 /* Chunk faulted in ahead of sequential writers (the heap's bump pointer,
  * a doubling's sweep through the new table): 64 KiB, 16 pages. */
 #define STORE_PREFAULT_BYTES (64u * 1024u)
@@ -193,6 +207,13 @@ struct store {
     uint64_t mig_empty_end;
     bool mig_committing; /* old drained, header switch pending (batch mode: at tick) */
     bool grow_wanted;    /* sync=batch: cur passed 3/4; the next tick starts the doubling */
+    /* The table the next doubling will create (gen cur.gen + 1, twice
+     * cur's capacity), made ahead by store__next_step: fallocated, mapped,
+     * and zero-filled up to next_ready (bytes). next.map == NULL: none. */
+    struct store_table next;
+    uint64_t next_ready, next_credit;
+    uint64_t next_failed_gen; /* creating this generation ahead failed; wait */
+    uint64_t next_taken;      /* doublings that took a prepared table (tests) */
     /* the table a finished doubling left behind, released incrementally */
     struct store_table retired;
     bool retiring;
@@ -288,6 +309,20 @@ int store__grow_commit(struct store *s);
  * truncating 1 MiB of dirty pages took about 1.5 ms in one put. */
 #define STORE_RETIRE_CHUNK_BYTES (256u * 1024u)
 void store__retire_step(struct store *s, uint64_t bytes);
+/* Prepare the next doubling's table ahead of time (file-backed stores,
+ * not while growing; starts once cur is half full). A doubling otherwise
+ * pays first-touch page faults for every page of its new table, the
+ * largest kernel cost of a put (docs/BENCHMARKS.md); zero-filling the file
+ * with pwrite ahead costs a quarter of that and is spread over the writes
+ * between half and 3/4 load. Each write op adds credit bytes; a chunk of
+ * STORE_NEXT_CHUNK_BYTES is filled when the credit covers it. Needed: 2 *
+ * cap * 64 bytes over cap/4 writes, 512 bytes per write; the credit per
+ * write, STORE_NEXT_CREDIT_BYTES, is twice that. */
+#define STORE_NEXT_CHUNK_BYTES (64u * 1024u)
+#define STORE_NEXT_CREDIT_BYTES 1024u
+void store__next_step(struct store *s, uint64_t credit);
+/* Drop the prepared table (unmap, close, unlink). */
+void store__next_discard(struct store *s);
 
 uint64_t store__key_hash(const struct store *s, const void *key, size_t key_len);
 

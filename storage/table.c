@@ -22,6 +22,9 @@
 #include "common/errors.h"
 #include "storage/store_int.h"
 
+/* Largest table: 2^32 slots (256 GiB of slots); past it puts get GKV_EFULL. */
+#define STORE_MAX_CAPACITY (1ull << 32)
+
 void store__table_name(char *buf, size_t n, uint64_t gen)
 {
     snprintf(buf, n, "table.%llu.gkv", (unsigned long long)gen);
@@ -63,9 +66,12 @@ static void prologue_fill(struct fmt_table_prologue *p, uint64_t gen, uint64_t c
     p->checksum = store__checksum64(p, offsetof(struct fmt_table_prologue, checksum), FMT_SEED_TABLE);
 }
 
-int store__table_open_file(int dirfd, uint64_t gen, bool create, uint64_t cap, bool read_only,
-                           bool durable, bool huge, struct store_table *t, char *err,
-                           size_t err_bytes)
+/* The body of store__table_open_file, plus the two halves of a prepared
+ * table: finish=false stops after mapping a new file (no prologue yet);
+ * prepared (not NULL) is such a file, taken over and finished. */
+static int table_open(int dirfd, uint64_t gen, bool create, uint64_t cap, bool read_only,
+                      bool durable, bool huge, bool finish, struct store_table *prepared,
+                      struct store_table *t, char *err, size_t err_bytes)
 {
     char name[64];
     store__table_name(name, sizeof name, gen);
@@ -93,6 +99,17 @@ int store__table_open_file(int dirfd, uint64_t gen, bool create, uint64_t cap, b
         return 0;
     }
 
+    if (create && prepared) {
+        /* store__next_step made the file (fallocated, mapped, zero-filled):
+         * only the prologue and the durability steps below remain. */
+        t->fd = prepared->fd;
+        t->map = prepared->map;
+        t->slots = prepared->slots;
+        t->prefaulted = t->map_bytes;
+        memset(prepared, 0, sizeof *prepared);
+        prepared->fd = -1;
+        goto created;
+    }
     if (create) {
         t->fd = openat(dirfd, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         if (t->fd < 0) {
@@ -141,6 +158,9 @@ int store__table_open_file(int dirfd, uint64_t gen, bool create, uint64_t cap, b
      * readahead zero-fills whole windows on every fault, milliseconds per
      * put at the start of a doubling). Or, when asked, huge pages. */
     madvise(t->map, t->map_bytes, huge ? MADV_HUGEPAGE : MADV_RANDOM);
+    if (create && !finish)
+        return 0; /* store__next_step: prologue and durability at grow_start */
+created:;
     struct fmt_table_prologue *p = (struct fmt_table_prologue *)t->map;
     if (create) {
         prologue_fill(p, gen, cap);
@@ -185,6 +205,14 @@ fail:
     return rc;
 }
 
+int store__table_open_file(int dirfd, uint64_t gen, bool create, uint64_t cap, bool read_only,
+                           bool durable, bool huge, struct store_table *t, char *err,
+                           size_t err_bytes)
+{
+    return table_open(dirfd, gen, create, cap, read_only, durable, huge, true, NULL, t, err,
+                      err_bytes);
+}
+
 void store__table_unmap(struct store_table *t)
 {
     if (t->map)
@@ -194,6 +222,22 @@ void store__table_unmap(struct store_table *t)
     t->map = NULL;
     t->slots = NULL;
     t->fd = -1;
+}
+
+/* Key bytes equal? Keys of 8..16 bytes (the common short key) compare as
+ * two overlapping 8-byte words in line; a libc memcmp call is most of the
+ * instructions of a hit otherwise. */
+static inline bool key_equal(const uint8_t *a, const void *b, uint32_t n)
+{
+    if (n >= 8 && n <= 16) {
+        uint64_t a0, a1, b0, b1;
+        memcpy(&a0, a, 8);
+        memcpy(&b0, b, 8);
+        memcpy(&a1, a + n - 8, 8);
+        memcpy(&b1, (const uint8_t *)b + n - 8, 8);
+        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+    }
+    return memcmp(a, b, n) == 0;
 }
 
 int64_t store__find(const struct store *s, const struct store_table *t, uint64_t hash,
@@ -225,7 +269,7 @@ int64_t store__find(const struct store *s, const struct store_table *t, uint64_t
              * that it matches the record): the compare reads key bytes
              * only, which share a cache line with the value's start. */
             const uint8_t *k = s->heap.map + sl->rec_off + sizeof(struct fmt_record) + 16u * sl->vc_n;
-            if (memcmp(k, key, key_len) == 0) {
+            if (key_equal(k, key, key_len)) {
                 if (ins)
                     *ins = first_free;
                 return (int64_t)i;
@@ -256,7 +300,11 @@ void store__entry_from_slot(const struct store *s, const struct fmt_slot *sl, st
     e->hlc = sl->hlc;
     e->origin = sl->origin;
     e->vc.n = sl->vc_n;
-    memcpy(e->vc.items, r + 1, 16u * sl->vc_n);
+    /* Item by item: a variable-length memcpy is a libc call, and clocks
+     * hold one or two items. */
+    const uint8_t *vp = (const uint8_t *)(r + 1);
+    for (uint32_t i = 0; i < sl->vc_n && i < GKV_VCLOCK_MAX; i++)
+        memcpy(&e->vc.items[i], vp + 16u * i, 16u);
 }
 
 /* ------------------------------------------------------------- growth */
@@ -273,8 +321,67 @@ static uint64_t find_free(const struct store_table *t, uint64_t hash)
     return UINT64_MAX;
 }
 
-/* Largest table: 2^32 slots (256 GiB of slots); past it puts get GKV_EFULL. */
-#define STORE_MAX_CAPACITY (1ull << 32)
+/* ------------------------------------------------- the next table, ahead */
+
+void store__next_discard(struct store *s)
+{
+    if (!s->next.map)
+        return;
+    store__table_unmap(&s->next);
+    if (s->dirfd >= 0) {
+        char name[64];
+        store__table_name(name, sizeof name, s->next.gen);
+        unlinkat(s->dirfd, name, 0);
+    }
+    memset(&s->next, 0, sizeof s->next);
+    s->next.fd = -1;
+    s->next_ready = 0;
+    s->next_credit = 0;
+}
+
+void store__next_step(struct store *s, uint64_t credit)
+{
+    if (s->dirfd < 0 || s->cfg.read_only || s->growing)
+        return;
+    uint64_t gen = s->cur.gen + 1, cap = s->cur.cap * 2;
+    if (!s->next.map) {
+        if (s->cur.used < s->cur.cap / 2 || s->next_failed_gen == gen || cap > STORE_MAX_CAPACITY)
+            return;
+        char name[64], err[STORE_ERR_BYTES];
+        store__table_name(name, sizeof name, gen);
+        /* Not named by header.gkv until grow_start: a crash leaves an
+         * orphan that the next open deletes (I6), like a doubling that
+         * crashed before its header write. */
+        unlinkat(s->dirfd, name, 0);
+        if (table_open(s->dirfd, gen, true, cap, false, false, s->cfg.huge_pages, false, NULL,
+                       &s->next, err, sizeof err) != 0) {
+            /* Out of disk, most likely: grow_start will try (and report)
+             * again in its own time; do not retry every write. */
+            s->next_failed_gen = gen;
+            memset(&s->next, 0, sizeof s->next);
+            s->next.fd = -1;
+            unlinkat(s->dirfd, name, 0);
+            return;
+        }
+        s->next_ready = 0;
+        s->next_credit = 0;
+        return;
+    }
+    if (s->next_ready >= s->next.map_bytes)
+        return;
+    s->next_credit += credit;
+    if (s->next_credit < STORE_NEXT_CHUNK_BYTES)
+        return;
+    uint64_t n = s->next_credit / STORE_NEXT_CHUNK_BYTES * STORE_NEXT_CHUNK_BYTES;
+    if (n > s->next.map_bytes - s->next_ready)
+        n = s->next.map_bytes - s->next_ready;
+    /* A failed fill only loses the speed-up: the blocks are fallocated,
+     * so the pages still fault in when the doubling touches them. */
+    (void)store__zero_fill(s->next.fd, s->next.map, s->next_ready, n);
+    s->next_ready += n;
+    s->next_credit -= n < s->next_credit ? n : s->next_credit;
+}
+
 
 int store__grow_start(struct store *s)
 {
@@ -290,7 +397,17 @@ int store__grow_start(struct store *s)
     struct store_table nt;
     char err[STORE_ERR_BYTES];
     uint64_t gen = s->cur.gen + 1;
-    if (s->dirfd >= 0) {
+    struct store_table *prepared = NULL;
+    if (s->next.map && s->next.gen == gen && s->next.cap == cap) {
+        /* Zero-filled ahead by store__next_step; finish what is left (only
+         * if writes outran the step budget). */
+        s->next_credit = UINT64_MAX / 2;
+        store__next_step(s, 0);
+        prepared = &s->next;
+    } else {
+        store__next_discard(s);
+    }
+    if (s->dirfd >= 0 && !prepared) {
         char name[64];
         store__table_name(name, sizeof name, gen);
         /* A file of this generation can only be the leftover of a doubling
@@ -298,8 +415,12 @@ int store__grow_start(struct store *s)
         unlinkat(s->dirfd, name, 0);
     }
     bool durable = s->cfg.sync != STORE_SYNC_NONE;
-    int rc = store__table_open_file(s->dirfd, gen, true, cap, false, durable, s->cfg.huge_pages, &nt,
-                                    err, sizeof err);
+    int rc = table_open(s->dirfd, gen, true, cap, false, durable, s->cfg.huge_pages, true, prepared,
+                        &nt, err, sizeof err);
+    s->next_ready = 0;
+    s->next_credit = 0;
+    if (rc == 0 && prepared)
+        s->next_taken++;
     if (rc != 0) {
         if (s->dirfd >= 0) {
             char name[64];

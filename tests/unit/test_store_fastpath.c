@@ -1,0 +1,235 @@
+/*
+ * Unit tests for the store's fast paths (storage/checksum.c, fileio.c,
+ * table.c): the in-line SipHash that places keys, the zero-fill that makes
+ * fresh file pages resident, and the next doubling's table made ahead of
+ * time (store__next_step), including a crash while one exists.
+ *
+ * Randomized tests print their seed; GKV_SEED=<n> replays one.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+#include <dirent.h>
+#include <sodium.h>
+#include <sys/mman.h>
+
+#include "common/rng.h"
+#include "storage/store_int.h"
+#include "test_store_util.h"
+
+static void test_store_siphash24_matches_libsodium_shorthash(void **state)
+{
+    (void)state;
+    uint64_t seed = test_seed(0x5a17);
+    printf("seed %" PRIu64 "\n", seed);
+    struct gkv_rng r;
+    gkv_rng_seed(&r, seed);
+    uint8_t key[16], data[200];
+    for (int round = 0; round < 2000; round++) {
+        for (size_t i = 0; i < sizeof key; i++)
+            key[i] = (uint8_t)gkv_rng_next(&r);
+        size_t len = round < (int)sizeof data ? (size_t)round : (size_t)gkv_rng_below(&r, sizeof data);
+        for (size_t i = 0; i < len; i++)
+            data[i] = (uint8_t)gkv_rng_next(&r);
+        uint8_t out[crypto_shorthash_BYTES];
+        crypto_shorthash(out, data, len, key);
+        uint64_t want, k0, k1;
+        memcpy(&want, out, 8);
+        memcpy(&k0, key, 8);
+        memcpy(&k1, key + 8, 8);
+        /* unaligned input too: the hash loads words with memcpy */
+        uint8_t shifted[sizeof data + 1];
+        memcpy(shifted + 1, data, len);
+        if (store__siphash24(data, len, k0, k1) != want ||
+            store__siphash24(shifted + 1, len, k0, k1) != want)
+            fail_msg("SipHash-2-4 differs from crypto_shorthash at length %zu (round %d)", len,
+                     round);
+    }
+}
+
+static void test_store_zero_fill_clears_whole_pages_only(void **state)
+{
+    (void)state;
+    char dir[64], path[128];
+    test_mkdtemp(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/f", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    assert_true(fd >= 0);
+    const uint64_t bytes = 16 * FMT_PAGE;
+    assert_int_equal(store__file_grow(fd, bytes), 0);
+    uint8_t *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    assert_true(m != MAP_FAILED);
+    memset(m, 0xab, bytes);
+    /* From the middle of page 1 to the middle of page 9: pages 2..8 are
+     * cleared, the partial pages at both ends keep their bytes. */
+    assert_int_equal(store__zero_fill(fd, m, FMT_PAGE + 100, 8 * FMT_PAGE), 0);
+    for (uint64_t i = 0; i < bytes; i++) {
+        uint8_t want = (i >= 2 * FMT_PAGE && i < 9 * FMT_PAGE) ? 0 : 0xab;
+        if (m[i] != want)
+            fail_msg("byte %" PRIu64 " is %#x, expected %#x", i, m[i], want);
+    }
+    munmap(m, bytes);
+    close(fd);
+    test_rmrf(dir);
+}
+
+/* Table files in dir (table.<gen>.gkv), counted. */
+static int table_files(const char *dir)
+{
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (strncmp(e->d_name, "table.", 6) == 0)
+            n++;
+    closedir(d);
+    return n;
+}
+
+static void check_keys(struct store *s, uint64_t n, uint64_t version, const char *when)
+{
+    char k[32], v[128];
+    for (uint64_t j = 0; j < n; j++) {
+        size_t kl = test_key(k, sizeof k, j);
+        size_t vl = test_value(v, sizeof v, j, version, 20 + j % 90);
+        struct entry e;
+        if (store_get(s, k, kl, &e) != 0)
+            fail_msg("key %s lost %s", k, when);
+        if (e.value_len != vl || memcmp(e.value, v, vl) != 0)
+            fail_msg("key %s has a wrong value %s", k, when);
+    }
+}
+
+/* Grows a file-backed store from 16 slots, checking every key after each
+ * doubling, and counts the doublings that took a prepared table. */
+static void grow_with_prepared_tables(enum store_sync mode, uint64_t n)
+{
+    char dir[64];
+    test_mkdtemp(dir, sizeof dir);
+    struct store_config cfg;
+    test_cfg(&cfg, dir, 16);
+    cfg.sync = mode;
+    struct store *s = NULL;
+    const char *err = NULL;
+    if (store_open(&cfg, TEST_NOW_MS, &s, &err) != 0)
+        fail_msg("store_open: %s", err);
+    char k[32], v[128];
+    uint64_t last_growths = 0, now = TEST_NOW_MS;
+    for (uint64_t i = 0; i < n; i++) {
+        size_t vl = test_value(v, sizeof v, i, 1, 20 + i % 90);
+        assert_int_equal(store_put(s, k, test_key(k, sizeof k, i), v, vl, now, NULL), 0);
+        if (i % 64 == 0) {
+            now += 10;
+            assert_int_equal(store_tick(s, now), 0);
+        }
+        if (s->next.map) {
+            /* never more than one table ahead, never the live one */
+            assert_int_equal(s->next.gen, s->cur.gen + 1);
+            assert_false(s->growing);
+        }
+        struct store_stats st;
+        store_stats(s, &st);
+        if (st.growths != last_growths) {
+            last_growths = st.growths;
+            check_keys(s, i + 1, 1, "after a doubling");
+        }
+    }
+    struct store_stats st;
+    store_stats(s, &st);
+    uint64_t prepared_used = s->next_taken;
+    printf("sync=%d: %" PRIu64 " keys, %" PRIu64 " doublings, %" PRIu64
+           " from a prepared table\n",
+           (int)mode, n, st.growths, prepared_used);
+    assert_true(st.growths >= 8);
+    /* The first doublings of a 16-slot table come before the table is half
+     * full long enough to prepare; every later one uses the prepared file. */
+    assert_true(prepared_used + 3 >= st.growths);
+    assert_int_equal(store_close(s), 0);
+    /* close removes a prepared table: only the live one is left */
+    assert_int_equal(table_files(dir), 1);
+    s = NULL;
+    if (store_open(&cfg, TEST_NOW_MS + 1000000, &s, &err) != 0)
+        fail_msg("reopen: %s", err);
+    check_keys(s, n, 1, "after reopen");
+    assert_int_equal(store_close(s), 0);
+    test_rmrf(dir);
+}
+
+static void test_store_growth_through_prepared_tables_keeps_every_key(void **state)
+{
+    (void)state;
+    grow_with_prepared_tables(STORE_SYNC_NONE, 60000);
+    grow_with_prepared_tables(STORE_SYNC_BATCH, 60000);
+    grow_with_prepared_tables(STORE_SYNC_ALWAYS, 3000);
+}
+
+/* A process killed while a prepared (not yet named) table exists: the next
+ * open deletes it as a leftover (I6) and every key is there. */
+static void test_store_prepared_table_left_by_a_crash_is_removed_on_open(void **state)
+{
+    (void)state;
+    char dir[64];
+    test_mkdtemp(dir, sizeof dir);
+    struct store_config cfg;
+    test_cfg(&cfg, dir, 1024);
+    cfg.sync = STORE_SYNC_ALWAYS;
+    /* 1024 slots: half full at 512 keys, doubling at 768 */
+    const uint64_t n = 700;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct store *s = NULL;
+        if (store_open(&cfg, TEST_NOW_MS, &s, NULL) != 0)
+            _exit(2);
+        char k[32], v[128];
+        for (uint64_t i = 0; i < n; i++) {
+            size_t vl = test_value(v, sizeof v, i, 1, 20 + i % 90);
+            if (store_put(s, k, test_key(k, sizeof k, i), v, vl, TEST_NOW_MS, NULL) != 0)
+                _exit(3);
+        }
+        if (!s->next.map || s->growing)
+            _exit(4); /* the scenario needs a prepared table and no doubling */
+        kill(getpid(), SIGKILL);
+        _exit(5);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGKILL);
+    assert_int_equal(table_files(dir), 2); /* live + prepared */
+    struct store *s = NULL;
+    const char *err = NULL;
+    if (store_open(&cfg, TEST_NOW_MS + 1000, &s, &err) != 0)
+        fail_msg("reopen: %s", err);
+    struct store_stats st;
+    store_stats(s, &st);
+    assert_true(st.recovered);
+    assert_int_equal(table_files(dir), 1);
+    check_keys(s, n, 1, "after the crash");
+    /* and it still grows (preparing the table again) */
+    char k[32], v[128];
+    for (uint64_t i = n; i < 4 * n; i++) {
+        size_t vl = test_value(v, sizeof v, i, 1, 20 + i % 90);
+        assert_int_equal(store_put(s, k, test_key(k, sizeof k, i), v, vl, TEST_NOW_MS + 2000, NULL),
+                         0);
+    }
+    check_keys(s, 4 * n, 1, "after growing again");
+    store_stats(s, &st);
+    assert_true(st.growths >= 1);
+    assert_int_equal(store_close(s), 0);
+    test_rmrf(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_store_siphash24_matches_libsodium_shorthash),
+        cmocka_unit_test(test_store_zero_fill_clears_whole_pages_only),
+        cmocka_unit_test(test_store_growth_through_prepared_tables_keeps_every_key),
+        cmocka_unit_test(test_store_prepared_table_left_by_a_crash_is_removed_on_open),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
