@@ -207,7 +207,11 @@ static void test_store_prepared_table_left_by_a_crash_is_removed_on_open(void **
     struct store_stats st;
     store_stats(s, &st);
     assert_true(st.recovered);
-    assert_int_equal(table_files(dir), 1);
+    /* The leftover is gone; replaying the log's writes on open may already
+     * have prepared a fresh one (the table is past half full). */
+    assert_int_equal(table_files(dir), 1 + (s->next.map != NULL));
+    if (s->next.map)
+        assert_int_equal(s->next.gen, s->cur.gen + 1);
     check_keys(s, n, 1, "after the crash");
     /* and it still grows (preparing the table again) */
     char k[32], v[128];
