@@ -115,6 +115,26 @@ uint64_t sim_hash_bytes(const void *buf, size_t len, uint64_t h)
 {
     const uint8_t *p = buf;
     h = mix64(h ^ (len * 0x9e3779b97f4a7c15ull));
+    /* Four independent lanes over 32-byte blocks: each lane's fmix64 chain
+     * is serial (two dependent multiplies per word), so one lane runs at
+     * the multiplier's latency; four overlap. Every delivered datagram is
+     * hashed into the event log, which was 4 % of a sim_scale run's cycles
+     * with one lane. */
+    if (len >= 32) {
+        uint64_t a = h, b = h ^ 0x9e3779b97f4a7c15ull, c = h ^ 0xc2b2ae3d27d4eb4full,
+                 d = h ^ 0x165667b19e3779f9ull;
+        while (len >= 32) {
+            uint64_t w[4];
+            memcpy(w, p, 32);
+            a = mix64(a ^ w[0]) + 0x9e3779b97f4a7c15ull;
+            b = mix64(b ^ w[1]) + 0x9e3779b97f4a7c15ull;
+            c = mix64(c ^ w[2]) + 0x9e3779b97f4a7c15ull;
+            d = mix64(d ^ w[3]) + 0x9e3779b97f4a7c15ull;
+            p += 32;
+            len -= 32;
+        }
+        h = mix64(a ^ mix64(b ^ mix64(c ^ mix64(d))));
+    }
     while (len >= 8) {
         uint64_t w;
         memcpy(&w, p, 8);
