@@ -19,9 +19,12 @@
 #
 # NODES=1 measures one node without peers (the client server and store
 # alone, no replication work competing for the CPU).
-# The nodes run with their defaults (sync=batch: an msync every 100 ms on
-# the event loop); SYNC=none compares like with like (redis-server here does
-# not persist at all).
+# The nodes run with their defaults (sync=batch: every write appended to
+# the write-ahead log, whose buffered bytes a background job writes and
+# fdatasyncs every 100 ms; the mapped files are written back only at
+# checkpoints, every 64 MiB of log); SYNC=none compares like with like
+# (redis-server here does not persist at all). After the runs the script
+# prints node 1's storage counters (group commits, checkpoints, log bytes).
 #
 #   bench/client_bench.sh            # ROUNDS=3 SYNC=none bench/client_bench.sh
 set -uo pipefail
@@ -147,3 +150,5 @@ done
 printf '%s\n' "${CONV[@]}"
 echo "node 1 INFO gossip after the runs:"
 cli "${C[0]}" INFO gossip | tr -d '\r' | grep -E '^(datagrams_out|bytes_out|deltas_sent|deltas_received|deltas_dropped_queue_full|buckets_repaired|repair_entries_received|stream_frames_out):' | sed 's/^/  /'
+echo "node 1 INFO storage after the runs:"
+cli "${C[0]}" INFO storage | tr -d '\r' | grep -E '^(sync|entries|syncs|sync_failures|log_enabled|log_bytes|log_records|log_group_commits|log_checkpoints|log_failures):' | sed 's/^/  /'
