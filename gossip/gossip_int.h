@@ -132,7 +132,7 @@ struct gossip_member {
     char str[GOSSIP_MEMBER_INLINE];
     uint8_t state; /* enum gossip_member_state */
     uint8_t name_len, addr_len;
-    uint8_t str_heap; /* strings in str.heap rather than str.inl */
+    uint8_t str_heap; /* str holds a heap block's pointer, not the strings */
 };
 _Static_assert(sizeof(struct gossip_member) == 72, "member record size (memory per pair)");
 
@@ -256,9 +256,10 @@ struct gossip {
     size_t nmembers, members_cap;
     /* id -> index in members[] + 1, 0 = empty (open addressing, load <=
      * 3/4: linear probing then averages ~2.5 slots a hit, and 10,000
-     * members take 16,384 slots instead of 32,768). 4 bytes a slot, not 16: a node keeps one per member (10^8 of
-     * them in a 10,000-node simulation); a lookup compares members[pos].id,
-     * which the caller reads next anyway. */
+     * members take 16,384 slots instead of 32,768). 4 bytes a slot, not
+     * 16: a node keeps one per member (10^8 of them in a 10,000-node
+     * simulation); a lookup compares members[pos].id, which the caller
+     * reads next anyway. */
     uint32_t *idx;
     size_t idx_cap;
     uint64_t *order; /* probe order: member ids, shuffled per pass */

@@ -116,23 +116,28 @@ static int set_strings(struct gossip_member *m, const char *name, size_t name_le
     if (name_len > WIRE_MAX_NAME || addr_len > WIRE_MAX_ADDR)
         return GKV_EINVAL; /* the lengths are kept in a byte each */
     size_t total = name_len + addr_len + 2;
-    char *block;
+    /* Assemble first: name or addr may be borrowed from this very record
+     * (gossip_member_get), and an inline copy would overwrite them. */
+    char tmp[WIRE_MAX_NAME + WIRE_MAX_ADDR + 2];
+    if (name_len)
+        memcpy(tmp, name, name_len);
+    tmp[name_len] = 0;
+    if (addr_len)
+        memcpy(tmp + name_len + 1, addr, addr_len);
+    tmp[name_len + 1 + addr_len] = 0;
     char *old_heap = m->str_heap ? member_heap_block(m) : NULL;
     if (!force_heap && total <= GOSSIP_MEMBER_INLINE) {
-        block = m->str; /* old_heap was saved: the pointer is overwritten */
+        memcpy(m->str, tmp, total); /* old_heap was saved: its pointer is overwritten */
+        m->str_heap = 0;
     } else {
-        block = malloc(total);
+        char *block = malloc(total);
         if (!block)
             return GKV_ENOMEM;
-    }
-    memcpy(block, name, name_len);
-    block[name_len] = 0;
-    memcpy(block + name_len + 1, addr, addr_len);
-    block[name_len + 1 + addr_len] = 0;
-    free(old_heap);
-    m->str_heap = block != m->str;
-    if (m->str_heap)
+        memcpy(block, tmp, total);
         memcpy(m->str, &block, sizeof block);
+        m->str_heap = 1;
+    }
+    free(old_heap);
     m->name_len = (uint8_t)name_len;
     m->addr_len = (uint8_t)addr_len;
     return 0;

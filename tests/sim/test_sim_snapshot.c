@@ -6,8 +6,9 @@
  *   1. Restoring sends nothing and leaves every node seeing every node ALIVE.
  *   2. gossip_restore_member follows the usual precedence: a member already
  *      known at that incarnation or newer is left alone (GKV_EEXIST), a newer
- *      incarnation is taken, our own id and an empty address are refused,
- *      and max_members is enforced (GKV_ELIMIT, counted).
+ *      incarnation is taken (with a new name/address, also one borrowed from
+ *      the member's own record), our own id and an empty address are
+ *      refused, and max_members is enforced (GKV_ELIMIT, counted).
  *   3. Restored members are probed: a restored member that does not exist
  *      (a "ghost", as a stale snapshot holds) is suspected and declared DEAD
  *      by the node that restored it within
@@ -108,6 +109,15 @@ static void test_restored_cluster_runs_real_swim(void **state)
     SIM_ASSERT(gm.state == GOSSIP_ALIVE && gm.incarnation == 3);
     SIM_ASSERT(strcmp(gm.addr, "ghost-at-a-much-longer-address") == 0 &&
                strcmp(gm.name, "ghost") == 0);
+    /* strings borrowed from the record itself: from its heap block (freed
+     * by the move back inline), then from the inline copy, swapped */
+    SIM_OK(gossip_restore_member(g0, GHOST_ID, gm.name, "gaddr", 4, now));
+    SIM_OK(gossip_member_find(g0, GHOST_ID, &gm));
+    SIM_ASSERT(strcmp(gm.name, "ghost") == 0 && strcmp(gm.addr, "gaddr") == 0);
+    SIM_OK(gossip_restore_member(g0, GHOST_ID, gm.addr, gm.name, 5, now));
+    SIM_OK(gossip_member_find(g0, GHOST_ID, &gm));
+    SIM_ASSERT(strcmp(gm.name, "gaddr") == 0 && strcmp(gm.addr, "ghost") == 0);
+    SIM_ASSERT(gm.state == GOSSIP_ALIVE && gm.incarnation == 5);
     struct gossip_stats gs;
     gossip_stats(g0, &gs);
     uint64_t refused = gs.members_limit_refused;
