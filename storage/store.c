@@ -1039,7 +1039,7 @@ int store_get(struct store *s, const void *key, size_t key_len, struct entry *ou
     if (!l.t)
         return GKV_ENOTFOUND;
     if (out)
-        store__entry_from_slot(s, &l.t->slots[l.idx], out);
+        store__entry_at(s, l.t, (uint64_t)l.idx, out);
     return 0;
 }
 
@@ -1719,6 +1719,9 @@ static int open_existing(struct store *s, uint64_t now_ms, char *err, size_t err
         s->hlc.last = s->hdr.hlc_bound;
     if (ro)
         return 0;
+    /* I10: the lookup indexes, from the verified slots (before the log
+     * replay, whose writes keep them up to date). */
+    store__ix_build_all(s);
     /* I12: replay the logs (whatever the sync mode now: a store last run
      * with sync=batch may be reopened with sync=none) through the merge
      * rule, in generation order, a torn tail ending each. */

@@ -135,7 +135,35 @@ struct store_table {
     uint64_t used; /* non-empty slots (value, tombstone or dead) */
     uint64_t prefaulted; /* bytes of the mapping faulted in ahead by a doubling's sweep */
     uint64_t dead; /* dead slots */
+    /* The lookup index: one 8-byte word per slot, in anonymous memory
+     * (file-backed read-write stores only; NULL otherwise, and lookups read
+     * the slots). Derived state like the counts (I10): built from the
+     * verified slots at open, kept equal to them by store__slot_put, never
+     * written to disk. A lookup probes these words (1/8 of the table's
+     * bytes, so far fewer cache and TLB misses) and goes straight to the
+     * record; a get never touches the 64-byte slot. Layout (STORE_IX_*):
+     *   bits  0..1   slot state (enum fmt_slot_state); 0 = EMPTY
+     *   bits  2..5   vector clock items (the key's place in the record), or
+     *                STORE_IX_ESCAPE: compare through the slot instead
+     *   bits  6..15  10 low bits of the key's hash (homes use high bits)
+     *   bits 16..63  rec_off / FMT_GRANULE */
+    uint64_t *ix;
 };
+
+#define STORE_IX_ESCAPE 15u
+static_assert(GKV_VCLOCK_MAX < STORE_IX_ESCAPE, "vc_n fits the index word");
+
+/* The index word of a slot image (its checksum is not looked at). */
+static inline uint64_t store__ix_word(const struct fmt_slot *sl)
+{
+    if (sl->state == FMT_SLOT_EMPTY || sl->state == FMT_SLOT_DEAD)
+        return sl->state;
+    uint64_t vcn = sl->vc_n;
+    if (vcn >= STORE_IX_ESCAPE || sl->rec_off % FMT_GRANULE != 0 || (sl->rec_off >> 52) != 0)
+        vcn = STORE_IX_ESCAPE; /* not representable: never trusted, see store__find */
+    return (uint64_t)(sl->state & 3u) | vcn << 2 | (sl->hash & 0x3ffu) << 6 |
+           (sl->rec_off / FMT_GRANULE) << 16;
+}
 
 static inline uint64_t store__home(const struct store_table *t, uint64_t hash)
 {
@@ -153,6 +181,10 @@ int store__table_open_file(int dirfd, uint64_t gen, bool create, uint64_t cap, b
                            bool durable, bool huge, struct store_table *t, char *err,
                            size_t err_bytes);
 void store__table_unmap(struct store_table *t);
+/* Give each mapped table of a file-backed read-write store its index, built
+ * from its slots (store_open, after recovery). Best effort: without memory
+ * a table keeps working from its slots. */
+void store__ix_build_all(struct store *s);
 void store__table_name(char *buf, size_t n, uint64_t gen);
 
 /* --------------------------------------------------------------- store.c */
@@ -298,6 +330,10 @@ int64_t store__find(const struct store *s, const struct store_table *t, uint64_t
                     const void *key, uint32_t key_len, uint64_t *ins);
 /* Fill an entry from a slot (borrowing key and value from the heap). */
 void store__entry_from_slot(const struct store *s, const struct fmt_slot *sl, struct entry *e);
+/* The same for slot idx of t as store__find returned it, from the index
+ * word and the record when t has an index (the slot is not read). */
+void store__entry_at(const struct store *s, const struct store_table *t, uint64_t idx,
+                     struct entry *e);
 
 /* Incremental growth (table.c). */
 int store__grow_start(struct store *s);

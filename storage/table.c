@@ -44,6 +44,8 @@ int store__slot_put(struct store_table *t, uint64_t idx, struct fmt_slot *img, b
     img->reserved = 0;
     img->checksum = store__slot_checksum(t, idx, img);
     memcpy(&t->slots[idx], img, sizeof *img);
+    if (t->ix)
+        t->ix[idx] = store__ix_word(img);
     if (sync && t->fd >= 0)
         return store__msync_range(t->map, FMT_PAGE + idx * sizeof(struct fmt_slot),
                                   sizeof(struct fmt_slot));
@@ -64,6 +66,44 @@ static void prologue_fill(struct fmt_table_prologue *p, uint64_t gen, uint64_t c
     p->gen = gen;
     p->capacity = cap;
     p->checksum = store__checksum64(p, offsetof(struct fmt_table_prologue, checksum), FMT_SEED_TABLE);
+}
+
+/* An all-EMPTY index for t (anonymous memory reads as zero). Huge pages
+ * where the kernel allows them: the index is probed at random. */
+static void ix_alloc(struct store_table *t)
+{
+    size_t bytes = (size_t)t->cap * sizeof(uint64_t);
+    void *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) {
+        t->ix = NULL;
+        return;
+    }
+    madvise(m, bytes, MADV_HUGEPAGE);
+    t->ix = m;
+}
+
+static void ix_free(struct store_table *t)
+{
+    if (t->ix)
+        munmap(t->ix, (size_t)t->cap * sizeof(uint64_t));
+    t->ix = NULL;
+}
+
+void store__ix_build_all(struct store *s)
+{
+    if (s->dirfd < 0 || s->cfg.read_only)
+        return;
+    struct store_table *ts[2] = {&s->cur, s->old.map ? &s->old : NULL};
+    for (int k = 0; k < 2; k++) {
+        struct store_table *t = ts[k];
+        if (!t || !t->map || t->ix)
+            continue;
+        ix_alloc(t);
+        if (!t->ix)
+            continue;
+        for (uint64_t i = 0; i < t->cap; i++)
+            t->ix[i] = store__ix_word(&t->slots[i]);
+    }
 }
 
 /* The body of store__table_open_file, plus the two halves of a prepared
@@ -163,6 +203,8 @@ static int table_open(int dirfd, uint64_t gen, bool create, uint64_t cap, bool r
 created:;
     struct fmt_table_prologue *p = (struct fmt_table_prologue *)t->map;
     if (create) {
+        /* A new table is all EMPTY, and so is a new index. */
+        ix_alloc(t);
         prologue_fill(p, gen, cap);
         /* The file must be whole and durable before header.gkv names it
          * (I6; skipped in sync=none, which promises nothing on power loss). */
@@ -215,6 +257,7 @@ int store__table_open_file(int dirfd, uint64_t gen, bool create, uint64_t cap, b
 
 void store__table_unmap(struct store_table *t)
 {
+    ix_free(t);
     if (t->map)
         munmap(t->map, t->map_bytes);
     if (t->fd >= 0)
@@ -240,9 +283,70 @@ static inline bool key_equal(const uint8_t *a, const void *b, uint32_t n)
     return memcmp(a, b, n) == 0;
 }
 
+/* Does slot sl hold key (hash, key bytes)? */
+static bool slot_holds(const struct store *s, const struct fmt_slot *sl, uint64_t hash,
+                       const void *key, uint32_t key_len)
+{
+    if (sl->hash != hash || sl->key_len != key_len)
+        return false;
+    uint64_t kend = sl->rec_off + sizeof(struct fmt_record) + 16u * sl->vc_n + key_len;
+    if (sl->rec_off > s->heap.file_bytes || kend > s->heap.file_bytes)
+        return false;
+    return key_equal(s->heap.map + sl->rec_off + sizeof(struct fmt_record) + 16u * sl->vc_n, key,
+                     key_len);
+}
+
+/* store__find through the index: probes 8-byte words, reads the record
+ * only on a 10-bit hash match (a false match costs one record read per
+ * 1024 probed entries), and the slot never. */
+static int64_t find_ix(const struct store *s, const struct store_table *t, uint64_t hash,
+                       const void *key, uint32_t key_len, uint64_t *ins)
+{
+    uint64_t i = store__home(t, hash);
+    uint64_t first_free = UINT64_MAX;
+    uint64_t tag = hash & 0x3ffu;
+    for (uint64_t n = 0; n < t->cap; n++, i = (i + 1) & t->mask) {
+        uint64_t w = t->ix[i];
+        uint32_t st = (uint32_t)(w & 3u);
+        if (st == FMT_SLOT_EMPTY) {
+            if (first_free == UINT64_MAX)
+                first_free = i;
+            break;
+        }
+        if (st == FMT_SLOT_DEAD) {
+            if (first_free == UINT64_MAX)
+                first_free = i;
+            continue;
+        }
+        if (((w >> 6) & 0x3ffu) != tag)
+            continue;
+        uint32_t vcn = (uint32_t)((w >> 2) & 15u);
+        bool hit;
+        if (vcn == STORE_IX_ESCAPE) {
+            hit = slot_holds(s, &t->slots[i], hash, key, key_len);
+        } else {
+            uint64_t off = (w >> 16) * FMT_GRANULE;
+            uint64_t kend = off + sizeof(struct fmt_record) + 16u * vcn + key_len;
+            const struct fmt_record *r = store__rec(&s->heap, off);
+            hit = kend <= s->heap.file_bytes && r->key_len == key_len &&
+                  key_equal((const uint8_t *)(r + 1) + 16u * vcn, key, key_len);
+        }
+        if (hit) {
+            if (ins)
+                *ins = first_free;
+            return (int64_t)i;
+        }
+    }
+    if (ins)
+        *ins = first_free;
+    return -1;
+}
+
 int64_t store__find(const struct store *s, const struct store_table *t, uint64_t hash,
                     const void *key, uint32_t key_len, uint64_t *ins)
 {
+    if (t->ix)
+        return find_ix(s, t, hash, key, key_len, ins);
     uint64_t i = store__home(t, hash);
     uint64_t first_free = UINT64_MAX;
     for (uint64_t n = 0; n < t->cap; n++, i = (i + 1) & t->mask) {
@@ -307,6 +411,37 @@ void store__entry_from_slot(const struct store *s, const struct fmt_slot *sl, st
         memcpy(&e->vc.items[i], vp + 16u * i, 16u);
 }
 
+void store__entry_at(const struct store *s, const struct store_table *t, uint64_t idx,
+                     struct entry *e)
+{
+    uint64_t w = t->ix ? t->ix[idx] : 0;
+    uint32_t vcn = (uint32_t)((w >> 2) & 15u);
+    if (!t->ix || vcn == STORE_IX_ESCAPE) {
+        store__entry_from_slot(s, &t->slots[idx], e);
+        return;
+    }
+    /* The record repeats what the slot holds (hlc, origin, lengths, clock;
+     * written together, rebuilt from each other by recovery). */
+    const struct fmt_record *r = store__rec(&s->heap, (w >> 16) * FMT_GRANULE);
+    const uint8_t *vp = (const uint8_t *)(r + 1);
+    e->key = vp + 16u * vcn;
+    e->key_len = r->key_len;
+    if ((w & 3u) == FMT_SLOT_TOMB) {
+        e->value = NULL;
+        e->value_len = 0;
+        e->flags = ENTRY_TOMBSTONE;
+    } else {
+        e->value = e->key + r->key_len;
+        e->value_len = r->value_len;
+        e->flags = 0;
+    }
+    e->hlc = r->hlc;
+    e->origin = r->origin;
+    e->vc.n = vcn;
+    for (uint32_t i = 0; i < vcn; i++)
+        memcpy(&e->vc.items[i], vp + 16u * i, 16u);
+}
+
 /* ------------------------------------------------------------- growth */
 
 /* First empty-or-dead slot on hash's chain in t (the key is known absent). */
@@ -314,7 +449,7 @@ static uint64_t find_free(const struct store_table *t, uint64_t hash)
 {
     uint64_t i = store__home(t, hash);
     for (uint64_t n = 0; n < t->cap; n++, i = (i + 1) & t->mask) {
-        uint8_t st = t->slots[i].state;
+        uint32_t st = t->ix ? (uint32_t)(t->ix[i] & 3u) : t->slots[i].state;
         if (st == FMT_SLOT_EMPTY || st == FMT_SLOT_DEAD)
             return i;
     }
@@ -570,6 +705,7 @@ int store__grow_commit(struct store *s)
         if (durable)
             store__fsync_dir(s->dirfd);
     }
+    ix_free(&s->old); /* nothing looks anything up in it any more */
     s->retired = s->old;
     s->retired_mapped = s->old.map_bytes;
     s->retired_file = s->old.fd >= 0 ? s->old.map_bytes : 0;
