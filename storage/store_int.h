@@ -135,34 +135,34 @@ struct store_table {
     uint64_t used; /* non-empty slots (value, tombstone or dead) */
     uint64_t prefaulted; /* bytes of the mapping faulted in ahead by a doubling's sweep */
     uint64_t dead; /* dead slots */
-    /* The lookup index: one 8-byte word per slot, in anonymous memory
+    /* The lookup index: one 4-byte word per slot, in anonymous memory
      * (file-backed read-write stores only; NULL otherwise, and lookups read
      * the slots). Derived state like the counts (I10): built from the
      * verified slots at open, kept equal to them by store__slot_put, never
-     * written to disk. A lookup probes these words (1/8 of the table's
-     * bytes, so far fewer cache and TLB misses) and goes straight to the
-     * record; a get never touches the 64-byte slot. Layout (STORE_IX_*):
+     * written to disk. A lookup probes these words and goes straight to the
+     * record; a get never touches the 64-byte slot. At 1/16 of the table's
+     * bytes the index of a 1M-key store is 8 MiB, small enough to stay in
+     * the last-level cache while records stream through it, so a hit costs
+     * about one memory access instead of two. Layout (STORE_IX_*):
      *   bits  0..1   slot state (enum fmt_slot_state); 0 = EMPTY
-     *   bits  2..5   vector clock items (the key's place in the record), or
-     *                STORE_IX_ESCAPE: compare through the slot instead
-     *   bits  6..15  10 low bits of the key's hash (homes use high bits)
-     *   bits 16..63  rec_off / FMT_GRANULE */
-    uint64_t *ix;
+     *   bits  2..5   4 low bits of the key's hash (homes use high bits)
+     *   bits  6..31  rec_off / FMT_GRANULE, or STORE_IX_ESCAPE when the
+     *                record lies past 1 GiB: that slot is compared through
+     *                the slot itself */
+    uint32_t *ix;
 };
 
-#define STORE_IX_ESCAPE 15u
-static_assert(GKV_VCLOCK_MAX < STORE_IX_ESCAPE, "vc_n fits the index word");
+#define STORE_IX_ESCAPE 0x3ffffffu /* 26 bits of offset / 16: 1 GiB of heap */
 
 /* The index word of a slot image (its checksum is not looked at). */
-static inline uint64_t store__ix_word(const struct fmt_slot *sl)
+static inline uint32_t store__ix_word(const struct fmt_slot *sl)
 {
     if (sl->state == FMT_SLOT_EMPTY || sl->state == FMT_SLOT_DEAD)
         return sl->state;
-    uint64_t vcn = sl->vc_n;
-    if (vcn >= STORE_IX_ESCAPE || sl->rec_off % FMT_GRANULE != 0 || (sl->rec_off >> 52) != 0)
-        vcn = STORE_IX_ESCAPE; /* not representable: never trusted, see store__find */
-    return (uint64_t)(sl->state & 3u) | vcn << 2 | (sl->hash & 0x3ffu) << 6 |
-           (sl->rec_off / FMT_GRANULE) << 16;
+    uint64_t g = sl->rec_off / FMT_GRANULE;
+    if (g >= STORE_IX_ESCAPE || sl->rec_off % FMT_GRANULE != 0)
+        g = STORE_IX_ESCAPE;
+    return (uint32_t)((sl->state & 3u) | (sl->hash & 0xfu) << 2 | g << 6);
 }
 
 static inline uint64_t store__home(const struct store_table *t, uint64_t hash)

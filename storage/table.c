@@ -72,7 +72,7 @@ static void prologue_fill(struct fmt_table_prologue *p, uint64_t gen, uint64_t c
  * where the kernel allows them: the index is probed at random. */
 static void ix_alloc(struct store_table *t)
 {
-    size_t bytes = (size_t)t->cap * sizeof(uint64_t);
+    size_t bytes = (size_t)t->cap * sizeof(uint32_t);
     void *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED) {
         t->ix = NULL;
@@ -85,7 +85,7 @@ static void ix_alloc(struct store_table *t)
 static void ix_free(struct store_table *t)
 {
     if (t->ix)
-        munmap(t->ix, (size_t)t->cap * sizeof(uint64_t));
+        munmap(t->ix, (size_t)t->cap * sizeof(uint32_t));
     t->ix = NULL;
 }
 
@@ -296,18 +296,18 @@ static bool slot_holds(const struct store *s, const struct fmt_slot *sl, uint64_
                      key_len);
 }
 
-/* store__find through the index: probes 8-byte words, reads the record
- * only on a 10-bit hash match (a false match costs one record read per
- * 1024 probed entries), and the slot never. */
+/* store__find through the index: probes 4-byte words, reads the record
+ * only on a 4-bit hash match (a miss reads a record for about one in 16
+ * live entries it passes), and the slot never. */
 static int64_t find_ix(const struct store *s, const struct store_table *t, uint64_t hash,
                        const void *key, uint32_t key_len, uint64_t *ins)
 {
     uint64_t i = store__home(t, hash);
     uint64_t first_free = UINT64_MAX;
-    uint64_t tag = hash & 0x3ffu;
+    uint32_t tag = (uint32_t)(hash & 0xfu);
     for (uint64_t n = 0; n < t->cap; n++, i = (i + 1) & t->mask) {
-        uint64_t w = t->ix[i];
-        uint32_t st = (uint32_t)(w & 3u);
+        uint32_t w = t->ix[i];
+        uint32_t st = w & 3u;
         if (st == FMT_SLOT_EMPTY) {
             if (first_free == UINT64_MAX)
                 first_free = i;
@@ -318,18 +318,26 @@ static int64_t find_ix(const struct store *s, const struct store_table *t, uint6
                 first_free = i;
             continue;
         }
-        if (((w >> 6) & 0x3ffu) != tag)
+        if (((w >> 2) & 0xfu) != tag)
             continue;
-        uint32_t vcn = (uint32_t)((w >> 2) & 15u);
         bool hit;
-        if (vcn == STORE_IX_ESCAPE) {
+        uint64_t g = w >> 6;
+        if (g == STORE_IX_ESCAPE) {
             hit = slot_holds(s, &t->slots[i], hash, key, key_len);
         } else {
-            uint64_t off = (w >> 16) * FMT_GRANULE;
-            uint64_t kend = off + sizeof(struct fmt_record) + 16u * vcn + key_len;
-            const struct fmt_record *r = store__rec(&s->heap, off);
-            hit = kend <= s->heap.file_bytes && r->key_len == key_len &&
-                  key_equal((const uint8_t *)(r + 1) + 16u * vcn, key, key_len);
+            uint64_t off = g * FMT_GRANULE;
+            const uint8_t *r = s->heap.map + off;
+            /* The key follows the clock, whose length is in the record's
+             * first bytes: ask for the next line too now, so the two
+             * misses overlap instead of running one after the other. */
+            __builtin_prefetch(r + 64);
+            hit = off + sizeof(struct fmt_record) <= s->heap.file_bytes;
+            if (hit) {
+                const struct fmt_record *rh = (const struct fmt_record *)r;
+                uint64_t kend = off + sizeof(struct fmt_record) + 16u * rh->vc_n + key_len;
+                hit = rh->key_len == key_len && kend <= s->heap.file_bytes &&
+                      key_equal(r + sizeof(struct fmt_record) + 16u * rh->vc_n, key, key_len);
+            }
         }
         if (hit) {
             if (ins)
@@ -414,17 +422,17 @@ void store__entry_from_slot(const struct store *s, const struct fmt_slot *sl, st
 void store__entry_at(const struct store *s, const struct store_table *t, uint64_t idx,
                      struct entry *e)
 {
-    uint64_t w = t->ix ? t->ix[idx] : 0;
-    uint32_t vcn = (uint32_t)((w >> 2) & 15u);
-    if (!t->ix || vcn == STORE_IX_ESCAPE) {
+    uint32_t w = t->ix ? t->ix[idx] : 0;
+    if (!t->ix || (w >> 6) == STORE_IX_ESCAPE) {
         store__entry_from_slot(s, &t->slots[idx], e);
         return;
     }
     /* The record repeats what the slot holds (hlc, origin, lengths, clock;
      * written together, rebuilt from each other by recovery). */
-    const struct fmt_record *r = store__rec(&s->heap, (w >> 16) * FMT_GRANULE);
+    const struct fmt_record *r = store__rec(&s->heap, (uint64_t)(w >> 6) * FMT_GRANULE);
+    uint32_t vcn = r->vc_n < GKV_VCLOCK_MAX ? r->vc_n : GKV_VCLOCK_MAX;
     const uint8_t *vp = (const uint8_t *)(r + 1);
-    e->key = vp + 16u * vcn;
+    e->key = vp + 16u * r->vc_n;
     e->key_len = r->key_len;
     if ((w & 3u) == FMT_SLOT_TOMB) {
         e->value = NULL;
