@@ -227,6 +227,192 @@ static void test_store_prepared_table_left_by_a_crash_is_removed_on_open(void **
     test_rmrf(dir);
 }
 
+
+/* Every index word equals the word of its slot (the index is derived state
+ * and must never drift from the slots it stands for). */
+static void check_index(const struct store *s, const char *when)
+{
+    const struct store_table *ts[2] = {&s->cur, s->old.map ? &s->old : NULL};
+    for (int k = 0; k < 2; k++) {
+        const struct store_table *t = ts[k];
+        if (!t)
+            continue;
+        if (!t->ix)
+            fail_msg("a file-backed table without its index %s", when);
+        for (uint64_t i = 0; i < t->cap; i++)
+            if (t->ix[i] != store__ix_word(&t->slots[i]))
+                fail_msg("index word %" PRIu64 " of table %" PRIu64 " differs from its slot %s", i,
+                         t->gen, when);
+    }
+}
+
+/* Random puts, overwrites, deletes, merges, purges and reopens on a
+ * file-backed store growing from 16 slots; after each batch the index
+ * matches the slots and every key reads back as a model says. */
+static void test_store_index_matches_slots_through_random_ops(void **state)
+{
+    (void)state;
+    uint64_t seed = test_seed(0x1dea);
+    printf("seed %" PRIu64 "\n", seed);
+    struct gkv_rng r;
+    gkv_rng_seed(&r, seed);
+    const uint64_t keys = 3000;
+    uint8_t *model = calloc(keys, 1); /* 0 absent, 1 tombstone, else version */
+    assert_non_null(model);
+    static const enum store_sync modes[] = {STORE_SYNC_NONE, STORE_SYNC_BATCH};
+    for (int m = 0; m < 2; m++) {
+        memset(model, 0, keys);
+        char dir[64];
+        test_mkdtemp(dir, sizeof dir);
+        struct store_config cfg;
+        test_cfg(&cfg, dir, 16);
+        cfg.sync = modes[m];
+        cfg.tombstone_grace_ms = 1;
+        struct store *s = NULL;
+        const char *err = NULL;
+        uint64_t now = TEST_NOW_MS;
+        if (store_open(&cfg, now, &s, &err) != 0)
+            fail_msg("store_open: %s", err);
+        char k[32], v[128];
+        for (int batch = 0; batch < 12; batch++) {
+            for (int op = 0; op < 2000; op++) {
+                uint64_t i = gkv_rng_below(&r, keys);
+                size_t kl = test_key(k, sizeof k, i);
+                uint32_t what = (uint32_t)gkv_rng_below(&r, 10);
+                now += 1;
+                if (what < 6) {
+                    uint8_t ver = (uint8_t)(2 + gkv_rng_below(&r, 200));
+                    size_t vl = test_value(v, sizeof v, i, ver, 20 + i % 90);
+                    assert_int_equal(store_put(s, k, kl, v, vl, now, NULL), 0);
+                    model[i] = ver;
+                } else if (what < 9) {
+                    assert_int_equal(store_del(s, k, kl, now, NULL, NULL), 0);
+                    model[i] = 1;
+                } else {
+                    /* a peer's newer version, with its own clock item */
+                    uint8_t ver = (uint8_t)(2 + gkv_rng_below(&r, 200));
+                    size_t vl = test_value(v, sizeof v, i, ver, 20 + i % 90);
+                    struct entry e = {.key = (const uint8_t *)k,
+                                      .key_len = kl,
+                                      .value = (const uint8_t *)v,
+                                      .value_len = vl,
+                                      .hlc = (now + 100000) << 16,
+                                      .origin = 99};
+                    e.vc.n = 1;
+                    e.vc.items[0].node = 99;
+                    e.vc.items[0].counter = now;
+                    bool taken = false;
+                    assert_int_equal(store_merge(s, &e, now + 100000, &taken), 0);
+                    assert_true(taken);
+                    model[i] = ver;
+                    now += 100000;
+                }
+                if (op % 97 == 0)
+                    assert_int_equal(store_tick(s, now), 0);
+            }
+            if (batch % 3 == 2) {
+                uint64_t purged = 0;
+                now += 1000;
+                /* purged tombstones read as absent from here on */
+                assert_int_equal(store_purge_tombstones(s, now, UINT64_MAX, 100000, &purged), 0);
+            }
+            check_index(s, "after a batch");
+            for (uint64_t i = 0; i < keys; i++) {
+                size_t kl = test_key(k, sizeof k, i);
+                struct entry e;
+                int rc = store_get(s, k, kl, &e);
+                if (model[i] == 0) {
+                    assert_int_equal(rc, GKV_ENOTFOUND);
+                } else if (model[i] == 1) {
+                    /* a tombstone, or gone once purged */
+                    if (rc == 0)
+                        assert_true(entry_is_tombstone(&e));
+                    else
+                        assert_int_equal(rc, GKV_ENOTFOUND);
+                } else {
+                    assert_int_equal(rc, 0);
+                    size_t vl = test_value(v, sizeof v, i, model[i], 20 + i % 90);
+                    assert_false(entry_is_tombstone(&e));
+                    assert_int_equal(e.value_len, vl);
+                    assert_memory_equal(e.value, v, vl);
+                    assert_int_equal(e.key_len, kl);
+                    assert_memory_equal(e.key, k, kl);
+                    /* the entry a get fills from the index and the record
+                     * equals the one filled from the slot */
+                    struct entry from_slot;
+                    uint64_t h = store__key_hash(s, k, kl);
+                    int64_t idx = store__find(s, &s->cur, h, k, (uint32_t)kl, NULL);
+                    const struct store_table *t = &s->cur;
+                    if (idx < 0 && s->old.map) {
+                        t = &s->old;
+                        idx = store__find(s, t, h, k, (uint32_t)kl, NULL);
+                    }
+                    assert_true(idx >= 0);
+                    store__entry_from_slot(s, &t->slots[idx], &from_slot);
+                    assert_int_equal(from_slot.hlc, e.hlc);
+                    assert_int_equal(from_slot.origin, e.origin);
+                    assert_int_equal(from_slot.vc.n, e.vc.n);
+                    assert_memory_equal(from_slot.vc.items, e.vc.items, 16u * e.vc.n);
+                    assert_ptr_equal(from_slot.value, e.value);
+                }
+            }
+            if (batch % 4 == 3) {
+                /* reopen: the index is rebuilt from the slots */
+                assert_int_equal(store_close(s), 0);
+                s = NULL;
+                now += 1000;
+                if (store_open(&cfg, now, &s, &err) != 0)
+                    fail_msg("reopen: %s", err);
+                check_index(s, "after reopen");
+            }
+        }
+        struct store_stats st;
+        store_stats(s, &st);
+        printf("sync=%d: capacity 16 -> %" PRIu64 "\n", (int)modes[m], st.capacity);
+        assert_true(st.capacity >= 2048); /* grew through at least 7 doublings */
+        assert_int_equal(store_close(s), 0);
+        test_rmrf(dir);
+    }
+    free(model);
+}
+
+/* A word that cannot hold its record's offset (a heap past 1 GiB) sends
+ * the lookup through the slot; forced here on live keys. */
+static void test_store_index_escape_falls_back_to_the_slot(void **state)
+{
+    (void)state;
+    struct fmt_slot far = {.hash = 0x1234, .rec_off = (1ull << 30) + 4096, .state = FMT_SLOT_VALUE};
+    assert_int_equal(store__ix_word(&far) >> 6, STORE_IX_ESCAPE);
+    struct fmt_slot near = {.hash = 0x1235, .rec_off = 4096, .state = FMT_SLOT_TOMB};
+    assert_int_equal(store__ix_word(&near), FMT_SLOT_TOMB | (0x5u << 2) | (256u << 6));
+    char dir[64];
+    test_mkdtemp(dir, sizeof dir);
+    struct store_config cfg;
+    test_cfg(&cfg, dir, 1024);
+    struct store *s = NULL;
+    const char *err = NULL;
+    if (store_open(&cfg, TEST_NOW_MS, &s, &err) != 0)
+        fail_msg("store_open: %s", err);
+    char k[32], v[128];
+    const uint64_t n = 300;
+    for (uint64_t i = 0; i < n; i++) {
+        size_t vl = test_value(v, sizeof v, i, 1, 20 + i % 90);
+        assert_int_equal(store_put(s, k, test_key(k, sizeof k, i), v, vl, TEST_NOW_MS, NULL), 0);
+    }
+    assert_non_null(s->cur.ix);
+    for (uint64_t i = 0; i < s->cur.cap; i++)
+        if ((s->cur.ix[i] & 3u) == FMT_SLOT_VALUE)
+            s->cur.ix[i] |= STORE_IX_ESCAPE << 6;
+    check_keys(s, n, 1, "through escaped index words");
+    for (uint64_t i = 0; i < n; i++) {
+        size_t kl = test_key(k, sizeof k, i + 100000);
+        struct entry e;
+        assert_int_equal(store_get(s, k, kl, &e), GKV_ENOTFOUND);
+    }
+    assert_int_equal(store_close(s), 0);
+    test_rmrf(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -234,6 +420,8 @@ int main(void)
         cmocka_unit_test(test_store_zero_fill_clears_whole_pages_only),
         cmocka_unit_test(test_store_growth_through_prepared_tables_keeps_every_key),
         cmocka_unit_test(test_store_prepared_table_left_by_a_crash_is_removed_on_open),
+        cmocka_unit_test(test_store_index_matches_slots_through_random_ops),
+        cmocka_unit_test(test_store_index_escape_falls_back_to_the_slot),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
