@@ -36,12 +36,16 @@ void gossip_config_init(struct gossip_config *cfg)
     cfg->gossip_interval_ms = 200;
     cfg->gossip_fanout = 3;
     cfg->retransmit_mult = 4;
-    cfg->sync_interval_ms = 10000;
+    /* One root-digest datagram per node per interval when in sync (sync.c),
+     * so a short period is cheap; it bounds how long a rumour that died
+     * waits for repair (docs/GOSSIP.md, "Anti-entropy"). */
+    cfg->sync_interval_ms = 1000;
     cfg->reconnect_interval_ms = 30000;
     cfg->dead_reclaim_ms = 24u * 3600u * 1000u;
     cfg->max_members = 100000;
     cfg->max_queued_deltas = 65536;
     cfg->repair_bytes_per_tick = 256u * 1024u;
+    cfg->data_retransmit_mult = 8;
 }
 
 static void apply_defaults(struct gossip_config *c)
@@ -66,6 +70,7 @@ static void apply_defaults(struct gossip_config *c)
     DEF(max_members);
     DEF(max_queued_deltas);
     DEF(repair_bytes_per_tick);
+    DEF(data_retransmit_mult);
 #undef DEF
 }
 
@@ -83,7 +88,7 @@ uint64_t gossip_hlc_now(const struct gossip *g)
     return last > wall ? last : wall;
 }
 
-size_t gossip_retransmit_limit(const struct gossip *g)
+static size_t limit_for(const struct gossip *g, uint32_t mult)
 {
     /* memberlist retransmitLimit: mult * ceil(log10(n + 1)) */
     size_t n = member_live_count(g), scale = 0;
@@ -91,8 +96,21 @@ size_t gossip_retransmit_limit(const struct gossip *g)
         scale++;
     if (scale == 0)
         scale = 1;
-    size_t limit = (size_t)g->cfg.retransmit_mult * scale;
+    size_t limit = (size_t)mult * scale;
     return limit >= GOSSIP_TX_LISTS ? GOSSIP_TX_LISTS - 1 : limit;
+}
+
+size_t gossip_retransmit_limit(const struct gossip *g)
+{
+    return limit_for(g, g->cfg.retransmit_mult);
+}
+
+size_t gossip_data_retransmit_limit(const struct gossip *g)
+{
+    uint32_t m = g->cfg.retransmit_mult > g->cfg.data_retransmit_mult
+                     ? g->cfg.retransmit_mult
+                     : g->cfg.data_retransmit_mult;
+    return limit_for(g, m);
 }
 
 void gossip_msg_init(struct gossip *g, struct wire_msg *m, uint8_t type)

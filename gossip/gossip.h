@@ -82,7 +82,7 @@ struct gossip_config {
     uint32_t gossip_interval_ms;    /* 200 */
     uint32_t gossip_fanout;         /* 3 */
     uint32_t retransmit_mult;       /* lambda = 4: sends per delta ~ lambda*log(N+1) */
-    uint32_t sync_interval_ms;      /* anti-entropy offer period; 0 = 10000 */
+    uint32_t sync_interval_ms;      /* anti-entropy offer period; 0 = 1000 */
     uint32_t reconnect_interval_ms; /* re-contact seeds and dead members, and the
                                      * push-pull period (scaled past 32
                                      * members); 0 = 30000 */
@@ -90,6 +90,12 @@ struct gossip_config {
     uint32_t max_members;           /* 0 = 100000 */
     uint32_t max_queued_deltas;     /* 0 = 65536; overflow drops the oldest, counted */
     uint32_t repair_bytes_per_tick; /* repair bytes per 10 ms; 0 = 256 KiB */
+    /* Appended (converge): data deltas are sent
+     * max(retransmit_mult, data_retransmit_mult) * ceil(log10(N + 1)) times
+     * per holder; 0 = 8. A rumour misses a node with probability about
+     * e^-(sends per holder), and deltas share datagrams, so doubling their
+     * budget costs bytes, not datagrams (docs/GOSSIP.md, "Dissemination"). */
+    uint32_t data_retransmit_mult;
     /* Work buffers to borrow (see gossip_scratch_new); NULL = the core
      * allocates its own. */
     struct gossip_scratch *scratch;
@@ -217,6 +223,10 @@ struct gossip_stats {
     uint64_t gc_bound_hlc; /* last safe_below_hlc given to the store */
     uint32_t awareness;    /* Lifeguard local health score (0 = healthy) */
     uint32_t queued_member_updates, queued_deltas;
+    /* Appended (converge): */
+    uint64_t sync_offers_dirty; /* offers sent early/undeferred because deltas
+                                 * were dropped from a full queue */
+    uint64_t repair_jobs_merged; /* repair requests already queued (skipped) */
 };
 void gossip_stats(const struct gossip *g, struct gossip_stats *out);
 

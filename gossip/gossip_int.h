@@ -53,6 +53,12 @@
  * upper level groups them by 2^GOSSIP_SYNC_GROUP_BITS (32 groups of 32 with
  * 10-bit buckets), so one datagram carries a whole level (32 x 9 bytes). */
 #define GOSSIP_SYNC_GROUP_BITS 5u
+/* An anti-entropy offer waits for the data queue to drain only while it
+ * holds at most this many deltas: about what one gossip round's datagrams
+ * carry (3 peers x ~9 deltas of ~150 bytes in 1400) times the 8-16 sends
+ * each needs, i.e. a queue that drains within an interval or two. A deeper
+ * queue is a burst that gossip will not deliver soon. */
+#define GOSSIP_SYNC_DEFER_MAX_QUEUED 512u
 /* Stream frames for repair and large deltas: this much data per frame,
  * unless one entry needs more (then up to WIRE_MAX_FRAME). */
 #define GOSSIP_FRAME_TARGET (64u * 1024u)
@@ -296,6 +302,7 @@ struct gossip {
     size_t arena_cap;
     uint64_t gc_bound;         /* cached sync_gc_bound() */
     uint64_t sync_deferred_ms; /* how long the current round waited for the data queue */
+    uint64_t sync_dropped_seen; /* dq.dropped at the last offer: more means "dirty" */
     uint64_t next_repair_ms;
     uint64_t next_gc_bound_ms;
 
@@ -353,6 +360,9 @@ void gossip_frame_release(struct gossip *g);
 /* Merge one remote entry: counts, applied_cb, optional re-queue. */
 void gossip_apply_entry(struct gossip *g, const struct entry *e, bool requeue, bool from_repair);
 size_t gossip_retransmit_limit(const struct gossip *g);
+/* The data queue's limit: max(retransmit_mult, data_retransmit_mult) *
+ * ceil(log10(N + 1)), clamped like gossip_retransmit_limit. */
+size_t gossip_data_retransmit_limit(const struct gossip *g);
 
 /* ------------------------------------------------------- member.c */
 

@@ -8,7 +8,10 @@
  *
  *     limit = retransmit_mult * ceil(log10(N + 1))      (N = live members)
  *
- * times, the classic epidemic bound: with each node forwarding an update
+ * times (data deltas: max(retransmit_mult, data_retransmit_mult) instead of
+ * retransmit_mult, because a node misses a rumour with probability about
+ * e^-limit and a missed write waits for anti-entropy), the classic epidemic
+ * bound: with each node forwarding an update
  * that often, it reaches all N nodes with high probability (Demers et al.
  * 1987; memberlist retransmitLimit()). Items go out fewest-transmits first,
  * newest first among equals, so fresh news is never starved by old news.
@@ -395,8 +398,9 @@ static uint32_t fill_random_records(struct gossip *g, struct wire_encoder *enc)
 uint32_t spread_fill(struct gossip *g, struct wire_encoder *enc)
 {
     size_t limit = gossip_retransmit_limit(g);
+    size_t dlimit = gossip_data_retransmit_limit(g);
     prune_over_limit(&g->mq, limit);
-    prune_over_limit(&g->dq, limit);
+    prune_over_limit(&g->dq, dlimit);
     size_t full = enc->cap;
     uint32_t added = 0;
     g->fill_stamp++;
@@ -407,7 +411,7 @@ uint32_t spread_fill(struct gossip *g, struct wire_encoder *enc)
         enc->cap = full;
     }
     if (g->dq.count > 0)
-        added += fill_data(g, enc, limit);
+        added += fill_data(g, enc, dlimit);
     if (g->mq.count > 0)
         added += fill_members(g, enc, limit);
     added += fill_random_records(g, enc);

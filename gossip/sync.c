@@ -134,6 +134,17 @@ static void send_groups(struct gossip *g, const char *addr)
 
 static void job_push(struct gossip *g, const char *addr, uint32_t bucket)
 {
+    /* With sessions every second, a peer can ask for a bucket again while
+     * our previous repair of it is still queued (a burst makes every bucket
+     * differ): one scan of the bucket serves both. O(jobs) per push, at most
+     * GOSSIP_REPAIR_JOBS_MAX integer compares. */
+    for (size_t i = 0; i < g->jobs_count; i++) {
+        const struct gossip_repair_job *j = &g->jobs[g->jobs_head + i];
+        if (j->bucket == bucket && j->skip == 0 && strcmp(j->addr, addr) == 0) {
+            g->st.repair_jobs_merged++;
+            return;
+        }
+    }
     if (g->jobs_count >= GOSSIP_REPAIR_JOBS_MAX) {
         g->st.repair_jobs_dropped++;
         return;
@@ -444,13 +455,22 @@ void sync_tick(struct gossip *g)
     if (g->now_ms >= g->next_sync_ms) {
         /* Deltas still queued here are on their way by gossip: comparing
          * now would repair them a second time. Wait for the queue to drain,
-         * but never more than one extra interval (steady write load). */
-        if (g->dq.count > 0 && g->sync_deferred_ms < g->cfg.sync_interval_ms) {
+         * but never more than one extra interval (steady write load), and
+         * not at all when the queue is "dirty" (it dropped deltas since our
+         * last offer: gossip will never deliver those) or deep (a burst:
+         * draining takes far longer than an interval). */
+        bool dirty = g->dq.dropped > g->sync_dropped_seen;
+        bool deep = g->dq.count > GOSSIP_SYNC_DEFER_MAX_QUEUED;
+        if (g->dq.count > 0 && !dirty && !deep &&
+            g->sync_deferred_ms < g->cfg.sync_interval_ms) {
             g->sync_deferred_ms += g->cfg.gossip_interval_ms;
             g->next_sync_ms = g->now_ms + g->cfg.gossip_interval_ms;
             sync_tick_rest(g);
             return;
         }
+        if (dirty || deep)
+            g->st.sync_offers_dirty++;
+        g->sync_dropped_seen = g->dq.dropped;
         g->sync_deferred_ms = 0;
         g->next_sync_ms = g->now_ms + g->cfg.sync_interval_ms;
         size_t idx[1];

@@ -1014,21 +1014,25 @@ void sim_gossip_stats_sum(const struct sim *s, struct gossip_stats *out)
 void sim_gossip_resolve(const struct gossip_config *cfg, struct gossip_config *out)
 {
     *out = *cfg;
-    /* The defaults gossip.h states for a zero field (memberlist LAN). */
-#define DEF(f, v)                                                                                  \
+    /* The defaults the core applies to a zero field (gossip_config_init),
+     * read from the core so the two cannot drift apart. */
+    struct gossip_config d;
+    gossip_config_init(&d);
+#define DEF(f)                                                                                     \
     if (out->f == 0)                                                                               \
-    out->f = (v)
-    DEF(probe_interval_ms, 1000);
-    DEF(probe_timeout_ms, 500);
-    DEF(indirect_checks, 3);
-    DEF(suspicion_mult, 4);
-    DEF(suspicion_max_mult, 6);
-    DEF(gossip_interval_ms, 200);
-    DEF(gossip_fanout, 3);
-    DEF(retransmit_mult, 4);
-    DEF(sync_interval_ms, 10000);
-    DEF(reconnect_interval_ms, 30000);
-    DEF(repair_bytes_per_tick, 256u * 1024u);
+    out->f = d.f
+    DEF(probe_interval_ms);
+    DEF(probe_timeout_ms);
+    DEF(indirect_checks);
+    DEF(suspicion_mult);
+    DEF(suspicion_max_mult);
+    DEF(gossip_interval_ms);
+    DEF(gossip_fanout);
+    DEF(retransmit_mult);
+    DEF(sync_interval_ms);
+    DEF(reconnect_interval_ms);
+    DEF(repair_bytes_per_tick);
+    DEF(data_retransmit_mult);
 #undef DEF
 }
 
