@@ -85,10 +85,13 @@
  *     power loss falls back to it; the log (replayed on open through the
  *     merge rule, idempotent) brings it forward again.
  *
- * Performance shape: one SipHash of the key per op; the slot holds the hash,
- * so a probe compares 8 bytes before it touches key bytes; a get reads one
- * slot (usually) and one record; a put writes one record and one slot, with
- * a checksum of each (checksum.c, tens of ns); no malloc per op.
+ * Performance shape: one SipHash of the key per op (in line, checksum.c); a
+ * file-backed store probes a 4-byte-per-slot lookup index in memory (I10,
+ * table.c) and reads the record only on a 4-bit hash match, so a get reads
+ * one index word and one record and never the 64-byte slot (an anonymous
+ * store probes the slots, whose 64-bit hash saves the record reads); a put
+ * writes one record and one slot, with a checksum of each (tens of ns), on
+ * pages made resident ahead by zero-filling (fileio.c); no malloc per op.
  */
 #include <errno.h>
 #include <fcntl.h>
