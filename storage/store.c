@@ -799,7 +799,9 @@ static int write_version(struct store *s, struct version *v, const struct loc *l
         rc = store__slot_put(&s->cur, (uint64_t)l->idx, &img, always);
     } else {
         /* New to cur (absent, or still in the old table: I5, cur first). */
-        uint8_t prior = s->cur.slots[l->ins].state;
+        /* From the index if there is one: the slot's line may still be on
+         * its way (store__find prefetched it). */
+        uint8_t prior = s->cur.ix ? (uint8_t)(s->cur.ix[l->ins] & 3u) : s->cur.slots[l->ins].state;
         rc = store__slot_put(&s->cur, l->ins, &img, always);
         if (rc == 0) {
             if (prior == FMT_SLOT_DEAD)

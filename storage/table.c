@@ -320,6 +320,11 @@ static int64_t find_ix(const struct store *s, const struct store_table *t, uint6
         }
         if (((w >> 2) & 0xfu) != tag)
             continue;
+        if (ins) {
+            /* A write reads and rewrites this slot if the key is here:
+             * start that miss now, beside the record's. */
+            __builtin_prefetch(&t->slots[i], 1);
+        }
         bool hit;
         uint64_t g = w >> 6;
         if (g == STORE_IX_ESCAPE) {
@@ -345,8 +350,12 @@ static int64_t find_ix(const struct store *s, const struct store_table *t, uint6
             return (int64_t)i;
         }
     }
-    if (ins)
+    if (ins) {
         *ins = first_free;
+        /* A new key's slot is written next: start that miss now. */
+        if (first_free != UINT64_MAX)
+            __builtin_prefetch(&t->slots[first_free], 1);
+    }
     return -1;
 }
 
