@@ -346,16 +346,21 @@ int store__grow_commit(struct store *s);
 #define STORE_RETIRE_CHUNK_BYTES (256u * 1024u)
 void store__retire_step(struct store *s, uint64_t bytes);
 /* Prepare the next doubling's table ahead of time (file-backed stores,
- * not while growing; starts once cur is half full). A doubling otherwise
+ * not while growing; starts once cur is 5/8 full). A doubling otherwise
  * pays first-touch page faults for every page of its new table, the
  * largest kernel cost of a put (docs/BENCHMARKS.md); zero-filling the file
  * with pwrite ahead costs a quarter of that and is spread over the writes
- * between half and 3/4 load. Each write op adds credit bytes; a chunk of
- * STORE_NEXT_CHUNK_BYTES is filled when the credit covers it. Needed: 2 *
- * cap * 64 bytes over cap/4 writes, 512 bytes per write; the credit per
- * write, STORE_NEXT_CREDIT_BYTES, is twice that. */
+ * between 5/8 and 3/4 load. Late rather than early because a store that
+ * settles in that band keeps the prepared file (twice its table's bytes)
+ * on disk and in memory until it grows. Each write op adds credit bytes; a
+ * chunk of STORE_NEXT_CHUNK_BYTES is filled when the credit covers it.
+ * Needed: 2 * cap * 64 bytes over cap/8 writes, 1 KiB per write; the
+ * credit per write, STORE_NEXT_CREDIT_BYTES, is twice that (what is left at
+ * the doubling is filled then, in one go). */
+#define STORE_NEXT_START_NUM 5u
+#define STORE_NEXT_START_DEN 8u
 #define STORE_NEXT_CHUNK_BYTES (64u * 1024u)
-#define STORE_NEXT_CREDIT_BYTES 1024u
+#define STORE_NEXT_CREDIT_BYTES 2048u
 void store__next_step(struct store *s, uint64_t credit);
 /* Drop the prepared table (unmap, close, unlink). */
 void store__next_discard(struct store *s);

@@ -497,7 +497,8 @@ void store__next_step(struct store *s, uint64_t credit)
         return;
     uint64_t gen = s->cur.gen + 1, cap = s->cur.cap * 2;
     if (!s->next.map) {
-        if (s->cur.used < s->cur.cap / 2 || s->next_failed_gen == gen || cap > STORE_MAX_CAPACITY)
+        if (s->cur.used < s->cur.cap / STORE_NEXT_START_DEN * STORE_NEXT_START_NUM ||
+            s->next_failed_gen == gen || cap > STORE_MAX_CAPACITY)
             return;
         char name[64], err[STORE_ERR_BYTES];
         store__table_name(name, sizeof name, gen);

@@ -144,7 +144,7 @@ static void grow_with_prepared_tables(enum store_sync mode, uint64_t n)
            " from a prepared table\n",
            (int)mode, n, st.growths, prepared_used);
     assert_true(st.growths >= 8);
-    /* The first doublings of a 16-slot table come before the table is half
+    /* The first doublings of a 16-slot table come before the table is 5/8
      * full long enough to prepare; every later one uses the prepared file. */
     assert_true(prepared_used + 3 >= st.growths);
     assert_int_equal(store_close(s), 0);
@@ -176,7 +176,7 @@ static void test_store_prepared_table_left_by_a_crash_is_removed_on_open(void **
     struct store_config cfg;
     test_cfg(&cfg, dir, 1024);
     cfg.sync = STORE_SYNC_ALWAYS;
-    /* 1024 slots: half full at 512 keys, doubling at 768 */
+    /* 1024 slots: preparing from 640 keys (5/8), doubling at 768 */
     const uint64_t n = 700;
     pid_t pid = fork();
     assert_true(pid >= 0);
@@ -208,7 +208,7 @@ static void test_store_prepared_table_left_by_a_crash_is_removed_on_open(void **
     store_stats(s, &st);
     assert_true(st.recovered);
     /* The leftover is gone; replaying the log's writes on open may already
-     * have prepared a fresh one (the table is past half full). */
+     * have prepared a fresh one (the table is past 5/8 full). */
     assert_int_equal(table_files(dir), 1 + (s->next.map != NULL));
     if (s->next.map)
         assert_int_equal(s->next.gen, s->cur.gen + 1);
