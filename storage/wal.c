@@ -233,7 +233,7 @@ int wal_flush(struct wal *w)
     }
     w->written += w->len;
     w->len = 0;
-    if (w->cap > 2 * WAL_BUF_BYTES) {
+    if (w->cap > WAL_BUF_MAX_BYTES) {
         /* A huge record grew the buffer; give the memory back. */
         uint8_t *n = realloc(w->buf, WAL_BUF_BYTES);
         if (n) {
@@ -268,7 +268,9 @@ int wal_append(struct wal *w, uint8_t type, const struct entry *e)
         return 0;
     uint64_t bytes = wal_rec_bytes(type, e);
     int rc = 0;
-    if (w->len + bytes > w->cap && w->len > 0)
+    /* Grow the buffer rather than write from the owner's thread (wal.h);
+     * past WAL_BUF_MAX_BYTES write it here (the job is late). */
+    if (w->len + bytes > w->cap && w->len > 0 && w->len + bytes > WAL_BUF_MAX_BYTES)
         rc = wal_flush(w);
     int r2 = buf_reserve(&w->buf, &w->cap, w->len + (size_t)bytes);
     if (r2 != 0)
@@ -344,7 +346,7 @@ void wal_job_finish(struct wal *w, struct wal_job *j, int rc)
         }
     }
     /* Keep one spare buffer (the owner has one already). */
-    if (!w->spare && j->cap <= 2 * WAL_BUF_BYTES) {
+    if (!w->spare && j->cap <= WAL_BUF_MAX_BYTES) {
         w->spare = j->buf;
         w->spare_cap = j->cap;
     } else {
