@@ -227,6 +227,7 @@ static void spread_entry(struct gossip *g, const struct entry *e)
     size_t size = spread_entry_size(e);
     if (fits_datagram(g, size)) {
         spread_data(&g->dq, e, size);
+        g->burst_queued++;
         g->st.deltas_dropped_queue_full = g->dq.dropped;
         return;
     }

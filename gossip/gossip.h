@@ -227,6 +227,9 @@ struct gossip_stats {
     uint64_t sync_offers_dirty; /* offers sent early/undeferred because deltas
                                  * were dropped from a full queue */
     uint64_t repair_jobs_merged; /* repair requests already queued (skipped) */
+    uint64_t sync_offers_postponed_busy; /* our offer put off: a write burst here */
+    uint64_t sync_offers_declined_busy;  /* a differing offer not answered: burst here */
+    uint64_t repair_sweeps;              /* whole-table passes serving many buckets */
 };
 void gossip_stats(const struct gossip *g, struct gossip_stats *out);
 

@@ -59,6 +59,19 @@
  * each needs, i.e. a queue that drains within an interval or two. A deeper
  * queue is a burst that gossip will not deliver soon. */
 #define GOSSIP_SYNC_DEFER_MAX_QUEUED 512u
+/* A write burst: more deltas queued in one gossip interval than this, or
+ * any dropped from a full queue. A round carries at most fanout datagrams
+ * of ~9 deltas each and every delta needs 8-16 sends, so gossip sustains a
+ * few new deltas per round; 64 is well past that. While a node saw a burst
+ * within the last sync interval it neither starts nor answers anti-entropy
+ * sessions (every bucket differs and moves: a session would ship the whole
+ * keyspace for nothing), at most GOSSIP_SYNC_BUSY_MAX_INTERVALS sync
+ * intervals in a row; the first quiet tick after a dropping burst starts a
+ * session at once (the "dirty" hint). */
+#define GOSSIP_BURST_DELTAS_PER_ROUND 64u
+/* The old default period (10 x 1 s): under sustained overload anti-entropy
+ * still runs this often. */
+#define GOSSIP_SYNC_BUSY_MAX_INTERVALS 10u
 /* Stream frames for repair and large deltas: this much data per frame,
  * unless one entry needs more (then up to WIRE_MAX_FRAME). */
 #define GOSSIP_FRAME_TARGET (64u * 1024u)
@@ -238,6 +251,27 @@ struct gossip_repair_job {
     uint32_t skip; /* entries of the bucket already sent (resume point) */
 };
 
+/* store_bucket_scan reads every slot of the table for one bucket, so
+ * repairing B buckets costs B whole-table reads. When at least
+ * GOSSIP_SWEEP_MIN_BUCKETS jobs for one peer wait, they are taken out of
+ * the FIFO into one sweep: a single store_scan pass over the table that
+ * sends the entries of every requested bucket (after a write burst every
+ * bucket differs: 1 pass instead of 1024). 8: below that the per-bucket
+ * scans are cheap and keep a half-sent bucket's resume point exact. */
+#define GOSSIP_SWEEP_MIN_BUCKETS 8u
+/* Slots' worth of the table visited per store_scan call of a sweep (a
+ * step that runs out of budget is resumed next tick, so this only sizes
+ * the work between cursor moves). */
+#define GOSSIP_SWEEP_STEP_SLOTS 1024u
+struct gossip_repair_sweep {
+    bool active;
+    char addr[WIRE_MAX_ADDR + 1];
+    uint64_t cursor; /* store_scan position */
+    uint32_t skip;   /* entries of the current step already visited */
+    uint32_t nbuckets;
+    uint64_t want[STORE_BUCKETS / 64]; /* requested buckets */
+};
+
 /* Extra counters not in the public struct (copied out by gossip_stats). */
 
 /* ------------------------------------------------------------- gossip */
@@ -298,11 +332,19 @@ struct gossip {
     /* anti-entropy */
     struct gossip_repair_job *jobs; /* FIFO: jobs[jobs_head .. jobs_head + jobs_count) */
     size_t jobs_head, jobs_count, jobs_cap;
+    struct gossip_repair_sweep sweep;
     uint8_t *arena; /* copies of entries batched for one REPAIR message */
     size_t arena_cap;
     uint64_t gc_bound;         /* cached sync_gc_bound() */
     uint64_t sync_deferred_ms; /* how long the current round waited for the data queue */
     uint64_t sync_dropped_seen; /* dq.dropped at the last offer: more means "dirty" */
+    uint64_t burst_dropped_seen; /* dq.dropped at the last burst check */
+    uint64_t burst_queued;       /* deltas queued since the last burst check */
+    uint64_t next_burst_check_ms;
+    uint64_t last_burst_ms;  /* when a burst was last seen (0: never) */
+    bool burst_seen;         /* last_burst_ms is valid */
+    uint64_t last_offer_ms;  /* our last anti-entropy offer */
+    uint64_t last_answer_ms; /* our last answer to a root offer that differed */
     uint64_t next_repair_ms;
     uint64_t next_gc_bound_ms;
 

@@ -46,6 +46,7 @@ int sync_init(struct gossip *g)
     g->jobs_cap = g->jobs_head = g->jobs_count = 0;
     g->gc_bound = 0;
     g->next_gc_bound_ms = g->now_ms;
+    g->last_offer_ms = g->now_ms; /* the busy cap counts from the start */
     return 0;
 }
 
@@ -182,16 +183,32 @@ static void job_pop(struct gossip *g)
 
 /* ---------------------------------------------------------- receiving */
 
+/* A write burst seen within the last sync interval (see
+ * GOSSIP_BURST_DELTAS_PER_ROUND). */
+static bool sync_busy(const struct gossip *g)
+{
+    return g->burst_seen && g->now_ms < g->last_burst_ms + g->cfg.sync_interval_ms;
+}
+
+static uint64_t busy_max_ms(const struct gossip *g)
+{
+    return (uint64_t)GOSSIP_SYNC_BUSY_MAX_INTERVALS * g->cfg.sync_interval_ms;
+}
+
 void sync_on_digest(struct gossip *g, const char *src, const struct wire_msg *m)
 {
     const struct wire_digest *d = &m->u.digest;
     g->st.digests_received++;
     uint64_t root = store_root_hash(g->store);
     if (d->bucket_bits == 0) {
-        if (d->root == root)
+        if (d->root == root) {
             g->st.digests_in_sync++;
-        else
+        } else if (sync_busy(g) && g->now_ms < g->last_answer_ms + busy_max_ms(g)) {
+            g->st.sync_offers_declined_busy++; /* the initiator retries next interval */
+        } else {
+            g->last_answer_ms = g->now_ms;
             send_groups(g, src);
+        }
         return;
     }
     if (d->bucket_bits == GOSSIP_SYNC_GROUP_BITS) {
@@ -336,13 +353,10 @@ static void flush_batch(struct repair_ctx *c)
     c->hint_used = 0;
 }
 
-static int repair_visit(void *arg, const struct entry *e)
+/* Batch one entry (or send it alone in a frame when larger than a batch). */
+static void repair_add(struct repair_ctx *c, const struct entry *e)
 {
-    struct repair_ctx *c = arg;
     struct gossip *g = c->g;
-    uint32_t index = c->index++;
-    if (index < c->job->skip)
-        return 0; /* sent in an earlier tick */
     size_t hint = spread_entry_size(e);
     if (hint + HEADER_BYTES > c->cap) {
         if (use_stream(g)) {
@@ -356,25 +370,34 @@ static int repair_visit(void *arg, const struct entry *e)
         } else {
             g->st.deltas_too_large++; /* needs a stream; none available */
         }
-    } else {
-        if (c->hint_used + hint + HEADER_BYTES > c->cap || c->n >= WIRE_MAX_ENTRIES_MSG)
-            flush_batch(c);
-        size_t bytes = e->key_len + (e->value ? e->value_len : 0);
-        uint8_t *p = g->arena + c->arena_used;
-        memcpy(p, e->key, e->key_len);
-        struct entry *copy = &g->ebuf[c->n++];
-        *copy = *e;
-        copy->key = p;
-        if (e->value && e->value_len) {
-            memcpy(p + e->key_len, e->value, e->value_len);
-            copy->value = p + e->key_len;
-        } else {
-            copy->value = NULL;
-            copy->value_len = 0;
-        }
-        c->arena_used += bytes;
-        c->hint_used += hint;
+        return;
     }
+    if (c->hint_used + hint + HEADER_BYTES > c->cap || c->n >= WIRE_MAX_ENTRIES_MSG)
+        flush_batch(c);
+    size_t bytes = e->key_len + (e->value ? e->value_len : 0);
+    uint8_t *p = g->arena + c->arena_used;
+    memcpy(p, e->key, e->key_len);
+    struct entry *copy = &g->ebuf[c->n++];
+    *copy = *e;
+    copy->key = p;
+    if (e->value && e->value_len) {
+        memcpy(p + e->key_len, e->value, e->value_len);
+        copy->value = p + e->key_len;
+    } else {
+        copy->value = NULL;
+        copy->value_len = 0;
+    }
+    c->arena_used += bytes;
+    c->hint_used += hint;
+}
+
+static int repair_visit(void *arg, const struct entry *e)
+{
+    struct repair_ctx *c = arg;
+    uint32_t index = c->index++;
+    if (index < c->job->skip)
+        return 0; /* sent in an earlier tick */
+    repair_add(c, e);
     if (c->budget == 0) {
         flush_batch(c);
         c->stopped = true;
@@ -384,9 +407,93 @@ static int repair_visit(void *arg, const struct entry *e)
     return 0;
 }
 
+/* A sweep stops inside a store_scan step when the budget runs out; the
+ * step is then visited again next tick, skipping the entries already
+ * visited (as a half-sent bucket does with its job's skip). */
+static int sweep_visit(void *arg, const struct entry *e)
+{
+    struct repair_ctx *c = arg;
+    struct gossip_repair_sweep *sw = &c->g->sweep;
+    uint32_t index = c->index++;
+    if (index < sw->skip)
+        return 0;
+    uint32_t b = entry_bucket(e->key, e->key_len, STORE_BUCKET_BITS);
+    if (!(sw->want[b / 64] & (1ull << (b % 64))))
+        return 0;
+    repair_add(c, e);
+    if (c->budget == 0) {
+        flush_batch(c);
+        c->stopped = true;
+        sw->skip = c->index;
+        return 1;
+    }
+    return 0;
+}
+
+/* Move every not-yet-started job for the head job's peer into the sweep
+ * when there are enough of them. */
+static void sweep_start(struct gossip *g)
+{
+    const char *addr = g->jobs[g->jobs_head].addr;
+    size_t n = 0;
+    for (size_t i = 0; i < g->jobs_count; i++) {
+        const struct gossip_repair_job *j = &g->jobs[g->jobs_head + i];
+        n += j->skip == 0 && strcmp(j->addr, addr) == 0;
+    }
+    if (n < GOSSIP_SWEEP_MIN_BUCKETS)
+        return;
+    struct gossip_repair_sweep *sw = &g->sweep;
+    memset(sw, 0, sizeof(*sw));
+    sw->active = true;
+    snprintf(sw->addr, sizeof(sw->addr), "%s", addr);
+    size_t keep = 0;
+    for (size_t i = 0; i < g->jobs_count; i++) {
+        struct gossip_repair_job *j = &g->jobs[g->jobs_head + i];
+        if (j->skip == 0 && strcmp(j->addr, sw->addr) == 0) {
+            if (!(sw->want[j->bucket / 64] & (1ull << (j->bucket % 64)))) {
+                sw->want[j->bucket / 64] |= 1ull << (j->bucket % 64);
+                sw->nbuckets++;
+            }
+            continue;
+        }
+        g->jobs[g->jobs_head + keep++] = *j; /* order kept; keep <= i */
+    }
+    g->jobs_count = keep;
+    if (keep == 0)
+        g->jobs_head = 0;
+    g->st.repair_sweeps++;
+}
+
+/* Pump the active sweep within c's budget; false while it is unfinished. */
+static bool sweep_pump(struct gossip *g, struct repair_ctx *c)
+{
+    struct gossip_repair_sweep *sw = &g->sweep;
+    if (strcmp(c->addr, sw->addr) != 0) {
+        flush_batch(c);
+        snprintf(c->addr, sizeof(c->addr), "%s", sw->addr);
+    }
+    /* bounded: each step advances the cursor or spends the budget */
+    while (c->budget > 0) {
+        c->index = 0;
+        c->stopped = false;
+        if (store_scan(g->store, &sw->cursor, GOSSIP_SWEEP_STEP_SLOTS, sweep_visit, c) < 0)
+            sw->cursor = 0; /* cannot happen with valid arguments: give up */
+        if (c->stopped)
+            return false; /* the batch was flushed; this step resumes next tick */
+        sw->skip = 0;
+        if (sw->cursor == 0) {
+            g->st.buckets_repaired += sw->nbuckets;
+            sw->active = false;
+            return true;
+        }
+    }
+    flush_batch(c);
+    return false;
+}
+
 static void repair_pump(struct gossip *g)
 {
-    if (g->jobs_count == 0 || g->now_ms < g->next_repair_ms)
+    if ((g->jobs_count == 0 && !g->sweep.active) || g->now_ms < g->next_repair_ms)
         return;
     g->next_repair_ms = g->now_ms + GOSSIP_REPAIR_PERIOD_MS;
     size_t cap = use_stream(g) ? GOSSIP_FRAME_TARGET : g->cfg.mtu;
@@ -398,6 +505,10 @@ static void repair_pump(struct gossip *g)
         g->arena_cap = cap;
     }
     struct repair_ctx c = {.g = g, .cap = cap, .budget = g->cfg.repair_bytes_per_tick};
+    if (!g->sweep.active && g->jobs_count >= GOSSIP_SWEEP_MIN_BUCKETS)
+        sweep_start(g);
+    if (g->sweep.active && !sweep_pump(g, &c))
+        return; /* budget spent; the sweep resumes next tick */
     /* Consecutive jobs for the same peer share batches (a bucket often holds
      * one or two differing entries). Bounded: each iteration pops a job or
      * exhausts the budget. */
@@ -417,7 +528,7 @@ static void repair_pump(struct gossip *g)
         job_pop(g);
     }
     flush_batch(&c);
-    if (g->jobs_count == 0) { /* repair done: keep no frame or arena memory */
+    if (g->jobs_count == 0 && !g->sweep.active) { /* done: keep no frame or arena memory */
         gossip_frame_release(g);
         free(g->arena);
         g->arena = NULL;
@@ -450,8 +561,34 @@ uint64_t sync_gc_bound(const struct gossip *g)
 
 static void sync_tick_rest(struct gossip *g);
 
+/* Once per gossip interval: was there a burst (many deltas queued, or any
+ * dropped)? When one that dropped deltas ends, offer at once. */
+static void burst_check(struct gossip *g)
+{
+    if (g->now_ms < g->next_burst_check_ms)
+        return;
+    g->next_burst_check_ms = g->now_ms + g->cfg.gossip_interval_ms;
+    bool dropped = g->dq.dropped != g->burst_dropped_seen;
+    if (dropped || g->burst_queued > GOSSIP_BURST_DELTAS_PER_ROUND) {
+        g->last_burst_ms = g->now_ms;
+        g->burst_seen = true;
+    }
+    g->burst_dropped_seen = g->dq.dropped;
+    g->burst_queued = 0;
+}
+
 void sync_tick(struct gossip *g)
 {
+    burst_check(g);
+    if (g->now_ms >= g->next_sync_ms && sync_busy(g) &&
+        g->now_ms < g->last_offer_ms + busy_max_ms(g)) {
+        /* mid-burst: look again next gossip interval */
+        g->next_sync_ms = g->now_ms + g->cfg.gossip_interval_ms;
+        g->st.sync_offers_postponed_busy++;
+    } else if (!sync_busy(g) && g->dq.dropped > g->sync_dropped_seen &&
+               g->next_sync_ms > g->now_ms) {
+        g->next_sync_ms = g->now_ms; /* a dropping burst just ended */
+    }
     if (g->now_ms >= g->next_sync_ms) {
         /* Deltas still queued here are on their way by gossip: comparing
          * now would repair them a second time. Wait for the queue to drain,
@@ -472,6 +609,7 @@ void sync_tick(struct gossip *g)
             g->st.sync_offers_dirty++;
         g->sync_dropped_seen = g->dq.dropped;
         g->sync_deferred_ms = 0;
+        g->last_offer_ms = g->now_ms;
         g->next_sync_ms = g->now_ms + g->cfg.sync_interval_ms;
         size_t idx[1];
         if (!g->leaving && member_pick_random(g, 1, 0, idx) == 1)
@@ -499,7 +637,7 @@ static void sync_tick_rest(struct gossip *g)
 
 uint64_t sync_next_deadline(const struct gossip *g)
 {
-    if (g->jobs_count > 0) /* repair in progress: the next paced slice */
+    if (g->jobs_count > 0 || g->sweep.active) /* repair in progress: the next paced slice */
         return g->next_repair_ms > g->now_ms ? g->next_repair_ms : g->now_ms;
     uint64_t t = g->next_sync_ms;
     if (g->next_gc_ms < t)

@@ -993,6 +993,11 @@ void sim_gossip_stats_sum(const struct sim *s, struct gossip_stats *out)
         SUM(repair_entries_sent);
         SUM(repair_entries_received);
         SUM(repair_bytes_sent);
+        SUM(repair_sweeps);
+        SUM(repair_jobs_merged);
+        SUM(sync_offers_dirty);
+        SUM(sync_offers_postponed_busy);
+        SUM(sync_offers_declined_busy);
         SUM(probes_sent);
         SUM(acks_received);
         SUM(indirect_probes_sent);
