@@ -20,7 +20,7 @@
  *    leave them) and reopens: every acknowledged version must be there.
  *
  * GKV_SEED=<n> replays a run (the seed is printed); GKV_WAL_ROUNDS=<n>
- * changes the number of kill rounds per scenario (default 16).
+ * changes the number of kill rounds per scenario (default 12).
  */
 #include <dirent.h>
 #include <setjmp.h>
@@ -560,7 +560,7 @@ static void power_loss_rounds(enum store_sync mode, bool page_mix, uint32_t cap)
 {
     uint64_t seed = test_seed((uint64_t)time(NULL));
     const char *env = getenv("GKV_WAL_ROUNDS");
-    int rounds = env ? atoi(env) : 16;
+    int rounds = env ? atoi(env) : 12;
     printf("power loss (%s, %s): seed %" PRIu64 " (GKV_SEED to replay), %d rounds\n",
            mode == STORE_SYNC_ALWAYS ? "always" : "batch", page_mix ? "page mix" : "whole files",
            seed, rounds);
