@@ -1362,6 +1362,7 @@ void store__free(struct store *s)
         store__table_unmap(&s->old);
     store__next_discard(s);
     store__retire_step(s, UINT64_MAX);
+    store__seed_drop(s);
     store__heap_release(&s->heap);
     if (s->heap.fd >= 0)
         close(s->heap.fd);
@@ -1823,7 +1824,7 @@ int store_open(const struct store_config *cfg, uint64_t now_ms, struct store **o
         return fail(NULL, GKV_ENOMEM, "out of memory", err_msg);
     s->cfg = *cfg;
     s->dirfd = s->lockfd = s->hfd = s->heap.fd = -1;
-    s->cur.fd = s->old.fd = s->next.fd = -1;
+    s->cur.fd = s->old.fd = s->next.fd = s->next_seed_fd = -1;
     s->wal.fd = -1;
     if (!s->cfg.max_value_bytes)
         s->cfg.max_value_bytes = GKV_VALUE_MAX_DEFAULT;
@@ -1945,7 +1946,7 @@ int store__inspect_open(const char *dir, struct store **out, bool *in_use, int *
     s->cfg.read_only = true;
     s->cfg.max_value_bytes = GKV_VALUE_HARD_MAX;
     s->dirfd = s->lockfd = s->hfd = s->heap.fd = -1;
-    s->cur.fd = s->old.fd = s->next.fd = -1;
+    s->cur.fd = s->old.fd = s->next.fd = s->next_seed_fd = -1;
     s->wal.fd = -1;
     snprintf(s->dir, sizeof s->dir, "%s", dir);
     int rc;

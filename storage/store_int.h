@@ -246,6 +246,15 @@ struct store {
     uint64_t next_ready, next_credit;
     uint64_t next_failed_gen; /* creating this generation ahead failed; wait */
     uint64_t next_taken;      /* doublings that took a prepared table (tests) */
+    /* The retired table's file, kept for the next table instead of freed:
+     * renamed to table.<cur.gen + 1>.gkv at the commit (an orphan to open,
+     * I6), unmapped by store__retire_step, then handed here; the next
+     * store__next_step grows and zero-fills it. -1: none. ext4 mounted with
+     * `discard` frees blocks with synchronous discards (0.85 ms per 256 KiB
+     * chunk on our VM), which shrinking the retired file inside puts paid. */
+    int next_seed_fd;
+    bool retired_seed; /* the retired table's fd becomes next_seed_fd */
+    uint64_t seed_taken; /* prepared tables grown from a seed (tests) */
     /* the table a finished doubling left behind, released incrementally */
     struct store_table retired;
     bool retiring;
@@ -364,6 +373,8 @@ void store__retire_step(struct store *s, uint64_t bytes);
 void store__next_step(struct store *s, uint64_t credit);
 /* Drop the prepared table (unmap, close, unlink). */
 void store__next_discard(struct store *s);
+/* Drop the kept retired file, if any (unlink its name, close). */
+void store__seed_drop(struct store *s);
 
 uint64_t store__key_hash(const struct store *s, const void *key, size_t key_len);
 

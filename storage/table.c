@@ -111,7 +111,7 @@ void store__ix_build_all(struct store *s)
  * prepared (not NULL) is such a file, taken over and finished. */
 static int table_open(int dirfd, uint64_t gen, bool create, uint64_t cap, bool read_only,
                       bool durable, bool huge, bool finish, struct store_table *prepared,
-                      struct store_table *t, char *err, size_t err_bytes)
+                      int seed_fd, struct store_table *t, char *err, size_t err_bytes)
 {
     char name[64];
     store__table_name(name, sizeof name, gen);
@@ -151,7 +151,10 @@ static int table_open(int dirfd, uint64_t gen, bool create, uint64_t cap, bool r
         goto created;
     }
     if (create) {
-        t->fd = openat(dirfd, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        /* A seed (the retired table's file, already under this name) is
+         * grown, never truncated: its blocks are reused. */
+        t->fd = seed_fd >= 0 ? seed_fd
+                             : openat(dirfd, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         if (t->fd < 0) {
             rc = store__errno_code(errno);
             snprintf(err, err_bytes, "%s: cannot create: %s", name, strerror(errno));
@@ -251,7 +254,7 @@ int store__table_open_file(int dirfd, uint64_t gen, bool create, uint64_t cap, b
                            bool durable, bool huge, struct store_table *t, char *err,
                            size_t err_bytes)
 {
-    return table_open(dirfd, gen, create, cap, read_only, durable, huge, true, NULL, t, err,
+    return table_open(dirfd, gen, create, cap, read_only, durable, huge, true, NULL, -1, t, err,
                       err_bytes);
 }
 
@@ -491,9 +494,22 @@ void store__next_discard(struct store *s)
     s->next_credit = 0;
 }
 
+void store__seed_drop(struct store *s)
+{
+    if (s->next_seed_fd < 0)
+        return;
+    char name[64];
+    store__table_name(name, sizeof name, s->cur.gen + 1);
+    unlinkat(s->dirfd, name, 0);
+    close(s->next_seed_fd);
+    s->next_seed_fd = -1;
+}
+
 void store__next_step(struct store *s, uint64_t credit)
 {
-    if (s->dirfd < 0 || s->cfg.read_only || s->growing)
+    /* Not while a retired table is still being released: it may become
+     * this table's seed. */
+    if (s->dirfd < 0 || s->cfg.read_only || s->growing || s->retiring)
         return;
     uint64_t gen = s->cur.gen + 1, cap = s->cur.cap * 2;
     if (!s->next.map) {
@@ -505,9 +521,12 @@ void store__next_step(struct store *s, uint64_t credit)
         /* Not named by header.gkv until grow_start: a crash leaves an
          * orphan that the next open deletes (I6), like a doubling that
          * crashed before its header write. */
-        unlinkat(s->dirfd, name, 0);
+        int seed = s->next_seed_fd;
+        s->next_seed_fd = -1; /* table_open owns it now (closes it on failure) */
+        if (seed < 0)
+            unlinkat(s->dirfd, name, 0);
         if (table_open(s->dirfd, gen, true, cap, false, false, s->cfg.huge_pages, false, NULL,
-                       &s->next, err, sizeof err) != 0) {
+                       seed, &s->next, err, sizeof err) != 0) {
             /* Out of disk, most likely: grow_start will try (and report)
              * again in its own time; do not retry every write. */
             s->next_failed_gen = gen;
@@ -516,6 +535,8 @@ void store__next_step(struct store *s, uint64_t credit)
             unlinkat(s->dirfd, name, 0);
             return;
         }
+        if (seed >= 0)
+            s->seed_taken++;
         s->next_ready = 0;
         s->next_credit = 0;
         return;
@@ -551,6 +572,9 @@ int store__grow_start(struct store *s)
     char err[STORE_ERR_BYTES];
     uint64_t gen = s->cur.gen + 1;
     struct store_table *prepared = NULL;
+    /* The last doubling's retired file may still be unmapping under this
+     * generation's name (it is the seed of this table): settle it first. */
+    store__retire_step(s, UINT64_MAX);
     if (s->next.map && s->next.gen == gen && s->next.cap == cap) {
         /* Zero-filled ahead by store__next_step; finish what is left (only
          * if writes outran the step budget). */
@@ -559,6 +583,7 @@ int store__grow_start(struct store *s)
         prepared = &s->next;
     } else {
         store__next_discard(s);
+        store__seed_drop(s); /* it holds this generation's name */
     }
     if (s->dirfd >= 0 && !prepared) {
         char name[64];
@@ -569,7 +594,7 @@ int store__grow_start(struct store *s)
     }
     bool durable = s->cfg.sync != STORE_SYNC_NONE;
     int rc = table_open(s->dirfd, gen, true, cap, false, durable, s->cfg.huge_pages, true, prepared,
-                        &nt, err, sizeof err);
+                        -1, &nt, err, sizeof err);
     s->next_ready = 0;
     s->next_credit = 0;
     if (rc == 0 && prepared)
@@ -716,17 +741,25 @@ int store__grow_commit(struct store *s)
      * No msync: nothing in it needs to reach the disk any more. */
     store__retire_step(s, UINT64_MAX); /* finish a previous one, if any */
     uint64_t gen = s->old.gen;
+    s->retired_seed = false;
     if (s->dirfd >= 0) {
-        char name[64];
+        char name[64], seed[64];
         store__table_name(name, sizeof name, gen);
-        unlinkat(s->dirfd, name, 0);
+        store__table_name(seed, sizeof seed, s->cur.gen + 1);
+        /* Kept as the next table's seed (next_seed_fd) under the next
+         * generation's name, where open treats it as a leftover (I6);
+         * otherwise its name goes. */
+        store__seed_drop(s);
+        s->retired_seed = s->old.fd >= 0 && renameat(s->dirfd, name, s->dirfd, seed) == 0;
+        if (!s->retired_seed)
+            unlinkat(s->dirfd, name, 0);
         if (durable)
             store__fsync_dir(s->dirfd);
     }
     ix_free(&s->old); /* nothing looks anything up in it any more */
     s->retired = s->old;
     s->retired_mapped = s->old.map_bytes;
-    s->retired_file = s->old.fd >= 0 ? s->old.map_bytes : 0;
+    s->retired_file = s->old.fd >= 0 && !s->retired_seed ? s->old.map_bytes : 0;
     s->retiring = true;
     memset(&s->old, 0, sizeof s->old);
     s->old.fd = -1;
@@ -766,8 +799,23 @@ void store__retire_step(struct store *s, uint64_t bytes)
         bytes = bytes > n ? bytes - n : 0;
     }
     if (s->retired_mapped == 0 && s->retired_file == 0) {
-        if (t->fd >= 0)
+        if (t->fd >= 0 && s->retired_seed) {
+            if (s->next_seed_fd < 0 && !s->next.map) {
+                s->next_seed_fd = t->fd; /* blocks kept for the next table */
+            } else {
+                /* Not wanted after all: its name goes (unless the prepared
+                 * table, created meanwhile, took that name over). */
+                if (!s->next.map) {
+                    char name[64];
+                    store__table_name(name, sizeof name, s->cur.gen + 1);
+                    unlinkat(s->dirfd, name, 0);
+                }
+                close(t->fd);
+            }
+        } else if (t->fd >= 0) {
             close(t->fd);
+        }
+        s->retired_seed = false;
         memset(t, 0, sizeof *t);
         t->fd = -1;
         s->retiring = false;

@@ -139,14 +139,16 @@ static void grow_with_prepared_tables(enum store_sync mode, uint64_t n)
     }
     struct store_stats st;
     store_stats(s, &st);
-    uint64_t prepared_used = s->next_taken;
+    uint64_t prepared_used = s->next_taken, seeded = s->seed_taken;
     printf("sync=%d: %" PRIu64 " keys, %" PRIu64 " doublings, %" PRIu64
-           " from a prepared table\n",
-           (int)mode, n, st.growths, prepared_used);
+           " from a prepared table, %" PRIu64 " of those grown from the retired table's file\n",
+           (int)mode, n, st.growths, prepared_used, seeded);
     assert_true(st.growths >= 8);
     /* The first doublings of a 16-slot table come before the table is 5/8
      * full long enough to prepare; every later one uses the prepared file. */
     assert_true(prepared_used + 3 >= st.growths);
+    /* every doubling after the first leaves a file to seed the next one */
+    assert_true(seeded + 4 >= st.growths);
     assert_int_equal(store_close(s), 0);
     /* close removes a prepared table: only the live one is left */
     assert_int_equal(table_files(dir), 1);
@@ -227,6 +229,58 @@ static void test_store_prepared_table_left_by_a_crash_is_removed_on_open(void **
     test_rmrf(dir);
 }
 
+
+/* A process killed while the retired table's file waits, renamed, to seed
+ * the next table: open deletes it as a leftover and every key is there. */
+static void test_store_seed_file_left_by_a_crash_is_removed_on_open(void **state)
+{
+    (void)state;
+    char dir[64];
+    test_mkdtemp(dir, sizeof dir);
+    struct store_config cfg;
+    test_cfg(&cfg, dir, 1024);
+    cfg.sync = STORE_SYNC_ALWAYS;
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        struct store *s = NULL;
+        if (store_open(&cfg, TEST_NOW_MS, &s, NULL) != 0)
+            _exit(2);
+        char k[32], v[128];
+        uint64_t i = 0;
+        for (; i < 5000 && s->next_seed_fd < 0; i++) {
+            size_t vl = test_value(v, sizeof v, i, 1, 20 + i % 90);
+            if (store_put(s, k, test_key(k, sizeof k, i), v, vl, TEST_NOW_MS, NULL) != 0)
+                _exit(3);
+        }
+        if (s->next_seed_fd < 0)
+            _exit(4);
+        if (write(fds[1], &i, sizeof i) != (ssize_t)sizeof i)
+            _exit(5);
+        kill(getpid(), SIGKILL);
+        _exit(6);
+    }
+    close(fds[1]);
+    uint64_t n = 0;
+    assert_int_equal(read(fds[0], &n, sizeof n), (ssize_t)sizeof n);
+    close(fds[0]);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(table_files(dir), 2); /* live + seed */
+    struct store *s = NULL;
+    const char *err = NULL;
+    if (store_open(&cfg, TEST_NOW_MS + 1000, &s, &err) != 0)
+        fail_msg("reopen: %s", err);
+    assert_int_equal(table_files(dir), 1 + (s->next.map != NULL));
+    check_keys(s, n, 1, "after a crash with a seed file");
+    assert_int_equal(store_close(s), 0);
+    assert_int_equal(table_files(dir), 1);
+    test_rmrf(dir);
+}
 
 /* Every index word equals the word of its slot (the index is derived state
  * and must never drift from the slots it stands for). */
@@ -420,6 +474,7 @@ int main(void)
         cmocka_unit_test(test_store_zero_fill_clears_whole_pages_only),
         cmocka_unit_test(test_store_growth_through_prepared_tables_keeps_every_key),
         cmocka_unit_test(test_store_prepared_table_left_by_a_crash_is_removed_on_open),
+        cmocka_unit_test(test_store_seed_file_left_by_a_crash_is_removed_on_open),
         cmocka_unit_test(test_store_index_matches_slots_through_random_ops),
         cmocka_unit_test(test_store_index_escape_falls_back_to_the_slot),
     };
