@@ -28,6 +28,15 @@
  * one arena (a datagram, or GOSSIP_FRAME_TARGET bytes when the driver has
  * streams), so memory does not grow with the keyspace. Merges go through
  * store_merge, which observes each HLC; GKV_ECLOCK is counted, not applied.
+ * Many jobs for one peer become one sweep (a single store_scan pass with a
+ * bucket bitmap) because store_bucket_scan reads the whole table per bucket.
+ *
+ * Write bursts (docs/GOSSIP.md, "Write bursts"): while this node queued
+ * more than GOSSIP_BURST_DELTAS_PER_ROUND deltas in a gossip interval, or
+ * dropped any, within the last sync interval, it neither starts nor answers
+ * sessions (at most GOSSIP_SYNC_BUSY_MAX_INTERVALS in a row): every bucket
+ * differs and moves, and a session would ship the whole keyspace for
+ * nothing. When a dropping burst ends it offers at once.
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -12,7 +12,8 @@
  * interval after the write. c = 2 gives 13.3 intervals: ~2.7x the expectation,
  * slack for the tail and for the +1 round, and still tight enough to fail a
  * core that only spreads through anti-entropy (one peer per sync interval
- * needs ~log2(N) sync intervals of 10 s+).
+ * needs ~log2(N) sync intervals; the test sets that interval to 60 s, since
+ * the 1 s default could carry a write nearly as fast as gossip).
  *
  * Several writes from different nodes are measured, each against its own
  * start time, so one lucky write cannot pass the test alone.
