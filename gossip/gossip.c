@@ -227,7 +227,11 @@ static void spread_entry(struct gossip *g, const struct entry *e)
     size_t size = spread_entry_size(e);
     if (fits_datagram(g, size)) {
         spread_data(&g->dq, e, size);
-        g->burst_queued++;
+        /* A burst (sync.c) counts from its first excess delta, so a
+         * session offered in the same instant is already declined. */
+        if (++g->burst_queued > GOSSIP_BURST_DELTAS_PER_ROUND ||
+            g->dq.dropped != g->burst_dropped_seen)
+            sync_note_burst(g);
         g->st.deltas_dropped_queue_full = g->dq.dropped;
         return;
     }

@@ -342,6 +342,7 @@ struct gossip {
     uint64_t burst_queued;       /* deltas queued since the last burst check */
     uint64_t next_burst_check_ms;
     uint64_t last_burst_ms;  /* when a burst was last seen (0: never) */
+    uint64_t burst_start_ms; /* when the current burst began */
     bool burst_seen;         /* last_burst_ms is valid */
     uint64_t last_offer_ms;  /* our last anti-entropy offer */
     uint64_t last_answer_ms; /* our last answer to a root offer that differed */
@@ -405,6 +406,9 @@ size_t gossip_retransmit_limit(const struct gossip *g);
 /* The data queue's limit: max(retransmit_mult, data_retransmit_mult) *
  * ceil(log10(N + 1)), clamped like gossip_retransmit_limit. */
 size_t gossip_data_retransmit_limit(const struct gossip *g);
+
+/* sync.c: a write burst is happening now (see GOSSIP_BURST_DELTAS_PER_ROUND). */
+void sync_note_burst(struct gossip *g);
 
 /* ------------------------------------------------------- member.c */
 

@@ -199,9 +199,23 @@ static bool sync_busy(const struct gossip *g)
     return g->burst_seen && g->now_ms < g->last_burst_ms + g->cfg.sync_interval_ms;
 }
 
-static uint64_t busy_max_ms(const struct gossip *g)
+void sync_note_burst(struct gossip *g)
 {
-    return (uint64_t)GOSSIP_SYNC_BUSY_MAX_INTERVALS * g->cfg.sync_interval_ms;
+    if (!sync_busy(g))
+        g->burst_start_ms = g->now_ms;
+    g->last_burst_ms = g->now_ms;
+    g->burst_seen = true;
+}
+
+/* While busy, a session (our offer, or our answer to one) is held back
+ * until GOSSIP_SYNC_BUSY_MAX_INTERVALS intervals have passed since the
+ * burst began or since the last one we let through, whichever is later. */
+static bool busy_holds(const struct gossip *g, uint64_t last_ms)
+{
+    if (!sync_busy(g))
+        return false;
+    uint64_t from = last_ms > g->burst_start_ms ? last_ms : g->burst_start_ms;
+    return g->now_ms < from + (uint64_t)GOSSIP_SYNC_BUSY_MAX_INTERVALS * g->cfg.sync_interval_ms;
 }
 
 void sync_on_digest(struct gossip *g, const char *src, const struct wire_msg *m)
@@ -212,7 +226,7 @@ void sync_on_digest(struct gossip *g, const char *src, const struct wire_msg *m)
     if (d->bucket_bits == 0) {
         if (d->root == root) {
             g->st.digests_in_sync++;
-        } else if (sync_busy(g) && g->now_ms < g->last_answer_ms + busy_max_ms(g)) {
+        } else if (busy_holds(g, g->last_answer_ms)) {
             g->st.sync_offers_declined_busy++; /* the initiator retries next interval */
         } else {
             g->last_answer_ms = g->now_ms;
@@ -578,10 +592,8 @@ static void burst_check(struct gossip *g)
         return;
     g->next_burst_check_ms = g->now_ms + g->cfg.gossip_interval_ms;
     bool dropped = g->dq.dropped != g->burst_dropped_seen;
-    if (dropped || g->burst_queued > GOSSIP_BURST_DELTAS_PER_ROUND) {
-        g->last_burst_ms = g->now_ms;
-        g->burst_seen = true;
-    }
+    if (dropped || g->burst_queued > GOSSIP_BURST_DELTAS_PER_ROUND)
+        sync_note_burst(g);
     g->burst_dropped_seen = g->dq.dropped;
     g->burst_queued = 0;
 }
@@ -589,8 +601,7 @@ static void burst_check(struct gossip *g)
 void sync_tick(struct gossip *g)
 {
     burst_check(g);
-    if (g->now_ms >= g->next_sync_ms && sync_busy(g) &&
-        g->now_ms < g->last_offer_ms + busy_max_ms(g)) {
+    if (g->now_ms >= g->next_sync_ms && busy_holds(g, g->last_offer_ms)) {
         /* mid-burst: look again next gossip interval */
         g->next_sync_ms = g->now_ms + g->cfg.gossip_interval_ms;
         g->st.sync_offers_postponed_busy++;
@@ -606,7 +617,13 @@ void sync_tick(struct gossip *g)
          * last offer: gossip will never deliver those) or deep (a burst:
          * draining takes far longer than an interval). */
         bool dirty = g->dq.dropped > g->sync_dropped_seen;
-        bool deep = g->dq.count > GOSSIP_SYNC_DEFER_MAX_QUEUED;
+        /* after a burst the queue holds its leftovers, which drain for a
+         * long time: for GOSSIP_SYNC_BUSY_MAX_INTERVALS intervals after a
+         * burst, treat the queue as deep */
+        bool deep = g->dq.count > GOSSIP_SYNC_DEFER_MAX_QUEUED ||
+                    (g->burst_seen && g->now_ms < g->last_burst_ms +
+                                                      (uint64_t)GOSSIP_SYNC_BUSY_MAX_INTERVALS *
+                                                          g->cfg.sync_interval_ms);
         if (g->dq.count > 0 && !dirty && !deep &&
             g->sync_deferred_ms < g->cfg.sync_interval_ms) {
             g->sync_deferred_ms += g->cfg.gossip_interval_ms;
