@@ -23,6 +23,7 @@
  * changes the number of kill rounds per scenario (default 12).
  */
 #include <dirent.h>
+#include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -62,13 +63,30 @@ static void copy_file(const char *from, const char *to)
     assert_int_equal(fclose(out), 0);
 }
 
-/* Copy the mapped files of dir (header, tables, values) into snap, made
- * atomic by building snap.tmp first. Runs inside the checkpoint hook, so
- * the files are exactly their checkpoint state. */
+/* A snapshot directory is complete once it holds this marker, written after
+ * every file was copied. */
+#define SNAP_MARK "complete"
+
+static bool snapshot_complete(const char *path)
+{
+    char m[512];
+    struct stat st;
+    snprintf(m, sizeof m, "%s/" SNAP_MARK, path);
+    return stat(m, &st) == 0;
+}
+
+/* Copy the mapped files of dir (header, tables, values) into snap. Runs
+ * inside the checkpoint hook, so the files are exactly their checkpoint
+ * state. The child can be SIGKILLed at any instant of this, so a complete
+ * snapshot must exist at every instant: build snap.tmp and mark it
+ * complete, move the old snap aside (rename, atomic), move snap.tmp in, and
+ * only then delete the old one. Removing the old snap before the rename
+ * left a half-deleted snap (header already gone) when a kill landed there. */
 static void snapshot(const char *dir, const char *snap)
 {
-    char tmp[256], a[512], b[512];
+    char tmp[256], old[256], a[512], b[512];
     snprintf(tmp, sizeof tmp, "%s.tmp", snap);
+    snprintf(old, sizeof old, "%s.old", snap);
     test_rmrf(tmp);
     if (mkdir(tmp, 0755) != 0)
         abort();
@@ -84,9 +102,17 @@ static void snapshot(const char *dir, const char *snap)
         copy_file(a, b);
     }
     closedir(d);
-    test_rmrf(snap);
+    snprintf(b, sizeof b, "%s/" SNAP_MARK, tmp);
+    int fd = open(b, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0)
+        abort();
+    close(fd);
+    test_rmrf(old);
+    if (rename(snap, old) != 0 && errno != ENOENT)
+        abort();
     if (rename(tmp, snap) != 0)
         abort();
+    test_rmrf(old);
 }
 
 struct hook_arg {
@@ -101,16 +127,30 @@ static void hook_cb(void *arg, const char *dir)
     h->calls++;
 }
 
-/* The newest complete snapshot: snap, or snap.tmp if a kill landed between
- * removing the old snap and renaming the new one. */
+/* The newest complete snapshot. A kill can land at any step of snapshot():
+ * snap.tmp complete but not yet renamed is the newest, then snap, then
+ * snap.old (between the two renames). */
 static void snapshot_path(const char *snap, char *out, size_t n)
 {
-    struct stat st;
-    if (stat(snap, &st) == 0) {
-        snprintf(out, n, "%s", snap);
-        return;
-    }
     snprintf(out, n, "%s.tmp", snap);
+    if (snapshot_complete(out))
+        return;
+    snprintf(out, n, "%s", snap);
+    if (snapshot_complete(out))
+        return;
+    snprintf(out, n, "%s.old", snap);
+    if (!snapshot_complete(out))
+        fail_msg("no complete snapshot of %s", snap);
+}
+
+static void rm_snapshots(const char *snap)
+{
+    char p[256];
+    test_rmrf(snap);
+    snprintf(p, sizeof p, "%s.tmp", snap);
+    test_rmrf(p);
+    snprintf(p, sizeof p, "%s.old", snap);
+    test_rmrf(p);
 }
 
 /* Power loss: the mapped files of dir go back to the snapshot, whole
@@ -376,7 +416,7 @@ static void test_wal_replay_restores_writes_after_checkpoint(void **state)
     }
     store__set_checkpoint_hook(NULL, NULL);
     test_rmrf(dir);
-    test_rmrf(snap);
+    rm_snapshots(snap);
 }
 
 static void test_wal_replayed_purge_does_not_resurrect(void **state)
@@ -406,7 +446,7 @@ static void test_wal_replayed_purge_does_not_resurrect(void **state)
     assert_int_equal(store_close(s), 0);
     store__set_checkpoint_hook(NULL, NULL);
     test_rmrf(dir);
-    test_rmrf(snap);
+    rm_snapshots(snap);
 }
 
 /* The single log file of dir (after a crash without a checkpoint since). */
@@ -502,7 +542,7 @@ static void test_wal_torn_tail_and_corrupt_bytes_end_replay_counted(void **state
     }
     store__set_checkpoint_hook(NULL, NULL);
     test_rmrf(dir);
-    test_rmrf(snap);
+    rm_snapshots(snap);
 }
 
 /* --------------------------------------------- power loss, real processes */
@@ -655,7 +695,7 @@ static void power_loss_rounds(enum store_sync mode, bool page_mix, uint32_t cap)
     free(acked);
     free(ver);
     test_rmrf(dir);
-    test_rmrf(snap);
+    rm_snapshots(snap);
 }
 
 static void test_wal_power_loss_always_whole_files_with_growth(void **state)
