@@ -495,6 +495,8 @@ int node_cluster_start(struct node *n)
         gc.gossip_fanout = n->cfg.gossip_fanout;
     if (n->cfg.retransmit_mult)
         gc.retransmit_mult = n->cfg.retransmit_mult;
+    if (n->cfg.data_retransmit_mult)
+        gc.data_retransmit_mult = n->cfg.data_retransmit_mult;
     if (n->cfg.suspicion_mult)
         gc.suspicion_mult = n->cfg.suspicion_mult;
     if (n->cfg.max_queued_deltas)

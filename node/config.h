@@ -59,6 +59,7 @@ struct node_config {
     uint32_t sync_interval_ms;
     uint32_t gossip_fanout;
     uint32_t retransmit_mult;
+    uint32_t data_retransmit_mult;
     uint32_t suspicion_mult;
     uint32_t max_queued_deltas;
     uint32_t leave_timeout_ms;        /* how long a graceful leave keeps gossiping */

@@ -149,6 +149,11 @@ static void sec_gossip(struct node *n, struct resp_buf *b)
         line(b, "digests_sent:%" PRIu64, g.digests_sent);
         line(b, "digests_received:%" PRIu64, g.digests_received);
         line(b, "buckets_repaired:%" PRIu64, g.buckets_repaired);
+        line(b, "repair_sweeps:%" PRIu64, g.repair_sweeps);
+        line(b, "repair_jobs_merged:%" PRIu64, g.repair_jobs_merged);
+        line(b, "sync_offers_dirty:%" PRIu64, g.sync_offers_dirty);
+        line(b, "sync_offers_postponed_busy:%" PRIu64, g.sync_offers_postponed_busy);
+        line(b, "sync_offers_declined_busy:%" PRIu64, g.sync_offers_declined_busy);
         line(b, "repair_entries_sent:%" PRIu64, g.repair_entries_sent);
         line(b, "repair_entries_received:%" PRIu64, g.repair_entries_received);
         line(b, "repair_bytes_sent:%" PRIu64, g.repair_bytes_sent);
