@@ -48,8 +48,11 @@ void gossip_config_init(struct gossip_config *cfg)
     cfg->data_retransmit_mult = 8;
 }
 
-static void apply_defaults(struct gossip_config *c)
+void gossip_config_resolve(const struct gossip_config *cfg, struct gossip_config *out)
 {
+    if (out != cfg)
+        *out = *cfg;
+    struct gossip_config *c = out;
     struct gossip_config d;
     gossip_config_init(&d);
 #define DEF(f)                                                                                     \
@@ -296,7 +299,7 @@ int gossip_new(const struct gossip_config *cfg_in, struct store *store, struct s
     if (!g)
         return GKV_ENOMEM;
     g->cfg = *cfg_in;
-    apply_defaults(&g->cfg);
+    gossip_config_resolve(&g->cfg, &g->cfg);
     /* The plaintext must hold at least one full member record and a PING. */
     if (g->cfg.mtu < 512)
         g->cfg.mtu = 512;

@@ -115,6 +115,9 @@ int gossip_scratch_new(struct gossip_scratch **out); /* 0 or GKV_ENOMEM */
 void gossip_scratch_free(struct gossip_scratch *s);
 
 void gossip_config_init(struct gossip_config *cfg);
+/* out = cfg with every zero field that has a default replaced by it: the
+ * values a core created from cfg runs with (out may be cfg). */
+void gossip_config_resolve(const struct gossip_config *cfg, struct gossip_config *out);
 
 /* Create a core. store and seal are borrowed and must outlive it; io and
  * cfg (name and addr included) are copied. The starting incarnation is

@@ -45,7 +45,7 @@ uint64_t store__heap_class_bytes(uint32_t cls)
     return (1ull << d) + j * (1ull << (d - 2));
 }
 
-static int offvec_push(struct store_offvec *v, uint64_t x)
+int store__offvec_push(struct store_offvec *v, uint64_t x)
 {
     if (v->n == v->cap) {
         size_t ncap = v->cap ? v->cap * 2 : 64;
@@ -160,11 +160,11 @@ void store__heap_free(struct store_heap *h, uint64_t off, uint64_t bytes, bool d
     h->used_bytes -= cb;
     /* On ENOMEM the block is leaked until the next open rebuilds the lists. */
     if (defer) {
-        if (offvec_push(&h->pending, off << 8 | c) == 0) {
+        if (store__offvec_push(&h->pending, off << 8 | c) == 0) {
             h->free_bytes += cb;
             h->pending_bytes += cb;
         }
-    } else if (offvec_push(&h->free[c], off) == 0) {
+    } else if (store__offvec_push(&h->free[c], off) == 0) {
         h->free_bytes += cb;
     }
 }
@@ -174,7 +174,7 @@ void store__heap_release_pending(struct store_heap *h)
     for (size_t i = 0; i < h->pending.n; i++) {
         uint64_t x = h->pending.v[i];
         uint32_t c = (uint32_t)(x & 0xff);
-        if (offvec_push(&h->free[c], x >> 8) != 0)
+        if (store__offvec_push(&h->free[c], x >> 8) != 0)
             h->free_bytes -= store__heap_class_bytes(c);
     }
     h->pending.n = 0;
@@ -192,7 +192,7 @@ static int heap_carve(struct store_heap *h, uint64_t from, uint64_t to)
             c = HEAP_CLASSES - 1;
         while (store__heap_class_bytes(c) > g)
             c--;
-        int rc = offvec_push(&h->free[c], from);
+        int rc = store__offvec_push(&h->free[c], from);
         if (rc != 0)
             return rc;
         h->free_bytes += store__heap_class_bytes(c);

@@ -287,20 +287,6 @@ static int wal_switch(struct store *s)
 
 /* --------------------------------------------------------- maintenance */
 
-static int sync_offvec_push(struct store_offvec *v, uint64_t x)
-{
-    if (v->n == v->cap) {
-        size_t ncap = v->cap ? v->cap * 2 : 64;
-        uint64_t *nv = realloc(v->v, ncap * sizeof *nv);
-        if (!nv)
-            return GKV_ENOMEM;
-        v->v = nv;
-        v->cap = ncap;
-    }
-    v->v[v->n++] = x;
-    return 0;
-}
-
 /* Release the frees a background job captured, except the pinned ones
  * (kept as some slot's prev_off by a write during the job, I3), which go
  * back to the pending list for the next sync. */
@@ -326,7 +312,7 @@ static void sync_release_job_frees(struct store *s, struct store_sync_job *job, 
         bool pinned = honour_pins && s->sync_pins.n &&
                       bsearch(&off, s->sync_pins.v, s->sync_pins.n, sizeof off, cmp_u64);
         if (pinned) {
-            if (sync_offvec_push(&keep, x) == 0)
+            if (store__offvec_push(&keep, x) == 0)
                 keep_bytes += cb;
             else
                 h->free_bytes -= cb; /* leaked until the next open rebuilds */
@@ -550,7 +536,7 @@ int store_sync_end(struct store *s, struct store_sync_job *job, int run_rc)
             for (size_t i = 0; i < job->frees.n; i++) {
                 uint64_t x = job->frees.v[i];
                 uint64_t cb = store__heap_class_bytes((uint32_t)(x & 0xff));
-                if (sync_offvec_push(&h->pending, x) == 0)
+                if (store__offvec_push(&h->pending, x) == 0)
                     h->pending_bytes += cb;
                 else
                     h->free_bytes -= cb;
@@ -788,7 +774,7 @@ static int write_version(struct store *s, struct version *v, const struct loc *l
              * block so the job's end does not release it (it was freed in
              * that epoch, so the job captured it). */
             img.prev_off = o->prev_off;
-            if (sync_offvec_push(&s->sync_pins, o->prev_off) != 0) {
+            if (store__offvec_push(&s->sync_pins, o->prev_off) != 0) {
                 rc = GKV_ENOMEM;
                 goto undo;
             }

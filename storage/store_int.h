@@ -82,6 +82,9 @@ struct store_offvec {
     uint64_t *v;
     size_t n, cap;
 };
+/* Append x, doubling the array (64 first); GKV_ENOMEM leaves v as it was. */
+int store__offvec_push(struct store_offvec *v, uint64_t x);
+
 
 struct store_heap {
     int fd;

@@ -1018,27 +1018,7 @@ void sim_gossip_stats_sum(const struct sim *s, struct gossip_stats *out)
 
 void sim_gossip_resolve(const struct gossip_config *cfg, struct gossip_config *out)
 {
-    *out = *cfg;
-    /* The defaults the core applies to a zero field (gossip_config_init),
-     * read from the core so the two cannot drift apart. */
-    struct gossip_config d;
-    gossip_config_init(&d);
-#define DEF(f)                                                                                     \
-    if (out->f == 0)                                                                               \
-    out->f = d.f
-    DEF(probe_interval_ms);
-    DEF(probe_timeout_ms);
-    DEF(indirect_checks);
-    DEF(suspicion_mult);
-    DEF(suspicion_max_mult);
-    DEF(gossip_interval_ms);
-    DEF(gossip_fanout);
-    DEF(retransmit_mult);
-    DEF(sync_interval_ms);
-    DEF(reconnect_interval_ms);
-    DEF(repair_bytes_per_tick);
-    DEF(data_retransmit_mult);
-#undef DEF
+    gossip_config_resolve(cfg, out);
 }
 
 uint64_t sim_join_bound_ms(const struct sim_config *cfg)
