@@ -175,10 +175,16 @@ struct loc {
     uint64_t ins;          /* insertion point in cur if the key is new to cur */
 };
 
-static void locate(struct store *s, uint64_t hash, const void *key, uint32_t key_len, struct loc *l)
+/* Where key lives (l->t NULL when absent). With want_ins, also the first
+ * free slot on its chain in the current table for a write (l->ins), and the
+ * probe prefetches the slot the write will touch; reads pass false, so a
+ * get costs no slot access at all. */
+static void locate_for(struct store *s, uint64_t hash, const void *key, uint32_t key_len,
+                       bool want_ins, struct loc *l)
 {
     l->t = NULL;
-    l->idx = store__find(s, &s->cur, hash, key, key_len, &l->ins);
+    l->ins = UINT64_MAX;
+    l->idx = store__find(s, &s->cur, hash, key, key_len, want_ins ? &l->ins : NULL);
     if (l->idx >= 0) {
         l->t = &s->cur;
         return;
@@ -192,6 +198,11 @@ static void locate(struct store *s, uint64_t hash, const void *key, uint32_t key
             l->idx = j;
         }
     }
+}
+
+static void locate(struct store *s, uint64_t hash, const void *key, uint32_t key_len, struct loc *l)
+{
+    locate_for(s, hash, key, key_len, true, l);
 }
 
 static bool in_heap(const struct store *s, const void *p)
@@ -1027,7 +1038,7 @@ int store_get(struct store *s, const void *key, size_t key_len, struct entry *ou
         return rc;
     s->st.gets++;
     struct loc l;
-    locate(s, store__key_hash(s, key, key_len), key, (uint32_t)key_len, &l);
+    locate_for(s, store__key_hash(s, key, key_len), key, (uint32_t)key_len, false, &l);
     if (!l.t)
         return GKV_ENOTFOUND;
     if (out)
@@ -1484,7 +1495,11 @@ static int open_values(struct store *s, bool create, char *err, size_t err_bytes
             return store__errno_code(errno);
         }
         h->map = m;
-        if (s->cfg.huge_pages)
+        /* values.gkv grows by appends (heap.c zero-fills new space in
+         * 2 MiB pieces) and is read at random by every get: huge mappings
+         * whatever cfg.huge_pages says (which adds the tables). Reopened
+         * files get 2 MiB folios from fault-time readahead. */
+        if (!ro)
             madvise(m, h->map_bytes, MADV_HUGEPAGE);
     }
     struct fmt_values_prologue *p = (struct fmt_values_prologue *)h->map;
