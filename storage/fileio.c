@@ -92,21 +92,15 @@ void store__prefault(void *addr, uint64_t off, uint64_t len)
     (void)madvise((uint8_t *)addr + start, (size_t)(off + len - start), MADV_POPULATE_WRITE);
 }
 
-int store__zero_fill(int fd, void *addr, uint64_t off, uint64_t len, uint64_t piece)
+int store__zero_fill(int fd, void *addr, uint64_t off, uint64_t len)
 {
     /* Page-aligned in both directions, so a partial page at either end is
-     * never overwritten (the caller owns whole pages of the range). Each
-     * pwrite covers at most one piece-aligned piece (a power of two up to
-     * STORE_PMD_BYTES): the page cache makes a folio of about that size. The
-     * buffer is in .bss and only ever read, so it costs no memory. */
-    static const uint8_t zero[STORE_PMD_BYTES];
-    if (piece == 0 || piece > sizeof zero || (piece & (piece - 1)) != 0)
-        piece = STORE_PREFAULT_BYTES;
+     * never overwritten (the caller owns whole pages of the range). */
+    static const uint8_t zero[64 * 1024];
     uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
     uint64_t from = (off + page - 1) & ~(page - 1), to = (off + len) & ~(page - 1);
     for (uint64_t o = from; o < to;) {
-        uint64_t room = piece - (o & (piece - 1));
-        size_t n = (size_t)(to - o < room ? to - o : room);
+        size_t n = (size_t)(to - o < sizeof zero ? to - o : sizeof zero);
         ssize_t w = pwrite(fd, zero, n, (off_t)o);
         if (w < 0 && errno == EINTR)
             continue;

@@ -63,15 +63,10 @@ void store__prefault(void *addr, uint64_t off, uint64_t len);
  * Only for bytes that hold nothing (pages wholly inside the range; partial
  * end pages are skipped). 0 or a negative GKV_E* code (the pages then
  * fault in as before). */
-int store__zero_fill(int fd, void *addr, uint64_t off, uint64_t len, uint64_t piece);
+int store__zero_fill(int fd, void *addr, uint64_t off, uint64_t len);
 /* Chunk faulted in ahead of sequential writers (the heap's bump pointer,
  * a doubling's sweep through the new table): 64 KiB, 16 pages. */
 #define STORE_PREFAULT_BYTES (64u * 1024u)
-/* The x86-64 and aarch64 PMD size. The page cache builds a folio as large
- * as the write that creates it (ext4 and xfs, Linux 6.16+), and a fault maps
- * a PMD-sized, PMD-aligned folio with one page-table entry, one TLB entry:
- * values.gkv is zero-filled in such pieces (heap.c). */
-#define STORE_PMD_BYTES (2u * 1024u * 1024u)
 
 /* ---------------------------------------------------------------- heap.c */
 

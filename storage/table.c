@@ -551,7 +551,7 @@ void store__next_step(struct store *s, uint64_t credit)
         n = s->next.map_bytes - s->next_ready;
     /* A failed fill only loses the speed-up: the blocks are fallocated,
      * so the pages still fault in when the doubling touches them. */
-    (void)store__zero_fill(s->next.fd, s->next.map, s->next_ready, n, STORE_PREFAULT_BYTES);
+    (void)store__zero_fill(s->next.fd, s->next.map, s->next_ready, n);
     s->next_ready += n;
     s->next_credit -= n < s->next_credit ? n : s->next_credit;
 }
