@@ -36,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -536,6 +537,43 @@ static void print_huge_mapped(const char *dir)
            rss / 1024.0, pmd / 1024.0);
 }
 
+/* The latency of one dependent random load from memory: a pointer chase
+ * through a random cycle over the cache lines of a 256 MiB buffer on huge
+ * pages (far beyond any cache here). A get cannot beat the number of
+ * dependent misses it makes times this, so the bench prints each side's
+ * get_hit time in these units: gossipkv's hit is two (index word, record),
+ * LMDB's a walk down its B-tree. The same run, so the same machine state. */
+static double dependent_load_ns(uint64_t seed)
+{
+    const size_t bytes = 256u << 20, lines = bytes / 64;
+    uint64_t *a = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    uint32_t *perm = malloc(lines * sizeof *perm);
+    if (a == MAP_FAILED || !perm)
+        die("memory probe", GKV_ENOMEM, "256 MiB");
+    madvise(a, bytes, MADV_HUGEPAGE);
+    struct gkv_rng r;
+    gkv_rng_seed(&r, seed ^ 0x6d656d6c6174ull);
+    for (size_t i = 0; i < lines; i++)
+        perm[i] = (uint32_t)i;
+    for (size_t i = lines - 1; i > 0; i--) {
+        size_t j = (size_t)gkv_rng_below(&r, i + 1);
+        uint32_t t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+    }
+    for (size_t i = 0; i < lines; i++)
+        a[(size_t)perm[i] * 8] = (uint64_t)perm[(i + 1) % lines] * 8;
+    free(perm);
+    const uint32_t loads = 2000000;
+    uint64_t p = 0;
+    uint64_t t0 = mono_ns();
+    for (uint32_t i = 0; i < loads; i++)
+        p = a[p];
+    uint64_t t1 = mono_ns();
+    munmap(a, bytes);
+    return p == UINT64_MAX ? 0.0 : (double)(t1 - t0) / loads; /* p keeps the chase */
+}
+
 /* ---------------------------------------------------------------- main */
 
 static void print_op(const char *op, double gkv, double lmdb)
@@ -678,6 +716,10 @@ int main(int argc, char **argv)
     gp[1] = gkv_get_phase(&g, &w, true, &sink);
     lp[1] = lmdb_get_phase(&l, &w, true, &sink);
     print_op(ops[1], gp[1].wall_rate, lp[1].wall_rate);
+    double load_ns = dependent_load_ns(seed);
+    printf("memory: one dependent random load %.0f ns; a get_hit costs gossipkv=%.2f lmdb=%.2f "
+           "such loads (CPU time)\n",
+           load_ns, 1e9 / gp[1].cpu_rate / load_ns, 1e9 / lp[1].cpu_rate / load_ns);
     gp[2] = gkv_get_phase(&g, &w, false, &sink);
     lp[2] = lmdb_get_phase(&l, &w, false, &sink);
     print_op(ops[2], gp[2].wall_rate, lp[2].wall_rate);
