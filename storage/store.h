@@ -56,13 +56,12 @@ struct store_config {
      * randomness: node/ fills this from randombytes, the simulator from its
      * seed. All zero is accepted but only sensible in tests. */
     uint8_t placement_secret[16];
-    /* Map the tables and values.gkv with MADV_HUGEPAGE (file-backed stores,
-     * when the kernel's THP mode allows it). Fewer TLB misses, but with the
-     * lookup index 1M-key gets measured within 5% of 4 KiB pages (the two
-     * dependent DRAM accesses of a hit are the cost). Costs: page-cache folios of
-     * up to 2 MiB, so msync writes back whole folios (only sensible with
-     * sync=none) and a doubling's first faults take longer (longer pauses).
-     * Default false. See docs/FILE_FORMAT.md. */
+    /* Map the tables with MADV_HUGEPAGE too (file-backed stores, when the
+     * kernel's THP mode allows it; values.gkv always is, see
+     * docs/FILE_FORMAT.md). Gets do not read the tables (the lookup index
+     * answers), so this helps puts only, and costs: msync writes back whole
+     * 2 MiB folios of randomly written slots, and a doubling's first faults
+     * take longer. Default false. */
     bool huge_pages;
     /* sync=batch only: the caller drives the group commit itself with
      * store_sync_due / store_sync_begin / store_sync_job_run /

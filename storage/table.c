@@ -550,8 +550,13 @@ void store__next_step(struct store *s, uint64_t credit)
     if (n > s->next.map_bytes - s->next_ready)
         n = s->next.map_bytes - s->next_ready;
     /* A failed fill only loses the speed-up: the blocks are fallocated,
-     * so the pages still fault in when the doubling touches them. */
-    (void)store__zero_fill(s->next.fd, s->next.map, s->next_ready, n);
+     * so the pages still fault in when the doubling touches them. With
+     * huge_pages the mapping is MADV_HUGEPAGE and a populate builds 2 MiB
+     * folios (zero-writes would build folios the size of each write). */
+    if (s->cfg.huge_pages)
+        store__prefault(s->next.map, s->next_ready, n);
+    else
+        (void)store__zero_fill(s->next.fd, s->next.map, s->next_ready, n);
     s->next_ready += n;
     s->next_credit -= n < s->next_credit ? n : s->next_credit;
 }
