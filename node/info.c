@@ -246,6 +246,7 @@ static void sec_storage(struct node *n, struct resp_buf *b)
     line(b, "file_bytes:%" PRIu64, s.file_bytes);
     line(b, "value_bytes_used:%" PRIu64, s.value_bytes_used);
     line(b, "value_bytes_free:%" PRIu64, s.value_bytes_free);
+    line(b, "value_bytes_held:%" PRIu64, s.value_bytes_held);
     line(b, "max_value_bytes:%u", n->cfg.max_value_bytes);
     line(b, "max_keys:%" PRIu64, n->cfg.max_keys);
     line(b, "puts:%" PRIu64, s.puts);

@@ -186,6 +186,32 @@ void store__heap_free(struct store_heap *h, uint64_t off, uint64_t bytes, bool d
     }
 }
 
+void store__heap_hold(struct store_heap *h, uint64_t off, uint64_t bytes)
+{
+    uint32_t c = store__heap_class(bytes);
+    uint64_t cb = store__heap_class_bytes(c);
+    h->used_bytes -= cb;
+    /* On ENOMEM the block is leaked until the next open rebuilds the lists. */
+    if (store__offvec_push(&h->held, off << 8 | c) == 0) {
+        h->free_bytes += cb;
+        h->held_bytes += cb;
+    }
+}
+
+void store__heap_release_held(struct store_heap *h)
+{
+    for (size_t i = 0; i < h->held.n; i++) {
+        uint64_t x = h->held.v[i];
+        uint64_t cb = store__heap_class_bytes((uint32_t)(x & 0xff));
+        if (store__offvec_push(&h->pending, x) == 0)
+            h->pending_bytes += cb;
+        else
+            h->free_bytes -= cb; /* leaked until the next open rebuilds */
+    }
+    h->held.n = 0;
+    h->held_bytes = 0;
+}
+
 void store__heap_release_pending(struct store_heap *h)
 {
     for (size_t i = 0; i < h->pending.n; i++) {
@@ -253,6 +279,10 @@ void store__heap_release(struct store_heap *h)
     free(h->pending.v);
     h->pending.v = NULL;
     h->pending.n = h->pending.cap = 0;
+    free(h->held.v);
+    h->held.v = NULL;
+    h->held.n = h->held.cap = 0;
+    h->held_bytes = 0;
     if (h->map)
         munmap(h->map, h->map_bytes);
     h->map = NULL;

@@ -41,7 +41,11 @@
  *     write of a key still in the old table inserts it into cur first and
  *     only then marks the old slot DEAD. Migration copies a slot into cur,
  *     then marks the original DEAD. So if a key is in both tables, the cur
- *     version is at least as new.
+ *     version is at least as new. In sync=batch the DEAD mark is made in
+ *     the index only (store__kill_old): writeback order is the kernel's, and
+ *     a DEAD slot on disk without cur's copy would lose a key written before
+ *     the last checkpoint. Blocks freed meanwhile are held until the commit
+ *     and tombstones are not purged, so the leftover slots stay harmless.
  *
  * I6  header.gkv names the live table(s). A new table file is whole
  *     (fallocated, prologue written, fsynced, directory fsynced) before a
@@ -681,6 +685,17 @@ static int version_detach(struct store *s, struct version *v)
 }
 
 /* Write version v of a key located at l (I2, I3, I5). */
+/* Release a superseded record's block: at once, after the next sync
+ * (defer), or, while a sync=batch doubling leaves old-table slots on disk
+ * that may name it (store__kill_old), after the doubling's commit. */
+static void free_record(struct store *s, uint64_t off, uint64_t bytes, bool defer)
+{
+    if (store__kills_in_index(s))
+        store__heap_hold(&s->heap, off, bytes);
+    else
+        store__heap_free(&s->heap, off, bytes, defer);
+}
+
 static int write_version(struct store *s, struct version *v, const struct loc *l)
 {
     int rc = version_detach(s, v);
@@ -807,12 +822,8 @@ static int write_version(struct store *s, struct version *v, const struct loc *l
             else
                 s->cur.used++;
         }
-        if (rc == 0 && existed) {
-            struct fmt_slot dead = {0};
-            dead.state = FMT_SLOT_DEAD;
-            rc = store__slot_put(&s->old, (uint64_t)l->idx, &dead, always);
-            s->old.dead++;
-        }
+        if (rc == 0 && existed)
+            rc = store__kill_old(s, (uint64_t)l->idx, always);
     }
     if (rc != 0)
         goto undo_slot;
@@ -820,7 +831,7 @@ static int write_version(struct store *s, struct version *v, const struct loc *l
     /* (4) the old block, and the in-memory derived state (I10). */
     uint64_t *bh = &s->buckets[img.bucket];
     if (existed) {
-        store__heap_free(&s->heap, old_off, old_bytes, defer && !old_fresh);
+        free_record(s, old_off, old_bytes, defer && !old_fresh);
         *bh ^= old_vhash;
         if (old_tomb)
             s->tombstones--;
@@ -847,7 +858,7 @@ undo_slot:
     /* msync failed after the slot changed: the data is in the page cache and
      * the slot names it; report the I/O error, keep the memory state true. */
     if (existed) {
-        store__heap_free(&s->heap, old_off, old_bytes, defer);
+        free_record(s, old_off, old_bytes, defer);
         s->buckets[img.bucket] ^= old_vhash ^ r->vhash;
         if (old_tomb)
             s->tombstones--;
@@ -1056,13 +1067,13 @@ static int scan_range(struct store *s, const struct store_table *t, uint64_t lo,
     uint64_t first = store__home(t, lo), last = store__home(t, hi);
     for (uint64_t p = first, n = 0; n < t->cap; p++, n++) {
         const struct fmt_slot *sl = &t->slots[p & t->mask];
-        if (sl->state == FMT_SLOT_EMPTY) {
+        uint32_t st = store__slot_state(t, p & t->mask);
+        if (st == FMT_SLOT_EMPTY) {
             if (p >= last)
                 break;
             continue;
         }
-        if ((sl->state == FMT_SLOT_VALUE || sl->state == FMT_SLOT_TOMB) && sl->hash >= lo &&
-            sl->hash <= hi) {
+        if ((st == FMT_SLOT_VALUE || st == FMT_SLOT_TOMB) && sl->hash >= lo && sl->hash <= hi) {
             struct entry e;
             store__entry_from_slot(s, sl, &e);
             int r = cb(arg, &e);
@@ -1112,7 +1123,8 @@ int store_bucket_scan(struct store *s, uint32_t bucket, store_scan_cb cb, void *
             continue;
         for (uint64_t i = 0; i < t->cap; i++) {
             const struct fmt_slot *sl = &t->slots[i];
-            if ((sl->state == FMT_SLOT_VALUE || sl->state == FMT_SLOT_TOMB) && sl->bucket == bucket) {
+            uint32_t st = store__slot_state(t, i);
+            if ((st == FMT_SLOT_VALUE || st == FMT_SLOT_TOMB) && sl->bucket == bucket) {
                 struct entry e;
                 store__entry_from_slot(s, sl, &e);
                 if (cb(arg, &e) != 0)
@@ -1224,7 +1236,7 @@ static int purge_slot(struct store *s, struct store_table *t, uint64_t i)
     s->buckets[b] ^= vh;
     s->tombstones--;
     t->dead++;
-    store__heap_free(&s->heap, off, bytes, defer);
+    free_record(s, off, bytes, defer);
     s->dirty = true;
     return rc ? rc : lrc;
 }
@@ -1242,6 +1254,11 @@ int store_purge_tombstones(struct store *s, uint64_t now_ms, uint64_t safe_below
         limit = safe_below_hlc;
     uint64_t n = 0;
     int rc = 0;
+    /* Not while a doubling leaves old-table copies on disk: purged here, a
+     * key's stale copy there would be what a power loss leaves (I5). The
+     * purge resumes after the commit. */
+    if (store__kills_in_index(s))
+        return 0;
     /* Only cur: tombstones still in the old table are purged once migrated. */
     struct store_table *t = &s->cur;
     for (uint32_t k = 0; k < max_slots && k < t->cap; k++) {
@@ -1307,6 +1324,7 @@ void store_stats(const struct store *s, struct store_stats *out)
     }
     out->value_bytes_used = s->heap.used_bytes;
     out->value_bytes_free = s->heap.free_bytes;
+    out->value_bytes_held = s->heap.held_bytes;
     out->clock_refused = s->st.clock_refused;
     out->growing = s->growing;
     out->incarnation = s->hdr.incarnation;

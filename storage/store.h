@@ -198,6 +198,8 @@ struct store_stats {
     uint64_t file_bytes; /* all files of the directory; 0 for memory */
     uint64_t value_bytes_used;
     uint64_t value_bytes_free; /* reusable space in the value area */
+    uint64_t value_bytes_held; /* of which freed during a sync=batch doubling:
+                                * reusable after its commit (FILE_FORMAT.md) */
     uint64_t puts, gets, dels, merges, merges_taken;
     uint64_t clock_refused;       /* remote HLCs refused (GKV_ECLOCK) */
     uint64_t dominance_conflicts; /* see entry_merge() */

@@ -98,6 +98,11 @@ struct store_heap {
     uint64_t used_bytes;         /* bytes in live records' blocks */
     uint64_t free_bytes;         /* bytes on the free lists and pending */
     uint64_t pending_bytes;      /* of which pending */
+    struct store_offvec held;    /* (off << 8 | class) freed during a sync=batch
+                                  * doubling: an old-table slot on disk may
+                                  * still name them (store__kill_old), so they
+                                  * wait for the commit, then go pending */
+    uint64_t held_bytes;         /* of free_bytes, held */
     bool read_only;
 };
 
@@ -110,6 +115,12 @@ int store__heap_alloc(struct store_heap *h, uint64_t bytes, uint64_t *off);
  * store__heap_release_pending (i.e. after a sync made its successor durable). */
 void store__heap_free(struct store_heap *h, uint64_t off, uint64_t bytes, bool defer);
 void store__heap_release_pending(struct store_heap *h);
+/* Free a record block that must not be reused before the doubling in
+ * progress commits (see held above). */
+void store__heap_hold(struct store_heap *h, uint64_t off, uint64_t bytes);
+/* The doubling committed: the held blocks become pending (reusable after
+ * the next sync, like any other sync=batch free). */
+void store__heap_release_held(struct store_heap *h);
 /* Rebuild free lists from the sorted, deduplicated extents of live records
  * (off, bytes pairs); everything between them below top becomes free. */
 int store__heap_rebuild(struct store_heap *h, uint64_t *offs, uint64_t *lens, size_t n);
@@ -175,11 +186,32 @@ static inline uint64_t store__home(const struct store_table *t, uint64_t hash)
      * in hash space survives growth (store_scan). */
     return hash >> (64 - t->bits);
 }
+/* Slot i's state as lookups, scans and the migration see it: the index's
+ * word when t has an index (store__kill_old may have killed the slot there
+ * only), else the slot's own byte. */
+static inline uint32_t store__slot_state(const struct store_table *t, uint64_t i)
+{
+    return t->ix ? (t->ix[i] & 3u) : t->slots[i].state;
+}
 uint64_t store__slot_checksum(const struct store_table *t, uint64_t idx, const struct fmt_slot *sl);
 /* Write an image into slot idx: computes the checksum, stores the body, then
  * the checksum (compiler barrier between), and msyncs the slot's page when
  * sync is set. */
 int store__slot_put(struct store_table *t, uint64_t idx, struct fmt_slot *img, bool sync);
+/* A doubling is done with slot i of the old table (migrated, or its key
+ * rewritten into cur): mark it DEAD (I5). In sync=batch with an index the
+ * mark goes into the index only and the slot on disk keeps its entry until
+ * the doubling commits and the file retires, because a power loss may write
+ * back the old table's page without cur's: a DEAD mark on disk could then
+ * outlive the only durable copy of a key written before the last
+ * checkpoint. Recovery removes the leftover copies (I7). Otherwise the slot
+ * is written DEAD (msynced when sync; sync=always made the copy durable
+ * first). */
+int store__kill_old(struct store *s, uint64_t i, bool sync);
+/* Does store__kill_old leave the old table's slots on disk (see above)?
+ * While it does, tombstones are not purged: a purged key's stale copy in the
+ * old table would come back after a power loss. */
+bool store__kills_in_index(const struct store *s);
 int store__table_open_file(int dirfd, uint64_t gen, bool create, uint64_t cap, bool read_only,
                            bool durable, bool huge, struct store_table *t, char *err,
                            size_t err_bytes);

@@ -52,6 +52,24 @@ int store__slot_put(struct store_table *t, uint64_t idx, struct fmt_slot *img, b
     return 0;
 }
 
+bool store__kills_in_index(const struct store *s)
+{
+    return s->growing && s->cfg.sync == STORE_SYNC_BATCH && s->old.ix && s->old.fd >= 0;
+}
+
+int store__kill_old(struct store *s, uint64_t i, bool sync)
+{
+    struct store_table *o = &s->old;
+    o->dead++;
+    if (store__kills_in_index(s)) {
+        o->ix[i] = FMT_SLOT_DEAD;
+        return 0;
+    }
+    struct fmt_slot dead = {0};
+    dead.state = FMT_SLOT_DEAD;
+    return store__slot_put(o, i, &dead, sync);
+}
+
 static unsigned log2_u64(uint64_t x)
 {
     return 63u - (unsigned)__builtin_clzll(x);
@@ -664,9 +682,10 @@ int store__grow_step(struct store *s, uint64_t positions)
     bool any = false;
     for (uint64_t i = first; i < end; i++) {
         struct fmt_slot *sl = &o->slots[i];
-        if (sl->state == FMT_SLOT_EMPTY)
+        uint32_t st = store__slot_state(o, i);
+        if (st == FMT_SLOT_EMPTY)
             s->mig_empty_end = i + 1;
-        if (sl->state != FMT_SLOT_VALUE && sl->state != FMT_SLOT_TOMB)
+        if (st != FMT_SLOT_VALUE && st != FMT_SLOT_TOMB)
             continue;
         uint64_t j = find_free(c, sl->hash);
         if (j == UINT64_MAX)
@@ -688,15 +707,12 @@ int store__grow_step(struct store *s, uint64_t positions)
      * One msync per table per step, not one per slot. */
     if (sync && (rc = store__msync_range(c->map, 0, c->map_bytes)) != 0)
         return rc;
-    /* Pass 2: kill the originals. */
+    /* Pass 2: kill the originals (in the index only in sync=batch). */
     for (uint64_t i = first; i < end; i++) {
-        struct fmt_slot *sl = &o->slots[i];
-        if (sl->state != FMT_SLOT_VALUE && sl->state != FMT_SLOT_TOMB)
+        uint32_t st = store__slot_state(o, i);
+        if (st != FMT_SLOT_VALUE && st != FMT_SLOT_TOMB)
             continue;
-        struct fmt_slot dead = {0};
-        dead.state = FMT_SLOT_DEAD;
-        store__slot_put(o, i, &dead, false);
-        o->dead++;
+        (void)store__kill_old(s, i, false);
     }
     if (sync && (rc = store__msync_range(o->map, FMT_PAGE + first * sizeof(struct fmt_slot),
                                          (end - first) * sizeof(struct fmt_slot))) != 0)
@@ -772,6 +788,9 @@ int store__grow_commit(struct store *s)
     s->mig_committing = false;
     s->mig_pos = 0;
     s->st.growths++;
+    /* No slot on disk names the held blocks any more (the header stopped
+     * naming the old table, durably): they wait for one sync, as any free. */
+    store__heap_release_held(&s->heap);
     return 0;
 }
 
