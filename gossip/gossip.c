@@ -229,7 +229,31 @@ static void spread_entry(struct gossip *g, const struct entry *e)
 {
     size_t size = spread_entry_size(e);
     if (fits_datagram(g, size)) {
-        spread_data(&g->dq, e, size);
+        if (g->dq_overflow && !sync_burst_active(g))
+            g->dq_overflow = false; /* the burst is over (sync.c offers at once) */
+        bool overflow = false;
+        if (g->dq_overflow)
+            g->dq.dropped++; /* anti-entropy carries it, with the rest of the burst */
+        else if (g->dq.count >= GOSSIP_BURST_QUEUE_MAX && sync_burst_active(g))
+            overflow = true; /* a deep queue mid-burst (GOSSIP_BURST_QUEUE_MAX) */
+        else
+            overflow = spread_data(&g->dq, e, size) == GKV_ELIMIT; /* full */
+        if (overflow) {
+            /* Overflow: more writes than gossip carries, by a whole queue.
+             * Anti-entropy will repair every dropped delta after the burst
+             * (the dirty hint), and it carries the queued ones in the same
+             * pass, so they are dropped too rather than trickled out for
+             * minutes (a round carries ~9 deltas per datagram, each sent
+             * Ld times); until the burst ends nothing is queued. Keeping
+             * the queue and dropping its oldest per write instead cost a
+             * malloc, a free and three cache-missing unlinks per write:
+             * ~20 % of the writer's CPU in a 3-node client_bench burst
+             * (docs/BENCHMARKS.md). */
+            spread_clear(&g->dq);
+            g->dq.dropped++;
+            g->dq_overflow = true;
+            g->st.data_queue_overflows++;
+        }
         /* A burst (sync.c) counts from its first excess delta, so a
          * session offered in the same instant is already declined. */
         if (++g->burst_queued > GOSSIP_BURST_DELTAS_PER_ROUND ||
@@ -332,6 +356,7 @@ int gossip_new(const struct gossip_config *cfg_in, struct store *store, struct s
         goto nomem;
     spread_init(&g->mq, SPREAD_MEMBER, g->cfg.max_members);
     spread_init(&g->dq, SPREAD_DATA, g->cfg.max_queued_deltas);
+    g->dq.refuse_when_full = true; /* overflow: see spread_entry */
     if (member_table_init(g) < 0 || sync_init(g) < 0)
         goto nomem;
     /* Jitter the first rounds so nodes started together do not beat in step. */

@@ -88,7 +88,7 @@ struct gossip_config {
                                      * members); 0 = 30000 */
     uint32_t dead_reclaim_ms;       /* forget dead members after this (0 = 24 h) */
     uint32_t max_members;           /* 0 = 100000 */
-    uint32_t max_queued_deltas;     /* 0 = 65536; overflow drops the oldest, counted */
+    uint32_t max_queued_deltas;     /* 0 = 65536; overflow clears it until the burst ends, counted */
     uint32_t repair_bytes_per_tick; /* repair bytes per 10 ms; 0 = 256 KiB */
     /* Appended (converge): data deltas are sent
      * max(retransmit_mult, data_retransmit_mult) * ceil(log10(N + 1)) times
@@ -233,6 +233,10 @@ struct gossip_stats {
     uint64_t sync_offers_postponed_busy; /* our offer put off: a write burst here */
     uint64_t sync_offers_declined_busy;  /* a differing offer not answered: burst here */
     uint64_t repair_sweeps;              /* whole-table passes serving many buckets */
+    /* Appended (nodeperf): */
+    uint64_t data_queue_overflows; /* the full data queue was cleared (a burst
+                                    * left to anti-entropy; deltas dropped are
+                                    * in deltas_dropped_queue_full) */
 };
 void gossip_stats(const struct gossip *g, struct gossip_stats *out);
 

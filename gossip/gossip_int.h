@@ -63,12 +63,29 @@
  * any dropped from a full queue. A round carries at most fanout datagrams
  * of ~9 deltas each and every delta needs 8-16 sends, so gossip sustains a
  * few new deltas per round; 64 is well past that. While a node saw a burst
- * within the last sync interval it neither starts nor answers anti-entropy
- * sessions (every bucket differs and moves: a session would ship the whole
- * keyspace for nothing), at most GOSSIP_SYNC_BUSY_MAX_INTERVALS sync
+ * within the last GOSSIP_BURST_QUIET_INTERVALS gossip intervals it neither
+ * starts nor answers anti-entropy sessions (every bucket differs and moves:
+ * a session would ship the whole keyspace for nothing), at most GOSSIP_SYNC_BUSY_MAX_INTERVALS sync
  * intervals in a row; the first quiet tick after a dropping burst starts a
  * session at once (the "dirty" hint). */
 #define GOSSIP_BURST_DELTAS_PER_ROUND 64u
+/* A burst is over after this many quiet gossip intervals (400 ms with the
+ * defaults). It was one sync interval (1 s): the repair of a burst that
+ * overflowed the queue only starts when the burst is over, so that second
+ * was most of the time between the end of a 3-node client_bench burst and
+ * identical nodes (docs/BENCHMARKS.md). Two intervals, not one: burst_check
+ * measures whole intervals, so one quiet interval can be the tail of the
+ * last busy one; a client that pauses longer than this mid-burst gets one
+ * anti-entropy session in the pause (it repairs what is already written). */
+#define GOSSIP_BURST_QUIET_INTERVALS 2u
+/* During a write burst, a data queue this deep overflows (see spread_entry
+ * in gossip.c) even below max_queued_deltas: a gossip round sends each of
+ * fanout datagrams ~9 deltas and each delta needs Ld (8 at N = 3) sends,
+ * so 4096 queued deltas take gossip minutes, where anti-entropy carries
+ * them within seconds of the burst's end. Queueing a burst's first 65,536
+ * writes only to clear them cost 2 % of the writer's CPU per SET in the
+ * 3-node client_bench (docs/BENCHMARKS.md, "Client API"). */
+#define GOSSIP_BURST_QUEUE_MAX 4096u
 /* The old default period (10 x 1 s): under sustained overload anti-entropy
  * still runs this often. */
 #define GOSSIP_SYNC_BUSY_MAX_INTERVALS 10u
@@ -217,7 +234,10 @@ struct spread_queue {
     size_t nbuckets; /* power of two */
     size_t count;
     size_t max_count;
-    uint64_t dropped; /* oldest dropped because the queue was full */
+    uint64_t dropped; /* dropped because the queue was full (oldest, or
+                       * all of them and the refused ones: overflow) */
+    bool refuse_when_full; /* spread_data answers GKV_ELIMIT instead of
+                            * dropping the oldest (the data queue) */
 };
 
 /* ---------------------------------------------------------- probing */
@@ -344,6 +364,9 @@ struct gossip {
     uint64_t last_burst_ms;  /* when a burst was last seen (0: never) */
     uint64_t burst_start_ms; /* when the current burst began */
     bool burst_seen;         /* last_burst_ms is valid */
+    /* The data queue overflowed during the current burst: it was cleared
+     * and deltas are not queued until the burst ends (see spread_entry). */
+    bool dq_overflow;
     uint64_t last_offer_ms;  /* our last anti-entropy offer */
     uint64_t last_answer_ms; /* our last answer to a root offer that differed */
     uint64_t next_repair_ms;
@@ -409,6 +432,9 @@ size_t gossip_data_retransmit_limit(const struct gossip *g);
 
 /* sync.c: a write burst is happening now (see GOSSIP_BURST_DELTAS_PER_ROUND). */
 void sync_note_burst(struct gossip *g);
+/* sync.c: a burst was seen within the last GOSSIP_BURST_QUIET_INTERVALS
+ * gossip intervals. */
+bool sync_burst_active(const struct gossip *g);
 
 /* ------------------------------------------------------- member.c */
 
@@ -457,8 +483,12 @@ void spread_init(struct spread_queue *q, enum spread_kind kind, size_t max_count
 void spread_free(struct spread_queue *q);
 /* Queue (or replace) the update about member id (at members[pos]). */
 int spread_member(struct spread_queue *q, uint64_t member_id, uint64_t from_id, size_t pos);
-/* Queue a copy of e, replacing a queued older version of the same key. */
+/* Queue a copy of e, replacing a queued older version of the same key.
+ * A full queue drops its oldest item, or (refuse_when_full) refuses a new
+ * key with GKV_ELIMIT and queues nothing. */
 int spread_data(struct spread_queue *q, const struct entry *e, size_t size_hint);
+/* Drop every queued item (counted in q->dropped); returns how many. */
+size_t spread_clear(struct spread_queue *q);
 /* Pack queued items into enc: membership first up to a third of the budget,
  * then data, then membership again with what is left. Returns messages added. */
 uint32_t spread_fill(struct gossip *g, struct wire_encoder *enc);

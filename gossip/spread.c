@@ -227,14 +227,17 @@ int spread_data(struct spread_queue *q, const struct entry *e, size_t size_hint)
             break;
         }
     }
+    if (q->refuse_when_full && q->max_count > 0 && q->count >= q->max_count)
+        return GKV_ELIMIT; /* the caller decides (gossip.c: overflow) */
     size_t vlen = e->value ? e->value_len : 0;
-    struct spread_data_item *d = calloc(1, sizeof(*d) + e->key_len + vlen);
+    struct spread_data_item *d = malloc(sizeof(*d) + e->key_len + vlen);
     if (!d)
         return GKV_ENOMEM;
     uint8_t *tail = (uint8_t *)(d + 1);
     memcpy(tail, e->key, e->key_len);
     if (vlen)
         memcpy(tail + e->key_len, e->value, vlen);
+    memset(&d->it, 0, sizeof(d->it));
     d->e = *e;
     d->e.key = tail;
     d->e.value = vlen ? tail + e->key_len : NULL;
@@ -246,6 +249,24 @@ int spread_data(struct spread_queue *q, const struct entry *e, size_t size_hint)
     if (rc < 0)
         free(it);
     return rc;
+}
+
+size_t spread_clear(struct spread_queue *q)
+{
+    size_t n = q->count;
+    struct spread_item *it = q->age_head;
+    while (it) { /* bounded: count items */
+        struct spread_item *next = it->age_next;
+        free(it);
+        it = next;
+    }
+    memset(q->tx, 0, sizeof(q->tx));
+    if (q->buckets)
+        memset(q->buckets, 0, q->nbuckets * sizeof(*q->buckets));
+    q->age_head = q->age_tail = NULL;
+    q->count = 0;
+    q->dropped += n;
+    return n;
 }
 
 /* Items sent in this datagram move one transmit list up, or leave. */

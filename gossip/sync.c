@@ -33,7 +33,8 @@
  *
  * Write bursts (docs/GOSSIP.md, "Write bursts"): while this node queued
  * more than GOSSIP_BURST_DELTAS_PER_ROUND deltas in a gossip interval, or
- * dropped any, within the last sync interval, it neither starts nor answers
+ * dropped any, within the last GOSSIP_BURST_QUIET_INTERVALS gossip
+ * intervals, it neither starts nor answers
  * sessions (at most GOSSIP_SYNC_BUSY_MAX_INTERVALS in a row): every bucket
  * differs and moves, and a session would ship the whole keyspace for
  * nothing. When a dropping burst ends it offers at once.
@@ -192,11 +193,18 @@ static void job_pop(struct gossip *g)
 
 /* ---------------------------------------------------------- receiving */
 
-/* A write burst seen within the last sync interval (see
- * GOSSIP_BURST_DELTAS_PER_ROUND). */
+/* A write burst seen within the last GOSSIP_BURST_QUIET_INTERVALS gossip
+ * intervals (see GOSSIP_BURST_DELTAS_PER_ROUND). */
 static bool sync_busy(const struct gossip *g)
 {
-    return g->burst_seen && g->now_ms < g->last_burst_ms + g->cfg.sync_interval_ms;
+    return g->burst_seen &&
+           g->now_ms < g->last_burst_ms +
+                           (uint64_t)GOSSIP_BURST_QUIET_INTERVALS * g->cfg.gossip_interval_ms;
+}
+
+bool sync_burst_active(const struct gossip *g)
+{
+    return sync_busy(g);
 }
 
 void sync_note_burst(struct gossip *g)

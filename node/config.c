@@ -62,7 +62,7 @@ static const struct opt opts[] = {
      "lambda for data deltas (at least retransmit-mult; default 8)"},
     {"suspicion-mult", OPT_U32, F(suspicion_mult), "SWIM suspicion timeout multiplier (default 4)"},
     {"max-queued-deltas", OPT_U32, F(max_queued_deltas),
-     "writes waiting to be gossiped; overflow drops the oldest (default 65536)"},
+     "writes waiting to be gossiped; overflow leaves the burst to anti-entropy (default 65536)"},
     {"leave-timeout-ms", OPT_U32, F(leave_timeout_ms),
      "how long a graceful leave keeps gossiping (default 1000)"},
     {"stream-buffer-limit", OPT_BYTES, F(stream_buffer_limit_bytes),

@@ -987,6 +987,7 @@ void sim_gossip_stats_sum(const struct sim *s, struct gossip_stats *out)
         SUM(deltas_received);
         SUM(deltas_applied);
         SUM(deltas_dropped_queue_full);
+        SUM(data_queue_overflows);
         SUM(digests_sent);
         SUM(digests_received);
         SUM(buckets_repaired);

@@ -11,7 +11,9 @@
  *     ones (sync_offers_postponed_busy / sync_offers_declined_busy > 0), and
  *     sends no repair bytes (it ships nothing while the keyspace moves);
  *   - after it, all three hold identical data within
- *         bound = sync_interval_ms (quiet for one interval, then the offer)
+ *         bound = sync_interval_ms (quiet for GOSSIP_BURST_QUIET_INTERVALS
+ *                 gossip intervals, less than one sync interval; then the
+ *                 offer)
  *               + 12 * sync_interval_ms (every pair must hold a session;
  *                 each node offers to a random peer every interval, so a
  *                 given pair waits k intervals with probability ~2^-k, the
@@ -19,7 +21,9 @@
  *               + missed_bytes * 3 / repair_bytes_per_tick ticks of 10 ms
  *                 (the 3x of test_sim_catchup, per peer: x2)
  *               + 2 s (digest round trips, scheduling)
- *     Observed (seeds 1-12): printed by the test.
+ *     Observed (seeds 1-12): printed by the test; 0.55-1.58 s since the
+ *     quiet period is 2 gossip intervals and an overflowing queue is
+ *     emptied (3.1-7.0 s before).
  *   - the repair went through sweeps (repair_sweeps > 0), one store_scan
  *     pass per peer instead of one whole-table scan per bucket.
  */

@@ -815,7 +815,10 @@ static void test_gossip_many_writes_pack_into_few_datagrams(void **state)
     net_free(&net);
 }
 
-static void test_gossip_queue_full_drops_oldest_and_counts(void **state)
+/* A full data queue is a burst gossip cannot carry: the queue is cleared
+ * and nothing is queued until the burst is over (anti-entropy repairs it
+ * all, spread_entry in gossip.c says why); then queueing resumes. */
+static void test_gossip_queue_overflow_clears_it_until_the_burst_ends(void **state)
 {
     (void)state;
     struct net net;
@@ -825,16 +828,79 @@ static void test_gossip_queue_full_drops_oldest_and_counts(void **state)
     cfg.max_queued_deltas = 10;
     node_start(&net, 0, &cfg);
     char key[16];
-    for (int i = 0; i < 25; i++) {
+    for (int i = 0; i < 10; i++) {
         snprintf(key, sizeof(key), "q%d", i);
         local_set(&net, 0, key, "x");
     }
     /* a newer version of a queued key replaces it: no growth, no drop */
-    local_set(&net, 0, "q24", "y");
+    local_set(&net, 0, "q9", "y");
     struct gossip_stats st;
     gossip_stats(net.nodes[0].g, &st);
     assert_int_equal(st.queued_deltas, 10);
-    assert_int_equal(st.deltas_dropped_queue_full, 15);
+    assert_int_equal(st.deltas_dropped_queue_full, 0);
+    assert_int_equal(st.data_queue_overflows, 0);
+    /* the 11th key overflows: all 10 queued and it are dropped */
+    local_set(&net, 0, "q10", "x");
+    gossip_stats(net.nodes[0].g, &st);
+    assert_int_equal(st.queued_deltas, 0);
+    assert_int_equal(st.deltas_dropped_queue_full, 11);
+    assert_int_equal(st.data_queue_overflows, 1);
+    /* the burst goes on: nothing is queued */
+    for (int i = 11; i < 25; i++) {
+        snprintf(key, sizeof(key), "q%d", i);
+        local_set(&net, 0, key, "x");
+    }
+    gossip_stats(net.nodes[0].g, &st);
+    assert_int_equal(st.queued_deltas, 0);
+    assert_int_equal(st.deltas_dropped_queue_full, 25);
+    assert_int_equal(st.data_queue_overflows, 1);
+    /* quiet for longer than a sync interval: the burst is over */
+    net_run(&net, cfg.sync_interval_ms + 500);
+    local_set(&net, 0, "after", "x");
+    gossip_stats(net.nodes[0].g, &st);
+    assert_int_equal(st.queued_deltas, 1);
+    assert_int_equal(st.deltas_dropped_queue_full, 25);
+    assert_int_equal(st.data_queue_overflows, 1);
+    net_free(&net);
+}
+
+/* Mid-burst a queue GOSSIP_BURST_QUEUE_MAX deep overflows below the
+ * configured bound; without a burst the same depth is queued. */
+static void test_gossip_deep_queue_mid_burst_overflows(void **state)
+{
+    (void)state;
+    struct net net;
+    net_init(&net, 0, false);
+    struct gossip_config cfg;
+    node_cfg(&net, 0, &cfg);
+    node_start(&net, 0, &cfg);
+    char key[16];
+    /* a burst: far more than GOSSIP_BURST_DELTAS_PER_ROUND in no time */
+    for (unsigned i = 0; i < GOSSIP_BURST_QUEUE_MAX + 100; i++) {
+        snprintf(key, sizeof(key), "b%u", i);
+        local_set(&net, 0, key, "x");
+    }
+    struct gossip_stats st;
+    gossip_stats(net.nodes[0].g, &st);
+    assert_int_equal(st.data_queue_overflows, 1);
+    assert_int_equal(st.queued_deltas, 0);
+    assert_int_equal(st.deltas_dropped_queue_full, GOSSIP_BURST_QUEUE_MAX + 100);
+    net_free(&net);
+
+    /* the same number of writes spread out (under a burst's rate) is queued */
+    net_init(&net, 0, false);
+    node_cfg(&net, 0, &cfg);
+    node_start(&net, 0, &cfg);
+    for (unsigned i = 0; i < GOSSIP_BURST_QUEUE_MAX + 100; i++) {
+        snprintf(key, sizeof(key), "s%u", i);
+        local_set(&net, 0, key, "x");
+        if (i % (GOSSIP_BURST_DELTAS_PER_ROUND / 2) == 0)
+            net_run(&net, cfg.gossip_interval_ms);
+    }
+    gossip_stats(net.nodes[0].g, &st);
+    assert_int_equal(st.data_queue_overflows, 0);
+    assert_int_equal(st.deltas_dropped_queue_full, 0);
+    assert_true(st.queued_deltas > GOSSIP_BURST_QUEUE_MAX);
     net_free(&net);
 }
 
@@ -1389,7 +1455,8 @@ int main(void)
         cmocka_unit_test(test_gossip_wall_clock_stepped_back_keeps_probing),
         cmocka_unit_test(test_gossip_local_write_spreads_to_every_node),
         cmocka_unit_test(test_gossip_many_writes_pack_into_few_datagrams),
-        cmocka_unit_test(test_gossip_queue_full_drops_oldest_and_counts),
+        cmocka_unit_test(test_gossip_queue_overflow_clears_it_until_the_burst_ends),
+        cmocka_unit_test(test_gossip_deep_queue_mid_burst_overflows),
         cmocka_unit_test(test_gossip_large_entry_goes_over_the_stream),
         cmocka_unit_test(test_gossip_anti_entropy_repairs_divergent_stores),
         cmocka_unit_test(test_gossip_anti_entropy_repairs_over_streams),
