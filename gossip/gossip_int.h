@@ -86,6 +86,11 @@
  * writes only to clear them cost 2 % of the writer's CPU per SET in the
  * 3-node client_bench (docs/BENCHMARKS.md, "Client API"). */
 #define GOSSIP_BURST_QUEUE_MAX 4096u
+/* A dirty offer (the queue dropped deltas since our last offer) goes to
+ * gossip_fanout peers, at most this many (the fanout's own clamp in a
+ * gossip round is 64; a session per peer costs a few digest datagrams and
+ * the repair of what differs, which a dirty node owes them all anyway). */
+#define GOSSIP_DIRTY_OFFERS_MAX 16u
 /* The old default period (10 x 1 s): under sustained overload anti-entropy
  * still runs this often. */
 #define GOSSIP_SYNC_BUSY_MAX_INTERVALS 10u

@@ -645,9 +645,18 @@ void sync_tick(struct gossip *g)
         g->sync_deferred_ms = 0;
         g->last_offer_ms = g->now_ms;
         g->next_sync_ms = g->now_ms + g->cfg.sync_interval_ms;
-        size_t idx[1];
-        if (!g->leaving && member_pick_random(g, 1, 0, idx) == 1)
-            send_root_offer(g, member_addr(&g->members[idx[0]]));
+        /* After a burst that overflowed the queue every peer lacks it, and
+         * anti-entropy is now its only carrier: offer to gossip_fanout
+         * peers at once rather than one (with 3 nodes the second peer
+         * otherwise waited for its own offer to pick us, 1-3 intervals). */
+        size_t idx[GOSSIP_DIRTY_OFFERS_MAX];
+        size_t want = 1;
+        if (dirty)
+            want = g->cfg.gossip_fanout < GOSSIP_DIRTY_OFFERS_MAX ? g->cfg.gossip_fanout
+                                                                  : GOSSIP_DIRTY_OFFERS_MAX;
+        size_t n = g->leaving ? 0 : member_pick_random(g, want, 0, idx);
+        for (size_t i = 0; i < n; i++)
+            send_root_offer(g, member_addr(&g->members[idx[i]]));
     }
     sync_tick_rest(g);
 }

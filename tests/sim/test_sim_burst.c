@@ -21,9 +21,9 @@
  *               + missed_bytes * 3 / repair_bytes_per_tick ticks of 10 ms
  *                 (the 3x of test_sim_catchup, per peer: x2)
  *               + 2 s (digest round trips, scheduling)
- *     Observed (seeds 1-12): printed by the test; 0.55-1.58 s since the
- *     quiet period is 2 gossip intervals and an overflowing queue is
- *     emptied (3.1-7.0 s before).
+ *     Observed (seeds 1-12): printed by the test; 0.54-0.65 s since the
+ *     quiet period is 2 gossip intervals, the dirty offer goes to every
+ *     peer (fanout) and an overflowing queue is emptied (3.1-7.0 s before).
  *   - the repair went through sweeps (repair_sweeps > 0), one store_scan
  *     pass per peer instead of one whole-table scan per bucket.
  */
