@@ -237,6 +237,13 @@ struct gossip_stats {
     uint64_t data_queue_overflows; /* the full data queue was cleared (a burst
                                     * left to anti-entropy; deltas dropped are
                                     * in deltas_dropped_queue_full) */
+    uint64_t repair_pushes_deferred; /* buckets whose push waited for the pull */
+    uint64_t repair_pushes_skipped;  /* of those, caught up by the pull or sent
+                                      * by a repair job: not pushed */
+    uint64_t sync_offers_postponed_pull; /* our offer put off: a bulk repair
+                                          * we asked for is still arriving */
+    uint64_t repair_push_offers; /* held pushes that still differed: a session
+                                  * offered to the peer instead */
 };
 void gossip_stats(const struct gossip *g, struct gossip_stats *out);
 

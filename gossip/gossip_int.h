@@ -297,6 +297,38 @@ struct gossip_repair_sweep {
     uint64_t want[STORE_BUCKETS / 64]; /* requested buckets */
 };
 
+/* Push after pull. In a session the responder B both pulls the initiator
+ * A's entries of the differing buckets (BUCKET_REQ) and pushes its own to
+ * A. After a write burst on A every bucket differs and B's side is simply
+ * older: its push shipped the keyspace back to A for nothing (in the
+ * 3-node client_bench, 100,000 entries from each peer merged and lost on
+ * the writer during the next benchmark phase). So B holds its push until
+ * A's repair has arrived (at least a sync interval after the request, and
+ * GOSSIP_PUSH_QUIET_INTERVALS gossip intervals after the last REPAIR from
+ * A, at most GOSSIP_SYNC_BUSY_MAX_INTERVALS sync intervals), then pushes
+ * only the buckets whose hash is not the one A advertised: a bucket that
+ * now hashes to A's digest holds exactly what A held, and A only moves
+ * forward. One wait per peer (by node id: A's REPAIR frames arrive on a
+ * stream whose address is not A's gossip address), at most
+ * GOSSIP_PUSH_WAITS_MAX; beyond that a push goes out at once, as before. */
+#define GOSSIP_PUSH_QUIET_INTERVALS 2u
+/* Only a bulk difference waits: at least this many of a group's 32 leaves
+ * differ in one digest message (half: 43 writes made during a partition
+ * touch ~1.3 leaves per group and are pushed at once, as a delayed push
+ * made their heal 0.6 s slower in test_sim_partition and sim_broadcast's
+ * partition median 1.56 -> 1.99 s; a burst or a wiped node differs in all
+ * 32). */
+#define GOSSIP_PUSH_DEFER_MIN_LEAVES 16u
+#define GOSSIP_PUSH_WAITS_MAX 8u
+struct gossip_push_wait {
+    uint64_t peer_id;
+    char addr[WIRE_MAX_ADDR + 1]; /* where the push goes (the digest's source) */
+    uint64_t created_ms;
+    uint64_t last_rx_ms; /* last REPAIR from the peer (0: none yet) */
+    uint64_t want[STORE_BUCKETS / 64];
+    uint64_t peer_hash[STORE_BUCKETS]; /* the peer's leaf hashes from its digest */
+};
+
 /* Extra counters not in the public struct (copied out by gossip_stats). */
 
 /* ------------------------------------------------------------- gossip */
@@ -358,6 +390,8 @@ struct gossip {
     struct gossip_repair_job *jobs; /* FIFO: jobs[jobs_head .. jobs_head + jobs_count) */
     size_t jobs_head, jobs_count, jobs_cap;
     struct gossip_repair_sweep sweep;
+    struct gossip_push_wait *push_waits[GOSSIP_PUSH_WAITS_MAX]; /* heap, 8.3 KiB each */
+    size_t npush_waits;
     uint8_t *arena; /* copies of entries batched for one REPAIR message */
     size_t arena_cap;
     uint64_t gc_bound;         /* cached sync_gc_bound() */

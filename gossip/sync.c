@@ -12,7 +12,9 @@
  *   B -> A  DIGEST bits=5  the 32 group hashes        (only if roots differ)
  *   A -> B  DIGEST bits=10 the 32 leaves of each group that differs
  *   B -> A  BUCKET_REQ     the leaves that differ, and B queues REPAIR of its
- *                          own entries of those buckets to A (push)
+ *                          own entries of those buckets to A (push; after a
+ *                          bulk difference only once A's REPAIR has arrived,
+ *                          and only the buckets it left different)
  *   A -> B  REPAIR         A's entries of the requested buckets (pull)
  *
  * Each message is self-contained (no session state), so loss only delays
@@ -62,6 +64,9 @@ int sync_init(struct gossip *g)
 
 void sync_free(struct gossip *g)
 {
+    for (size_t i = 0; i < g->npush_waits; i++)
+        free(g->push_waits[i]);
+    g->npush_waits = 0;
     free(g->jobs);
     free(g->arena);
     g->jobs = NULL;
@@ -191,6 +196,81 @@ static void job_pop(struct gossip *g)
         g->jobs_head = 0;
 }
 
+/* ------------------------------------------------------- push after pull */
+
+static struct gossip_push_wait *push_wait_find(struct gossip *g, uint64_t peer_id)
+{
+    for (size_t i = 0; i < g->npush_waits; i++)
+        if (g->push_waits[i]->peer_id == peer_id)
+            return g->push_waits[i];
+    return NULL;
+}
+
+/* Our side of bucket b is pushed to src once its pull has arrived, unless
+ * the pull makes it what the peer advertised (peer_hash). */
+static void push_defer(struct gossip *g, const char *src, uint64_t peer_id, uint32_t b,
+                       uint64_t peer_hash)
+{
+    struct gossip_push_wait *w = push_wait_find(g, peer_id);
+    if (!w && g->npush_waits < GOSSIP_PUSH_WAITS_MAX) {
+        w = malloc(sizeof(*w));
+        if (w) {
+            w->peer_id = peer_id;
+            snprintf(w->addr, sizeof(w->addr), "%s", src);
+            w->created_ms = g->now_ms;
+            w->last_rx_ms = 0;
+            memset(w->want, 0, sizeof(w->want));
+            g->push_waits[g->npush_waits++] = w;
+        }
+    }
+    if (!w) { /* no room: push at once, as without the wait */
+        job_push(g, src, b);
+        return;
+    }
+    w->want[b / 64] |= 1ull << (b % 64);
+    w->peer_hash[b] = peer_hash; /* a later digest's hash replaces an earlier one */
+    g->st.repair_pushes_deferred++;
+}
+
+static void push_waits_tick(struct gossip *g)
+{
+    uint64_t quiet_ms = (uint64_t)GOSSIP_PUSH_QUIET_INTERVALS * g->cfg.gossip_interval_ms;
+    uint64_t max_ms = (uint64_t)GOSSIP_SYNC_BUSY_MAX_INTERVALS * g->cfg.sync_interval_ms;
+    for (size_t i = 0; i < g->npush_waits;) { /* bounded: GOSSIP_PUSH_WAITS_MAX */
+        struct gossip_push_wait *w = g->push_waits[i];
+        bool due = (g->now_ms >= w->created_ms + g->cfg.sync_interval_ms &&
+                    g->now_ms >= w->last_rx_ms + quiet_ms) ||
+                   g->now_ms >= w->created_ms + max_ms;
+        if (!due) {
+            i++;
+            continue;
+        }
+        /* A bucket that now hashes to the peer's leaf holds what the peer
+         * held: nothing to push. For the rest, the peer's leaves are as
+         * old as its digest (other peers may have repaired it since: a
+         * wiped node is repaired by several at once), so instead of
+         * pushing them blind we offer a session: the peer then pulls
+         * exactly the buckets that still differ, by fresh hashes. */
+        const uint64_t *leaves = store_bucket_hashes(g->store);
+        uint32_t differ = 0;
+        for (uint32_t wi = 0; wi < STORE_BUCKETS / 64; wi++) {
+            for (uint64_t bits = w->want[wi]; bits; bits &= bits - 1) {
+                uint32_t b = wi * 64 + (uint32_t)__builtin_ctzll(bits);
+                if (leaves[b] == w->peer_hash[b])
+                    g->st.repair_pushes_skipped++;
+                else
+                    differ++;
+            }
+        }
+        if (differ > 0 && !g->leaving) {
+            g->st.repair_push_offers++;
+            send_root_offer(g, w->addr);
+        }
+        free(w);
+        g->push_waits[i] = g->push_waits[--g->npush_waits];
+    }
+}
+
 /* ---------------------------------------------------------- receiving */
 
 /* A write burst seen within the last GOSSIP_BURST_QUIET_INTERVALS gossip
@@ -277,13 +357,24 @@ void sync_on_digest(struct gossip *g, const char *src, const struct wire_msg *m)
         const uint64_t *leaves = store_bucket_hashes(g->store);
         struct wire_msg *out = g->tx;
         gossip_msg_init(g, out, WIRE_BUCKET_REQ);
+        /* A bulk difference (most leaves of the group differ: a write
+         * burst, a wiped node) holds our push until the pull has arrived;
+         * a few differing buckets are pushed at once (cheap, and their
+         * latency is what a partition heal or a missed delta waits for). */
+        uint32_t ndiff = 0;
+        for (uint32_t i = 0; i < d->n; i++)
+            ndiff += leaves[d->first_bucket + i] != d->hashes[i];
+        bool bulk = ndiff >= GOSSIP_PUSH_DEFER_MIN_LEAVES;
         uint32_t n = 0;
         for (uint32_t i = 0; i < d->n; i++) {
             uint32_t b = d->first_bucket + i;
             if (leaves[b] == d->hashes[i])
                 continue;
             out->u.bucket_req.buckets[n++] = b;
-            job_push(g, src, b); /* push: our side of this bucket */
+            if (bulk)
+                push_defer(g, src, m->sender_id, b, d->hashes[i]); /* push, after the pull */
+            else
+                job_push(g, src, b); /* push: our side of this bucket */
         }
         if (n == 0)
             return;
@@ -301,6 +392,7 @@ void sync_on_digest(struct gossip *g, const char *src, const struct wire_msg *m)
 void sync_on_bucket_req(struct gossip *g, const char *src, const struct wire_msg *m)
 {
     g->st.bucket_reqs_received++;
+    struct gossip_push_wait *w = push_wait_find(g, m->sender_id);
     for (uint32_t i = 0; i < m->u.bucket_req.n && i < WIRE_MAX_BUCKETS_MSG; i++) {
         uint32_t b = m->u.bucket_req.buckets[i];
         if (b >= STORE_BUCKETS) {
@@ -308,12 +400,21 @@ void sync_on_bucket_req(struct gossip *g, const char *src, const struct wire_msg
             continue;
         }
         job_push(g, src, b);
+        /* this job sends the peer our side of b: a held push of b would
+         * send it twice (one session each way after a burst) */
+        if (w && (w->want[b / 64] & (1ull << (b % 64)))) {
+            w->want[b / 64] &= ~(1ull << (b % 64));
+            g->st.repair_pushes_skipped++;
+        }
     }
 }
 
 void sync_on_repair(struct gossip *g, const struct wire_msg *m)
 {
     g->st.repair_entries_received += m->u.entries.n;
+    struct gossip_push_wait *w = push_wait_find(g, m->sender_id);
+    if (w)
+        w->last_rx_ms = g->now_ms; /* its pull is still arriving: hold the push */
     for (uint32_t i = 0; i < m->u.entries.n; i++)
         gossip_apply_entry(g, &m->u.entries.entries[i], false, true);
 }
@@ -613,6 +714,16 @@ void sync_tick(struct gossip *g)
         /* mid-burst: look again next gossip interval */
         g->next_sync_ms = g->now_ms + g->cfg.gossip_interval_ms;
         g->st.sync_offers_postponed_busy++;
+    } else if (g->now_ms >= g->next_sync_ms && g->npush_waits > 0 &&
+               g->dq.dropped == g->sync_dropped_seen) {
+        /* We asked a peer for a bulk repair and it has not all arrived:
+         * an offer now compares our stale side, and its peer would pull
+         * our stale entries (after a burst on node 1 of client_bench,
+         * 100,000 per stale peer merged and lost on the writer). The
+         * waits end within GOSSIP_SYNC_BUSY_MAX_INTERVALS; a dirty offer
+         * is never held. */
+        g->next_sync_ms = g->now_ms + g->cfg.gossip_interval_ms;
+        g->st.sync_offers_postponed_pull++;
     } else if (!sync_busy(g) && g->dq.dropped > g->sync_dropped_seen &&
                g->next_sync_ms > g->now_ms) {
         g->next_sync_ms = g->now_ms; /* a dropping burst just ended */
@@ -663,6 +774,7 @@ void sync_tick(struct gossip *g)
 
 static void sync_tick_rest(struct gossip *g)
 {
+    push_waits_tick(g);
     repair_pump(g);
     if (g->now_ms >= g->next_gc_bound_ms) {
         g->next_gc_bound_ms = g->now_ms + g->cfg.sync_interval_ms;
@@ -687,5 +799,17 @@ uint64_t sync_next_deadline(const struct gossip *g)
         t = g->next_gc_ms;
     if (g->next_gc_bound_ms < t)
         t = g->next_gc_bound_ms;
+    uint64_t quiet_ms = (uint64_t)GOSSIP_PUSH_QUIET_INTERVALS * g->cfg.gossip_interval_ms;
+    uint64_t max_ms = (uint64_t)GOSSIP_SYNC_BUSY_MAX_INTERVALS * g->cfg.sync_interval_ms;
+    for (size_t i = 0; i < g->npush_waits; i++) { /* when push_waits_tick releases it */
+        const struct gossip_push_wait *w = g->push_waits[i];
+        uint64_t due = w->created_ms + g->cfg.sync_interval_ms;
+        if (w->last_rx_ms + quiet_ms > due)
+            due = w->last_rx_ms + quiet_ms;
+        if (due > w->created_ms + max_ms)
+            due = w->created_ms + max_ms;
+        if (due < t)
+            t = due;
+    }
     return t;
 }

@@ -995,6 +995,10 @@ void sim_gossip_stats_sum(const struct sim *s, struct gossip_stats *out)
         SUM(repair_entries_received);
         SUM(repair_bytes_sent);
         SUM(repair_sweeps);
+        SUM(repair_pushes_deferred);
+        SUM(repair_pushes_skipped);
+        SUM(sync_offers_postponed_pull);
+        SUM(repair_push_offers);
         SUM(repair_jobs_merged);
         SUM(sync_offers_dirty);
         SUM(sync_offers_postponed_busy);

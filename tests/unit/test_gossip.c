@@ -904,6 +904,68 @@ static void test_gossip_deep_queue_mid_burst_overflows(void **state)
     net_free(&net);
 }
 
+static bool roots_equal(struct net *net, void *arg)
+{
+    (void)arg;
+    uint64_t r = store_root_hash(net->nodes[0].store);
+    for (int i = 1; i < net->n; i++)
+        if (store_root_hash(net->nodes[i].store) != r)
+            return false;
+    return true;
+}
+
+/* After a burst on node 0 every bucket differs. In node 0's session with
+ * node 1, node 1 pulls node 0's entries and holds its own push until the
+ * pull has arrived, then pushes only the buckets the pull did not make
+ * equal to node 0's digest: the few holding node 1's own unreplicated
+ * writes, which still reach node 0. */
+static void test_gossip_bulk_repair_pushes_only_what_the_pull_left(void **state)
+{
+    (void)state;
+    struct net net;
+    net_init(&net, 2, true);
+    join_all(&net);
+    assert_true(net_run_until(&net, 5000, all_see_all_alive, NULL) != UINT64_MAX);
+    /* node 1's writes that gossip never carried (store only) */
+    char key[16];
+    for (int i = 0; i < 5; i++) {
+        snprintf(key, sizeof(key), "own%d", i);
+        struct entry e;
+        assert_int_equal(store_put(net.nodes[1].store, key, strlen(key), "v1", 2, net.now, &e), 0);
+    }
+    const int burst = 6000;
+    for (int i = 0; i < burst; i++) {
+        snprintf(key, sizeof(key), "b%d", i);
+        local_set(&net, 0, key, "x");
+    }
+    struct gossip_stats s0, s1;
+    gossip_stats(net.nodes[0].g, &s0);
+    assert_int_equal(s0.data_queue_overflows, 1);
+    assert_true(net_run_until(&net, 30000, roots_equal, NULL) != UINT64_MAX);
+    /* the held pushes come due (a sync interval, 2000 ms here, after the
+     * request and 400 ms after the last REPAIR from node 0) */
+    net_run(&net, 3 * 2000);
+    assert_true(roots_equal(&net, NULL));
+    for (int i = 0; i < 5; i++) {
+        snprintf(key, sizeof(key), "own%d", i);
+        assert_true(has_value(&net.nodes[0], key, "v1"));
+    }
+    assert_true(has_value(&net.nodes[1], "b0", "x"));
+    assert_true(has_value(&net.nodes[1], "b5999", "x"));
+    gossip_stats(net.nodes[0].g, &s0);
+    gossip_stats(net.nodes[1].g, &s1);
+    printf("  node 1 deferred %llu bucket pushes, skipped %llu; node 0 received %llu repair "
+           "entries, node 1 %llu\n",
+           (unsigned long long)s1.repair_pushes_deferred,
+           (unsigned long long)s1.repair_pushes_skipped,
+           (unsigned long long)s0.repair_entries_received,
+           (unsigned long long)s1.repair_entries_received);
+    assert_true(s1.repair_pushes_deferred > STORE_BUCKETS / 2);
+    /* at most the 5 buckets of node 1's own writes are pushed */
+    assert_true(s1.repair_pushes_skipped + 5 >= s1.repair_pushes_deferred);
+    net_free(&net);
+}
+
 static void test_gossip_large_entry_goes_over_the_stream(void **state)
 {
     (void)state;
@@ -925,16 +987,6 @@ static void test_gossip_large_entry_goes_over_the_stream(void **state)
     assert_true(st.delta_frames_sent >= 1);
     free(big);
     net_free(&net);
-}
-
-static bool roots_equal(struct net *net, void *arg)
-{
-    (void)arg;
-    uint64_t r = store_root_hash(net->nodes[0].store);
-    for (int i = 1; i < net->n; i++)
-        if (store_root_hash(net->nodes[i].store) != r)
-            return false;
-    return true;
 }
 
 static void anti_entropy_case(bool streams)
@@ -1457,6 +1509,7 @@ int main(void)
         cmocka_unit_test(test_gossip_many_writes_pack_into_few_datagrams),
         cmocka_unit_test(test_gossip_queue_overflow_clears_it_until_the_burst_ends),
         cmocka_unit_test(test_gossip_deep_queue_mid_burst_overflows),
+        cmocka_unit_test(test_gossip_bulk_repair_pushes_only_what_the_pull_left),
         cmocka_unit_test(test_gossip_large_entry_goes_over_the_stream),
         cmocka_unit_test(test_gossip_anti_entropy_repairs_divergent_stores),
         cmocka_unit_test(test_gossip_anti_entropy_repairs_over_streams),
