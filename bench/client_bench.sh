@@ -25,6 +25,8 @@
 # checkpoints, every 64 MiB of log); SYNC=none compares like with like
 # (redis-server here does not persist at all). After the runs the script
 # prints node 1's storage counters (group commits, checkpoints, log bytes).
+# NODE_ARGS adds options to every node's command line (word-split), e.g.
+# NODE_ARGS="--repair-bytes-per-tick 512kb".
 #
 #   bench/client_bench.sh            # ROUNDS=3 SYNC=none bench/client_bench.sh
 set -uo pipefail
@@ -34,6 +36,7 @@ ROUNDS=${ROUNDS:-2}
 REQUESTS=${REQUESTS:-200000}
 SYNC=${SYNC:-batch}
 NODES=${NODES:-3} # NODES=1: the RESP server alone, no gossip peers
+read -r -a EXTRA <<<"${NODE_ARGS:-}"
 FLAGS=(-t set,get -c 50 -d 100 -r 100000 -n "$REQUESTS")
 
 die() { echo "client_bench: $*" >&2; exit 1; }
@@ -87,7 +90,7 @@ for i in $(seq 0 $((NODES - 1))); do
   join=()
   [ $i -gt 0 ] && join=(--join "127.0.0.1:${G[0]}")
   "$BIN" serve --name "b$((i + 1))" --data "$DIR/n$i" --gossip "127.0.0.1:${G[$i]}" \
-    --client "127.0.0.1:${C[$i]}" --key-file "$DIR/key" --sync "$SYNC" --log-level warn "${join[@]}" \
+    --client "127.0.0.1:${C[$i]}" --key-file "$DIR/key" --sync "$SYNC" --log-level warn "${join[@]}" "${EXTRA[@]}" \
     2>"$DIR/n$i.log" &
   PIDS+=($!)
 done
@@ -122,7 +125,7 @@ converged() {
 now_ms() { date +%s%3N; }
 
 echo "client_bench: gossipkv $NODES node(s) (client ports ${C[*]}), redis-server :$RPORT"
-echo "flags: ${FLAGS[*]} -P {1,16}; best of $ROUNDS alternating rounds; gossipkv sync=$SYNC"
+echo "flags: ${FLAGS[*]} -P {1,16}; best of $ROUNDS alternating rounds; gossipkv sync=$SYNC${NODE_ARGS:+ $NODE_ARGS}"
 CONV=()
 for P in 1 16; do
   best_gs=0 best_gg=0 best_rs=0 best_rg=0

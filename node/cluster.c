@@ -501,6 +501,8 @@ int node_cluster_start(struct node *n)
         gc.suspicion_mult = n->cfg.suspicion_mult;
     if (n->cfg.max_queued_deltas)
         gc.max_queued_deltas = n->cfg.max_queued_deltas;
+    if (n->cfg.repair_bytes_per_tick)
+        gc.repair_bytes_per_tick = n->cfg.repair_bytes_per_tick;
     struct gossip_io io = {
         .data = cl,
         .send_cb = io_send,

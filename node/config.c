@@ -61,6 +61,8 @@ static const struct opt opts[] = {
     {"data-retransmit-mult", OPT_U32, F(data_retransmit_mult),
      "lambda for data deltas (at least retransmit-mult; default 8)"},
     {"suspicion-mult", OPT_U32, F(suspicion_mult), "SWIM suspicion timeout multiplier (default 4)"},
+    {"repair-bytes-per-tick", OPT_BYTES, F(repair_bytes_per_tick),
+     "anti-entropy repair bytes sent per 10 ms (default 256kb, i.e. 25.6 MB/s)"},
     {"max-queued-deltas", OPT_U32, F(max_queued_deltas),
      "writes waiting to be gossiped; overflow leaves the burst to anti-entropy (default 65536)"},
     {"leave-timeout-ms", OPT_U32, F(leave_timeout_ms),

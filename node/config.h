@@ -62,6 +62,7 @@ struct node_config {
     uint32_t data_retransmit_mult;
     uint32_t suspicion_mult;
     uint32_t max_queued_deltas;
+    uint32_t repair_bytes_per_tick; /* anti-entropy repair bytes per 10 ms (0 = core default) */
     uint32_t leave_timeout_ms;        /* how long a graceful leave keeps gossiping */
     uint64_t stream_buffer_limit_bytes; /* queued bytes per outgoing sync stream */
 };

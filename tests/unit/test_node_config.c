@@ -66,6 +66,15 @@ static void test_sizes_use_redis_units(void **state)
     assert_int_not_equal(node_config_parse_bytes("12x", &v), 0);
     assert_int_not_equal(node_config_parse_bytes("", &v), 0);
     assert_int_not_equal(node_config_parse_bytes("99999999999999999999gb", &v), 0);
+    /* a 32-bit size option takes units and refuses what does not fit */
+    struct node_config c;
+    char err[256];
+    node_config_defaults(&c);
+    assert_int_equal(c.repair_bytes_per_tick, 0); /* the core's default */
+    assert_int_equal(node_config_set(&c, "repair-bytes-per-tick", "512kb", err, sizeof(err)), 0);
+    assert_int_equal(c.repair_bytes_per_tick, 512u * 1024u);
+    assert_int_equal(node_config_set(&c, "repair-bytes-per-tick", "8gb", err, sizeof(err)),
+                     GKV_EINVAL);
 }
 
 static void test_flags_override_the_file_and_join_accumulates(void **state)
