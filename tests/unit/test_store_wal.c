@@ -419,6 +419,25 @@ static void test_wal_replay_restores_writes_after_checkpoint(void **state)
     rm_snapshots(snap);
 }
 
+/* Put new keys first, first + 1, ... until a sync=batch doubling has
+ * migrated a quarter of the old table and killed those originals: ticks
+ * until the doubling starts (a batch doubling starts in a tick), then puts
+ * alone (each migrates a few positions; a tick would migrate many). Returns
+ * one past the last key put. */
+static uint64_t reach_mid_doubling(struct store *s, uint64_t first)
+{
+    uint64_t now = TEST_NOW_MS, k = first;
+    for (; k < first + 4000; k++) {
+        put_v(s, k, 1);
+        if (!s->growing)
+            assert_int_equal(store_tick(s, now += 1), 0);
+        if (s->growing && !s->mig_committing && s->mig_pos >= s->old.cap / 4)
+            break;
+    }
+    assert_true(s->growing && !s->mig_committing);
+    return k + 1;
+}
+
 /* A sync=batch doubling is in progress when the power fails, and the kernel
  * had written back the old table's pages but none of the new table's slots
  * (writeback order is the kernel's). Every key written before the last
@@ -440,21 +459,9 @@ static void test_wal_batch_doubling_survives_lost_new_table(void **state)
     store_stats(s, &st);
     assert_false(st.growing);
     assert_int_equal(store_sync(s), 0); /* checkpoint: the log starts afresh */
-    /* New keys until the migration has copied a quarter of the old table
-     * and killed those originals: ticks until the doubling starts (a batch
-     * doubling starts in a tick), then puts alone (each migrates a few
-     * positions; a tick would migrate many). Then overwrite a few migrated
-     * keys, so their old records are freed while old-table slots on disk
-     * still name them. */
-    uint64_t now = TEST_NOW_MS;
-    for (uint64_t k = n; k < n + 4000; k++) {
-        put_v(s, k, 1);
-        if (!s->growing)
-            assert_int_equal(store_tick(s, now += 1), 0);
-        if (s->growing && !s->mig_committing && s->mig_pos >= s->old.cap / 4)
-            break;
-    }
-    assert_true(s->growing && !s->mig_committing);
+    /* Then overwrite a few migrated keys, so their old records are freed
+     * while old-table slots on disk still name them. */
+    reach_mid_doubling(s, n);
     uint64_t rewritten = 0;
     for (uint64_t i = 0; i < n && rewritten < 20; i++) {
         char key[32];
@@ -549,16 +556,7 @@ static void test_wal_batch_doubling_scans_see_each_key_once(void **state)
     for (uint64_t i = 0; i < n; i++)
         put_v(s, i, 1);
     assert_int_equal(store_sync(s), 0);
-    uint64_t now = TEST_NOW_MS, k = n;
-    for (; k < n + 4000; k++) {
-        put_v(s, k, 1);
-        if (!s->growing)
-            assert_int_equal(store_tick(s, now += 1), 0);
-        if (s->growing && !s->mig_committing && s->mig_pos >= s->old.cap / 4)
-            break;
-    }
-    assert_true(s->growing && !s->mig_committing);
-    uint64_t total = k + 1;
+    uint64_t total = reach_mid_doubling(s, n);
     for (uint64_t i = 0; i < n; i += 24)
         put_v(s, i, 2); /* migrated or not: the latest version is 2 */
     assert_true(s->growing && !s->mig_committing); /* the old table is scanned too */
