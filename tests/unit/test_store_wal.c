@@ -459,8 +459,8 @@ static void test_wal_batch_doubling_survives_lost_new_table(void **state)
     store_stats(s, &st);
     assert_false(st.growing);
     assert_int_equal(store_sync(s), 0); /* checkpoint: the log starts afresh */
-    /* Then overwrite a few migrated keys, so their old records are freed
-     * while old-table slots on disk still name them. */
+    /* Into the doubling; then overwrite a few migrated keys, so their old
+     * records are freed while old-table slots on disk still name them. */
     reach_mid_doubling(s, n);
     uint64_t rewritten = 0;
     for (uint64_t i = 0; i < n && rewritten < 20; i++) {
