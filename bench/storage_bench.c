@@ -272,6 +272,9 @@ static void gkv_maybe_tick(struct gkv_side *g, uint64_t now)
     }
 }
 
+/* --pages: the store's huge-page choice (default, as a node's: values). */
+static enum store_pages bench_pages = STORE_PAGES_VALUES;
+
 static void gkv_open(struct gkv_side *g, uint64_t seed)
 {
     snprintf(g->dir, sizeof(g->dir), "/tmp/gkv-bench-XXXXXX");
@@ -283,6 +286,7 @@ static void gkv_open(struct gkv_side *g, uint64_t seed)
     cfg.node_id = 1;
     cfg.sync = STORE_SYNC_NONE;
     cfg.initial_capacity = 0; /* default: the put phase grows through doublings */
+    cfg.pages = bench_pages;
     struct gkv_rng r;
     gkv_rng_seed(&r, seed ^ 0x706c6163ull);
     fill_random(&r, cfg.placement_secret, sizeof(cfg.placement_secret));
@@ -585,7 +589,10 @@ static void print_op(const char *op, double gkv, double lmdb)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: storage_bench [--keys N] [--seed S] [--only OP [--repeat R]]\n"
+    fprintf(stderr, "usage: storage_bench [--keys N] [--seed S] [--pages values|none|all]\n"
+                    "                     [--only OP [--repeat R]]\n"
+                    "  --pages: which gossipkv files use 2 MiB pages (the node's huge-pages\n"
+                    "           option; default values)\n"
                     "  --only OP: gossipkv alone, for profiling: the phases OP needs, then OP\n"
                     "             R times (default 5); OP is put, get_hit, get_miss, overwrite\n"
                     "             or delete. Prints one rate per repetition, no ratios.\n");
@@ -655,6 +662,16 @@ int main(int argc, char **argv)
             n = (uint32_t)v;
         } else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc) {
             seed = strtoull(argv[++i], NULL, 0);
+        } else if (strcmp(argv[i], "--pages") == 0 && i + 1 < argc) {
+            const char *v = argv[++i];
+            if (strcmp(v, "values") == 0)
+                bench_pages = STORE_PAGES_VALUES;
+            else if (strcmp(v, "none") == 0)
+                bench_pages = STORE_PAGES_NONE;
+            else if (strcmp(v, "all") == 0)
+                bench_pages = STORE_PAGES_ALL;
+            else
+                usage();
         } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
             only = argv[++i];
         } else if (strcmp(argv[i], "--repeat") == 0 && i + 1 < argc) {
@@ -679,8 +696,8 @@ int main(int argc, char **argv)
         return rc;
     }
     printf("storage_bench: keys=%u key_bytes=%u value_bytes=%u seed=%" PRIu64
-           " gossipkv sync=none, lmdb MDB_NOSYNC|MDB_WRITEMAP\n",
-           n, BENCH_KEY_BYTES, BENCH_VALUE_BYTES, seed);
+           " gossipkv sync=none huge-pages=%s, lmdb MDB_NOSYNC|MDB_WRITEMAP\n",
+           n, BENCH_KEY_BYTES, BENCH_VALUE_BYTES, seed, store_pages_name(bench_pages));
 
     struct gkv_side g;
     struct lmdb_side l;

@@ -12,7 +12,17 @@
 
 #include "common/errors.h"
 
-enum opt_type { OPT_STR, OPT_BOOL, OPT_U32, OPT_BYTES, OPT_SYNC, OPT_LEVEL, OPT_JOIN, OPT_ADDR };
+enum opt_type {
+    OPT_STR,
+    OPT_BOOL,
+    OPT_U32,
+    OPT_BYTES,
+    OPT_SYNC,
+    OPT_PAGES,
+    OPT_LEVEL,
+    OPT_JOIN,
+    OPT_ADDR
+};
 
 struct opt {
     const char *name;
@@ -50,6 +60,8 @@ static const struct opt opts[] = {
     {"wal-checkpoint-bytes", OPT_BYTES, F(wal_checkpoint_bytes),
      "write-ahead log size that triggers a checkpoint, sync batch/always (default 64mb)"},
     {"initial-capacity", OPT_U32, F(initial_capacity), "slots of a new table (0 = store default)"},
+    {"huge-pages", OPT_PAGES, F(pages),
+     "values|none|all: data files mapped with 2 MiB pages (default values)"},
     {"mtu", OPT_U32, F(mtu), "gossip datagram budget in bytes (default 1400)"},
     {"probe-interval-ms", OPT_U32, F(probe_interval_ms), "SWIM probe period (default 1000)"},
     {"probe-timeout-ms", OPT_U32, F(probe_timeout_ms), "SWIM probe timeout (default 500)"},
@@ -231,6 +243,16 @@ int node_config_set(struct node_config *cfg, const char *name, const char *value
             cfg->sync = STORE_SYNC_ALWAYS;
         else
             return errf(err, err_len, "sync: expected none, batch or always, got '%s'", value);
+        return 0;
+    case OPT_PAGES:
+        if (!strcasecmp(value, "values"))
+            cfg->pages = STORE_PAGES_VALUES;
+        else if (!strcasecmp(value, "none"))
+            cfg->pages = STORE_PAGES_NONE;
+        else if (!strcasecmp(value, "all"))
+            cfg->pages = STORE_PAGES_ALL;
+        else
+            return errf(err, err_len, "huge-pages: expected values, none or all, got '%s'", value);
         return 0;
     case OPT_LEVEL:
         if (node_log_parse_level(value, &cfg->log_level) != 0)
@@ -472,6 +494,9 @@ bool node_config_get(const struct node_config *cfg, const char *name, char *out,
                  cfg->sync == STORE_SYNC_NONE     ? "none"
                  : cfg->sync == STORE_SYNC_ALWAYS ? "always"
                                                   : "batch");
+        break;
+    case OPT_PAGES:
+        snprintf(out, out_len, "%s", store_pages_name(cfg->pages));
         break;
     case OPT_LEVEL:
         snprintf(out, out_len, "%s", node_log_level_name(cfg->log_level));

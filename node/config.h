@@ -36,6 +36,7 @@ struct node_config {
     char key_file[NODE_PATH_MAX];
     char label[SEAL_LABEL_MAX + 1];
     enum store_sync sync;
+    enum store_pages pages;           /* huge-pages: values (default), none, all */
     char requirepass[NODE_PASS_MAX];
     enum node_log_level log_level;
     bool insecure;

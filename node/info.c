@@ -244,6 +244,7 @@ static void sec_storage(struct node *n, struct resp_buf *b)
     line(b, "# Storage");
     line(b, "data_dir:%s", n->cfg.data_dir);
     line(b, "sync:%s", sync_name(s.sync));
+    line(b, "huge_pages:%s", store_pages_name(s.pages));
     line(b, "entries:%" PRIu64, s.entries);
     line(b, "tombstones:%" PRIu64, s.tombstones);
     line(b, "capacity:%" PRIu64, s.capacity);

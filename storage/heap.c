@@ -113,17 +113,20 @@ static int heap_extend(struct store_heap *h, uint64_t need_end)
         }
         if (rc != 0)
             return rc;
-        /* The new bytes hold nothing yet: make them resident now with
-         * MADV_POPULATE_WRITE. The mapping is MADV_HUGEPAGE (open_values)
-         * and the file ends on 2 MiB boundaries, so each fault reads a
+        /* The new bytes hold nothing yet: on a huge mapping (h->huge:
+         * MADV_HUGEPAGE, open_values) make them resident now with
+         * MADV_POPULATE_WRITE. The file ends on 2 MiB boundaries, so each
+         * fault reads a
          * fallocated (unwritten) 2 MiB range into one 2 MiB folio and maps
          * it with one TLB entry (Linux 6.16+ ext4/xfs large folios): random
          * gets then miss the TLB on their record no more (+10-20% get_hit,
          * docs/BENCHMARKS.md). This costs 0.3 ns/byte here; writing zeros
          * instead (store__zero_fill) would build the same folios but copy
          * 3-15x slower into them. Where the kernel makes 4 KiB pages it is
-         * the old first-touch cost, paid here instead of in later puts. */
-        if (!h->read_only) {
+         * the old first-touch cost, paid here instead of in later puts.
+         * Without h->huge (STORE_PAGES_NONE) the allocator's 64 KiB
+         * zero-fill ahead of the bump pointer makes the pages resident. */
+        if (h->huge) {
             uint64_t from = h->file_bytes > h->prefaulted ? h->file_bytes : h->prefaulted;
             if (target > from) {
                 store__prefault(h->map, from, target - from);

@@ -1309,6 +1309,11 @@ static int replay_apply(void *arg, uint8_t type, const struct entry *e)
 
 /* ------------------------------------------------------------- stats */
 
+const char *store_pages_name(enum store_pages p)
+{
+    return p == STORE_PAGES_NONE ? "none" : p == STORE_PAGES_ALL ? "all" : "values";
+}
+
 void store_stats(const struct store *s, struct store_stats *out)
 {
     *out = s->st;
@@ -1329,6 +1334,7 @@ void store_stats(const struct store *s, struct store_stats *out)
     out->growing = s->growing;
     out->incarnation = s->hdr.incarnation;
     out->sync = s->cfg.sync;
+    out->pages = s->cfg.pages;
     out->node_id = s->hdr.node_id;
     out->hlc_last = s->hlc.last;
     out->log_enabled = s->wal.fd >= 0;
@@ -1513,11 +1519,11 @@ static int open_values(struct store *s, bool create, char *err, size_t err_bytes
             return store__errno_code(errno);
         }
         h->map = m;
-        /* values.gkv grows by appends (heap.c zero-fills new space in
-         * 2 MiB pieces) and is read at random by every get: huge mappings
-         * whatever cfg.huge_pages says (which adds the tables). Reopened
-         * files get 2 MiB folios from fault-time readahead. */
-        if (!ro)
+        /* values.gkv is read at random by every get: 2 MiB mappings unless
+         * the configuration says none (heap.c populates new space in 2 MiB
+         * folios; a reopened file gets them from fault-time readahead). */
+        h->huge = !ro && s->cfg.pages != STORE_PAGES_NONE;
+        if (h->huge)
             madvise(m, h->map_bytes, MADV_HUGEPAGE);
     }
     struct fmt_values_prologue *p = (struct fmt_values_prologue *)h->map;
@@ -1613,7 +1619,7 @@ static int create_new(struct store *s, uint64_t now_ms, char *err, size_t err_by
     uint64_t cap = round_pow2(s->cfg.initial_capacity ? s->cfg.initial_capacity
                                                       : STORE_DEFAULT_CAPACITY);
     memcpy(s->secret, s->cfg.placement_secret, sizeof s->secret);
-    if ((rc = store__table_open_file(s->dirfd, 1, true, cap, false, true, s->cfg.huge_pages, &s->cur,
+    if ((rc = store__table_open_file(s->dirfd, 1, true, cap, false, true, s->cfg.pages == STORE_PAGES_ALL, &s->cur,
                                      err, err_bytes)) != 0)
         return rc;
     if ((rc = open_values(s, true, err, err_bytes)) != 0)
@@ -1702,16 +1708,16 @@ static int open_files(struct store *s, int *valid_copies, char *err, size_t err_
     bool ro = s->cfg.read_only;
     if (s->hdr.grow_gen) {
         if ((rc = store__table_open_file(s->dirfd, s->hdr.table_gen, false, s->hdr.table_capacity, ro,
-                                         false, s->cfg.huge_pages, &s->old, err, err_bytes)) != 0)
+                                         false, s->cfg.pages == STORE_PAGES_ALL, &s->old, err, err_bytes)) != 0)
             return rc;
         if ((rc = store__table_open_file(s->dirfd, s->hdr.grow_gen, false, s->hdr.grow_capacity, ro,
-                                         false, s->cfg.huge_pages, &s->cur, err, err_bytes)) != 0)
+                                         false, s->cfg.pages == STORE_PAGES_ALL, &s->cur, err, err_bytes)) != 0)
             return rc;
         s->growing = true;
         s->mig_pos = 0;
         s->mig_empty_end = 0;
     } else if ((rc = store__table_open_file(s->dirfd, s->hdr.table_gen, false,
-                                            s->hdr.table_capacity, ro, false, s->cfg.huge_pages,
+                                            s->hdr.table_capacity, ro, false, s->cfg.pages == STORE_PAGES_ALL,
                                             &s->cur, err, err_bytes)) != 0) {
         return rc;
     }

@@ -104,6 +104,7 @@ struct store_heap {
                                   * wait for the commit, then go pending */
     uint64_t held_bytes;         /* of free_bytes, held */
     bool read_only;
+    bool huge;                   /* mapped MADV_HUGEPAGE: new space is populated in 2 MiB folios */
 };
 
 uint32_t store__heap_class(uint64_t bytes);

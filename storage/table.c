@@ -543,7 +543,7 @@ void store__next_step(struct store *s, uint64_t credit)
         s->next_seed_fd = -1; /* table_open owns it now (closes it on failure) */
         if (seed < 0)
             unlinkat(s->dirfd, name, 0);
-        if (table_open(s->dirfd, gen, true, cap, false, false, s->cfg.huge_pages, false, NULL,
+        if (table_open(s->dirfd, gen, true, cap, false, false, s->cfg.pages == STORE_PAGES_ALL, false, NULL,
                        seed, &s->next, err, sizeof err) != 0) {
             /* Out of disk, most likely: grow_start will try (and report)
              * again in its own time; do not retry every write. */
@@ -569,9 +569,9 @@ void store__next_step(struct store *s, uint64_t credit)
         n = s->next.map_bytes - s->next_ready;
     /* A failed fill only loses the speed-up: the blocks are fallocated,
      * so the pages still fault in when the doubling touches them. With
-     * huge_pages the mapping is MADV_HUGEPAGE and a populate builds 2 MiB
-     * folios (zero-writes would build folios the size of each write). */
-    if (s->cfg.huge_pages)
+     * STORE_PAGES_ALL the mapping is MADV_HUGEPAGE and a populate builds
+     * 2 MiB folios (zero-writes would build folios the size of each write). */
+    if (s->cfg.pages == STORE_PAGES_ALL)
         store__prefault(s->next.map, s->next_ready, n);
     else
         (void)store__zero_fill(s->next.fd, s->next.map, s->next_ready, n);
@@ -616,7 +616,7 @@ int store__grow_start(struct store *s)
         unlinkat(s->dirfd, name, 0);
     }
     bool durable = s->cfg.sync != STORE_SYNC_NONE;
-    int rc = table_open(s->dirfd, gen, true, cap, false, durable, s->cfg.huge_pages, true, prepared,
+    int rc = table_open(s->dirfd, gen, true, cap, false, durable, s->cfg.pages == STORE_PAGES_ALL, true, prepared,
                         -1, &nt, err, sizeof err);
     s->next_ready = 0;
     s->next_credit = 0;

@@ -75,6 +75,14 @@ static void test_sizes_use_redis_units(void **state)
     assert_int_equal(c.repair_bytes_per_tick, 512u * 1024u);
     assert_int_equal(node_config_set(&c, "repair-bytes-per-tick", "8gb", err, sizeof(err)),
                      GKV_EINVAL);
+    /* huge-pages: values (default), none, all; anything else is refused */
+    assert_int_equal(c.pages, STORE_PAGES_VALUES);
+    assert_int_equal(node_config_set(&c, "huge-pages", "none", err, sizeof(err)), 0);
+    assert_int_equal(c.pages, STORE_PAGES_NONE);
+    assert_int_equal(node_config_set(&c, "huge-pages", "ALL", err, sizeof(err)), 0);
+    assert_int_equal(c.pages, STORE_PAGES_ALL);
+    assert_int_equal(node_config_set(&c, "huge-pages", "yes", err, sizeof(err)), GKV_EINVAL);
+    assert_non_null(strstr(err, "values, none or all"));
 }
 
 static void test_flags_override_the_file_and_join_accumulates(void **state)
