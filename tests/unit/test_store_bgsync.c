@@ -71,14 +71,6 @@ static struct store *open_dir(const char *dir)
     return s;
 }
 
-static void inspect_ok(const char *dir)
-{
-    FILE *out = fopen("/dev/null", "w");
-    assert_non_null(out);
-    assert_int_equal(store_inspect(dir, false, out), 0);
-    fclose(out);
-}
-
 struct runner {
     pthread_t th;
     struct store_sync_job *job;
@@ -174,7 +166,7 @@ static void test_bgsync_writes_around_job_survive_close(void **state)
     for (uint64_t i = 0; i < 450; i++)
         expect_kv(s, i, i < 100 ? 2 : 1);
     assert_int_equal(store_close(s), 0);
-    inspect_ok(dir);
+    test_inspect_ok(dir);
     test_rmrf(dir);
 }
 
@@ -218,7 +210,7 @@ static void test_bgsync_writes_around_job_survive_unclean_stop(void **state)
     for (uint64_t i = 0; i < 450; i++)
         expect_kv(s, i, i < 100 ? 4 : 1);
     assert_int_equal(store_close(s), 0);
-    inspect_ok(dir);
+    test_inspect_ok(dir);
     test_rmrf(dir);
 }
 

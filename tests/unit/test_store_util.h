@@ -44,6 +44,16 @@ static inline void test_rmrf(const char *dir)
 }
 
 /* A fresh directory under /tmp; *buf receives its path. */
+/* `gossipkv inspect DIR` reports the directory healthy (output discarded).
+ * Uses cmocka's assertions: include cmocka.h before this header. */
+static inline void test_inspect_ok(const char *dir)
+{
+    FILE *out = fopen("/dev/null", "w");
+    assert_non_null(out);
+    assert_int_equal(store_inspect(dir, false, out), 0);
+    fclose(out);
+}
+
 static inline void test_mkdtemp(char *buf, size_t n)
 {
     snprintf(buf, n, "/tmp/gkv-store-XXXXXX");

@@ -261,14 +261,6 @@ static uint64_t version_of(struct store *s, uint64_t i)
     return ver;
 }
 
-static void inspect_ok(const char *dir)
-{
-    FILE *out = fopen("/dev/null", "w");
-    assert_non_null(out);
-    assert_int_equal(store_inspect(dir, false, out), 0);
-    fclose(out);
-}
-
 /* ------------------------------------------------------ encode / decode */
 
 static void test_wal_record_roundtrip_truncation_and_flips(void **state)
@@ -406,7 +398,7 @@ static void test_wal_replay_restores_writes_after_checkpoint(void **state)
                 fail_msg("key %" PRIu64 ": version %" PRIu64 ", want %" PRIu64, i, got, want);
         }
         assert_int_equal(store_close(s), 0);
-        inspect_ok(dir);
+        test_inspect_ok(dir);
         /* After a clean close no log is left and the reopen replays none. */
         s = open_mode(dir, 64, sm, 0);
         store_stats(s, &st);
@@ -509,7 +501,7 @@ static void test_wal_batch_doubling_survives_lost_new_table(void **state)
             fail_msg("key %" PRIu64 " (checkpointed before the doubling) is lost", i);
     }
     assert_int_equal(store_close(s), 0);
-    inspect_ok(dir);
+    test_inspect_ok(dir);
     test_rmrf(dir);
 }
 
@@ -717,7 +709,7 @@ static void test_wal_torn_tail_and_corrupt_bytes_end_replay_counted(void **state
         else
             assert_true(present < 200);
         assert_int_equal(store_close(s), 0);
-        inspect_ok(dir);
+        test_inspect_ok(dir);
     }
     store__set_checkpoint_hook(NULL, NULL);
     test_rmrf(dir);
@@ -864,7 +856,7 @@ static void power_loss_rounds(enum store_sync mode, bool page_mix, uint32_t cap)
                 acked[i] = (uint32_t)v; /* an unacknowledged write survived */
         }
         assert_int_equal(store_close(s), 0);
-        inspect_ok(dir);
+        test_inspect_ok(dir);
         snapshot(dir, snap);
     }
     printf("power loss: %" PRIu64 " acknowledged writes, %" PRIu64 " log records replayed, %" PRIu64
