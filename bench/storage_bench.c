@@ -12,6 +12,8 @@
  *              capacity, so it grows through many doublings)
  *   get_hit    N gets of present keys, in a shuffled order
  *   get_miss   N gets of absent keys
+ *   get_hit_batch16  the get_hit keys, 16 per store_get_batch call (MGET's
+ *              path; LMDB, which has no batch read, makes the same mdb_gets)
  *   overwrite  N puts of a new value to every key
  *   delete     N deletes (gossipkv writes tombstones, LMDB removes records)
  *
@@ -347,6 +349,39 @@ static struct phase gkv_get_phase(struct gkv_side *g, const struct workload *w, 
     return ph;
 }
 
+/* get_hit_batch: the same shuffled hits, BENCH_BATCH keys per
+ * store_get_batch call (what MGET does); LMDB has no batch read, so its side
+ * is the same keys through mdb_get one by one in one read transaction. */
+#define BENCH_BATCH 16u
+static struct phase gkv_get_batch_phase(struct gkv_side *g, const struct workload *w, uint64_t *sink)
+{
+    struct entry e[BENCH_BATCH];
+    const void *keys[BENCH_BATCH];
+    size_t lens[BENCH_BATCH];
+    int rcs[BENCH_BATCH];
+    uint64_t acc = 0;
+    struct phase ph;
+    phase_start(&ph);
+    for (uint32_t i = 0; i < w->n; i += BENCH_BATCH) {
+        uint32_t m = w->n - i < BENCH_BATCH ? w->n - i : BENCH_BATCH;
+        for (uint32_t j = 0; j < m; j++) {
+            keys[j] = wl_shuffled(w, i + j);
+            lens[j] = BENCH_KEY_BYTES;
+        }
+        int rc = store_get_batch(g->s, m, keys, lens, e, rcs);
+        if (rc != 0)
+            die("store_get_batch", rc, gkv_strerror(rc));
+        for (uint32_t j = 0; j < m; j++) {
+            if (rcs[j] != 0)
+                die("store_get_batch (hit)", rcs[j], gkv_strerror(rcs[j]));
+            acc += e[j].value[0];
+        }
+    }
+    phase_end(&ph, w->n);
+    *sink += acc;
+    return ph;
+}
+
 static struct phase gkv_del_phase(struct gkv_side *g, const struct workload *w)
 {
     struct phase ph;
@@ -594,8 +629,9 @@ static void usage(void)
                     "  --pages: which gossipkv files use 2 MiB pages (the node's huge-pages\n"
                     "           option; default values)\n"
                     "  --only OP: gossipkv alone, for profiling: the phases OP needs, then OP\n"
-                    "             R times (default 5); OP is put, get_hit, get_miss, overwrite\n"
-                    "             or delete. Prints one rate per repetition, no ratios.\n");
+                    "             R times (default 5); OP is put, get_hit, get_miss, overwrite,\n"
+                    "             delete or get_hit_batch16. Prints one rate per repetition,\n"
+                    "             no ratios.\n");
     exit(2);
 }
 
@@ -606,9 +642,10 @@ static void usage(void)
  * delete is repeated on tombstones (a delete of a tombstone rewrites it). */
 static int run_only(struct workload *w, uint64_t seed, const char *op, uint32_t repeat)
 {
-    static const char *const known[] = {"put", "get_hit", "get_miss", "overwrite", "delete"};
+    static const char *const known[] = {"put",    "get_hit",        "get_miss", "overwrite",
+                                        "delete", "get_hit_batch16"};
     int which = -1;
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < 6; i++)
         if (strcmp(op, known[i]) == 0)
             which = i;
     if (which < 0)
@@ -635,6 +672,8 @@ static int run_only(struct workload *w, uint64_t seed, const char *op, uint32_t 
             ph = gkv_get_phase(&g, w, which == 1, &sink);
         else if (which == 3)
             ph = gkv_put_phase(&g, w, 1 + (r & 1), false);
+        else if (which == 5)
+            ph = gkv_get_batch_phase(&g, w, &sink);
         else
             ph = gkv_del_phase(&g, w);
         printf("only %s #%u: gossipkv=%.0f/s cpu=%.0f/s\n", op, r, ph.wall_rate, ph.cpu_rate);
@@ -708,8 +747,9 @@ int main(int argc, char **argv)
 
     store_stats(g.s, &st);
     uint64_t cap0 = st.capacity;
-    struct phase gp[5], lp[5];
-    static const char *const ops[5] = {"put", "get_hit", "get_miss", "overwrite", "delete"};
+    struct phase gp[6], lp[6];
+    static const char *const ops[6] = {"put",       "get_hit", "get_miss",
+                                       "overwrite", "delete",  "get_hit_batch16"};
     gp[0] = gkv_put_phase(&g, &w, 0, true);
     struct latency gl = latency_of(w.lat_ns, n);
     lp[0] = lmdb_put_phase(&l, &w, 0, true);
@@ -740,6 +780,9 @@ int main(int argc, char **argv)
     gp[2] = gkv_get_phase(&g, &w, false, &sink);
     lp[2] = lmdb_get_phase(&l, &w, false, &sink);
     print_op(ops[2], gp[2].wall_rate, lp[2].wall_rate);
+    gp[5] = gkv_get_batch_phase(&g, &w, &sink);
+    lp[5] = lmdb_get_phase(&l, &w, true, &sink);
+    print_op(ops[5], gp[5].wall_rate, lp[5].wall_rate);
 
     gp[3] = gkv_put_phase(&g, &w, 1, false);
     lp[3] = lmdb_put_phase(&l, &w, 1, false);
@@ -754,7 +797,7 @@ int main(int argc, char **argv)
     lmdb_verify(&l, &w, 0, true);
 
     printf("cpu-time rates (process CPU time, less sensitive to other load on the machine):\n");
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < 6; i++)
         printf("  cpu %s gossipkv=%.0f/s lmdb=%.0f/s ratio=%.2f\n", ops[i], gp[i].cpu_rate,
                lp[i].cpu_rate, lp[i].cpu_rate > 0 ? gp[i].cpu_rate / lp[i].cpu_rate : 0.0);
 

@@ -335,18 +335,34 @@ static void cmd_type(struct node_client *c, const struct resp_cmd *cmd)
     resp_write_simple(O(c), lookup(N(c), cmd->argv[1], cmd->argv_len[1], &e) ? "string" : "none");
 }
 
+/* MGET looks its keys up STORE_GET_BATCH_MAX at a time with
+ * store_get_batch, whose memory accesses overlap (about 4x the lookups per
+ * second of one store_get per key: docs/BENCHMARKS.md, "Batched gets"). A
+ * key of a bad length answers nil, as for GET. */
 static void cmd_mget(struct node_client *c, const struct resp_cmd *cmd)
 {
     struct node *n = N(c);
     resp_write_array(O(c), (long long)cmd->argc - 1);
-    for (size_t i = 1; i < cmd->argc; i++) {
-        struct entry e;
-        if (lookup(n, cmd->argv[i], cmd->argv_len[i], &e)) {
-            n->server.stats.keyspace_hits++;
-            resp_write_bulk(O(c), e.value, e.value_len);
-        } else {
-            n->server.stats.keyspace_misses++;
-            resp_write_null(O(c));
+    for (size_t i = 1; i < cmd->argc; i += STORE_GET_BATCH_MAX) {
+        uint32_t m = (uint32_t)(cmd->argc - i < STORE_GET_BATCH_MAX ? cmd->argc - i
+                                                                     : STORE_GET_BATCH_MAX);
+        struct entry e[STORE_GET_BATCH_MAX];
+        int rcs[STORE_GET_BATCH_MAX];
+        const void *keys[STORE_GET_BATCH_MAX];
+        for (uint32_t j = 0; j < m; j++)
+            keys[j] = cmd->argv[i + j];
+        if (store_get_batch(n->store, m, keys, &cmd->argv_len[i], e, rcs) != 0) {
+            for (uint32_t j = 0; j < m; j++)
+                rcs[j] = GKV_EINVAL; /* cannot happen: m is in range */
+        }
+        for (uint32_t j = 0; j < m; j++) {
+            if (rcs[j] == 0 && !entry_is_tombstone(&e[j])) {
+                n->server.stats.keyspace_hits++;
+                resp_write_bulk(O(c), e[j].value, e[j].value_len);
+            } else {
+                n->server.stats.keyspace_misses++;
+                resp_write_null(O(c));
+            }
         }
     }
 }

@@ -1057,6 +1057,52 @@ int store_get(struct store *s, const void *key, size_t key_len, struct entry *ou
     return 0;
 }
 
+int store_get_batch(struct store *s, uint32_t n, const void *const *keys, const size_t *key_lens,
+                    struct entry *out, int *rcs)
+{
+    if (n > STORE_GET_BATCH_MAX || (n > 0 && (!keys || !key_lens || !rcs)))
+        return GKV_EINVAL;
+    uint64_t h[STORE_GET_BATCH_MAX];
+    const struct store_table *c = &s->cur, *o = &s->old;
+    bool old = s->growing && !s->mig_committing;
+    /* 1. Every key's hash, and the first index word of each on its way: n
+     * hashes take longer than one memory access, so the words have arrived
+     * by the time step 2 reads them. */
+    for (uint32_t i = 0; i < n; i++) {
+        if ((rcs[i] = check_key(keys[i], key_lens[i])) != 0)
+            continue;
+        h[i] = store__key_hash(s, keys[i], key_lens[i]);
+        if (c->ix)
+            __builtin_prefetch(&c->ix[store__home(c, h[i])]);
+        if (old && o->ix && store__home(o, h[i]) >= s->mig_empty_end)
+            __builtin_prefetch(&o->ix[store__home(o, h[i])]);
+    }
+    /* 2. The candidate records of every key on their way, all at once. */
+    for (uint32_t i = 0; i < n; i++) {
+        if (rcs[i] != 0)
+            continue;
+        store__prefetch_lookup(s, c, h[i]);
+        if (old && store__home(o, h[i]) >= s->mig_empty_end)
+            store__prefetch_lookup(s, o, h[i]);
+    }
+    /* 3. The lookups, exactly as store_get's: steps 1 and 2 only moved
+     * memory into the cache, so the answers cannot differ. */
+    for (uint32_t i = 0; i < n; i++) {
+        if (rcs[i] != 0)
+            continue;
+        s->st.gets++;
+        struct loc l;
+        locate_for(s, h[i], keys[i], (uint32_t)key_lens[i], false, &l);
+        if (!l.t) {
+            rcs[i] = GKV_ENOTFOUND;
+            continue;
+        }
+        if (out)
+            store__entry_at(s, l.t, (uint64_t)l.idx, &out[i]);
+    }
+    return 0;
+}
+
 /* Visit the entries of table t whose hash lies in [lo, hi] (inclusive). The
  * walk starts at lo's home and runs until it has passed hi's home and met an
  * EMPTY slot: every entry's slot is in the non-empty run that starts at its

@@ -111,6 +111,18 @@ int store_close(struct store *s);
  * next call that writes to the store. Returns GKV_ENOTFOUND if absent. */
 int store_get(struct store *s, const void *key, size_t key_len, struct entry *out);
 
+/* Look up n keys at once (n <= STORE_GET_BATCH_MAX): rcs[i] and out[i] (if
+ * out is not NULL) are exactly what store_get(s, keys[i], key_lens[i],
+ * &out[i]) would give, borrowed alike. The point is speed: a single get
+ * waits for two dependent memory accesses (index word, then record), and
+ * the next get's hash is too long for the CPU to start its accesses
+ * meanwhile; here every key's accesses are started before any is waited
+ * for (docs/BENCHMARKS.md, "Batched gets"). MGET uses it. Returns 0, or
+ * GKV_EINVAL (n too large, NULL arrays) with nothing looked up. */
+#define STORE_GET_BATCH_MAX 32u
+int store_get_batch(struct store *s, uint32_t n, const void *const *keys, const size_t *key_lens,
+                    struct entry *out, int *rcs);
+
 /* Local write of a value at wall time now_ms: stamps a new HLC, origin =
  * this node, increments this node's vector-clock counter. If out is not
  * NULL it receives the stored entry (borrowed as for store_get), ready to be

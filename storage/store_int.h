@@ -371,6 +371,13 @@ int store__recover(struct store *s, char *err, size_t err_bytes);
 /* Lookup helpers (table.c). Returns the slot index holding the key or -1;
  * *ins (if not NULL) receives the first dead-or-empty slot on the chain (the
  * insertion point), or UINT64_MAX if the chain covered the whole table. */
+/* Start the memory accesses a lookup of hash in t will make: the index
+ * words of its chain (already requested, see store_get_batch) and the first
+ * lines of every record whose tag matches. A hint only: reads, no effect on
+ * any state; stops at the chain's first EMPTY word or after
+ * STORE_PREFETCH_PROBES words. */
+#define STORE_PREFETCH_PROBES 8u
+void store__prefetch_lookup(const struct store *s, const struct store_table *t, uint64_t hash);
 int64_t store__find(const struct store *s, const struct store_table *t, uint64_t hash,
                     const void *key, uint32_t key_len, uint64_t *ins);
 /* Fill an entry from a slot (borrowing key and value from the heap). */

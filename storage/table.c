@@ -381,6 +381,28 @@ static int64_t find_ix(const struct store *s, const struct store_table *t, uint6
     return -1;
 }
 
+void store__prefetch_lookup(const struct store *s, const struct store_table *t, uint64_t hash)
+{
+    if (!t->ix)
+        return;
+    uint64_t i = store__home(t, hash);
+    uint32_t tag = (uint32_t)(hash & 0xfu);
+    for (uint32_t n = 0; n < STORE_PREFETCH_PROBES; n++, i = (i + 1) & t->mask) {
+        uint32_t w = t->ix[i];
+        uint32_t st = w & 3u;
+        if (st == FMT_SLOT_EMPTY)
+            return;
+        if (st == FMT_SLOT_DEAD || ((w >> 2) & 0xfu) != tag || (w >> 6) == STORE_IX_ESCAPE)
+            continue;
+        uint64_t off = (uint64_t)(w >> 6) * FMT_GRANULE;
+        if (off + 128u > s->heap.map_bytes)
+            continue; /* a hint may not touch memory outside the mapping */
+        /* find_ix reads the record's head, then its key (next line). */
+        __builtin_prefetch(s->heap.map + off);
+        __builtin_prefetch(s->heap.map + off + 64);
+    }
+}
+
 int64_t store__find(const struct store *s, const struct store_table *t, uint64_t hash,
                     const void *key, uint32_t key_len, uint64_t *ins)
 {

@@ -31,6 +31,18 @@ check "EXISTS counts" [ "$(r EXISTS a b nokey a)" = "3" ]
 check "DBSIZE" [ "$(r DBSIZE)" = "4" ]
 check "DEL counts deleted keys" [ "$(r DEL a nokey)" = "1" ]
 check "DEL removed the key" [ "$(r EXISTS a)" = "0" ]
+# MGET looks keys up 32 at a time (store_get_batch): 72 keys are three
+# batches, with the deleted key a (a tombstone) and a missing one among them.
+margs=() mset=() mwant=""
+for i in $(seq 0 69); do
+  mset+=("m$i" "v$i") margs+=("m$i") mwant+="v$i,"
+  if [ "$i" = 40 ]; then margs+=(a) mwant+=","; fi
+done
+margs+=(nokey) mwant+=","
+check "MSET of 70 keys" [ "$(r MSET "${mset[@]}")" = "OK" ]
+check "MGET of 72 keys across three batches, with nils in place" \
+  [ "$(r MGET "${margs[@]}" | tr '\n' ,)" = "$mwant" ]
+check "DEL of the 70 keys" [ "$(r DEL $(seq -f 'm%g' 0 69))" = "70" ]
 check "DBSIZE after DEL" [ "$(r DBSIZE)" = "3" ]
 check "TYPE" [ "$(r TYPE b)" = "string" ]
 check "KEYS with a pattern" [ "$(r KEYS 'k*' | sort | tr '\n' ,)" = "k1," ]

@@ -2,7 +2,8 @@
  * Unit tests for the store's fast paths (storage/checksum.c, fileio.c,
  * table.c): the in-line SipHash that places keys, the zero-fill that makes
  * fresh file pages resident, and the next doubling's table made ahead of
- * time (store__next_step), including a crash while one exists.
+ * time (store__next_step), including a crash while one exists; and
+ * store_get_batch, which must answer as store_get does.
  *
  * Randomized tests print their seed; GKV_SEED=<n> replays one.
  */
@@ -474,6 +475,113 @@ static void test_store_index_escape_falls_back_to_the_slot(void **state)
     test_rmrf(dir);
 }
 
+/* store_get_batch gives what store_get gives, key by key: hits, misses,
+ * tombstones, keys of bad length, while a doubling is in progress and not. */
+static void compare_batch_with_get(struct store *s, struct gkv_rng *r, uint64_t keys,
+                                   uint64_t *compared)
+{
+    static char kb[STORE_GET_BATCH_MAX][32];
+    static char big[GKV_KEY_MAX + 1];
+    for (int b = 0; b < 20; b++) {
+        uint32_t n = (uint32_t)gkv_rng_below(r, STORE_GET_BATCH_MAX + 1);
+        const void *kp[STORE_GET_BATCH_MAX];
+        size_t kl[STORE_GET_BATCH_MAX];
+        for (uint32_t j = 0; j < n; j++) {
+            uint32_t pick = (uint32_t)gkv_rng_below(r, 50);
+            if (pick == 0) {
+                kp[j] = big; /* too long: GKV_EKEYSIZE */
+                kl[j] = sizeof big;
+            } else if (pick == 1) {
+                kp[j] = kb[j]; /* empty: GKV_EKEYSIZE */
+                kl[j] = 0;
+            } else {
+                /* a fifth of them absent */
+                kl[j] = test_key(kb[j], sizeof kb[j], gkv_rng_below(r, keys + keys / 4));
+                kp[j] = kb[j];
+            }
+        }
+        struct entry out[STORE_GET_BATCH_MAX];
+        int rcs[STORE_GET_BATCH_MAX];
+        memset(out, 0, sizeof out);
+        assert_int_equal(store_get_batch(s, n, kp, kl, out, rcs), 0);
+        for (uint32_t j = 0; j < n; j++) {
+            struct entry e;
+            memset(&e, 0, sizeof e);
+            int rc = store_get(s, kp[j], kl[j], &e);
+            assert_int_equal(rcs[j], rc);
+            if (rc != 0)
+                continue;
+            assert_ptr_equal(out[j].key, e.key);
+            assert_int_equal(out[j].key_len, e.key_len);
+            assert_ptr_equal(out[j].value, e.value);
+            assert_int_equal(out[j].value_len, e.value_len);
+            assert_int_equal(out[j].flags, e.flags);
+            assert_int_equal(out[j].hlc, e.hlc);
+            assert_int_equal(out[j].origin, e.origin);
+            assert_int_equal(out[j].vc.n, e.vc.n);
+            assert_memory_equal(out[j].vc.items, e.vc.items, 16u * e.vc.n);
+            (*compared)++;
+        }
+    }
+}
+
+static void test_store_get_batch_answers_as_store_get(void **state)
+{
+    (void)state;
+    uint64_t seed = test_seed(0xba7c);
+    printf("seed %" PRIu64 "\n", seed);
+    struct gkv_rng r;
+    gkv_rng_seed(&r, seed);
+    const uint64_t keys = 4000;
+    static const enum store_sync modes[] = {STORE_SYNC_NONE, STORE_SYNC_BATCH};
+    for (int m = 0; m < 2; m++) {
+        char dir[64];
+        test_mkdtemp(dir, sizeof dir);
+        struct store_config cfg;
+        test_cfg(&cfg, dir, 16);
+        cfg.sync = modes[m];
+        struct store *s = NULL;
+        const char *err = NULL;
+        uint64_t now = TEST_NOW_MS;
+        if (store_open(&cfg, now, &s, &err) != 0)
+            fail_msg("store_open: %s", err);
+        char k[32], v[128];
+        uint64_t compared = 0, compared_growing = 0;
+        for (int round = 0; round < 60; round++) {
+            for (int op = 0; op < 150; op++) {
+                uint64_t i = gkv_rng_below(&r, keys);
+                size_t kl = test_key(k, sizeof k, i);
+                now++;
+                if (gkv_rng_below(&r, 5) == 0) {
+                    assert_int_equal(store_del(s, k, kl, now, NULL, NULL), 0);
+                } else {
+                    size_t vl = test_value(v, sizeof v, i, now, 1 + i % 100);
+                    assert_int_equal(store_put(s, k, kl, v, vl, now, NULL), 0);
+                }
+            }
+            uint64_t before = compared;
+            compare_batch_with_get(s, &r, keys, &compared);
+            if (s->growing)
+                compared_growing += compared - before;
+            if (round % 7 == 6)
+                assert_int_equal(store_tick(s, now), 0);
+        }
+        /* nothing looked up: n beyond the limit, NULL arrays */
+        const void *kp[1] = {k};
+        size_t kl[1] = {1};
+        int rcs[STORE_GET_BATCH_MAX + 1];
+        assert_int_equal(store_get_batch(s, STORE_GET_BATCH_MAX + 1, kp, kl, NULL, rcs), GKV_EINVAL);
+        assert_int_equal(store_get_batch(s, 1, NULL, kl, NULL, rcs), GKV_EINVAL);
+        assert_int_equal(store_get_batch(s, 0, NULL, NULL, NULL, NULL), 0);
+        printf("sync=%d: %" PRIu64 " found entries compared, %" PRIu64 " during a doubling\n",
+               (int)modes[m], compared, compared_growing);
+        assert_true(compared > 1000);
+        assert_true(compared_growing > 0);
+        assert_int_equal(store_close(s), 0);
+        test_rmrf(dir);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -484,6 +592,7 @@ int main(void)
         cmocka_unit_test(test_store_seed_file_left_by_a_crash_is_removed_on_open),
         cmocka_unit_test(test_store_index_matches_slots_through_random_ops),
         cmocka_unit_test(test_store_index_escape_falls_back_to_the_slot),
+        cmocka_unit_test(test_store_get_batch_answers_as_store_get),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
