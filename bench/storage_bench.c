@@ -22,6 +22,16 @@
  * (the nearest LMDB equivalent of "the OS writes back when it likes").
  * Both live in fresh directories under /tmp, removed at the end.
  *
+ * After the delete line the full run prints `bucket_scan`: right after the
+ * put phase (growth finished), store_bucket_scan (the per-bucket index,
+ * storage/bucketix.c) over 64 distinct buckets, each listed once and
+ * first (so the first scan's sort of the bucket's hashes is included),
+ * against the whole-table bucket scan (store__bucket_scan_full, what
+ * store_bucket_scan did before the index) over 16 buckets in the same run:
+ * `bucket_scan: gossipkv=N buckets/s (M entries/s), full-table scan=K
+ * buckets/s ratio=R`. --only bucket_scan runs just that, R times on
+ * different buckets.
+ *
  * Output: one line per phase, `OP: gossipkv=N/s lmdb=N/s ratio=R` with
  * R = gossipkv/lmdb, then put latency (p99, max) and bytes on disk per entry
  * (allocated blocks, after the put phase) for both. Every put is timed with
@@ -46,6 +56,7 @@
 #include "common/errors.h"
 #include "common/rng.h"
 #include "storage/store.h"
+#include "storage/store_int.h" /* store__bucket_scan_full: the bucket_scan peer */
 
 #ifdef GKV_HAVE_LMDB
 #include <lmdb.h>
@@ -433,6 +444,78 @@ static void gkv_verify(struct gkv_side *g, const struct workload *w, uint32_t va
     }
 }
 
+/* Buckets listed per bucket_scan measurement: 64 through the index (about
+ * 1000 entries each at 1M keys), 16 by whole-table scans (each reads every
+ * slot: 128 MiB at 1M keys, so 16 already take about a second). */
+#define BENCH_SCAN_BUCKETS 64u
+#define BENCH_SCAN_FULL_BUCKETS 16u
+
+struct scan_count {
+    uint64_t entries, bytes;
+};
+
+static int scan_count_cb(void *arg, const struct entry *e)
+{
+    struct scan_count *c = arg;
+    c->entries++;
+    c->bytes += e->key_len + e->value_len + e->key[0]; /* reads the record, as a repair would */
+    return 0;
+}
+
+struct scan_result {
+    double ix_rate, ix_entry_rate, full_rate;
+    uint64_t entries;
+    struct store_stats st; /* at the measurement */
+};
+
+/* One bucket_scan measurement; round picks a different set of buckets.
+ * Checked untimed: the index lists as many entries as the full scan for
+ * the full scan's buckets. */
+static struct scan_result gkv_bucket_scan_phase(struct gkv_side *g, uint32_t round)
+{
+    struct scan_count c = {0}, cf = {0}, check = {0};
+    uint64_t t0 = mono_ns();
+    for (uint32_t i = 0; i < BENCH_SCAN_BUCKETS; i++)
+        store_bucket_scan(g->s, (i * (STORE_BUCKETS / BENCH_SCAN_BUCKETS) + round) % STORE_BUCKETS,
+                          scan_count_cb, &c);
+    uint64_t t1 = mono_ns();
+    for (uint32_t i = 0; i < BENCH_SCAN_FULL_BUCKETS; i++)
+        store__bucket_scan_full(g->s,
+                                (i * (STORE_BUCKETS / BENCH_SCAN_FULL_BUCKETS) + 7 + round) %
+                                    STORE_BUCKETS,
+                                scan_count_cb, &cf);
+    uint64_t t2 = mono_ns();
+    for (uint32_t i = 0; i < BENCH_SCAN_FULL_BUCKETS; i++)
+        store_bucket_scan(g->s,
+                          (i * (STORE_BUCKETS / BENCH_SCAN_FULL_BUCKETS) + 7 + round) %
+                              STORE_BUCKETS,
+                          scan_count_cb, &check);
+    if (check.entries != cf.entries || check.bytes != cf.bytes)
+        die("verify bucket_scan", -1, "the index and the full scan list different entries");
+    struct scan_result r;
+    r.ix_rate = BENCH_SCAN_BUCKETS / ((double)(t1 - t0) / 1e9);
+    r.ix_entry_rate = (double)c.entries / ((double)(t1 - t0) / 1e9);
+    r.full_rate = BENCH_SCAN_FULL_BUCKETS / ((double)(t2 - t1) / 1e9);
+    r.entries = c.entries;
+    store_stats(g->s, &r.st);
+    return r;
+}
+
+static void print_bucket_scan(const struct scan_result *r)
+{
+    const struct store_stats st = r->st;
+    uint64_t keys = st.entries + st.tombstones;
+    printf("bucket_scan: gossipkv=%.0f buckets/s (%.0f entries/s), full-table scan=%.0f buckets/s "
+           "ratio=%.1f\n",
+           r->ix_rate, r->ix_entry_rate, r->full_rate, r->full_rate > 0 ? r->ix_rate / r->full_rate : 0.0);
+    printf("bucket_scan: %u buckets, %.0f entries per bucket, %.1f us per bucket (index) vs %.1f ms "
+           "(full, capacity %" PRIu64 "); index %" PRIu64 " bytes = %.1f per key\n",
+           BENCH_SCAN_BUCKETS, (double)r->entries / BENCH_SCAN_BUCKETS, 1e6 / r->ix_rate,
+           1e3 / r->full_rate, st.capacity, st.bucket_index_bytes,
+           keys ? (double)st.bucket_index_bytes / (double)keys : 0.0);
+    fflush(stdout);
+}
+
 /* ---------------------------------------------------------------- LMDB */
 
 #ifdef GKV_HAVE_LMDB
@@ -630,8 +713,9 @@ static void usage(void)
                     "           option; default values)\n"
                     "  --only OP: gossipkv alone, for profiling: the phases OP needs, then OP\n"
                     "             R times (default 5); OP is put, get_hit, get_miss, overwrite,\n"
-                    "             delete or get_hit_batch16. Prints one rate per repetition,\n"
-                    "             no ratios.\n");
+                    "             delete, get_hit_batch16 or bucket_scan. Prints one rate per\n"
+                    "             repetition, no ratios (bucket_scan: its own ratio to the\n"
+                    "             full-table scan).\n");
     exit(2);
 }
 
@@ -642,10 +726,10 @@ static void usage(void)
  * delete is repeated on tombstones (a delete of a tombstone rewrites it). */
 static int run_only(struct workload *w, uint64_t seed, const char *op, uint32_t repeat)
 {
-    static const char *const known[] = {"put",    "get_hit",        "get_miss", "overwrite",
-                                        "delete", "get_hit_batch16"};
+    static const char *const known[] = {"put",    "get_hit",         "get_miss",   "overwrite",
+                                        "delete", "get_hit_batch16", "bucket_scan"};
     int which = -1;
-    for (int i = 0; i < 6; i++)
+    for (int i = 0; i < 7; i++)
         if (strcmp(op, known[i]) == 0)
             which = i;
     if (which < 0)
@@ -666,7 +750,11 @@ static int run_only(struct workload *w, uint64_t seed, const char *op, uint32_t 
     gkv_open(&g, seed);
     gkv_put_phase(&g, w, 0, false);
     gkv_finish_growth(&g);
-    for (uint32_t r = 0; which != 0 && r < repeat; r++) {
+    for (uint32_t r = 0; which == 6 && r < repeat; r++) {
+        struct scan_result sr = gkv_bucket_scan_phase(&g, r);
+        print_bucket_scan(&sr);
+    }
+    for (uint32_t r = 0; which != 0 && which != 6 && r < repeat; r++) {
         struct phase ph;
         if (which == 1 || which == 2)
             ph = gkv_get_phase(&g, w, which == 1, &sink);
@@ -763,6 +851,9 @@ int main(int argc, char **argv)
     gkv_verify(&g, &w, 0, false);
     lmdb_verify(&l, &w, 0, false);
     gkv_finish_growth(&g);
+    /* measured now (the store as the put phase left it), printed at the end
+     * so the lines before keep their place */
+    struct scan_result scan = gkv_bucket_scan_phase(&g, 0);
     uint64_t gdisk = disk_bytes(g.dir), ldisk = disk_bytes(l.dir);
     printf("bytes on disk per entry: gossipkv=%.1f lmdb=%.1f (allocated blocks after the put "
            "phase; payload %u)\n",
@@ -805,6 +896,7 @@ int main(int argc, char **argv)
     printf("gossipkv after delete: entries=%" PRIu64 " tombstones=%" PRIu64 " capacity=%" PRIu64
            " (checksum %" PRIu64 ")\n",
            st.entries, st.tombstones, st.capacity, sink);
+    print_bucket_scan(&scan);
     int rc = store_close(g.s);
     if (rc != 0)
         die("store_close", rc, gkv_strerror(rc));

@@ -276,12 +276,13 @@ struct gossip_repair_job {
     uint32_t skip; /* entries of the bucket already sent (resume point) */
 };
 
-/* store_bucket_scan reads every slot of the table for one bucket, so
- * repairing B buckets costs B whole-table reads. When at least
- * GOSSIP_SWEEP_MIN_BUCKETS jobs for one peer wait, they are taken out of
- * the FIFO into one sweep: a single store_scan pass over the table that
- * sends the entries of every requested bucket (after a write burst every
- * bucket differs: 1 pass instead of 1024). 8: below that the per-bucket
+/* store_bucket_scan lists one bucket in O(entries of the bucket) through
+ * the store's bucket index, but each entry costs a random lookup (index
+ * word, slot, record). When at least GOSSIP_SWEEP_MIN_BUCKETS jobs for one
+ * peer wait, they are taken out of the FIFO into one sweep: a single
+ * store_scan pass over the table that sends the entries of every requested
+ * bucket (after a write burst every bucket differs: one sequential pass is
+ * cheaper than 1024 sets of random lookups). 8: below that the per-bucket
  * scans are cheap and keep a half-sent bucket's resume point exact. */
 #define GOSSIP_SWEEP_MIN_BUCKETS 8u
 /* Slots' worth of the table visited per store_scan call of a sweep (a

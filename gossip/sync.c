@@ -31,7 +31,10 @@
  * streams), so memory does not grow with the keyspace. Merges go through
  * store_merge, which observes each HLC; GKV_ECLOCK is counted, not applied.
  * Many jobs for one peer become one sweep (a single store_scan pass with a
- * bucket bitmap) because store_bucket_scan reads the whole table per bucket.
+ * bucket bitmap): store_bucket_scan costs O(entries of the bucket) (the
+ * store's bucket index), but each entry is a random lookup, and when most
+ * buckets differ one sequential pass over the table is cheaper than 1024
+ * sets of random lookups.
  *
  * Write bursts (docs/GOSSIP.md, "Write bursts"): while this node queued
  * more than GOSSIP_BURST_DELTAS_PER_ROUND deltas in a gossip interval, or

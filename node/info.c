@@ -270,6 +270,10 @@ static void sec_storage(struct node *n, struct resp_buf *b)
     line(b, "incarnation:%" PRIu64, s.incarnation);
     line(b, "recovered:%d", s.recovered ? 1 : 0);
     line(b, "torn_slots_dropped:%" PRIu64, s.torn_slots_dropped);
+    /* Per-bucket key index behind anti-entropy bucket scans (bucketix.c). */
+    line(b, "bucket_index_bytes:%" PRIu64, s.bucket_index_bytes);
+    line(b, "bucket_index_failures:%" PRIu64, s.bucket_index_failures);
+    line(b, "bucket_scans_full:%" PRIu64, s.bucket_scans_full);
     /* Write-ahead log (sync=batch/always): storage/wal.h. */
     line(b, "log_enabled:%d", s.log_enabled ? 1 : 0);
     line(b, "log_gen:%" PRIu64, s.log_gen);

@@ -825,6 +825,8 @@ static int write_version(struct store *s, struct version *v, const struct loc *l
         if (rc == 0 && existed)
             rc = store__kill_old(s, (uint64_t)l->idx, always);
     }
+    if (!existed)
+        store__bix_add(s, img.bucket, v->hash); /* B1 (bucketix.c); the slot is written */
     if (rc != 0)
         goto undo_slot;
 
@@ -1155,31 +1157,7 @@ int store_scan(struct store *s, uint64_t *cursor, uint32_t count, store_scan_cb 
     return 0;
 }
 
-int store_bucket_scan(struct store *s, uint32_t bucket, store_scan_cb cb, void *arg)
-{
-    if (bucket >= STORE_BUCKETS || !cb)
-        return GKV_EINVAL;
-    /* O(capacity): slots carry their bucket, so this reads slots only (64
-     * bytes each, sequentially) and touches records just for the matches. A
-     * per-bucket index is future work (docs/FILE_FORMAT.md). */
-    const struct store_table *ts[2] = {&s->cur, s->growing && !s->mig_committing ? &s->old : NULL};
-    for (int k = 0; k < 2; k++) {
-        const struct store_table *t = ts[k];
-        if (!t)
-            continue;
-        for (uint64_t i = 0; i < t->cap; i++) {
-            const struct fmt_slot *sl = &t->slots[i];
-            uint32_t st = store__slot_state(t, i);
-            if ((st == FMT_SLOT_VALUE || st == FMT_SLOT_TOMB) && sl->bucket == bucket) {
-                struct entry e;
-                store__entry_from_slot(s, sl, &e);
-                if (cb(arg, &e) != 0)
-                    return 0;
-            }
-        }
-    }
-    return 0;
-}
+/* store_bucket_scan: bucketix.c */
 
 const uint64_t *store_bucket_hashes(const struct store *s)
 {
@@ -1279,6 +1257,7 @@ static int purge_slot(struct store *s, struct store_table *t, uint64_t i)
     struct fmt_slot dead = {0};
     dead.state = FMT_SLOT_DEAD; /* I1: DEAD, never EMPTY */
     int rc = store__slot_put(t, i, &dead, always);
+    store__bix_remove(s, b); /* B2 (bucketix.c) */
     s->buckets[b] ^= vh;
     s->tombstones--;
     t->dead++;
@@ -1395,6 +1374,9 @@ void store_stats(const struct store *s, struct store_stats *out)
     out->log_replayed_records = s->wal.st.replay_records;
     out->log_replay_torn_bytes = s->wal.st.replay_torn_bytes;
     out->log_replay_bad_files = s->wal.st.replay_bad_files;
+    out->bucket_index_bytes = s->bix.bytes;
+    out->bucket_index_failures = s->bix.failures;
+    out->bucket_scans_full = s->bix.full_scans;
 }
 
 struct hlc *store_hlc(struct store *s)
@@ -1424,6 +1406,7 @@ void store__free(struct store *s)
 {
     if (!s)
         return;
+    store__bix_free(s);
     store__table_unmap(&s->cur);
     if (s->old.map)
         store__table_unmap(&s->old);
@@ -1911,6 +1894,7 @@ int store_open(const struct store_config *cfg, uint64_t now_ms, struct store **o
     if (!cfg->dir) {
         if ((rc = create_new(s, now_ms, err, sizeof err)) != 0)
             return fail(s, rc, err, err_msg);
+        store__bix_build(s);
         *out = s;
         return 0;
     }
@@ -1961,6 +1945,8 @@ int store_open(const struct store_config *cfg, uint64_t now_ms, struct store **o
     }
     if (rc != 0)
         return fail(s, rc, err, err_msg);
+    /* After recovery and the log replay: from the final slots (I10). */
+    store__bix_build(s);
     *out = s;
     return 0;
 }

@@ -87,6 +87,11 @@ struct store_config {
      * (WAL_CHECKPOINT_BYTES_DEFAULT). Smaller: shorter replay after a
      * crash, more frequent full writebacks. */
     uint64_t wal_checkpoint_bytes;
+    /* Keep the per-bucket key index (store_bucket_scan in O(bucket)) once
+     * the table has this many slots; below it a bucket scan reads the whole
+     * table, which is then small. 0 = 16384 (STORE_BIX_MIN_SLOTS_DEFAULT);
+     * 1 = always; UINT64_MAX = never. Read-only stores keep none. */
+    uint64_t bucket_index_min_slots;
 };
 
 /* Fill cfg with defaults (anonymous memory, sync=batch). */
@@ -204,7 +209,15 @@ int store_sync_end(struct store *s, struct store_sync_job *job, int run_rc);
 const uint64_t *store_bucket_hashes(const struct store *s);
 /* The XOR of all bucket hashes (equal stores have equal roots). */
 uint64_t store_root_hash(const struct store *s);
-/* Visit every entry of one bucket (entry_bucket(key, STORE_BUCKET_BITS)). */
+/* Visit every entry of one bucket (entry_bucket(key, STORE_BUCKET_BITS)),
+ * tombstones included, each exactly once, in O(entries of the bucket) when
+ * the store keeps its bucket index (bucket_index_min_slots; otherwise, or
+ * after an allocation failure dropped it, by reading every slot). The order
+ * is the same from call to call while no key enters or leaves the bucket
+ * (overwrites, other buckets' writes and table doublings do not change it),
+ * so a caller may resume by counting entries. cb as for store_scan
+ * (borrowed entries; cb must not write to the store). Returns 0 (also when
+ * cb stopped it) or GKV_EINVAL. */
 int store_bucket_scan(struct store *s, uint32_t bucket, store_scan_cb cb, void *arg);
 
 /* Purge tombstones whose HLC is below both (now_ms - grace) and
@@ -252,6 +265,11 @@ struct store_stats {
     uint64_t log_replayed_records; /* on the last open */
     uint64_t log_replay_torn_bytes; /* dropped after the last good record, on the last open */
     uint64_t log_replay_bad_files;  /* log files with a bad prologue, on the last open */
+    /* Per-bucket key index (store_bucket_scan) */
+    uint64_t bucket_index_bytes;    /* memory it holds; 0: none (small, read-only, or dropped) */
+    uint64_t bucket_index_failures; /* allocation failures that dropped it (rebuilt at the
+                                     * next doubling or open) */
+    uint64_t bucket_scans_full;     /* bucket scans that read whole tables (no index) */
 };
 void store_stats(const struct store *s, struct store_stats *out);
 /* "values", "none" or "all" (the node's huge-pages option). */

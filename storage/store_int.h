@@ -10,6 +10,7 @@
  *   inspect.c   store_inspect(): the same verification, read-only, printed
  *   fileio.c    mmap/fallocate/msync helpers that map errno to GKV_E* codes
  *   checksum.c  the 64-bit checksum of slots, records and headers
+ *   bucketix.c  the per-bucket key index behind store_bucket_scan
  */
 #ifndef GKV_STORAGE_STORE_INT_H
 #define GKV_STORAGE_STORE_INT_H
@@ -223,6 +224,67 @@ void store__table_unmap(struct store_table *t);
 void store__ix_build_all(struct store *s);
 void store__table_name(char *buf, size_t n, uint64_t gen);
 
+/* ------------------------------------------------------------ bucketix.c */
+
+/* The per-bucket key index (bucketix.c has the design notes): in memory
+ * only, derived from the slots like the counts (I10), so store_bucket_scan
+ * lists one anti-entropy bucket in O(entries of the bucket) instead of
+ * reading every slot of the table(s).
+ *
+ * Per bucket, a vector of 64-bit placement hashes (store__key_hash, the
+ * same in every table size, so a doubling changes nothing here). Invariant:
+ * the hash of every key present in the bucket (either table) is in its
+ * vector. The vector may also hold stale hashes (of keys removed since the
+ * last compaction) and duplicates; the scan skips both. */
+struct store_bix_bucket {
+    uint64_t *v;    /* malloc'd, cap elements; NULL when cap == 0 */
+    uint32_t n;     /* hashes in v */
+    uint32_t cap;
+    uint32_t stale; /* keys of this bucket removed since its last compaction */
+    bool sorted;    /* v[0..n) ascending (duplicates adjacent) */
+};
+
+/* Default of store_config.bucket_index_min_slots: below 16384 slots (1 MiB
+ * of slots) a full-table bucket scan reads at most 1 MiB sequentially
+ * (~0.1 ms), and the index's fixed 24 KiB of bucket headers would be more
+ * than 1/48 of the table it saves reading; a simulator running 10,000 small
+ * stores should not pay 240 MB for it. */
+#define STORE_BIX_MIN_SLOTS_DEFAULT 16384u
+
+struct store_bix {
+    /* STORE_BUCKETS headers (calloc'd), or NULL: no index, and
+     * store_bucket_scan reads the whole table(s). */
+    struct store_bix_bucket *b;
+    uint64_t bytes;       /* heap bytes held: headers + every vector's capacity */
+    uint64_t failures;    /* allocation failures, each of which dropped the index */
+    uint64_t full_scans;  /* store_bucket_scan calls that read whole tables */
+    uint64_t compactions; /* buckets compacted (stale hashes dropped) */
+    /* Test hook (store__bix_fail_after): the countdown-th allocation from
+     * now fails; 0 = none fails. */
+    uint64_t fail_countdown;
+};
+
+/* Build the index if the store wants one and has none: a read-write store
+ * whose current table has at least bucket_index_min_slots slots. One pass
+ * over the live slots of both tables (store_open after recovery and log
+ * replay; store__grow_start, which is where a store crosses the size, and
+ * where an index dropped for lack of memory is retried). */
+void store__bix_build(struct store *s);
+void store__bix_free(struct store *s);
+/* A key entered the store (bucket, hash of its slot): every write that
+ * inserts a key that was absent from both tables. */
+void store__bix_add_slow(struct store *s, uint32_t bucket, uint64_t hash);
+/* A key left the store (a purged tombstone: any path that makes a present
+ * key absent). The hash stays in the vector as stale until the bucket is
+ * compacted, which happens once stale hashes could be half of it (amortized
+ * O(1) chain walks per removal, and no O(bucket) search per removal). */
+void store__bix_remove(struct store *s, uint32_t bucket);
+/* The whole-table bucket scan (the fallback, and the oracle in tests and
+ * the peer in storage_bench; not counted in bix.full_scans). */
+int store__bucket_scan_full(struct store *s, uint32_t bucket, store_scan_cb cb, void *arg);
+/* Test hook: the n-th allocation of the index from now fails (0: none). */
+void store__bix_fail_after(struct store *s, uint64_t n);
+
 /* --------------------------------------------------------------- store.c */
 
 /* A background group commit (store_sync_begin .. store_sync_end). Owned by
@@ -317,6 +379,7 @@ struct store {
 
     uint64_t entries, tombstones;
     uint64_t buckets[STORE_BUCKETS];
+    struct store_bix bix; /* which keys each bucket holds (bucketix.c) */
     uint64_t purge_pos;
 
     /* scratch: incoming data copied when it points into our own mapping */
@@ -420,6 +483,21 @@ void store__next_discard(struct store *s);
 void store__seed_drop(struct store *s);
 
 uint64_t store__key_hash(const struct store *s, const void *key, size_t key_len);
+
+/* store__bix_add_slow's fast path, in line on the put path: one append. */
+static inline void store__bix_add(struct store *s, uint32_t bucket, uint64_t hash)
+{
+    if (!s->bix.b)
+        return;
+    struct store_bix_bucket *bk = &s->bix.b[bucket];
+    if (bk->n == bk->cap) {
+        store__bix_add_slow(s, bucket, hash);
+        return;
+    }
+    if (bk->n && bk->v[bk->n - 1] > hash)
+        bk->sorted = false;
+    bk->v[bk->n++] = hash;
+}
 
 void store__free(struct store *s);
 

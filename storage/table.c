@@ -671,6 +671,9 @@ int store__grow_start(struct store *s)
     s->mig_pos = 0;
     s->mig_empty_end = 0;
     s->mig_committing = false;
+    /* The store may just have reached the bucket index's size, or may have
+     * dropped it for lack of memory (bucketix.c, B4). */
+    store__bix_build(s);
     return 0;
 }
 
