@@ -766,6 +766,10 @@ static int run_only(struct workload *w, uint64_t seed, const char *op, uint32_t 
             ph = gkv_del_phase(&g, w);
         printf("only %s #%u: gossipkv=%.0f/s cpu=%.0f/s\n", op, r, ph.wall_rate, ph.cpu_rate);
     }
+    struct store_stats st;
+    store_stats(g.s, &st);
+    printf("read cache: %.1f MiB, %" PRIu64 " gets answered, %" PRIu64 " not\n",
+           (double)st.read_cache_bytes / (1 << 20), st.read_cache_hits, st.read_cache_misses);
     rc = store_close(g.s);
     if (rc != 0)
         die("store_close", rc, gkv_strerror(rc));

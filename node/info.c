@@ -253,6 +253,9 @@ static void sec_storage(struct node *n, struct resp_buf *b)
     line(b, "value_bytes_used:%" PRIu64, s.value_bytes_used);
     line(b, "value_bytes_free:%" PRIu64, s.value_bytes_free);
     line(b, "value_bytes_held:%" PRIu64, s.value_bytes_held);
+    line(b, "read_cache_bytes:%" PRIu64, s.read_cache_bytes);
+    line(b, "read_cache_hits:%" PRIu64, s.read_cache_hits);
+    line(b, "read_cache_misses:%" PRIu64, s.read_cache_misses);
     line(b, "max_value_bytes:%u", n->cfg.max_value_bytes);
     line(b, "max_keys:%" PRIu64, n->cfg.max_keys);
     line(b, "puts:%" PRIu64, s.puts);

@@ -830,7 +830,10 @@ static int write_version(struct store *s, struct version *v, const struct loc *l
     if (rc != 0)
         goto undo_slot;
 
-    /* (4) the old block, and the in-memory derived state (I10). */
+    /* (4) the old block, and the in-memory derived state (I10): the read
+     * cache names the new record before the old block can be reused. */
+    if (s->rc.e)
+        store__rc_set(s, store__rc_hash(s, v->key, v->key_len), off);
     uint64_t *bh = &s->buckets[img.bucket];
     if (existed) {
         free_record(s, old_off, old_bytes, defer && !old_fresh);
@@ -859,6 +862,8 @@ static int write_version(struct store *s, struct version *v, const struct loc *l
 undo_slot:
     /* msync failed after the slot changed: the data is in the page cache and
      * the slot names it; report the I/O error, keep the memory state true. */
+    if (s->rc.e)
+        store__rc_clear(s, store__rc_hash(s, v->key, v->key_len));
     if (existed) {
         free_record(s, old_off, old_bytes, defer);
         s->buckets[img.bucket] ^= old_vhash ^ r->vhash;
@@ -1044,19 +1049,56 @@ int store_merge(struct store *s, const struct entry *in, uint64_t now_ms, bool *
 
 /* --------------------------------------------------------------- reads */
 
-int store_get(struct store *s, const void *key, size_t key_len, struct entry *out)
+/* The record offset of slot idx of t (from its index word when it has one). */
+static uint64_t slot_rec_off(const struct store_table *t, uint64_t idx)
 {
-    int rc = check_key(key, key_len);
-    if (rc != 0)
-        return rc;
-    s->st.gets++;
+    uint32_t w = t->ix ? t->ix[idx] : 0;
+    if (!t->ix || (w >> 6) == STORE_IX_ESCAPE)
+        return t->slots[idx].rec_off;
+    return (uint64_t)(w >> 6) * FMT_GRANULE;
+}
+
+/* A get the read cache could not answer (or a store without one): the
+ * SipHash path, and the answer into the cache. Out of line, so the cached
+ * path of store_get saves no registers. */
+__attribute__((noinline)) static int get_slow(struct store *s, const void *key, size_t key_len,
+                                              uint64_t fh, struct entry *out)
+{
+    if (s->rc.e)
+        s->rc_misses++;
     struct loc l;
     locate_for(s, store__key_hash(s, key, key_len), key, (uint32_t)key_len, false, &l);
     if (!l.t)
         return GKV_ENOTFOUND;
+    if (s->rc.e)
+        store__rc_set(s, fh, slot_rec_off(l.t, (uint64_t)l.idx));
     if (out)
         store__entry_at(s, l.t, (uint64_t)l.idx, out);
     return 0;
+}
+
+/* One key of store_get / store_get_batch, whose key is checked. fh: its
+ * read-cache hash (unused without a cache). */
+static inline int get_one(struct store *s, const void *key, size_t key_len, uint64_t fh,
+                          struct entry *out)
+{
+    s->st.gets++;
+    if (s->rc.e) {
+        const struct fmt_record *r = store__rc_find(s, fh, key, (uint32_t)key_len);
+        if (r) {
+            if (out)
+                store__entry_from_rec(r, out);
+            return 0;
+        }
+    }
+    return get_slow(s, key, key_len, fh, out);
+}
+
+int store_get(struct store *s, const void *key, size_t key_len, struct entry *out)
+{
+    if (!key || key_len == 0 || key_len > GKV_KEY_MAX)
+        return GKV_EKEYSIZE; /* check_key, in line */
+    return get_one(s, key, key_len, s->rc.e ? store__rc_hash(s, key, key_len) : 0, out);
 }
 
 int store_get_batch(struct store *s, uint32_t n, const void *const *keys, const size_t *key_lens,
@@ -1065,6 +1107,23 @@ int store_get_batch(struct store *s, uint32_t n, const void *const *keys, const 
     if (n > STORE_GET_BATCH_MAX || (n > 0 && (!keys || !key_lens || !rcs)))
         return GKV_EINVAL;
     uint64_t h[STORE_GET_BATCH_MAX];
+    if (s->rc.e) {
+        /* With the read cache: every key's cache bucket on its way, then
+         * the records its entries name, then the lookups (store_get's). */
+        for (uint32_t i = 0; i < n; i++) {
+            if ((rcs[i] = check_key(keys[i], key_lens[i])) != 0)
+                continue;
+            h[i] = store__rc_hash(s, keys[i], key_lens[i]);
+            __builtin_prefetch(store__rc_bucket_of(s, h[i]));
+        }
+        for (uint32_t i = 0; i < n; i++)
+            if (rcs[i] == 0)
+                store__rc_prefetch(s, h[i]);
+        for (uint32_t i = 0; i < n; i++)
+            if (rcs[i] == 0)
+                rcs[i] = get_one(s, keys[i], key_lens[i], h[i], out ? &out[i] : NULL);
+        return 0;
+    }
     const struct store_table *c = &s->cur, *o = &s->old;
     bool old = s->growing && !s->mig_committing;
     /* 1. Every key's hash, and the first index word of each on its way: n
@@ -1254,6 +1313,8 @@ static int purge_slot(struct store *s, struct store_table *t, uint64_t i)
                           .hlc = sl->hlc};
         lrc = wal_append(&s->wal, WAL_REC_PURGE, &e);
     }
+    if (s->rc.e)
+        store__rc_clear(s, store__rc_hash(s, (const uint8_t *)(r + 1) + 16u * r->vc_n, r->key_len));
     struct fmt_slot dead = {0};
     dead.state = FMT_SLOT_DEAD; /* I1: DEAD, never EMPTY */
     int rc = store__slot_put(t, i, &dead, always);
@@ -1355,6 +1416,9 @@ void store_stats(const struct store *s, struct store_stats *out)
     out->value_bytes_used = s->heap.used_bytes;
     out->value_bytes_free = s->heap.free_bytes;
     out->value_bytes_held = s->heap.held_bytes;
+    out->read_cache_bytes = (s->rc.buckets + s->rc_old.buckets) * STORE_RC_WAYS * sizeof(uint64_t);
+    out->read_cache_hits = s->rc.e ? s->st.gets - s->rc_misses : 0;
+    out->read_cache_misses = s->rc_misses;
     out->clock_refused = s->st.clock_refused;
     out->growing = s->growing;
     out->incarnation = s->hdr.incarnation;
@@ -1414,6 +1478,8 @@ void store__free(struct store *s)
     store__retire_step(s, UINT64_MAX);
     store__seed_drop(s);
     store__heap_release(&s->heap);
+    store__rc_free(&s->rc);
+    store__rc_free(&s->rc_old);
     if (s->heap.fd >= 0)
         close(s->heap.fd);
     if (s->hmap)
@@ -1783,6 +1849,7 @@ static int open_existing(struct store *s, uint64_t now_ms, char *err, size_t err
     /* I10: the lookup indexes, from the verified slots (before the log
      * replay, whose writes keep them up to date). */
     store__ix_build_all(s);
+    store__rc_open(s); /* empty; the log replay's writes fill it */
     /* I12: replay the logs (whatever the sync mode now: a store last run
      * with sync=batch may be reopened with sync=none) through the merge
      * rule, in generation order, a torn tail ending each. */
@@ -1938,6 +2005,8 @@ int store_open(const struct store_config *cfg, uint64_t now_ms, struct store **o
         remove_store_files(s->dirfd);
         unlinkat(s->dirfd, "header.gkv.new", 0);
         rc = create_new(s, now_ms, err, sizeof err);
+        if (rc == 0)
+            store__rc_open(s);
     } else {
         snprintf(err, sizeof err, "header.gkv: missing, but table/values files are present; "
                                   "refusing to overwrite them");

@@ -237,6 +237,9 @@ struct store_stats {
     uint64_t value_bytes_free; /* reusable space in the value area */
     uint64_t value_bytes_held; /* of which freed during a sync=batch doubling:
                                 * reusable after its commit (FILE_FORMAT.md) */
+    uint64_t read_cache_bytes;    /* the read cache in front of the lookups (0: none) */
+    uint64_t read_cache_hits;     /* gets it answered */
+    uint64_t read_cache_misses;   /* gets that took the SipHash path (then cached) */
     uint64_t puts, gets, dels, merges, merges_taken;
     uint64_t clock_refused;       /* remote HLCs refused (GKV_ECLOCK) */
     uint64_t dominance_conflicts; /* see entry_merge() */

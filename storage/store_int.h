@@ -19,6 +19,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "storage/format.h"
 #include "storage/store.h"
@@ -170,6 +174,22 @@ struct store_table {
 
 #define STORE_IX_ESCAPE 0x3ffffffu /* 26 bits of offset / 16: 1 GiB of heap */
 
+/* Key bytes equal? Keys of 8..16 bytes (the common short key) compare as
+ * two overlapping 8-byte words in line; a libc memcmp call is most of the
+ * instructions of a hit otherwise. */
+static inline bool store__key_equal(const uint8_t *a, const void *b, uint32_t n)
+{
+    if (n >= 8 && n <= 16) {
+        uint64_t a0, a1, b0, b1;
+        memcpy(&a0, a, 8);
+        memcpy(&b0, b, 8);
+        memcpy(&a1, a + n - 8, 8);
+        memcpy(&b1, (const uint8_t *)b + n - 8, 8);
+        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+    }
+    return memcmp(a, b, n) == 0;
+}
+
 /* The index word of a slot image (its checksum is not looked at). */
 static inline uint32_t store__ix_word(const struct fmt_slot *sl)
 {
@@ -315,6 +335,59 @@ struct store_sync_job {
     uint64_t old_log_gen;
 };
 
+/*
+ * The read cache (rcache.c): in anonymous memory, derived state like the
+ * lookup index (I10), never on disk. store_get asks it first; a hit skips
+ * the SipHash placement hash and the probe of the table's index.
+ *
+ * Why: a get that misses the CPU caches waits for two dependent memory
+ * accesses (index word, then record). The next get could start its own two
+ * meanwhile, but only if its instructions up to its first access fit the
+ * CPU's reorder window together with this get's remaining ones, and
+ * SipHash-2-4 alone (~160 instructions for a 16-byte key) does not: gets
+ * ran one after the other (docs/BENCHMARKS.md, "Why get_hit stays below
+ * 3x"). The cache is placed by a multiply hash of ~15 instructions keyed
+ * with a secret derived from the placement secret, so consecutive gets
+ * overlap.
+ *
+ * Why a cache and not a second index: a multiply hash is not a PRF, and a
+ * client who found colliding keys could lengthen an index's probe chains.
+ * Here a bucket (one cache line) holds STORE_RC_WAYS entries and nothing else: colliding
+ * keys evict each other and their gets take the SipHash path, as every get
+ * did before. No chain can grow.
+ *
+ * Entry: (tag << 32) | granule, 0 = empty. tag = the fast hash's high 32
+ * bits made odd (store__rc_tag); the bucket is the tag's top `bits` bits, so a doubling moves an
+ * entry without its key. granule = the record's offset / FMT_GRANULE.
+ * Invariant: an entry points to the current record of the last key with
+ * that tag written to (or looked up into) its bucket. Every write of a key
+ * updates its entry (store__rc_set), every purge removes it
+ * (store__rc_clear): a freed block is never named. A hit still compares
+ * the key in the record (two keys may share a tag).
+ *
+ * Size: two entries per table slot (STORE_RC_WAYS per bucket), 16 bytes
+ * per slot: 32 MiB for the 2M slots of a 1M-key store (rcache.c says why
+ * two). While the table doubles
+ * the cache doubles with it, old buckets moving into the new cache in step
+ * with the table's migration (store__rc_migrate).
+ */
+#define STORE_RC_WAYS 8u /* 64 bytes: a bucket is one cache line */
+static_assert(STORE_RC_WAYS == 8, "store__rc_find compares eight ways at once");
+/* A fast hash's tag: its high 32 bits, made odd so that no tag is 0. */
+static inline uint32_t store__rc_tag(uint64_t fh)
+{
+    return (uint32_t)(fh >> 32) | 1u;
+}
+struct store_rcache {
+    uint64_t *e;     /* buckets * STORE_RC_WAYS entries, or NULL (no cache) */
+    uint64_t buckets;
+    unsigned bits;   /* log2(buckets) */
+    unsigned shift;  /* 32 - bits: a tag's bucket is tag >> shift (as 64 bits) */
+};
+/* Create an empty cache for a table of cap slots (0, or GKV_ENOMEM). */
+int store__rc_init(struct store_rcache *c, uint64_t cap);
+void store__rc_free(struct store_rcache *c);
+
 struct store {
     struct store_config cfg;
     char dir[4096];
@@ -395,6 +468,13 @@ struct store {
     bool replaying;
 
     struct store_stats st;
+    /* The read cache (above): rc, and while a doubling moves its buckets,
+     * rc_old with its first rc_mig buckets moved. rc_k: the fast hash's
+     * secret, derived from the placement secret at open. */
+    struct store_rcache rc, rc_old;
+    uint64_t rc_mig;
+    uint64_t rc_k[4];
+    uint64_t rc_misses; /* gets the cache did not answer */
 };
 
 /* Header writes (header.c). Both copies are rewritten, A then B; sync forces
@@ -498,6 +578,150 @@ static inline void store__bix_add(struct store *s, uint32_t bucket, uint64_t has
         bk->sorted = false;
     bk->v[bk->n++] = hash;
 }
+
+
+/* Read cache operations (rcache.c); all no-ops without a cache. */
+/* The record of key if the old cache (while it moves) names it, else NULL. */
+const struct fmt_record *store__rc_find_old(const struct store *s, uint64_t fh, const void *key,
+                                            uint32_t key_len);
+/* The record of key if the cache names it (key compared), else NULL. In
+ * line: the whole point of the cache is a short instruction path. */
+static inline const struct fmt_record *store__rc_find(const struct store *s, uint64_t fh,
+                                                      const void *key, uint32_t key_len)
+{
+    uint32_t tag = store__rc_tag(fh);
+    const uint64_t *b = s->rc.e + ((uint64_t)tag >> s->rc.shift) * STORE_RC_WAYS;
+    /* Which ways carry the tag, without a branch per way: the way that
+     * holds a key is random, and a mispredicted branch on the bucket's
+     * words would throw away the next get's work the CPU had started.
+     * Tags are odd, so an empty way (0) never matches. */
+    unsigned m = 0;
+#if defined(__SSE2__)
+    __m128i t = _mm_set1_epi32((int)tag);
+    for (unsigned q = 0; q < 4; q++) {
+        __m128i w = _mm_load_si128((const __m128i *)(const void *)(b + 2 * q));
+        m |= (unsigned)_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(w, t))) << (4 * q);
+    }
+    m &= 0xaaaau; /* the high half of each entry (little-endian) */
+#else
+    for (unsigned w = 0; w < STORE_RC_WAYS; w++)
+        m |= (unsigned)((uint32_t)(b[w] >> 32) == tag) << (2 * w + 1);
+#endif
+    while (m) {
+        uint64_t e = b[__builtin_ctz(m) >> 1];
+        m &= m - 1;
+        uint64_t off = (uint64_t)(uint32_t)e * FMT_GRANULE;
+        const uint8_t *r = s->heap.map + off;
+        /* The key follows the clock, whose length is in the record's first
+         * line: ask for the next line now (as find_ix does). */
+        __builtin_prefetch(r + 64);
+        const struct fmt_record *rh = (const struct fmt_record *)r;
+        if (off + sizeof *rh > s->heap.file_bytes)
+            continue;
+        uint64_t kend = off + sizeof *rh + 16u * rh->vc_n + key_len;
+        if (rh->key_len == key_len && kend <= s->heap.file_bytes &&
+            store__key_equal(r + sizeof *rh + 16u * rh->vc_n, key, key_len))
+            return rh;
+    }
+    return s->rc_old.e ? store__rc_find_old(s, fh, key, key_len) : NULL;
+}
+/* key (fast hash fh) now has its current record at off. */
+void store__rc_set(struct store *s, uint64_t fh, uint64_t off);
+/* key (fast hash fh) left the store. */
+void store__rc_clear(struct store *s, uint64_t fh);
+/* At open (after the lookup indexes are built): an empty cache for cur. */
+void store__rc_open(struct store *s);
+/* A doubling started (cur is the new table): a cache for it, the old one
+ * kept until its buckets have moved. */
+void store__rc_grow_start(struct store *s);
+/* Move the old cache's buckets in step with the table migration (mig_pos
+ * of old.cap positions done); all of them once mig_pos reaches old.cap. */
+void store__rc_migrate(struct store *s);
+/* The cache bucket of fast hash fh (for a prefetch), and a prefetch of the
+ * records its entries with fh's tag name. Only with a cache. */
+const uint64_t *store__rc_bucket_of(const struct store *s, uint64_t fh);
+void store__rc_prefetch(const struct store *s, uint64_t fh);
+/* The fast hash of key under the store's cache secret. */
+static inline uint64_t rc_load64(const uint8_t *p)
+{
+    uint64_t w;
+    memcpy(&w, p, 8);
+    return w;
+}
+
+static inline uint32_t rc_load32(const uint8_t *p)
+{
+    uint32_t w;
+    memcpy(&w, p, 4);
+    return w;
+}
+
+/* 64x64 -> 128-bit multiply, folded: the mixing step of the fast hash. */
+static inline uint64_t rc_mix(uint64_t a, uint64_t b)
+{
+    unsigned __int128 r = (unsigned __int128)a * b;
+    return (uint64_t)r ^ (uint64_t)(r >> 64);
+}
+
+/* A keyed multiply hash in the style of wyhash (Wang Yi): one folded
+ * 128-bit multiply per 16 bytes and one to finish, ~15 instructions for a
+ * 16-byte key. Not a PRF: that is why its users are a cache (store_int.h). */
+static inline uint64_t store__rc_hash(const struct store *s, const void *key, size_t len)
+{
+    const uint8_t *p = key;
+    const uint64_t *k = s->rc_k;
+    uint64_t h = k[0] ^ ((uint64_t)len * 0x9e3779b97f4a7c15ull);
+    uint64_t a, b;
+    if (len <= 16) {
+        if (len >= 8) {
+            a = rc_load64(p);
+            b = rc_load64(p + len - 8);
+        } else if (len >= 4) {
+            a = rc_load32(p);
+            b = rc_load32(p + len - 4);
+        } else if (len > 0) {
+            a = ((uint64_t)p[0] << 16) | ((uint64_t)p[len >> 1] << 8) | p[len - 1];
+            b = 0;
+        } else {
+            a = b = 0;
+        }
+    } else {
+        size_t left = len;
+        while (left > 16) {
+            h = rc_mix(rc_load64(p) ^ k[1], rc_load64(p + 8) ^ h);
+            p += 16;
+            left -= 16;
+        }
+        a = rc_load64(p + left - 16);
+        b = rc_load64(p + left - 8);
+    }
+    h = rc_mix(a ^ k[2], b ^ h);
+    return rc_mix(h ^ k[3], (uint64_t)len ^ k[1] ^ 0xe7037ed1a0b428dbull);
+}
+
+/* Fill an entry from a record (as store__entry_at does from the index). */
+static inline void store__entry_from_rec(const struct fmt_record *r, struct entry *e)
+{
+    uint32_t vcn = r->vc_n < GKV_VCLOCK_MAX ? r->vc_n : GKV_VCLOCK_MAX;
+    const uint8_t *vp = (const uint8_t *)(r + 1);
+    e->key = vp + 16u * r->vc_n;
+    e->key_len = r->key_len;
+    if (r->flags & ENTRY_TOMBSTONE) {
+        e->value = NULL;
+        e->value_len = 0;
+        e->flags = ENTRY_TOMBSTONE;
+    } else {
+        e->value = e->key + r->key_len;
+        e->value_len = r->value_len;
+        e->flags = 0;
+    }
+    e->hlc = r->hlc;
+    e->origin = r->origin;
+    e->vc.n = vcn;
+    for (uint32_t i = 0; i < vcn; i++)
+        memcpy(&e->vc.items[i], vp + 16u * i, 16u);
+}
+
 
 void store__free(struct store *s);
 

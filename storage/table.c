@@ -289,22 +289,6 @@ void store__table_unmap(struct store_table *t)
     t->fd = -1;
 }
 
-/* Key bytes equal? Keys of 8..16 bytes (the common short key) compare as
- * two overlapping 8-byte words in line; a libc memcmp call is most of the
- * instructions of a hit otherwise. */
-static inline bool key_equal(const uint8_t *a, const void *b, uint32_t n)
-{
-    if (n >= 8 && n <= 16) {
-        uint64_t a0, a1, b0, b1;
-        memcpy(&a0, a, 8);
-        memcpy(&b0, b, 8);
-        memcpy(&a1, a + n - 8, 8);
-        memcpy(&b1, (const uint8_t *)b + n - 8, 8);
-        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
-    }
-    return memcmp(a, b, n) == 0;
-}
-
 /* Does slot sl hold key (hash, key bytes)? */
 static bool slot_holds(const struct store *s, const struct fmt_slot *sl, uint64_t hash,
                        const void *key, uint32_t key_len)
@@ -314,7 +298,7 @@ static bool slot_holds(const struct store *s, const struct fmt_slot *sl, uint64_
     uint64_t kend = sl->rec_off + sizeof(struct fmt_record) + 16u * sl->vc_n + key_len;
     if (sl->rec_off > s->heap.file_bytes || kend > s->heap.file_bytes)
         return false;
-    return key_equal(s->heap.map + sl->rec_off + sizeof(struct fmt_record) + 16u * sl->vc_n, key,
+    return store__key_equal(s->heap.map + sl->rec_off + sizeof(struct fmt_record) + 16u * sl->vc_n, key,
                      key_len);
 }
 
@@ -363,7 +347,7 @@ static int64_t find_ix(const struct store *s, const struct store_table *t, uint6
                 const struct fmt_record *rh = (const struct fmt_record *)r;
                 uint64_t kend = off + sizeof(struct fmt_record) + 16u * rh->vc_n + key_len;
                 hit = rh->key_len == key_len && kend <= s->heap.file_bytes &&
-                      key_equal(r + sizeof(struct fmt_record) + 16u * rh->vc_n, key, key_len);
+                      store__key_equal(r + sizeof(struct fmt_record) + 16u * rh->vc_n, key, key_len);
             }
         }
         if (hit) {
@@ -434,7 +418,7 @@ int64_t store__find(const struct store *s, const struct store_table *t, uint64_t
              * that it matches the record): the compare reads key bytes
              * only, which share a cache line with the value's start. */
             const uint8_t *k = s->heap.map + sl->rec_off + sizeof(struct fmt_record) + 16u * sl->vc_n;
-            if (key_equal(k, key, key_len)) {
+            if (store__key_equal(k, key, key_len)) {
                 if (ins)
                     *ins = first_free;
                 return (int64_t)i;
@@ -674,6 +658,7 @@ int store__grow_start(struct store *s)
     /* The store may just have reached the bucket index's size, or may have
      * dropped it for lack of memory (bucketix.c, B4). */
     store__bix_build(s);
+    store__rc_grow_start(s);
     return 0;
 }
 
@@ -745,6 +730,7 @@ int store__grow_step(struct store *s, uint64_t positions)
         return rc;
     s->mig_pos = end;
 done:
+    store__rc_migrate(s);
     if (s->mig_pos >= o->cap) {
         s->mig_committing = true;
         /* In sync=batch the commit needs a full msync of cur: do it at the
@@ -804,6 +790,7 @@ int store__grow_commit(struct store *s)
             store__fsync_dir(s->dirfd);
     }
     ix_free(&s->old); /* nothing looks anything up in it any more */
+    store__rc_migrate(s); /* moved every bucket already (mig_pos = old.cap) */
     s->retired = s->old;
     s->retired_mapped = s->old.map_bytes;
     s->retired_file = s->old.fd >= 0 && !s->retired_seed ? s->old.map_bytes : 0;

@@ -3,7 +3,8 @@
  * table.c): the in-line SipHash that places keys, the zero-fill that makes
  * fresh file pages resident, and the next doubling's table made ahead of
  * time (store__next_step), including a crash while one exists; and
- * store_get_batch, which must answer as store_get does.
+ * store_get_batch, which must answer as store_get does; and the read cache
+ * (storage/rcache.c), which must always name a key's current record.
  *
  * Randomized tests print their seed; GKV_SEED=<n> replays one.
  */
@@ -582,6 +583,179 @@ static void test_store_get_batch_answers_as_store_get(void **state)
     }
 }
 
+/* What the table says about key (the SipHash path, no cache): 0 and *e,
+ * or GKV_ENOTFOUND. */
+static int slow_get(struct store *s, const char *k, size_t kl, struct entry *e)
+{
+    uint64_t h = store__key_hash(s, k, kl);
+    int64_t idx = store__find(s, &s->cur, h, k, (uint32_t)kl, NULL);
+    const struct store_table *t = &s->cur;
+    if (idx < 0 && s->growing && s->old.map) {
+        t = &s->old;
+        idx = store__find(s, t, h, k, (uint32_t)kl, NULL);
+    }
+    if (idx < 0)
+        return GKV_ENOTFOUND;
+    store__entry_from_slot(s, &t->slots[idx], e);
+    return 0;
+}
+
+/* Every key: store_get (through the read cache) answers as the table does. */
+static void check_cache_against_table(struct store *s, uint64_t keys, const char *when)
+{
+    char k[32];
+    for (uint64_t i = 0; i < keys; i++) {
+        size_t kl = test_key(k, sizeof k, i);
+        struct entry a, b;
+        int ra = store_get(s, k, kl, &a), rb = slow_get(s, k, kl, &b);
+        if (ra != rb)
+            fail_msg("%s: key %" PRIu64 ": get %d, table %d", when, i, ra, rb);
+        if (ra != 0)
+            continue;
+        if (a.value != b.value || a.value_len != b.value_len || a.flags != b.flags ||
+            a.hlc != b.hlc || a.origin != b.origin || a.vc.n != b.vc.n ||
+            memcmp(a.vc.items, b.vc.items, 16u * a.vc.n) != 0)
+            fail_msg("%s: key %" PRIu64 ": the cached get differs from the table", when, i);
+    }
+}
+
+/* The read cache names the current record through overwrites that free and
+ * reuse blocks, deletes, purges and re-puts of purged keys, doublings (with
+ * checks while one is in progress) and reopen; and it answers most gets. */
+static void test_store_read_cache_follows_every_write(void **state)
+{
+    (void)state;
+    uint64_t seed = test_seed(0xcac4e);
+    printf("seed %" PRIu64 "\n", seed);
+    struct gkv_rng r;
+    gkv_rng_seed(&r, seed);
+    const uint64_t keys = 2500;
+    static const enum store_sync modes[] = {STORE_SYNC_NONE, STORE_SYNC_BATCH};
+    for (int m = 0; m < 2; m++) {
+        char dir[64];
+        test_mkdtemp(dir, sizeof dir);
+        struct store_config cfg;
+        test_cfg(&cfg, dir, 16);
+        cfg.sync = modes[m];
+        cfg.tombstone_grace_ms = 1;
+        struct store *s = NULL;
+        const char *err = NULL;
+        uint64_t now = TEST_NOW_MS;
+        if (store_open(&cfg, now, &s, &err) != 0)
+            fail_msg("store_open: %s", err);
+        assert_non_null(s->rc.e);
+        char k[32], v[128];
+        uint64_t checks_growing = 0;
+        bool checked_this_doubling = false;
+        for (int round = 0; round < 40; round++) {
+            for (int op = 0; op < 400; op++) {
+                uint64_t i = gkv_rng_below(&r, keys);
+                size_t kl = test_key(k, sizeof k, i);
+                now++;
+                uint32_t what = (uint32_t)gkv_rng_below(&r, 10);
+                if (what < 7) {
+                    /* lengths vary, so freed blocks of other sizes get reused */
+                    size_t vl = test_value(v, sizeof v, i, now, 1 + gkv_rng_below(&r, 120));
+                    assert_int_equal(store_put(s, k, kl, v, vl, now, NULL), 0);
+                } else {
+                    assert_int_equal(store_del(s, k, kl, now, NULL, NULL), 0);
+                }
+                if (op % 50 == 0) {
+                    /* read some now, so misses fill the cache mid-round */
+                    struct entry e;
+                    (void)store_get(s, k, kl, &e);
+                }
+                if (s->growing && !checked_this_doubling) {
+                    /* once per doubling, while the old cache still moves */
+                    check_cache_against_table(s, keys, "during a doubling");
+                    checked_this_doubling = true;
+                    checks_growing++;
+                } else if (!s->growing) {
+                    checked_this_doubling = false;
+                }
+            }
+            check_cache_against_table(s, keys, "after a round");
+            if (round % 5 == 4) {
+                uint64_t purged = 0;
+                now += 1000;
+                assert_int_equal(store_tick(s, now), 0);
+                assert_int_equal(store_purge_tombstones(s, now, UINT64_MAX, 100000, &purged), 0);
+                check_cache_against_table(s, keys, "after a purge");
+            }
+            if (round % 13 == 12) {
+                assert_int_equal(store_close(s), 0);
+                s = NULL;
+                now += 1000;
+                if (store_open(&cfg, now, &s, &err) != 0)
+                    fail_msg("reopen: %s", err);
+                check_cache_against_table(s, keys, "after reopen");
+            }
+        }
+        struct store_stats st;
+        store_stats(s, &st);
+        printf("sync=%d: capacity 16 -> %" PRIu64 ", %" PRIu64 " doublings checked midway; "
+               "since the last open the cache answered %" PRIu64 " gets, not %" PRIu64 "\n",
+               (int)modes[m], st.capacity, checks_growing, st.read_cache_hits,
+               st.read_cache_misses);
+        assert_true(st.capacity >= 4096); /* grew through 8 doublings or more */
+        assert_true(checks_growing >= 5);
+        assert_true(st.read_cache_bytes > 0);
+        assert_true(st.read_cache_hits > st.read_cache_misses);
+        assert_int_equal(store_close(s), 0);
+        test_rmrf(dir);
+    }
+}
+
+/* An entry whose tag matches but whose record holds another key (two keys
+ * may share a tag) is passed over: the get takes the table path, answers
+ * right, and the cache names the right record afterwards. */
+static void test_store_read_cache_foreign_record_falls_back(void **state)
+{
+    (void)state;
+    char dir[64];
+    test_mkdtemp(dir, sizeof dir);
+    struct store_config cfg;
+    test_cfg(&cfg, dir, 1024);
+    struct store *s = NULL;
+    const char *err = NULL;
+    if (store_open(&cfg, TEST_NOW_MS, &s, &err) != 0)
+        fail_msg("store_open: %s", err);
+    char ka[32], kb[32], v[128];
+    size_t kal = test_key(ka, sizeof ka, 1), kbl = test_key(kb, sizeof kb, 2);
+    size_t val = test_value(v, sizeof v, 1, 1, 50);
+    assert_int_equal(store_put(s, ka, kal, v, val, TEST_NOW_MS, NULL), 0);
+    assert_int_equal(store_put(s, kb, kbl, "bee", 3, TEST_NOW_MS, NULL), 0);
+    struct entry e;
+    assert_int_equal(store_get(s, kb, kbl, &e), 0);
+    uint64_t b_off = (uint64_t)(e.key - s->heap.map) - sizeof(struct fmt_record) - 16u * e.vc.n;
+    uint64_t fh = store__rc_hash(s, ka, kal);
+    uint32_t tag = store__rc_tag(fh);
+    uint64_t *bucket = s->rc.e + ((uint64_t)tag >> s->rc.shift) * STORE_RC_WAYS;
+    int ways = 0;
+    for (unsigned w = 0; w < STORE_RC_WAYS; w++)
+        if (bucket[w] != 0 && (uint32_t)(bucket[w] >> 32) == tag) {
+            bucket[w] = ((uint64_t)tag << 32) | (b_off / FMT_GRANULE); /* B's record */
+            ways++;
+        }
+    assert_int_equal(ways, 1); /* the put cached A */
+    struct store_stats before, after;
+    store_stats(s, &before);
+    assert_int_equal(store_get(s, ka, kal, &e), 0);
+    assert_int_equal(e.key_len, kal);
+    assert_memory_equal(e.key, ka, kal);
+    assert_int_equal(e.value_len, val);
+    assert_memory_equal(e.value, v, val);
+    store_stats(s, &after);
+    assert_int_equal(after.read_cache_misses, before.read_cache_misses + 1);
+    /* repaired: the next get is a hit */
+    assert_int_equal(store_get(s, ka, kal, &e), 0);
+    assert_memory_equal(e.value, v, val);
+    store_stats(s, &before);
+    assert_int_equal(before.read_cache_misses, after.read_cache_misses);
+    assert_int_equal(store_close(s), 0);
+    test_rmrf(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -593,6 +767,8 @@ int main(void)
         cmocka_unit_test(test_store_index_matches_slots_through_random_ops),
         cmocka_unit_test(test_store_index_escape_falls_back_to_the_slot),
         cmocka_unit_test(test_store_get_batch_answers_as_store_get),
+        cmocka_unit_test(test_store_read_cache_follows_every_write),
+        cmocka_unit_test(test_store_read_cache_foreign_record_falls_back),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
