@@ -282,8 +282,11 @@ struct gossip_repair_job {
  * peer wait, they are taken out of the FIFO into one sweep: a single
  * store_scan pass over the table that sends the entries of every requested
  * bucket (after a write burst every bucket differs: one sequential pass is
- * cheaper than 1024 sets of random lookups). 8: below that the per-bucket
- * scans are cheap and keep a half-sent bucket's resume point exact. */
+ * cheaper than 1024 sets of random lookups: 210 vs 260-340 ms at 1M keys,
+ * docs/BENCHMARKS.md "Bucket scans"). 8 dates from when one bucket cost a
+ * whole-table read; with the index, per-bucket scans stay cheaper than a
+ * sweep up to several hundred buckets, so this could be far higher. Below
+ * it a half-sent bucket's resume point is exact. */
 #define GOSSIP_SWEEP_MIN_BUCKETS 8u
 /* Slots' worth of the table visited per store_scan call of a sweep (a
  * step that runs out of budget is resumed next tick, so this only sizes
