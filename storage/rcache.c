@@ -118,25 +118,21 @@ void store__rc_prefetch(const struct store *s, uint64_t fh)
  * an empty way, else in front (the last way's entry drops out). */
 static void rc_put(uint64_t *b, uint64_t e, uint32_t tag)
 {
-    for (unsigned w = 0; w < STORE_RC_WAYS; w++)
-        if (b[w] != 0 && (uint32_t)(b[w] >> 32) == tag) {
-            b[w] = e;
-            return;
-        }
-    for (unsigned w = 0; w < STORE_RC_WAYS; w++)
-        if (b[w] == 0) {
-            b[w] = e;
-            return;
-        }
+    unsigned m = store__rc_match(b, tag);
+    if (!m)
+        m = store__rc_match(b, 0);
+    if (m) {
+        b[__builtin_ctz(m) >> 1] = e;
+        return;
+    }
     memmove(b + 1, b, (STORE_RC_WAYS - 1) * sizeof *b);
     b[0] = e;
 }
 
 static void rc_del(uint64_t *b, uint32_t tag)
 {
-    for (unsigned w = 0; w < STORE_RC_WAYS; w++)
-        if (b[w] != 0 && (uint32_t)(b[w] >> 32) == tag)
-            b[w] = 0;
+    for (unsigned m = store__rc_match(b, tag); m; m &= m - 1)
+        b[__builtin_ctz(m) >> 1] = 0;
 }
 
 void store__rc_clear(struct store *s, uint64_t fh)
@@ -215,12 +211,17 @@ void store__rc_migrate(struct store *s)
             if (e == 0)
                 continue;
             uint32_t tag = (uint32_t)(e >> 32);
+            /* No entry of the new cache has this tag: every set and clear
+             * since the doubling began removed the tag from the old bucket
+             * while it had not moved (store__rc_set). So no tag check. */
             uint64_t *nb = rc_bucket(&s->rc, tag);
-            bool newer = false;
-            for (unsigned x = 0; x < STORE_RC_WAYS; x++)
-                newer |= nb[x] != 0 && (uint32_t)(nb[x] >> 32) == tag;
-            if (!newer) /* the new cache's entry for this tag was written since */
-                rc_put(nb, e, tag);
+            unsigned m = store__rc_match(nb, 0);
+            if (m) {
+                nb[__builtin_ctz(m) >> 1] = e;
+            } else {
+                memmove(nb + 1, nb, (STORE_RC_WAYS - 1) * sizeof *nb);
+                nb[0] = e;
+            }
         }
     }
     if (s->rc_mig >= s->rc_old.buckets) {

@@ -652,6 +652,7 @@ static int store_maintain(struct store *s)
 /* What the write path stores: the new version of one key. */
 struct version {
     uint64_t hash;
+    uint64_t fh; /* the read cache's hash of the key (store__rc_start_write) */
     const uint8_t *key;
     uint32_t key_len;
     const uint8_t *value;
@@ -832,8 +833,7 @@ static int write_version(struct store *s, struct version *v, const struct loc *l
 
     /* (4) the old block, and the in-memory derived state (I10): the read
      * cache names the new record before the old block can be reused. */
-    if (s->rc.e)
-        store__rc_set(s, store__rc_hash(s, v->key, v->key_len), off);
+    store__rc_set(s, v->fh, off);
     uint64_t *bh = &s->buckets[img.bucket];
     if (existed) {
         free_record(s, old_off, old_bytes, defer && !old_fresh);
@@ -862,8 +862,7 @@ static int write_version(struct store *s, struct version *v, const struct loc *l
 undo_slot:
     /* msync failed after the slot changed: the data is in the page cache and
      * the slot names it; report the I/O error, keep the memory state true. */
-    if (s->rc.e)
-        store__rc_clear(s, store__rc_hash(s, v->key, v->key_len));
+    store__rc_clear(s, v->fh);
     if (existed) {
         free_record(s, old_off, old_bytes, defer);
         s->buckets[img.bucket] ^= old_vhash ^ r->vhash;
@@ -907,7 +906,8 @@ static int local_write(struct store *s, const void *key, size_t key_len, const v
         return GKV_EINVAL;
     if ((rc = store_maintain(s)) != 0)
         return rc;
-    struct version v = {.hash = store__key_hash(s, key, key_len),
+    struct version v = {.fh = store__rc_start_write(s, key, key_len),
+                        .hash = store__key_hash(s, key, key_len),
                         .key = key,
                         .key_len = (uint32_t)key_len,
                         .value = tomb ? NULL : value,
@@ -994,10 +994,12 @@ static int merge_entry(struct store *s, const struct entry *in, uint64_t now_ms,
     }
     if ((rc = store_maintain(s)) != 0)
         return rc;
+    uint64_t fh = store__rc_start_write(s, in->key, in->key_len);
     uint64_t hash = store__key_hash(s, in->key, in->key_len);
     struct loc l;
     locate(s, hash, in->key, in->key_len, &l);
-    struct version v = {.hash = hash,
+    struct version v = {.fh = fh,
+                        .hash = hash,
                         .key = in->key,
                         .key_len = in->key_len,
                         .value = in->value,

@@ -378,6 +378,25 @@ static inline uint32_t store__rc_tag(uint64_t fh)
 {
     return (uint32_t)(fh >> 32) | 1u;
 }
+/* The ways of bucket b whose tag is t, as bit 2w+1 for way w (0 finds the
+ * empty ways: no tag is 0). All eight compared at once, without a branch
+ * per way. */
+static inline unsigned store__rc_match(const uint64_t *b, uint32_t t)
+{
+    unsigned m = 0;
+#if defined(__SSE2__)
+    __m128i tv = _mm_set1_epi32((int)t);
+    for (unsigned q = 0; q < 4; q++) {
+        __m128i w = _mm_load_si128((const __m128i *)(const void *)(b + 2 * q));
+        m |= (unsigned)_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(w, tv))) << (4 * q);
+    }
+    m &= 0xaaaau; /* the high half of each entry (little-endian) */
+#else
+    for (unsigned w = 0; w < STORE_RC_WAYS; w++)
+        m |= (unsigned)((uint32_t)(b[w] >> 32) == t) << (2 * w + 1);
+#endif
+    return m;
+}
 struct store_rcache {
     uint64_t *e;     /* buckets * STORE_RC_WAYS entries, or NULL (no cache) */
     uint64_t buckets;
@@ -595,18 +614,7 @@ static inline const struct fmt_record *store__rc_find(const struct store *s, uin
      * holds a key is random, and a mispredicted branch on the bucket's
      * words would throw away the next get's work the CPU had started.
      * Tags are odd, so an empty way (0) never matches. */
-    unsigned m = 0;
-#if defined(__SSE2__)
-    __m128i t = _mm_set1_epi32((int)tag);
-    for (unsigned q = 0; q < 4; q++) {
-        __m128i w = _mm_load_si128((const __m128i *)(const void *)(b + 2 * q));
-        m |= (unsigned)_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(w, t))) << (4 * q);
-    }
-    m &= 0xaaaau; /* the high half of each entry (little-endian) */
-#else
-    for (unsigned w = 0; w < STORE_RC_WAYS; w++)
-        m |= (unsigned)((uint32_t)(b[w] >> 32) == tag) << (2 * w + 1);
-#endif
+    unsigned m = store__rc_match(b, tag);
     while (m) {
         uint64_t e = b[__builtin_ctz(m) >> 1];
         m &= m - 1;
@@ -699,6 +707,18 @@ static inline uint64_t store__rc_hash(const struct store *s, const void *key, si
     return rc_mix(h ^ k[3], (uint64_t)len ^ k[1] ^ 0xe7037ed1a0b428dbull);
 }
 
+/* A write of key begins: its fast hash (0 without a cache), and its cache
+ * bucket requested now, so that store__rc_set finds it in the CPU cache
+ * when the write ends instead of waiting for memory then (a put's one
+ * other random access, the lookup index's word, overlaps with it). */
+static inline uint64_t store__rc_start_write(const struct store *s, const void *key, size_t len)
+{
+    if (!s->rc.e)
+        return 0;
+    uint64_t fh = store__rc_hash(s, key, len);
+    __builtin_prefetch(s->rc.e + ((uint64_t)store__rc_tag(fh) >> s->rc.shift) * STORE_RC_WAYS, 1);
+    return fh;
+}
 /* Fill an entry from a record (as store__entry_at does from the index). */
 static inline void store__entry_from_rec(const struct fmt_record *r, struct entry *e)
 {
