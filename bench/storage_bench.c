@@ -289,6 +289,8 @@ static void gkv_maybe_tick(struct gkv_side *g, uint64_t now)
 }
 
 /* --pages: the store's huge-page choice (default, as a node's: values). */
+/* --read-cache off: the store without its read cache (as no-read-cache). */
+static bool bench_no_read_cache;
 static enum store_pages bench_pages = STORE_PAGES_VALUES;
 
 static void gkv_open(struct gkv_side *g, uint64_t seed)
@@ -303,6 +305,7 @@ static void gkv_open(struct gkv_side *g, uint64_t seed)
     cfg.sync = STORE_SYNC_NONE;
     cfg.initial_capacity = 0; /* default: the put phase grows through doublings */
     cfg.pages = bench_pages;
+    cfg.no_read_cache = bench_no_read_cache;
     struct gkv_rng r;
     gkv_rng_seed(&r, seed ^ 0x706c6163ull);
     fill_random(&r, cfg.placement_secret, sizeof(cfg.placement_secret));
@@ -746,7 +749,9 @@ static void print_op(const char *op, double gkv, double lmdb)
 static void usage(void)
 {
     fprintf(stderr, "usage: storage_bench [--keys N] [--seed S] [--pages values|none|all]\n"
-                    "                     [--only OP [--repeat R]]\n"
+                    "                     [--read-cache on|off] [--only OP [--repeat R]]\n"
+                    "  --read-cache off: the store without its read cache (the node's\n"
+                    "           no-read-cache option; default on)\n"
                     "  --pages: which gossipkv files use 2 MiB pages (the node's huge-pages\n"
                     "           option; default values)\n"
                     "  --only OP: gossipkv alone, for profiling: the phases OP needs, then OP\n"
@@ -841,6 +846,14 @@ int main(int argc, char **argv)
                 bench_pages = STORE_PAGES_ALL;
             else
                 usage();
+        } else if (strcmp(argv[i], "--read-cache") == 0 && i + 1 < argc) {
+            const char *v = argv[++i];
+            if (strcmp(v, "on") == 0)
+                bench_no_read_cache = false;
+            else if (strcmp(v, "off") == 0)
+                bench_no_read_cache = true;
+            else
+                usage();
         } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
             only = argv[++i];
         } else if (strcmp(argv[i], "--repeat") == 0 && i + 1 < argc) {
@@ -865,8 +878,9 @@ int main(int argc, char **argv)
         return rc;
     }
     printf("storage_bench: keys=%u key_bytes=%u value_bytes=%u seed=%" PRIu64
-           " gossipkv sync=none huge-pages=%s, lmdb MDB_NOSYNC|MDB_WRITEMAP\n",
-           n, BENCH_KEY_BYTES, BENCH_VALUE_BYTES, seed, store_pages_name(bench_pages));
+           " gossipkv sync=none huge-pages=%s read-cache=%s, lmdb MDB_NOSYNC|MDB_WRITEMAP\n",
+           n, BENCH_KEY_BYTES, BENCH_VALUE_BYTES, seed, store_pages_name(bench_pages),
+           bench_no_read_cache ? "off" : "on");
 
     struct gkv_side g;
     struct lmdb_side l;
@@ -906,6 +920,10 @@ int main(int argc, char **argv)
     gp[1] = gkv_get_phase(&g, &w, true, &sink);
     lp[1] = lmdb_get_phase(&l, &w, true, &sink);
     print_op(ops[1], gp[1].wall_rate, lp[1].wall_rate);
+    store_stats(g.s, &st);
+    printf("read cache: %.1f MiB; of the gets so far it answered %" PRIu64 ", the SipHash path "
+           "%" PRIu64 "\n",
+           (double)st.read_cache_bytes / (1 << 20), st.read_cache_hits, st.read_cache_misses);
     double load_ns = dependent_load_ns(seed);
     printf("memory: one dependent random load %.0f ns; a get_hit costs gossipkv=%.2f lmdb=%.2f "
            "such loads (CPU time)\n",

@@ -213,6 +213,7 @@ static int open_store(struct node *n)
     sc.batch_ms = n->cfg.sync_batch_ms;
     sc.wal_checkpoint_bytes = n->cfg.wal_checkpoint_bytes;
     sc.pages = n->cfg.pages;
+    sc.no_read_cache = n->cfg.no_read_cache;
     sc.external_batch_sync = true; /* on_tick runs the group commit off the loop */
     sc.initial_capacity = n->cfg.initial_capacity;
     /* A new store gets a fresh identity; an existing one keeps its own

@@ -37,6 +37,7 @@ struct node_config {
     char label[SEAL_LABEL_MAX + 1];
     enum store_sync sync;
     enum store_pages pages;           /* huge-pages: values (default), none, all */
+    bool no_read_cache;               /* no-read-cache: the store without its read cache */
     char requirepass[NODE_PASS_MAX];
     enum node_log_level log_level;
     bool insecure;

@@ -176,7 +176,7 @@ void store__rc_open(struct store *s)
     }
     /* With the lookup index only (file-backed, read-write): the simulator's
      * thousands of in-memory stores do without. */
-    if (s->rc.e || !s->cur.ix)
+    if (s->rc.e || !s->cur.ix || s->cfg.no_read_cache)
         return;
     (void)store__rc_init(&s->rc, s->cur.cap); /* no memory: no cache */
 }

@@ -75,6 +75,9 @@ struct store_config {
      * kernel's THP mode allows it; docs/FILE_FORMAT.md "Mappings").
      * Default STORE_PAGES_VALUES. */
     enum store_pages pages;
+    /* No read cache (docs/FILE_FORMAT.md "Read cache"): every get takes the
+     * SipHash path, and the store keeps 16 bytes per table slot less. */
+    bool no_read_cache;
     /* sync=batch only: the caller drives the group commit itself with
      * store_sync_due / store_sync_begin / store_sync_job_run /
      * store_sync_end (node/ runs the job on a worker thread), so store_tick

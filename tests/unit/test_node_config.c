@@ -83,6 +83,11 @@ static void test_sizes_use_redis_units(void **state)
     assert_int_equal(c.pages, STORE_PAGES_ALL);
     assert_int_equal(node_config_set(&c, "huge-pages", "yes", err, sizeof(err)), GKV_EINVAL);
     assert_non_null(strstr(err, "values, none or all"));
+    /* no-read-cache: off by default */
+    assert_false(c.no_read_cache);
+    assert_int_equal(node_config_set(&c, "no-read-cache", "yes", err, sizeof(err)), 0);
+    assert_true(c.no_read_cache);
+    assert_int_equal(node_config_set(&c, "no-read-cache", "maybe", err, sizeof(err)), GKV_EINVAL);
 }
 
 static void test_flags_override_the_file_and_join_accumulates(void **state)
