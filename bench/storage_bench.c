@@ -292,6 +292,10 @@ static void gkv_maybe_tick(struct gkv_side *g, uint64_t now)
 /* --read-cache off: the store without its read cache (as no-read-cache). */
 static bool bench_no_read_cache;
 static enum store_pages bench_pages = STORE_PAGES_VALUES;
+/* --bucket-index off: no per-bucket key index (what maintaining it costs
+ * the other phases, A/B in one binary); bucket_scan then reports the full
+ * scan on both sides. */
+static bool bench_bucket_index = true;
 
 static void gkv_open(struct gkv_side *g, uint64_t seed)
 {
@@ -306,6 +310,7 @@ static void gkv_open(struct gkv_side *g, uint64_t seed)
     cfg.initial_capacity = 0; /* default: the put phase grows through doublings */
     cfg.pages = bench_pages;
     cfg.no_read_cache = bench_no_read_cache;
+    cfg.bucket_index_min_slots = bench_bucket_index ? 0 : UINT64_MAX;
     struct gkv_rng r;
     gkv_rng_seed(&r, seed ^ 0x706c6163ull);
     fill_random(&r, cfg.placement_secret, sizeof(cfg.placement_secret));
@@ -749,9 +754,12 @@ static void print_op(const char *op, double gkv, double lmdb)
 static void usage(void)
 {
     fprintf(stderr, "usage: storage_bench [--keys N] [--seed S] [--pages values|none|all]\n"
-                    "                     [--read-cache on|off] [--only OP [--repeat R]]\n"
+                    "                     [--read-cache on|off] [--bucket-index on|off]\n"
+                    "                     [--only OP [--repeat R]]\n"
                     "  --read-cache off: the store without its read cache (the node's\n"
                     "           no-read-cache option; default on)\n"
+                    "  --bucket-index off: the store keeps no per-bucket key index (A/B of\n"
+                    "           its cost to the other phases; default on)\n"
                     "  --pages: which gossipkv files use 2 MiB pages (the node's huge-pages\n"
                     "           option; default values)\n"
                     "  --only OP: gossipkv alone, for profiling: the phases OP needs, then OP\n"
@@ -854,6 +862,14 @@ int main(int argc, char **argv)
                 bench_no_read_cache = true;
             else
                 usage();
+        } else if (strcmp(argv[i], "--bucket-index") == 0 && i + 1 < argc) {
+            const char *v = argv[++i];
+            if (strcmp(v, "on") == 0)
+                bench_bucket_index = true;
+            else if (strcmp(v, "off") == 0)
+                bench_bucket_index = false;
+            else
+                usage();
         } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
             only = argv[++i];
         } else if (strcmp(argv[i], "--repeat") == 0 && i + 1 < argc) {
@@ -878,9 +894,9 @@ int main(int argc, char **argv)
         return rc;
     }
     printf("storage_bench: keys=%u key_bytes=%u value_bytes=%u seed=%" PRIu64
-           " gossipkv sync=none huge-pages=%s read-cache=%s, lmdb MDB_NOSYNC|MDB_WRITEMAP\n",
+           " gossipkv sync=none huge-pages=%s read-cache=%s%s, lmdb MDB_NOSYNC|MDB_WRITEMAP\n",
            n, BENCH_KEY_BYTES, BENCH_VALUE_BYTES, seed, store_pages_name(bench_pages),
-           bench_no_read_cache ? "off" : "on");
+           bench_no_read_cache ? "off" : "on", bench_bucket_index ? "" : " bucket-index=off");
 
     struct gkv_side g;
     struct lmdb_side l;

@@ -281,8 +281,9 @@ struct gossip_repair_job {
  * word, slot, record). When at least GOSSIP_SWEEP_MIN_BUCKETS jobs for one
  * peer wait, they are taken out of the FIFO into one sweep: a single
  * store_scan pass over the table that sends the entries of every requested
- * bucket (after a write burst every bucket differs: one sequential pass is
- * cheaper than 1024 sets of random lookups: 210 vs 260-340 ms at 1M keys,
+ * bucket (after a write burst every bucket differs: one pass over the
+ * table is no dearer than 1024 sets of random lookups and cheaper on large
+ * stores: 188-197 vs 164-212 ms at 1M keys, 3.2-3.3 vs 3.5-4.0 s at 10M,
  * docs/BENCHMARKS.md "Bucket scans"). 8 dates from when one bucket cost a
  * whole-table read; with the index, per-bucket scans stay cheaper than a
  * sweep up to several hundred buckets, so this could be far higher. Below

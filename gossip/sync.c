@@ -33,8 +33,8 @@
  * Many jobs for one peer become one sweep (a single store_scan pass with a
  * bucket bitmap): store_bucket_scan costs O(entries of the bucket) (the
  * store's bucket index), but each entry is a random lookup, and when most
- * buckets differ one sequential pass over the table is cheaper than 1024
- * sets of random lookups.
+ * buckets differ one pass over the table is no dearer than 1024 sets of
+ * random lookups, and cheaper on large stores (gossip_int.h).
  *
  * Write bursts (docs/GOSSIP.md, "Write bursts"): while this node queued
  * more than GOSSIP_BURST_DELTAS_PER_ROUND deltas in a gossip interval, or

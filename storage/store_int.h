@@ -265,10 +265,10 @@ struct store_bix_bucket {
 };
 
 /* Default of store_config.bucket_index_min_slots: below 16384 slots (1 MiB
- * of slots) a full-table bucket scan reads at most 1 MiB sequentially
- * (~0.1 ms), and the index's fixed 24 KiB of bucket headers would be more
- * than 1/48 of the table it saves reading; a simulator running 10,000 small
- * stores should not pay 240 MB for it. */
+ * of slots) a full-table bucket scan reads under 1 MiB sequentially
+ * (under ~0.1 ms), and the index's fixed 24 KiB of bucket headers would be
+ * over 1/43 of the table it saves reading; a simulator running 10,000
+ * small stores should not pay 240 MB for it. */
 #define STORE_BIX_MIN_SLOTS_DEFAULT 16384u
 
 struct store_bix {
