@@ -24,6 +24,7 @@
 #include <emmintrin.h>
 #endif
 
+#include "storage/checksum.h"
 #include "storage/format.h"
 #include "storage/store.h"
 #include "storage/wal.h"
@@ -650,20 +651,6 @@ void store__rc_migrate(struct store *s);
 const uint64_t *store__rc_bucket_of(const struct store *s, uint64_t fh);
 void store__rc_prefetch(const struct store *s, uint64_t fh);
 /* The fast hash of key under the store's cache secret. */
-static inline uint64_t rc_load64(const uint8_t *p)
-{
-    uint64_t w;
-    memcpy(&w, p, 8);
-    return w;
-}
-
-static inline uint32_t rc_load32(const uint8_t *p)
-{
-    uint32_t w;
-    memcpy(&w, p, 4);
-    return w;
-}
-
 /* 64x64 -> 128-bit multiply, folded: the mixing step of the fast hash. */
 static inline uint64_t rc_mix(uint64_t a, uint64_t b)
 {
@@ -682,11 +669,11 @@ static inline uint64_t store__rc_hash(const struct store *s, const void *key, si
     uint64_t a, b;
     if (len <= 16) {
         if (len >= 8) {
-            a = rc_load64(p);
-            b = rc_load64(p + len - 8);
+            a = gkv_ck_load64(p);
+            b = gkv_ck_load64(p + len - 8);
         } else if (len >= 4) {
-            a = rc_load32(p);
-            b = rc_load32(p + len - 4);
+            a = gkv_ck_load32(p);
+            b = gkv_ck_load32(p + len - 4);
         } else if (len > 0) {
             a = ((uint64_t)p[0] << 16) | ((uint64_t)p[len >> 1] << 8) | p[len - 1];
             b = 0;
@@ -696,12 +683,12 @@ static inline uint64_t store__rc_hash(const struct store *s, const void *key, si
     } else {
         size_t left = len;
         while (left > 16) {
-            h = rc_mix(rc_load64(p) ^ k[1], rc_load64(p + 8) ^ h);
+            h = rc_mix(gkv_ck_load64(p) ^ k[1], gkv_ck_load64(p + 8) ^ h);
             p += 16;
             left -= 16;
         }
-        a = rc_load64(p + left - 16);
-        b = rc_load64(p + left - 8);
+        a = gkv_ck_load64(p + left - 16);
+        b = gkv_ck_load64(p + left - 8);
     }
     h = rc_mix(a ^ k[2], b ^ h);
     return rc_mix(h ^ k[3], (uint64_t)len ^ k[1] ^ 0xe7037ed1a0b428dbull);

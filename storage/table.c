@@ -464,27 +464,10 @@ void store__entry_at(const struct store *s, const struct store_table *t, uint64_
         store__entry_from_slot(s, &t->slots[idx], e);
         return;
     }
-    /* The record repeats what the slot holds (hlc, origin, lengths, clock;
-     * written together, rebuilt from each other by recovery). */
-    const struct fmt_record *r = store__rec(&s->heap, (uint64_t)(w >> 6) * FMT_GRANULE);
-    uint32_t vcn = r->vc_n < GKV_VCLOCK_MAX ? r->vc_n : GKV_VCLOCK_MAX;
-    const uint8_t *vp = (const uint8_t *)(r + 1);
-    e->key = vp + 16u * r->vc_n;
-    e->key_len = r->key_len;
-    if ((w & 3u) == FMT_SLOT_TOMB) {
-        e->value = NULL;
-        e->value_len = 0;
-        e->flags = ENTRY_TOMBSTONE;
-    } else {
-        e->value = e->key + r->key_len;
-        e->value_len = r->value_len;
-        e->flags = 0;
-    }
-    e->hlc = r->hlc;
-    e->origin = r->origin;
-    e->vc.n = vcn;
-    for (uint32_t i = 0; i < vcn; i++)
-        memcpy(&e->vc.items[i], vp + 16u * i, 16u);
+    /* The record repeats what the slot holds (hlc, origin, lengths, clock,
+     * tombstone flag; written together, rebuilt from each other by
+     * recovery). */
+    store__entry_from_rec(store__rec(&s->heap, (uint64_t)(w >> 6) * FMT_GRANULE), e);
 }
 
 /* ------------------------------------------------------------- growth */

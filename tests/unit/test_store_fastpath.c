@@ -312,6 +312,23 @@ static void check_index(const struct store *s, const char *when)
 /* Random puts, overwrites, deletes, merges, purges and reopens on a
  * file-backed store growing from 16 slots; after each batch the index
  * matches the slots and every key reads back as a model says. */
+/* A new file-backed store in a new directory (path into dir), initial
+ * capacity 16, in sync mode `mode`; tombstone_grace_ms as given (0: the
+ * default). */
+static struct store *open_fresh(char *dir, size_t dir_len, struct store_config *cfg,
+                                enum store_sync mode, uint64_t grace_ms, uint64_t now)
+{
+    test_mkdtemp(dir, dir_len);
+    test_cfg(cfg, dir, 16);
+    cfg->sync = mode;
+    cfg->tombstone_grace_ms = grace_ms;
+    struct store *s = NULL;
+    const char *err = NULL;
+    if (store_open(cfg, now, &s, &err) != 0)
+        fail_msg("store_open: %s", err);
+    return s;
+}
+
 static void test_store_index_matches_slots_through_random_ops(void **state)
 {
     (void)state;
@@ -326,16 +343,10 @@ static void test_store_index_matches_slots_through_random_ops(void **state)
     for (int m = 0; m < 2; m++) {
         memset(model, 0, keys);
         char dir[64];
-        test_mkdtemp(dir, sizeof dir);
         struct store_config cfg;
-        test_cfg(&cfg, dir, 16);
-        cfg.sync = modes[m];
-        cfg.tombstone_grace_ms = 1;
-        struct store *s = NULL;
-        const char *err = NULL;
         uint64_t now = TEST_NOW_MS;
-        if (store_open(&cfg, now, &s, &err) != 0)
-            fail_msg("store_open: %s", err);
+        const char *err = NULL;
+        struct store *s = open_fresh(dir, sizeof dir, &cfg, modes[m], 1, now);
         char k[32], v[128];
         for (int batch = 0; batch < 12; batch++) {
             for (int op = 0; op < 2000; op++) {
@@ -537,15 +548,9 @@ static void test_store_get_batch_answers_as_store_get(void **state)
     static const enum store_sync modes[] = {STORE_SYNC_NONE, STORE_SYNC_BATCH};
     for (int m = 0; m < 2; m++) {
         char dir[64];
-        test_mkdtemp(dir, sizeof dir);
         struct store_config cfg;
-        test_cfg(&cfg, dir, 16);
-        cfg.sync = modes[m];
-        struct store *s = NULL;
-        const char *err = NULL;
         uint64_t now = TEST_NOW_MS;
-        if (store_open(&cfg, now, &s, &err) != 0)
-            fail_msg("store_open: %s", err);
+        struct store *s = open_fresh(dir, sizeof dir, &cfg, modes[m], 0, now);
         char k[32], v[128];
         uint64_t compared = 0, compared_growing = 0;
         for (int round = 0; round < 60; round++) {
@@ -633,16 +638,10 @@ static void test_store_read_cache_follows_every_write(void **state)
     static const enum store_sync modes[] = {STORE_SYNC_NONE, STORE_SYNC_BATCH};
     for (int m = 0; m < 2; m++) {
         char dir[64];
-        test_mkdtemp(dir, sizeof dir);
         struct store_config cfg;
-        test_cfg(&cfg, dir, 16);
-        cfg.sync = modes[m];
-        cfg.tombstone_grace_ms = 1;
-        struct store *s = NULL;
-        const char *err = NULL;
         uint64_t now = TEST_NOW_MS;
-        if (store_open(&cfg, now, &s, &err) != 0)
-            fail_msg("store_open: %s", err);
+        const char *err = NULL;
+        struct store *s = open_fresh(dir, sizeof dir, &cfg, modes[m], 1, now);
         assert_non_null(s->rc.e);
         char k[32], v[128];
         uint64_t checks_growing = 0;
