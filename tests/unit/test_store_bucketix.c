@@ -146,8 +146,10 @@ struct rcfg {
 };
 
 /* The random-operations test for one configuration. */
-static void random_ops(const struct rcfg *rc, uint64_t seed)
+static void random_ops(const struct rcfg *rc, uint64_t default_seed)
 {
+    uint64_t seed = test_seed(default_seed);
+    printf("seed %" PRIu64 " (GKV_SEED overrides)\n", seed);
     struct gkv_rng rng;
     gkv_rng_seed(&rng, seed);
     char dir[64] = "";
@@ -253,33 +255,25 @@ static void random_ops(const struct rcfg *rc, uint64_t seed)
 static void test_bucketix_random_ops_match_full_scan_anon_none(void **state)
 {
     (void)state;
-    uint64_t seed = test_seed(0xb1c0001);
-    printf("seed %" PRIu64 " (GKV_SEED overrides)\n", seed);
-    random_ops(&(struct rcfg){"anon sync=none", false, STORE_SYNC_NONE}, seed);
+    random_ops(&(struct rcfg){"anon sync=none", false, STORE_SYNC_NONE}, 0xb1c0001);
 }
 
 static void test_bucketix_random_ops_match_full_scan_anon_batch(void **state)
 {
     (void)state;
-    uint64_t seed = test_seed(0xb1c0002);
-    printf("seed %" PRIu64 " (GKV_SEED overrides)\n", seed);
-    random_ops(&(struct rcfg){"anon sync=batch", false, STORE_SYNC_BATCH}, seed);
+    random_ops(&(struct rcfg){"anon sync=batch", false, STORE_SYNC_BATCH}, 0xb1c0002);
 }
 
 static void test_bucketix_random_ops_match_full_scan_file_none(void **state)
 {
     (void)state;
-    uint64_t seed = test_seed(0xb1c0003);
-    printf("seed %" PRIu64 " (GKV_SEED overrides)\n", seed);
-    random_ops(&(struct rcfg){"file sync=none", true, STORE_SYNC_NONE}, seed);
+    random_ops(&(struct rcfg){"file sync=none", true, STORE_SYNC_NONE}, 0xb1c0003);
 }
 
 static void test_bucketix_random_ops_match_full_scan_file_batch(void **state)
 {
     (void)state;
-    uint64_t seed = test_seed(0xb1c0004);
-    printf("seed %" PRIu64 " (GKV_SEED overrides)\n", seed);
-    random_ops(&(struct rcfg){"file sync=batch", true, STORE_SYNC_BATCH}, seed);
+    random_ops(&(struct rcfg){"file sync=batch", true, STORE_SYNC_BATCH}, 0xb1c0004);
 }
 
 /* ------------------------------------------------------ targeted tests */
