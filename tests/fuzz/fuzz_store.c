@@ -122,6 +122,36 @@ static void load_images(void)
         die("no files");
 }
 
+/* Remove the files of dir (it holds no subdirectories). */
+static void clear_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        char path[160];
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        unlink(path);
+    }
+    closedir(d);
+}
+
+static void clear_scratch(void)
+{
+    clear_dir(scratch_dir);
+}
+
+/* At exit (libFuzzer exits through exit() when its runs end): leave no
+ * directory behind in /tmp; every CI run used to leave two. */
+static void remove_scratch(void)
+{
+    clear_dir(scratch_dir);
+    rmdir(scratch_dir);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -129,8 +159,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argv;
     if (!mkdtemp(healthy_dir) || !mkdtemp(scratch_dir))
         die("mkdtemp");
+    atexit(remove_scratch);
     write_healthy_store();
     load_images();
+    /* The images are in memory now: the healthy store's files are not
+     * needed any more. */
+    clear_dir(healthy_dir);
+    rmdir(healthy_dir);
     return 0;
 }
 
@@ -151,21 +186,6 @@ static void write_file(const char *name, const uint8_t *bytes, size_t len)
     close(fd);
 }
 
-static void clear_scratch(void)
-{
-    DIR *d = opendir(scratch_dir);
-    if (!d)
-        return;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        if (de->d_name[0] == '.')
-            continue;
-        char path[160];
-        snprintf(path, sizeof path, "%s/%s", scratch_dir, de->d_name);
-        unlink(path);
-    }
-    closedir(d);
-}
 
 struct scan_check {
     size_t seen;
