@@ -312,23 +312,6 @@ static void check_index(const struct store *s, const char *when)
 /* Random puts, overwrites, deletes, merges, purges and reopens on a
  * file-backed store growing from 16 slots; after each batch the index
  * matches the slots and every key reads back as a model says. */
-/* A new file-backed store in a new directory (path into dir), initial
- * capacity 16, in sync mode `mode`; tombstone_grace_ms as given (0: the
- * default). */
-static struct store *open_fresh(char *dir, size_t dir_len, struct store_config *cfg,
-                                enum store_sync mode, uint64_t grace_ms, uint64_t now)
-{
-    test_mkdtemp(dir, dir_len);
-    test_cfg(cfg, dir, 16);
-    cfg->sync = mode;
-    cfg->tombstone_grace_ms = grace_ms;
-    struct store *s = NULL;
-    const char *err = NULL;
-    if (store_open(cfg, now, &s, &err) != 0)
-        fail_msg("store_open: %s", err);
-    return s;
-}
-
 static void test_store_index_matches_slots_through_random_ops(void **state)
 {
     (void)state;
@@ -346,7 +329,7 @@ static void test_store_index_matches_slots_through_random_ops(void **state)
         struct store_config cfg;
         uint64_t now = TEST_NOW_MS;
         const char *err = NULL;
-        struct store *s = open_fresh(dir, sizeof dir, &cfg, modes[m], 1, now);
+        struct store *s = test_open_fresh(dir, sizeof dir, &cfg, 16, modes[m], 1, now);
         char k[32], v[128];
         for (int batch = 0; batch < 12; batch++) {
             for (int op = 0; op < 2000; op++) {
@@ -550,7 +533,7 @@ static void test_store_get_batch_answers_as_store_get(void **state)
         char dir[64];
         struct store_config cfg;
         uint64_t now = TEST_NOW_MS;
-        struct store *s = open_fresh(dir, sizeof dir, &cfg, modes[m], 0, now);
+        struct store *s = test_open_fresh(dir, sizeof dir, &cfg, 16, modes[m], 0, now);
         char k[32], v[128];
         uint64_t compared = 0, compared_growing = 0;
         for (int round = 0; round < 60; round++) {
@@ -641,7 +624,7 @@ static void test_store_read_cache_follows_every_write(void **state)
         struct store_config cfg;
         uint64_t now = TEST_NOW_MS;
         const char *err = NULL;
-        struct store *s = open_fresh(dir, sizeof dir, &cfg, modes[m], 1, now);
+        struct store *s = test_open_fresh(dir, sizeof dir, &cfg, 16, modes[m], 1, now);
         assert_non_null(s->rc.e);
         char k[32], v[128];
         uint64_t checks_growing = 0;
@@ -712,13 +695,8 @@ static void test_store_read_cache_foreign_record_falls_back(void **state)
 {
     (void)state;
     char dir[64];
-    test_mkdtemp(dir, sizeof dir);
     struct store_config cfg;
-    test_cfg(&cfg, dir, 1024);
-    struct store *s = NULL;
-    const char *err = NULL;
-    if (store_open(&cfg, TEST_NOW_MS, &s, &err) != 0)
-        fail_msg("store_open: %s", err);
+    struct store *s = test_open_fresh(dir, sizeof dir, &cfg, 1024, STORE_SYNC_NONE, 0, TEST_NOW_MS);
     char ka[32], kb[32], v[128];
     size_t kal = test_key(ka, sizeof ka, 1), kbl = test_key(kb, sizeof kb, 2);
     size_t val = test_value(v, sizeof v, 1, 1, 50);

@@ -74,6 +74,24 @@ static inline void test_cfg(struct store_config *cfg, const char *dir, uint32_t 
         cfg->placement_secret[i] = (uint8_t)(i * 37 + 1);
 }
 
+/* A new file-backed store in a new directory (its path into dir): cap
+ * initial slots, sync mode `mode`, tombstone_grace_ms as given (0: the
+ * default), opened at now. */
+static inline struct store *test_open_fresh(char *dir, size_t dir_len, struct store_config *cfg,
+                                            uint32_t cap, enum store_sync mode,
+                                            uint64_t grace_ms, uint64_t now)
+{
+    test_mkdtemp(dir, dir_len);
+    test_cfg(cfg, dir, cap);
+    cfg->sync = mode;
+    cfg->tombstone_grace_ms = grace_ms;
+    struct store *s = NULL;
+    const char *err = NULL;
+    if (store_open(cfg, now, &s, &err) != 0)
+        fail_msg("store_open: %s", err);
+    return s;
+}
+
 /* Key "k<i>" and a value derived from (i, version) of length 1..maxlen. */
 static inline size_t test_key(char *buf, size_t n, uint64_t i)
 {
