@@ -706,27 +706,34 @@ static inline uint64_t store__rc_start_write(const struct store *s, const void *
     __builtin_prefetch(s->rc.e + ((uint64_t)store__rc_tag(fh) >> s->rc.shift) * STORE_RC_WAYS, 1);
     return fh;
 }
-/* Fill an entry from a record (as store__entry_at does from the index). */
-static inline void store__entry_from_rec(const struct fmt_record *r, struct entry *e)
+
+/* Fill e from a record's clock and key bytes (vp: just past the record
+ * header) and the given lengths, flags and stamps: the one place that lays
+ * an entry over a record, whether its fields come from the record itself
+ * or from the slot that repeats them. Clock items are copied one by one: a
+ * variable-length memcpy is a libc call, and clocks hold one or two items. */
+static inline void store__entry_fill(struct entry *e, const uint8_t *vp, uint32_t vc_n,
+                                     uint32_t key_len, uint32_t value_len, bool tomb,
+                                     uint64_t hlc, uint64_t origin)
 {
-    uint32_t vcn = r->vc_n < GKV_VCLOCK_MAX ? r->vc_n : GKV_VCLOCK_MAX;
-    const uint8_t *vp = (const uint8_t *)(r + 1);
-    e->key = vp + 16u * r->vc_n;
-    e->key_len = r->key_len;
-    if (r->flags & ENTRY_TOMBSTONE) {
-        e->value = NULL;
-        e->value_len = 0;
-        e->flags = ENTRY_TOMBSTONE;
-    } else {
-        e->value = e->key + r->key_len;
-        e->value_len = r->value_len;
-        e->flags = 0;
-    }
-    e->hlc = r->hlc;
-    e->origin = r->origin;
+    uint32_t vcn = vc_n < GKV_VCLOCK_MAX ? vc_n : GKV_VCLOCK_MAX;
+    e->key = vp + 16u * vc_n;
+    e->key_len = key_len;
+    e->value = tomb ? NULL : e->key + key_len;
+    e->value_len = tomb ? 0 : value_len;
+    e->flags = tomb ? ENTRY_TOMBSTONE : 0;
+    e->hlc = hlc;
+    e->origin = origin;
     e->vc.n = vcn;
     for (uint32_t i = 0; i < vcn; i++)
         memcpy(&e->vc.items[i], vp + 16u * i, 16u);
+}
+
+/* Fill an entry from a record (as store__entry_at does from the index). */
+static inline void store__entry_from_rec(const struct fmt_record *r, struct entry *e)
+{
+    store__entry_fill(e, (const uint8_t *)(r + 1), r->vc_n, r->key_len, r->value_len,
+                      (r->flags & ENTRY_TOMBSTONE) != 0, r->hlc, r->origin);
 }
 
 

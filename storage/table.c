@@ -432,28 +432,11 @@ int64_t store__find(const struct store *s, const struct store_table *t, uint64_t
 
 void store__entry_from_slot(const struct store *s, const struct fmt_slot *sl, struct entry *e)
 {
-    const struct fmt_record *r = store__rec(&s->heap, sl->rec_off);
-    /* From the slot's vc_n, so filling the entry reads no record byte
+    /* From the slot's fields, so filling the entry reads no record byte
      * besides the vector clock. */
-    e->key = (const uint8_t *)(r + 1) + 16u * sl->vc_n;
-    e->key_len = sl->key_len;
-    if (sl->state == FMT_SLOT_TOMB) {
-        e->value = NULL;
-        e->value_len = 0;
-        e->flags = ENTRY_TOMBSTONE;
-    } else {
-        e->value = e->key + sl->key_len;
-        e->value_len = sl->value_len;
-        e->flags = 0;
-    }
-    e->hlc = sl->hlc;
-    e->origin = sl->origin;
-    e->vc.n = sl->vc_n;
-    /* Item by item: a variable-length memcpy is a libc call, and clocks
-     * hold one or two items. */
-    const uint8_t *vp = (const uint8_t *)(r + 1);
-    for (uint32_t i = 0; i < sl->vc_n && i < GKV_VCLOCK_MAX; i++)
-        memcpy(&e->vc.items[i], vp + 16u * i, 16u);
+    const struct fmt_record *r = store__rec(&s->heap, sl->rec_off);
+    store__entry_fill(e, (const uint8_t *)(r + 1), sl->vc_n, sl->key_len, sl->value_len,
+                      sl->state == FMT_SLOT_TOMB, sl->hlc, sl->origin);
 }
 
 void store__entry_at(const struct store *s, const struct store_table *t, uint64_t idx,

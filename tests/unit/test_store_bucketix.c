@@ -278,11 +278,13 @@ static void test_bucketix_random_ops_match_full_scan_file_batch(void **state)
 
 /* ------------------------------------------------------ targeted tests */
 
-static struct store *open_anon(uint32_t cap, uint64_t min_slots)
+/* An in-memory store; grace_ms 0 keeps the default tombstone grace. */
+static struct store *open_anon(uint32_t cap, uint64_t min_slots, uint64_t grace_ms)
 {
     struct store_config cfg;
     test_cfg(&cfg, NULL, cap);
     cfg.bucket_index_min_slots = min_slots;
+    cfg.tombstone_grace_ms = grace_ms;
     struct store *s;
     assert_int_equal(store_open(&cfg, TEST_NOW_MS, &s, NULL), 0);
     return s;
@@ -307,7 +309,7 @@ static void scan_keys(struct store *s, uint32_t b, struct visit_list *l)
 static void test_bucketix_order_survives_doublings_and_other_buckets(void **state)
 {
     (void)state;
-    struct store *s = open_anon(16, 1);
+    struct store *s = open_anon(16, 1, 0);
     /* 400 keys, then note the order of the bucket of key 0 */
     for (uint64_t i = 0; i < 400; i++)
         put_key(s, i, 1);
@@ -370,7 +372,7 @@ static int resume_cb(void *arg, const struct entry *e)
 static void test_bucketix_resume_by_skip_count_lists_bucket_once(void **state)
 {
     (void)state;
-    struct store *s = open_anon(16, 1);
+    struct store *s = open_anon(16, 1, 0);
     for (uint64_t i = 0; i < 20000; i++)
         put_key(s, i, 1);
     uint32_t b = key_bucket(7);
@@ -408,7 +410,7 @@ static void test_bucketix_resume_by_skip_count_lists_bucket_once(void **state)
 static void test_bucketix_allocation_failure_falls_back_to_full_scan(void **state)
 {
     (void)state;
-    struct store *s = open_anon(16, 1);
+    struct store *s = open_anon(16, 1, 0);
     struct lists l = {0};
     for (uint64_t i = 0; i < 3000; i++)
         put_key(s, i, 1);
@@ -503,7 +505,7 @@ static void test_bucketix_index_dropped_by_a_failure_is_rebuilt_at_reopen(void *
 static void test_bucketix_small_tables_scan_in_full_until_the_threshold(void **state)
 {
     (void)state;
-    struct store *s = open_anon(16, 1024);
+    struct store *s = open_anon(16, 1024, 0);
     struct lists l = {0};
     struct store_stats st;
     uint64_t i = 0;
@@ -522,7 +524,7 @@ static void test_bucketix_small_tables_scan_in_full_until_the_threshold(void **s
     lists_free(&l);
     store_close(s);
     /* UINT64_MAX: never */
-    s = open_anon(16, UINT64_MAX);
+    s = open_anon(16, UINT64_MAX, 0);
     for (i = 0; i < 3000; i++)
         put_key(s, i, 1);
     store_stats(s, &st);
@@ -533,12 +535,7 @@ static void test_bucketix_small_tables_scan_in_full_until_the_threshold(void **s
 static void test_bucketix_memory_is_about_8_bytes_per_key_and_returns_after_purge(void **state)
 {
     (void)state;
-    struct store_config cfg;
-    test_cfg(&cfg, NULL, 16);
-    cfg.bucket_index_min_slots = 1;
-    cfg.tombstone_grace_ms = 1000;
-    struct store *s;
-    assert_int_equal(store_open(&cfg, TEST_NOW_MS, &s, NULL), 0);
+    struct store *s = open_anon(16, 1, 1000);
     const uint64_t n = 50000;
     for (uint64_t i = 0; i < n; i++)
         put_key(s, i, 1);
@@ -584,12 +581,7 @@ static void test_bucketix_memory_is_about_8_bytes_per_key_and_returns_after_purg
 static void test_bucketix_large_bucket_with_duplicate_hashes_is_listed_once_in_hash_order(void **state)
 {
     (void)state;
-    struct store_config cfg;
-    test_cfg(&cfg, NULL, 16);
-    cfg.bucket_index_min_slots = 1;
-    cfg.tombstone_grace_ms = 1000;
-    struct store *s;
-    assert_int_equal(store_open(&cfg, TEST_NOW_MS, &s, NULL), 0);
+    struct store *s = open_anon(16, 1, 1000);
     const uint32_t b = key_bucket(0);
     uint64_t *ids = malloc(400 * sizeof *ids);
     assert_non_null(ids);
