@@ -9,10 +9,7 @@
  * flipped bits with probability 1 - 2^-64 per block; it is not a MAC
  * (nothing here defends against an attacker who can write the files).
  */
-#include <string.h>
-
 #include "storage/checksum.h"
-#include "storage/store_int.h"
 
 uint64_t store__checksum64(const void *data, size_t len, uint64_t seed)
 {

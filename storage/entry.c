@@ -2,31 +2,58 @@
  * entry.c: cluster-wide digests of entries: entry_version_hash() for
  * anti-entropy bucket hashes and entry_bucket() for bucket numbers.
  *
- * Both must give the same answer on every node, so they use SipHash-2-4
- * (libsodium crypto_shorthash) under fixed, public keys, and serialize every
- * integer little-endian whatever the host. Because the keys are public these
- * are not defences against a client crafting collisions: they only need to
- * spread keys evenly and to make accidental version mismatches visible.
- * Flooding a probe chain is what the store's secret placement hash prevents.
+ * Both must give the same answer on every node, so they run under fixed,
+ * public seeds and read and write every integer little-endian whatever the
+ * host. Because the seeds are public these are not defences against a client
+ * crafting collisions: they only need to spread keys evenly and to make
+ * accidental version mismatches visible. Flooding a probe chain is what the
+ * store's secret placement hash prevents.
  *
- * The two keys differ so that a key's bucket says nothing about its version
- * hash (and the bucket hash XOR does not cancel in patterns):
+ * entry_version_hash() is XXH64 (the store's checksum, storage/checksum.h)
+ * under three public seeds, one per input, so that a key and a value of
+ * equal bytes reduce to different words:
  *
- *   version key: the 16 ASCII bytes "gossipkv-version"
- *   bucket key:  the 16 ASCII bytes "gossipkv-buckets"
+ *   key seed:    0x79656b762d766b67, the 8 ASCII bytes "gkv-vkey" read little-endian
+ *   value seed:  0x6c6176762d766b67, the 8 ASCII bytes "gkv-vval" read little-endian
+ *   record seed: 0x636572762d766b67, the 8 ASCII bytes "gkv-vrec" read little-endian
  *
- * Changing either key, or the layout below, changes every node's digests at
- * once: nodes of the old and new layout would repair forever. Treat them as
- * part of the wire protocol (test_version_hash_is_pinned pins both).
+ * It was SipHash-2-4 (three calls, ~1,140 of a put's ~3,545 instructions
+ * under callgrind); a keyed PRF buys nothing for a digest whose key is
+ * public, and every put and merge computes one. Builds before this one
+ * computed other numbers: records cache the digest (fmt_record.vhash) and
+ * every open recomputes it and refreshes a stale copy (recover.c), but nodes
+ * of the two builds would see every bucket differ and repair forever (one
+ * cluster, one build).
+ *
+ * entry_bucket() stays SipHash-2-4 (libsodium crypto_shorthash, computed by
+ * the store's inline copy) under its key, the 16 ASCII bytes
+ * "gossipkv-buckets": slots store their bucket and recovery checks it
+ * against the key, so changing it would drop every slot of existing data
+ * directories. It differs from the version hash's function and seeds, so a
+ * key's bucket says nothing about its version hash (and the bucket hash XOR
+ * does not cancel in patterns).
+ *
+ * Changing a seed, the bucket key or the layout below changes every node's
+ * digests at once: treat them as part of the wire protocol
+ * (test_version_hash_is_pinned pins both functions).
  */
-#include <string.h>
-
-
+#include "storage/checksum.h"
 #include "storage/entry.h"
-#include "storage/store_int.h"
 
-static const unsigned char entry_version_key[16] = "gossipkv-version";
+#define ENTRY_VH_SEED_KEY UINT64_C(0x79656b762d766b67)    /* "gkv-vkey" LE */
+#define ENTRY_VH_SEED_VALUE UINT64_C(0x6c6176762d766b67)  /* "gkv-vval" LE */
+#define ENTRY_VH_SEED_RECORD UINT64_C(0x636572762d766b67) /* "gkv-vrec" LE */
+
 static const unsigned char entry_bucket_key[16] = "gossipkv-buckets";
+
+/* Size of the version hash's record (layout below). */
+#define ENTRY_VH_RECORD_BYTES 48
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
 
 static void put_le64(uint8_t *p, uint64_t v)
 {
@@ -42,29 +69,24 @@ static uint64_t get_le64(const uint8_t *p)
     return v;
 }
 
-/* libsodium's crypto_shorthash (SipHash-2-4) under key, computed by the
- * store's inline copy (storage/checksum.c; test_checksum pins the two
- * bit-identical), which saves the library call and its byte-wise output on
- * every put and merge. The key's halves are read little-endian, as
- * crypto_shorthash reads them. */
-static uint64_t siphash(const unsigned char *key, const void *data, uint64_t len)
-{
-    return store__siphash24(data, (size_t)len, get_le64(key), get_le64(key + 8));
-}
-
 /*
- * Version hash layout: SipHash(version key) over this 56-byte record, where
- * the key and value are first reduced to their own SipHash so that neither is
- * copied and their lengths are unbounded:
+ * Version hash layout: checksum64(record seed) over this 48-byte record,
+ * where the key and value are first reduced to their own checksum64 so that
+ * neither is copied and their lengths are unbounded:
  *
  *   OFFSET SIZE DESCRIPTION
  *        0    8 hlc
  *        8    8 origin
- *       16    8 flags (zero-extended)
- *       24    8 key_len
- *       32    8 SipHash(version key, key bytes)
-  *       40    8 value_len
- *       48    8 SipHash(version key, value bytes)
+ *       16    4 flags
+ *       20    4 key_len
+ *       24    4 value_len
+ *       28    4 zero
+ *       32    8 checksum64(key seed, key bytes)
+ *       40    8 checksum64(value seed, value bytes)
+ *
+ * The lengths make a byte moved between key and value visible, and flags a
+ * tombstone differ from an empty value. (48 bytes rather than seven 8-byte
+ * words: one 32-byte stripe and two words, a word fewer to mix.)
  *
  * The vector clock is deliberately left out: two nodes holding the same
  * winning write may have merged different sets of losers' clocks into it,
@@ -72,15 +94,30 @@ static uint64_t siphash(const unsigned char *key, const void *data, uint64_t len
  */
 uint64_t entry_version_hash(const struct entry *e)
 {
-    uint8_t rec[56];
+    /* A tombstone's value is NULL; NULL + 0 is undefined in C, so point
+     * empty inputs at a byte that is never read. */
+    static const uint8_t none[1];
+    const uint8_t *key = e->key_len ? e->key : none;
+    const uint8_t *value = e->value_len ? e->value : none;
+    uint8_t rec[ENTRY_VH_RECORD_BYTES];
     put_le64(rec + 0, e->hlc);
     put_le64(rec + 8, e->origin);
-    put_le64(rec + 16, e->flags);
-    put_le64(rec + 24, e->key_len);
-    put_le64(rec + 32, siphash(entry_version_key, e->key, e->key_len));
-    put_le64(rec + 40, e->value_len);
-    put_le64(rec + 48, siphash(entry_version_key, e->value, e->value_len));
-    return siphash(entry_version_key, rec, sizeof(rec));
+    put_le32(rec + 16, e->flags);
+    put_le32(rec + 20, e->key_len);
+    put_le32(rec + 24, e->value_len);
+    put_le32(rec + 28, 0);
+    put_le64(rec + 32, store__checksum64(key, e->key_len, ENTRY_VH_SEED_KEY));
+    put_le64(rec + 40, store__checksum64(value, e->value_len, ENTRY_VH_SEED_VALUE));
+    return store__checksum64_inline(rec, sizeof rec, ENTRY_VH_SEED_RECORD);
+}
+
+/* SipHash-2-4 under key (the halves read little-endian, as crypto_shorthash
+ * reads them), computed by the store's inline copy (storage/checksum.c;
+ * test_store_siphash24_matches_libsodium_shorthash pins the two
+ * bit-identical). */
+static uint64_t siphash(const unsigned char *key, const void *data, uint64_t len)
+{
+    return store__siphash24(data, (size_t)len, get_le64(key), get_le64(key + 8));
 }
 
 /* The top `bits` bits of SipHash(bucket key, key). bits is clamped to 32 (the

@@ -473,6 +473,208 @@ static void test_store_read_only_open_reads_and_refuses_writes(void **state)
     test_rmrf(dir);
 }
 
+/* ------------------------------------------ stale cached version hashes */
+
+/* entry_version_hash() as builds before issue 2's change computed it:
+ * SipHash-2-4 under the 16 ASCII bytes "gossipkv-version" over a 56-byte
+ * little-endian record (hlc, origin, flags, key_len, SipHash(key), value_len,
+ * SipHash(value)). Records of such directories cache these numbers. */
+static uint64_t old_siphash(const void *data, size_t len)
+{
+    static const unsigned char key[16] = "gossipkv-version";
+    uint64_t k0 = 0, k1 = 0;
+    for (int i = 0; i < 8; i++) {
+        k0 |= (uint64_t)key[i] << (8 * i);
+        k1 |= (uint64_t)key[8 + i] << (8 * i);
+    }
+    return store__siphash24(data, len, k0, k1);
+}
+
+static void put_le64_at(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t old_version_hash(const struct entry *e)
+{
+    uint8_t rec[56];
+    put_le64_at(rec + 0, e->hlc);
+    put_le64_at(rec + 8, e->origin);
+    put_le64_at(rec + 16, e->flags);
+    put_le64_at(rec + 24, e->key_len);
+    put_le64_at(rec + 32, old_siphash(e->key, e->key_len));
+    put_le64_at(rec + 40, e->value_len);
+    put_le64_at(rec + 48, old_siphash(e->value ? e->value : (const uint8_t *)"", e->value_len));
+    return old_siphash(rec, sizeof rec);
+}
+
+struct xor_buckets {
+    uint64_t b[STORE_BUCKETS];
+    uint64_t n;
+};
+
+static int xor_bucket_cb(void *arg, const struct entry *e)
+{
+    struct xor_buckets *x = arg;
+    x->b[entry_bucket(e->key, e->key_len, STORE_BUCKET_BITS)] ^= entry_version_hash(e);
+    x->n++;
+    return 0;
+}
+
+/* Bucket hashes recomputed from the entries a full scan returns. */
+static void expected_buckets(struct store *s, struct xor_buckets *x)
+{
+    memset(x, 0, sizeof *x);
+    uint64_t cursor = 0;
+    for (int guard = 0; guard < 100000; guard++) {
+        assert_int_equal(store_scan(s, &cursor, 256, xor_bucket_cb, x), 0);
+        if (cursor == 0)
+            return;
+    }
+    fail_msg("scan did not finish");
+}
+
+static int merge_into_cb(void *arg, const struct entry *e)
+{
+    bool taken = false;
+    assert_int_equal(store_merge(arg, e, TEST_NOW_MS, &taken), 0);
+    assert_true(taken);
+    return 0;
+}
+
+/* Overwrite the cached version hash of every record in table t: the old
+ * build's number for most, an arbitrary wrong one for every fifth (both
+ * with a record checksum that holds, as the build that wrote them left it).
+ * Returns how many records were changed. */
+static uint64_t stale_vhashes(struct store *s, struct store_table *t)
+{
+    uint64_t changed = 0;
+    for (uint64_t i = 0; i < t->cap; i++) {
+        const struct fmt_slot *sl = &t->slots[i];
+        if (sl->state != FMT_SLOT_VALUE && sl->state != FMT_SLOT_TOMB)
+            continue;
+        struct entry e;
+        store__entry_from_slot(s, sl, &e);
+        struct fmt_record *r = store__rec(&s->heap, sl->rec_off);
+        assert_true(r->vhash == entry_version_hash(&e));
+        uint64_t stale = changed % 5 == 4 ? r->vhash ^ (UINT64_C(1) << (changed % 64))
+                                          : old_version_hash(&e);
+        assert_true(stale != r->vhash);
+        r->vhash = stale;
+        r->checksum = store__record_checksum(r, sl->rec_off);
+        changed++;
+    }
+    return changed;
+}
+
+/* inspect's report of dir, in a buffer (NUL-terminated); returns its rc. */
+static int inspect_text(const char *dir, char *buf, size_t n)
+{
+    FILE *f = tmpfile();
+    assert_non_null(f);
+    int rc = store_inspect(dir, false, f);
+    rewind(f);
+    size_t got = fread(buf, 1, n - 1, f);
+    buf[got] = '\0';
+    fclose(f);
+    return rc;
+}
+
+/* A data directory whose records cache version hashes of another build (the
+ * SipHash-based digest before issue 2, or any wrong value) is not damaged:
+ * inspect reports it healthy and counts the stale hashes, a read-only open
+ * serves correct bucket hashes without writing, and a read-write open
+ * refreshes them, after which the bucket hashes equal those of a store
+ * written fresh with the same entries, stay right through overwrites and
+ * deletes (which XOR the cached value out), and inspect finds nothing
+ * stale. */
+static void test_store_stale_cached_version_hashes_are_refreshed_on_open(void **state)
+{
+    (void)state;
+    /* The test's copy of the old digest is the one its pin fixed. */
+    struct entry pin = {.key = (const uint8_t *)"user:42", .key_len = 7,
+                        .value = (const uint8_t *)"hello", .value_len = 5,
+                        .hlc = HLC_MAKE(1700000000000ull, 5), .origin = 0x1122334455667788ull};
+    assert_true(old_version_hash(&pin) == UINT64_C(0x322ad02a6ca79665));
+
+    enum { N = 600 };
+    char dir[64], k[32], v[64];
+    make_store(dir, sizeof dir, N); /* several doublings from 64 slots */
+    struct store *s = NULL, *fresh = NULL;
+    const char *err = NULL;
+    assert_int_equal(reopen(dir, &s, &err), 0);
+    for (uint64_t i = 0; i < N; i += 7) /* tombstones too */
+        assert_int_equal(store_del(s, k, test_key(k, sizeof k, i), TEST_NOW_MS, NULL, NULL), 0);
+    assert_int_equal(store_close(s), 0);
+
+    /* The same entries, merged into a fresh (anonymous) store. */
+    struct store_config fcfg;
+    test_cfg(&fcfg, NULL, 64);
+    assert_int_equal(store_open(&fcfg, TEST_NOW_MS, &fresh, NULL), 0);
+    assert_int_equal(reopen(dir, &s, &err), 0);
+    uint64_t cursor = 0;
+    do
+        assert_int_equal(store_scan(s, &cursor, 256, merge_into_cb, fresh), 0);
+    while (cursor != 0);
+    uint64_t want[STORE_BUCKETS];
+    memcpy(want, store_bucket_hashes(fresh), sizeof want);
+    assert_memory_equal(store_bucket_hashes(s), want, sizeof want);
+
+    /* Make it a directory of the old build, then close it cleanly. */
+    uint64_t changed = stale_vhashes(s, &s->cur);
+    if (s->growing)
+        changed += stale_vhashes(s, &s->old);
+    assert_true(changed >= N);
+    assert_int_equal(store_close(s), 0);
+
+    char text[8192], line[96];
+    assert_int_equal(inspect_text(dir, text, sizeof text), 0);
+    printf("%s", text);
+    snprintf(line, sizeof line, "stale cached version hashes: %llu (refreshed on open)",
+             (unsigned long long)changed);
+    assert_non_null(strstr(text, line));
+    assert_non_null(strstr(text, "checksum/consistency faults: 0\n"));
+    assert_non_null(strstr(text, "status:          healthy"));
+
+    /* Read-only: correct bucket hashes, nothing written. */
+    struct store_config rcfg;
+    test_cfg(&rcfg, dir, 64);
+    rcfg.read_only = true;
+    assert_int_equal(store_open(&rcfg, TEST_NOW_MS, &s, &err), 0);
+    assert_memory_equal(store_bucket_hashes(s), want, sizeof want);
+    assert_int_equal(store_close(s), 0);
+    assert_int_equal(inspect_text(dir, text, sizeof text), 0);
+    assert_non_null(strstr(text, line));
+
+    /* Read-write: refreshed. */
+    assert_int_equal(reopen(dir, &s, &err), 0);
+    assert_memory_equal(store_bucket_hashes(s), want, sizeof want);
+    assert_true(store_root_hash(s) == store_root_hash(fresh));
+    struct xor_buckets x;
+    expected_buckets(s, &x);
+    assert_memory_equal(x.b, want, sizeof want);
+    /* Overwrites and deletes XOR the cached (now refreshed) hash out. */
+    for (uint64_t i = 1; i < N; i += 3) {
+        size_t kl = test_key(k, sizeof k, i);
+        if (i % 2) {
+            size_t vl = test_value(v, sizeof v, i, 2, 40);
+            assert_int_equal(store_put(s, k, kl, v, vl, TEST_NOW_MS, NULL), 0);
+        } else {
+            assert_int_equal(store_del(s, k, kl, TEST_NOW_MS, NULL, NULL), 0);
+        }
+    }
+    expected_buckets(s, &x);
+    assert_memory_equal(store_bucket_hashes(s), x.b, sizeof x.b);
+    assert_int_equal(store_close(s), 0);
+    assert_int_equal(store_close(fresh), 0);
+
+    assert_int_equal(inspect_text(dir, text, sizeof text), 0);
+    assert_null(strstr(text, "stale cached version hashes"));
+    assert_non_null(strstr(text, "status:          healthy"));
+    test_rmrf(dir);
+}
+
 int main(void)
 {
     g_null = fopen("/dev/null", "w");
@@ -492,6 +694,7 @@ int main(void)
         cmocka_unit_test(test_store_values_file_full_disk_gives_enospc_and_reads_work),
         cmocka_unit_test(test_store_hlc_never_goes_back_after_a_crash),
         cmocka_unit_test(test_store_read_only_open_reads_and_refuses_writes),
+        cmocka_unit_test(test_store_stale_cached_version_hashes_are_refreshed_on_open),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     fclose(g_null);
