@@ -17,6 +17,21 @@
  *   overwrite  N puts of a new value to every key
  *   delete     N deletes (gossipkv writes tombstones, LMDB removes records)
  *
+ * Warm-up (--warmup on, the default): before the timed put phase each
+ * engine runs the same put phase once, untimed, on a throwaway store that is
+ * then closed and removed. Growing a store from empty is the phase that
+ * takes the most new memory, and on a VM whose balloon hands idle memory
+ * back to the host (virtio free page reporting, as on the machines these
+ * numbers come from) the first touch of such memory costs a host fault on
+ * top of the guest kernel's zeroing. Without a warm-up that host cost lands
+ * on whichever engine needs more memory, and it varies with how long the
+ * machine sat idle; with it, each engine's timed phase reuses memory its own
+ * warm-up freed, as a long-running node's growth reuses memory the process
+ * or the page cache released. The guest's own costs (page faults, zeroing,
+ * file-system block allocation) are still paid in the timed phase: the
+ * store is new, so every page it touches is a new page. --warmup off
+ * measures the cold case (docs/BENCHMARKS.md records both).
+ *
  * Configurations: gossipkv with sync=none; LMDB with MDB_NOSYNC|MDB_WRITEMAP,
  * one write transaction per put/delete and one read transaction for all gets
  * (the nearest LMDB equivalent of "the OS writes back when it likes").
@@ -296,6 +311,9 @@ static enum store_pages bench_pages = STORE_PAGES_VALUES;
  * the other phases, A/B in one binary); bucket_scan then reports the full
  * scan on both sides. */
 static bool bench_bucket_index = true;
+/* --warmup off: no untimed put phase on a throwaway store before the timed
+ * one (see the comment at the top). */
+static bool bench_warmup = true;
 
 static void gkv_open(struct gkv_side *g, uint64_t seed)
 {
@@ -679,6 +697,28 @@ static void lmdb_verify(struct lmdb_side *l, const struct workload *w, uint32_t 
 }
 #endif
 
+/* The untimed put phases of the warm-up (see the comment at the top): each
+ * on its own new store, closed and removed, so the timed store starts
+ * empty as before. */
+static void gkv_warmup(const struct workload *w, uint64_t seed)
+{
+    struct gkv_side g;
+    gkv_open(&g, seed);
+    gkv_put_phase(&g, w, 0, false);
+    int rc = store_close(g.s);
+    if (rc != 0)
+        die("store_close", rc, gkv_strerror(rc));
+    rm_tree(g.dir);
+}
+
+static void lmdb_warmup(const struct workload *w)
+{
+    struct lmdb_side l;
+    lmdb_open(&l, w->n);
+    lmdb_put_phase(&l, w, 0, false);
+    lmdb_close(&l);
+}
+
 /* How much of values.gkv this process maps with 2 MiB entries
  * (FilePmdMapped in /proc/self/smaps): a get's record read misses the TLB
  * unless it is most of the file. Kernels or file systems without large
@@ -755,11 +795,13 @@ static void usage(void)
 {
     fprintf(stderr, "usage: storage_bench [--keys N] [--seed S] [--pages values|none|all]\n"
                     "                     [--read-cache on|off] [--bucket-index on|off]\n"
-                    "                     [--only OP [--repeat R]]\n"
+                    "                     [--warmup on|off] [--only OP [--repeat R]]\n"
                     "  --read-cache off: the store without its read cache (the node's\n"
                     "           no-read-cache option; default on)\n"
                     "  --bucket-index off: the store keeps no per-bucket key index (A/B of\n"
                     "           its cost to the other phases; default on)\n"
+                    "  --warmup off: no untimed put phase per engine on a throwaway store\n"
+                    "           before the timed one (the cold case; default on)\n"
                     "  --pages: which gossipkv files use 2 MiB pages (the node's huge-pages\n"
                     "           option; default values)\n"
                     "  --only OP: gossipkv alone, for profiling: the phases OP needs, then OP\n"
@@ -870,6 +912,14 @@ int main(int argc, char **argv)
                 bench_bucket_index = false;
             else
                 usage();
+        } else if (strcmp(argv[i], "--warmup") == 0 && i + 1 < argc) {
+            const char *v = argv[++i];
+            if (strcmp(v, "on") == 0)
+                bench_warmup = true;
+            else if (strcmp(v, "off") == 0)
+                bench_warmup = false;
+            else
+                usage();
         } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
             only = argv[++i];
         } else if (strcmp(argv[i], "--repeat") == 0 && i + 1 < argc) {
@@ -894,9 +944,11 @@ int main(int argc, char **argv)
         return rc;
     }
     printf("storage_bench: keys=%u key_bytes=%u value_bytes=%u seed=%" PRIu64
-           " gossipkv sync=none huge-pages=%s read-cache=%s%s, lmdb MDB_NOSYNC|MDB_WRITEMAP\n",
+           " gossipkv sync=none huge-pages=%s read-cache=%s%s, lmdb MDB_NOSYNC|MDB_WRITEMAP,"
+           " warm-up=%s\n",
            n, BENCH_KEY_BYTES, BENCH_VALUE_BYTES, seed, store_pages_name(bench_pages),
-           bench_no_read_cache ? "off" : "on", bench_bucket_index ? "" : " bucket-index=off");
+           bench_no_read_cache ? "off" : "on", bench_bucket_index ? "" : " bucket-index=off",
+           bench_warmup ? "on (one untimed put phase per engine on a throwaway store)" : "off");
 
     struct gkv_side g;
     struct lmdb_side l;
@@ -910,8 +962,12 @@ int main(int argc, char **argv)
     struct phase gp[6], lp[6];
     static const char *const ops[6] = {"put",       "get_hit", "get_miss",
                                        "overwrite", "delete",  "get_hit_batch16"};
+    if (bench_warmup)
+        gkv_warmup(&w, seed);
     gp[0] = gkv_put_phase(&g, &w, 0, true);
     struct latency gl = latency_of(w.lat_ns, n);
+    if (bench_warmup)
+        lmdb_warmup(&w);
     lp[0] = lmdb_put_phase(&l, &w, 0, true);
     struct latency ll = latency_of(w.lat_ns, n);
     print_op(ops[0], gp[0].wall_rate, lp[0].wall_rate);
