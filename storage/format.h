@@ -103,10 +103,21 @@ static_assert(sizeof(struct fmt_slot) == 64, "slot layout");
 /* ----------------------------------------------------------- values.gkv */
 
 #define FMT_VALUES_MAGIC "GKVVALS1"
+/* values.gkv's own version (the prologue's; FMT_VERSION stays the header's
+ * and the tables'). 2: blocks of the size classes with 16-byte steps up to
+ * 256 bytes (storage/heap.c). Records and their layout did not change, but
+ * a build with the version-1 classes (64..128 in 16-byte steps, then 160,
+ * 192, 224, 256) counts each record's block as its own class, so in a
+ * version-2 heap it sees neighbours overlap (inspect: DAMAGED) and, once it
+ * frees such a block, could reuse bytes a live record holds. A read-write
+ * open upgrades a version-1 file in place (its wider blocks simply leave
+ * gaps); a version-1 build refuses a version-2 file with GKV_EVERSION. */
+#define FMT_VALUES_VERSION 2u
+#define FMT_VALUES_VERSION_MIN 1u
 
 struct fmt_values_prologue {
     char magic[8];    /*  0 "GKVVALS1" */
-    uint32_t version; /*  8 */
+    uint32_t version; /*  8 FMT_VALUES_VERSION */
     uint32_t granule; /* 12 FMT_GRANULE */
     uint64_t checksum; /* 16 over bytes 0..15, seed FMT_SEED_VALUES */
 };

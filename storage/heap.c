@@ -9,6 +9,11 @@
  * the records that live slots reference (everything else is free), so the
  * file never needs a persistent allocator state that could tear.
  *
+ * Classes (store__heap_class): 64..256 bytes in 16-byte steps, then four
+ * per doubling. They are in memory only, but recovery counts each live
+ * record's block by its class, so a change of classes is a change of
+ * values.gkv's version (format.h FMT_VALUES_VERSION).
+ *
  * Reuse is exact-class: an overwrite with a value of similar size reuses the
  * block the previous version freed, which is what bounds the file size under
  * overwrites (tests: test_store_space_reuse). Blocks freed in sync=batch wait
@@ -24,27 +29,40 @@
 #include "storage/checksum.h"
 #include "storage/store_int.h"
 
+/* Classes 0..12 are 64..256 bytes in 16-byte (FMT_GRANULE) steps; above
+ * 256 there are four per doubling: 2^d + j * 2^(d-2), j = 1..4 (320, 384,
+ * 448, 512, 640, ...). The common small record (48-byte head, a short key,
+ * a value of about 100 bytes: 164 bytes in storage_bench) then wastes at
+ * most 15 bytes instead of up to 31 (176-byte block, was 192). */
+#define HEAP_SMALL_MAX_BYTES 256u
+#define HEAP_SMALL_CLASSES 13u /* 64, 80, ..., 256 */
+
 uint32_t store__heap_class(uint64_t bytes)
 {
     if (bytes <= 64)
         return 0;
-    if (bytes <= 128)
+    if (bytes <= HEAP_SMALL_MAX_BYTES)
         return (uint32_t)((bytes - 64 + 15) / 16);
-    unsigned d = 63u - (unsigned)__builtin_clzll(bytes - 1); /* 2^d < bytes <= 2^(d+1) */
+    unsigned d = 63u - (unsigned)__builtin_clzll(bytes - 1); /* 2^d < bytes <= 2^(d+1), d >= 8 */
     uint64_t base = 1ull << d, step = base >> 2;
     uint64_t j = (bytes - base + step - 1) / step; /* 1..4 */
-    return 4u + (d - 7u) * 4u + (uint32_t)j;
+    return HEAP_SMALL_CLASSES - 1u + (d - 8u) * 4u + (uint32_t)j;
 }
 
 uint64_t store__heap_class_bytes(uint32_t cls)
 {
-    if (cls <= 4)
+    if (cls < HEAP_SMALL_CLASSES)
         return 64u + 16u * cls;
-    uint32_t t = cls - 4;
-    unsigned d = 7u + (t - 1) / 4;
+    uint32_t t = cls - (HEAP_SMALL_CLASSES - 1u); /* 1.. */
+    unsigned d = 8u + (t - 1) / 4;
     uint64_t j = (t - 1) % 4 + 1;
     return (1ull << d) + j * (1ull << (d - 2));
 }
+
+/* The largest record (GKV_VALUE_HARD_MAX value, GKV_KEY_MAX key, a full
+ * vector clock) must have a class below HEAP_CLASSES, and the class must
+ * fit the 8 bits the pending and held lists keep it in. */
+static_assert(HEAP_CLASSES <= 256, "class kept in 8 bits of (off << 8 | class)");
 
 int store__offvec_push(struct store_offvec *v, uint64_t x)
 {

@@ -1627,7 +1627,7 @@ static int open_values(struct store *s, bool create, char *err, size_t err_bytes
     if (create) {
         memset(p, 0, sizeof *p);
         memcpy(p->magic, FMT_VALUES_MAGIC, 8);
-        p->version = FMT_VERSION;
+        p->version = FMT_VALUES_VERSION;
         p->granule = FMT_GRANULE;
         p->checksum = store__checksum64(p, offsetof(struct fmt_values_prologue, checksum),
                                         FMT_SEED_VALUES);
@@ -1653,10 +1653,28 @@ static int open_values(struct store *s, bool create, char *err, size_t err_bytes
         snprintf(err, err_bytes, "values.gkv: prologue checksum mismatch");
         return GKV_ECORRUPT;
     }
-    if (p->version != FMT_VERSION || p->granule != FMT_GRANULE) {
-        snprintf(err, err_bytes, "values.gkv: format version %u not supported (expected %u)",
-                 p->version, FMT_VERSION);
+    if (p->version < FMT_VALUES_VERSION_MIN || p->version > FMT_VALUES_VERSION ||
+        p->granule != FMT_GRANULE) {
+        snprintf(err, err_bytes,
+                 "values.gkv: format version %u not supported (expected %u to %u, granule %u)",
+                 p->version, FMT_VALUES_VERSION_MIN, FMT_VALUES_VERSION, FMT_GRANULE);
         return GKV_EVERSION;
+    }
+    if (p->version < FMT_VALUES_VERSION && !h->read_only) {
+        /* Before this build allocates anything: from here on a build with
+         * the version-1 size classes must refuse the file (format.h). The
+         * prologue is 24 bytes of one sector, made durable before any
+         * block of the new classes can be. */
+        p->version = FMT_VALUES_VERSION;
+        p->checksum = store__checksum64(p, offsetof(struct fmt_values_prologue, checksum),
+                                        FMT_SEED_VALUES);
+        int rc = store__msync_range(h->map, 0, FMT_PAGE);
+        if (rc == 0 && fsync(h->fd) != 0)
+            rc = store__errno_code(errno);
+        if (rc != 0) {
+            snprintf(err, err_bytes, "values.gkv: upgrading the prologue: %s", gkv_strerror(rc));
+            return rc;
+        }
     }
     return 0;
 }

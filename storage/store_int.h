@@ -76,9 +76,12 @@ int store__zero_fill(int fd, void *addr, uint64_t off, uint64_t len);
 
 /* ---------------------------------------------------------------- heap.c */
 
-/* Size classes: 64..128 bytes in 16-byte steps, then four classes per
- * doubling (at most 25% internal waste), up to the largest record
- * (GKV_VALUE_HARD_MAX + key + vector clock + header). */
+/* Size classes (heap.c): 64..256 bytes in 16-byte steps (13 classes; a
+ * block wastes at most 15 bytes), then four classes per doubling (a block
+ * wastes less than a quarter of its record). The largest record
+ * (GKV_VALUE_HARD_MAX + GKV_KEY_MAX + a full vector clock + header, just
+ * over 2^26 bytes) is class 85; 96 leaves room and keeps a class in the 8
+ * bits that the pending and held lists give it (test_store_classes). */
 #define HEAP_CLASSES 96
 /* Mapping reservation of values.gkv: the file grows inside it without a
  * remap; it is remapped (msync first) only when the file outgrows it. */
