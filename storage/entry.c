@@ -49,18 +49,6 @@ static const unsigned char entry_bucket_key[16] = "gossipkv-buckets";
 /* Size of the version hash's record (layout below). */
 #define ENTRY_VH_RECORD_BYTES 48
 
-static void put_le32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put_le64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
 static uint64_t get_le64(const uint8_t *p)
 {
     uint64_t v = 0;
@@ -99,15 +87,15 @@ uint64_t entry_version_hash(const struct entry *e)
     static const uint8_t none[1];
     const uint8_t *key = e->key_len ? e->key : none;
     const uint8_t *value = e->value_len ? e->value : none;
-    uint8_t rec[ENTRY_VH_RECORD_BYTES];
-    put_le64(rec + 0, e->hlc);
-    put_le64(rec + 8, e->origin);
-    put_le32(rec + 16, e->flags);
-    put_le32(rec + 20, e->key_len);
-    put_le32(rec + 24, e->value_len);
-    put_le32(rec + 28, 0);
-    put_le64(rec + 32, store__checksum64(key, e->key_len, ENTRY_VH_SEED_KEY));
-    put_le64(rec + 40, store__checksum64(value, e->value_len, ENTRY_VH_SEED_VALUE));
+    /* The record as six little-endian words (flags and key_len share one,
+     * value_len and the zero the next). */
+    uint64_t rec[ENTRY_VH_RECORD_BYTES / 8];
+    rec[0] = gkv_ck_le64(e->hlc);
+    rec[1] = gkv_ck_le64(e->origin);
+    rec[2] = gkv_ck_le64((uint64_t)e->flags | (uint64_t)e->key_len << 32);
+    rec[3] = gkv_ck_le64((uint64_t)e->value_len);
+    rec[4] = gkv_ck_le64(store__checksum64(key, e->key_len, ENTRY_VH_SEED_KEY));
+    rec[5] = gkv_ck_le64(store__checksum64(value, e->value_len, ENTRY_VH_SEED_VALUE));
     return store__checksum64_inline(rec, sizeof rec, ENTRY_VH_SEED_RECORD);
 }
 
