@@ -244,6 +244,10 @@ struct gossip_stats {
                                           * we asked for is still arriving */
     uint64_t repair_push_offers; /* held pushes that still differed: a session
                                   * offered to the peer instead */
+    /* Appended (resume): */
+    uint64_t repair_entries_listed; /* entries repair listings handed over: a
+                                     * job's bucket listing, or every entry of
+                                     * a sweep's table pass (what repair reads) */
 };
 void gossip_stats(const struct gossip *g, struct gossip_stats *out);
 

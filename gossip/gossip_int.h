@@ -273,7 +273,14 @@ struct gossip_relay {
 struct gossip_repair_job {
     char addr[WIRE_MAX_ADDR + 1];
     uint32_t bucket;
-    uint32_t skip; /* entries of the bucket already sent (resume point) */
+    /* A half-sent bucket resumes at the first entry whose placement hash
+     * is >= from_hash (store_bucket_scan_from: O(log n + sent) per tick).
+     * It resumed by counting entries once, re-listing everything already
+     * sent: O(n^2 / budget) lookups for a bucket of n entries, which a
+     * client can fill by choosing keys (entry_bucket is public), and an
+     * insert before the resume point made it skip an unsent entry. */
+    uint64_t from_hash;
+    bool started; /* some of it was sent: no longer merged with new requests */
 };
 
 /* store_bucket_scan lists one bucket in O(entries of the bucket) through
@@ -297,7 +304,15 @@ struct gossip_repair_sweep {
     bool active;
     char addr[WIRE_MAX_ADDR + 1];
     uint64_t cursor; /* store_scan position */
-    uint32_t skip;   /* entries of the current step already visited */
+    /* Entries of the current step already visited. A step is one
+     * store_scan call over GOSSIP_SWEEP_STEP_SLOTS homes, so a resume
+     * re-visits at most one step's entries per tick (O(step), not a
+     * re-listing of everything sent). Counting is exact while the step's
+     * slots do not change between ticks; a write or a migration step in
+     * its hash range can shift it, so an entry may be skipped until the
+     * next anti-entropy round (store_scan gives no resume point inside a
+     * step). */
+    uint32_t skip;
     uint32_t nbuckets;
     uint64_t want[STORE_BUCKETS / 64]; /* requested buckets */
 };

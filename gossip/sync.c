@@ -25,8 +25,11 @@
  * Repair pacing and memory: REPAIR work is a FIFO of (peer, bucket) jobs,
  * bounded by GOSSIP_REPAIR_JOBS_MAX (overflow dropped and counted; the next
  * round finds the difference again). Each tick sends at most
- * repair_bytes_per_tick bytes, scanning buckets with store_bucket_scan and
- * resuming a half-sent bucket where it stopped. Entries are batched through
+ * repair_bytes_per_tick bytes, listing buckets with store_bucket_scan_from
+ * and resuming a half-sent bucket at the placement hash after the last
+ * entry sent (O(log n + sent) per tick; by count it was O(n) per tick, so
+ * O(n^2 / budget) for a bucket a client filled by choosing keys). The
+ * entries listed are counted (repair_entries_listed). Entries are batched through
  * one arena (a datagram, or GOSSIP_FRAME_TARGET bytes when the driver has
  * streams), so memory does not grow with the keyspace. Merges go through
  * store_merge, which observes each HLC; GKV_ECLOCK is counted, not applied.
@@ -159,7 +162,7 @@ static void job_push(struct gossip *g, const char *addr, uint32_t bucket)
      * GOSSIP_REPAIR_JOBS_MAX integer compares. */
     for (size_t i = 0; i < g->jobs_count; i++) {
         const struct gossip_repair_job *j = &g->jobs[g->jobs_head + i];
-        if (j->bucket == bucket && j->skip == 0 && strcmp(j->addr, addr) == 0) {
+        if (j->bucket == bucket && !j->started && strcmp(j->addr, addr) == 0) {
             g->st.repair_jobs_merged++;
             return;
         }
@@ -188,7 +191,8 @@ static void job_push(struct gossip *g, const char *addr, uint32_t bucket)
     struct gossip_repair_job *j = &g->jobs[g->jobs_head + g->jobs_count++];
     snprintf(j->addr, sizeof(j->addr), "%s", addr);
     j->bucket = bucket;
-    j->skip = 0;
+    j->from_hash = 0;
+    j->started = false;
 }
 
 static void job_pop(struct gossip *g)
@@ -432,9 +436,9 @@ struct repair_ctx {
     size_t arena_used;
     size_t hint_used;
     uint32_t n;     /* entries batched in g->ebuf */
-    uint32_t index; /* entries of the bucket visited so far */
+    uint32_t index; /* entries of the sweep's step visited so far */
     size_t budget;  /* bytes still allowed this tick */
-    bool stopped;   /* budget exhausted mid-bucket */
+    bool stopped;   /* budget exhausted mid-step (sweeps) */
 };
 
 static size_t send_batch_buf(struct repair_ctx *c, const struct entry *es, uint32_t n)
@@ -526,29 +530,26 @@ static void repair_add(struct repair_ctx *c, const struct entry *e)
     c->hint_used += hint;
 }
 
+/* A job's entries: each is batched; an exhausted budget stops the listing
+ * (store_bucket_scan_from hands over the rest of the entries sharing the
+ * stopping entry's placement hash, batched too, and leaves the job's
+ * from_hash past them). */
 static int repair_visit(void *arg, const struct entry *e)
 {
     struct repair_ctx *c = arg;
-    uint32_t index = c->index++;
-    if (index < c->job->skip)
-        return 0; /* sent in an earlier tick */
+    c->g->st.repair_entries_listed++;
     repair_add(c, e);
-    if (c->budget == 0) {
-        flush_batch(c);
-        c->stopped = true;
-        c->job->skip = c->index;
-        return 1;
-    }
-    return 0;
+    return c->budget == 0;
 }
 
 /* A sweep stops inside a store_scan step when the budget runs out; the
  * step is then visited again next tick, skipping the entries already
- * visited (as a half-sent bucket does with its job's skip). */
+ * visited (gossip_int.h, struct gossip_repair_sweep). */
 static int sweep_visit(void *arg, const struct entry *e)
 {
     struct repair_ctx *c = arg;
     struct gossip_repair_sweep *sw = &c->g->sweep;
+    c->g->st.repair_entries_listed++;
     uint32_t index = c->index++;
     if (index < sw->skip)
         return 0;
@@ -573,7 +574,7 @@ static void sweep_start(struct gossip *g)
     size_t n = 0;
     for (size_t i = 0; i < g->jobs_count; i++) {
         const struct gossip_repair_job *j = &g->jobs[g->jobs_head + i];
-        n += j->skip == 0 && strcmp(j->addr, addr) == 0;
+        n += !j->started && strcmp(j->addr, addr) == 0;
     }
     if (n < GOSSIP_SWEEP_MIN_BUCKETS)
         return;
@@ -584,7 +585,7 @@ static void sweep_start(struct gossip *g)
     size_t keep = 0;
     for (size_t i = 0; i < g->jobs_count; i++) {
         struct gossip_repair_job *j = &g->jobs[g->jobs_head + i];
-        if (j->skip == 0 && strcmp(j->addr, sw->addr) == 0) {
+        if (!j->started && strcmp(j->addr, sw->addr) == 0) {
             if (!(sw->want[j->bucket / 64] & (1ull << (j->bucket % 64)))) {
                 sw->want[j->bucket / 64] |= 1ull << (j->bucket % 64);
                 sw->nbuckets++;
@@ -653,11 +654,13 @@ static void repair_pump(struct gossip *g)
             flush_batch(&c);
             snprintf(c.addr, sizeof(c.addr), "%s", c.job->addr);
         }
-        c.index = 0;
-        c.stopped = false;
-        int rc = store_bucket_scan(g->store, c.job->bucket, repair_visit, &c);
-        if (c.stopped)
-            return; /* the batch was flushed; the job resumes next tick */
+        int rc = store_bucket_scan_from(g->store, c.job->bucket, &c.job->from_hash, repair_visit,
+                                        &c);
+        if (rc == STORE_SCAN_MORE) {
+            c.job->started = true;
+            flush_batch(&c);
+            return; /* budget spent; the job resumes at its from_hash next tick */
+        }
         if (rc >= 0)
             g->st.buckets_repaired++;
         job_pop(g);

@@ -151,6 +151,7 @@ static void sec_gossip(struct node *n, struct resp_buf *b)
         line(b, "digests_received:%" PRIu64, g.digests_received);
         line(b, "buckets_repaired:%" PRIu64, g.buckets_repaired);
         line(b, "repair_sweeps:%" PRIu64, g.repair_sweeps);
+        line(b, "repair_entries_listed:%" PRIu64, g.repair_entries_listed);
         line(b, "repair_pushes_deferred:%" PRIu64, g.repair_pushes_deferred);
         line(b, "repair_pushes_skipped:%" PRIu64, g.repair_pushes_skipped);
         line(b, "sync_offers_postponed_pull:%" PRIu64, g.sync_offers_postponed_pull);

@@ -39,14 +39,41 @@
  *     visiting every live slot with that hash and bucket. By B1 every
  *     present entry of the bucket is reached; distinct hashes and one key
  *     per table slot make it exactly once. The order is by hash, so it is
- *     the same from call to call until a key enters or leaves the bucket
- *     (sync.c resumes a half-sent bucket by counting entries); a doubling
- *     does not change it (the full scan's slot order did change).
+ *     the same from call to call until a key enters or leaves the bucket;
+ *     a doubling does not change it (the full scan's slot order did).
  * B4  Out of memory: the index is dropped (counted in
  *     bucket_index_failures) and scans read the whole table again, which
  *     is slow but complete; store__bix_build retries at the next doubling
  *     or open. Nothing else allocates (sorting and compaction work in
  *     place), so a failure can never leave a vector missing a hash.
+ *
+ * B5  Resumable listing (store_bucket_scan_from): the scan starts at the
+ *     first hash >= *from_hash by binary search in the sorted vector, so a
+ *     call costs O(log n + entries visited), not O(n) (sync.c lists a
+ *     half-sent bucket a budget at a time; resuming by count re-walked
+ *     everything already sent, O(n^2 / budget) lookups for a bucket that
+ *     a client filled by choosing keys, entry_bucket being public). When
+ *     cb asks to stop at an entry with hash h, the scan first hands cb the
+ *     other entries with hash h (two keys share a keyed 64-bit hash only by
+ *     chance), then sets *from_hash = h + 1 and returns 1: the stopping
+ *     entry is not listed again, and nothing below h + 1 is left unlisted.
+ *     0 means the listing is complete (also a stop at the bucket's largest
+ *     hash, or at UINT64_MAX, which has no h + 1). A placement hash never
+ *     changes while its key is present (it depends on the key and the
+ *     file's secret, not on the table), so doublings, other keys' writes
+ *     and the index being dropped or rebuilt between calls cannot move an
+ *     entry across the resume point: every entry present from the first
+ *     call to the last, with a hash >= the first *from_hash, is listed at
+ *     least once (exactly once unless a key left and came back).
+ * B6  Without the index (a small store, or B4), the same contract from the
+ *     slots: one pass over both tables collects the smallest distinct
+ *     hashes >= *from_hash of the bucket (256 on the stack, then batches of
+ *     64 Ki on the heap if malloc allows), each walked as in B3, and the
+ *     next pass starts past the batch. A call costs O(capacity x (1 +
+ *     entries visited / batch)) slot reads: one pass for a normal bucket
+ *     (capacity / 1024 keys), and a bucket that a client filled reads the
+ *     table once per batch of its keys. Small stores only, or a degraded
+ *     one (B4).
  *
  * A chain walk costs what a lookup costs: the index word of each slot on
  * the chain (file-backed stores), the 64-byte slot on a 4-bit tag match,
@@ -136,6 +163,10 @@ struct walk {
     void *arg;
     uint64_t found;   /* entries found (counting across both tables) */
     bool stopped;     /* cb returned nonzero, or (cb NULL) one was found */
+    /* B5: a stop takes effect once every entry with the current hash has
+     * been handed to cb (their return values are then ignored), so that a
+     * resume from hash + 1 skips nothing. */
+    bool finish_hash;
 };
 
 /* Walk hash's probe chain in t (I1: every slot of a key lies in the
@@ -171,9 +202,14 @@ static void walk_chain(struct store *s, const struct store_table *t, bool is_old
             store__find(s, &s->cur, hash, e.key, e.key_len, NULL) >= 0)
             continue;
         w->found++;
-        if (!w->cb || w->cb(w->arg, &e) != 0) {
+        if (!w->cb) {
             w->stopped = true;
             return;
+        }
+        if (w->cb(w->arg, &e) != 0 && !w->stopped) {
+            w->stopped = true;
+            if (!w->finish_hash)
+                return;
         }
     }
 }
@@ -183,11 +219,12 @@ static void walk_chain(struct store *s, const struct store_table *t, bool is_old
  * as in locate_for). */
 static void walk_hash(struct store *s, uint64_t hash, uint32_t bucket, struct walk *w)
 {
+    uint64_t before = w->found;
     walk_chain(s, &s->cur, false, hash, bucket, 0, w);
-    if (w->stopped)
+    if (w->stopped && !w->finish_hash)
         return;
     if (s->growing && !s->mig_committing && store__home(&s->old, hash) >= s->mig_empty_end)
-        walk_chain(s, &s->old, true, hash, bucket, w->found, w);
+        walk_chain(s, &s->old, true, hash, bucket, w->found - before, w);
 }
 
 /* A scan knows every hash it will look up, so the misses of later ones
@@ -438,30 +475,147 @@ int store__bucket_scan_full(struct store *s, uint32_t bucket, store_scan_cb cb, 
     return 0;
 }
 
-int store_bucket_scan(struct store *s, uint32_t bucket, store_scan_cb cb, void *arg)
+/* Index of the first hash >= from in v[0..n) (n if none). */
+static uint32_t lower_bound(const uint64_t *v, uint32_t n, uint64_t from)
 {
-    if (bucket >= STORE_BUCKETS || !cb)
-        return GKV_EINVAL;
-    if (!s->bix.b) {
-        s->bix.full_scans++;
-        return store__bucket_scan_full(s, bucket, cb, arg);
+    uint32_t lo = 0, hi = n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (v[mid] < from)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
-    struct store_bix_bucket *bk = &s->bix.b[bucket];
-    bucket_sort(bk);
-    struct walk w = {.cb = cb, .arg = arg};
-    /* cb must not write (store.h); should one anyway, re-reading v and n
-     * each round keeps this within the vector (no use after a realloc). */
-    for (uint32_t k = 0; k < bk->n; k++) {
-        if (k + PREFETCH_AHEAD < bk->n)
-            prefetch_home(s, bk->v[k + PREFETCH_AHEAD]);
-        if (k + PREFETCH_AHEAD / 2 < bk->n)
-            prefetch_record(s, bk->v[k + PREFETCH_AHEAD / 2]);
-        uint64_t h = bk->v[k];
-        if (k > 0 && bk->v[k - 1] == h)
+    return lo;
+}
+
+/* Walk the distinct hashes v[k..n) (ascending; duplicates adjacent) in
+ * order. Returns 0 when the walk reached the end, or 1 after a stop, with
+ * *from_hash set to the resume point (B5). more_after: whether hashes
+ * beyond v[n - 1] may exist (a full batch of the fallback). */
+static int walk_sorted(struct store *s, uint32_t bucket, const uint64_t *v, uint32_t n,
+                       uint32_t k, bool more_after, struct walk *w, uint64_t *from_hash)
+{
+    for (; k < n; k++) {
+        if (k + PREFETCH_AHEAD < n)
+            prefetch_home(s, v[k + PREFETCH_AHEAD]);
+        if (k + PREFETCH_AHEAD / 2 < n)
+            prefetch_record(s, v[k + PREFETCH_AHEAD / 2]);
+        uint64_t h = v[k];
+        if (k > 0 && v[k - 1] == h)
             continue;
-        walk_hash(s, h, bucket, &w);
-        if (w.stopped)
+        walk_hash(s, h, bucket, w);
+        if (!w->stopped)
+            continue;
+        /* Stopped after every entry with hash h (B5). Complete if no
+         * larger hash can follow: say so rather than hand out h + 1. */
+        uint32_t j = k + 1;
+        while (j < n && v[j] == h)
+            j++;
+        if (h == UINT64_MAX || (j == n && !more_after))
             return 0;
+        *from_hash = h + 1;
+        return 1;
     }
     return 0;
+}
+
+/* B6, no index: collect the (up to cap) smallest distinct hashes >= from
+ * of the bucket's live slots, in both tables, into out (ascending). One
+ * read of every slot. Slots sit roughly in hash order (homes are the
+ * hash's high bits), so once out is full most hashes are past its last and
+ * rejected by one compare; an insertion is a binary search and a move of
+ * at most cap elements. */
+static uint32_t collect_smallest(struct store *s, uint32_t bucket, uint64_t from, uint64_t *out,
+                                 uint32_t cap)
+{
+    uint32_t n = 0;
+    const struct store_table *ts[2] = {&s->cur, s->growing && !s->mig_committing ? &s->old : NULL};
+    for (int t_i = 0; t_i < 2; t_i++) {
+        const struct store_table *t = ts[t_i];
+        if (!t)
+            continue;
+        for (uint64_t i = 0; i < t->cap; i++) {
+            const struct fmt_slot *sl = &t->slots[i];
+            uint32_t st = store__slot_state(t, i);
+            if ((st != FMT_SLOT_VALUE && st != FMT_SLOT_TOMB) || sl->bucket != bucket)
+                continue;
+            uint64_t h = sl->hash;
+            if (h < from || (n == cap && h >= out[n - 1]))
+                continue;
+            uint32_t p = lower_bound(out, n, h);
+            if (p < n && out[p] == h)
+                continue; /* a key in both tables mid-doubling, or a shared hash */
+            if (n == cap)
+                n--; /* the largest drops out */
+            memmove(out + p + 1, out + p, (size_t)(n - p) * sizeof *out);
+            out[p] = h;
+            n++;
+        }
+    }
+    return n;
+}
+
+/* Hashes per fallback pass: a first batch on the stack (2 KiB), and, when
+ * the listing goes on past it, a heap batch of 64 Ki hashes (512 KiB) if
+ * one can be had (the fallback also serves after an allocation failure,
+ * B4, so the stack batch must do on its own). */
+#define FULL_BATCH_STACK 256u
+#define FULL_BATCH_HEAP 65536u
+
+static int scan_from_full(struct store *s, uint32_t bucket, uint64_t *from_hash, struct walk *w)
+{
+    uint64_t stack_batch[FULL_BATCH_STACK];
+    uint64_t *batch = stack_batch, *heap = NULL;
+    uint32_t cap = FULL_BATCH_STACK;
+    uint64_t from = *from_hash;
+    int rc = 0;
+    s->bix.full_scans++; /* per call, as before resumable scans (a call may read 1 + visited/cap times) */
+    /* bounded: every pass either ends the call or moves from past at
+     * least one hash of the bucket */
+    for (;;) {
+        uint32_t n = collect_smallest(s, bucket, from, batch, cap);
+        bool full = n == cap;
+        rc = walk_sorted(s, bucket, batch, n, 0, full, w, from_hash);
+        if (rc != 0 || !full || batch[n - 1] == UINT64_MAX)
+            break;
+        from = batch[n - 1] + 1;
+        if (!heap && (heap = malloc(FULL_BATCH_HEAP * sizeof *heap)) != NULL) {
+            batch = heap;
+            cap = FULL_BATCH_HEAP;
+        }
+    }
+    free(heap);
+    return rc;
+}
+
+/* Both scans; finish_hash: B5 (resumable) or stop at once. */
+static int bucket_scan_from(struct store *s, uint32_t bucket, uint64_t *from_hash,
+                            store_scan_cb cb, void *arg, bool finish_hash)
+{
+    struct walk w = {.cb = cb, .arg = arg, .finish_hash = finish_hash};
+    if (!s->bix.b)
+        return scan_from_full(s, bucket, from_hash, &w);
+    struct store_bix_bucket *bk = &s->bix.b[bucket];
+    bucket_sort(bk);
+    /* cb must not write (store.h), so v and n stay as they are. */
+    return walk_sorted(s, bucket, bk->v, bk->n, lower_bound(bk->v, bk->n, *from_hash), false, &w,
+                       from_hash);
+}
+
+int store_bucket_scan_from(struct store *s, uint32_t bucket, uint64_t *from_hash,
+                           store_scan_cb cb, void *arg)
+{
+    if (!s || bucket >= STORE_BUCKETS || !cb || !from_hash)
+        return GKV_EINVAL;
+    return bucket_scan_from(s, bucket, from_hash, cb, arg, true);
+}
+
+int store_bucket_scan(struct store *s, uint32_t bucket, store_scan_cb cb, void *arg)
+{
+    if (!s || bucket >= STORE_BUCKETS || !cb)
+        return GKV_EINVAL;
+    uint64_t from = 0;
+    int rc = bucket_scan_from(s, bucket, &from, cb, arg, false);
+    return rc < 0 ? rc : 0;
 }

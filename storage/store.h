@@ -216,12 +216,37 @@ uint64_t store_root_hash(const struct store *s);
  * tombstones included, each exactly once, in O(entries of the bucket) when
  * the store keeps its bucket index (bucket_index_min_slots; otherwise, or
  * after an allocation failure dropped it, by reading every slot). The order
- * is the same from call to call while no key enters or leaves the bucket
- * (overwrites, other buckets' writes and table doublings do not change it),
- * so a caller may resume by counting entries. cb as for store_scan
- * (borrowed entries; cb must not write to the store). Returns 0 (also when
- * cb stopped it) or GKV_EINVAL. */
+ * is ascending placement hash (the file's keyed hash, store_bucket_scan_from).
+ * cb as for store_scan (borrowed entries; cb must not write to the store);
+ * a nonzero return stops the scan at once. Returns 0 (also when cb stopped
+ * it) or GKV_EINVAL. The same as store_bucket_scan_from from 0, except for
+ * how a stop takes effect. */
 int store_bucket_scan(struct store *s, uint32_t bucket, store_scan_cb cb, void *arg);
+/* Resumable listing of one bucket: visits the bucket's entries whose
+ * placement hash is >= *from_hash (0: all of them), in ascending hash
+ * order, found by binary search in the bucket index: O(log n + entries
+ * visited) per call. Resume a half-sent bucket with what it leaves in
+ * *from_hash, never by counting entries.
+ *
+ * Returns
+ *   0                  the listing is complete (*from_hash unchanged);
+ *   STORE_SCAN_MORE    cb returned nonzero for an entry with hash h: cb was
+ *                      still handed the other entries with hash h (keys
+ *                      sharing a 64-bit hash, chance only; their return
+ *                      values ignored), and *from_hash = h + 1. The stopping
+ *                      entry is NOT listed again on resume;
+ *   GKV_EINVAL         bad bucket or NULL cb / from_hash.
+ * A stop at the bucket's last hash returns 0. Between calls the store may
+ * change in any way (writes, doublings, the index dropped or rebuilt):
+ * every entry present from the first call to the last with a hash >= the
+ * first *from_hash is listed at least once; entries added meanwhile below
+ * the resume point are not (a later anti-entropy round finds them). Without
+ * the index (bucket_index_min_slots, or an allocation failure dropped it)
+ * a call reads every slot once per 64 Ki entries it visits (at least
+ * once); docs/FILE_FORMAT.md "Bucket index". cb as for store_scan. */
+#define STORE_SCAN_MORE 1
+int store_bucket_scan_from(struct store *s, uint32_t bucket, uint64_t *from_hash,
+                           store_scan_cb cb, void *arg);
 
 /* Purge tombstones whose HLC is below both (now_ms - grace) and
  * safe_below_hlc (the gossip layer's bound on what every live member has
@@ -275,7 +300,8 @@ struct store_stats {
     uint64_t bucket_index_bytes;    /* memory it holds; 0: none (small, read-only, or dropped) */
     uint64_t bucket_index_failures; /* allocation failures that dropped it (rebuilt at the
                                      * next doubling or open) */
-    uint64_t bucket_scans_full;     /* bucket scans that read whole tables (no index) */
+    uint64_t bucket_scans_full;     /* bucket scans that read whole tables (no index; one
+                                     * per call, which may read them more than once) */
 };
 void store_stats(const struct store *s, struct store_stats *out);
 /* "values", "none" or "all" (the node's huge-pages option). */

@@ -64,6 +64,7 @@ struct net {
     bool cut[NET_MAX_NODES][NET_MAX_NODES]; /* cut[a][b]: a's packets to b are lost */
     bool streams;                           /* give cores a stream_send_cb */
     uint64_t tombstone_grace_ms;            /* stores' grace (0 = store default) */
+    uint64_t bucket_index_min_slots;        /* stores' (0 = store default) */
     uint64_t delivered, dropped;
 };
 
@@ -145,6 +146,7 @@ static void node_start(struct net *net, int i, const struct gossip_config *cfg_i
     sc.node_id = n->id;
     sc.initial_capacity = 1024;
     sc.tombstone_grace_ms = net->tombstone_grace_ms;
+    sc.bucket_index_min_slots = net->bucket_index_min_slots;
     const char *err = NULL;
     assert_int_equal(store_open(&sc, net->now, &n->store, &err), 0);
     assert_int_equal(seal_ctx_new(net->kr, "test-cluster", n->id, 1, &n->seal), 0);
@@ -1097,6 +1099,78 @@ static void test_gossip_repair_is_paced_per_tick(void **state)
     net_free(&net);
 }
 
+/* A bucket a client filled by choosing keys (entry_bucket is public):
+ * thousands of entries, sent a datagram's worth per tick. The half-sent
+ * bucket resumes at a placement hash, so the repair lists each entry about
+ * once (resuming by count re-listed everything already sent each tick:
+ * ~n^2 / (2 x entries per tick), 28x more here). */
+static void huge_bucket_case(uint64_t bucket_index_min_slots)
+{
+    struct net net;
+    net_init(&net, 0, false);
+    net.bucket_index_min_slots = bucket_index_min_slots;
+    for (int i = 0; i < 2; i++) {
+        struct gossip_config cfg;
+        node_cfg(&net, i, &cfg);
+        cfg.repair_bytes_per_tick = 1500; /* one datagram per tick */
+        node_start(&net, i, &cfg);
+    }
+    join_all(&net);
+    assert_true(net_run_until(&net, 5000, all_see_all_alive, NULL) != UINT64_MAX);
+    const uint32_t bucket = (uint32_t)(g_seed % STORE_BUCKETS);
+    const int n = 3000;
+    char key[32];
+    int put = 0;
+    for (uint64_t i = 0; put < n; i++) {
+        snprintf(key, sizeof(key), "h%llu", (unsigned long long)i);
+        if (entry_bucket(key, strlen(key), STORE_BUCKET_BITS) != bucket)
+            continue;
+        assert_int_equal(
+            store_put(net.nodes[1].store, key, strlen(key), "0123456789", 10, net.now, NULL), 0);
+        put++;
+    }
+    struct store_stats ss;
+    store_stats(net.nodes[1].store, &ss);
+    struct gossip_stats a0, a1;
+    gossip_stats(net.nodes[0].g, &a0);
+    gossip_stats(net.nodes[1].g, &a1);
+    uint64_t took = net_run_until(&net, 60000, roots_equal, NULL);
+    assert_true(took != UINT64_MAX);
+    struct gossip_stats s0, s1;
+    gossip_stats(net.nodes[0].g, &s0);
+    gossip_stats(net.nodes[1].g, &s1);
+    uint64_t listed = s1.repair_entries_listed - a1.repair_entries_listed;
+    printf("  bucket %u, %d entries (index %s): repaired in %llu ms, %llu entries listed "
+           "(%.2f per entry), %llu sent\n",
+           bucket, n, ss.bucket_index_bytes ? "on" : "off", (unsigned long long)took,
+           (unsigned long long)listed, (double)listed / n,
+           (unsigned long long)(s1.repair_entries_sent - a1.repair_entries_sent));
+    for (uint64_t i = 0, seen = 0; seen < (uint64_t)n; i++) {
+        snprintf(key, sizeof(key), "h%llu", (unsigned long long)i);
+        if (entry_bucket(key, strlen(key), STORE_BUCKET_BITS) != bucket)
+            continue;
+        assert_true(has_value(&net.nodes[0], key, "0123456789"));
+        seen++;
+    }
+    assert_true(s1.repair_entries_sent - a1.repair_entries_sent >= (uint64_t)n);
+    assert_int_equal(s1.repair_sweeps, a1.repair_sweeps); /* one bucket: a job, not a sweep */
+    assert_true(listed >= (uint64_t)n);
+    assert_true(listed < 3ull * (uint64_t)n); /* O(n); by count it was O(n^2 / budget) */
+    net_free(&net);
+}
+
+static void test_gossip_huge_bucket_repair_lists_each_entry_about_once_indexed(void **state)
+{
+    (void)state;
+    huge_bucket_case(1);
+}
+
+static void test_gossip_huge_bucket_repair_lists_each_entry_about_once_no_index(void **state)
+{
+    (void)state;
+    huge_bucket_case(UINT64_MAX);
+}
+
 static bool tombstone_gone(struct net *net, void *arg)
 {
     const char *key = arg;
@@ -1514,6 +1588,8 @@ int main(void)
         cmocka_unit_test(test_gossip_anti_entropy_repairs_divergent_stores),
         cmocka_unit_test(test_gossip_anti_entropy_repairs_over_streams),
         cmocka_unit_test(test_gossip_repair_is_paced_per_tick),
+        cmocka_unit_test(test_gossip_huge_bucket_repair_lists_each_entry_about_once_indexed),
+        cmocka_unit_test(test_gossip_huge_bucket_repair_lists_each_entry_about_once_no_index),
         cmocka_unit_test(test_gossip_tombstones_purged_only_when_every_live_member_is_past_them),
         cmocka_unit_test(test_gossip_malformed_and_foreign_packets_are_counted_and_dropped),
         cmocka_unit_test(test_gossip_random_insider_messages_never_break_the_core),
