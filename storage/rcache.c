@@ -42,66 +42,15 @@ void store__rc_free(struct store_rcache *c)
     memset(c, 0, sizeof *c);
 }
 
-static inline uint64_t rc_bucket_no(const struct store_rcache *c, uint32_t tag)
-{
-    return (uint64_t)tag >> c->shift;
-}
-
-static inline uint64_t *rc_bucket(const struct store_rcache *c, uint32_t tag)
-{
-    return c->e + rc_bucket_no(c, tag) * STORE_RC_WAYS;
-}
-
-/* While a doubling moves the cache: the old bucket of tag if it has not
- * moved yet, else NULL. */
-static uint64_t *rc_old_bucket(const struct store *s, uint32_t tag)
-{
-    if (!s->rc_old.e)
-        return NULL;
-    uint64_t b = rc_bucket_no(&s->rc_old, tag);
-    return b >= s->rc_mig ? s->rc_old.e + b * STORE_RC_WAYS : NULL;
-}
-
-static const struct fmt_record *rc_probe(const struct store *s, const uint64_t *b, uint32_t tag,
-                                         const void *key, uint32_t len)
-{
-    for (unsigned w = 0; w < STORE_RC_WAYS; w++) {
-        uint64_t e = b[w];
-        if (e == 0 || (uint32_t)(e >> 32) != tag)
-            continue;
-        uint64_t off = (uint64_t)(uint32_t)e * FMT_GRANULE;
-        const uint8_t *r = s->heap.map + off;
-        if (off + sizeof(struct fmt_record) > s->heap.file_bytes)
-            continue;
-        /* The key follows the clock, whose length is in the record's first
-         * line: ask for the next line now (as find_ix does). */
-        __builtin_prefetch(r + 64);
-        const struct fmt_record *rh = (const struct fmt_record *)r;
-        uint64_t kend = off + sizeof *rh + 16u * rh->vc_n + len;
-        if (rh->key_len == len && kend <= s->heap.file_bytes &&
-            store__key_equal(r + sizeof *rh + 16u * rh->vc_n, key, len))
-            return rh;
-    }
-    return NULL;
-}
-
-const struct fmt_record *store__rc_find_old(const struct store *s, uint64_t fh, const void *key,
-                                            uint32_t key_len)
-{
-    uint32_t tag = store__rc_tag(fh);
-    const uint64_t *ob = rc_old_bucket(s, tag);
-    return ob ? rc_probe(s, ob, tag, key, key_len) : NULL;
-}
-
 const uint64_t *store__rc_bucket_of(const struct store *s, uint64_t fh)
 {
-    return rc_bucket(&s->rc, store__rc_tag(fh));
+    return store__rc_bucket(s, store__rc_tag(fh));
 }
 
 void store__rc_prefetch(const struct store *s, uint64_t fh)
 {
     uint32_t tag = store__rc_tag(fh);
-    const uint64_t *b = rc_bucket(&s->rc, tag);
+    const uint64_t *b = store__rc_bucket(s, tag);
     for (unsigned w = 0; w < STORE_RC_WAYS; w++) {
         uint64_t e = b[w];
         if (e == 0 || (uint32_t)(e >> 32) != tag)
@@ -140,10 +89,7 @@ void store__rc_clear(struct store *s, uint64_t fh)
     if (!s->rc.e)
         return;
     uint32_t tag = store__rc_tag(fh);
-    rc_del(rc_bucket(&s->rc, tag), tag);
-    uint64_t *ob = rc_old_bucket(s, tag);
-    if (ob)
-        rc_del(ob, tag);
+    rc_del(store__rc_bucket(s, tag), tag);
 }
 
 void store__rc_set(struct store *s, uint64_t fh, uint64_t off)
@@ -156,12 +102,9 @@ void store__rc_set(struct store *s, uint64_t fh, uint64_t off)
         return;
     }
     uint32_t tag = store__rc_tag(fh);
-    rc_put(rc_bucket(&s->rc, tag), ((uint64_t)tag << 32) | g, tag);
-    /* An old bucket that has not moved yet must not carry the key's
-     * previous record into the new cache. */
-    uint64_t *ob = rc_old_bucket(s, tag);
-    if (ob)
-        rc_del(ob, tag);
+    /* While a doubling moves the cache, a bucket not moved yet takes the
+     * entry in the old layout and carries it along when it splits. */
+    rc_put(store__rc_bucket(s, tag), ((uint64_t)tag << 32) | g, tag);
 }
 
 void store__rc_open(struct store *s)
@@ -174,6 +117,7 @@ void store__rc_open(struct store *s)
         label[15] = (char)('0' + i);
         s->rc_k[i] = store__siphash24(label, 16, k0, k1);
     }
+    s->rc_inplace_min_bytes = STORE_RC_INPLACE_MIN_BYTES;
     /* With the lookup index only (file-backed, read-write): the simulator's
      * thousands of in-memory stores do without. */
     if (s->rc.e || !s->cur.ix || s->cfg.no_read_cache)
@@ -181,51 +125,100 @@ void store__rc_open(struct store *s)
     (void)store__rc_init(&s->rc, s->cur.cap); /* no memory: no cache */
 }
 
+/* Split old bucket b (old geometry) into new buckets 2b and 2b + 1. Every
+ * old bucket above b has moved, so those two positions (old buckets
+ * 2b and 2b + 1, or the mapping's new half) hold nothing anyone reads; only
+ * b = 0 splits onto itself, hence the copy first. */
+static void rc_split_into(const struct store_rcache *to, const uint64_t *old)
+{
+    for (unsigned w = 0; w < STORE_RC_WAYS; w++) {
+        uint64_t x = old[w];
+        if (x == 0)
+            continue;
+        /* Eight entries at most over two empty buckets of eight ways each:
+         * an empty way is always there, and the ways keep their order. */
+        uint64_t *nb = to->e + ((uint64_t)(uint32_t)(x >> 32) >> to->shift) * STORE_RC_WAYS;
+        unsigned m = store__rc_match(nb, 0);
+        nb[__builtin_ctz(m) >> 1] = x;
+    }
+}
+
+static void rc_split(struct store *s, uint64_t b)
+{
+    uint64_t *e = s->rc.e, old[STORE_RC_WAYS];
+    memcpy(old, e + b * STORE_RC_WAYS, sizeof old);
+    memset(e + 2 * b * STORE_RC_WAYS, 0, 2 * sizeof old);
+    rc_split_into(&s->rc, old);
+}
+
+static void rc_move_until(struct store *s, uint64_t still_old)
+{
+    while (s->rc_mig > still_old) {
+        s->rc_mig--;
+        rc_split(s, s->rc_mig);
+    }
+}
+
+/* No cache from here on (the gets take the SipHash path, as without one). */
+static void rc_drop(struct store *s)
+{
+    store__rc_free(&s->rc);
+    s->rc_mig = 0;
+}
+
 void store__rc_grow_start(struct store *s)
 {
     if (!s->rc.e)
         return;
-    store__rc_free(&s->rc_old); /* (a finished doubling freed it already) */
-    struct store_rcache n;
-    if (store__rc_init(&n, s->cur.cap) != 0) {
-        store__rc_free(&s->rc); /* no memory: no cache, every get as before */
+    rc_move_until(s, 0); /* (a finished doubling moved every bucket already) */
+    uint64_t old_bytes = s->rc.buckets * STORE_RC_WAYS * sizeof(uint64_t);
+    /* The size a new cache for cur would have (store__rc_init). */
+    uint64_t want = 2 * s->cur.cap / STORE_RC_WAYS;
+    if (want != 2 * s->rc.buckets) {
+        /* Not one doubling (cannot happen today): start empty at the new
+         * size, as a reopen would. */
+        rc_drop(s);
+        (void)store__rc_init(&s->rc, s->cur.cap);
         return;
     }
-    s->rc_old = s->rc;
-    s->rc = n;
-    s->rc_mig = 0;
+    if (old_bytes < s->rc_inplace_min_bytes) {
+        /* A small cache lives on 4 KiB pages, and grown in place those
+         * would keep the new cache's first 2 MiB off a huge page for good:
+         * a fresh one instead, every bucket split into it now (at most
+         * 16384 buckets, well under a millisecond). */
+        struct store_rcache fresh;
+        if (store__rc_init(&fresh, s->cur.cap) != 0) {
+            rc_drop(s);
+            return;
+        }
+        for (uint64_t b = 0; b < s->rc.buckets; b++)
+            rc_split_into(&fresh, s->rc.e + b * STORE_RC_WAYS);
+        store__rc_free(&s->rc);
+        s->rc = fresh;
+        return;
+    }
+    void *m = mremap(s->rc.e, (size_t)old_bytes, (size_t)(2 * old_bytes), MREMAP_MAYMOVE);
+    if (m == MAP_FAILED) {
+        rc_drop(s); /* no memory: no cache, every get as before */
+        return;
+    }
+    /* The new half is a new range of the same mapping (or the mapping
+     * moved whole): ask for huge pages over all of it, as store__rc_init. */
+    madvise(m, (size_t)(2 * old_bytes), MADV_HUGEPAGE);
+    s->rc_old_shift = s->rc.shift;
+    s->rc.e = m;
+    s->rc.buckets *= 2;
+    s->rc.bits++;
+    s->rc.shift--;
+    s->rc_mig = s->rc.buckets / 2; /* every old bucket still in place */
 }
 
 void store__rc_migrate(struct store *s)
 {
-    if (!s->rc_old.e)
+    if (!s->rc_mig)
         return;
-    uint64_t target = s->rc_old.buckets;
+    uint64_t old_buckets = s->rc.buckets / 2, moved = old_buckets;
     if (s->growing && s->mig_pos < s->old.cap)
-        target = (uint64_t)((unsigned __int128)s->mig_pos * s->rc_old.buckets / s->old.cap);
-    for (; s->rc_mig < target; s->rc_mig++) {
-        uint64_t *ob = s->rc_old.e + s->rc_mig * STORE_RC_WAYS;
-        /* Oldest first, so the newest ends in front if the bucket fills. */
-        for (unsigned w = STORE_RC_WAYS; w-- > 0;) {
-            uint64_t e = ob[w];
-            if (e == 0)
-                continue;
-            uint32_t tag = (uint32_t)(e >> 32);
-            /* No entry of the new cache has this tag: every set and clear
-             * since the doubling began removed the tag from the old bucket
-             * while it had not moved (store__rc_set). So no tag check. */
-            uint64_t *nb = rc_bucket(&s->rc, tag);
-            unsigned m = store__rc_match(nb, 0);
-            if (m) {
-                nb[__builtin_ctz(m) >> 1] = e;
-            } else {
-                memmove(nb + 1, nb, (STORE_RC_WAYS - 1) * sizeof *nb);
-                nb[0] = e;
-            }
-        }
-    }
-    if (s->rc_mig >= s->rc_old.buckets) {
-        store__rc_free(&s->rc_old);
-        s->rc_mig = 0;
-    }
+        moved = (uint64_t)((unsigned __int128)s->mig_pos * old_buckets / s->old.cap);
+    rc_move_until(s, old_buckets - moved);
 }

@@ -1418,7 +1418,7 @@ void store_stats(const struct store *s, struct store_stats *out)
     out->value_bytes_used = s->heap.used_bytes;
     out->value_bytes_free = s->heap.free_bytes;
     out->value_bytes_held = s->heap.held_bytes;
-    out->read_cache_bytes = (s->rc.buckets + s->rc_old.buckets) * STORE_RC_WAYS * sizeof(uint64_t);
+    out->read_cache_bytes = s->rc.buckets * STORE_RC_WAYS * sizeof(uint64_t);
     out->read_cache_hits = s->rc.e ? s->st.gets - s->rc_misses : 0;
     out->read_cache_misses = s->rc_misses;
     out->clock_refused = s->st.clock_refused;
@@ -1481,7 +1481,7 @@ void store__free(struct store *s)
     store__seed_drop(s);
     store__heap_release(&s->heap);
     store__rc_free(&s->rc);
-    store__rc_free(&s->rc_old);
+    s->rc_mig = 0;
     if (s->heap.fd >= 0)
         close(s->heap.fd);
     if (s->hmap)

@@ -371,11 +371,19 @@ struct store_sync_job {
  *
  * Size: two entries per table slot (STORE_RC_WAYS per bucket), 16 bytes
  * per slot: 32 MiB for the 2M slots of a 1M-key store (rcache.c says why
- * two). While the table doubles
- * the cache doubles with it, old buckets moving into the new cache in step
- * with the table's migration (store__rc_migrate).
+ * two). While the table doubles the cache doubles with it, in place: its
+ * mapping grows (mremap) and old bucket b splits into new buckets 2b and
+ * 2b + 1, the highest old buckets first, in step with the table's migration
+ * (store__rc_migrate); a bucket not moved yet is used in the old layout
+ * (store__rc_bucket). The old buckets' memory thus becomes the new cache's
+ * first half, and a doubling touches only the second half as new memory
+ * (a fresh cache each time allocated 64 MiB over a 1M-key load, in place
+ * 32 MiB).
  */
 #define STORE_RC_WAYS 8u /* 64 bytes: a bucket is one cache line */
+/* A cache smaller than this doubles into a fresh mapping, larger ones in
+ * place (rcache.c): 2 MiB, the x86-64 and aarch64 huge page (PMD) size. */
+#define STORE_RC_INPLACE_MIN_BYTES (2ull << 20)
 static_assert(STORE_RC_WAYS == 8, "store__rc_find compares eight ways at once");
 /* A fast hash's tag: its high 32 bits, made odd so that no tag is 0. */
 static inline uint32_t store__rc_tag(uint64_t fh)
@@ -491,11 +499,15 @@ struct store {
     bool replaying;
 
     struct store_stats st;
-    /* The read cache (above): rc, and while a doubling moves its buckets,
-     * rc_old with its first rc_mig buckets moved. rc_k: the fast hash's
-     * secret, derived from the placement secret at open. */
-    struct store_rcache rc, rc_old;
+    /* The read cache (above). While a doubling moves its buckets in place,
+     * rc has the new size and old buckets 0 .. rc_mig - 1 (old geometry: a
+     * tag's old bucket is tag >> rc_old_shift) have not moved yet; rc_mig is
+     * 0 when no doubling moves it. rc_k: the fast hash's secret, derived
+     * from the placement secret at open. */
+    struct store_rcache rc;
     uint64_t rc_mig;
+    unsigned rc_old_shift;
+    uint64_t rc_inplace_min_bytes; /* STORE_RC_INPLACE_MIN_BYTES (tests lower it) */
     uint64_t rc_k[4];
     uint64_t rc_misses; /* gets the cache did not answer */
 };
@@ -604,16 +616,23 @@ static inline void store__bix_add(struct store *s, uint32_t bucket, uint64_t has
 
 
 /* Read cache operations (rcache.c); all no-ops without a cache. */
-/* The record of key if the old cache (while it moves) names it, else NULL. */
-const struct fmt_record *store__rc_find_old(const struct store *s, uint64_t fh, const void *key,
-                                            uint32_t key_len);
+/* The bucket that holds tag's entry: its old bucket while a doubling has
+ * not moved that yet (position b of the old layout, which the split of
+ * bucket b overwrites only after reading it), else its new one. */
+static inline uint64_t *store__rc_bucket(const struct store *s, uint32_t tag)
+{
+    uint64_t ob = (uint64_t)tag >> s->rc_old_shift;
+    if (__builtin_expect(s->rc_mig != 0, 0) && ob < s->rc_mig)
+        return s->rc.e + ob * STORE_RC_WAYS;
+    return s->rc.e + ((uint64_t)tag >> s->rc.shift) * STORE_RC_WAYS;
+}
 /* The record of key if the cache names it (key compared), else NULL. In
  * line: the whole point of the cache is a short instruction path. */
 static inline const struct fmt_record *store__rc_find(const struct store *s, uint64_t fh,
                                                       const void *key, uint32_t key_len)
 {
     uint32_t tag = store__rc_tag(fh);
-    const uint64_t *b = s->rc.e + ((uint64_t)tag >> s->rc.shift) * STORE_RC_WAYS;
+    const uint64_t *b = store__rc_bucket(s, tag);
     /* Which ways carry the tag, without a branch per way: the way that
      * holds a key is random, and a mispredicted branch on the bucket's
      * words would throw away the next get's work the CPU had started.
@@ -635,7 +654,7 @@ static inline const struct fmt_record *store__rc_find(const struct store *s, uin
             store__key_equal(r + sizeof *rh + 16u * rh->vc_n, key, key_len))
             return rh;
     }
-    return s->rc_old.e ? store__rc_find_old(s, fh, key, key_len) : NULL;
+    return NULL;
 }
 /* key (fast hash fh) now has its current record at off. */
 void store__rc_set(struct store *s, uint64_t fh, uint64_t off);
@@ -643,8 +662,8 @@ void store__rc_set(struct store *s, uint64_t fh, uint64_t off);
 void store__rc_clear(struct store *s, uint64_t fh);
 /* At open (after the lookup indexes are built): an empty cache for cur. */
 void store__rc_open(struct store *s);
-/* A doubling started (cur is the new table): a cache for it, the old one
- * kept until its buckets have moved. */
+/* A doubling started (cur is the new table): the cache's mapping doubles
+ * (mremap), its buckets to move in place. Without the memory: no cache. */
 void store__rc_grow_start(struct store *s);
 /* Move the old cache's buckets in step with the table migration (mig_pos
  * of old.cap positions done); all of them once mig_pos reaches old.cap. */
@@ -706,7 +725,7 @@ static inline uint64_t store__rc_start_write(const struct store *s, const void *
     if (!s->rc.e)
         return 0;
     uint64_t fh = store__rc_hash(s, key, len);
-    __builtin_prefetch(s->rc.e + ((uint64_t)store__rc_tag(fh) >> s->rc.shift) * STORE_RC_WAYS, 1);
+    __builtin_prefetch(store__rc_bucket(s, store__rc_tag(fh)), 1);
     return fh;
 }
 
