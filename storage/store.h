@@ -242,8 +242,9 @@ int store_bucket_scan(struct store *s, uint32_t bucket, store_scan_cb cb, void *
  * first *from_hash is listed at least once; entries added meanwhile below
  * the resume point are not (a later anti-entropy round finds them). Without
  * the index (bucket_index_min_slots, or an allocation failure dropped it)
- * a call reads every slot once per 64 Ki entries it visits (at least
- * once); docs/FILE_FORMAT.md "Bucket index". cb as for store_scan. */
+ * a call reads every slot once, and once more per 64 Ki distinct hashes it
+ * visits past its first 256; docs/FILE_FORMAT.md "Resumable listing". cb
+ * as for store_scan. */
 #define STORE_SCAN_MORE 1
 int store_bucket_scan_from(struct store *s, uint32_t bucket, uint64_t *from_hash,
                            store_scan_cb cb, void *arg);
