@@ -155,6 +155,7 @@ static void rc_move_until(struct store *s, uint64_t still_old)
 {
     while (s->rc_mig > still_old) {
         s->rc_mig--;
+        s->rc_mig_tag = s->rc_mig << s->rc_old_shift; /* bucket rc_mig now reads new */
         rc_split(s, s->rc_mig);
     }
 }
@@ -163,7 +164,7 @@ static void rc_move_until(struct store *s, uint64_t still_old)
 static void rc_drop(struct store *s)
 {
     store__rc_free(&s->rc);
-    s->rc_mig = 0;
+    s->rc_mig = s->rc_mig_tag = 0;
 }
 
 void store__rc_grow_start(struct store *s)
@@ -211,6 +212,7 @@ void store__rc_grow_start(struct store *s)
     s->rc.bits++;
     s->rc.shift--;
     s->rc_mig = s->rc.buckets / 2; /* every old bucket still in place */
+    s->rc_mig_tag = s->rc_mig << s->rc_old_shift;
 }
 
 void store__rc_migrate(struct store *s)

@@ -1481,7 +1481,7 @@ void store__free(struct store *s)
     store__seed_drop(s);
     store__heap_release(&s->heap);
     store__rc_free(&s->rc);
-    s->rc_mig = 0;
+    s->rc_mig = s->rc_mig_tag = 0;
     if (s->heap.fd >= 0)
         close(s->heap.fd);
     if (s->hmap)

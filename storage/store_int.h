@@ -502,10 +502,11 @@ struct store {
     /* The read cache (above). While a doubling moves its buckets in place,
      * rc has the new size and old buckets 0 .. rc_mig - 1 (old geometry: a
      * tag's old bucket is tag >> rc_old_shift) have not moved yet; rc_mig is
-     * 0 when no doubling moves it. rc_k: the fast hash's secret, derived
+     * 0 when no doubling moves it. rc_mig_tag = rc_mig << rc_old_shift: the
+     * tags below it are those of unmoved buckets (one compare per lookup). rc_k: the fast hash's secret, derived
      * from the placement secret at open. */
     struct store_rcache rc;
-    uint64_t rc_mig;
+    uint64_t rc_mig, rc_mig_tag;
     unsigned rc_old_shift;
     uint64_t rc_inplace_min_bytes; /* STORE_RC_INPLACE_MIN_BYTES (tests lower it) */
     uint64_t rc_k[4];
@@ -621,9 +622,8 @@ static inline void store__bix_add(struct store *s, uint32_t bucket, uint64_t has
  * bucket b overwrites only after reading it), else its new one. */
 static inline uint64_t *store__rc_bucket(const struct store *s, uint32_t tag)
 {
-    uint64_t ob = (uint64_t)tag >> s->rc_old_shift;
-    if (__builtin_expect(s->rc_mig != 0, 0) && ob < s->rc_mig)
-        return s->rc.e + ob * STORE_RC_WAYS;
+    if (__builtin_expect(tag < s->rc_mig_tag, 0)) /* never while rc_mig is 0 */
+        return s->rc.e + ((uint64_t)tag >> s->rc_old_shift) * STORE_RC_WAYS;
     return s->rc.e + ((uint64_t)tag >> s->rc.shift) * STORE_RC_WAYS;
 }
 /* The record of key if the cache names it (key compared), else NULL. In
