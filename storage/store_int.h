@@ -31,8 +31,9 @@
 
 /* ------------------------------------------------------------ checksum.c */
 
-/* A fast 64-bit non-cryptographic hash (two murmur3-style lanes, fmix64
- * finalizer) for torn-write and bit-flip detection. Not BLAKE2b: it runs on
+/* A fast 64-bit non-cryptographic hash (XXH64, words read little-endian;
+ * storage/checksum.h has it in line) for torn-write and bit-flip detection
+ * and, under public seeds, entry_version_hash. Not BLAKE2b: it runs on
  * every put over ~200 bytes and must cost tens of nanoseconds. */
 uint64_t store__checksum64(const void *data, size_t len, uint64_t seed);
 /* SipHash-2-4 with the 128-bit key (k0, k1) (the 16 key bytes read as two

@@ -348,9 +348,11 @@ static void test_bucketix_order_survives_doublings_and_other_buckets(void **stat
     store_close(s);
 }
 
-/* sync.c's use: a callback that stops after a budget, resumed by skipping
- * the entries already sent, lists the bucket exactly once even while
- * other buckets are written (and the table doubles) between the calls. */
+/* B3's stable order: a callback that stops after a budget, resumed by
+ * skipping the entries already listed (how sync.c resumed before
+ * store_bucket_scan_from, which test_store_bucket_resume covers), lists the
+ * bucket exactly once even while other buckets are written (and the table
+ * doubles) between the calls. */
 struct resume_ctx {
     uint32_t index, skip, budget;
     struct visit_list *out;
