@@ -9,7 +9,11 @@
  * on LMDB before the next phase starts (so machine noise hits both alike):
  *
  *   put        N puts into an empty store (gossipkv at its default initial
- *              capacity, so it grows through many doublings)
+ *              capacity, so it grows through many doublings); --runs
+ *              times per engine (default 3), alternating, each on a new
+ *              store, each side's median reported and every run printed
+ *              (get_hit, get_miss and get_hit_batch16 likewise, on the
+ *              same stores)
  *   get_hit    N gets of present keys, in a shuffled order
  *   get_miss   N gets of absent keys
  *   get_hit_batch16  the get_hit keys, 16 per store_get_batch call (MGET's
@@ -143,6 +147,32 @@ struct phase {
     double wall_rate, cpu_rate;
 };
 
+/* Most timed runs of a phase per engine (--runs). */
+#define RUNS_MAX 15u
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The median wall rate and the median CPU rate of n runs (n odd gives a
+ * run's own figure; even, the mean of the middle two). */
+static struct phase median_phase(const struct phase *runs, uint32_t n)
+{
+    double wall[RUNS_MAX], cpu[RUNS_MAX];
+    for (uint32_t i = 0; i < n; i++) {
+        wall[i] = runs[i].wall_rate;
+        cpu[i] = runs[i].cpu_rate;
+    }
+    qsort(wall, n, sizeof wall[0], cmp_double);
+    qsort(cpu, n, sizeof cpu[0], cmp_double);
+    struct phase m = {0};
+    m.wall_rate = (wall[(n - 1) / 2] + wall[n / 2]) / 2;
+    m.cpu_rate = (cpu[(n - 1) / 2] + cpu[n / 2]) / 2;
+    return m;
+}
+
 static void phase_start(struct phase *p)
 {
     p->c0_ns = cpu_ns();
@@ -227,6 +257,14 @@ static int cmp_u32(const void *a, const void *b)
 {
     uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
     return x < y ? -1 : x > y;
+}
+
+/* Each percentile's worst over several runs. */
+static void latency_worst(struct latency *acc, struct latency l)
+{
+    acc->p99_ns = l.p99_ns > acc->p99_ns ? l.p99_ns : acc->p99_ns;
+    acc->p999_ns = l.p999_ns > acc->p999_ns ? l.p999_ns : acc->p999_ns;
+    acc->max_ns = l.max_ns > acc->max_ns ? l.max_ns : acc->max_ns;
 }
 
 static struct latency latency_of(uint32_t *lat, uint32_t n)
@@ -314,6 +352,13 @@ static bool bench_bucket_index = true;
 /* --warmup off: no untimed put phase on a throwaway store before the timed
  * one (see the comment at the top). */
 static bool bench_warmup = true;
+/* --runs R: timed runs per engine of put (each on a new store), get_hit,
+ * get_miss and get_hit_batch16, alternating; each OP line reports each
+ * side's median. One run's rate moves with the VM (how much of what it
+ * touches the host must fault in, what the host's other guests do to the
+ * memory bus), by up to 1.5x from run to run of the same binary, even
+ * between repetitions in one process; the median of three repeats. */
+static uint32_t bench_runs = 3;
 
 static void gkv_open(struct gkv_side *g, uint64_t seed)
 {
@@ -700,15 +745,20 @@ static void lmdb_verify(struct lmdb_side *l, const struct workload *w, uint32_t 
 /* The untimed put phases of the warm-up (see the comment at the top): each
  * on its own new store, closed and removed, so the timed store starts
  * empty as before. */
+static void gkv_close_remove(struct gkv_side *g)
+{
+    int rc = store_close(g->s);
+    if (rc != 0)
+        die("store_close", rc, gkv_strerror(rc));
+    rm_tree(g->dir);
+}
+
 static void gkv_warmup(const struct workload *w, uint64_t seed)
 {
     struct gkv_side g;
     gkv_open(&g, seed);
     gkv_put_phase(&g, w, 0, false);
-    int rc = store_close(g.s);
-    if (rc != 0)
-        die("store_close", rc, gkv_strerror(rc));
-    rm_tree(g.dir);
+    gkv_close_remove(&g);
 }
 
 static void lmdb_warmup(const struct workload *w)
@@ -731,7 +781,7 @@ static void print_huge_mapped(const char *dir)
     char line[512], want[128];
     snprintf(want, sizeof want, "%s/values.gkv", dir);
     bool in = false;
-    unsigned long long rss = 0, pmd = 0, v;
+    unsigned long long rss = 0, pmd = 0, anon = 0, anon_huge = 0, v;
     while (fgets(line, sizeof line, f)) {
         if (isxdigit((unsigned char)line[0]) && strchr(line, '-') && strchr(line, ' '))
             in = strstr(line, want) != NULL; /* a mapping's first line */
@@ -739,10 +789,19 @@ static void print_huge_mapped(const char *dir)
             rss += v;
         else if (in && sscanf(line, "FilePmdMapped: %llu kB", &v) == 1)
             pmd += v;
+        else if (sscanf(line, "Anonymous: %llu kB", &v) == 1)
+            anon += v;
+        else if (sscanf(line, "AnonHugePages: %llu kB", &v) == 1)
+            anon_huge += v;
     }
     fclose(f);
-    printf("values.gkv resident: %.1f MiB, of which mapped by 2 MiB entries: %.1f MiB\n",
-           rss / 1024.0, pmd / 1024.0);
+    /* Anonymous memory: the store's read cache, lookup index and bucket
+     * index, LMDB's and the workload's arrays. A get's read-cache bucket on
+     * a 4 KiB page costs a TLB miss (a two-level walk on a VM) besides its
+     * cache miss: when this falls, get_hit does. */
+    printf("values.gkv resident: %.1f MiB, of which mapped by 2 MiB entries: %.1f MiB; "
+           "anonymous memory %.1f MiB, on 2 MiB pages %.1f MiB\n",
+           rss / 1024.0, pmd / 1024.0, anon / 1024.0, anon_huge / 1024.0);
 }
 
 /* The latency of one dependent random load from memory: a pointer chase
@@ -791,15 +850,48 @@ static void print_op(const char *op, double gkv, double lmdb)
     fflush(stdout);
 }
 
+/* The op line from each side's median of runs (gp[op], lp[op]), then every
+ * run when there were several. */
+static void print_runs(const char *op, const struct phase *gruns, const struct phase *lruns,
+                       struct phase *gmed, struct phase *lmed)
+{
+    *gmed = median_phase(gruns, bench_runs);
+    *lmed = median_phase(lruns, bench_runs);
+    print_op(op, gmed->wall_rate, lmed->wall_rate);
+    if (bench_runs > 1) {
+        printf("%s runs (the line above has each side's median):", op);
+        for (uint32_t r = 0; r < bench_runs; r++)
+            printf(" %.0f/%.0f", gruns[r].wall_rate, lruns[r].wall_rate);
+        printf(" (gossipkv/lmdb per run, alternating)\n");
+    }
+}
+
+/* A read phase (which: 1 get_hit, 2 get_miss, 5 get_hit_batch16) --runs
+ * times per engine, alternating, on the stores the put phase left. */
+static void read_runs(struct gkv_side *g, struct lmdb_side *l, const struct workload *w, int which,
+                      uint64_t *sink, struct phase *gp, struct phase *lp,
+                      const char *const *ops)
+{
+    struct phase gruns[RUNS_MAX], lruns[RUNS_MAX];
+    for (uint32_t r = 0; r < bench_runs; r++) {
+        gruns[r] = which == 5 ? gkv_get_batch_phase(g, w, sink) : gkv_get_phase(g, w, which == 1, sink);
+        lruns[r] = lmdb_get_phase(l, w, which != 2, sink);
+    }
+    print_runs(ops[which], gruns, lruns, &gp[which], &lp[which]);
+}
+
 static void usage(void)
 {
     fprintf(stderr, "usage: storage_bench [--keys N] [--seed S] [--pages values|none|all]\n"
                     "                     [--read-cache on|off] [--bucket-index on|off]\n"
-                    "                     [--warmup on|off] [--only OP [--repeat R]]\n"
+                    "                     [--warmup on|off] [--runs R] [--only OP [--repeat R]]\n"
                     "  --read-cache off: the store without its read cache (the node's\n"
                     "           no-read-cache option; default on)\n"
                     "  --bucket-index off: the store keeps no per-bucket key index (A/B of\n"
                     "           its cost to the other phases; default on)\n"
+                    "  --runs R: timed runs per engine of put (each on a new store), get_hit,\n"
+                    "           get_miss and get_hit_batch16, alternating; each reports each\n"
+                    "           side's median (default 3, max 15)\n"
                     "  --warmup off: no untimed put phase per engine on a throwaway store\n"
                     "           before the timed one (the cold case; default on)\n"
                     "  --pages: which gossipkv files use 2 MiB pages (the node's huge-pages\n"
@@ -912,6 +1004,12 @@ int main(int argc, char **argv)
                 bench_bucket_index = false;
             else
                 usage();
+        } else if (strcmp(argv[i], "--runs") == 0 && i + 1 < argc) {
+            char *end;
+            unsigned long long v = strtoull(argv[++i], &end, 10);
+            if (*end || v == 0 || v > RUNS_MAX)
+                usage();
+            bench_runs = (uint32_t)v;
         } else if (strcmp(argv[i], "--warmup") == 0 && i + 1 < argc) {
             const char *v = argv[++i];
             if (strcmp(v, "on") == 0)
@@ -952,29 +1050,44 @@ int main(int argc, char **argv)
 
     struct gkv_side g;
     struct lmdb_side l;
-    gkv_open(&g, seed);
-    lmdb_open(&l, n);
     uint64_t sink = 0;
     struct store_stats st;
-
-    store_stats(g.s, &st);
-    uint64_t cap0 = st.capacity;
     struct phase gp[6], lp[6];
     static const char *const ops[6] = {"put",       "get_hit", "get_miss",
                                        "overwrite", "delete",  "get_hit_batch16"};
-    if (bench_warmup)
-        gkv_warmup(&w, seed);
-    gp[0] = gkv_put_phase(&g, &w, 0, true);
-    struct latency gl = latency_of(w.lat_ns, n);
-    if (bench_warmup)
-        lmdb_warmup(&w);
-    lp[0] = lmdb_put_phase(&l, &w, 0, true);
-    struct latency ll = latency_of(w.lat_ns, n);
-    print_op(ops[0], gp[0].wall_rate, lp[0].wall_rate);
+    /* The put phase, --runs times per engine, alternating, each on a new
+     * store; the last stores stay open for the phases after. */
+    struct phase gruns[RUNS_MAX], lruns[RUNS_MAX];
+    struct latency gl = {0}, ll = {0};
+    uint64_t cap0 = 0;
+    /* Each engine's previous store is removed just before its next run, as
+     * the warm-up's is, so that every run meets memory its own side has
+     * just freed (see the warm-up at the top): removing it right after its
+     * run would leave it to the VM's balloon while the other side runs. */
+    for (uint32_t r = 0; r < bench_runs; r++) {
+        if (r == 0 && bench_warmup)
+            gkv_warmup(&w, seed);
+        if (r > 0)
+            gkv_close_remove(&g);
+        gkv_open(&g, seed);
+        store_stats(g.s, &st);
+        cap0 = st.capacity;
+        gruns[r] = gkv_put_phase(&g, &w, 0, true);
+        latency_worst(&gl, latency_of(w.lat_ns, n));
+        if (r == 0 && bench_warmup)
+            lmdb_warmup(&w);
+        if (r > 0)
+            lmdb_close(&l);
+        lmdb_open(&l, n);
+        lruns[r] = lmdb_put_phase(&l, &w, 0, true);
+        latency_worst(&ll, latency_of(w.lat_ns, n));
+    }
+    print_runs(ops[0], gruns, lruns, gp, lp);
     store_stats(g.s, &st);
-    printf("put latency: gossipkv p99=%.1fus p99.9=%.1fus max=%.1fus (capacity %" PRIu64
+    printf("put latency%s: gossipkv p99=%.1fus p99.9=%.1fus max=%.1fus (capacity %" PRIu64
            " -> %" PRIu64 ", %" PRIu64 " doublings) lmdb p99=%.1fus p99.9=%.1fus max=%.1fus\n",
-           gl.p99_ns / 1e3, gl.p999_ns / 1e3, gl.max_ns / 1e3, cap0, st.capacity, st.growths,
+           bench_runs > 1 ? " (worst run)" : "", gl.p99_ns / 1e3, gl.p999_ns / 1e3,
+           gl.max_ns / 1e3, cap0, st.capacity, st.growths,
            ll.p99_ns / 1e3, ll.p999_ns / 1e3, ll.max_ns / 1e3);
     gkv_verify(&g, &w, 0, false);
     lmdb_verify(&l, &w, 0, false);
@@ -989,9 +1102,7 @@ int main(int argc, char **argv)
 
     print_huge_mapped(g.dir);
 
-    gp[1] = gkv_get_phase(&g, &w, true, &sink);
-    lp[1] = lmdb_get_phase(&l, &w, true, &sink);
-    print_op(ops[1], gp[1].wall_rate, lp[1].wall_rate);
+    read_runs(&g, &l, &w, 1, &sink, gp, lp, ops);
     store_stats(g.s, &st);
     printf("read cache: %.1f MiB; of the gets so far it answered %" PRIu64 ", the SipHash path "
            "%" PRIu64 "\n",
@@ -1000,12 +1111,8 @@ int main(int argc, char **argv)
     printf("memory: one dependent random load %.0f ns; a get_hit costs gossipkv=%.2f lmdb=%.2f "
            "such loads (CPU time)\n",
            load_ns, 1e9 / gp[1].cpu_rate / load_ns, 1e9 / lp[1].cpu_rate / load_ns);
-    gp[2] = gkv_get_phase(&g, &w, false, &sink);
-    lp[2] = lmdb_get_phase(&l, &w, false, &sink);
-    print_op(ops[2], gp[2].wall_rate, lp[2].wall_rate);
-    gp[5] = gkv_get_batch_phase(&g, &w, &sink);
-    lp[5] = lmdb_get_phase(&l, &w, true, &sink);
-    print_op(ops[5], gp[5].wall_rate, lp[5].wall_rate);
+    read_runs(&g, &l, &w, 2, &sink, gp, lp, ops);
+    read_runs(&g, &l, &w, 5, &sink, gp, lp, ops);
 
     gp[3] = gkv_put_phase(&g, &w, 1, false);
     lp[3] = lmdb_put_phase(&l, &w, 1, false);
