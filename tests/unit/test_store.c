@@ -217,10 +217,8 @@ static int seen_cb(void *arg, const struct entry *e)
 static void test_store_scan_visits_every_key_across_growth(void **state)
 {
     (void)state;
-    uint64_t seed = test_seed(424242);
-    printf("seed %" PRIu64 "\n", seed);
     struct gkv_rng rng;
-    gkv_rng_seed(&rng, seed);
+    test_rng(&rng, 424242);
     struct store *s = open_mem(16);
     const uint64_t n0 = 3000, n1 = 20000;
     char k[32];
@@ -299,10 +297,8 @@ static void test_store_growth_keeps_every_key(void **state)
 static void test_store_bucket_hashes_equal_across_write_orders(void **state)
 {
     (void)state;
-    uint64_t seed = test_seed(77);
-    printf("seed %" PRIu64 "\n", seed);
     struct gkv_rng rng;
-    gkv_rng_seed(&rng, seed);
+    test_rng(&rng, 77);
     enum { N = 3000 };
     static struct entry ents[N];
     static char keys[N][16], vals[N][32];
@@ -623,10 +619,8 @@ static void model_check_all(struct store *s, const struct model_entry *model)
 static void test_store_random_ops_match_a_model_across_reopens(void **state)
 {
     (void)state;
-    uint64_t seed = test_seed(99);
-    printf("seed %" PRIu64 "\n", seed);
     struct gkv_rng rng;
-    gkv_rng_seed(&rng, seed);
+    test_rng(&rng, 99);
     char dir[64];
     test_mkdtemp(dir, sizeof dir);
     struct store_config cfg;

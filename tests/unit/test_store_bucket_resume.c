@@ -337,10 +337,8 @@ static void test_bucket_resume_across_index_drop_and_rebuild(void **state)
  * the listing stays in strictly ascending hash order. */
 static void churn(uint64_t min_slots)
 {
-    uint64_t seed = test_seed(0x5eed2026u);
-    printf("  seed=%llu (GKV_SEED to replay)\n", (unsigned long long)seed);
     struct gkv_rng r;
-    gkv_rng_seed(&r, seed);
+    test_rng(&r, 0x5eed2026u);
     struct store *s = open_anon(16, min_slots);
     const uint32_t b = 511;
     struct keyset ks;

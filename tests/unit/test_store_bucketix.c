@@ -148,10 +148,8 @@ struct rcfg {
 /* The random-operations test for one configuration. */
 static void random_ops(const struct rcfg *rc, uint64_t default_seed)
 {
-    uint64_t seed = test_seed(default_seed);
-    printf("seed %" PRIu64 " (GKV_SEED overrides)\n", seed);
     struct gkv_rng rng;
-    gkv_rng_seed(&rng, seed);
+    test_rng(&rng, default_seed);
     char dir[64] = "";
     if (rc->dir)
         test_mkdtemp(dir, sizeof dir);

@@ -24,10 +24,8 @@
 static void test_store_siphash24_matches_libsodium_shorthash(void **state)
 {
     (void)state;
-    uint64_t seed = test_seed(0x5a17);
-    printf("seed %" PRIu64 "\n", seed);
     struct gkv_rng r;
-    gkv_rng_seed(&r, seed);
+    test_rng(&r, 0x5a17);
     uint8_t key[16], data[200];
     for (int round = 0; round < 2000; round++) {
         for (size_t i = 0; i < sizeof key; i++)
@@ -315,10 +313,8 @@ static void check_index(const struct store *s, const char *when)
 static void test_store_index_matches_slots_through_random_ops(void **state)
 {
     (void)state;
-    uint64_t seed = test_seed(0x1dea);
-    printf("seed %" PRIu64 "\n", seed);
     struct gkv_rng r;
-    gkv_rng_seed(&r, seed);
+    test_rng(&r, 0x1dea);
     const uint64_t keys = 3000;
     uint8_t *model = calloc(keys, 1); /* 0 absent, 1 tombstone, else version */
     assert_non_null(model);
@@ -523,10 +519,8 @@ static void compare_batch_with_get(struct store *s, struct gkv_rng *r, uint64_t 
 static void test_store_get_batch_answers_as_store_get(void **state)
 {
     (void)state;
-    uint64_t seed = test_seed(0xba7c);
-    printf("seed %" PRIu64 "\n", seed);
     struct gkv_rng r;
-    gkv_rng_seed(&r, seed);
+    test_rng(&r, 0xba7c);
     const uint64_t keys = 4000;
     static const enum store_sync modes[] = {STORE_SYNC_NONE, STORE_SYNC_BATCH};
     for (int m = 0; m < 2; m++) {
@@ -613,10 +607,8 @@ static void check_cache_against_table(struct store *s, uint64_t keys, const char
 static void test_store_read_cache_follows_every_write(void **state)
 {
     (void)state;
-    uint64_t seed = test_seed(0xcac4e);
-    printf("seed %" PRIu64 "\n", seed);
     struct gkv_rng r;
-    gkv_rng_seed(&r, seed);
+    test_rng(&r, 0xcac4e);
     const uint64_t keys = 2500;
     static const enum store_sync modes[] = {STORE_SYNC_NONE, STORE_SYNC_BATCH};
     for (int m = 0; m < 2; m++) {

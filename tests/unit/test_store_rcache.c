@@ -94,10 +94,8 @@ static void check_gets(struct store *s, uint64_t keys, const char *when)
 static void test_store_read_cache_doubles_in_place(void **state)
 {
     (void)state;
-    uint64_t seed = test_seed(0x5b117);
-    printf("seed %" PRIu64 "\n", seed);
     struct gkv_rng r;
-    gkv_rng_seed(&r, seed);
+    test_rng(&r, 0x5b117);
     char dir[64], k[32], v[128];
     struct store_config cfg;
     uint64_t now = TEST_NOW_MS;

@@ -298,10 +298,8 @@ static void test_store_missing_header_with_data_files_is_refused(void **state)
 static void test_store_random_damage_never_crashes(void **state)
 {
     (void)state;
-    uint64_t seed = test_seed(1234);
-    printf("seed %" PRIu64 "\n", seed);
     struct gkv_rng rng;
-    gkv_rng_seed(&rng, seed);
+    test_rng(&rng, 1234);
     static const char *files[] = {"header.gkv", "table.1.gkv", "values.gkv"};
     uint64_t opened = 0, refused = 0, dropped = 0;
     for (int round = 0; round < 60; round++) {

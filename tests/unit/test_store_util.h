@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "common/errors.h"
+#include "common/rng.h"
 #include "storage/store.h"
 
 /* A fixed wall clock for tests: 2026-01-01T00:00:00Z in ms. */
@@ -28,6 +29,16 @@ static inline uint64_t test_seed(uint64_t dflt)
 {
     const char *s = getenv("GKV_SEED");
     return s ? strtoull(s, NULL, 0) : dflt;
+}
+
+/* Seed r for a randomized test from GKV_SEED or dflt, and print the seed so a
+ * failure can be replayed. Returns the seed. */
+static inline uint64_t test_rng(struct gkv_rng *r, uint64_t dflt)
+{
+    uint64_t seed = test_seed(dflt);
+    printf("seed %" PRIu64 " (GKV_SEED overrides)\n", seed);
+    gkv_rng_seed(r, seed);
+    return seed;
 }
 
 static inline int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
