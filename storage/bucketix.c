@@ -450,27 +450,45 @@ void store__bix_build(struct store *s)
 
 /* ----------------------------------------------------------------- scans */
 
+/* The live slots of one bucket in the tables a lookup reads (cur, and old
+ * while a doubling has not committed), in table order: the whole-table
+ * walk that store__bucket_scan_full and the index-less resumable listing
+ * share. Start with a zeroed cursor; NULL at the end. */
+struct bucket_slots {
+    int t;      /* 0 cur, 1 old */
+    uint64_t i; /* next slot of that table */
+};
+
+static const struct fmt_slot *next_bucket_slot(const struct store *s, uint32_t bucket,
+                                               struct bucket_slots *c)
+{
+    const struct store_table *ts[2] = {&s->cur, s->growing && !s->mig_committing ? &s->old : NULL};
+    for (; c->t < 2; c->t++, c->i = 0) {
+        const struct store_table *t = ts[c->t];
+        while (t && c->i < t->cap) {
+            uint64_t i = c->i++;
+            const struct fmt_slot *sl = &t->slots[i];
+            uint32_t st = store__slot_state(t, i);
+            if ((st == FMT_SLOT_VALUE || st == FMT_SLOT_TOMB) && sl->bucket == bucket)
+                return sl;
+        }
+    }
+    return NULL;
+}
+
 int store__bucket_scan_full(struct store *s, uint32_t bucket, store_scan_cb cb, void *arg)
 {
     if (bucket >= STORE_BUCKETS || !cb)
         return GKV_EINVAL;
     /* O(capacity): slots carry their bucket, so this reads slots only (64
      * bytes each, sequentially) and touches records just for the matches. */
-    const struct store_table *ts[2] = {&s->cur, s->growing && !s->mig_committing ? &s->old : NULL};
-    for (int k = 0; k < 2; k++) {
-        const struct store_table *t = ts[k];
-        if (!t)
-            continue;
-        for (uint64_t i = 0; i < t->cap; i++) {
-            const struct fmt_slot *sl = &t->slots[i];
-            uint32_t st = store__slot_state(t, i);
-            if ((st == FMT_SLOT_VALUE || st == FMT_SLOT_TOMB) && sl->bucket == bucket) {
-                struct entry e;
-                store__entry_from_slot(s, sl, &e);
-                if (cb(arg, &e) != 0)
-                    return 0;
-            }
-        }
+    struct bucket_slots c = {0};
+    const struct fmt_slot *sl;
+    while ((sl = next_bucket_slot(s, bucket, &c)) != NULL) {
+        struct entry e;
+        store__entry_from_slot(s, sl, &e);
+        if (cb(arg, &e) != 0)
+            return 0;
     }
     return 0;
 }
@@ -530,28 +548,20 @@ static uint32_t collect_smallest(struct store *s, uint32_t bucket, uint64_t from
                                  uint32_t cap)
 {
     uint32_t n = 0;
-    const struct store_table *ts[2] = {&s->cur, s->growing && !s->mig_committing ? &s->old : NULL};
-    for (int t_i = 0; t_i < 2; t_i++) {
-        const struct store_table *t = ts[t_i];
-        if (!t)
+    struct bucket_slots c = {0};
+    const struct fmt_slot *sl;
+    while ((sl = next_bucket_slot(s, bucket, &c)) != NULL) {
+        uint64_t h = sl->hash;
+        if (h < from || (n == cap && h >= out[n - 1]))
             continue;
-        for (uint64_t i = 0; i < t->cap; i++) {
-            const struct fmt_slot *sl = &t->slots[i];
-            uint32_t st = store__slot_state(t, i);
-            if ((st != FMT_SLOT_VALUE && st != FMT_SLOT_TOMB) || sl->bucket != bucket)
-                continue;
-            uint64_t h = sl->hash;
-            if (h < from || (n == cap && h >= out[n - 1]))
-                continue;
-            uint32_t p = lower_bound(out, n, h);
-            if (p < n && out[p] == h)
-                continue; /* a key in both tables mid-doubling, or a shared hash */
-            if (n == cap)
-                n--; /* the largest drops out */
-            memmove(out + p + 1, out + p, (size_t)(n - p) * sizeof *out);
-            out[p] = h;
-            n++;
-        }
+        uint32_t p = lower_bound(out, n, h);
+        if (p < n && out[p] == h)
+            continue; /* a key in both tables mid-doubling, or a shared hash */
+        if (n == cap)
+            n--; /* the largest drops out */
+        memmove(out + p + 1, out + p, (size_t)(n - p) * sizeof *out);
+        out[p] = h;
+        n++;
     }
     return n;
 }
