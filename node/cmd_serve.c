@@ -37,13 +37,6 @@
 /* Sockets beyond clients: listeners, UDP, sync streams, the data files. */
 #define EXTRA_FDS 1100u
 
-uint64_t node_wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static void finish(struct node *n);
 
 /* sync=batch: the group commit's fdatasyncs run on a libuv pool thread, as

@@ -933,6 +933,7 @@ static const struct command table[] = {
     {"members", 1, 0, cmd_members, 0, 0, 0},
     {"version", 2, CMD_READONLY, cmd_version, 1, 1, 1},
     {"keyring", -2, CMD_ADMIN, cmd_keyring, 0, 0, 0},
+    {"clockoffset", -2, CMD_ADMIN, node_cmd_clockoffset, 0, 0, 0},
 };
 #define NCOMMANDS (sizeof(table) / sizeof(table[0]))
 

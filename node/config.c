@@ -83,6 +83,8 @@ static const struct opt opts[] = {
      "how long a graceful leave keeps gossiping (default 1000)"},
     {"stream-buffer-limit", OPT_BYTES, F(stream_buffer_limit_bytes),
      "bytes queued per outgoing sync stream (default 64mb)"},
+    {"clock-offset-control", OPT_BOOL, F(clock_offset_control),
+     "experiments only: CLOCKOFFSET SET <ms> shifts this node's clock (default no)"},
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 

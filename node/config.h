@@ -41,6 +41,7 @@ struct node_config {
     char requirepass[NODE_PASS_MAX];
     enum node_log_level log_level;
     bool insecure;
+    bool clock_offset_control;        /* experiments only: enables CLOCKOFFSET */
     /* Client limits (Redis names). */
     uint32_t maxclients;              /* 10000, as Redis */
     uint32_t timeout_s;               /* idle seconds; 0 = never (Redis default) */

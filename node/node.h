@@ -95,8 +95,11 @@ struct node {
     int exit_code;
 };
 
-/* Unix milliseconds (the HLC's clock; CLOCK_REALTIME, cheap via vDSO). */
+/* clock.c: Unix milliseconds (the HLC's clock; CLOCK_REALTIME, cheap via
+ * vDSO) plus the offset CLOCKOFFSET injected (0 unless an experiment set
+ * one on a node started with clock-offset-control yes). */
 uint64_t node_wall_ms(void);
+int64_t node_clock_injected_ms(void);
 
 /* server.c */
 int node_server_start(struct node_server *srv, struct node *node);
@@ -115,6 +118,8 @@ struct node_client_view {
 };
 void node_command_exec(struct node_client *c, const struct resp_cmd *cmd);
 size_t node_command_count(void);
+/* clock.c: CLOCKOFFSET SET <ms> | GET, refused unless clock-offset-control. */
+void node_cmd_clockoffset(struct node_client *c, const struct resp_cmd *cmd);
 
 /* Client accessors for commands.c (defined in server.c). */
 struct resp_buf *node_client_out(struct node_client *c);
