@@ -236,8 +236,12 @@ static void spread_entry(struct gossip *g, const struct entry *e)
             g->dq.dropped++; /* anti-entropy carries it, with the rest of the burst */
         else if (g->dq.count >= GOSSIP_BURST_QUEUE_MAX && sync_burst_active(g))
             overflow = true; /* a deep queue mid-burst (GOSSIP_BURST_QUEUE_MAX) */
-        else
-            overflow = spread_data(&g->dq, e, size) == GKV_ELIMIT; /* full */
+        else {
+            int rc = spread_data(&g->dq, e, size);
+            overflow = rc == GKV_ELIMIT; /* full */
+            if (rc == GKV_ENOMEM)
+                g->st.deltas_dropped_nomem++; /* anti-entropy carries it */
+        }
         if (overflow) {
             /* Overflow: more writes than gossip carries, by a whole queue.
              * Anti-entropy will repair every dropped delta after the burst

@@ -248,6 +248,9 @@ struct gossip_stats {
     uint64_t repair_entries_listed; /* entries repair listings handed over: a
                                      * job's bucket listing, or every entry of
                                      * a sweep's table pass (what repair reads) */
+    /* Appended (streams): */
+    uint64_t deltas_dropped_nomem; /* a local write's delta not queued: no
+                                    * memory (anti-entropy carries it) */
 };
 void gossip_stats(const struct gossip *g, struct gossip_stats *out);
 

@@ -235,6 +235,12 @@ static void stream_flush(struct stream_conn *s)
     s->inflight = s->q;
     s->q = tmp;
     s->q.len = 0;
+    /* uv_buf_t lengths are unsigned int: the queue is bounded far below that
+     * (stream-buffer-limit <= 1 GiB, node/config.c), so this never fires. */
+    if (s->inflight.len > UINT32_MAX) {
+        stream_close(s, "queue larger than one write");
+        return;
+    }
     uv_buf_t b = uv_buf_init((char *)s->inflight.data, (unsigned)s->inflight.len);
     s->wreq.data = s;
     s->cl->stats.stream_frames_out++;

@@ -469,6 +469,11 @@ int node_config_finish(struct node_config *cfg, char *err, size_t err_len)
         return errf(err, err_len, "client-query-buffer-limit: must be at least 1mb");
     if (cfg->client_output_buffer_limit_bytes < 64 * 1024)
         return errf(err, err_len, "client-output-buffer-limit: must be at least 64kb");
+    /* A sync stream's queue is handed to libuv as buffers of unsigned int
+     * length (node/cluster.c); and it must hold one largest frame. */
+    if (cfg->stream_buffer_limit_bytes > 1024ull * 1024 * 1024 ||
+        cfg->stream_buffer_limit_bytes < 2ull * 1024 * 1024)
+        return errf(err, err_len, "stream-buffer-limit: must be 2mb..1gb");
     return 0;
 }
 

@@ -146,6 +146,7 @@ static void sec_gossip(struct node *n, struct resp_buf *b)
         line(b, "deltas_received:%" PRIu64, g.deltas_received);
         line(b, "deltas_applied:%" PRIu64, g.deltas_applied);
         line(b, "deltas_dropped_queue_full:%" PRIu64, g.deltas_dropped_queue_full);
+        line(b, "deltas_dropped_nomem:%" PRIu64, g.deltas_dropped_nomem);
         line(b, "data_queue_overflows:%" PRIu64, g.data_queue_overflows);
         line(b, "digests_sent:%" PRIu64, g.digests_sent);
         line(b, "digests_received:%" PRIu64, g.digests_received);

@@ -159,6 +159,25 @@ static void test_bad_settings_are_refused_with_a_message(void **state)
     assert_non_null(strstr(err, "needs a value"));
 }
 
+/* A sync stream's queue goes to libuv as one buffer of unsigned int length:
+ * a limit past 4 GiB would truncate the write and corrupt the stream. */
+static void test_stream_buffer_limit_is_bounded_below_a_libuv_buffer(void **state)
+{
+    (void)state;
+    struct node_config c;
+    char err[256];
+    node_config_defaults(&c);
+    assert_int_equal(node_config_set(&c, "stream-buffer-limit", "5gb", err, sizeof(err)), 0);
+    assert_int_equal(node_config_finish(&c, err, sizeof(err)), GKV_EINVAL);
+    assert_non_null(strstr(err, "stream-buffer-limit"));
+    node_config_defaults(&c);
+    assert_int_equal(node_config_set(&c, "stream-buffer-limit", "1kb", err, sizeof(err)), 0);
+    assert_int_equal(node_config_finish(&c, err, sizeof(err)), GKV_EINVAL);
+    node_config_defaults(&c);
+    assert_int_equal(node_config_set(&c, "stream-buffer-limit", "1gb", err, sizeof(err)), 0);
+    assert_int_equal(node_config_finish(&c, err, sizeof(err)), 0);
+}
+
 static void test_too_many_seeds_are_refused(void **state)
 {
     (void)state;
@@ -209,6 +228,7 @@ int main(void)
         cmocka_unit_test(test_sizes_use_redis_units),
         cmocka_unit_test(test_flags_override_the_file_and_join_accumulates),
         cmocka_unit_test(test_bad_settings_are_refused_with_a_message),
+        cmocka_unit_test(test_stream_buffer_limit_is_bounded_below_a_libuv_buffer),
         cmocka_unit_test(test_too_many_seeds_are_refused),
         cmocka_unit_test(test_addresses_round_trip_in_canonical_text),
     };
