@@ -355,6 +355,8 @@ static void cmd_mget(struct node_client *c, const struct resp_cmd *cmd)
             for (uint32_t j = 0; j < m; j++)
                 rcs[j] = GKV_EINVAL; /* cannot happen: m is in range */
         }
+        if (O(c)->failed)
+            return; /* over client-output-buffer-limit: the server cuts it */
         for (uint32_t j = 0; j < m; j++) {
             if (rcs[j] == 0 && !entry_is_tombstone(&e[j])) {
                 n->server.stats.keyspace_hits++;
@@ -420,8 +422,17 @@ static int scan_collect_cb(void *arg, const struct entry *e)
         return 0;
     resp_write_bulk(sc->keys, e->key, e->key_len);
     sc->n++;
-    return 0;
+    return sc->keys->failed; /* stop at the output limit */
 }
+
+/* Slots one SCAN call visits at most, whatever COUNT asks: a few
+ * milliseconds of loop time (Redis bounds SCAN work the same way, by
+ * buckets visited, not by keys returned). */
+#define SCAN_COUNT_MAX 100000
+/* Room for "*2\r\n$<20 digits>\r\n<cursor>\r\n*<20 digits>\r\n". */
+#define SCAN_HEADER_MAX 64
+/* Room for "*<20 digits>\r\n" or "$<20 digits>\r\n". */
+#define COUNT_HEADER_MAX 24
 
 static void cmd_scan(struct node_client *c, const struct resp_cmd *cmd)
 {
@@ -440,7 +451,7 @@ static void cmd_scan(struct node_client *c, const struct resp_cmd *cmd)
         return;
     }
     long long count = 10; /* Redis default */
-    struct scan_ctx sc = {.keys = &n->server.scratch, .type_ok = true};
+    struct scan_ctx sc = {.keys = O(c), .type_ok = true};
     for (size_t i = 2; i < cmd->argc; i++) {
         bool more = i + 1 < cmd->argc;
         if (ARG_IS(cmd, i, "COUNT") && more) {
@@ -468,43 +479,45 @@ static void cmd_scan(struct node_client *c, const struct resp_cmd *cmd)
         }
     }
     /* Bound the work of one call (a client asking COUNT 1e18). */
-    if (count > 1000000)
-        count = 1000000;
-    sc.keys->len = 0;
+    if (count > SCAN_COUNT_MAX)
+        count = SCAN_COUNT_MAX;
+    /* Keys go straight into the reply, under the output limit; the header
+     * (cursor, count) fills the gap once they are known. */
+    size_t at = resp_buf_gap_open(O(c), SCAN_HEADER_MAX);
     int rc = store_scan(n->store, &cursor, (uint32_t)count, scan_collect_cb, &sc);
+    if (O(c)->failed)
+        return;
     if (rc != 0) {
+        O(c)->len = at;
         resp_write_errorf(O(c), "ERR scan failed: %s", gkv_strerror(rc));
         return;
     }
-    resp_write_array(O(c), 2);
-    char cbuf[32];
+    char hdr[SCAN_HEADER_MAX];
+    char cbuf[24];
     int cl = snprintf(cbuf, sizeof(cbuf), "%" PRIu64, cursor);
-    resp_write_bulk(O(c), cbuf, (size_t)cl);
-    resp_write_array(O(c), sc.n);
-    resp_buf_append(O(c), sc.keys->data, sc.keys->len);
-    sc.keys->len = 0;
+    int hl = snprintf(hdr, sizeof(hdr), "*2\r\n$%d\r\n%s\r\n*%lld\r\n", cl, cbuf, sc.n);
+    resp_buf_gap_close(O(c), at, SCAN_HEADER_MAX, hdr, (size_t)hl);
 }
 
 static void cmd_keys(struct node_client *c, const struct resp_cmd *cmd)
 {
     struct node *n = N(c);
-    struct scan_ctx sc = {.keys = &n->server.scratch, .type_ok = true};
+    struct scan_ctx sc = {.keys = O(c), .type_ok = true};
     sc.pat = cmd->argv[1];
     sc.pat_len = cmd->argv_len[1];
     if (sc.pat_len == 1 && sc.pat[0] == '*')
         sc.pat = NULL;
-    sc.keys->len = 0;
     uint64_t cursor = 0;
-    /* One full pass; each call visits a bounded number of slots. */
+    /* One full pass (as Redis, O(keys)); the reply is bounded by the
+     * output limit, and the pass stops as soon as the reply reaches it. */
+    size_t at = resp_buf_gap_open(O(c), COUNT_HEADER_MAX);
     do {
         if (store_scan(n->store, &cursor, 4096, scan_collect_cb, &sc) != 0)
             break;
-    } while (cursor != 0);
-    resp_write_array(O(c), sc.n);
-    resp_buf_append(O(c), sc.keys->data, sc.keys->len);
-    sc.keys->len = 0;
-    if (sc.keys->cap > 1024 * 1024)
-        resp_buf_free(sc.keys);
+    } while (cursor != 0 && !O(c)->failed);
+    char hdr[COUNT_HEADER_MAX];
+    int hl = snprintf(hdr, sizeof(hdr), "*%lld\r\n", sc.n);
+    resp_buf_gap_close(O(c), at, COUNT_HEADER_MAX, hdr, (size_t)hl);
 }
 
 static void cmd_info(struct node_client *c, const struct resp_cmd *cmd)
@@ -683,12 +696,15 @@ static void cmd_client(struct node_client *c, const struct resp_cmd *cmd)
     } else if (ARG_IS(cmd, 1, "SETINFO") && cmd->argc == 4) {
         resp_write_simple(o, "OK"); /* lib-name / lib-ver: accepted, not kept */
     } else if (ARG_IS(cmd, 1, "LIST") && cmd->argc == 2) {
-        struct node *n = N(c);
-        struct client_list_ctx ctx = {.b = &n->server.scratch};
-        ctx.b->len = 0;
-        node_server_each_client(&n->server, client_list_cb, &ctx);
-        resp_write_bulk(o, ctx.b->data, ctx.b->len);
-        ctx.b->len = 0;
+        /* Lines go straight into the reply, under the output limit. */
+        struct client_list_ctx ctx = {.b = o};
+        size_t at = resp_buf_gap_open(o, COUNT_HEADER_MAX);
+        node_server_each_client(&N(c)->server, client_list_cb, &ctx);
+        char hdr[COUNT_HEADER_MAX];
+        int hl = snprintf(hdr, sizeof(hdr), "$%zu\r\n",
+                          o->failed ? (size_t)0 : o->len - at - COUNT_HEADER_MAX);
+        resp_buf_gap_close(o, at, COUNT_HEADER_MAX, hdr, (size_t)hl);
+        resp_buf_append(o, "\r\n", 2);
     } else {
         resp_write_errorf(o, "ERR unknown subcommand or wrong number of arguments for '%.*s'. "
                              "Try CLIENT HELP.",

@@ -77,6 +77,7 @@ static void sec_clients(struct node *n, struct resp_buf *b)
     line(b, "client_query_buffer_limit_bytes:%" PRIu64, n->cfg.client_query_buffer_limit_bytes);
     line(b, "rejected_connections:%" PRIu64, st->rejected_connections);
     line(b, "client_output_buffer_disconnects:%" PRIu64, st->output_buffer_disconnects);
+    line(b, "client_output_limit_cuts:%" PRIu64, st->output_limit_cuts);
     line(b, "client_query_buffer_disconnects:%" PRIu64, st->query_buffer_disconnects);
     line(b, "client_protocol_errors:%" PRIu64, st->protocol_errors);
     line(b, "client_parser_limit_errors:%" PRIu64, st->parser_limit_errors);

@@ -480,10 +480,18 @@ uint8_t *resp_buf_reserve(struct resp_buf *b, size_t n)
 {
     if (b->failed)
         return NULL;
+    if (b->limit && (n > b->limit || b->len > b->limit - n)) {
+        b->over_limit = true;
+        b->failed = true;
+        return NULL;
+    }
     if (b->cap - b->len < n) {
         size_t ncap = b->cap ? b->cap : 1024;
         while (ncap - b->len < n)
             ncap *= 2;
+        /* Doubling must not take the buffer far past its limit. */
+        if (b->limit && ncap > b->limit && b->limit >= b->len + n)
+            ncap = b->limit;
         uint8_t *nd = realloc(b->data, ncap);
         if (!nd) {
             b->failed = true;
@@ -502,6 +510,25 @@ void resp_buf_append(struct resp_buf *b, const void *data, size_t n)
         return;
     memcpy(dst, data, n);
     b->len += n;
+}
+
+size_t resp_buf_gap_open(struct resp_buf *b, size_t gap_bytes)
+{
+    size_t at = b->len;
+    if (resp_buf_reserve(b, gap_bytes))
+        b->len += gap_bytes;
+    return at;
+}
+
+void resp_buf_gap_close(struct resp_buf *b, size_t at, size_t gap_bytes, const void *hdr,
+                        size_t hdr_len)
+{
+    if (b->failed || hdr_len > gap_bytes || at + gap_bytes > b->len)
+        return;
+    size_t body = b->len - at - gap_bytes;
+    memmove(b->data + at + hdr_len, b->data + at + gap_bytes, body);
+    memcpy(b->data + at, hdr, hdr_len);
+    b->len -= gap_bytes - hdr_len;
 }
 
 /* Decimal digits of v into dst (at least 21 bytes); returns the length. */

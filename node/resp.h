@@ -145,12 +145,17 @@ void resp_parser_shrink(struct resp_parser *p, size_t keep_bytes);
 
 /* A growable reply buffer. Writes never fail visibly: on allocation failure
  * `failed` is set and further writes are dropped (the server then closes the
- * client). data is owned by the buffer. */
+ * client). A nonzero `limit` caps len while a reply is built: a write that
+ * would pass it sets `over_limit` (and `failed`) instead of growing, so a
+ * command building a huge reply stops at the limit, not after it. data is
+ * owned by the buffer. */
 struct resp_buf {
     uint8_t *data;
     size_t len;
     size_t cap;
+    size_t limit; /* 0 = none */
     bool failed;
+    bool over_limit;
 };
 
 void resp_buf_init(struct resp_buf *b);
@@ -158,6 +163,16 @@ void resp_buf_free(struct resp_buf *b);
 /* Make room for n more bytes; returns a pointer to them or NULL (failed). */
 uint8_t *resp_buf_reserve(struct resp_buf *b, size_t n);
 void resp_buf_append(struct resp_buf *b, const void *data, size_t n);
+
+/* A header that is known only after its body (an array count, a bulk
+ * length): resp_buf_gap_open leaves gap_bytes of room and returns where;
+ * the body is written after it; resp_buf_gap_close writes hdr into the room
+ * and slides the body down over what the header did not use (one memmove),
+ * so the reply is built in place, with no second buffer of its size.
+ * hdr_len <= gap_bytes. Nothing happens once the buffer has failed. */
+size_t resp_buf_gap_open(struct resp_buf *b, size_t gap_bytes);
+void resp_buf_gap_close(struct resp_buf *b, size_t at, size_t gap_bytes, const void *hdr,
+                        size_t hdr_len);
 
 void resp_write_simple(struct resp_buf *b, const char *s);   /* +s */
 void resp_write_error(struct resp_buf *b, const char *s);    /* -s (newlines become spaces) */

@@ -10,8 +10,9 @@
  * Limits, each counted in node_server_stats (INFO stats):
  *   maxclients                   accept, answer "-ERR max number of clients
  *                                reached", close (as Redis)
- *   client-output-buffer-limit   queued reply bytes; over it the client is
- *                                closed without a reply (Redis hard limit)
+ *   client-output-buffer-limit   queued reply bytes, enforced while a reply
+ *                                is built (resp_buf.limit): the reply is cut,
+ *                                an error answered, the client closed
  *   client-query-buffer-limit /  the parser's limits: the protocol error is
  *   parser limits                answered, then the connection closed
  *   timeout                      idle clients closed by the 1 s cron
@@ -246,6 +247,24 @@ static void count_parse_error(struct node_client *c)
     }
 }
 
+/* A reply passed client-output-buffer-limit while it was built: drop what
+ * was built of it, answer why, close (Redis closes a client past its hard
+ * limit; the error line tells the client it was not a network failure). */
+static void reply_cut(struct node_client *c, size_t start, uint64_t limit)
+{
+    struct node_server_stats *st = &c->srv->stats;
+    st->output_limit_cuts++;
+    st->output_buffer_disconnects++;
+    node_log(NODE_LOG_WARN, "client closed: reply over the output buffer limit",
+             "client=%s id=%llu limit_bytes=%llu", c->addr, (unsigned long long)c->id,
+             (unsigned long long)limit);
+    c->pend.len = start;
+    c->pend.failed = false;
+    c->pend.over_limit = false;
+    resp_write_error(&c->pend, "ERR reply exceeds client-output-buffer-limit: closing");
+    c->close_after_reply = true;
+}
+
 static void client_process(struct node_client *c)
 {
     struct node_server *srv = c->srv;
@@ -264,8 +283,19 @@ static void client_process(struct node_client *c)
             c->close_after_reply = true;
             break;
         }
+        /* The output limit holds while the reply is built: the reply
+         * buffer refuses to grow past what the limit leaves (queued bytes
+         * already in flight count), and the command stops there. */
+        uint64_t queued = c->writing ? c->out.len : 0;
+        size_t start = c->pend.len;
+        c->pend.limit = queued < limit ? (size_t)(limit - queued) : 1;
         node_command_exec(c, &cmd);
+        c->pend.limit = 0;
         srv->stats.commands_processed++;
+        if (c->pend.over_limit) {
+            reply_cut(c, start, limit);
+            break;
+        }
         if ((uint64_t)c->pend.len + (c->writing ? c->out.len : 0) > limit) {
             srv->stats.output_buffer_disconnects++;
             node_log(NODE_LOG_WARN, "client closed: output buffer limit",

@@ -393,6 +393,30 @@ static void test_writer_formats_each_type(void **state)
     resp_buf_free(&b);
 }
 
+static void test_writer_limit_stops_growth_and_gap_fills_header(void **state)
+{
+    (void)state;
+    struct resp_buf b;
+    resp_buf_init(&b);
+    b.limit = 100;
+    size_t at = resp_buf_gap_open(&b, 24);
+    resp_write_bulk(&b, "ab", 2);
+    resp_write_bulk(&b, "c", 1);
+    resp_buf_gap_close(&b, at, 24, "*2\r\n", 4);
+    const char want[] = "*2\r\n$2\r\nab\r\n$1\r\nc\r\n";
+    assert_int_equal(b.len, sizeof(want) - 1);
+    assert_memory_equal(b.data, want, b.len);
+    /* A write past the limit is refused whole: nothing of it lands, the
+     * buffer never grows past the limit, the overflow is flagged. */
+    uint8_t big[200] = {0};
+    resp_write_bulk(&b, big, sizeof(big));
+    assert_true(b.over_limit);
+    assert_true(b.failed);
+    assert_int_equal(b.len, sizeof(want) - 1);
+    assert_true(b.cap <= 100);
+    resp_buf_free(&b);
+}
+
 static void test_str2ll_is_strict(void **state)
 {
     (void)state;
@@ -429,6 +453,7 @@ int main(void)
         cmocka_unit_test(test_errors_are_sticky),
         cmocka_unit_test(test_random_streams_parse_identically_in_any_chunking),
         cmocka_unit_test(test_writer_formats_each_type),
+        cmocka_unit_test(test_writer_limit_stops_growth_and_gap_fills_header),
         cmocka_unit_test(test_str2ll_is_strict),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
