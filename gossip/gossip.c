@@ -548,6 +548,7 @@ static int open_and_process(struct gossip *g, const char *src, const uint8_t *bu
     size_t pt_len = 0;
     uint64_t sender = 0;
     enum seal_refusal reason;
+    seal_ctx_set_wall_ms(g->seal, g->wall_ms); /* the future-epoch bound */
     int rc =
         seal_open(g->seal, buf, len, max_len, g->rxbuf, g->rxbuf_cap, &pt_len, &sender, &reason);
     if (rc < 0) {

@@ -35,6 +35,7 @@
 
 #include "common/errors.h"
 #include "gossip/gossip_int.h"
+#include "gossip/seal.h"
 
 /* ------------------------------------------------------------- table */
 
@@ -896,6 +897,9 @@ static void reclaim_step(struct gossip *g)
         struct gossip_member *m = &g->members[g->reclaim_pos];
         if ((m->state == GOSSIP_DEAD || m->state == GOSSIP_LEFT) &&
             g->now_ms - m->state_since_ms >= g->cfg.dead_reclaim_ms) {
+            /* Its replay state goes too, or a cluster that churns through
+             * members would hold every departed sender forever. */
+            seal_ctx_forget_sender(g->seal, m->id);
             member_remove(g, g->reclaim_pos);
             g->st.members_reclaimed++;
             continue; /* the last member moved into this slot */

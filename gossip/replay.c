@@ -11,6 +11,9 @@
  *      is dense and index[] maps each sender id to its position + 1, at a
  *      load of at most 1/2 (linear probing stays short).
  *   4. Nothing here changes on a check; only update/forget write.
+ *   5. The use-order list links exactly the count senders, newest first;
+ *      every update moves its sender to the newest end, so the oldest end is
+ *      the sender that has gone longest without a recorded packet.
  */
 #include "gossip/replay.h"
 
@@ -137,8 +140,7 @@ enum replay_verdict replay_table_check(const struct replay_table *t, uint64_t se
 {
     const struct replay_sender *s = replay_table_find(t, sender_id);
     if (!s)
-        return t->count >= t->max_senders ? REPLAY_TABLE_FULL
-                                           : (counter == 0 ? REPLAY_TOO_OLD : REPLAY_OK);
+        return counter == 0 ? REPLAY_TOO_OLD : REPLAY_OK; /* a full table evicts */
     if (epoch < s->epoch)
         return REPLAY_OLD_EPOCH;
     if (epoch > s->epoch)
@@ -160,6 +162,48 @@ static int replay_index_grow(struct replay_table *t)
     return 0;
 }
 
+/* Use-order list (invariant 5). Links are positions + 1; 0 ends the list. */
+static void replay_lru_unlink(struct replay_table *t, uint32_t pos)
+{
+    struct replay_sender *s = &t->senders[pos];
+    if (s->newer)
+        t->senders[s->newer - 1].older = s->older;
+    else
+        t->newest = s->older;
+    if (s->older)
+        t->senders[s->older - 1].newer = s->newer;
+    else
+        t->oldest = s->newer;
+    s->newer = s->older = 0;
+}
+
+static void replay_lru_push_newest(struct replay_table *t, uint32_t pos)
+{
+    struct replay_sender *s = &t->senders[pos];
+    s->newer = 0;
+    s->older = t->newest;
+    if (t->newest)
+        t->senders[t->newest - 1].newer = pos + 1;
+    else
+        t->oldest = pos + 1;
+    t->newest = pos + 1;
+}
+
+/* The sender at `from` moved to position `to` (dense array compaction):
+ * repoint its neighbours and the list ends. */
+static void replay_lru_moved(struct replay_table *t, uint32_t from, uint32_t to)
+{
+    struct replay_sender *s = &t->senders[to];
+    if (s->newer)
+        t->senders[s->newer - 1].older = to + 1;
+    else if (t->newest == from + 1)
+        t->newest = to + 1;
+    if (s->older)
+        t->senders[s->older - 1].newer = to + 1;
+    else if (t->oldest == from + 1)
+        t->oldest = to + 1;
+}
+
 int replay_table_update(struct replay_table *t, uint64_t sender_id, uint64_t epoch,
                         uint64_t counter)
 {
@@ -170,10 +214,19 @@ int replay_table_update(struct replay_table *t, uint64_t sender_id, uint64_t epo
             replay_window_reset(&s->window);
         }
         replay_window_update(&s->window, counter);
+        uint32_t pos = (uint32_t)(s - t->senders);
+        if (t->newest != pos + 1) {
+            replay_lru_unlink(t, pos);
+            replay_lru_push_newest(t, pos);
+        }
         return 0;
     }
-    if (t->count >= t->max_senders)
-        return GKV_ELIMIT;
+    /* Full: drop the idlest (bounded by count; more than one only after
+     * replay_table_set_max lowered the limit). */
+    while (t->count >= t->max_senders && t->oldest) {
+        replay_table_forget(t, t->senders[t->oldest - 1].sender_id);
+        t->evicted++;
+    }
     if (t->count == t->senders_cap) {
         uint32_t ncap = t->senders_cap ? t->senders_cap * 2 : REPLAY_TABLE_INITIAL_CAP / 2;
         struct replay_sender *ns = realloc(t->senders, (size_t)ncap * sizeof(*ns));
@@ -196,6 +249,7 @@ int replay_table_update(struct replay_table *t, uint64_t sender_id, uint64_t epo
     replay_window_update(&s->window, counter);
     t->count++;
     t->index[i] = t->count;
+    replay_lru_push_newest(t, t->count - 1);
     return 0;
 }
 
@@ -205,6 +259,7 @@ int replay_table_forget(struct replay_table *t, uint64_t sender_id)
     if (i == UINT32_MAX || t->index[i] == 0)
         return GKV_ENOTFOUND;
     uint32_t pos = t->index[i] - 1;
+    replay_lru_unlink(t, pos);
     /* Backward-shift deletion (Knuth 6.4 algorithm R): pull later members of
      * the probe run into the hole so no lookup ever stops early. */
     uint32_t mask = t->cap - 1;
@@ -228,6 +283,7 @@ int replay_table_forget(struct replay_table *t, uint64_t sender_id)
     if (pos != last) {
         t->senders[pos] = t->senders[last];
         t->index[replay_table_probe(t, t->senders[pos].sender_id)] = pos + 1;
+        replay_lru_moved(t, last, pos);
     }
     t->count--;
     return 0;

@@ -11,7 +11,9 @@
  *     holding the newest epoch seen from that sender: a dense array found
  *     through an open-addressing index, both grown by doubling (starting
  *     small, so a simulator with thousands of nodes does not pay for 16384
- *     windows per node up front).
+ *     windows per node up front). The senders are also kept in a list by
+ *     last use (every recorded packet moves its sender to the newest end),
+ *     so a full table evicts the idlest sender in O(1) and without a clock.
  *
  * Check and update are separate on purpose: the caller checks before
  * spending CPU on the AEAD, and updates only after the tag verified, so a
@@ -46,7 +48,6 @@ enum replay_verdict {
     REPLAY_DUPLICATE,     /* inside the window, already accepted */
     REPLAY_TOO_OLD,       /* below the window: cannot tell, so refuse */
     REPLAY_OLD_EPOCH,     /* sender restarted since: this epoch is over */
-    REPLAY_TABLE_FULL,    /* unknown sender and max_senders already tracked */
 };
 
 void replay_window_reset(struct replay_window *w);
@@ -55,11 +56,12 @@ enum replay_verdict replay_window_check(const struct replay_window *w, uint64_t 
 /* Record counter as accepted. Precondition: replay_window_check said OK. */
 void replay_window_update(struct replay_window *w, uint64_t counter);
 
-/* One sender: 160 bytes, of which 136 are the bitmap RFC 6479 needs for a
+/* One sender: 168 bytes, of which 136 are the bitmap RFC 6479 needs for a
  * guaranteed 1024-counter window. Kept densely (no empty slots, no flag). */
 struct replay_sender {
     uint64_t sender_id;
     uint64_t epoch; /* newest epoch seen from this sender */
+    uint32_t newer, older; /* use-order list: position in senders[] + 1, 0 = end */
     struct replay_window window;
 };
 
@@ -76,22 +78,26 @@ struct replay_table {
     uint32_t cap;
     uint32_t count;
     uint32_t max_senders;
+    uint32_t newest, oldest; /* ends of the use-order list: position + 1, 0 = empty */
+    uint64_t evicted;        /* senders dropped to admit a new one (full table) */
 };
 
 /* max_senders: 1..SEAL_MAX_SENDERS. Allocates a small table; GKV_ENOMEM. */
 int replay_table_init(struct replay_table *t, uint32_t max_senders);
 void replay_table_close(struct replay_table *t);
 /* Lower or raise the sender limit. Lowering below the current count keeps
- * the tracked senders (nothing is forgotten) but admits no new one until the
- * count falls below the limit. GKV_EINVAL outside 1..SEAL_MAX_SENDERS. */
+ * the tracked senders until the next new sender arrives, which evicts the
+ * idlest down to the limit. GKV_EINVAL outside 1..SEAL_MAX_SENDERS. */
 int replay_table_set_max(struct replay_table *t, uint32_t max_senders);
 
 /* Pure check of (sender, epoch, counter) against the table. */
 enum replay_verdict replay_table_check(const struct replay_table *t, uint64_t sender_id,
                                        uint64_t epoch, uint64_t counter);
 /* Record an authenticated packet. Precondition: check said REPLAY_OK. A newer
- * epoch replaces the sender's window. GKV_ENOMEM if the table could not grow
- * (the packet must then be dropped), GKV_ELIMIT if the table is full. */
+ * epoch replaces the sender's window; the sender becomes the most recently
+ * used. An unknown sender arriving at a full table evicts the least recently
+ * used one (evicted++). GKV_ENOMEM if the table could not grow (the packet
+ * must then be dropped). */
 int replay_table_update(struct replay_table *t, uint64_t sender_id, uint64_t epoch,
                         uint64_t counter);
 /* Drop a sender's state. 0 or GKV_ENOTFOUND. After this the sender's old

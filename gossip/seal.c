@@ -13,9 +13,10 @@
  *
  * Invariants:
  *   1. (sender id, epoch, counter) never repeats for one sender: counter
- *      starts at 1 and only grows within a context; node/ persists an epoch
- *      that grows across restarts; node ids are unique in a cluster. So no
- *      (key, nonce) pair is ever used twice.
+ *      starts at 1 and only grows within a context; every start takes a new
+ *      epoch from seal_epoch_next (seconds that grow across restarts, plus 32
+ *      random bits against lost or copied epoch files); node ids are unique
+ *      in a cluster. So no (key, nonce) pair is ever used twice.
  *   2. A replay window moves only after the tag (or, insecure, the checksum)
  *      verified: forged packets leave no trace besides a counted refusal.
  *   3. Every refusal is counted in exactly one seal_stats.refused[] reason.
@@ -65,6 +66,7 @@ struct seal_ctx {
     uint64_t sender_id;
     uint64_t epoch;
     uint64_t counter; /* last counter sealed; 0 = none yet */
+    uint64_t wall_ms; /* last wall clock the gossip core passed in; 0 = unknown */
     struct replay_table replay;
     struct seal_stats stats;
 };
@@ -81,6 +83,7 @@ static const char *const seal_refusal_names[SEAL_REFUSE_COUNT] = {
     [SEAL_REFUSE_TOO_MANY_SENDERS] = "too_many_senders",
     [SEAL_REFUSE_TOO_OLD] = "too_old",
     [SEAL_REFUSE_MODE] = "mode_mismatch",
+    [SEAL_REFUSE_FUTURE_EPOCH] = "future_epoch",
 };
 
 const char *seal_refusal_name(enum seal_refusal r)
@@ -186,8 +189,44 @@ int seal_ctx_forget_sender(struct seal_ctx *c, uint64_t sender_id)
     if (!c)
         return GKV_EINVAL;
     int rc = replay_table_forget(&c->replay, sender_id);
+    if (rc == 0)
+        c->stats.senders_forgotten++;
     c->stats.senders = replay_table_count(&c->replay);
     return rc;
+}
+
+void seal_ctx_set_wall_ms(struct seal_ctx *c, uint64_t wall_ms)
+{
+    if (c)
+        c->wall_ms = wall_ms;
+}
+
+uint64_t seal_epoch_seconds(uint64_t epoch)
+{
+    return epoch >> SEAL_EPOCH_RANDOM_BITS;
+}
+
+int seal_epoch_next(uint64_t last_epoch, uint64_t wall_s, uint32_t boot_random,
+                    uint64_t *epoch)
+{
+    if (!epoch)
+        return GKV_EINVAL;
+    uint64_t secs = seal_epoch_seconds(last_epoch) + 1;
+    if (wall_s > secs)
+        secs = wall_s;
+    if (secs > UINT32_MAX)
+        return GKV_ELIMIT; /* the year 2106, or a corrupt last epoch */
+    *epoch = secs << SEAL_EPOCH_RANDOM_BITS | boot_random;
+    return 0;
+}
+
+/* An epoch no honest sender can have yet: its seconds are more than
+ * SEAL_EPOCH_AHEAD_MAX_S past our wall clock. Accepting one would pin the
+ * sender's replay state above every epoch it will really use. */
+static bool seal_epoch_from_future(const struct seal_ctx *c, uint64_t epoch)
+{
+    return c->wall_ms > 0 &&
+           seal_epoch_seconds(epoch) > c->wall_ms / 1000u + SEAL_EPOCH_AHEAD_MAX_S;
 }
 
 /* AD = header || label. Returns its length. */
@@ -304,6 +343,8 @@ int seal_open(struct seal_ctx *c, const uint8_t *pkt, size_t len, size_t max_len
     uint64_t sender = seal_get_u64(header + SEAL_OFF_SENDER);
     uint64_t epoch = seal_get_u64(header + SEAL_OFF_EPOCH);
     uint64_t counter = seal_get_u64(header + SEAL_OFF_COUNTER);
+    if (seal_epoch_from_future(c, epoch))
+        return seal_refuse(c, SEAL_REFUSE_FUTURE_EPOCH, GKV_ECLOCK, reason);
     /* Checked before the AEAD so a replay flood costs no crypto; recorded
      * only after it (invariant 2). */
     switch (replay_table_check(&c->replay, sender, epoch, counter)) {
@@ -315,8 +356,6 @@ int seal_open(struct seal_ctx *c, const uint8_t *pkt, size_t len, size_t max_len
         return seal_refuse(c, SEAL_REFUSE_TOO_OLD, GKV_EREPLAY, reason);
     case REPLAY_OLD_EPOCH:
         return seal_refuse(c, SEAL_REFUSE_OLD_EPOCH, GKV_EOLDEPOCH, reason);
-    case REPLAY_TABLE_FULL:
-        return seal_refuse(c, SEAL_REFUSE_TOO_MANY_SENDERS, GKV_ELIMIT, reason);
     }
 
     uint8_t ad[SEAL_HEADER_BYTES + SEAL_LABEL_MAX];
@@ -344,13 +383,14 @@ int seal_open(struct seal_ctx *c, const uint8_t *pkt, size_t len, size_t max_len
 
     int rc = replay_table_update(&c->replay, sender, epoch, counter);
     if (rc) {
-        /* Only GKV_ENOMEM (growth failed) can get here: the check above
-         * already ruled out a full table. Without state the packet cannot be
-         * protected against replay, so it is refused like a full table. */
+        /* Only GKV_ENOMEM (growth failed) can get here: a full table evicts.
+         * Without state the packet cannot be protected against replay, so it
+         * is refused. */
         sodium_memzero(pt, body_len);
         return seal_refuse(c, SEAL_REFUSE_TOO_MANY_SENDERS, rc, reason);
     }
     c->stats.senders = replay_table_count(&c->replay);
+    c->stats.senders_evicted = c->replay.evicted;
     c->stats.opened++;
     *pt_len = body_len;
     if (sender_id)

@@ -6,7 +6,10 @@
  * cluster label are bound as associated data; the 24-byte nonce is exactly
  * the header's last 24 bytes (sender, epoch, counter), unique without a
  * random draw per packet as long as a sender never reuses an (epoch, counter)
- * pair: the epoch is bumped and persisted on every start.
+ * pair. An epoch is (seconds << 32 | 32 random bits), made by
+ * seal_epoch_next at every start: the seconds never fall below the wall
+ * clock nor the last persisted epoch's, and the random half makes a copied
+ * data directory or a lost epoch file harmless (docs/ENVELOPE.md, "Epoch").
  * Layout, nonce, rotation, replay window: docs/ENVELOPE.md. Replay window:
  * RFC 6479 (gossip/replay.h).
  *
@@ -30,6 +33,15 @@
 #define SEAL_LABEL_MAX 64u
 #define SEAL_REPLAY_WINDOW 1024u /* counters per (sender, epoch) */
 #define SEAL_MAX_SENDERS 16384u  /* replay state kept for this many senders */
+
+/* Epoch layout: the high 32 bits are seconds since 1970 (good until 2106),
+ * the low 32 bits are drawn at random by node/ at every start. */
+#define SEAL_EPOCH_RANDOM_BITS 32u
+/* A packet whose epoch's seconds are further ahead of our wall clock than
+ * this is refused (SEAL_REFUSE_FUTURE_EPOCH), so one packet cannot pin a
+ * sender's replay state at 2^64 - 1. A day covers clock skew between nodes
+ * and the drift of a crash loop (each start adds at least 1 s). */
+#define SEAL_EPOCH_AHEAD_MAX_S 86400u
 
 /* Envelope layout (docs/ENVELOPE.md draws it). */
 #define SEAL_VERSION 1u        /* header byte 0; bumped on any layout change */
@@ -56,6 +68,7 @@ enum seal_refusal {
     SEAL_REFUSE_TOO_MANY_SENDERS,
     SEAL_REFUSE_TOO_OLD, /* counter below the replay window (GKV_EREPLAY) */
     SEAL_REFUSE_MODE,    /* insecure packet to a secure node or vice versa (GKV_EAUTH) */
+    SEAL_REFUSE_FUTURE_EPOCH, /* epoch seconds past wall clock + SEAL_EPOCH_AHEAD_MAX_S */
     SEAL_REFUSE_COUNT,
 };
 /* Short snake_case name for INFO and logs ("bad_tag"); never NULL. */
@@ -98,14 +111,16 @@ struct seal_stats {
     uint64_t sealed, opened;
     uint64_t refused[SEAL_REFUSE_COUNT];
     uint64_t senders; /* senders whose replay window is held now */
+    uint64_t senders_evicted;  /* idlest sender dropped to admit a new one */
+    uint64_t senders_forgotten; /* dropped by seal_ctx_forget_sender (departed members) */
 };
 
 struct seal_ctx; /* opaque: keyring ref, label, our counter, replay windows */
 
 /* kr is borrowed: it must outlive the context (node/ owns both); NULL or a
  * ring with zero keys means insecure mode. label: the cluster label (copied,
- * at most SEAL_LABEL_MAX bytes; NULL = ""). epoch must increase on every
- * restart of this sender (node/ persists it). */
+ * at most SEAL_LABEL_MAX bytes; NULL = ""). epoch must be new for this
+ * sender id under this key: node/ takes it from seal_epoch_next. */
 int seal_ctx_new(struct seal_keyring *kr, const char *label, uint64_t sender_id,
                  uint64_t epoch, struct seal_ctx **out);
 void seal_ctx_free(struct seal_ctx *c);
@@ -128,7 +143,8 @@ int seal_seal(struct seal_ctx *c, const uint8_t *pt, size_t pt_len, uint8_t *out
  * bounds accepted packets (datagram MTU or frame max; 0 = no bound besides
  * pt_cap). Codes: GKV_ETOOSHORT, GKV_ETOOLONG, GKV_EVERSION, GKV_EAUTH (bad
  * tag, mode), GKV_ELABEL, GKV_EUNKNOWNKEY, GKV_EREPLAY (duplicate, too old),
- * GKV_EOLDEPOCH, GKV_ELIMIT (too many senders). Reasons found before the tag
+ * GKV_EOLDEPOCH, GKV_ECLOCK (future epoch), GKV_ENOMEM (replay state could
+ * not grow, counted as too_many_senders). Reasons found before the tag
  * check are what the packet claims, not proof of who sent it. */
 int seal_open(struct seal_ctx *c, const uint8_t *pkt, size_t len, size_t max_len, uint8_t *pt,
               size_t pt_cap, size_t *pt_len, uint64_t *sender_id, enum seal_refusal *reason);
@@ -139,14 +155,29 @@ const struct seal_stats *seal_ctx_stats(const struct seal_ctx *c);
 bool seal_ctx_secure(const struct seal_ctx *c);
 
 /* Limit the senders whose replay state is kept (1..SEAL_MAX_SENDERS, the
- * default). When the table is full a packet from an unknown sender is
- * refused (SEAL_REFUSE_TOO_MANY_SENDERS): evicting a known sender would let
- * its old packets be replayed. A simulator of many nodes may lower it. */
+ * default). When the table is full, an authenticated packet from an unknown
+ * sender evicts the sender that has gone longest without an accepted packet
+ * (counted in senders_evicted). A simulator of many nodes may lower it. */
 int seal_ctx_set_max_senders(struct seal_ctx *c, uint32_t max_senders);
 
-/* Drop one sender's replay state (for the gossip core, when a member is
- * reaped). Its old packets could be accepted once more afterwards, which is
- * why nothing is ever forgotten automatically. 0 or GKV_ENOTFOUND. */
+/* Drop one sender's replay state (the gossip core calls it when it reaps a
+ * dead or departed member). Its captured old packets could be accepted once
+ * more afterwards; docs/ENVELOPE.md says why that is acceptable.
+ * 0 or GKV_ENOTFOUND. */
 int seal_ctx_forget_sender(struct seal_ctx *c, uint64_t sender_id);
+
+/* Tell the context the wall clock (ms since 1970), for the future-epoch
+ * check; the gossip core calls it with the time node/ passes in. 0 (the
+ * initial value) turns the check off. */
+void seal_ctx_set_wall_ms(struct seal_ctx *c, uint64_t wall_ms);
+
+/* The epoch for a new start of a sender: seconds = max(wall_s, seconds of
+ * last_epoch + 1), low half = boot_random. last_epoch is the previous
+ * start's epoch (0 = none). Pure: node/ supplies the wall clock and the
+ * randomness. GKV_ELIMIT if the seconds would pass 2^32 - 1. */
+int seal_epoch_next(uint64_t last_epoch, uint64_t wall_s, uint32_t boot_random,
+                    uint64_t *epoch);
+/* The seconds half of an epoch. */
+uint64_t seal_epoch_seconds(uint64_t epoch);
 
 #endif

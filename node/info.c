@@ -221,6 +221,10 @@ static void sec_gossip(struct node *n, struct resp_buf *b)
             total += ss->refused[r];
         }
         line(b, "refused_total:%" PRIu64, total);
+        line(b, "replay_senders:%" PRIu64, ss->senders);
+        line(b, "replay_senders_max:%u", SEAL_MAX_SENDERS);
+        line(b, "replay_senders_evicted:%" PRIu64, ss->senders_evicted);
+        line(b, "replay_senders_forgotten:%" PRIu64, ss->senders_forgotten);
     }
     if (n->cluster) {
         struct node_cluster_stats cs;

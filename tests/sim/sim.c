@@ -932,6 +932,11 @@ struct gossip *sim_node_gossip(struct sim *s, uint32_t i)
     return s->nodes[i].g;
 }
 
+struct seal_ctx *sim_node_seal(struct sim *s, uint32_t i)
+{
+    return s->nodes[i].seal;
+}
+
 struct store *sim_node_store(struct sim *s, uint32_t i)
 {
     return s->nodes[i].store;

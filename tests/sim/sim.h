@@ -192,6 +192,7 @@ uint64_t sim_node_id(const struct sim *s, uint32_t i); /* i + 1 */
 const char *sim_node_addr(const struct sim *s, uint32_t i);
 struct gossip *sim_node_gossip(struct sim *s, uint32_t i); /* NULL when down */
 struct store *sim_node_store(struct sim *s, uint32_t i);
+struct seal_ctx *sim_node_seal(struct sim *s, uint32_t i); /* NULL when down */
 uint64_t sim_seed(const struct sim *s);
 
 /* Hooks run inside a node's gossip call. They may read and record, but must

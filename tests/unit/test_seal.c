@@ -568,6 +568,84 @@ static void test_open_old_epoch_refused_and_newer_epoch_accepted_after_restart(v
     peer_close(&b);
 }
 
+/* A key holder seals with an epoch far in the future: without the bound it
+ * would pin the sender's replay state there and every real packet of that
+ * sender would be refused as old_epoch for good. */
+static void test_open_future_epoch_is_refused_counted_and_cannot_pin_a_sender(void **state)
+{
+    (void)state;
+    uint8_t key[SEAL_KEY_BYTES];
+    key_make(key, 15);
+    const uint64_t wall_s = 1800000000; /* 2027 */
+    uint64_t honest_epoch = 0;
+    assert_int_equal(seal_epoch_next(0, wall_s - 60, 0xabcdef01u, &honest_epoch), 0);
+    struct peer b, forger, honest;
+    peer_init(&b, key, "f", 2, 1);
+    seal_ctx_set_wall_ms(b.ctx, wall_s * 1000 + 999);
+    peer_init(&forger, key, "f", 1, UINT64_MAX);
+    peer_init(&honest, key, "f", 1, honest_epoch);
+    uint8_t p[PKT_MAX];
+    size_t l = seal_str(forger.ctx, "epoch 2^64-1", p);
+    enum seal_refusal r;
+    assert_int_equal(open_pkt(b.ctx, p, l, &r), GKV_ECLOCK);
+    assert_int_equal(r, SEAL_REFUSE_FUTURE_EPOCH);
+    assert_int_equal(seal_ctx_stats(b.ctx)->refused[SEAL_REFUSE_FUTURE_EPOCH], 1);
+    assert_int_equal(seal_ctx_stats(b.ctx)->senders, 0);
+    peer_close(&forger);
+    /* Just past the bound: refused; at the bound: accepted (a skewed clock). */
+    uint64_t past = (wall_s + SEAL_EPOCH_AHEAD_MAX_S + 1) << 32;
+    peer_init(&forger, key, "f", 3, past);
+    l = seal_str(forger.ctx, "one second too far", p);
+    assert_int_equal(open_pkt(b.ctx, p, l, &r), GKV_ECLOCK);
+    peer_close(&forger);
+    peer_init(&forger, key, "f", 3, past - (1ull << 32));
+    l = seal_str(forger.ctx, "at the bound", p);
+    assert_int_equal(open_pkt(b.ctx, p, l, NULL), 0);
+    peer_close(&forger);
+    /* The honest sender 1 was not pinned. */
+    l = seal_str(honest.ctx, "hello", p);
+    assert_int_equal(open_pkt(b.ctx, p, l, NULL), 0);
+    assert_int_equal(seal_ctx_stats(b.ctx)->refused[SEAL_REFUSE_FUTURE_EPOCH], 2);
+    /* Wall clock 0 (never told) turns the check off (the simulator's small epochs). */
+    seal_ctx_set_wall_ms(b.ctx, 0);
+    peer_init(&forger, key, "f", 4, UINT64_MAX);
+    l = seal_str(forger.ctx, "unchecked", p);
+    assert_int_equal(open_pkt(b.ctx, p, l, NULL), 0);
+    peer_close(&forger);
+    peer_close(&honest);
+    peer_close(&b);
+}
+
+/* seal_epoch_next: seconds never below the wall clock nor the last start's
+ * seconds + 1, the low half is the boot's random draw, and peers order a
+ * restart above the previous life even when the clock went backwards. */
+static void test_epoch_next_grows_past_wall_clock_and_last_epoch(void **state)
+{
+    (void)state;
+    uint64_t e1 = 0, e2 = 0, e3 = 0, e4 = 0;
+    assert_int_equal(seal_epoch_next(0, 1700000000, 0xffffffffu, &e1), 0);
+    assert_int_equal(seal_epoch_seconds(e1), 1700000000);
+    assert_int_equal(e1 & 0xffffffffu, 0xffffffffu);
+    /* same second, smaller random half: still above e1 */
+    assert_int_equal(seal_epoch_next(e1, 1700000000, 0, &e2), 0);
+    assert_true(e2 > e1);
+    assert_int_equal(seal_epoch_seconds(e2), 1700000001);
+    /* the clock went back an hour: the persisted epoch keeps the order */
+    assert_int_equal(seal_epoch_next(e2, 1700000000 - 3600, 7, &e3), 0);
+    assert_true(e3 > e2);
+    /* a later start follows the wall clock */
+    assert_int_equal(seal_epoch_next(e3, 1700009999, 7, &e4), 0);
+    assert_int_equal(seal_epoch_seconds(e4), 1700009999);
+    /* an old-style small epoch (a counter) is below any time-based one */
+    assert_int_equal(seal_epoch_next(42, 1700000000, 1, &e4), 0);
+    assert_true(e4 > 42);
+    /* seconds past 2^32 - 1 are refused, not wrapped */
+    assert_int_equal(seal_epoch_next(UINT64_MAX, 1700000000, 1, &e4), GKV_ELIMIT);
+    assert_int_equal(seal_epoch_next(0, (uint64_t)UINT32_MAX + 1, 1, &e4), GKV_ELIMIT);
+    assert_int_equal(seal_epoch_next(0, UINT32_MAX, 1, &e4), 0);
+    assert_int_equal(seal_epoch_next(0, 1, 1, NULL), GKV_EINVAL);
+}
+
 /* The RFC 6479 window against a model that remembers every counter: accept
  * iff unseen and within SEAL_REPLAY_WINDOW of the highest accepted. */
 static void test_replay_window_matches_exact_model_on_random_sequences(void **state)
@@ -630,7 +708,7 @@ static void test_replay_window_big_jump_clears_everything(void **state)
 
 /* --------------------------------------------------- senders table */
 
-static void test_senders_table_full_refuses_unknown_senders_and_keeps_known(void **state)
+static void test_senders_table_full_evicts_the_idlest_sender_and_keeps_the_busy_ones(void **state)
 {
     (void)state;
     uint8_t key[SEAL_KEY_BYTES];
@@ -641,7 +719,7 @@ static void test_senders_table_full_refuses_unknown_senders_and_keeps_known(void
     assert_int_equal(seal_ctx_set_max_senders(r.ctx, SEAL_MAX_SENDERS + 1), GKV_EINVAL);
     assert_int_equal(seal_ctx_set_max_senders(r.ctx, 4), 0);
     struct peer s[5];
-    uint8_t pkt[PKT_MAX];
+    uint8_t pkt[PKT_MAX], old1[PKT_MAX];
     size_t len;
     for (int i = 0; i < 5; i++)
         peer_init(&s[i], key, "t", (uint64_t)i + 1, 1);
@@ -649,47 +727,133 @@ static void test_senders_table_full_refuses_unknown_senders_and_keeps_known(void
         len = seal_str(s[i].ctx, "hi", pkt);
         assert_int_equal(open_pkt(r.ctx, pkt, len, NULL), 0);
     }
-    enum seal_refusal why;
-    uint8_t fifth[PKT_MAX];
-    size_t fifth_len = seal_str(s[4].ctx, "newcomer", fifth);
-    assert_int_equal(open_pkt(r.ctx, fifth, fifth_len, &why), GKV_ELIMIT);
-    assert_int_equal(why, SEAL_REFUSE_TOO_MANY_SENDERS);
-    assert_int_equal(seal_ctx_stats(r.ctx)->refused[SEAL_REFUSE_TOO_MANY_SENDERS], 1);
-    /* Known senders keep working, and keep their replay protection. */
+    /* Senders 1, 3 and 4 speak again; sender 2 stays quiet: it is the idlest. */
+    size_t old1_len = seal_str(s[1].ctx, "sender 2, never delivered yet", old1);
     for (int i = 0; i < 4; i++) {
-        len = seal_str(s[i].ctx, "again", pkt);
+        if (i == 1)
+            continue;
+        len = seal_str(s[i].ctx, "busy", pkt);
         assert_int_equal(open_pkt(r.ctx, pkt, len, NULL), 0);
-        assert_int_equal(open_pkt(r.ctx, pkt, len, &why), GKV_EREPLAY);
     }
-    /* Forgetting a departed member makes room. */
-    assert_int_equal(seal_ctx_forget_sender(r.ctx, 2), 0);
-    assert_int_equal(seal_ctx_forget_sender(r.ctx, 2), GKV_ENOTFOUND);
-    assert_int_equal(seal_ctx_stats(r.ctx)->senders, 3);
-    assert_int_equal(open_pkt(r.ctx, fifth, fifth_len, NULL), 0);
+    enum seal_refusal why;
+    len = seal_str(s[4].ctx, "newcomer", pkt);
+    assert_int_equal(open_pkt(r.ctx, pkt, len, &why), 0);
     assert_int_equal(seal_ctx_stats(r.ctx)->senders, 4);
+    assert_int_equal(seal_ctx_stats(r.ctx)->senders_evicted, 1);
+    assert_int_equal(seal_ctx_stats(r.ctx)->refused[SEAL_REFUSE_TOO_MANY_SENDERS], 0);
+    /* The busy senders kept their windows: their last packets are replays. */
+    for (int i = 0; i < 4; i++) {
+        if (i == 1)
+            continue;
+        uint8_t q[PKT_MAX];
+        size_t ql = seal_str(s[i].ctx, "again", q);
+        assert_int_equal(open_pkt(r.ctx, q, ql, NULL), 0);
+        assert_int_equal(open_pkt(r.ctx, q, ql, &why), GKV_EREPLAY);
+    }
+    /* Sender 2 comes back (admitted again, evicting the now idlest, the
+     * newcomer) and keeps working. */
+    assert_int_equal(open_pkt(r.ctx, old1, old1_len, NULL), 0);
+    assert_int_equal(seal_ctx_stats(r.ctx)->senders_evicted, 2);
+    assert_int_equal(open_pkt(r.ctx, old1, old1_len, &why), GKV_EREPLAY);
+    /* Forgetting a departed member makes room without an eviction. */
+    assert_int_equal(seal_ctx_forget_sender(r.ctx, 3), 0);
+    assert_int_equal(seal_ctx_forget_sender(r.ctx, 3), GKV_ENOTFOUND);
+    assert_int_equal(seal_ctx_stats(r.ctx)->senders, 3);
+    assert_int_equal(seal_ctx_stats(r.ctx)->senders_forgotten, 1);
+    len = seal_str(s[4].ctx, "newcomer again", pkt);
+    assert_int_equal(open_pkt(r.ctx, pkt, len, NULL), 0);
+    assert_int_equal(seal_ctx_stats(r.ctx)->senders, 4);
+    assert_int_equal(seal_ctx_stats(r.ctx)->senders_evicted, 2);
     for (int i = 0; i < 5; i++)
         peer_close(&s[i]);
     peer_close(&r);
 }
 
-static void test_senders_table_holds_the_default_limit_then_refuses(void **state)
+static void test_senders_table_holds_the_default_limit_then_evicts(void **state)
 {
     (void)state;
     struct peer r;
     peer_init(&r, NULL, "t", 0, 1); /* insecure: same table, cheaper setup */
     struct seal_ctx *s = NULL;
-    uint8_t pkt[PKT_MAX];
-    size_t len = 0;
+    uint8_t pkt[PKT_MAX], first[PKT_MAX];
+    size_t len = 0, first_len = 0;
     for (uint64_t id = 1; id <= SEAL_MAX_SENDERS + 1; id++) {
         assert_int_equal(seal_ctx_new(NULL, "t", id, 1, &s), 0);
         assert_int_equal(seal_seal(s, (const uint8_t *)"x", 1, pkt, sizeof(pkt), &len), 0);
+        if (id == 1) {
+            memcpy(first, pkt, len);
+            first_len = len;
+        }
         seal_ctx_free(s);
-        int rc = open_pkt(r.ctx, pkt, len, NULL);
-        assert_int_equal(rc, id <= SEAL_MAX_SENDERS ? 0 : GKV_ELIMIT);
+        assert_int_equal(open_pkt(r.ctx, pkt, len, NULL), 0);
     }
-    assert_int_equal(seal_ctx_stats(r.ctx)->senders, SEAL_MAX_SENDERS);
-    assert_int_equal(seal_ctx_stats(r.ctx)->refused[SEAL_REFUSE_TOO_MANY_SENDERS], 1);
+    const struct seal_stats *st = seal_ctx_stats(r.ctx);
+    assert_int_equal(st->senders, SEAL_MAX_SENDERS);
+    assert_int_equal(st->senders_evicted, 1);
+    assert_int_equal(st->refused[SEAL_REFUSE_TOO_MANY_SENDERS], 0);
+    /* The evicted one was sender 1, the first and idlest: the newest sender's
+     * packet is still a replay, sender 1's is new again (the price of
+     * eviction, docs/ENVELOPE.md). */
+    assert_int_equal(open_pkt(r.ctx, pkt, len, NULL), GKV_EREPLAY);
+    assert_int_equal(open_pkt(r.ctx, first, first_len, NULL), 0);
+    assert_int_equal(st->senders_evicted, 2);
     peer_close(&r);
+}
+
+/* The use-order list against a model: after any mix of updates, forgets and
+ * limit changes, eviction always takes the sender whose last recorded packet
+ * is the oldest, and every tracked sender stays findable. */
+static void test_replay_table_eviction_order_matches_model(void **state)
+{
+    (void)state;
+    struct gkv_rng rng;
+    gkv_rng_seed(&rng, test_seed(0x11d1e5));
+    enum { IDS = 40, STEPS = 20000 };
+    uint64_t last_use[IDS + 1] = {0}; /* 0 = not tracked (model) */
+    uint64_t counter[IDS + 1] = {0};
+    uint64_t clock = 0;
+    uint32_t max = 16;
+    struct replay_table t;
+    assert_int_equal(replay_table_init(&t, max), 0);
+    for (int step = 0; step < STEPS; step++) {
+        uint32_t op = (uint32_t)gkv_rng_below(&rng, 100);
+        uint64_t id = 1 + gkv_rng_below(&rng, IDS);
+        if (op < 85) {
+            uint32_t tracked = 0;
+            for (int i = 1; i <= IDS; i++)
+                tracked += last_use[i] != 0;
+            if (!last_use[id]) {
+                /* the model evicts the least recently used while full */
+                while (tracked >= max) {
+                    int lru = 0;
+                    for (int i = 1; i <= IDS; i++)
+                        if (last_use[i] && (!lru || last_use[i] < last_use[lru]))
+                            lru = i;
+                    last_use[lru] = 0;
+                    tracked--;
+                }
+            }
+            counter[id]++;
+            assert_int_equal(replay_table_check(&t, id, 1, counter[id]), REPLAY_OK);
+            assert_int_equal(replay_table_update(&t, id, 1, counter[id]), 0);
+            last_use[id] = ++clock;
+        } else if (op < 95) {
+            assert_int_equal(replay_table_forget(&t, id), last_use[id] ? 0 : GKV_ENOTFOUND);
+            last_use[id] = 0;
+        } else {
+            max = 1 + (uint32_t)gkv_rng_below(&rng, 24);
+            assert_int_equal(replay_table_set_max(&t, max), 0);
+        }
+        uint32_t tracked = 0;
+        for (uint64_t i = 1; i <= IDS; i++) {
+            tracked += last_use[i] != 0;
+            /* tracked: its newest counter is a duplicate; untracked: new */
+            enum replay_verdict v = replay_table_check(&t, i, 1, counter[i] ? counter[i] : 1);
+            assert_int_equal(v, last_use[i] ? REPLAY_DUPLICATE : REPLAY_OK);
+        }
+        assert_int_equal(replay_table_count(&t), tracked);
+    }
+    replay_table_close(&t);
 }
 
 /* Backward-shift deletion keeps every other sender findable. */
@@ -1327,10 +1491,13 @@ int main(void)
         cmocka_unit_test(test_open_reordered_within_window_is_accepted_once),
         cmocka_unit_test(test_open_older_than_window_is_refused),
         cmocka_unit_test(test_open_old_epoch_refused_and_newer_epoch_accepted_after_restart),
+        cmocka_unit_test(test_open_future_epoch_is_refused_counted_and_cannot_pin_a_sender),
+        cmocka_unit_test(test_epoch_next_grows_past_wall_clock_and_last_epoch),
         cmocka_unit_test(test_replay_window_matches_exact_model_on_random_sequences),
         cmocka_unit_test(test_replay_window_big_jump_clears_everything),
-        cmocka_unit_test(test_senders_table_full_refuses_unknown_senders_and_keeps_known),
-        cmocka_unit_test(test_senders_table_holds_the_default_limit_then_refuses),
+        cmocka_unit_test(test_senders_table_full_evicts_the_idlest_sender_and_keeps_the_busy_ones),
+        cmocka_unit_test(test_senders_table_holds_the_default_limit_then_evicts),
+        cmocka_unit_test(test_replay_table_eviction_order_matches_model),
         cmocka_unit_test(test_replay_table_forget_keeps_other_senders),
         cmocka_unit_test(test_insecure_round_trip_keeps_header_label_and_replay_window),
         cmocka_unit_test(test_secure_and_insecure_nodes_refuse_each_other),
