@@ -190,6 +190,15 @@ static int mkdir_p(const char *path)
     return 0;
 }
 
+/* header.gkv marks a store directory (docs/FILE_FORMAT.md). */
+static bool data_dir_has_store(const char *dir)
+{
+    char hdr[NODE_PATH_MAX + 16];
+    struct stat st;
+    int len = snprintf(hdr, sizeof(hdr), "%s/header.gkv", dir);
+    return len > 0 && (size_t)len < sizeof(hdr) && stat(hdr, &st) == 0;
+}
+
 static int open_store(struct node *n)
 {
     if (mkdir_p(n->cfg.data_dir) != 0) {
@@ -197,6 +206,13 @@ static int open_store(struct node *n)
                  n->cfg.data_dir, strerror(errno));
         return GKV_EIO;
     }
+    /* The directory holds the store and the epoch; others should not read
+     * it. A directory made by someone else is left as it is, with a warning. */
+    struct stat dst;
+    if (stat(n->cfg.data_dir, &dst) == 0 && (dst.st_mode & 077))
+        node_log(NODE_LOG_WARN, "data directory is accessible by group or others",
+                 "dir=%s mode=%04o hint=\"chmod 700 %s\"", n->cfg.data_dir,
+                 (unsigned)(dst.st_mode & 07777), n->cfg.data_dir);
     struct store_config sc;
     store_config_init(&sc);
     sc.dir = n->cfg.data_dir;
@@ -212,10 +228,7 @@ static int open_store(struct node *n)
     /* A new store gets a fresh identity; an existing one keeps its own
      * (node_id 0 = take the header's; docs/FILE_FORMAT.md: header.gkv marks
      * a store directory). */
-    char hdr[NODE_PATH_MAX + 16];
-    snprintf(hdr, sizeof(hdr), "%s/header.gkv", n->cfg.data_dir);
-    struct stat st;
-    bool fresh = stat(hdr, &st) != 0;
+    bool fresh = !data_dir_has_store(n->cfg.data_dir);
     if (fresh) {
         do
             node_random(&sc.node_id, sizeof(sc.node_id));
@@ -302,16 +315,24 @@ int cli_serve(int argc, char **argv)
     node_random(rid, sizeof(rid));
     sodium_bin2hex(n->run_id, sizeof(n->run_id), rid, sizeof(rid));
 
+    struct node_epoch_args ea = {.data_dir = n->cfg.data_dir,
+                                 .store_exists = data_dir_has_store(n->cfg.data_dir),
+                                 .reset = n->cfg.epoch_reset,
+                                 .wall_s = node_wall_ms() / 1000};
+    node_random(&ea.boot_random, sizeof(ea.boot_random));
     if ((rc = open_store(n)) != 0) {
         node_cleanup(n);
         return 1;
     }
-    rc = node_epoch_next(n->cfg.data_dir, &n->epoch, err, sizeof(err));
+    rc = node_epoch_next(&ea, &n->epoch, err, sizeof(err));
     if (rc != 0) {
-        node_log(NODE_LOG_ERROR, "cannot persist the seal epoch", "error=\"%s\"", err);
+        node_log(NODE_LOG_ERROR, "cannot take a seal epoch", "error=\"%s\"", err);
         node_cleanup(n);
         return 1;
     }
+    if (n->cfg.epoch_reset)
+        node_log(NODE_LOG_WARN, "seal epoch reset: the epoch file was not trusted",
+                 "epoch=%" PRIu64, n->epoch);
     rc = seal_ctx_new(n->keyring, n->cfg.label, n->node_id, n->epoch, &n->seal);
     if (rc != 0) {
         node_log(NODE_LOG_ERROR, "cannot create the seal context", "error=\"%s\"",

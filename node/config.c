@@ -43,6 +43,8 @@ static const struct opt opts[] = {
     {"join", OPT_JOIN, 0, 0, "seeds to join through, HOST:PORT[,...] (repeatable)"},
     {"key-file", OPT_STR, F(key_file), "keyring file (one base64 key per line, first = primary)"},
     {"label", OPT_STR, F(label), "cluster label bound into every packet"},
+    {"epoch-reset", OPT_BOOL, F(epoch_reset),
+     "start although <data>/epoch is missing or unreadable (docs/ENVELOPE.md)"},
     {"sync", OPT_SYNC, F(sync), "none|batch|always (default batch)"},
     {"requirepass", OPT_STR, F(requirepass), "clients must AUTH with this password"},
     {"log-level", OPT_LEVEL, F(log_level), "debug|info|warn|error (default info)"},

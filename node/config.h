@@ -42,6 +42,7 @@ struct node_config {
     enum node_log_level log_level;
     bool insecure;
     bool clock_offset_control;        /* experiments only: enables CLOCKOFFSET */
+    bool epoch_reset;                 /* epoch-reset: start without a trusted <data>/epoch */
     /* Client limits (Redis names). */
     uint32_t maxclients;              /* 10000, as Redis */
     uint32_t timeout_s;               /* idle seconds; 0 = never (Redis default) */

@@ -3,9 +3,11 @@
  *
  *   node id      random 64-bit at the first start, kept in the store header
  *                (cmd_serve.c passes it to store_open for a new store)
- *   seal epoch   <data>/epoch, one decimal line, bumped and fsynced before
- *                any packet is sealed: (sender, epoch, counter) nonces are
- *                never reused even though the counter restarts at 0
+ *   seal epoch   <data>/epoch, one decimal line, replaced and fsynced before
+ *                any packet is sealed: seconds (never below the wall clock
+ *                or the last start's + 1) << 32 | 32 random bits, so
+ *                (sender, epoch, counter) nonces are not reused even when the
+ *                file is lost, rolled back or copied (docs/ENVELOPE.md)
  *   keyring      --key-file or GOSSIPKV_KEY; SIGHUP re-reads the file;
  *                KEYRING INSTALL/USE/REMOVE change it live
  */
@@ -16,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/errors.h"
@@ -27,36 +30,68 @@ void node_random(void *buf, size_t len)
     randombytes_buf(buf, len);
 }
 
-int node_epoch_next(const char *data_dir, uint64_t *epoch, char *err, size_t err_len)
+/* The last epoch in <data>/epoch: one decimal number up to 2^64 - 1 and an
+ * optional newline, nothing else (no sign, no spaces: strtoull would take
+ * "-1" as 2^64 - 1). *found = false when the file does not exist. */
+static int epoch_read(const char *path, uint64_t *last, bool *found, char *err, size_t err_len)
 {
-    char path[NODE_PATH_MAX + 16], tmp[NODE_PATH_MAX + 16];
-    snprintf(path, sizeof(path), "%s/epoch", data_dir);
-    snprintf(tmp, sizeof(tmp), "%s/epoch.tmp", data_dir);
-    uint64_t old = 0;
-    FILE *f = fopen(path, "r");
-    if (f) {
-        char line[64] = "";
-        char *end = NULL;
-        if (fgets(line, sizeof(line), f))
-            old = strtoull(line, &end, 10);
-        fclose(f);
-        if (!end || end == line || (*end && *end != '\n')) {
-            snprintf(err, err_len, "%s: not a number (refusing to guess the seal epoch)", path);
-            return GKV_ECORRUPT;
-        }
-    } else if (errno != ENOENT) {
+    *last = 0;
+    *found = false;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return 0;
         snprintf(err, err_len, "%s: %s", path, strerror(errno));
         return GKV_EIO;
     }
-    uint64_t next = old + 1;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    char buf[32];
+    ssize_t n;
+    do
+        n = read(fd, buf, sizeof(buf) - 1);
+    while (n < 0 && errno == EINTR);
+    close(fd);
+    if (n < 0) {
+        snprintf(err, err_len, "%s: %s", path, strerror(errno));
+        return GKV_EIO;
+    }
+    *found = true;
+    buf[n] = 0;
+    size_t len = (size_t)n;
+    if (len > 0 && buf[len - 1] == '\n')
+        buf[--len] = 0;
+    bool digits = len > 0 && len < sizeof(buf) - 2;
+    for (size_t i = 0; digits && i < len; i++)
+        digits = buf[i] >= '0' && buf[i] <= '9';
+    if (!digits) {
+        snprintf(err, err_len, "%s: not a decimal number (refusing to guess the seal epoch)",
+                 path);
+        return GKV_ECORRUPT;
+    }
+    errno = 0;
+    unsigned long long v = strtoull(buf, NULL, 10);
+    if (errno == ERANGE) {
+        snprintf(err, err_len, "%s: %s is past 2^64 - 1 (refusing to guess the seal epoch)",
+                 path, buf);
+        return GKV_ECORRUPT;
+    }
+    *last = (uint64_t)v;
+    return 0;
+}
+
+static int epoch_write(const char *data_dir, const char *path, uint64_t epoch, char *err,
+                       size_t err_len)
+{
+    char tmp[NODE_PATH_MAX + 16];
+    snprintf(tmp, sizeof(tmp), "%s/epoch.tmp", data_dir);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) {
         snprintf(err, err_len, "%s: %s", tmp, strerror(errno));
         return GKV_EIO;
     }
     char buf[32];
-    int n = snprintf(buf, sizeof(buf), "%" PRIu64 "\n", next);
-    bool ok = write(fd, buf, (size_t)n) == n && fsync(fd) == 0;
+    int n = snprintf(buf, sizeof(buf), "%" PRIu64 "\n", epoch);
+    /* O_TRUNC keeps the mode of a leftover epoch.tmp: set it. */
+    bool ok = fchmod(fd, 0600) == 0 && write(fd, buf, (size_t)n) == n && fsync(fd) == 0;
     close(fd);
     if (!ok || rename(tmp, path) != 0) {
         snprintf(err, err_len, "%s: cannot write: %s", path, strerror(errno));
@@ -67,8 +102,43 @@ int node_epoch_next(const char *data_dir, uint64_t *epoch, char *err, size_t err
         fsync(dfd);
         close(dfd);
     }
-    *epoch = next;
     return 0;
+}
+
+int node_epoch_next(const struct node_epoch_args *a, uint64_t *epoch, char *err, size_t err_len)
+{
+    char path[NODE_PATH_MAX + 16];
+    snprintf(path, sizeof(path), "%s/epoch", a->data_dir);
+    uint64_t last = 0;
+    bool found = false;
+    int rc = epoch_read(path, &last, &found, err, err_len);
+    if (rc == GKV_ECORRUPT && a->reset)
+        rc = 0; /* last stays 0: the reset ignores the value */
+    if (rc != 0)
+        return rc;
+    if (!found && a->store_exists && !a->reset) {
+        snprintf(err, err_len,
+                 "%s is missing but the data directory holds a store (deleted, or a "
+                 "restored or copied directory?): find out why, then start once with "
+                 "--epoch-reset (the new epoch is taken from the wall clock and fresh "
+                 "random bits, so nonces stay unique)",
+                 path);
+        return GKV_ESTATE;
+    }
+    if (a->reset)
+        last = 0;
+    rc = seal_epoch_next(last, a->wall_s, a->boot_random, epoch);
+    if (rc == 0 && seal_epoch_seconds(*epoch) > a->wall_s + SEAL_EPOCH_AHEAD_MAX_S)
+        rc = GKV_ECLOCK;
+    if (rc != 0) {
+        snprintf(err, err_len,
+                 "%s: the last epoch (%" PRIu64 ", %" PRIu64 " s since 1970) is more than %u s "
+                 "ahead of the wall clock (%" PRIu64 " s), so peers would refuse this node's "
+                 "packets: fix the clock, or start once with --epoch-reset",
+                 path, last, seal_epoch_seconds(last), SEAL_EPOCH_AHEAD_MAX_S, a->wall_s);
+        return rc;
+    }
+    return epoch_write(a->data_dir, path, *epoch, err, err_len);
 }
 
 static int keys_alloc(struct node *n)

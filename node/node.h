@@ -163,8 +163,19 @@ int node_keys_reload(struct node *n, char *err, size_t err_len);
 int node_keys_install(struct node *n, const uint8_t key[SEAL_KEY_BYTES]);
 int node_keys_use(struct node *n, const uint8_t key[SEAL_KEY_BYTES]);
 int node_keys_remove(struct node *n, const uint8_t key[SEAL_KEY_BYTES]);
-/* Read, bump, fsync the seal epoch file in the data directory. */
-int node_epoch_next(const char *data_dir, uint64_t *epoch, char *err, size_t err_len);
+/* The seal epoch of this start (seal_epoch_next over the last one kept in
+ * <data>/epoch), written back and fsynced before it is returned. Refused,
+ * with a message naming the way out (--epoch-reset), when the file is
+ * missing next to an existing store, is not a number up to 2^64 - 1, or
+ * holds seconds past wall_s + SEAL_EPOCH_AHEAD_MAX_S. */
+struct node_epoch_args {
+    const char *data_dir;
+    bool store_exists; /* header.gkv was there before this start */
+    bool reset;        /* --epoch-reset: ignore the file's value */
+    uint64_t wall_s;   /* wall clock, seconds since 1970 */
+    uint32_t boot_random; /* node_random */
+};
+int node_epoch_next(const struct node_epoch_args *a, uint64_t *epoch, char *err, size_t err_len);
 /* Random bytes (libsodium) for node ids, seeds, secrets. */
 void node_random(void *buf, size_t len);
 

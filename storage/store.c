@@ -1537,7 +1537,7 @@ static int map_header(struct store *s, bool create, char *err, size_t err_bytes)
     const char *name = create ? "header.gkv.new" : "header.gkv";
     int ro = s->cfg.read_only;
     s->hfd = openat(s->dirfd, name,
-                    (ro ? O_RDONLY : O_RDWR) | (create ? O_CREAT | O_TRUNC : 0) | O_CLOEXEC, 0644);
+                    (ro ? O_RDONLY : O_RDWR) | (create ? O_CREAT | O_TRUNC : 0) | O_CLOEXEC, STORE_FILE_MODE);
     if (s->hfd < 0) {
         snprintf(err, err_bytes, "%s: cannot open: %s", name, strerror(errno));
         return store__errno_code(errno);
@@ -1584,7 +1584,7 @@ static int open_values(struct store *s, bool create, char *err, size_t err_bytes
     } else {
         int ro = s->cfg.read_only;
         h->fd = openat(s->dirfd, "values.gkv",
-                       (ro ? O_RDONLY : O_RDWR) | (create ? O_CREAT | O_TRUNC : 0) | O_CLOEXEC, 0644);
+                       (ro ? O_RDONLY : O_RDWR) | (create ? O_CREAT | O_TRUNC : 0) | O_CLOEXEC, STORE_FILE_MODE);
         if (h->fd < 0) {
             int rc = errno == ENOENT ? GKV_ECORRUPT : store__errno_code(errno);
             snprintf(err, err_bytes, "values.gkv: cannot open: %s", strerror(errno));
@@ -1988,7 +1988,7 @@ int store_open(const struct store_config *cfg, uint64_t now_ms, struct store **o
     if (strlen(cfg->dir) >= sizeof s->dir)
         return fail(s, GKV_EINVAL, "directory path too long", err_msg);
     snprintf(s->dir, sizeof s->dir, "%s", cfg->dir);
-    if (!cfg->read_only && mkdir(cfg->dir, 0755) != 0 && errno != EEXIST) {
+    if (!cfg->read_only && mkdir(cfg->dir, STORE_DIR_MODE) != 0 && errno != EEXIST) {
         snprintf(err, sizeof err, "cannot create the directory: %s", strerror(errno));
         return fail(s, store__errno_code(errno), err, err_msg);
     }
@@ -2000,7 +2000,7 @@ int store_open(const struct store_config *cfg, uint64_t now_ms, struct store **o
     /* One owner per directory: flock on LOCK. A second process, or a second
      * open in this process (a different open file description), fails. */
     s->lockfd = openat(s->dirfd, "LOCK", (cfg->read_only ? O_RDONLY : O_RDWR | O_CREAT) | O_CLOEXEC,
-                       0644);
+                       STORE_FILE_MODE);
     if (s->lockfd < 0 && !cfg->read_only) {
         snprintf(err, sizeof err, "LOCK: cannot open: %s", strerror(errno));
         return fail(s, store__errno_code(errno), err, err_msg);

@@ -45,6 +45,10 @@ uint64_t store__siphash24(const void *data, size_t len, uint64_t k0, uint64_t k1
 
 /* Error text buffer size for messages naming a file and a fault. */
 #define STORE_ERR_BYTES 512
+/* Modes of what the store creates: the files hold every value and the
+ * placement secret, so only the owner may read them (docs/OPERATIONS.md). */
+#define STORE_FILE_MODE 0600
+#define STORE_DIR_MODE 0700
 
 /* All return 0 or a negative GKV_E* code; ENOSPC/EDQUOT/EFBIG map to
  * GKV_ENOSPC, everything else to GKV_EIO. */

@@ -173,7 +173,7 @@ static int table_open(int dirfd, uint64_t gen, bool create, uint64_t cap, bool r
         /* A seed (the retired table's file, already under this name) is
          * grown, never truncated: its blocks are reused. */
         t->fd = seed_fd >= 0 ? seed_fd
-                             : openat(dirfd, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+                             : openat(dirfd, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, STORE_FILE_MODE);
         if (t->fd < 0) {
             rc = store__errno_code(errno);
             snprintf(err, err_bytes, "%s: cannot create: %s", name, strerror(errno));

@@ -193,7 +193,7 @@ int wal_open_new(struct wal *w, int dirfd, uint64_t gen, char *err, size_t err_b
 {
     char name[64];
     wal_name(name, sizeof name, gen);
-    int fd = openat(dirfd, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd = openat(dirfd, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, STORE_FILE_MODE);
     if (fd < 0) {
         int rc = store__errno_code(errno);
         snprintf(err, err_bytes, "%s: cannot create: %s", name, strerror(errno));
