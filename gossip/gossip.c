@@ -498,9 +498,9 @@ static int process_plaintext(struct gossip *g, const char *src, uint64_t sender,
         msgs++;
         int rc = wire_decode(pt, len, &off, &lim, g->rx);
         if (rc == GKV_EUNSUPPORTED || rc == GKV_EVERSION) {
-            /* skipped by the decoder: an unknown type or a newer version */
+            /* skipped by the decoder: an unknown type or a newer version
+             * (a newer peer, not a bad packet: not an error to the caller) */
             g->st.unknown_types++;
-            result = rc;
             continue;
         }
         if (rc < 0) {

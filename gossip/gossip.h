@@ -157,7 +157,15 @@ int gossip_leave(struct gossip *g, uint64_t now_ms);
 /* A sealed datagram from src (the real UDP source address). Bad packets are
  * counted and dropped; the return value is informational. */
 int gossip_recv(struct gossip *g, const char *src, const uint8_t *buf, size_t len, uint64_t now_ms);
-/* A sealed stream frame from src. */
+/* A sealed stream frame from src. Returns 0 when the frame opened under the
+ * cluster key and decoded (messages of unknown types, from newer peers, are
+ * skipped and still 0): the driver may count the stream as authenticated
+ * and active. GKV_EREPLAY: refused because its counter was seen or fell
+ * behind the sender's replay window (on a stream that already
+ * authenticated: a frame delayed behind many datagrams, not proof of an
+ * attack). Any other negative code (seal_open's refusals, GKV_EINVAL,
+ * GKV_ELIMIT, a decode error) is a bad frame: the driver should close the
+ * stream (docs/PROTOCOL.md, "Sync streams"). */
 int gossip_recv_stream(struct gossip *g, const char *src, const uint8_t *buf, size_t len,
                        uint64_t now_ms);
 

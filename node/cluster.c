@@ -21,6 +21,23 @@
  * bytes per stream (stream-buffer-limit; frames past it are dropped), open
  * streams (NODE_MAX_STREAMS), idle streams closed after STREAM_IDLE_MS,
  * datagrams in flight when the socket is busy (UDP_INFLIGHT_MAX).
+ *
+ * Accepted streams are untrusted until a frame opens under the cluster key
+ * (docs/PROTOCOL.md, "Sync streams"):
+ *   1. the first frame must open within stream-auth-timeout-ms of the
+ *      accept, or the stream is closed (stream_auth_timeouts);
+ *   2. only a frame that opened counts as activity for the idle timeout:
+ *      bytes alone keep nothing open;
+ *   3. a frame that does not open (or has a bad length, or does not decode)
+ *      closes the stream (stream_frames_refused, stream_frame_errors); a
+ *      replayed frame is tolerated only on a stream that already
+ *      authenticated (stream_frames_stale);
+ *   4. at most stream-max-per-addr accepted streams from one source host
+ *      and STREAM_MAX_UNAUTH not yet authenticated in all, so outsiders
+ *      cannot take the slots repair needs (stream_refused_per_addr,
+ *      stream_refused_unauthenticated);
+ *   5. a stream buffers at most one frame plus one read chunk
+ *      (STREAM_RBUF_MAX); INFO stream_memory_bytes is the sum over streams.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -35,20 +52,28 @@
 #define UDP_INFLIGHT_MAX 4096u     /* queued datagrams when try_send says EAGAIN */
 #define UDP_RECV_BYTES 65536u      /* the largest UDP payload */
 #define FRAME_HEADER_BYTES 4u
+#define STREAM_READ_CHUNK 65536u  /* bytes offered to each read */
+/* Accepted streams not yet authenticated, in all: a quarter of the slots, so
+ * however many hosts an outsider has, outgoing and authenticated streams
+ * keep the rest. */
+#define STREAM_MAX_UNAUTH (NODE_MAX_STREAMS / 4u)
 
 struct stream_conn {
     uv_tcp_t tcp;
     struct node_cluster *cl;
     struct stream_conn *prev, *next;
     bool outgoing, connected, closing, writing;
+    bool authed; /* outgoing (we chose the peer), or a frame opened */
     char addr[NODE_ADDR_TEXT_MAX];
+    char host[NODE_ADDR_TEXT_MAX]; /* accepted: the source host, for the per-host cap */
     uv_connect_t creq;
     uv_write_t wreq;
     struct resp_buf q;        /* framed bytes waiting */
     struct resp_buf inflight; /* framed bytes handed to uv_write */
     uint8_t *rbuf;            /* incoming frame reassembly */
     size_t rlen, rcap;
-    uint64_t last_ms;
+    uint64_t last_ms;   /* last valid frame in, or write out */
+    uint64_t opened_ms; /* accept or connect time (the auth deadline) */
 };
 
 struct udp_send_req {
@@ -65,6 +90,7 @@ struct node_cluster {
     bool udp_open, listener_open;
     struct stream_conn *streams;
     uint32_t nstreams;
+    uint32_t nunauth; /* accepted streams not yet authenticated */
     uint32_t udp_inflight;
     struct node_cluster_stats stats;
     size_t frame_max;
@@ -81,8 +107,16 @@ void node_cluster_stats(const struct node *n, struct node_cluster_stats *out)
     memset(out, 0, sizeof(*out));
     if (!n->cluster)
         return;
-    *out = n->cluster->stats;
-    out->streams_open = n->cluster->nstreams;
+    const struct node_cluster *cl = n->cluster;
+    *out = cl->stats;
+    out->streams_open = cl->nstreams;
+    out->streams_unauthenticated = cl->nunauth;
+    out->stream_max_per_addr = n->cfg.stream_max_per_addr;
+    out->stream_auth_timeout_ms = n->cfg.stream_auth_timeout_ms;
+    uint64_t mem = 0;
+    for (const struct stream_conn *s = cl->streams; s; s = s->next)
+        mem += sizeof(*s) + s->rcap + s->q.cap + s->inflight.cap;
+    out->stream_memory_bytes = mem;
 }
 
 /* ------------------------------------------------------------ UDP */
@@ -183,6 +217,8 @@ static void stream_close(struct stream_conn *s, const char *why)
     if (s->next)
         s->next->prev = s->prev;
     cl->nstreams--;
+    if (!s->authed)
+        cl->nunauth--;
     node_log(NODE_LOG_DEBUG, "sync stream closed", "peer=%s outgoing=%d reason=\"%s\"", s->addr,
              s->outgoing, why);
     uv_close((uv_handle_t *)&s->tcp, stream_on_close);
@@ -199,10 +235,13 @@ static struct stream_conn *stream_new(struct node_cluster *cl, const char *addr,
         return NULL;
     s->cl = cl;
     s->outgoing = outgoing;
+    s->authed = outgoing;
+    if (!s->authed)
+        cl->nunauth++;
     snprintf(s->addr, sizeof(s->addr), "%s", addr);
     s->tcp.data = s;
     uv_tcp_init(cl->node->loop, &s->tcp);
-    s->last_ms = uv_now(cl->node->loop);
+    s->last_ms = s->opened_ms = uv_now(cl->node->loop);
     s->next = cl->streams;
     if (cl->streams)
         cl->streams->prev = s;
@@ -256,11 +295,17 @@ static void stream_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     (void)suggested;
     struct stream_conn *s = h->data;
-    size_t want = 64 * 1024;
+    size_t want = STREAM_READ_CHUNK;
     if (s->rcap - s->rlen < want) {
+        /* rlen < FRAME_HEADER_BYTES + frame_max between reads (stream_read
+         * consumes whole frames and closes on a longer length), so the
+         * buffer never needs more than one frame plus one chunk. */
+        size_t max = FRAME_HEADER_BYTES + s->cl->frame_max + STREAM_READ_CHUNK;
         size_t ncap = s->rcap ? s->rcap : want;
         while (ncap - s->rlen < want)
             ncap *= 2;
+        if (ncap > max)
+            ncap = max;
         uint8_t *nb = realloc(s->rbuf, ncap);
         if (!nb) {
             *buf = uv_buf_init(NULL, 0);
@@ -270,6 +315,28 @@ static void stream_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
         s->rcap = ncap;
     }
     *buf = uv_buf_init((char *)s->rbuf + s->rlen, (unsigned)(s->rcap - s->rlen));
+}
+
+/* What a frame's verdict from the core does to its stream (invariants 2, 3
+ * at the top). Returns nonzero when the stream was closed. */
+static int stream_judge_frame(struct stream_conn *s, int rc)
+{
+    struct node_cluster *cl = s->cl;
+    if (rc == 0) {
+        if (!s->authed) {
+            s->authed = true;
+            cl->nunauth--;
+        }
+        s->last_ms = uv_now(cl->node->loop);
+        return 0;
+    }
+    if (rc == GKV_EREPLAY && s->authed) {
+        cl->stats.stream_frames_stale++; /* fell behind the window: repair resends */
+        return 0;
+    }
+    cl->stats.stream_frames_refused++;
+    stream_close(s, s->authed ? "bad frame" : "first frame did not open");
+    return 1;
 }
 
 static void stream_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
@@ -284,7 +351,6 @@ static void stream_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     s->rlen += (size_t)nread;
-    s->last_ms = uv_now(cl->node->loop);
     size_t off = 0;
     while (s->rlen - off >= FRAME_HEADER_BYTES) {
         const uint8_t *p = s->rbuf + off;
@@ -297,10 +363,13 @@ static void stream_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
         if (s->rlen - off < FRAME_HEADER_BYTES + flen)
             break;
         cl->stats.stream_frames_in++;
+        int rc = GKV_ESTATE;
         if (cl->node->gossip)
-            gossip_recv_stream(cl->node->gossip, s->addr, p + FRAME_HEADER_BYTES, flen,
-                               node_wall_ms());
+            rc = gossip_recv_stream(cl->node->gossip, s->addr, p + FRAME_HEADER_BYTES, flen,
+                                    node_wall_ms());
         if (s->closing) /* the core may have made us close it (re-entrancy guard) */
+            return;
+        if (stream_judge_frame(s, rc) != 0)
             return;
         off += FRAME_HEADER_BYTES + flen;
     }
@@ -384,6 +453,25 @@ static void io_stream_send(void *data, const char *addr, const uint8_t *buf, siz
     stream_flush(s);
 }
 
+/* Invariant 4: close a just-accepted stream that would pass a cap. */
+static bool stream_over_caps(struct node_cluster *cl, struct stream_conn *s)
+{
+    if (cl->nunauth > STREAM_MAX_UNAUTH) { /* s itself is counted */
+        cl->stats.stream_refused_unauthenticated++;
+        stream_close(s, "too many unauthenticated streams");
+        return true;
+    }
+    uint32_t same = 0;
+    for (const struct stream_conn *it = cl->streams; it; it = it->next)
+        same += !it->outgoing && !it->closing && strcmp(it->host, s->host) == 0;
+    if (same > cl->node->cfg.stream_max_per_addr) { /* s itself is counted */
+        cl->stats.stream_refused_per_addr++;
+        stream_close(s, "too many streams from this host");
+        return true;
+    }
+    return false;
+}
+
 static void stream_accept(uv_stream_t *listener, int status)
 {
     struct node_cluster *cl = listener->data;
@@ -408,6 +496,13 @@ static void stream_accept(uv_stream_t *listener, int status)
     int sl = sizeof(ss);
     if (uv_tcp_getpeername(&s->tcp, (struct sockaddr *)&ss, &sl) == 0)
         node_addr_format((struct sockaddr *)&ss, s->addr, sizeof(s->addr));
+    /* the host: the address text without its last ":port" */
+    snprintf(s->host, sizeof(s->host), "%s", s->addr);
+    char *colon = strrchr(s->host, ':');
+    if (colon)
+        *colon = 0;
+    if (stream_over_caps(cl, s))
+        return;
     s->connected = true;
     cl->stats.stream_accepts++;
     uv_tcp_nodelay(&s->tcp, 1);
@@ -553,10 +648,15 @@ void node_cluster_tick(struct node *n, uint64_t now_ms)
         gossip_tick(n->gossip, now_ms);
     uint64_t mono = uv_now(n->loop);
     struct stream_conn *s = cl->streams;
-    while (s) {
+    while (s) { /* bounded: NODE_MAX_STREAMS */
         struct stream_conn *next = s->next;
-        if (!s->writing && s->q.len == 0 && mono - s->last_ms > STREAM_IDLE_MS)
+        if (!s->authed && mono - s->opened_ms > n->cfg.stream_auth_timeout_ms) {
+            cl->stats.stream_auth_timeouts++;
+            stream_close(s, "no authenticated frame in time");
+        } else if (!s->writing && s->q.len == 0 && mono - s->last_ms > STREAM_IDLE_MS) {
+            cl->stats.stream_idle_closed++;
             stream_close(s, "idle");
+        }
         s = next;
     }
 }

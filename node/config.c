@@ -87,6 +87,11 @@ static const struct opt opts[] = {
      "bytes queued per outgoing sync stream (default 64mb)"},
     {"clock-offset-control", OPT_BOOL, F(clock_offset_control),
      "experiments only: CLOCKOFFSET SET <ms> shifts this node's clock (default no)"},
+    {"stream-auth-timeout-ms", OPT_U32, F(stream_auth_timeout_ms),
+     "an accepted sync stream whose first frame has not opened under the key by then is "
+     "closed (default 2000)"},
+    {"stream-max-per-addr", OPT_U32, F(stream_max_per_addr),
+     "accepted sync streams open at once from one source host (default 32)"},
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 
@@ -125,6 +130,13 @@ void node_config_defaults(struct node_config *cfg)
     cfg->tcp_backlog = 511; /* Redis default */
     cfg->leave_timeout_ms = 1000;
     cfg->stream_buffer_limit_bytes = 64ull * 1024 * 1024;
+    /* A peer's first frame is queued before it connects: it arrives within
+     * one round trip plus its own size; 2 s leaves room for a 1 MiB frame
+     * on a slow link while an outsider holds a slot only that long. */
+    cfg->stream_auth_timeout_ms = 2000;
+    /* Honest peers open one stream to us per node: a host running many
+     * nodes stays far below 32; one host without the key takes no more. */
+    cfg->stream_max_per_addr = 32;
 }
 
 static int errf(char *err, size_t err_len, const char *fmt, ...)
@@ -476,6 +488,10 @@ int node_config_finish(struct node_config *cfg, char *err, size_t err_len)
     if (cfg->stream_buffer_limit_bytes > 1024ull * 1024 * 1024 ||
         cfg->stream_buffer_limit_bytes < 2ull * 1024 * 1024)
         return errf(err, err_len, "stream-buffer-limit: must be 2mb..1gb");
+    if (cfg->stream_auth_timeout_ms < 100 || cfg->stream_auth_timeout_ms > 60000)
+        return errf(err, err_len, "stream-auth-timeout-ms: must be 100..60000");
+    if (cfg->stream_max_per_addr == 0 || cfg->stream_max_per_addr > 1024)
+        return errf(err, err_len, "stream-max-per-addr: must be 1..1024");
     return 0;
 }
 

@@ -241,6 +241,16 @@ static void sec_gossip(struct node *n, struct resp_buf *b)
         line(b, "stream_dropped_buffer_full:%" PRIu64, cs.stream_dropped_buffer_full);
         line(b, "stream_frame_errors:%" PRIu64, cs.stream_frame_errors);
         line(b, "stream_limit_refused:%" PRIu64, cs.stream_limit_refused);
+        line(b, "streams_unauthenticated:%" PRIu32, cs.streams_unauthenticated);
+        line(b, "stream_memory_bytes:%" PRIu64, cs.stream_memory_bytes);
+        line(b, "stream_max_per_addr:%" PRIu32, cs.stream_max_per_addr);
+        line(b, "stream_auth_timeout_ms:%" PRIu32, cs.stream_auth_timeout_ms);
+        line(b, "stream_auth_timeouts:%" PRIu64, cs.stream_auth_timeouts);
+        line(b, "stream_frames_refused:%" PRIu64, cs.stream_frames_refused);
+        line(b, "stream_frames_stale:%" PRIu64, cs.stream_frames_stale);
+        line(b, "stream_refused_per_addr:%" PRIu64, cs.stream_refused_per_addr);
+        line(b, "stream_refused_unauthenticated:%" PRIu64, cs.stream_refused_unauthenticated);
+        line(b, "stream_idle_closed:%" PRIu64, cs.stream_idle_closed);
     }
 }
 

@@ -151,6 +151,12 @@ struct node_cluster_stats {
     uint64_t stream_frames_out, stream_frames_in;
     uint64_t stream_dropped_buffer_full, stream_frame_errors, stream_limit_refused;
     uint32_t streams_open;
+    /* untrusted streams (node/cluster.c, invariants at the top) */
+    uint64_t stream_auth_timeouts, stream_frames_refused, stream_frames_stale;
+    uint64_t stream_refused_per_addr, stream_refused_unauthenticated, stream_idle_closed;
+    uint32_t streams_unauthenticated;
+    uint64_t stream_memory_bytes; /* receive buffers and queues of every stream */
+    uint32_t stream_max_per_addr, stream_auth_timeout_ms; /* the settings in force */
 };
 void node_cluster_stats(const struct node *n, struct node_cluster_stats *out);
 

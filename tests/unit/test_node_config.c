@@ -178,6 +178,28 @@ static void test_stream_buffer_limit_is_bounded_below_a_libuv_buffer(void **stat
     assert_int_equal(node_config_finish(&c, err, sizeof(err)), 0);
 }
 
+/* The guards on accepted sync streams (node/cluster.c) have bounded
+ * settings: no way to turn the deadline or the per-host cap off. */
+static void test_stream_guard_settings_are_bounded(void **state)
+{
+    (void)state;
+    struct node_config c;
+    char err[256];
+    node_config_defaults(&c);
+    assert_int_equal(c.stream_auth_timeout_ms, 2000);
+    assert_int_equal(c.stream_max_per_addr, 32);
+    assert_int_equal(node_config_set(&c, "stream-max-per-addr", "0", err, sizeof(err)), 0);
+    assert_int_equal(node_config_finish(&c, err, sizeof(err)), GKV_EINVAL);
+    assert_non_null(strstr(err, "stream-max-per-addr"));
+    node_config_defaults(&c);
+    assert_int_equal(node_config_set(&c, "stream-auth-timeout-ms", "0", err, sizeof(err)), 0);
+    assert_int_equal(node_config_finish(&c, err, sizeof(err)), GKV_EINVAL);
+    assert_non_null(strstr(err, "stream-auth-timeout-ms"));
+    node_config_defaults(&c);
+    assert_int_equal(node_config_set(&c, "stream-auth-timeout-ms", "500", err, sizeof(err)), 0);
+    assert_int_equal(node_config_finish(&c, err, sizeof(err)), 0);
+}
+
 static void test_too_many_seeds_are_refused(void **state)
 {
     (void)state;
@@ -229,6 +251,7 @@ int main(void)
         cmocka_unit_test(test_flags_override_the_file_and_join_accumulates),
         cmocka_unit_test(test_bad_settings_are_refused_with_a_message),
         cmocka_unit_test(test_stream_buffer_limit_is_bounded_below_a_libuv_buffer),
+        cmocka_unit_test(test_stream_guard_settings_are_bounded),
         cmocka_unit_test(test_too_many_seeds_are_refused),
         cmocka_unit_test(test_addresses_round_trip_in_canonical_text),
     };
