@@ -55,6 +55,11 @@ static const struct opt opts[] = {
      "reply bytes queued per client before it is closed (default 256mb)"},
     {"client-query-buffer-limit", OPT_BYTES, F(client_query_buffer_limit_bytes),
      "bytes of one request (default 64mb)"},
+    {"client-output-buffer-soft-limit", OPT_BYTES, F(client_output_buffer_soft_limit_bytes),
+     "reply bytes queued for soft-seconds in a row before a client is closed (default 32mb, "
+     "0 = off)"},
+    {"client-output-buffer-soft-seconds", OPT_U32, F(client_output_buffer_soft_seconds),
+     "seconds over the soft limit before the client is closed (default 60)"},
     {"max-value-bytes", OPT_BYTES, F(max_value_bytes), "largest value (default 1mb)"},
     {"max-keys", OPT_BYTES, F(max_keys), "entries the store accepts (0 = unlimited)"},
     {"tcp-backlog", OPT_U32, F(tcp_backlog), "listen backlog (default 511)"},
@@ -126,6 +131,10 @@ void node_config_defaults(struct node_config *cfg)
      * from eating the node's memory. 256 MiB fits 256 max-size values. */
     cfg->client_output_buffer_limit_bytes = 256ull * 1024 * 1024;
     cfg->client_query_buffer_limit_bytes = 64ull * 1024 * 1024;
+    /* Redis's pubsub class (8mb 60s) scaled to gossipkv's 1 MiB values: a
+     * reader that keeps 32 values unread for a minute is not reading. */
+    cfg->client_output_buffer_soft_limit_bytes = 32ull * 1024 * 1024;
+    cfg->client_output_buffer_soft_seconds = 60;
     cfg->max_value_bytes = GKV_VALUE_MAX_DEFAULT;
     cfg->tcp_backlog = 511; /* Redis default */
     cfg->leave_timeout_ms = 1000;

@@ -48,6 +48,8 @@ struct node_config {
     uint32_t timeout_s;               /* idle seconds; 0 = never (Redis default) */
     uint64_t client_output_buffer_limit_bytes; /* hard cap per client */
     uint64_t client_query_buffer_limit_bytes;  /* one request */
+    uint64_t client_output_buffer_soft_limit_bytes; /* slow reader: 0 = off */
+    uint32_t client_output_buffer_soft_seconds;      /* ... for this long in a row */
     uint32_t max_value_bytes;
     uint64_t max_keys;                /* store max_entries; 0 = unlimited */
     uint32_t tcp_backlog;             /* 511, as Redis */

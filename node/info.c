@@ -75,6 +75,9 @@ static void sec_clients(struct node *n, struct resp_buf *b)
     line(b, "client_timeout_s:%u", n->cfg.timeout_s);
     line(b, "client_output_buffer_limit_bytes:%" PRIu64, n->cfg.client_output_buffer_limit_bytes);
     line(b, "client_query_buffer_limit_bytes:%" PRIu64, n->cfg.client_query_buffer_limit_bytes);
+    line(b, "client_output_buffer_soft_limit_bytes:%" PRIu64,
+         n->cfg.client_output_buffer_soft_limit_bytes);
+    line(b, "client_output_buffer_soft_seconds:%u", n->cfg.client_output_buffer_soft_seconds);
     line(b, "rejected_connections:%" PRIu64, st->rejected_connections);
     line(b, "client_output_buffer_disconnects:%" PRIu64, st->output_buffer_disconnects);
     line(b, "client_output_limit_cuts:%" PRIu64, st->output_limit_cuts);
@@ -82,6 +85,7 @@ static void sec_clients(struct node *n, struct resp_buf *b)
     line(b, "client_protocol_errors:%" PRIu64, st->protocol_errors);
     line(b, "client_parser_limit_errors:%" PRIu64, st->parser_limit_errors);
     line(b, "client_idle_timeouts:%" PRIu64, st->idle_timeouts);
+    line(b, "client_slow_reader_disconnects:%" PRIu64, st->slow_reader_disconnects);
     line(b, "auth_failures:%" PRIu64, st->auth_failures);
     line(b, "noauth_refused:%" PRIu64, st->noauth_refused);
     line(b, "accept_errors:%" PRIu64, st->accept_errors);

@@ -38,6 +38,7 @@ struct node_server_stats {
     uint64_t protocol_errors;        /* malformed requests (closed) */
     uint64_t parser_limit_errors;    /* a parser length/count limit hit (closed) */
     uint64_t idle_timeouts;          /* timeout */
+    uint64_t slow_reader_disconnects; /* client-output-buffer-soft-limit */
     uint64_t auth_failures;
     uint64_t noauth_refused;         /* commands refused before AUTH */
     uint64_t unknown_commands;

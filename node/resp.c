@@ -49,8 +49,8 @@ void resp_limits_unauth(struct resp_limits *lim)
 {
     lim->max_bulk_bytes = RESP_UNAUTH_BULK_MAX;
     lim->max_multibulk = RESP_UNAUTH_MULTIBULK_MAX;
-    lim->max_inline_bytes = RESP_INLINE_MAX_BYTES;
-    lim->max_query_bytes = RESP_UNAUTH_MULTIBULK_MAX * (RESP_UNAUTH_BULK_MAX + 32) + RESP_INLINE_MAX_BYTES;
+    lim->max_inline_bytes = RESP_UNAUTH_QUERY_MAX;
+    lim->max_query_bytes = RESP_UNAUTH_QUERY_MAX;
     lim->unauthenticated = true;
 }
 
@@ -100,7 +100,18 @@ static int fail(struct resp_parser *p, enum resp_error_kind kind, const char *ms
 
 void resp_parser_shrink(struct resp_parser *p, size_t keep_bytes)
 {
-    if (p->pos != p->len || p->cap <= keep_bytes)
+    if (p->pos != p->len || p->mode != MODE_IDLE)
+        return;
+    if (p->args_cap > RESP_ARGS_KEEP) {
+        free(p->spans);
+        free(p->argv);
+        free(p->argv_len);
+        p->spans = NULL;
+        p->argv = NULL;
+        p->argv_len = NULL;
+        p->args_cap = p->argc = 0;
+    }
+    if (p->cap <= keep_bytes)
         return;
     free(p->buf);
     p->buf = NULL;
@@ -128,7 +139,7 @@ int resp_parser_reserve(struct resp_parser *p, size_t want, uint8_t **out, size_
             need = end - p->len;
     }
     if (p->cap - p->len < need) {
-        size_t ncap = p->cap ? p->cap : RESP_READ_CHUNK;
+        size_t ncap = p->cap ? p->cap : 1024;
         while (ncap - p->len < need)
             ncap *= 2;
         uint8_t *nb = realloc(p->buf, ncap);
@@ -219,6 +230,13 @@ static long long find_bounded(const struct resp_parser *p, size_t from, uint8_t 
 
 static int add_arg(struct resp_parser *p, size_t off, size_t len)
 {
+    /* Inline requests are held to the multibulk count too: one set of
+     * limits for both forms (a 64 KiB line of one-letter words would
+     * otherwise be 32,768 arguments, about 1 MB of argument arrays). */
+    if (p->argc >= p->lim.max_multibulk)
+        return fail(p, RESP_ERR_LIMIT,
+                    p->lim.unauthenticated ? "ERR Protocol error: unauthenticated multibulk length"
+                                           : "ERR Protocol error: invalid multibulk length");
     if (p->argc == p->args_cap) {
         size_t ncap = p->args_cap ? p->args_cap * 2 : 16;
         struct resp_arg_span *s = realloc(p->spans, ncap * sizeof(*s));

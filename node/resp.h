@@ -19,7 +19,9 @@
  *     Redis's 512 MB: a longer value could never be stored anyway).
  *   buffered bytes of one request: at most max_query_bytes.
  * Before AUTH (when a password is set) the server swaps in much smaller
- * limits (Redis 7: 10 arguments, 16 KiB bulks).
+ * limits, the same for both request forms: 10 arguments (Redis 7) and 4 KiB
+ * for the whole request, line or bulks (AUTH and HELLO need well under
+ * 1 KiB), so an unauthenticated connection holds a few KB at most.
  *
  * Chunking never matters: every decision depends only on bytes already seen
  * and every limit is on a length that is known when it is checked, so
@@ -40,11 +42,18 @@
 #define RESP_INLINE_MAX_BYTES (64u * 1024u)
 /* Redis's multibulk count limit (networking.c). */
 #define RESP_MULTIBULK_MAX (1024u * 1024u)
-/* Redis 7's limits for unauthenticated clients (networking.c). */
+/* Limits for unauthenticated clients: Redis 7's 10 arguments
+ * (networking.c); a whole request of 4 KiB (Redis allows 16 KiB bulks; a
+ * password is at most NODE_PASS_MAX = 512 bytes here). */
 #define RESP_UNAUTH_MULTIBULK_MAX 10u
-#define RESP_UNAUTH_BULK_MAX (16u * 1024u)
-/* Initial buffer (Redis reads 16 KiB at a time, PROTO_IOBUF_LEN). */
+#define RESP_UNAUTH_QUERY_MAX (4u * 1024u)
+#define RESP_UNAUTH_BULK_MAX RESP_UNAUTH_QUERY_MAX
+/* Read size (Redis reads 16 KiB at a time, PROTO_IOBUF_LEN); before AUTH
+ * reads are as small as the largest request allowed then. */
 #define RESP_READ_CHUNK (16u * 1024u)
+#define RESP_UNAUTH_READ_CHUNK RESP_UNAUTH_QUERY_MAX
+/* Argument slots kept across requests (more are freed once idle). */
+#define RESP_ARGS_KEEP 64u
 
 struct resp_limits {
     size_t max_bulk_bytes;
@@ -137,8 +146,9 @@ enum resp_error_kind resp_parser_error_kind(const struct resp_parser *p);
 /* Bytes buffered that no returned command has consumed yet. */
 size_t resp_parser_pending(const struct resp_parser *p);
 
-/* Drop big buffers while idle (after a large request), keeping up to
- * keep_bytes. Only when nothing is pending. */
+/* Drop big buffers while idle (after a large request): the read buffer if
+ * it is larger than keep_bytes (0: always), the argument arrays if they
+ * hold more than RESP_ARGS_KEEP slots. Only when nothing is pending. */
 void resp_parser_shrink(struct resp_parser *p, size_t keep_bytes);
 
 /* ------------------------------------------------------------ writer */

@@ -15,7 +15,13 @@
  *                                an error answered, the client closed
  *   client-query-buffer-limit /  the parser's limits: the protocol error is
  *   parser limits                answered, then the connection closed
- *   timeout                      idle clients closed by the 1 s cron
+ *   client-output-buffer-soft-   more than the soft limit queued for soft-
+ *   limit / -soft-seconds        seconds in a row (checked by the 1 s cron):
+ *                                closed (Redis's soft limit: a slow reader)
+ *   timeout                      clients with no read and no write progress
+ *                                for that long closed by the 1 s cron, also
+ *                                when replies are queued (a reader that never
+ *                                reads is idle)
  */
 #include <stdlib.h>
 #include <string.h>
@@ -29,8 +35,9 @@
  * not pin memory for the life of the connection. */
 #define CLIENT_KEEP_OUT_BYTES (1024u * 1024u)
 /* Keep a read buffer of up to this size across requests (Redis keeps its
- * query buffer unless it is larger than 32 KiB and idle). */
-#define CLIENT_KEEP_IN_BYTES (64u * 1024u)
+ * query buffer unless it is larger than 32 KiB and idle). Before AUTH none
+ * is kept: an idle unauthenticated connection holds no buffer at all. */
+#define CLIENT_KEEP_IN_BYTES RESP_READ_CHUNK
 
 struct node_client {
     uv_tcp_t tcp;
@@ -42,7 +49,9 @@ struct node_client {
     uv_write_t wreq;
     bool writing, closing, close_after_reply, authed, listed;
     uint64_t id;
-    uint64_t created_ms, last_ms; /* loop time */
+    uint64_t created_ms, last_ms; /* loop time; last_ms: last read or write progress */
+    uint64_t soft_since_ms;       /* over the soft output limit since (0: not over) */
+    size_t last_write_queue;      /* uv write queue size seen by the last cron */
     char name[64];
     char addr[NODE_ADDR_TEXT_MAX];
 };
@@ -161,6 +170,7 @@ static void on_write(uv_write_t *req, int status)
     c->writing = false;
     if (c->closing)
         return;
+    c->last_ms = uv_now(c->srv->node->loop);
     c->out.len = 0;
     if (c->out.cap > CLIENT_KEEP_OUT_BYTES)
         resp_buf_free(&c->out);
@@ -223,8 +233,9 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     struct node_client *c = h->data;
     uint8_t *p;
     size_t avail;
+    size_t chunk = c->authed ? RESP_READ_CHUNK : RESP_UNAUTH_READ_CHUNK;
     if (c->closing || c->close_after_reply ||
-        resp_parser_reserve(&c->parser, RESP_READ_CHUNK, &p, &avail) != 0) {
+        resp_parser_reserve(&c->parser, chunk, &p, &avail) != 0) {
         *buf = uv_buf_init(NULL, 0); /* read_cb gets UV_ENOBUFS */
         return;
     }
@@ -341,7 +352,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (c->close_after_reply)
         uv_read_stop(s);
     else if (resp_parser_pending(&c->parser) == 0)
-        resp_parser_shrink(&c->parser, CLIENT_KEEP_IN_BYTES);
+        resp_parser_shrink(&c->parser, c->authed ? CLIENT_KEEP_IN_BYTES : 0);
     client_flush(c);
 }
 
@@ -437,16 +448,54 @@ void node_server_stop(struct node_server *srv)
     resp_buf_free(&srv->scratch);
 }
 
+/* Redis's soft output limit: more than soft_bytes queued for soft_s
+ * seconds in a row closes the client. Returns true if it was closed. */
+static bool client_check_soft_limit(struct node_client *c, size_t queued, uint64_t now_mono_ms)
+{
+    const struct node_config *cfg = &c->srv->node->cfg;
+    if (cfg->client_output_buffer_soft_limit_bytes == 0 ||
+        queued <= cfg->client_output_buffer_soft_limit_bytes) {
+        c->soft_since_ms = 0;
+        return false;
+    }
+    if (c->soft_since_ms == 0) {
+        c->soft_since_ms = now_mono_ms ? now_mono_ms : 1;
+        return false;
+    }
+    if (now_mono_ms - c->soft_since_ms < (uint64_t)cfg->client_output_buffer_soft_seconds * 1000)
+        return false;
+    c->srv->stats.slow_reader_disconnects++;
+    c->srv->stats.output_buffer_disconnects++;
+    node_log(NODE_LOG_WARN, "client closed: over the soft output limit", "client=%s id=%llu "
+             "queued_bytes=%zu soft_limit_bytes=%llu soft_seconds=%u", c->addr,
+             (unsigned long long)c->id, queued,
+             (unsigned long long)cfg->client_output_buffer_soft_limit_bytes,
+             cfg->client_output_buffer_soft_seconds);
+    client_close(c);
+    return true;
+}
+
 void node_server_cron(struct node_server *srv, uint64_t now_mono_ms)
 {
     uint32_t timeout_s = srv->node->cfg.timeout_s;
-    if (timeout_s == 0)
-        return;
     struct node_client *c = srv->clients;
     while (c) {
         struct node_client *next = c->next;
-        /* A client whose replies are still being written is not idle. */
-        if (!c->writing && now_mono_ms - c->last_ms > (uint64_t)timeout_s * 1000) {
+        /* Bytes libuv still has to write: a change since the last cron is
+         * write progress (uv_write reports only when all is written). */
+        size_t wq = c->writing ? uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) : 0;
+        if (wq != c->last_write_queue) {
+            if (wq < c->last_write_queue)
+                c->last_ms = now_mono_ms;
+            c->last_write_queue = wq;
+        }
+        if (client_check_soft_limit(c, c->pend.len + wq, now_mono_ms)) {
+            c = next;
+            continue;
+        }
+        /* Idle means no read and no write progress: a reader that never
+         * reads its queued replies is idle too (Redis counts both). */
+        if (timeout_s && now_mono_ms - c->last_ms > (uint64_t)timeout_s * 1000) {
             srv->stats.idle_timeouts++;
             node_log(NODE_LOG_DEBUG, "client closed: idle timeout", "client=%s id=%llu",
                      c->addr, (unsigned long long)c->id);

@@ -274,6 +274,57 @@ static void test_unauthenticated_limits_are_small(void **state)
     free(got);
 }
 
+static void test_unauthenticated_limits_hold_for_inline_requests_too(void **state)
+{
+    (void)state;
+    struct resp_limits lim;
+    resp_limits_unauth(&lim);
+    const char *in = "AUTH a b c d e f g h i j\r\n"; /* 11 words */
+    char *got = parse_lim(in, strlen(in), &lim);
+    assert_string_equal(got, "ERR:ERR Protocol error: unauthenticated multibulk length");
+    free(got);
+    in = "AUTH a b c d e f g h i\r\n"; /* 10 words: fine */
+    got = parse_lim(in, strlen(in), &lim);
+    assert_string_equal(got, "[10]<4>AUTH<1>a<1>b<1>c<1>d<1>e<1>f<1>g<1>h<1>i;MORE:0");
+    free(got);
+    /* A whole request is at most RESP_UNAUTH_QUERY_MAX, in either form. */
+    char line[RESP_UNAUTH_QUERY_MAX + 16];
+    memset(line, 'p', sizeof(line));
+    memcpy(line, "AUTH ", 5);
+    line[sizeof(line) - 1] = '\n';
+    got = parse_lim(line, sizeof(line), &lim);
+    assert_string_equal(got, "ERR:ERR Protocol error: too big inline request");
+    free(got);
+}
+
+static void test_shrink_frees_big_argument_arrays_when_idle(void **state)
+{
+    (void)state;
+    struct resp_limits lim;
+    resp_limits_default(&lim, 1024);
+    struct resp_parser p;
+    resp_parser_init(&p, &lim);
+    char req[4096];
+    size_t n = (size_t)snprintf(req, sizeof(req), "DEL");
+    for (int i = 0; i < 500; i++)
+        n += (size_t)snprintf(req + n, sizeof(req) - n, " k");
+    n += (size_t)snprintf(req + n, sizeof(req) - n, "\r\n");
+    assert_int_equal(resp_parser_feed(&p, req, n), 0);
+    struct resp_cmd cmd;
+    assert_int_equal(resp_parser_next(&p, &cmd), RESP_COMMAND);
+    assert_int_equal(cmd.argc, 501);
+    assert_int_equal(resp_parser_next(&p, &cmd), RESP_NEED_MORE);
+    assert_true(p.args_cap >= 501);
+    resp_parser_shrink(&p, 0);
+    assert_true(p.args_cap <= RESP_ARGS_KEEP);
+    assert_int_equal(p.cap, 0);
+    /* And it still parses afterwards. */
+    assert_int_equal(resp_parser_feed(&p, "PING\r\n", 6), 0);
+    assert_int_equal(resp_parser_next(&p, &cmd), RESP_COMMAND);
+    assert_int_equal(cmd.argc, 1);
+    resp_parser_free(&p);
+}
+
 static void test_query_limit_counts_announced_bytes(void **state)
 {
     (void)state;
@@ -448,6 +499,8 @@ int main(void)
         cmocka_unit_test(test_unbalanced_frames),
         cmocka_unit_test(test_long_lines_hit_the_inline_limit),
         cmocka_unit_test(test_unauthenticated_limits_are_small),
+        cmocka_unit_test(test_unauthenticated_limits_hold_for_inline_requests_too),
+        cmocka_unit_test(test_shrink_frees_big_argument_arrays_when_idle),
         cmocka_unit_test(test_query_limit_counts_announced_bytes),
         cmocka_unit_test(test_big_bulk_grows_buffer_and_survives),
         cmocka_unit_test(test_errors_are_sticky),
