@@ -31,8 +31,24 @@ def nemesis_events(events):
     return [e for e in events if e["process"] == "nemesis"]
 
 
+MERGE_GAP_NS = 2 * 10**9   # calm gaps shorter than this (strobe, flip-flop) stay inside one window
+
+
 def fault_periods(events):
-    """[(start_ns, end_ns or None, names)] from calm to calm."""
+    """[(start_ns, end_ns or None, names)] from calm to calm; a calm gap of
+    under 2 s (a flip-flop or strobe phase) does not end a window."""
+    raw = _raw_fault_periods(events)
+    merged = []
+    for s, e, names in raw:
+        if merged and merged[-1][1] is not None and s - merged[-1][1] < MERGE_GAP_NS:
+            ps, _, pn = merged.pop()
+            merged.append((ps, e, pn + [n for n in names if n not in pn]))
+        else:
+            merged.append((s, e, names))
+    return merged
+
+
+def _raw_fault_periods(events):
     periods, start, names = [], None, []
     for e in nemesis_events(events):
         st = e["value"]["state"]
@@ -178,9 +194,11 @@ def check_set(events, reads=True):
     failed = [o for o in adds if o["type"] == "fail"]
     union = set().union(*final_sets.values()) if final_sets else set()
     complete = len(final_sets) == len(nodes) and bool(nodes)
-    lost = [o["key"] for o in acked if o["key"] not in union]
+    # Without every node's final read, "on no node" and "missing on some node"
+    # cannot be told: both stay empty and the verdict is unknown.
+    lost = [o["key"] for o in acked if o["key"] not in union] if complete else []
     partial = sorted(o["key"] for o in acked if o["key"] in union and
-                     any(o["key"] not in s for s in final_sets.values()))
+                     any(o["key"] not in s for s in final_sets.values())) if complete else []
     recovered = [o["key"] for o in info if o["key"] in union]
     failed_present = [o["key"] for o in failed if o["key"] in union]
     res = {"attempts": len(adds), "acknowledged": len(acked), "info": len(info),

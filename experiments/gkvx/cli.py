@@ -17,6 +17,7 @@ from .workload import WORKLOADS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EXIT = {True: 0, False: 1, "unknown": 2}
+VERDICT = {True: "valid", False: "INVALID", "unknown": "unknown"}
 
 
 def log(msg):
@@ -48,21 +49,14 @@ def ensure_binary(path):
 
 
 def clock_support(binary):
-    """(start options, runtime command) if this build has the node's clock
-    offset option, else (None, None)."""
+    """True if this build has the node's experiment-only clock offset
+    (--clock-offset-control, CLOCKOFFSET SET ms: docs/OPERATIONS.md)."""
     try:
         text = subprocess.run([binary, "serve", "--help"], capture_output=True, text=True,
                               timeout=10).stdout
     except (OSError, subprocess.TimeoutExpired):
-        return None, None
-    if "clock-offset" not in text:
-        return None, None
-    return CLOCK_START_OPTS, CLOCK_RUNTIME_COMMAND
-
-
-# Filled in from docs/OPERATIONS.md once the node option lands (see clock_support).
-CLOCK_START_OPTS = None
-CLOCK_RUNTIME_COMMAND = None
+        return False
+    return "clock-offset-control" in text
 
 
 def add_run_args(p):
@@ -90,7 +84,7 @@ def run_one(a):
         raise SystemExit("experiment: --nodes must be in 2..200")
     a.seed = a.seed if a.seed is not None else random.SystemRandom().randrange(1, 10**9)
     a.binary = ensure_binary(a.binary)
-    a.clock_start_opts, a.clock_command = clock_support(a.binary)
+    a.clock = clock_support(a.binary)
     if a.out is None:
         tag = a.nemesis.replace(",", "+").replace(":", "")
         a.out = os.path.join(ROOT, "build", "experiments",
@@ -99,9 +93,6 @@ def run_one(a):
     log(f"run: {a.workload} on {a.nodes} nodes, nemesis {a.nemesis} every "
         f"{a.nemesis_interval} s, {a.time} s at {a.rate}/s, seed {a.seed}")
     log(f"report: {a.out}")
-    if a.clock_command:
-        from . import cluster
-        cluster.CLOCK_COMMAND = a.clock_command
     exp = Experiment(a, log)
     try:
         res, summary = exp.run()
@@ -114,7 +105,7 @@ def run_one(a):
         else:
             return "unknown", None
     print(summary, end="")
-    log(f"verdict: {res['valid']}  report: {a.out}")
+    log(f"verdict: {VERDICT[res['valid']]}  report: {a.out}")
     return res["valid"], res
 
 
@@ -176,7 +167,7 @@ def cmd_suite(a):
     if not need_root():
         return 2
     binary = ensure_binary(a.binary)
-    clock, _ = clock_support(binary)
+    clock = clock_support(binary)
     quick = dict(nodes=3, time=20, interval=5, rate=100) if a.quick else \
         dict(nodes=5, time=60, interval=10, rate=200)
     seed = a.seed if a.seed is not None else 1
@@ -241,9 +232,7 @@ def main(argv):
     s.add_argument("--binary", default=None)
     k = sub.add_parser("cleanup", help="remove namespaces left by a dead harness")
     k.add_argument("--all", action="store_true", help="also those of live harnesses")
-    k.add_argument("-n", "--nemeses", action="store_true", help=argparse.SUPPRESS)
-    n = sub.add_parser("nemeses", help="list the nemeses")
-    del n
+    sub.add_parser("nemeses", help="list the nemeses")
     a = p.parse_args(argv)
     if a.cmd == "run":
         return cmd_run(a)

@@ -16,7 +16,7 @@ class History:
         self.t0 = time.monotonic_ns()
         self.lock = threading.Lock()
         self.index = 0
-        self.f = open(path, "w", encoding="utf-8")
+        self.f = open(path, "w", encoding="utf-8", buffering=1)  # line-buffered: a crash keeps it
 
     def now_ns(self):
         return time.monotonic_ns() - self.t0

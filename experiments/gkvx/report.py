@@ -59,7 +59,7 @@ def summary_text(res):
         f = conv["final"]
         lines.append(f"final heal -> digests equal: {f.get('converged_after_s')} s, "
                      f"{f.get('bytes_sent')} gossip bytes sent")
-    for h in conv.get("heals", []):
+    for h in conv.get("heals", []) if wl in ("convergence", "membership") else []:
         lines.append(f"  heal at {h['at_s']:>7} s ({h['nemesis']}): converged after "
                      f"{h['converged_after_s']} s, {h['bytes_sent']} bytes")
     return "\n".join(lines) + "\n"

@@ -7,7 +7,7 @@ import threading
 import time
 
 from . import checker, nemesis, report
-from .cluster import Cluster
+from .cluster import CLOCK_START_OPTS, Cluster
 from .history import History, load
 from .netns import World, cleanup_leftovers, netem_available
 from .workload import Client, Monitor, Shared, final_reads
@@ -55,7 +55,7 @@ class Experiment:
         names = nemesis.parse_names(a.nemesis)
         if "delay" in names and not netem_available():
             raise RuntimeError("nemesis delay needs sch_netem (tc netem), which this kernel lacks")
-        if any(n.startswith("clock") for n in names) and not a.clock_command:
+        if any(n.startswith("clock") for n in names) and not a.clock:
             raise RuntimeError("clock nemeses need the node's clock-offset option (not in this build)")
         os.makedirs(a.out, exist_ok=True)
         for sub in ("logs", "info", "data"):
@@ -94,7 +94,7 @@ class Experiment:
             "nemesis_interval_s": a.nemesis_interval, "seed": a.seed, "binary": a.binary})
         self.world = World(a.nodes)
         self.world.create()
-        clock_opts = list(a.clock_start_opts) if any(n.startswith("clock") for n in names) else []
+        clock_opts = CLOCK_START_OPTS if any(n.startswith("clock") for n in names) else []
         self.cluster = Cluster(self.world, a.binary, a.out, a.node_opt, clock_opts)
         self.cluster.start()
         self._wait_members(30)

@@ -163,6 +163,13 @@ class SetChecker(unittest.TestCase):
         self.assertEqual(r["checker"]["info"], 1)
         self.assertEqual(r["checker"]["recovered_info"], 0)
 
+    def test_interrupted_run_is_unknown_not_lost(self):
+        # No final read at all (the harness was stopped): nothing can be called lost.
+        ev = [e for e in set_history() if e["f"] != "final-read"]
+        r = checker.check(ev)
+        self.assertEqual(r["valid"], "unknown")
+        self.assertEqual(r["checker"]["lost_count"], 0)
+
     def test_missing_final_read_is_unknown(self):
         ev = [e for e in set_history() if not (e["f"] == "final-read" and e["node"] == "n3")]
         self.assertEqual(checker.check(ev)["valid"], "unknown")
