@@ -26,7 +26,8 @@
 # (redis-server here does not persist at all). After the runs the script
 # prints node 1's storage counters (group commits, checkpoints, log bytes).
 # NODE_ARGS adds options to every node's command line (word-split), e.g.
-# NODE_ARGS="--repair-bytes-per-tick 512kb".
+# NODE_ARGS="--repair-bytes-per-tick 512kb". GKV_BUILD names the build
+# directory to use (default build/release; bench/run passes its own).
 #
 #   bench/client_bench.sh            # ROUNDS=3 SYNC=none bench/client_bench.sh
 set -uo pipefail
@@ -44,10 +45,11 @@ for t in redis-benchmark redis-server redis-cli python3 cmake; do
   command -v "$t" >/dev/null || die "$t not found (scripts/deps installs it)"
 done
 
-BIN=$ROOT/build/release/gossipkv
+BUILD=${GKV_BUILD:-$ROOT/build/release}
+BIN=$BUILD/gossipkv
 if [ ! -x "$BIN" ] || [ -n "$(find common storage gossip node -newer "$BIN" -name '*.[ch]' | head -1)" ]; then
-  cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release >/dev/null || die "configure"
-  cmake --build build/release -j "$(nproc)" --target gossipkv >/dev/null || die "build"
+  cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null || die "configure"
+  cmake --build "$BUILD" -j "$(nproc)" --target gossipkv >/dev/null || die "build"
 fi
 
 free_ports() {
