@@ -329,28 +329,23 @@ static int keyring_read_file(const char *path, char **out, size_t *out_len, char
     return 0;
 }
 
-int seal_keyring_load_file(struct seal_keyring *kr, const char *path, char *err, size_t err_len)
+int seal_keyfile_read(const char *path, uint8_t *keys, uint32_t *nkeys_out, char *err,
+                      size_t err_len)
 {
     if (err && err_len > 0)
         err[0] = '\0';
-    if (!kr || !path)
+    if (!path || !keys || !nkeys_out)
         return GKV_EINVAL;
+    *nkeys_out = 0;
+    sodium_memzero(keys, SEAL_KEYRING_MAX * SEAL_KEY_BYTES);
     char *buf = NULL;
     size_t len = 0;
     int rc = keyring_read_file(path, &buf, &len, err, err_len);
     if (rc)
         return rc;
-
-    /* Parse every line before touching the ring: a bad file changes nothing. */
-    uint8_t *keys = sodium_malloc(SEAL_KEYRING_MAX * SEAL_KEY_BYTES);
-    if (!keys) {
-        sodium_free(buf);
-        return GKV_ENOMEM;
-    }
-    uint32_t nkeys = 0, new_keys = 0;
+    uint32_t nkeys = 0;
     unsigned line_no = 0;
     size_t pos = 0;
-    rc = 0;
     while (pos < len && rc == 0) {
         line_no++;
         size_t start = pos;
@@ -392,23 +387,40 @@ int seal_keyring_load_file(struct seal_keyring *kr, const char *path, char *err,
                               path, line_no);
             break;
         }
-        for (uint32_t j = 0; j < nkeys; j++) {
-            if (sodium_memcmp(keys + (size_t)j * SEAL_KEY_BYTES, k, SEAL_KEY_BYTES) == 0) {
+        for (uint32_t j = 0; j < nkeys && rc == 0; j++) {
+            if (sodium_memcmp(keys + (size_t)j * SEAL_KEY_BYTES, k, SEAL_KEY_BYTES) == 0)
                 rc = keyring_fail(err, err_len, GKV_EKEYFILE,
                                   "%s:%u: the same key appears twice", path, line_no);
-                break;
-            }
         }
-        if (rc)
-            break;
-        if (keyring_find_key(kr, k) < 0)
-            new_keys++;
-        nkeys++;
+        if (rc == 0)
+            nkeys++;
     }
     if (rc == 0 && nkeys == 0)
         rc = keyring_fail(err, err_len, GKV_EKEYFILE,
                           "%s: no keys in key file (run `gossipkv keygen`, or --insecure)",
                           path);
+    sodium_free(buf);
+    if (rc != 0) {
+        sodium_memzero(keys, SEAL_KEYRING_MAX * SEAL_KEY_BYTES);
+        return rc;
+    }
+    *nkeys_out = nkeys;
+    return 0;
+}
+
+int seal_keyring_load_file(struct seal_keyring *kr, const char *path, char *err, size_t err_len)
+{
+    if (err && err_len > 0)
+        err[0] = '\0';
+    if (!kr || !path)
+        return GKV_EINVAL;
+    uint8_t *keys = sodium_malloc(SEAL_KEYRING_MAX * SEAL_KEY_BYTES);
+    if (!keys)
+        return GKV_ENOMEM;
+    uint32_t nkeys = 0, new_keys = 0;
+    int rc = seal_keyfile_read(path, keys, &nkeys, err, err_len);
+    for (uint32_t j = 0; rc == 0 && j < nkeys; j++)
+        new_keys += keyring_find_key(kr, keys + (size_t)j * SEAL_KEY_BYTES) < 0;
     if (rc == 0 && kr->count + new_keys > SEAL_KEYRING_MAX)
         rc = keyring_fail(err, err_len, GKV_EFULL,
                           "%s: %u new keys do not fit: the keyring holds %u of %u", path,
@@ -426,6 +438,26 @@ int seal_keyring_load_file(struct seal_keyring *kr, const char *path, char *err,
             rc = seal_keyring_use(kr, keys); /* the first line is the primary */
     }
     sodium_free(keys);
-    sodium_free(buf);
+    return rc;
+}
+
+int seal_keyring_replace(struct seal_keyring *kr, const uint8_t *keys, uint32_t nkeys)
+{
+    if (!kr || !keys || nkeys == 0 || nkeys > SEAL_KEYRING_MAX)
+        return GKV_EINVAL;
+    /* Build the new ring aside; only a complete one is swapped in, so any
+     * failure leaves kr exactly as it was. */
+    struct seal_keyring *fresh = NULL;
+    int rc = seal_keyring_new(&fresh);
+    for (uint32_t j = 0; rc == 0 && j < nkeys; j++)
+        rc = seal_keyring_install(fresh, keys + (size_t)j * SEAL_KEY_BYTES);
+    if (rc == 0)
+        rc = seal_keyring_use(fresh, keys);
+    if (rc == 0) {
+        struct seal_keyring old = *kr;
+        *kr = *fresh;
+        *fresh = old; /* freed below: wipes the old key block */
+    }
+    seal_keyring_free(fresh);
     return rc;
 }

@@ -99,6 +99,19 @@ int seal_keyring_entry(const struct seal_keyring *kr, uint32_t i, uint32_t *key_
  * unchanged. Keys already in the ring are kept; the file's first key is made
  * primary. */
 int seal_keyring_load_file(struct seal_keyring *kr, const char *path, char *err, size_t err_len);
+/* The keys of a key file, in file order (first = primary): the file is
+ * opened once, its mode checked on that descriptor (fstat) and its bytes
+ * read from it, so what was checked is what is parsed. keys: caller memory
+ * for SEAL_KEYRING_MAX * SEAL_KEY_BYTES bytes (sodium_malloc'd: it receives
+ * key material; wiped on error); *nkeys set. Same refusals and messages as
+ * seal_keyring_load_file, which is this plus installing. */
+int seal_keyfile_read(const char *path, uint8_t *keys, uint32_t *nkeys, char *err,
+                      size_t err_len);
+/* Make the ring hold exactly keys[0..nkeys), keys[0] primary (a SIGHUP
+ * reload). All or nothing: on any error (GKV_EINVAL for 0 or more than
+ * SEAL_KEYRING_MAX keys, GKV_EEXIST for a duplicate, GKV_ENOMEM) the ring is
+ * unchanged. A seal_ctx borrowing kr sees the new keys at once. */
+int seal_keyring_replace(struct seal_keyring *kr, const uint8_t *keys, uint32_t nkeys);
 /* Parse one base64 key (e.g. from GOSSIPKV_KEY); surrounding whitespace is
  * ignored. GKV_EINVAL if it is not base64 of exactly 32 bytes. */
 int seal_key_parse(const char *b64, uint8_t key[SEAL_KEY_BYTES]);

@@ -160,35 +160,6 @@ static int keys_find(const struct node_keys *k, const uint8_t key[SEAL_KEY_BYTES
     return -1;
 }
 
-/* The keys of a file in order (the seal module validated the file first). */
-static int read_key_list(const char *path, struct node_keys *out, char *err, size_t err_len)
-{
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        snprintf(err, err_len, "%s: %s", path, strerror(errno));
-        return GKV_EKEYFILE;
-    }
-    char line[256];
-    out->n = 0;
-    int rc = 0;
-    while (fgets(line, sizeof(line), f)) {
-        char *p = line;
-        while (*p == ' ' || *p == '\t')
-            p++;
-        if (*p == '#' || *p == '\n' || *p == '\r' || *p == 0)
-            continue;
-        if (out->n >= SEAL_KEYRING_MAX || seal_key_parse(p, out->key[out->n]) != 0) {
-            snprintf(err, err_len, "%s: bad key line", path);
-            rc = GKV_EKEYFILE;
-            break;
-        }
-        out->n++;
-    }
-    sodium_memzero(line, sizeof(line));
-    fclose(f);
-    return rc;
-}
-
 int node_keys_load(struct node *n, char *err, size_t err_len)
 {
     const char *env = getenv("GOSSIPKV_KEY");
@@ -212,10 +183,14 @@ int node_keys_load(struct node *n, char *err, size_t err_len)
         return rc;
     }
     if (n->cfg.key_file[0]) {
-        rc = seal_keyring_load_file(n->keyring, n->cfg.key_file, err, err_len);
-        if (rc != 0)
-            return rc;
-        return read_key_list(n->cfg.key_file, n->keys, err, err_len);
+        /* One open, one fstat, one read: the ring and n->keys come from the
+         * same bytes. */
+        rc = seal_keyfile_read(n->cfg.key_file, n->keys->key[0], &n->keys->n, err, err_len);
+        if (rc == 0)
+            rc = seal_keyring_replace(n->keyring, n->keys->key[0], n->keys->n);
+        if (rc != 0 && !err[0])
+            snprintf(err, err_len, "%s: %s", n->cfg.key_file, gkv_strerror(rc));
+        return rc;
     }
     rc = seal_key_parse(env, n->keys->key[0]);
     if (rc != 0) {
@@ -228,6 +203,7 @@ int node_keys_load(struct node *n, char *err, size_t err_len)
 
 int node_keys_reload(struct node *n, char *err, size_t err_len)
 {
+    err[0] = 0;
     if (!n->keyring || !n->cfg.key_file[0]) {
         snprintf(err, err_len, "no key file to re-read");
         return GKV_ESTATE;
@@ -235,36 +211,23 @@ int node_keys_reload(struct node *n, char *err, size_t err_len)
     struct node_keys *fresh = sodium_malloc(sizeof(*fresh));
     if (!fresh)
         return GKV_ENOMEM;
-    /* Validate (permissions, format) with the seal module's loader on a
-     * scratch ring, so a bad file leaves the live ring untouched. */
-    struct seal_keyring *scratch = NULL;
-    int rc = seal_keyring_new(&scratch);
+    /* Read the whole file (once), then swap the whole ring: a refused file
+     * or a failure at any point leaves the running keyring as it was. */
+    int rc = seal_keyfile_read(n->cfg.key_file, fresh->key[0], &fresh->n, err, err_len);
     if (rc == 0)
-        rc = seal_keyring_load_file(scratch, n->cfg.key_file, err, err_len);
-    seal_keyring_free(scratch);
-    if (rc == 0)
-        rc = read_key_list(n->cfg.key_file, fresh, err, err_len);
-    if (rc == 0 && fresh->n == 0) {
-        snprintf(err, err_len, "%s: no keys", n->cfg.key_file);
-        rc = GKV_EKEYFILE;
-    }
+        rc = seal_keyring_replace(n->keyring, fresh->key[0], fresh->n);
     if (rc == 0) {
-        /* Install the new, make the first primary, then drop the unlisted
-         * (rotation order: nothing is removed before its successor is in). */
-        for (uint32_t i = 0; i < fresh->n && rc == 0; i++) {
-            if (keys_find(n->keys, fresh->key[i]) < 0)
-                rc = node_keys_install(n, fresh->key[i]);
-        }
-        if (rc == 0)
-            rc = node_keys_use(n, fresh->key[0]);
-        for (uint32_t i = 0; rc == 0 && i < n->keys->n;) {
-            if (keys_find(fresh, n->keys->key[i]) < 0)
-                rc = node_keys_remove(n, n->keys->key[i]);
-            else
-                i++;
-        }
-        if (rc != 0)
-            snprintf(err, err_len, "keyring update: %s", gkv_strerror(rc));
+        uint32_t added = 0, removed = 0;
+        for (uint32_t i = 0; i < fresh->n; i++)
+            added += keys_find(n->keys, fresh->key[i]) < 0;
+        for (uint32_t i = 0; i < n->keys->n; i++)
+            removed += keys_find(fresh, n->keys->key[i]) < 0;
+        memcpy(n->keys, fresh, sizeof(*fresh));
+        node_log(NODE_LOG_INFO, "keyring replaced from the key file",
+                 "keys=%u installed=%u removed=%u primary_key_id=%08x", fresh->n, added, removed,
+                 seal_key_id(fresh->key[0]));
+    } else if (!err[0]) {
+        snprintf(err, err_len, "keyring update: %s", gkv_strerror(rc));
     }
     sodium_free(fresh);
     return rc;

@@ -162,10 +162,12 @@ struct node_cluster_stats {
 void node_cluster_stats(const struct node *n, struct node_cluster_stats *out);
 
 /* identity.c */
-/* Load the keyring from --key-file or GOSSIPKV_KEY into n->keyring/keys. */
+/* Load the keyring from --key-file or GOSSIPKV_KEY into n->keyring/keys
+ * (the key file is opened, checked and read once: seal_keyfile_read). */
 int node_keys_load(struct node *n, char *err, size_t err_len);
-/* SIGHUP: re-read the key file, install new keys, use the first, remove
- * keys no longer listed. */
+/* SIGHUP: re-read the key file and make the ring hold exactly its keys, the
+ * first primary. All or nothing: on error (message in err) the running
+ * keyring and n->keys are unchanged. */
 int node_keys_reload(struct node *n, char *err, size_t err_len);
 int node_keys_install(struct node *n, const uint8_t key[SEAL_KEY_BYTES]);
 int node_keys_use(struct node *n, const uint8_t key[SEAL_KEY_BYTES]);

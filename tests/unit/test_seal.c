@@ -1385,6 +1385,93 @@ static void test_keyfile_missing_file_is_refused(void **state)
     seal_keyring_free(kr);
 }
 
+/* A SIGHUP reload swaps the whole ring or nothing: a refused key list
+ * leaves it exactly as it was, a good one replaces it at once, even when
+ * installing the new keys next to the old would overflow the ring. */
+static void test_keyring_replace_is_all_or_nothing(void **state)
+{
+    (void)state;
+    uint8_t k[5][SEAL_KEY_BYTES];
+    for (uint32_t i = 0; i < 5; i++)
+        key_make(k[i], 60 + i);
+    struct seal_keyring *kr = NULL;
+    assert_int_equal(seal_keyring_new(&kr), 0);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(seal_keyring_install(kr, k[i]), 0);
+    struct seal_ctx *c = NULL;
+    assert_int_equal(seal_ctx_new(kr, "r", 1, 1, &c), 0);
+    uint8_t list[SEAL_KEYRING_MAX + 1][SEAL_KEY_BYTES];
+    uint32_t id = 0;
+    bool primary = false;
+    /* refused: empty, too many, a duplicate: ring unchanged */
+    assert_int_equal(seal_keyring_replace(kr, k[0], 0), GKV_EINVAL);
+    for (int i = 0; i < 5; i++)
+        memcpy(list[i], k[i], SEAL_KEY_BYTES);
+    assert_int_equal(seal_keyring_replace(kr, list[0], 5), GKV_EINVAL);
+    memcpy(list[1], k[3], SEAL_KEY_BYTES);
+    memcpy(list[2], k[3], SEAL_KEY_BYTES);
+    assert_int_equal(seal_keyring_replace(kr, list[1], 2), GKV_EEXIST);
+    assert_int_equal(seal_keyring_count(kr), 3);
+    assert_int_equal(seal_keyring_entry(kr, 0, &id, &primary), 0);
+    assert_int_equal(id, seal_key_id(k[0]));
+    assert_true(primary);
+    /* {3, 4, 0}: installing 3 and 4 beside 0, 1, 2 would not fit */
+    memcpy(list[0], k[3], SEAL_KEY_BYTES);
+    memcpy(list[1], k[4], SEAL_KEY_BYTES);
+    memcpy(list[2], k[0], SEAL_KEY_BYTES);
+    assert_int_equal(seal_keyring_replace(kr, list[0], 3), 0);
+    assert_int_equal(seal_keyring_count(kr), 3);
+    for (uint32_t i = 0; i < 3; i++) {
+        assert_int_equal(seal_keyring_entry(kr, i, &id, &primary), 0);
+        assert_int_equal(id, seal_key_id(list[i]));
+        assert_int_equal(primary, i == 0);
+    }
+    /* the context borrowing the ring seals with the new primary at once */
+    uint8_t pkt[PKT_MAX];
+    seal_str(c, "after the reload", pkt);
+    assert_int_equal(be32_at(pkt + 4), seal_key_id(k[3]));
+    seal_ctx_free(c);
+    seal_keyring_free(kr);
+}
+
+/* seal_keyfile_read gives the file's keys in order, and refuses what
+ * seal_keyring_load_file refuses, leaving no key bytes behind. */
+static void test_keyfile_read_lists_keys_in_file_order(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/gkv-keyfile-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[sizeof(dir) + 8];
+    snprintf(path, sizeof(path), "%s/keys", dir);
+    char b64[3][SEAL_KEY_B64_BYTES + 16];
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(seal_key_generate_b64(b64[i], sizeof(b64[i])), 0);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "# comment\n%s\n\n  %s  \r\n%s\n", b64[0], b64[1], b64[2]);
+    fclose(f);
+    assert_int_equal(chmod(path, 0600), 0);
+    uint8_t *keys = sodium_malloc(SEAL_KEYRING_MAX * SEAL_KEY_BYTES);
+    assert_non_null(keys);
+    uint32_t n = 0;
+    char err[256];
+    assert_int_equal(seal_keyfile_read(path, keys, &n, err, sizeof(err)), 0);
+    assert_int_equal(n, 3);
+    for (uint32_t i = 0; i < 3; i++) {
+        uint8_t want[SEAL_KEY_BYTES];
+        assert_int_equal(seal_key_parse(b64[i], want), 0);
+        assert_memory_equal(keys + i * SEAL_KEY_BYTES, want, SEAL_KEY_BYTES);
+    }
+    assert_int_equal(chmod(path, 0640), 0);
+    assert_int_equal(seal_keyfile_read(path, keys, &n, err, sizeof(err)), GKV_EPERM);
+    assert_int_equal(n, 0);
+    uint8_t zero[SEAL_KEYRING_MAX * SEAL_KEY_BYTES] = {0};
+    assert_memory_equal(keys, zero, sizeof(zero));
+    sodium_free(keys);
+    unlink(path);
+    rmdir(dir);
+}
+
 static void test_key_generate_gives_distinct_parseable_keys(void **state)
 {
     (void)state;
@@ -1514,6 +1601,8 @@ int main(void)
         cmocka_unit_test(test_keyfile_empty_duplicate_or_too_many_keys_is_refused),
         cmocka_unit_test(test_keyfile_oversized_file_long_line_or_directory_is_refused),
         cmocka_unit_test(test_keyfile_missing_file_is_refused),
+        cmocka_unit_test(test_keyring_replace_is_all_or_nothing),
+        cmocka_unit_test(test_keyfile_read_lists_keys_in_file_order),
         cmocka_unit_test(test_key_generate_gives_distinct_parseable_keys),
         cmocka_unit_test(test_refusal_names_are_distinct_snake_case),
         cmocka_unit_test(test_write_fuzz_corpus_when_asked),
