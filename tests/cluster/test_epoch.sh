@@ -71,6 +71,12 @@ printf '18446744073709551615\n' >"$TMP/a/epoch"
 check "epoch 2^64-1 (seconds past 2106) is refused" start_refused "epoch-reset"
 run_a --epoch-reset; check "--epoch-reset recovers from it" fresh_epoch
 
+# A data directory others can enter is used, with a warning naming the fix.
+chmod 755 "$TMP/a"
+run_a; check "a start on a 0755 data directory works" fresh_epoch
+check "... and warns with chmod 700" grep -q 'data directory is accessible by group or others.*chmod 700' "$TMP/a.log"
+chmod 700 "$TMP/a"
+
 # Cloned: two nodes from one copied directory (same node id) send to a sink.
 cp -a "$TMP/a" "$TMP/b"
 python3 - "$SINK" "$TMP/nonces" <<'EOF' &
