@@ -10,6 +10,26 @@
 
 #include "common/errors.h"
 
+bool node_addr_is_loopback(const char *text)
+{
+    char host[NODE_ADDR_TEXT_MAX];
+    int port;
+    if (node_addr_split(text, host, sizeof(host), &port) != 0)
+        return false;
+    if (!strcmp(host, "localhost"))
+        return true;
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (inet_pton(AF_INET, host, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, host, &a6) == 1) {
+        if (IN6_IS_ADDR_LOOPBACK(&a6))
+            return true;
+        return IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127;
+    }
+    return false;
+}
+
 int node_addr_split(const char *text, char *host, size_t host_len, int *port)
 {
     const char *colon;

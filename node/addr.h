@@ -31,4 +31,9 @@ int node_addr_format(const struct sockaddr *sa, char *out, size_t out_len);
  * host_len bytes. Returns 0 or GKV_EINVAL. */
 int node_addr_split(const char *text, char *host, size_t host_len, int *port);
 
+/* True when the host part of "host:port" text is a loopback address
+ * (127.0.0.0/8, ::1, ::ffff:127.x, or the name localhost). Anything else,
+ * the wildcard addresses and other names included, is not. */
+bool node_addr_is_loopback(const char *text);
+
 #endif

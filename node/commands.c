@@ -25,7 +25,10 @@
 #define CMD_NOAUTH 0x1u /* allowed before AUTH */
 #define CMD_WRITE 0x2u
 #define CMD_READONLY 0x4u
-#define CMD_ADMIN 0x8u
+#define CMD_ADMIN 0x8u  /* needs AUTH admin <admin-password> */
+/* Enabled only by its own start option (experiments): then open to every
+ * client unless an admin-password is set, which makes it admin-only. */
+#define CMD_OPT_IN 0x10u
 
 typedef void (*command_fn)(struct node_client *c, const struct resp_cmd *cmd);
 
@@ -536,34 +539,55 @@ static void cmd_info(struct node_client *c, const struct resp_cmd *cmd)
     scratch->len = 0;
 }
 
-static bool password_ok(const struct node *n, const uint8_t *pass, size_t len)
+static bool password_ok(const char *want, const uint8_t *pass, size_t len)
 {
     /* Compare digests in constant time (no early exit on the first byte). */
     uint8_t a[crypto_generichash_BYTES], b[crypto_generichash_BYTES];
     crypto_generichash(a, sizeof(a), pass, len, NULL, 0);
-    crypto_generichash(b, sizeof(b), (const uint8_t *)n->cfg.requirepass,
-                       strlen(n->cfg.requirepass), NULL, 0);
+    crypto_generichash(b, sizeof(b), (const uint8_t *)want, strlen(want), NULL, 0);
     return sodium_memcmp(a, b, sizeof(a)) == 0;
 }
 
-/* AUTH [username] password; returns true when authenticated. */
+/* AUTH [username] password; returns true when authenticated. Two users,
+ * as a small Redis ACL: "default" (requirepass: every data command) and
+ * "admin" (admin-password: also the admin commands). */
 static bool auth_check(struct node_client *c, const uint8_t *user, size_t user_len,
                        const uint8_t *pass, size_t pass_len)
 {
     struct node *n = N(c);
-    if (!n->cfg.requirepass[0]) {
+    bool admin = user && user_len == 5 && memcmp(user, "admin", 5) == 0;
+    if (!admin && !n->cfg.requirepass[0]) {
         resp_write_error(O(c), "ERR AUTH <password> called without any password configured for "
                                "the default user. Are you sure your configuration is correct?");
         return false;
     }
-    bool user_ok = !user || (user_len == 7 && memcmp(user, "default", 7) == 0);
-    if (!user_ok || !password_ok(n, pass, pass_len)) {
+    const char *want = admin ? n->cfg.admin_password : n->cfg.requirepass;
+    bool user_ok = admin || !user || (user_len == 7 && memcmp(user, "default", 7) == 0);
+    if (!user_ok || !want[0] || !password_ok(want, pass, pass_len)) {
         n->server.stats.auth_failures++;
         resp_write_error(O(c), "WRONGPASS invalid username-password pair or user is disabled.");
         return false;
     }
     node_client_set_authed(c, true);
+    node_client_set_admin(c, admin);
     return true;
+}
+
+/* Admin commands: refused unless the client is the admin user; with no
+ * admin-password configured nobody is. */
+static bool admin_ok(struct node_client *c, const char *what)
+{
+    struct node *n = N(c);
+    if (node_client_admin(c))
+        return true;
+    n->server.stats.noperm_refused++;
+    if (!n->cfg.admin_password[0])
+        resp_write_errorf(O(c), "NOPERM '%s' is an admin command and this node has no "
+                                "admin-password: set one, then AUTH admin <password>", what);
+    else
+        resp_write_errorf(O(c), "NOPERM this user has no permissions to run the '%s' command: "
+                                "AUTH admin <admin-password> first", what);
+    return false;
 }
 
 static void cmd_auth(struct node_client *c, const struct resp_cmd *cmd)
@@ -725,6 +749,9 @@ static void cmd_config(struct node_client *c, const struct resp_cmd *cmd)
     struct node *n = N(c);
     struct resp_buf *o = O(c);
     if (!ARG_IS(cmd, 1, "GET")) {
+        if ((ARG_IS(cmd, 1, "SET") || ARG_IS(cmd, 1, "RESETSTAT")) &&
+            !admin_ok(c, ARG_IS(cmd, 1, "SET") ? "config|set" : "config|resetstat"))
+            return;
         if (ARG_IS(cmd, 1, "SET"))
             resp_write_error(o, "ERR CONFIG SET is not supported by gossipkv: change the config "
                                 "file or flags and restart the node");
@@ -945,11 +972,11 @@ static const struct command table[] = {
     {"quit", -1, CMD_NOAUTH, cmd_quit, 0, 0, 0},
     {"command", -1, 0, cmd_command, 0, 0, 0},
     {"client", -2, 0, cmd_client, 0, 0, 0},
-    {"config", -2, CMD_ADMIN, cmd_config, 0, 0, 0},
+    {"config", -2, 0, cmd_config, 0, 0, 0}, /* SET and RESETSTAT: admin */
     {"members", 1, 0, cmd_members, 0, 0, 0},
     {"version", 2, CMD_READONLY, cmd_version, 1, 1, 1},
     {"keyring", -2, CMD_ADMIN, cmd_keyring, 0, 0, 0},
-    {"clockoffset", -2, CMD_ADMIN, node_cmd_clockoffset, 0, 0, 0},
+    {"clockoffset", -2, CMD_ADMIN | CMD_OPT_IN, node_cmd_clockoffset, 0, 0, 0},
 };
 #define NCOMMANDS (sizeof(table) / sizeof(table[0]))
 
@@ -1059,5 +1086,8 @@ void node_command_exec(struct node_client *c, const struct resp_cmd *cmd)
         resp_write_error(O(c), "NOAUTH Authentication required.");
         return;
     }
+    if ((t->flags & CMD_ADMIN) && !((t->flags & CMD_OPT_IN) && !n->cfg.admin_password[0]) &&
+        !admin_ok(c, t->name))
+        return;
     t->fn(c, cmd);
 }

@@ -14,6 +14,7 @@
 
 enum opt_type {
     OPT_STR,
+    OPT_SECRET, /* a string CONFIG GET does not show */
     OPT_BOOL,
     OPT_U32,
     OPT_BYTES,
@@ -46,9 +47,15 @@ static const struct opt opts[] = {
     {"epoch-reset", OPT_BOOL, F(epoch_reset),
      "start although <data>/epoch is missing or unreadable (docs/ENVELOPE.md)"},
     {"sync", OPT_SYNC, F(sync), "none|batch|always (default batch)"},
-    {"requirepass", OPT_STR, F(requirepass), "clients must AUTH with this password"},
+    {"requirepass", OPT_SECRET, F(requirepass), "clients must AUTH with this password"},
+    {"admin-password", OPT_SECRET, F(admin_password),
+     "AUTH admin <password> allows KEYRING, CONFIG SET/RESETSTAT (default: none, refused)"},
+    {"protected-mode", OPT_BOOL, F(protected_mode),
+     "refuse to serve clients on a non-loopback address without requirepass (default yes)"},
     {"log-level", OPT_LEVEL, F(log_level), "debug|info|warn|error (default info)"},
     {"insecure", OPT_BOOL, F(insecure), "run without a key (logs a warning)"},
+    {"insecure-network", OPT_BOOL, F(insecure_network),
+     "accept --insecure with gossip on a non-loopback address (cleartext, forgeable)"},
     {"maxclients", OPT_U32, F(maxclients), "client connections (default 10000)"},
     {"timeout", OPT_U32, F(timeout_s), "close clients idle this many seconds (0 = never)"},
     {"client-output-buffer-limit", OPT_BYTES, F(client_output_buffer_limit_bytes),
@@ -125,6 +132,7 @@ void node_config_defaults(struct node_config *cfg)
     snprintf(cfg->client_addr, sizeof(cfg->client_addr), "127.0.0.1:7379");
     cfg->sync = STORE_SYNC_BATCH;
     cfg->log_level = NODE_LOG_INFO;
+    cfg->protected_mode = true; /* Redis default */
     cfg->maxclients = 10000;                 /* Redis default */
     cfg->timeout_s = 0;                      /* Redis default */
     /* Redis's normal class is unlimited; a cap is what keeps one slow reader
@@ -229,6 +237,7 @@ int node_config_set(struct node_config *cfg, const char *name, const char *value
     uint64_t v64;
     switch (o->type) {
     case OPT_STR:
+    case OPT_SECRET:
         if (strlen(value) >= o->size)
             return errf(err, err_len, "%s: value longer than %zu bytes", name, o->size - 1);
         snprintf(field, o->size, "%s", value);
@@ -366,7 +375,7 @@ int node_config_load_file(struct node_config *cfg, const char *path, char *err, 
         const struct opt *o = find_opt(name);
         if (o && o->type == OPT_BOOL && (!value || !*value))
             value = "yes";
-        if (!value || (!*value && o && o->type != OPT_STR)) {
+        if (!value || (!*value && o && o->type != OPT_STR && o->type != OPT_SECRET)) {
             rc = errf(err, err_len, "%s:%d: '%s' needs a value", path, lineno, name);
             break;
         }
@@ -458,6 +467,28 @@ int node_config_from_args(struct node_config *cfg, int argc, char **argv, char *
     return 0;
 }
 
+/* Safe defaults (Redis protected mode): a node does not serve clients on
+ * the network without a password, nor gossip in clear text on the network,
+ * unless told so in as many words. */
+static int check_exposure(const struct node_config *cfg, char *err, size_t err_len)
+{
+    if (cfg->protected_mode && !cfg->requirepass[0] && !node_addr_is_loopback(cfg->client_addr))
+        return errf(err, err_len,
+                    "protected mode: clients would be served on %s, not a loopback address, "
+                    "without a password, so anyone who can reach it could read and write every "
+                    "key. Either set requirepass (clients then AUTH), or set protected-mode no "
+                    "if the network itself keeps strangers out",
+                    cfg->client_addr);
+    if (cfg->insecure && !cfg->insecure_network && !node_addr_is_loopback(cfg->gossip_addr))
+        return errf(err, err_len,
+                    "--insecure with gossip on %s, not a loopback address: anyone on the "
+                    "network could read the cluster's data and forge writes and membership. "
+                    "Either give the cluster a key (`gossipkv keygen`, --key-file), or add "
+                    "--insecure-network to accept that",
+                    cfg->gossip_addr);
+    return 0;
+}
+
 int node_config_finish(struct node_config *cfg, char *err, size_t err_len)
 {
     char host[NODE_ADDR_TEXT_MAX];
@@ -492,6 +523,8 @@ int node_config_finish(struct node_config *cfg, char *err, size_t err_len)
         return errf(err, err_len, "client-query-buffer-limit: must be at least 1mb");
     if (cfg->client_output_buffer_limit_bytes < 64 * 1024)
         return errf(err, err_len, "client-output-buffer-limit: must be at least 64kb");
+    if (check_exposure(cfg, err, err_len) != 0)
+        return GKV_EINVAL;
     /* A sync stream's queue is handed to libuv as buffers of unsigned int
      * length (node/cluster.c); and it must hold one largest frame. */
     if (cfg->stream_buffer_limit_bytes > 1024ull * 1024 * 1024 ||
@@ -514,6 +547,10 @@ bool node_config_get(const struct node_config *cfg, const char *name, char *out,
     case OPT_STR:
     case OPT_ADDR:
         snprintf(out, out_len, "%s", (const char *)field);
+        break;
+    case OPT_SECRET:
+        /* Never the secret itself: only whether one is set. */
+        snprintf(out, out_len, "%s", *(const char *)field ? "(hidden)" : "");
         break;
     case OPT_BOOL:
         snprintf(out, out_len, "%s", *(const bool *)field ? "yes" : "no");

@@ -39,6 +39,9 @@ struct node_config {
     enum store_pages pages;           /* huge-pages: values (default), none, all */
     bool no_read_cache;               /* no-read-cache: the store without its read cache */
     char requirepass[NODE_PASS_MAX];
+    char admin_password[NODE_PASS_MAX]; /* "" = admin commands refused to all */
+    bool protected_mode;              /* refuse non-loopback clients without requirepass */
+    bool insecure_network;            /* --insecure acknowledged on a non-loopback gossip address */
     enum node_log_level log_level;
     bool insecure;
     bool clock_offset_control;        /* experiments only: enables CLOCKOFFSET */

@@ -88,6 +88,7 @@ static void sec_clients(struct node *n, struct resp_buf *b)
     line(b, "client_slow_reader_disconnects:%" PRIu64, st->slow_reader_disconnects);
     line(b, "auth_failures:%" PRIu64, st->auth_failures);
     line(b, "noauth_refused:%" PRIu64, st->noauth_refused);
+    line(b, "noperm_refused:%" PRIu64, st->noperm_refused);
     line(b, "accept_errors:%" PRIu64, st->accept_errors);
 }
 

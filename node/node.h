@@ -41,6 +41,7 @@ struct node_server_stats {
     uint64_t slow_reader_disconnects; /* client-output-buffer-soft-limit */
     uint64_t auth_failures;
     uint64_t noauth_refused;         /* commands refused before AUTH */
+    uint64_t noperm_refused;         /* admin commands refused to non-admins */
     uint64_t unknown_commands;
     uint64_t arity_errors;
     uint64_t write_errors;           /* store refused a write */
@@ -128,6 +129,9 @@ struct resp_buf *node_client_out(struct node_client *c);
 struct node *node_client_node(struct node_client *c);
 bool node_client_authed(const struct node_client *c);
 void node_client_set_authed(struct node_client *c, bool authed);
+/* Authenticated as the admin user (AUTH admin <admin-password>). */
+bool node_client_admin(const struct node_client *c);
+void node_client_set_admin(struct node_client *c, bool admin);
 void node_client_close_after_reply(struct node_client *c);
 const char *node_client_name(const struct node_client *c);
 int node_client_set_name(struct node_client *c, const uint8_t *name, size_t len);

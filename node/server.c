@@ -47,7 +47,7 @@ struct node_client {
     struct resp_buf pend; /* replies being collected */
     struct resp_buf out;  /* replies being written (uv_write in flight) */
     uv_write_t wreq;
-    bool writing, closing, close_after_reply, authed, listed;
+    bool writing, closing, close_after_reply, authed, admin, listed;
     uint64_t id;
     uint64_t created_ms, last_ms; /* loop time; last_ms: last read or write progress */
     uint64_t soft_since_ms;       /* over the soft output limit since (0: not over) */
@@ -80,6 +80,16 @@ struct node *node_client_node(struct node_client *c)
 bool node_client_authed(const struct node_client *c)
 {
     return c->authed;
+}
+
+bool node_client_admin(const struct node_client *c)
+{
+    return c->admin;
+}
+
+void node_client_set_admin(struct node_client *c, bool admin)
+{
+    c->admin = admin;
 }
 
 void node_client_set_authed(struct node_client *c, bool authed)

@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # test_commands.sh: every Redis command gossipkv serves answers as redis-cli
 # expects, on one node with a key (no peers needed); then the AUTH gate on a
-# node with requirepass. Ports 21100-21199.
+# node with requirepass, the admin user, and CONFIG GET hiding passwords.
+# Ports 21100-21199.
 . "$(dirname "$0")/lib.sh"
 
 BASE=$(pick_base 21100 21200 4) || { fail "no free ports in 21100-21199"; summary; }
 G=$BASE C=$((BASE + 1)) G2=$((BASE + 2)) C2=$((BASE + 3))
 "$BIN" keygen >"$TMP/key" && chmod 600 "$TMP/key"
 
-start_node solo "$G" "$C" --key-file "$TMP/key" || fail "node starts"
+start_node solo "$G" "$C" --key-file "$TMP/key" --admin-password 4dmin || fail "node starts"
 r() { rcli "$C" "$@"; }
+ra() { rcli "$C" --user admin --pass 4dmin --no-auth-warning "$@"; } # the admin user
 
 check "PING answers PONG" [ "$(r PING)" = "PONG" ]
 check "PING msg echoes" [ "$(r PING hello)" = "hello" ]
@@ -71,15 +73,22 @@ check "VERSION shows origin, HLC, vector clock" \
   bash -c "redis-cli -p $C VERSION k1 | tr '\n' ' ' | grep -Eq 'hlc [0-9]+ .*origin [0-9a-f]{16} origin_name solo tombstone 0 .*vclock [0-9a-f]{16} 2'"
 check "VERSION of a deleted key is a tombstone" bash -c "redis-cli -p $C VERSION a | tr '\n' ' ' | grep -q 'tombstone 1'"
 check "VERSION of a missing key is nil" [ "$(r VERSION neverset)" = "" ]
-check "KEYRING LIST shows one primary" bash -c "redis-cli -p $C KEYRING LIST | tr '\n' ' ' | grep -Eq '^[0-9a-f]{8} primary $'"
+check "KEYRING without the admin user is refused (NOPERM)" bash -c "redis-cli -p $C KEYRING LIST | grep -q '^NOPERM'"
+check "CONFIG RESETSTAT without the admin user is refused" bash -c "redis-cli -p $C CONFIG RESETSTAT | grep -q '^NOPERM'"
+check "NOPERM refusals are counted" [ "$(info_field "$C" clients noperm_refused)" = "2" ]
+check "a wrong admin password gets WRONGPASS" bash -c "redis-cli -p $C AUTH admin nope | grep -q WRONGPASS"
+check "KEYRING LIST shows one primary" bash -c "redis-cli -p $C --user admin --pass 4dmin --no-auth-warning KEYRING LIST | tr '\n' ' ' | grep -Eq '^[0-9a-f]{8} primary $'"
 NEWKEY=$("$BIN" keygen)
 OLDKEY=$(head -1 "$TMP/key")
-check "KEYRING INSTALL" [ "$(r KEYRING INSTALL "$NEWKEY")" = "OK" ]
-check "KEYRING INSTALL twice is refused" bash -c "redis-cli -p $C KEYRING INSTALL '$NEWKEY' | grep -q 'already installed'"
-check "KEYRING USE" [ "$(r KEYRING USE "$NEWKEY")" = "OK" ]
-check "KEYRING REMOVE the old key" [ "$(r KEYRING REMOVE "$OLDKEY")" = "OK" ]
-check "KEYRING REMOVE the primary is refused" bash -c "redis-cli -p $C KEYRING REMOVE '$NEWKEY' | grep -q 'primary'"
-check "KEYRING INSTALL garbage is refused" bash -c "redis-cli -p $C KEYRING INSTALL notakey | grep -q 'bad key'"
+check "KEYRING INSTALL" [ "$(ra KEYRING INSTALL "$NEWKEY")" = "OK" ]
+check "KEYRING INSTALL twice is refused" bash -c "redis-cli -p $C --user admin --pass 4dmin --no-auth-warning KEYRING INSTALL '$NEWKEY' | grep -q 'already installed'"
+check "KEYRING USE" [ "$(ra KEYRING USE "$NEWKEY")" = "OK" ]
+check "KEYRING REMOVE the old key" [ "$(ra KEYRING REMOVE "$OLDKEY")" = "OK" ]
+check "KEYRING REMOVE the primary is refused" bash -c "redis-cli -p $C --user admin --pass 4dmin --no-auth-warning KEYRING REMOVE '$NEWKEY' | grep -q 'primary'"
+check "KEYRING INSTALL garbage is refused" bash -c "redis-cli -p $C --user admin --pass 4dmin --no-auth-warning KEYRING INSTALL notakey | grep -q 'bad key'"
+check "CONFIG RESETSTAT as admin" [ "$(ra CONFIG RESETSTAT)" = "OK" ]
+check "CONFIG GET admin-password does not show it" [ "$(r CONFIG GET admin-password | tr '\n' ,)" = "admin-password,(hidden)," ]
+check "CONFIG GET * never shows the admin password" bash -c "! redis-cli -p $C CONFIG GET '*' | grep -q 4dmin"
 check "unknown command error as Redis words it" \
   bash -c "redis-cli -p $C FOO bar | grep -q \"ERR unknown command 'FOO', with args beginning with: 'bar'\""
 check "wrong arity error as Redis words it" \
@@ -107,6 +116,12 @@ check "HELLO 2 AUTH works" bash -c "redis-cli -p $C2 HELLO 2 AUTH default s3cret
 check "a big request before AUTH is refused by the small limits" \
   bash -c "python3 -c 'import socket;s=socket.create_connection((\"127.0.0.1\",$C2));s.sendall(b\"*2\r\n\$3\r\nGET\r\n\$100000\r\n\");print(s.recv(200).decode())' | grep -q 'unauthenticated bulk length'"
 check "AUTH failures are counted" bash -c "redis-cli -p $C2 -a s3cret --no-auth-warning INFO clients | grep -q '^auth_failures:[1-9]'"
+check "CONFIG GET requirepass does not return the password" \
+  [ "$(redis-cli -p "$C2" -a s3cret --no-auth-warning CONFIG GET requirepass | tr '\n' ,)" = "requirepass,(hidden)," ]
+check "admin commands are off without an admin-password" \
+  bash -c "redis-cli -p $C2 -a s3cret --no-auth-warning CONFIG RESETSTAT | grep -q 'no admin-password'"
+check "AUTH admin without an admin-password is WRONGPASS" \
+  bash -c "redis-cli -p $C2 AUTH admin s3cret | grep -q WRONGPASS"
 check "AUTH without requirepass is an error" bash -c "redis-cli -p $C AUTH x | grep -q 'without any password configured'"
 
 summary

@@ -15,6 +15,14 @@ check "no key and no --insecure is refused (exit 2)" [ "$rc" = 2 ]
 check "... with a message saying how to get a key" grep -q "gossipkv keygen" <<<"$out"
 out=$(GOSSIPKV_KEY=$("$BIN" keygen) "$BIN" serve --insecure --data "$TMP/x" 2>&1); rc=$?
 check "a key together with --insecure is refused" [ "$rc" = 2 ]
+# Protected mode: nothing is bound when a refusal happens (config check).
+out=$("$BIN" serve --insecure --data "$TMP/x" --gossip "127.0.0.1:$G1" --client "0.0.0.0:$C1" 2>&1); rc=$?
+check "clients on a non-loopback address without requirepass are refused (exit 2)" [ "$rc" = 2 ]
+says_all() { local w; for w in "$@"; do grep -qF -- "$w" <<<"$out" || return 1; done; }
+check "... naming both ways out" says_all "protected mode" "set requirepass" "protected-mode no"
+out=$("$BIN" serve --insecure --data "$TMP/x" --gossip "10.255.255.1:$G1" --client "127.0.0.1:$C1" 2>&1); rc=$?
+check "--insecure with gossip on a non-loopback address is refused (exit 2)" [ "$rc" = 2 ]
+check "... naming both ways out" says_all "--key-file" "--insecure-network"
 out=$("$BIN" serve --bogus 1 2>&1); rc=$?
 check "an unknown flag is refused (exit 2)" [ "$rc" = 2 ]
 check "... naming it" grep -q "unknown option '--bogus'" <<<"$out"

@@ -12,8 +12,9 @@ BASE=$(pick_base 21500 21600 10) || { fail "no free ports in 21500-21599"; summa
 G=() C=() P=()
 for i in 1 2 3 4 5; do G[$i]=$((BASE + 2 * i - 2)); C[$i]=$((BASE + 2 * i - 1)); done
 seed="127.0.0.1:${G[1]}"
-start_node n1 "${G[1]}" "${C[1]}" --key-file "$TMP/key" --label sec "${FAST_GOSSIP[@]}" || fail "n1 starts"
-start_node n2 "${G[2]}" "${C[2]}" --key-file "$TMP/key" --label sec "${FAST_GOSSIP[@]}" --join "$seed" || fail "n2 starts"
+# KEYRING is an admin command: n1 and n2 have an admin password.
+start_node n1 "${G[1]}" "${C[1]}" --key-file "$TMP/key" --label sec --admin-password adm "${FAST_GOSSIP[@]}" || fail "n1 starts"
+start_node n2 "${G[2]}" "${C[2]}" --key-file "$TMP/key" --label sec --admin-password adm "${FAST_GOSSIP[@]}" --join "$seed" || fail "n2 starts"
 P[2]=$LAST_PID
 check "n1 and n2 form a cluster" wait_until 20 alive_count_is "${C[1]}" 2
 
@@ -34,11 +35,12 @@ check "... but reaches n2" wait_until 10 get_is "${C[2]}" secret s
 check "the wrong-key node does not have it" [ "$(rcli "${C[3]}" GET secret)" = "" ]
 
 # Live rotation, as Serf: install everywhere, use everywhere, remove everywhere.
+radm() { local port=$1; shift; rcli "$port" --user admin --pass adm --no-auth-warning "$@"; }
 NEW=$("$BIN" keygen)
 OLD=$(head -1 "$TMP/key")
-for c in "${C[1]}" "${C[2]}"; do check "KEYRING INSTALL on :$c" [ "$(rcli "$c" KEYRING INSTALL "$NEW")" = "OK" ]; done
-for c in "${C[1]}" "${C[2]}"; do check "KEYRING USE on :$c" [ "$(rcli "$c" KEYRING USE "$NEW")" = "OK" ]; done
-for c in "${C[1]}" "${C[2]}"; do check "KEYRING REMOVE on :$c" [ "$(rcli "$c" KEYRING REMOVE "$OLD")" = "OK" ]; done
+for c in "${C[1]}" "${C[2]}"; do check "KEYRING INSTALL on :$c" [ "$(radm "$c" KEYRING INSTALL "$NEW")" = "OK" ]; done
+for c in "${C[1]}" "${C[2]}"; do check "KEYRING USE on :$c" [ "$(radm "$c" KEYRING USE "$NEW")" = "OK" ]; done
+for c in "${C[1]}" "${C[2]}"; do check "KEYRING REMOVE on :$c" [ "$(radm "$c" KEYRING REMOVE "$OLD")" = "OK" ]; done
 check "writes still spread after the rotation" [ "$(rcli "${C[2]}" SET rotated yes)" = "OK" ]
 check "n1 reads it" wait_until 10 get_is "${C[1]}" rotated yes
 check "both stay alive after the rotation" bash -c "sleep 2; [ \$(redis-cli -p ${C[1]} MEMBERS | grep -cx alive) -ge 2 ]"
@@ -47,7 +49,7 @@ check "both stay alive after the rotation" bash -c "sleep 2; [ \$(redis-cli -p $
 THIRD=$("$BIN" keygen)
 printf '%s\n' "$THIRD" >"$TMP/key" && chmod 600 "$TMP/key"
 kill -HUP "${P[2]}"
-keyring_is_one_primary() { [ "$(rcli "${C[2]}" KEYRING LIST | grep -c primary)" = "1" ] && [ "$(rcli "${C[2]}" KEYRING LIST | grep -c installed)" = "0" ]; }
+keyring_is_one_primary() { [ "$(radm "${C[2]}" KEYRING LIST | grep -c primary)" = "1" ] && [ "$(radm "${C[2]}" KEYRING LIST | grep -c installed)" = "0" ]; }
 check "SIGHUP: n2 logs the reload" wait_until 5 grep -q "keyring reloaded" "$TMP/n2.log"
 check "SIGHUP: n2 holds only the file's key" keyring_is_one_primary
 chmod 644 "$TMP/key"

@@ -159,6 +159,46 @@ static void test_bad_settings_are_refused_with_a_message(void **state)
     assert_non_null(strstr(err, "needs a value"));
 }
 
+/* Protected mode: clients on the network need requirepass or an explicit
+ * protected-mode no; --insecure gossip on the network needs
+ * insecure-network. CONFIG GET never shows a password. */
+static void test_protected_mode_and_insecure_network(void **state)
+{
+    (void)state;
+    struct node_config c;
+    char err[512], v[64];
+    node_config_defaults(&c);
+    assert_true(c.protected_mode);
+    snprintf(c.client_addr, sizeof(c.client_addr), "0.0.0.0:7379");
+    assert_int_equal(node_config_finish(&c, err, sizeof(err)), GKV_EINVAL);
+    assert_non_null(strstr(err, "set requirepass"));
+    assert_non_null(strstr(err, "protected-mode no"));
+    assert_int_equal(node_config_set(&c, "requirepass", "pw", err, sizeof(err)), 0);
+    assert_int_equal(node_config_finish(&c, err, sizeof(err)), 0);
+    assert_true(node_config_get(&c, "requirepass", v, sizeof(v)));
+    assert_string_equal(v, "(hidden)");
+    node_config_defaults(&c);
+    snprintf(c.client_addr, sizeof(c.client_addr), "[::]:7379");
+    assert_int_equal(node_config_set(&c, "protected-mode", "no", err, sizeof(err)), 0);
+    assert_int_equal(node_config_finish(&c, err, sizeof(err)), 0);
+    assert_true(node_config_get(&c, "requirepass", v, sizeof(v)));
+    assert_string_equal(v, "");
+    node_config_defaults(&c);
+    snprintf(c.client_addr, sizeof(c.client_addr), "[::1]:7379");
+    assert_int_equal(node_config_finish(&c, err, sizeof(err)), 0);
+    snprintf(c.client_addr, sizeof(c.client_addr), "127.3.4.5:7379");
+    assert_int_equal(node_config_finish(&c, err, sizeof(err)), 0);
+    snprintf(c.client_addr, sizeof(c.client_addr), "example.com:7379");
+    assert_int_equal(node_config_finish(&c, err, sizeof(err)), GKV_EINVAL);
+    node_config_defaults(&c);
+    c.insecure = true;
+    snprintf(c.gossip_addr, sizeof(c.gossip_addr), "10.0.0.1:7946");
+    assert_int_equal(node_config_finish(&c, err, sizeof(err)), GKV_EINVAL);
+    assert_non_null(strstr(err, "--insecure-network"));
+    assert_int_equal(node_config_set(&c, "insecure-network", "yes", err, sizeof(err)), 0);
+    assert_int_equal(node_config_finish(&c, err, sizeof(err)), 0);
+}
+
 /* A sync stream's queue goes to libuv as one buffer of unsigned int length:
  * a limit past 4 GiB would truncate the write and corrupt the stream. */
 static void test_stream_buffer_limit_is_bounded_below_a_libuv_buffer(void **state)
@@ -250,6 +290,7 @@ int main(void)
         cmocka_unit_test(test_sizes_use_redis_units),
         cmocka_unit_test(test_flags_override_the_file_and_join_accumulates),
         cmocka_unit_test(test_bad_settings_are_refused_with_a_message),
+        cmocka_unit_test(test_protected_mode_and_insecure_network),
         cmocka_unit_test(test_stream_buffer_limit_is_bounded_below_a_libuv_buffer),
         cmocka_unit_test(test_stream_guard_settings_are_bounded),
         cmocka_unit_test(test_too_many_seeds_are_refused),
