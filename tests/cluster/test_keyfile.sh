@@ -16,7 +16,10 @@ key_id() {
   python3 -c 'import base64, hashlib, sys
 print(hashlib.blake2b(base64.b64decode(sys.argv[1]), digest_size=16, person=b"gossipkv.keyid").hexdigest()[:8])' "$1"
 }
-ring() { rcli "$CPORT" KEYRING LIST | paste -d' ' - - | sort; }
+# KEYRING is an admin command (docs/OPERATIONS.md): the node has an admin password.
+ring() {
+  rcli "$CPORT" --user admin --pass adm --no-auth-warning KEYRING LIST | paste -d' ' - - | sort
+}
 ring_of() { # ring_of PRIMARY OTHER...: what KEYRING LIST should show
   { echo "$(key_id "$1") primary"; shift; for k in "$@"; do echo "$(key_id "$k") installed"; done; } | sort
 }
@@ -27,7 +30,7 @@ if ! command -v strace >/dev/null; then
 fi
 write_keys "$KA" "$KB" "$KC"
 strace -f -e trace=openat -o "$TMP/strace.out" "$BIN" serve --name k --data "$TMP/k" \
-  --gossip "127.0.0.1:$G" --client "127.0.0.1:$CPORT" --key-file "$KEYS" --log-level debug \
+  --gossip "127.0.0.1:$G" --client "127.0.0.1:$CPORT" --key-file "$KEYS" --admin-password adm --log-level debug \
   >>"$TMP/k.log" 2>&1 &
 PID=$!
 PIDS+=("$PID")
@@ -47,6 +50,7 @@ check "SIGHUP: the key file was opened once more" [ "$(opens)" = "2" ]
 
 # Refused files: the ring stays exactly as it was.
 before=$(ring)
+check "the ring is readable before the refused reloads" [ -n "$before" ]
 nfail=0
 bad_reload() { # bad_reload WHAT: SIGHUP, wait for one more "reload failed" line
   nfail=$((nfail + 1))
