@@ -6,8 +6,11 @@
 # redis-cli, redis-server, python3 or cc. (CI also runs `scripts/demo --once`
 # on a fresh clone, which is the behaviour this guards.)
 #
-#   tests/unit/test_scripts_install_first.sh [SCRIPT...]   default: demo test
+#   tests/unit/test_scripts_install_first.sh [BUILD_DIR] [SCRIPT...]
+#   ctest passes the build directory first (unused); SCRIPTs default to
+#   scripts/demo and scripts/test.
 set -u
+[ -d "${1:-}" ] && shift
 cd "$(dirname "$0")/../.."
 scripts=("$@")
 [ ${#scripts[@]} -gt 0 ] || scripts=(scripts/demo scripts/test)
