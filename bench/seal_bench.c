@@ -29,6 +29,7 @@
 #include "gossip/wire.h"
 
 /* Each line alternates this many slices of ours and raw (see bench_pair). */
+#define BENCH_RX_ID 2u /* the receiving context's node id (packets are sealed for it) */
 #define BENCH_SLICES 40
 /* Packets opened per timed batch: sealed (untimed) right before, so every
  * open is a fresh counter that passes the replay window. */
@@ -89,7 +90,7 @@ static void bench_seal(struct bench_env *e, size_t size, double slice_s, struct 
     do {
         for (int i = 0; i < 64; i++) {
             size_t len;
-            int rc = seal_seal(e->tx, e->pt, size, out, sizeof(out), &len);
+            int rc = seal_seal(e->tx, BENCH_RX_ID, e->pt, size, out, sizeof(out), &len);
             if (rc)
                 bench_die("seal_seal", rc);
         }
@@ -124,7 +125,7 @@ static void bench_raw_encrypt(struct bench_env *e, size_t size, double slice_s,
 static void bench_fill_batch(struct bench_env *e, size_t size)
 {
     for (uint32_t i = 0; i < BENCH_OPEN_BATCH; i++) {
-        int rc = seal_seal(e->tx, e->pt, size, e->batch[i], BENCH_PKT_MAX, &e->batch_len);
+        int rc = seal_seal(e->tx, BENCH_RX_ID, e->pt, size, e->batch[i], BENCH_PKT_MAX, &e->batch_len);
         if (rc)
             bench_die("seal_seal", rc);
     }
@@ -140,7 +141,7 @@ static void bench_open(struct bench_env *e, size_t size, double slice_s, struct 
         for (uint32_t i = 0; i < BENCH_OPEN_BATCH; i++) {
             size_t pt_len;
             int rc = seal_open(e->rx, e->batch[i], e->batch_len, 0, pt, sizeof(pt), &pt_len,
-                               NULL, NULL);
+                               NULL, NULL, NULL);
             if (rc)
                 bench_die("seal_open", rc);
         }
@@ -209,10 +210,10 @@ static void bench_datagram_once(struct bench_env *e, uint8_t *plain, uint8_t *se
         bench_die("wire_encode_entries (datagram not full)", rc);
     d->per_datagram = taken;
     size_t opened_len;
-    if ((rc = seal_seal(e->tx, plain, enc.len, sealed, BENCH_PKT_MAX, &d->sealed_len)))
+    if ((rc = seal_seal(e->tx, BENCH_RX_ID, plain, enc.len, sealed, BENCH_PKT_MAX, &d->sealed_len)))
         bench_die("seal_seal", rc);
     if ((rc = seal_open(e->rx, sealed, d->sealed_len, WIRE_MTU_DEFAULT + SEAL_OVERHEAD_BYTES,
-                        opened, BENCH_PKT_MAX, &opened_len, NULL, NULL)))
+                        opened, BENCH_PKT_MAX, &opened_len, NULL, NULL, NULL)))
         bench_die("seal_open", rc);
     size_t off = 0;
     uint32_t got = 0;
@@ -271,7 +272,7 @@ int main(int argc, char **argv)
     if (!rc)
         rc = seal_ctx_new(e.kr, BENCH_LABEL, 1, 1, &e.tx);
     if (!rc)
-        rc = seal_ctx_new(e.kr, BENCH_LABEL, 2, 1, &e.rx);
+        rc = seal_ctx_new(e.kr, BENCH_LABEL, BENCH_RX_ID, 1, &e.rx);
     if (rc)
         bench_die("setup", rc);
     e.batch = malloc((size_t)BENCH_OPEN_BATCH * BENCH_PKT_MAX);

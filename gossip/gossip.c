@@ -11,7 +11,10 @@
  * target we are asked to ping (we ping it, and send the ACK/NACK back to
  * src), and member records (STATE, ALIVE, ...) carry each member's
  * advertised address, which is where we probe and gossip to it later. Both
- * come only from packets that opened under the cluster key.
+ * come only from packets that opened under the cluster key, sealed for us
+ * (the receiver id is in the envelope's AD; "any receiver" is accepted for
+ * JOIN and STATE only). Anti-entropy, which makes us send repair, runs only
+ * with a member at its own advertised address (sync.c, sync_vouched).
  *
  * A datagram is [message][message]...: typically a PING/ACK or a gossip
  * round's content, with membership updates and data deltas piggybacked in
@@ -131,13 +134,14 @@ void gossip_dgram_begin(struct gossip *g, struct wire_encoder *enc)
     wire_encoder_init(enc, g->pt, g->cfg.mtu);
 }
 
-void gossip_send_datagram(struct gossip *g, const char *addr, struct wire_encoder *enc)
+void gossip_send_datagram(struct gossip *g, uint64_t to_id, const char *addr,
+                          struct wire_encoder *enc)
 {
     if (enc->len == 0 || !addr || !addr[0])
         return;
     size_t out_len = 0;
     size_t cap = g->cfg.mtu + seal_overhead();
-    if (seal_seal(g->seal, enc->buf, enc->len, g->sealed, cap, &out_len) < 0) {
+    if (seal_seal(g->seal, to_id, enc->buf, enc->len, g->sealed, cap, &out_len) < 0) {
         g->st.encode_errors++;
         return;
     }
@@ -168,7 +172,8 @@ void gossip_frame_release(struct gossip *g)
     g->fbuf_cap = g->fsealed_cap = 0;
 }
 
-void gossip_send_frame(struct gossip *g, const char *addr, const uint8_t *pt, size_t len)
+void gossip_send_frame(struct gossip *g, uint64_t to_id, const char *addr, const uint8_t *pt,
+                       size_t len)
 {
     if (!g->io.stream_send_cb || len == 0)
         return;
@@ -183,7 +188,7 @@ void gossip_send_frame(struct gossip *g, const char *addr, const uint8_t *pt, si
         g->fsealed_cap = need;
     }
     size_t out_len = 0;
-    if (seal_seal(g->seal, pt, len, g->fsealed, need, &out_len) < 0) {
+    if (seal_seal(g->seal, to_id, pt, len, g->fsealed, need, &out_len) < 0) {
         g->st.encode_errors++;
         return;
     }
@@ -193,7 +198,8 @@ void gossip_send_frame(struct gossip *g, const char *addr, const uint8_t *pt, si
 }
 
 /* An entry too large for a datagram goes as one DELTAS stream frame. */
-static void send_entry_frame(struct gossip *g, const char *addr, const struct entry *e)
+static void send_entry_frame(struct gossip *g, const struct gossip_member *to,
+                             const struct entry *e)
 {
     size_t cap = spread_entry_size(e) + WIRE_ENTRIES_OVERHEAD_MAX;
     uint8_t *buf = gossip_frame_buf(g, cap);
@@ -213,7 +219,7 @@ static void send_entry_frame(struct gossip *g, const char *addr, const struct en
     g->st.delta_frames_sent++;
     g->st.deltas_sent++;
     g->st.msgs_out++;
-    gossip_send_frame(g, addr, enc.buf, enc.len);
+    gossip_send_frame(g, to->id, member_addr(to), enc.buf, enc.len);
 }
 
 static bool fits_datagram(const struct gossip *g, size_t size)
@@ -274,7 +280,7 @@ static void spread_entry(struct gossip *g, const struct entry *e)
     size_t want = g->cfg.gossip_fanout < 16 ? g->cfg.gossip_fanout : 16;
     size_t n = member_pick_random(g, want, 0, idx);
     for (size_t i = 0; i < n; i++)
-        send_entry_frame(g, member_addr(&g->members[idx[i]]), e);
+        send_entry_frame(g, &g->members[idx[i]], e);
     gossip_frame_release(g); /* up to 1 MiB: not kept between uses */
 }
 
@@ -480,8 +486,17 @@ static void flush_records(struct gossip *g, struct pending_record *p, size_t n)
     }
 }
 
-static int process_plaintext(struct gossip *g, const char *src, uint64_t sender, const uint8_t *pt,
-                             size_t len)
+/* A packet sealed for any receiver (SEAL_FLAG_TO_ANY) may only carry what a
+ * joiner sends a seed whose id it does not know: its member list. Nothing in
+ * it makes us act on a third party, so replaying it to another node gains
+ * nothing (docs/ENVELOPE.md, "Receiver binding"). */
+static bool allowed_to_any(uint8_t type)
+{
+    return type == WIRE_JOIN || type == WIRE_STATE;
+}
+
+static int process_plaintext(struct gossip *g, const char *src, uint64_t sender, bool to_any,
+                             const uint8_t *pt, size_t len)
 {
     struct wire_limits lim = {0, 0};
     size_t off = 0;
@@ -515,8 +530,13 @@ static int process_plaintext(struct gossip *g, const char *src, uint64_t sender,
             result = GKV_EAUTH;
             continue;
         }
-        touch_sender(g, sender, g->rx->sender_hlc);
         uint8_t t = g->rx->type;
+        if (to_any && !allowed_to_any(t)) {
+            g->st.to_any_refused++;
+            result = GKV_EAUTH;
+            continue;
+        }
+        touch_sender(g, sender, g->rx->sender_hlc);
         if (t == WIRE_ALIVE || t == WIRE_SUSPECT || t == WIRE_DEAD || t == WIRE_LEAVE) {
             pend[npend].type = t;
             pend[npend].sender_id = g->rx->sender_id;
@@ -549,8 +569,9 @@ static int open_and_process(struct gossip *g, const char *src, const uint8_t *bu
     uint64_t sender = 0;
     enum seal_refusal reason;
     seal_ctx_set_wall_ms(g->seal, g->wall_ms); /* the future-epoch bound */
-    int rc =
-        seal_open(g->seal, buf, len, max_len, g->rxbuf, g->rxbuf_cap, &pt_len, &sender, &reason);
+    bool to_any = false;
+    int rc = seal_open(g->seal, buf, len, max_len, g->rxbuf, g->rxbuf_cap, &pt_len, &sender,
+                       &to_any, &reason);
     if (rc < 0) {
         g->st.seal_refused++;
         return rc;
@@ -560,7 +581,7 @@ static int open_and_process(struct gossip *g, const char *src, const uint8_t *bu
         return GKV_EINVAL;
     }
     g->rx_stream = stream;
-    int rc2 = process_plaintext(g, src, sender, g->rxbuf, pt_len);
+    int rc2 = process_plaintext(g, src, sender, to_any, g->rxbuf, pt_len);
     g->rx_stream = false;
     return rc2;
 }
@@ -627,7 +648,8 @@ static void gossip_round(struct gossip *g)
         struct wire_encoder enc;
         gossip_dgram_begin(g, &enc);
         if (spread_fill(g, &enc) > 0)
-            gossip_send_datagram(g, member_addr(&g->members[idx[i]]), &enc);
+            gossip_send_datagram(g, g->members[idx[i]].id, member_addr(&g->members[idx[i]]),
+                                 &enc);
     }
 }
 
@@ -688,8 +710,9 @@ int gossip_join(struct gossip *g, const char *const *seeds, size_t n, uint64_t n
         g->seeds[g->nseeds++] = copy;
     }
     for (size_t i = 0; i < g->nseeds; i++) {
-        member_send_state(g, g->seeds[i], WIRE_JOIN, false, false); /* datagrams: no
-                                                                     * TCP needed to join */
+        /* to any receiver: a seed's id is not known yet; datagrams: no TCP
+         * needed to join */
+        member_send_state(g, 0, g->seeds[i], WIRE_JOIN, false, false);
         g->st.joins_sent++;
     }
     /* Announce ourselves too (memberlist setAlive): once the seed's reply
@@ -746,6 +769,19 @@ int gossip_member_find(const struct gossip *g, uint64_t id, struct gossip_member
         return GKV_ENOTFOUND;
     fill_info(m, out);
     return 0;
+}
+
+bool gossip_addr_vouched(const struct gossip *g, const char *addr)
+{
+    if (!addr)
+        return false;
+    for (size_t i = 1; i < g->nmembers; i++) /* bounded: max_members */
+        if (strcmp(member_addr(&g->members[i]), addr) == 0)
+            return true;
+    for (size_t i = 0; i < g->nseeds; i++)
+        if (strcmp(g->seeds[i], addr) == 0)
+            return true;
+    return false;
 }
 
 void gossip_stats(const struct gossip *g, struct gossip_stats *out)

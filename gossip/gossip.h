@@ -188,6 +188,13 @@ int gossip_member_get(const struct gossip *g, size_t i, struct gossip_member_inf
 /* Look a member up by node id (GKV_ENOTFOUND if unknown). Strings borrowed
  * as for gossip_member_get. */
 int gossip_member_find(const struct gossip *g, uint64_t id, struct gossip_member_info *out);
+/* Does membership vouch for addr: is it the advertised address of a member
+ * we know (in any state: dead members are re-contacted) or a configured
+ * seed? A driver opens stream connections only to such addresses, never to
+ * one it only saw as a packet's source (docs/ENVELOPE.md, "Receiver
+ * binding"). O(members + seeds). Only reads: a driver may call it from
+ * inside a gossip_io callback. */
+bool gossip_addr_vouched(const struct gossip *g, const char *addr);
 
 struct gossip_stats {
     uint64_t datagrams_out, datagrams_in, bytes_out, bytes_in;
@@ -259,6 +266,10 @@ struct gossip_stats {
     /* Appended (streams): */
     uint64_t deltas_dropped_nomem; /* a local write's delta not queued: no
                                     * memory (anti-entropy carries it) */
+    uint64_t to_any_refused;  /* a message other than JOIN/STATE sealed for any
+                               * receiver (SEAL_FLAG_TO_ANY) */
+    uint64_t sync_unvouched;  /* DIGEST/BUCKET_REQ ignored: the sender is not a
+                               * member at the packet's source address */
 };
 void gossip_stats(const struct gossip *g, struct gossip_stats *out);
 

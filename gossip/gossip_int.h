@@ -265,12 +265,14 @@ struct gossip_relay {
     uint32_t origin_seq; /* the seq the asker used */
     uint64_t target_id;
     uint64_t deadline_ms;
+    uint64_t origin_id; /* the asker (its ACK/NACK are sealed for it) */
     char origin_addr[WIRE_MAX_ADDR + 1];
 };
 
 /* --------------------------------------------------------- anti-entropy */
 
 struct gossip_repair_job {
+    uint64_t peer_id; /* who asked: the repair is sealed for it */
     char addr[WIRE_MAX_ADDR + 1];
     uint32_t bucket;
     /* A half-sent bucket resumes at the first entry whose placement hash
@@ -302,6 +304,7 @@ struct gossip_repair_job {
 #define GOSSIP_SWEEP_STEP_SLOTS 1024u
 struct gossip_repair_sweep {
     bool active;
+    uint64_t peer_id;
     char addr[WIRE_MAX_ADDR + 1];
     uint64_t cursor; /* store_scan position */
     /* Entries of the current step already visited. A step is one
@@ -468,10 +471,13 @@ struct gossip_scratch {
 void gossip_clock(struct gossip *g, uint64_t now_ms);
 /* Our HLC for stamping messages (never mutates the store's clock). */
 uint64_t gossip_hlc_now(const struct gossip *g);
-/* Seal the plaintext in enc and send it to addr as a datagram. */
-void gossip_send_datagram(struct gossip *g, const char *addr, struct wire_encoder *enc);
+/* Seal the plaintext in enc for node to_id and send it to addr as a
+ * datagram. to_id 0 (any receiver) only for JOIN/STATE to a seed. */
+void gossip_send_datagram(struct gossip *g, uint64_t to_id, const char *addr,
+                          struct wire_encoder *enc);
 /* Seal and send a stream frame (io.stream_send_cb must be set). */
-void gossip_send_frame(struct gossip *g, const char *addr, const uint8_t *pt, size_t len);
+void gossip_send_frame(struct gossip *g, uint64_t to_id, const char *addr, const uint8_t *pt,
+                       size_t len);
 /* Start a datagram in g->pt. */
 void gossip_dgram_begin(struct gossip *g, struct wire_encoder *enc);
 /* Fill a header for a message of type t from us. */
@@ -524,9 +530,11 @@ void member_on_nack(struct gossip *g, const struct wire_msg *m);
 /* JOIN and STATE. */
 void member_on_state(struct gossip *g, const char *src, const struct wire_msg *m);
 /* Send our whole member list as JOIN/STATE messages to addr, in datagrams or
- * (via_stream and the driver has streams) in frames of GOSSIP_FRAME_TARGET. */
-void member_send_state(struct gossip *g, const char *addr, uint8_t type, bool is_reply,
-                       bool via_stream);
+ * (via_stream and the driver has streams) in frames of GOSSIP_FRAME_TARGET,
+ * sealed for node to_id (0: any receiver, for a seed whose id we do not
+ * know). */
+void member_send_state(struct gossip *g, uint64_t to_id, const char *addr, uint8_t type,
+                       bool is_reply, bool via_stream);
 /* Timers: probes, relays, suspicion, reclaim, join retry, reconnect. */
 void member_tick(struct gossip *g);
 uint64_t member_next_deadline(const struct gossip *g);

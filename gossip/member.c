@@ -622,7 +622,8 @@ static void awareness_apply(struct gossip *g, int delta)
 }
 
 /* Send one small message (PING/PING_REQ/ACK/NACK) with updates piggybacked. */
-static void send_with_piggyback(struct gossip *g, const char *addr, struct wire_msg *m)
+static void send_with_piggyback(struct gossip *g, uint64_t to_id, const char *addr,
+                                struct wire_msg *m)
 {
     struct wire_encoder enc;
     gossip_dgram_begin(g, &enc);
@@ -632,7 +633,7 @@ static void send_with_piggyback(struct gossip *g, const char *addr, struct wire_
     }
     g->st.msgs_out++;
     spread_fill(g, &enc);
-    gossip_send_datagram(g, addr, &enc);
+    gossip_send_datagram(g, to_id, addr, &enc);
 }
 
 static void send_ping(struct gossip *g, const char *addr, uint32_t seq, uint64_t target_id)
@@ -642,17 +643,17 @@ static void send_ping(struct gossip *g, const char *addr, uint32_t seq, uint64_t
     m->u.ping.seq = seq;
     m->u.ping.target_id = target_id;
     m->u.ping.source_id = g->cfg.node_id;
-    send_with_piggyback(g, addr, m);
+    send_with_piggyback(g, target_id, addr, m);
 }
 
-static void send_ack(struct gossip *g, const char *addr, uint8_t type, uint32_t seq,
-                     uint64_t source_id)
+static void send_ack(struct gossip *g, uint64_t to_id, const char *addr, uint8_t type,
+                     uint32_t seq, uint64_t source_id)
 {
     struct wire_msg *m = g->tx;
     gossip_msg_init(g, m, type);
     m->u.ack.seq = seq;
     m->u.ack.source_id = source_id;
-    send_with_piggyback(g, addr, m);
+    send_with_piggyback(g, to_id, addr, m);
 }
 
 static struct gossip_member *next_probe_target(struct gossip *g)
@@ -724,7 +725,7 @@ static void probe_indirect(struct gossip *g, struct gossip_member *t)
         m->u.ping_req.target_addr = target_addr;
         m->u.ping_req.target_addr_len = (uint32_t)strlen(target_addr);
         m->u.ping_req.source_id = g->cfg.node_id;
-        send_with_piggyback(g, member_addr(&g->members[idx[i]]), m);
+        send_with_piggyback(g, g->members[idx[i]].id, member_addr(&g->members[idx[i]]), m);
         g->st.indirect_probes_sent++;
     }
     p->expected_nacks = (uint32_t)n;
@@ -778,14 +779,14 @@ void member_on_ping(struct gossip *g, const char *src, const struct wire_msg *m)
         g->st.wrong_target++;
         return;
     }
-    send_ack(g, src, WIRE_ACK, m->u.ping.seq, g->cfg.node_id);
+    send_ack(g, m->sender_id, src, WIRE_ACK, m->u.ping.seq, g->cfg.node_id);
 }
 
 void member_on_ping_req(struct gossip *g, const char *src, const struct wire_msg *m)
 {
     const struct wire_ping_req *r = &m->u.ping_req;
     if (r->target_id == g->cfg.node_id) {
-        send_ack(g, src, WIRE_ACK, r->seq, g->cfg.node_id);
+        send_ack(g, m->sender_id, src, WIRE_ACK, r->seq, g->cfg.node_id);
         return;
     }
     if (r->target_addr_len == 0 || r->target_addr_len > WIRE_MAX_ADDR) {
@@ -817,6 +818,7 @@ void member_on_ping_req(struct gossip *g, const char *src, const struct wire_msg
      * timeouts by default) after it, so a full timeout here would land the
      * NACK just after the asker stopped counting. */
     slot->deadline_ms = g->now_ms + g->cfg.probe_timeout_ms * 4 / 5;
+    slot->origin_id = m->sender_id;
     snprintf(slot->origin_addr, sizeof(slot->origin_addr), "%s", src);
     /* SWIM: the target address comes from the payload (the asker knows the
      * target; we may not yet). It opened under the cluster key. */
@@ -843,7 +845,7 @@ void member_on_ack(struct gossip *g, const struct wire_msg *m)
             r->used = false;
             g->nrelays--;
             g->st.acks_relayed++;
-            send_ack(g, r->origin_addr, WIRE_ACK, r->origin_seq, r->target_id);
+            send_ack(g, r->origin_id, r->origin_addr, WIRE_ACK, r->origin_seq, r->target_id);
             return;
         }
     }
@@ -866,7 +868,7 @@ static void relay_step(struct gossip *g)
             r->used = false;
             g->nrelays--;
             g->st.nacks_sent++;
-            send_ack(g, r->origin_addr, WIRE_NACK, r->origin_seq, g->cfg.node_id);
+            send_ack(g, r->origin_id, r->origin_addr, WIRE_NACK, r->origin_seq, g->cfg.node_id);
         }
     }
 }
@@ -934,20 +936,23 @@ static void reconnect_step(struct gossip *g)
         return;
     size_t r = (size_t)gkv_rng_below(&g->rng, total);
     const char *addr = NULL;
+    uint64_t to_id = 0; /* a seed: any receiver (its id is not known) */
     if (r < nseeds) {
         addr = seeds[r];
     } else {
         r -= nseeds;
         for (size_t i = 1; i < g->nmembers && !addr; i++)
-            if (g->members[i].state == GOSSIP_DEAD && r-- == 0)
+            if (g->members[i].state == GOSSIP_DEAD && r-- == 0) {
                 addr = member_addr(&g->members[i]);
+                to_id = g->members[i].id;
+            }
     }
     if (!addr)
         return;
     g->st.reconnects++;
     /* over the stream when the driver has one: a whole view in a few
      * frames instead of N / 25 datagrams, none of them lost */
-    member_send_state(g, addr, WIRE_STATE, false, true);
+    member_send_state(g, to_id, addr, WIRE_STATE, false, true);
 }
 
 /* Periodic push-pull with one random live member (memberlist
@@ -977,7 +982,7 @@ void member_tick(struct gossip *g)
         if (member_live_count(g) <= 1 && g->nseeds > 0) {
             /* still alone: the JOIN or its reply was lost */
             for (size_t i = 0; i < g->nseeds; i++) {
-                member_send_state(g, g->seeds[i], WIRE_JOIN, false, false);
+                member_send_state(g, 0, g->seeds[i], WIRE_JOIN, false, false);
                 g->st.joins_sent++;
             }
             g->next_join_ms = g->now_ms + g->cfg.probe_interval_ms;
@@ -994,7 +999,8 @@ void member_tick(struct gossip *g)
         size_t idx[1];
         if (member_pick_random(g, 1, 0, idx) == 1) {
             g->st.pushpulls++;
-            member_send_state(g, member_addr(&g->members[idx[0]]), WIRE_STATE, false, true);
+            member_send_state(g, g->members[idx[0]].id, member_addr(&g->members[idx[0]]),
+                              WIRE_STATE, false, true);
         }
     }
 }
@@ -1031,22 +1037,22 @@ uint64_t member_next_deadline(const struct gossip *g)
 /* ------------------------------------------------------ state exchange */
 
 /* Flush what enc holds to addr (a datagram, or a frame) and start again. */
-static void state_flush(struct gossip *g, const char *addr, struct wire_encoder *enc,
-                        bool via_stream)
+static void state_flush(struct gossip *g, uint64_t to_id, const char *addr,
+                        struct wire_encoder *enc, bool via_stream)
 {
     if (enc->len == 0)
         return;
     if (via_stream) {
-        gossip_send_frame(g, addr, enc->buf, enc->len);
+        gossip_send_frame(g, to_id, addr, enc->buf, enc->len);
         wire_encoder_init(enc, enc->buf, enc->cap);
     } else {
-        gossip_send_datagram(g, addr, enc);
+        gossip_send_datagram(g, to_id, addr, enc);
         gossip_dgram_begin(g, enc);
     }
 }
 
-void member_send_state(struct gossip *g, const char *addr, uint8_t type, bool is_reply,
-                       bool via_stream)
+void member_send_state(struct gossip *g, uint64_t to_id, const char *addr, uint8_t type,
+                       bool is_reply, bool via_stream)
 {
     struct wire_encoder enc;
     uint8_t *fbuf =
@@ -1062,7 +1068,7 @@ void member_send_state(struct gossip *g, const char *addr, uint8_t type, bool is
     /* bounded: every iteration advances i or flushes a non-empty buffer */
     while (i < g->nmembers) {
         if (enc.msgs >= WIRE_MAX_MSGS_DATAGRAM) { /* the receiver's per-packet cap */
-            state_flush(g, addr, &enc, via_stream);
+            state_flush(g, to_id, addr, &enc, via_stream);
             continue;
         }
         size_t n = g->nmembers - i;
@@ -1077,7 +1083,7 @@ void member_send_state(struct gossip *g, const char *addr, uint8_t type, bool is
         int rc = wire_encode_prefix(&enc, m, &taken);
         if (rc == GKV_ENOSPACE_MSG) {
             if (enc.len > 0) {
-                state_flush(g, addr, &enc, via_stream);
+                state_flush(g, to_id, addr, &enc, via_stream);
                 continue;
             }
             g->st.state_records_skipped++; /* one record larger than a datagram */
@@ -1092,7 +1098,7 @@ void member_send_state(struct gossip *g, const char *addr, uint8_t type, bool is
         g->st.msgs_out++;
         i += taken;
     }
-    state_flush(g, addr, &enc, via_stream);
+    state_flush(g, to_id, addr, &enc, via_stream);
     if (via_stream)
         gossip_frame_release(g);
     if (type == WIRE_STATE)
@@ -1123,7 +1129,8 @@ void member_on_state(struct gossip *g, const char *src, const struct wire_msg *m
      * messages; only the one holding the sender's own record (a pusher
      * always includes itself) is answered, so one push gets one reply. */
     if (!g->leaving && has_sender && (m->type == WIRE_JOIN || !s->is_reply))
-        member_send_state(g, src, WIRE_STATE, true, g->rx_stream); /* the way it came */
+        member_send_state(g, m->sender_id, src, WIRE_STATE, true,
+                          g->rx_stream); /* the way it came */
 }
 
 int member_leave(struct gossip *g)
@@ -1143,7 +1150,8 @@ int member_leave(struct gossip *g)
         struct wire_encoder enc;
         gossip_dgram_begin(g, &enc);
         if (spread_fill(g, &enc) > 0)
-            gossip_send_datagram(g, member_addr(&g->members[idx[i]]), &enc);
+            gossip_send_datagram(g, g->members[idx[i]].id, member_addr(&g->members[idx[i]]),
+                                 &enc);
     }
     return 0;
 }

@@ -1,15 +1,18 @@
 /*
  * seal.c: sealing and opening gossip packets (docs/ENVELOPE.md).
  *
- *   0      1      2      4          8            12          20          28          36
- *   +------+------+------+----------+------------+-----------+-----------+-----------+------//------+-----+
- *   | ver  |suite | rsvd | key id   | label chk  | sender id | epoch     | counter   | ciphertext   | tag |
- *   +------+------+------+----------+------------+-----------+-----------+-----------+------//------+-----+
- *   |<------------------- cleartext header, associated data ------------->|          |               16
- *                                                 |<-------- nonce (24 bytes) ------>|
+ *   0      1      2     3     4          8            12          20          28          36
+ *   +------+------+-----+-----+----------+------------+-----------+-----------+-----------+----//----+-----+
+ *   | ver  |suite |flags|rsvd | key id   | label chk  | sender id | epoch     | counter   |ciphertext| tag |
+ *   +------+------+-----+-----+----------+------------+-----------+-----------+-----------+----//----+-----+
+ *   |<-------------------- cleartext header, associated data -------------------------->|           16
+ *                                                     |<-------- nonce (24 bytes) ------>|
  *
- * All integers big-endian. The AD is the 36-byte header followed by the full
+ * All integers big-endian. The AD is the 36-byte header, then the receiver's
+ * node id (8 bytes; 0 when flags has SEAL_FLAG_TO_ANY), then the full
  * cluster label; the nonce is the header's last 24 bytes, byte for byte.
+ * The receiver id is not sent: the receiver puts its own id in, so a packet
+ * sealed for A fails the tag at B (version 2; docs/ENVELOPE.md).
  *
  * Invariants:
  *   1. (sender id, epoch, counter) never repeats for one sender: counter
@@ -35,7 +38,10 @@
 /* Header offsets (docs/ENVELOPE.md). */
 #define SEAL_OFF_VERSION 0u
 #define SEAL_OFF_SUITE 1u
-#define SEAL_OFF_RESERVED 2u
+#define SEAL_OFF_FLAGS 2u
+#define SEAL_OFF_RESERVED 3u
+#define SEAL_RECEIVER_BYTES 8u
+#define SEAL_AD_MAX (SEAL_HEADER_BYTES + SEAL_RECEIVER_BYTES + SEAL_LABEL_MAX)
 #define SEAL_OFF_KEY_ID 4u
 #define SEAL_OFF_LABEL_CHECK 8u
 #define SEAL_OFF_SENDER 12u
@@ -229,13 +235,14 @@ static bool seal_epoch_from_future(const struct seal_ctx *c, uint64_t epoch)
            seal_epoch_seconds(epoch) > c->wall_ms / 1000u + SEAL_EPOCH_AHEAD_MAX_S;
 }
 
-/* AD = header || label. Returns its length. */
-static size_t seal_build_ad(const struct seal_ctx *c, const uint8_t *header,
-                            uint8_t ad[SEAL_HEADER_BYTES + SEAL_LABEL_MAX])
+/* AD = header || receiver id || label. Returns its length. */
+static size_t seal_build_ad(const struct seal_ctx *c, const uint8_t *header, uint64_t receiver_id,
+                            uint8_t ad[SEAL_AD_MAX])
 {
     memcpy(ad, header, SEAL_HEADER_BYTES);
-    memcpy(ad + SEAL_HEADER_BYTES, c->label, c->label_len);
-    return SEAL_HEADER_BYTES + c->label_len;
+    seal_put_u64(ad + SEAL_HEADER_BYTES, receiver_id);
+    memcpy(ad + SEAL_HEADER_BYTES + SEAL_RECEIVER_BYTES, c->label, c->label_len);
+    return SEAL_HEADER_BYTES + SEAL_RECEIVER_BYTES + c->label_len;
 }
 
 /* Insecure mode's checksum: unkeyed BLAKE2b-128 over AD and plaintext. It
@@ -252,8 +259,8 @@ static void seal_nokey_checksum(const uint8_t *ad, size_t ad_len, const uint8_t 
     crypto_generichash_blake2b_final(&st, out, SEAL_TAG_BYTES);
 }
 
-int seal_seal(struct seal_ctx *c, const uint8_t *pt, size_t pt_len, uint8_t *out,
-              size_t out_cap, size_t *out_len)
+int seal_seal(struct seal_ctx *c, uint64_t receiver_id, const uint8_t *pt, size_t pt_len,
+              uint8_t *out, size_t out_cap, size_t *out_len)
 {
     if (!c || !out || !out_len || (!pt && pt_len > 0))
         return GKV_EINVAL;
@@ -269,16 +276,16 @@ int seal_seal(struct seal_ctx *c, const uint8_t *pt, size_t pt_len, uint8_t *out
     uint8_t header[SEAL_HEADER_BYTES];
     header[SEAL_OFF_VERSION] = SEAL_VERSION;
     header[SEAL_OFF_SUITE] = key ? SEAL_SUITE_XCHACHA : SEAL_SUITE_NONE;
+    header[SEAL_OFF_FLAGS] = receiver_id == 0 ? SEAL_FLAG_TO_ANY : 0;
     header[SEAL_OFF_RESERVED] = 0;
-    header[SEAL_OFF_RESERVED + 1] = 0;
     seal_put_u32(header + SEAL_OFF_KEY_ID, key ? key_id : 0);
     memcpy(header + SEAL_OFF_LABEL_CHECK, c->label_check, SEAL_LABEL_CHECK_BYTES);
     seal_put_u64(header + SEAL_OFF_SENDER, c->sender_id);
     seal_put_u64(header + SEAL_OFF_EPOCH, c->epoch);
     seal_put_u64(header + SEAL_OFF_COUNTER, counter);
 
-    uint8_t ad[SEAL_HEADER_BYTES + SEAL_LABEL_MAX];
-    size_t ad_len = seal_build_ad(c, header, ad);
+    uint8_t ad[SEAL_AD_MAX];
+    size_t ad_len = seal_build_ad(c, header, receiver_id, ad);
     uint8_t *body = out + SEAL_HEADER_BYTES;
     if (key) {
         unsigned long long clen = 0;
@@ -309,7 +316,8 @@ static int seal_refuse(struct seal_ctx *c, enum seal_refusal r, int code,
 }
 
 int seal_open(struct seal_ctx *c, const uint8_t *pkt, size_t len, size_t max_len, uint8_t *pt,
-              size_t pt_cap, size_t *pt_len, uint64_t *sender_id, enum seal_refusal *reason)
+              size_t pt_cap, size_t *pt_len, uint64_t *sender_id, bool *to_any,
+              enum seal_refusal *reason)
 {
     if (!c || (!pkt && len > 0) || !pt_len)
         return GKV_EINVAL;
@@ -321,8 +329,8 @@ int seal_open(struct seal_ctx *c, const uint8_t *pkt, size_t len, size_t max_len
         return seal_refuse(c, SEAL_REFUSE_TOO_LONG, GKV_ETOOLONG, reason);
 
     const uint8_t *header = pkt;
-    if (header[SEAL_OFF_VERSION] != SEAL_VERSION || header[SEAL_OFF_RESERVED] != 0 ||
-        header[SEAL_OFF_RESERVED + 1] != 0 ||
+    if (header[SEAL_OFF_VERSION] != SEAL_VERSION ||
+        (header[SEAL_OFF_FLAGS] & ~SEAL_FLAG_TO_ANY) != 0 || header[SEAL_OFF_RESERVED] != 0 ||
         (header[SEAL_OFF_SUITE] != SEAL_SUITE_NONE && header[SEAL_OFF_SUITE] != SEAL_SUITE_XCHACHA))
         return seal_refuse(c, SEAL_REFUSE_VERSION, GKV_EVERSION, reason);
     bool secure = seal_keyring_count(c->kr) > 0;
@@ -358,8 +366,11 @@ int seal_open(struct seal_ctx *c, const uint8_t *pkt, size_t len, size_t max_len
         return seal_refuse(c, SEAL_REFUSE_OLD_EPOCH, GKV_EOLDEPOCH, reason);
     }
 
-    uint8_t ad[SEAL_HEADER_BYTES + SEAL_LABEL_MAX];
-    size_t ad_len = seal_build_ad(c, header, ad);
+    /* Our own id, or 0 for a packet sealed for any receiver: a packet
+     * sealed for another node fails the tag below. */
+    bool any = (header[SEAL_OFF_FLAGS] & SEAL_FLAG_TO_ANY) != 0;
+    uint8_t ad[SEAL_AD_MAX];
+    size_t ad_len = seal_build_ad(c, header, any ? 0 : c->sender_id, ad);
     const uint8_t *body = pkt + SEAL_HEADER_BYTES;
     if (secure) {
         bool ok = false;
@@ -395,6 +406,8 @@ int seal_open(struct seal_ctx *c, const uint8_t *pkt, size_t len, size_t max_len
     *pt_len = body_len;
     if (sender_id)
         *sender_id = sender;
+    if (to_any)
+        *to_any = any;
     return 0;
 }
 

@@ -2,8 +2,9 @@
  * seal.h: the sealed envelope around every gossip datagram and stream frame.
  *
  * XChaCha20-Poly1305-IETF (libsodium). The cleartext header (version, suite,
- * key id, label check, sender id, sender epoch, packet counter) and the
- * cluster label are bound as associated data; the 24-byte nonce is exactly
+ * flags, key id, label check, sender id, sender epoch, packet counter), the
+ * receiver's node id (not sent; 0 = any receiver) and the cluster label are
+ * bound as associated data; the 24-byte nonce is exactly
  * the header's last 24 bytes (sender, epoch, counter), unique without a
  * random draw per packet as long as a sender never reuses an (epoch, counter)
  * pair. An epoch is (seconds << 32 | 32 random bits), made by
@@ -44,7 +45,9 @@
 #define SEAL_EPOCH_AHEAD_MAX_S 86400u
 
 /* Envelope layout (docs/ENVELOPE.md draws it). */
-#define SEAL_VERSION 1u        /* header byte 0; bumped on any layout change */
+#define SEAL_VERSION 2u        /* header byte 0; bumped on any layout change (2: the
+                                * receiver id is in the associated data) */
+#define SEAL_FLAG_TO_ANY 0x01u /* header byte 2: sealed for any receiver (id 0) */
 #define SEAL_SUITE_NONE 0u     /* insecure mode: plaintext + unkeyed checksum */
 #define SEAL_SUITE_XCHACHA 1u  /* XChaCha20-Poly1305-IETF */
 #define SEAL_HEADER_BYTES 36u  /* 1+1+2+4+4+8+8+8 */
@@ -141,17 +144,23 @@ void seal_ctx_free(struct seal_ctx *c);
 /* Overhead a sealed packet adds to its plaintext. */
 size_t seal_overhead(void);
 
-/* Seal plaintext pt[0..pt_len) into out (cap out_cap >= pt_len +
- * seal_overhead()); *out_len set. Uses and advances our packet counter.
- * pt may be out + SEAL_HEADER_BYTES (seal in place) but must not overlap out
- * otherwise. Errors: GKV_ENOSPACE_MSG (out_cap), GKV_ELIMIT (counter
- * exhausted: restart with a new epoch), GKV_EINVAL. */
-int seal_seal(struct seal_ctx *c, const uint8_t *pt, size_t pt_len, uint8_t *out,
-              size_t out_cap, size_t *out_len);
+/* Seal plaintext pt[0..pt_len) for the node whose id is receiver_id into
+ * out (cap out_cap >= pt_len + seal_overhead()); *out_len set. The packet
+ * opens only at that node (its id is in the associated data). receiver_id 0
+ * means "any receiver" (SEAL_FLAG_TO_ANY): for a JOIN or STATE to a seed
+ * whose id is not known yet; the gossip core accepts nothing else sealed
+ * that way (docs/ENVELOPE.md, "Receiver binding"). Uses and advances our
+ * packet counter. pt may be out + SEAL_HEADER_BYTES (seal in place) but must
+ * not overlap out otherwise. Errors: GKV_ENOSPACE_MSG (out_cap), GKV_ELIMIT
+ * (counter exhausted: restart with a new epoch), GKV_EINVAL. */
+int seal_seal(struct seal_ctx *c, uint64_t receiver_id, const uint8_t *pt, size_t pt_len,
+              uint8_t *out, size_t out_cap, size_t *out_len);
 
-/* Open a packet. On success writes plaintext to pt (cap >= len -
- * seal_overhead()), sets *pt_len and *sender_id, and advances that sender's
- * replay window. On refusal returns a negative code, counts it in stats, and
+/* Open a packet sealed for this node (the context's own id) or for any
+ * receiver. On success writes plaintext to pt (cap >= len -
+ * seal_overhead()), sets *pt_len, *sender_id and *to_any (true: sealed for
+ * any receiver; both may be NULL), and advances that sender's replay
+ * window. A packet sealed for another node fails the tag (bad_tag). On refusal returns a negative code, counts it in stats, and
  * sets *reason (may be NULL); pt's contents are then unspecified. max_len
  * bounds accepted packets (datagram MTU or frame max; 0 = no bound besides
  * pt_cap). Codes: GKV_ETOOSHORT, GKV_ETOOLONG, GKV_EVERSION, GKV_EAUTH (bad
@@ -160,7 +169,8 @@ int seal_seal(struct seal_ctx *c, const uint8_t *pt, size_t pt_len, uint8_t *out
  * not grow, counted as too_many_senders). Reasons found before the tag
  * check are what the packet claims, not proof of who sent it. */
 int seal_open(struct seal_ctx *c, const uint8_t *pkt, size_t len, size_t max_len, uint8_t *pt,
-              size_t pt_cap, size_t *pt_len, uint64_t *sender_id, enum seal_refusal *reason);
+              size_t pt_cap, size_t *pt_len, uint64_t *sender_id, bool *to_any,
+              enum seal_refusal *reason);
 
 const struct seal_stats *seal_ctx_stats(const struct seal_ctx *c);
 

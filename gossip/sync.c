@@ -94,7 +94,7 @@ static void group_hashes(struct gossip *g, uint64_t out[GROUPS])
         out[b / LEAVES_PER_GROUP] ^= leaves[b];
 }
 
-static void send_root_offer(struct gossip *g, const char *addr)
+static void send_root_offer(struct gossip *g, uint64_t to_id, const char *addr)
 {
     struct wire_encoder enc;
     gossip_dgram_begin(g, &enc);
@@ -110,15 +110,16 @@ static void send_root_offer(struct gossip *g, const char *addr)
     }
     g->st.msgs_out++;
     g->st.digests_sent++;
-    gossip_send_datagram(g, addr, &enc);
+    gossip_send_datagram(g, to_id, addr, &enc);
 }
 
 /* Append one message to enc, flushing to addr when it is full. */
-static int put_msg(struct gossip *g, const char *addr, struct wire_encoder *enc, struct wire_msg *m)
+static int put_msg(struct gossip *g, uint64_t to_id, const char *addr, struct wire_encoder *enc,
+                   struct wire_msg *m)
 {
     int rc = wire_encode(enc, m);
     if (rc == GKV_ENOSPACE_MSG && enc->len > 0) {
-        gossip_send_datagram(g, addr, enc);
+        gossip_send_datagram(g, to_id, addr, enc);
         gossip_dgram_begin(g, enc);
         rc = wire_encode(enc, m);
     }
@@ -130,14 +131,14 @@ static int put_msg(struct gossip *g, const char *addr, struct wire_encoder *enc,
     return 0;
 }
 
-static void put_digest(struct gossip *g, const char *addr, struct wire_encoder *enc,
-                       struct wire_msg *m)
+static void put_digest(struct gossip *g, uint64_t to_id, const char *addr,
+                       struct wire_encoder *enc, struct wire_msg *m)
 {
-    if (put_msg(g, addr, enc, m) == 0)
+    if (put_msg(g, to_id, addr, enc, m) == 0)
         g->st.digests_sent++;
 }
 
-static void send_groups(struct gossip *g, const char *addr)
+static void send_groups(struct gossip *g, uint64_t to_id, const char *addr)
 {
     struct wire_encoder enc;
     gossip_dgram_begin(g, &enc);
@@ -148,13 +149,13 @@ static void send_groups(struct gossip *g, const char *addr)
     m->u.digest.n = GROUPS;
     m->u.digest.bucket_bits = GOSSIP_SYNC_GROUP_BITS;
     group_hashes(g, m->u.digest.hashes);
-    put_digest(g, addr, &enc, m);
-    gossip_send_datagram(g, addr, &enc);
+    put_digest(g, to_id, addr, &enc, m);
+    gossip_send_datagram(g, to_id, addr, &enc);
 }
 
 /* ------------------------------------------------------------ repair jobs */
 
-static void job_push(struct gossip *g, const char *addr, uint32_t bucket)
+static void job_push(struct gossip *g, uint64_t peer_id, const char *addr, uint32_t bucket)
 {
     /* With sessions every second, a peer can ask for a bucket again while
      * our previous repair of it is still queued (a burst makes every bucket
@@ -162,7 +163,8 @@ static void job_push(struct gossip *g, const char *addr, uint32_t bucket)
      * GOSSIP_REPAIR_JOBS_MAX integer compares. */
     for (size_t i = 0; i < g->jobs_count; i++) {
         const struct gossip_repair_job *j = &g->jobs[g->jobs_head + i];
-        if (j->bucket == bucket && !j->started && strcmp(j->addr, addr) == 0) {
+        if (j->bucket == bucket && !j->started && j->peer_id == peer_id &&
+            strcmp(j->addr, addr) == 0) {
             g->st.repair_jobs_merged++;
             return;
         }
@@ -189,6 +191,7 @@ static void job_push(struct gossip *g, const char *addr, uint32_t bucket)
         }
     }
     struct gossip_repair_job *j = &g->jobs[g->jobs_head + g->jobs_count++];
+    j->peer_id = peer_id;
     snprintf(j->addr, sizeof(j->addr), "%s", addr);
     j->bucket = bucket;
     j->from_hash = 0;
@@ -231,7 +234,7 @@ static void push_defer(struct gossip *g, const char *src, uint64_t peer_id, uint
         }
     }
     if (!w) { /* no room: push at once, as without the wait */
-        job_push(g, src, b);
+        job_push(g, peer_id, src, b);
         return;
     }
     w->want[b / 64] |= 1ull << (b % 64);
@@ -271,7 +274,7 @@ static void push_waits_tick(struct gossip *g)
         }
         if (differ > 0 && !g->leaving) {
             g->st.repair_push_offers++;
-            send_root_offer(g, w->addr);
+            send_root_offer(g, w->peer_id, w->addr);
         }
         free(w);
         g->push_waits[i] = g->push_waits[--g->npush_waits];
@@ -313,10 +316,27 @@ static bool busy_holds(const struct gossip *g, uint64_t last_ms)
     return g->now_ms < from + (uint64_t)GOSSIP_SYNC_BUSY_MAX_INTERVALS * g->cfg.sync_interval_ms;
 }
 
+/* Anti-entropy runs only with members, at the address membership holds for
+ * them: a session makes us send datagrams and repair streams to src, so a
+ * DIGEST or BUCKET_REQ replayed from (or spoofed as) another source must not
+ * turn us into a reflector. A message that came on a stream is answered on
+ * that stream, which the driver never re-opens toward an address
+ * membership does not vouch for (gossip_addr_vouched). */
+static bool sync_vouched(struct gossip *g, const char *src, uint64_t sender_id)
+{
+    const struct gossip_member *mb = member_find(g, sender_id);
+    if (mb && mb != &g->members[0] && (g->rx_stream || strcmp(member_addr(mb), src) == 0))
+        return true;
+    g->st.sync_unvouched++;
+    return false;
+}
+
 void sync_on_digest(struct gossip *g, const char *src, const struct wire_msg *m)
 {
     const struct wire_digest *d = &m->u.digest;
     g->st.digests_received++;
+    if (!sync_vouched(g, src, m->sender_id))
+        return;
     uint64_t root = store_root_hash(g->store);
     if (d->bucket_bits == 0) {
         if (d->root == root) {
@@ -325,7 +345,7 @@ void sync_on_digest(struct gossip *g, const char *src, const struct wire_msg *m)
             g->st.sync_offers_declined_busy++; /* the initiator retries next interval */
         } else {
             g->last_answer_ms = g->now_ms;
-            send_groups(g, src);
+            send_groups(g, m->sender_id, src);
         }
         return;
     }
@@ -351,9 +371,9 @@ void sync_on_digest(struct gossip *g, const char *src, const struct wire_msg *m)
             out->u.digest.bucket_bits = STORE_BUCKET_BITS;
             memcpy(out->u.digest.hashes, leaves + grp * LEAVES_PER_GROUP,
                    LEAVES_PER_GROUP * sizeof(uint64_t));
-            put_digest(g, src, &enc, out);
+            put_digest(g, m->sender_id, src, &enc, out);
         }
-        gossip_send_datagram(g, src, &enc);
+        gossip_send_datagram(g, m->sender_id, src, &enc);
         return;
     }
     if (d->bucket_bits == STORE_BUCKET_BITS) {
@@ -381,16 +401,16 @@ void sync_on_digest(struct gossip *g, const char *src, const struct wire_msg *m)
             if (bulk)
                 push_defer(g, src, m->sender_id, b, d->hashes[i]); /* push, after the pull */
             else
-                job_push(g, src, b); /* push: our side of this bucket */
+                job_push(g, m->sender_id, src, b); /* push: our side of this bucket */
         }
         if (n == 0)
             return;
         out->u.bucket_req.n = n;
         struct wire_encoder enc;
         gossip_dgram_begin(g, &enc);
-        if (put_msg(g, src, &enc, out) == 0)
+        if (put_msg(g, m->sender_id, src, &enc, out) == 0)
             g->st.bucket_reqs_sent++;
-        gossip_send_datagram(g, src, &enc);
+        gossip_send_datagram(g, m->sender_id, src, &enc);
         return;
     }
     g->st.unexpected_msgs++; /* a tree shape we do not speak */
@@ -399,6 +419,8 @@ void sync_on_digest(struct gossip *g, const char *src, const struct wire_msg *m)
 void sync_on_bucket_req(struct gossip *g, const char *src, const struct wire_msg *m)
 {
     g->st.bucket_reqs_received++;
+    if (!sync_vouched(g, src, m->sender_id))
+        return;
     struct gossip_push_wait *w = push_wait_find(g, m->sender_id);
     for (uint32_t i = 0; i < m->u.bucket_req.n && i < WIRE_MAX_BUCKETS_MSG; i++) {
         uint32_t b = m->u.bucket_req.buckets[i];
@@ -406,7 +428,7 @@ void sync_on_bucket_req(struct gossip *g, const char *src, const struct wire_msg
             g->st.unexpected_msgs++;
             continue;
         }
-        job_push(g, src, b);
+        job_push(g, m->sender_id, src, b);
         /* this job sends the peer our side of b: a held push of b would
          * send it twice (one session each way after a burst) */
         if (w && (w->want[b / 64] & (1ull << (b % 64)))) {
@@ -431,6 +453,7 @@ void sync_on_repair(struct gossip *g, const struct wire_msg *m)
 struct repair_ctx {
     struct gossip *g;
     struct gossip_repair_job *job;
+    uint64_t peer_id;             /* whom the current batch is sealed for */
     char addr[WIRE_MAX_ADDR + 1]; /* where the current batch goes */
     size_t cap;                   /* plaintext budget of one datagram or frame */
     size_t arena_used;
@@ -472,9 +495,9 @@ static size_t send_batch_buf(struct repair_ctx *c, const struct entry *es, uint3
         sent += enc.len;
         if (use_stream(g)) {
             g->st.repair_frames_sent++;
-            gossip_send_frame(g, c->addr, enc.buf, enc.len);
+            gossip_send_frame(g, c->peer_id, c->addr, enc.buf, enc.len);
         } else {
-            gossip_send_datagram(g, c->addr, &enc);
+            gossip_send_datagram(g, c->peer_id, c->addr, &enc);
         }
         done += taken;
     }
@@ -571,21 +594,23 @@ static int sweep_visit(void *arg, const struct entry *e)
 static void sweep_start(struct gossip *g)
 {
     const char *addr = g->jobs[g->jobs_head].addr;
+    uint64_t peer_id = g->jobs[g->jobs_head].peer_id;
     size_t n = 0;
     for (size_t i = 0; i < g->jobs_count; i++) {
         const struct gossip_repair_job *j = &g->jobs[g->jobs_head + i];
-        n += !j->started && strcmp(j->addr, addr) == 0;
+        n += !j->started && j->peer_id == peer_id && strcmp(j->addr, addr) == 0;
     }
     if (n < GOSSIP_SWEEP_MIN_BUCKETS)
         return;
     struct gossip_repair_sweep *sw = &g->sweep;
     memset(sw, 0, sizeof(*sw));
     sw->active = true;
+    sw->peer_id = peer_id;
     snprintf(sw->addr, sizeof(sw->addr), "%s", addr);
     size_t keep = 0;
     for (size_t i = 0; i < g->jobs_count; i++) {
         struct gossip_repair_job *j = &g->jobs[g->jobs_head + i];
-        if (!j->started && strcmp(j->addr, sw->addr) == 0) {
+        if (!j->started && j->peer_id == sw->peer_id && strcmp(j->addr, sw->addr) == 0) {
             if (!(sw->want[j->bucket / 64] & (1ull << (j->bucket % 64)))) {
                 sw->want[j->bucket / 64] |= 1ull << (j->bucket % 64);
                 sw->nbuckets++;
@@ -604,8 +629,9 @@ static void sweep_start(struct gossip *g)
 static bool sweep_pump(struct gossip *g, struct repair_ctx *c)
 {
     struct gossip_repair_sweep *sw = &g->sweep;
-    if (strcmp(c->addr, sw->addr) != 0) {
+    if (c->peer_id != sw->peer_id || strcmp(c->addr, sw->addr) != 0) {
         flush_batch(c);
+        c->peer_id = sw->peer_id;
         snprintf(c->addr, sizeof(c->addr), "%s", sw->addr);
     }
     /* bounded: each step advances the cursor or spends the budget */
@@ -650,8 +676,9 @@ static void repair_pump(struct gossip *g)
      * exhausts the budget. */
     while (g->jobs_count > 0 && c.budget > 0) {
         c.job = &g->jobs[g->jobs_head];
-        if (strcmp(c.addr, c.job->addr) != 0) {
+        if (c.peer_id != c.job->peer_id || strcmp(c.addr, c.job->addr) != 0) {
             flush_batch(&c);
+            c.peer_id = c.job->peer_id;
             snprintf(c.addr, sizeof(c.addr), "%s", c.job->addr);
         }
         int rc = store_bucket_scan_from(g->store, c.job->bucket, &c.job->from_hash, repair_visit,
@@ -773,7 +800,7 @@ void sync_tick(struct gossip *g)
                                                                   : GOSSIP_DIRTY_OFFERS_MAX;
         size_t n = g->leaving ? 0 : member_pick_random(g, want, 0, idx);
         for (size_t i = 0; i < n; i++)
-            send_root_offer(g, member_addr(&g->members[idx[i]]));
+            send_root_offer(g, g->members[idx[i]].id, member_addr(&g->members[idx[i]]));
     }
     sync_tick_rest(g);
 }

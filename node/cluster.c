@@ -417,6 +417,14 @@ static void io_stream_send(void *data, const char *addr, const uint8_t *buf, siz
             break;
         }
     if (!s) {
+        /* Connect only where membership vouches for the address: a reply to
+         * an accepted stream that has closed since must not become a
+         * connection to the ephemeral port it came from, nor a replayed or
+         * spoofed request one to any address (docs/ENVELOPE.md). */
+        if (!cl->node->gossip || !gossip_addr_vouched(cl->node->gossip, addr)) {
+            cl->stats.stream_connect_unvouched++;
+            return;
+        }
         struct sockaddr_storage ss;
         if (node_addr_parse(addr, &ss) != 0) {
             cl->stats.stream_connect_errors++;
@@ -577,7 +585,16 @@ int node_cluster_start(struct node *n)
     struct gossip_config gc;
     gossip_config_init(&gc);
     gc.name = n->cfg.name;
-    gc.addr = n->cfg.advertise_addr;
+    /* Peers compare the address we advertise with our packets' source
+     * address (anti-entropy runs only with a member at its own address):
+     * advertise it in the text the receivers format source addresses in. */
+    char advertise[NODE_ADDR_TEXT_MAX];
+    struct sockaddr_storage adv;
+    if (node_addr_parse(n->cfg.advertise_addr, &adv) == 0)
+        node_addr_format((struct sockaddr *)&adv, advertise, sizeof(advertise));
+    else
+        snprintf(advertise, sizeof(advertise), "%s", n->cfg.advertise_addr);
+    gc.addr = advertise;
     gc.node_id = n->node_id;
     gc.epoch = n->epoch;
     gc.incarnation = store_incarnation(n->store);

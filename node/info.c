@@ -153,6 +153,8 @@ static void sec_gossip(struct node *n, struct resp_buf *b)
         line(b, "deltas_applied:%" PRIu64, g.deltas_applied);
         line(b, "deltas_dropped_queue_full:%" PRIu64, g.deltas_dropped_queue_full);
         line(b, "deltas_dropped_nomem:%" PRIu64, g.deltas_dropped_nomem);
+        line(b, "to_any_refused:%" PRIu64, g.to_any_refused);
+        line(b, "sync_unvouched:%" PRIu64, g.sync_unvouched);
         line(b, "data_queue_overflows:%" PRIu64, g.data_queue_overflows);
         line(b, "digests_sent:%" PRIu64, g.digests_sent);
         line(b, "digests_received:%" PRIu64, g.digests_received);
@@ -256,6 +258,7 @@ static void sec_gossip(struct node *n, struct resp_buf *b)
         line(b, "stream_refused_per_addr:%" PRIu64, cs.stream_refused_per_addr);
         line(b, "stream_refused_unauthenticated:%" PRIu64, cs.stream_refused_unauthenticated);
         line(b, "stream_idle_closed:%" PRIu64, cs.stream_idle_closed);
+        line(b, "stream_connect_unvouched:%" PRIu64, cs.stream_connect_unvouched);
     }
 }
 

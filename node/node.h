@@ -159,6 +159,7 @@ struct node_cluster_stats {
     /* untrusted streams (node/cluster.c, invariants at the top) */
     uint64_t stream_auth_timeouts, stream_frames_refused, stream_frames_stale;
     uint64_t stream_refused_per_addr, stream_refused_unauthenticated, stream_idle_closed;
+    uint64_t stream_connect_unvouched; /* no connection: not a member's address or a seed */
     uint32_t streams_unauthenticated;
     uint64_t stream_memory_bytes; /* receive buffers and queues of every stream */
     uint32_t stream_max_per_addr, stream_auth_timeout_ms; /* the settings in force */

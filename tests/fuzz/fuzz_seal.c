@@ -62,14 +62,14 @@ static void fuzz_open_one(struct seal_ctx *c, const uint8_t *data, size_t size, 
     size_t pt_len = 0;
     uint64_t sender = 0;
     enum seal_refusal why = SEAL_REFUSE_COUNT;
-    int rc = seal_open(c, data, size, 0, pt, size, &pt_len, &sender, &why);
+    int rc = seal_open(c, data, size, 0, pt, size, &pt_len, &sender, NULL, &why);
     const struct seal_stats *st = seal_ctx_stats(c);
     if (rc == 0) {
         FUZZ_CHECK(size >= seal_overhead());
         FUZZ_CHECK(pt_len == size - seal_overhead());
         FUZZ_CHECK(sender == fuzz_be64(data + 12));
         FUZZ_CHECK(st->opened == 1 && fuzz_refusals(c) == 0);
-        rc = seal_open(c, data, size, 0, pt, size, &pt_len, &sender, &why);
+        rc = seal_open(c, data, size, 0, pt, size, &pt_len, &sender, NULL, &why);
         FUZZ_CHECK(rc == GKV_EREPLAY && why == SEAL_REFUSE_REPLAY);
     } else {
         FUZZ_CHECK(rc < 0 && (unsigned)why < SEAL_REFUSE_COUNT);
@@ -103,11 +103,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* Round trip with the input as plaintext, through a fresh receiver. */
     size_t len = 0, back_len = 0;
-    FUZZ_CHECK(seal_seal(sender, data, size, pkt, cap, &len) == 0 && len == cap);
+    FUZZ_CHECK(seal_seal(sender, FUZZ_SEAL_RECEIVER_ID, data, size, pkt, cap, &len) == 0 && len == cap);
     struct seal_ctx *rx = NULL;
     if (seal_ctx_new(fuzz_kr, FUZZ_SEAL_LABEL, FUZZ_SEAL_RECEIVER_ID, 1, &rx) != 0)
         abort();
-    FUZZ_CHECK(seal_open(rx, pkt, len, 0, pt, size, &back_len, NULL, NULL) == 0);
+    FUZZ_CHECK(seal_open(rx, pkt, len, 0, pt, size, &back_len, NULL, NULL, NULL) == 0);
     FUZZ_CHECK(back_len == size && (size == 0 || memcmp(pt, data, size) == 0));
 
     seal_ctx_free(rx);

@@ -66,6 +66,7 @@ struct net {
     uint64_t tombstone_grace_ms;            /* stores' grace (0 = store default) */
     uint64_t bucket_index_min_slots;        /* stores' (0 = store default) */
     uint64_t delivered, dropped;
+    uint64_t to_unknown; /* packets and frames sent to an address no node has */
 };
 
 static int node_by_addr(struct net *net, const char *addr)
@@ -81,6 +82,8 @@ static void enqueue(struct node *from, const char *addr, const uint8_t *buf, siz
 {
     struct net *net = from->net;
     int to = node_by_addr(net, addr);
+    if (to < 0)
+        net->to_unknown++;
     if (to < 0 || from->down || net->cut[from->index][to]) {
         net->dropped++;
         return;
@@ -447,7 +450,7 @@ static void inject(struct net *net, struct node *n, struct seal_ctx *insider,
     wire_encoder_init(&enc, pt, sizeof(pt));
     assert_int_equal(wire_encode(&enc, msg), 0);
     size_t slen = 0;
-    assert_int_equal(seal_seal(insider, pt, enc.len, sealed, sizeof(sealed), &slen), 0);
+    assert_int_equal(seal_seal(insider, n->id, pt, enc.len, sealed, sizeof(sealed), &slen), 0);
     gossip_recv(n->g, "10.9.9.9:1", sealed, slen, net->now);
 }
 
@@ -1269,7 +1272,7 @@ static void test_gossip_malformed_and_foreign_packets_are_counted_and_dropped(vo
     wire_encoder_init(&enc, pt, sizeof(pt));
     assert_int_equal(wire_encode(&enc, m), 0);
     size_t slen = 0;
-    assert_int_equal(seal_seal(foreign, pt, enc.len, sealed, sizeof(sealed), &slen), 0);
+    assert_int_equal(seal_seal(foreign, net.nodes[0].id, pt, enc.len, sealed, sizeof(sealed), &slen), 0);
     gossip_recv(g, "10.9.9.9:1", sealed, slen, net.now);
     gossip_stats(g, &st);
     assert_int_equal(st.seal_refused, 101);
@@ -1278,13 +1281,13 @@ static void test_gossip_malformed_and_foreign_packets_are_counted_and_dropped(vo
     assert_int_equal(seal_ctx_new(net.kr, "test-cluster", 4243, 1, &insider), 0);
     uint8_t garbage[32];
     memset(garbage, 0xc1, sizeof(garbage)); /* 0xc1 is never valid msgpack */
-    assert_int_equal(seal_seal(insider, garbage, sizeof(garbage), sealed, sizeof(sealed), &slen),
+    assert_int_equal(seal_seal(insider, net.nodes[0].id, garbage, sizeof(garbage), sealed, sizeof(sealed), &slen),
                      0);
     gossip_recv(g, "10.9.9.9:1", sealed, slen, net.now);
     gossip_stats(g, &st);
     assert_int_equal(st.decode_errors, 1);
     /* 4. our key, a message claiming another sender than the envelope */
-    assert_int_equal(seal_seal(insider, enc.buf, enc.len, sealed, sizeof(sealed), &slen), 0);
+    assert_int_equal(seal_seal(insider, net.nodes[0].id, enc.buf, enc.len, sealed, sizeof(sealed), &slen), 0);
     gossip_recv(g, "10.9.9.9:1", sealed, slen, net.now);
     gossip_stats(g, &st);
     assert_int_equal(st.sender_mismatch, 1);
@@ -1293,7 +1296,7 @@ static void test_gossip_malformed_and_foreign_packets_are_counted_and_dropped(vo
     m->u.ping.target_id = 777;
     wire_encoder_init(&enc, pt, sizeof(pt));
     assert_int_equal(wire_encode(&enc, m), 0);
-    assert_int_equal(seal_seal(insider, enc.buf, enc.len, sealed, sizeof(sealed), &slen), 0);
+    assert_int_equal(seal_seal(insider, net.nodes[0].id, enc.buf, enc.len, sealed, sizeof(sealed), &slen), 0);
     uint64_t out0 = st.datagrams_out;
     gossip_recv(g, "10.9.9.9:1", sealed, slen, net.now);
     gossip_stats(g, &st);
@@ -1344,6 +1347,91 @@ static void random_member(struct gkv_rng *r, struct net *net, struct wire_member
     uint64_t incs[] = {0, 1, 2, 7, UINT64_MAX - 1, UINT64_MAX};
     wm->incarnation = incs[gkv_rng_below(r, pick < 3 ? 4 : 6)];
     wm->state = (uint8_t)gkv_rng_below(r, 4);
+}
+
+/* Seal a BUCKET_REQ for bucket b as coming from sender (a key holder acting
+ * as node `from_id`: what a captured request replayed looks like) for node
+ * to_id (0: any receiver). */
+static size_t seal_bucket_req(struct seal_ctx *sender, uint64_t from_id, uint64_t to_id,
+                              uint32_t b, uint64_t now, uint8_t *out, size_t cap)
+{
+    struct wire_msg *m = calloc(1, sizeof(*m));
+    assert_non_null(m);
+    m->type = WIRE_BUCKET_REQ;
+    m->version = WIRE_VERSION;
+    m->sender_id = from_id;
+    m->sender_hlc = HLC_MAKE(now, 0);
+    m->u.bucket_req.n = 1;
+    m->u.bucket_req.buckets[0] = b;
+    uint8_t pt[1400];
+    struct wire_encoder enc;
+    wire_encoder_init(&enc, pt, sizeof(pt));
+    assert_int_equal(wire_encode(&enc, m), 0);
+    size_t slen = 0;
+    assert_int_equal(seal_seal(sender, to_id, pt, enc.len, out, cap, &slen), 0);
+    free(m);
+    return slen;
+}
+
+/* Issue 14 item 5: a BUCKET_REQ makes its receiver send repair (over a
+ * stream) to the packet's source. Replayed from, or spoofed as, an address
+ * that is not the requesting member's own, it must send nothing there (no
+ * reflection); sealed for node 0 it does not open at node 2; sealed for any
+ * receiver it is refused. From the member's own address it is served. */
+static void test_gossip_bucket_req_from_non_member_address_sends_nothing(void **state)
+{
+    (void)state;
+    struct net net;
+    net_init(&net, 3, true);
+    join_all(&net);
+    assert_true(net_run_until(&net, 5000, all_see_all_alive, NULL) != UINT64_MAX);
+    net_run(&net, 2000); /* let anti-entropy settle */
+    struct node *n0 = &net.nodes[0], *n2 = &net.nodes[2];
+    assert_int_equal(store_put(n0->store, "only-on-0", 9, "v", 1, net.now, NULL), 0);
+    uint32_t b = entry_bucket("only-on-0", 9, STORE_BUCKET_BITS);
+    /* A key holder speaking as node 1 (epoch 2: a "restart", so its counter
+     * is fresh at node 0). */
+    struct seal_ctx *as1;
+    assert_int_equal(seal_ctx_new(net.kr, "test-cluster", net.nodes[1].id, 2, &as1), 0);
+    uint8_t sealed[1600];
+    size_t slen = seal_bucket_req(as1, net.nodes[1].id, n0->id, b, net.now, sealed, sizeof(sealed));
+
+    struct gossip_stats st0, st2;
+    gossip_stats(n0->g, &st0);
+    uint64_t unknown = net.to_unknown, reqs = st0.bucket_reqs_received;
+    gossip_recv(n0->g, "10.9.9.9:1", sealed, slen, net.now);
+    gossip_stats(n0->g, &st0);
+    assert_int_equal(st0.bucket_reqs_received, reqs + 1); /* it opened at node 0 ... */
+    assert_int_equal(st0.sync_unvouched, 1);             /* ... and was not served */
+    gossip_stats(n2->g, &st2);
+    uint64_t refused2 = st2.seal_refused;
+    gossip_recv(n2->g, "10.9.9.9:1", sealed, slen, net.now); /* the same bytes at node 2 */
+    gossip_stats(n2->g, &st2);
+    assert_int_equal(st2.seal_refused, refused2 + 1); /* not for node 2: bad tag */
+    net_run(&net, 1000);
+    assert_int_equal(net.to_unknown, unknown); /* nothing ever went to 10.9.9.9:1 */
+
+    /* Sealed for any receiver: refused whatever the source. */
+    gossip_stats(n0->g, &st0);
+    reqs = st0.bucket_reqs_received;
+    slen = seal_bucket_req(as1, net.nodes[1].id, 0, b, net.now, sealed, sizeof(sealed));
+    gossip_recv(n0->g, net.nodes[1].addr, sealed, slen, net.now);
+    gossip_stats(n0->g, &st0);
+    assert_int_equal(st0.to_any_refused, 1);
+    assert_int_equal(st0.bucket_reqs_received, reqs);
+
+    /* From node 1's own address it is served (vouched). */
+    slen = seal_bucket_req(as1, net.nodes[1].id, n0->id, b, net.now, sealed, sizeof(sealed));
+    gossip_recv(n0->g, net.nodes[1].addr, sealed, slen, net.now);
+    gossip_stats(n0->g, &st0);
+    assert_int_equal(st0.bucket_reqs_received, reqs + 1);
+    assert_int_equal(st0.sync_unvouched, 1);
+    net_run(&net, 1000);
+    gossip_stats(n0->g, &st0);
+    assert_int_equal(st0.sync_unvouched, 1); /* real sessions are all vouched */
+    assert_int_equal(net.to_unknown, unknown);
+    seal_ctx_free(as1);
+    net_free(&net);
 }
 
 static void test_gossip_random_insider_messages_never_break_the_core(void **state)
@@ -1457,8 +1545,9 @@ static void test_gossip_random_insider_messages_never_break_the_core(void **stat
             continue;
         encoded++;
         size_t slen = 0;
-        assert_int_equal(seal_seal(insider, pt, enc.len, sealed, sizeof(sealed), &slen), 0);
         struct node *target = &net.nodes[gkv_rng_below(&r, 3)];
+        assert_int_equal(seal_seal(insider, target->id, pt, enc.len, sealed, sizeof(sealed), &slen),
+                         0);
         gossip_recv(target->g, "10.9.9.9:1", sealed, slen, net.now);
         if (iter % 10 == 0)
             net_step(&net);
@@ -1592,6 +1681,7 @@ int main(void)
         cmocka_unit_test(test_gossip_huge_bucket_repair_lists_each_entry_about_once_no_index),
         cmocka_unit_test(test_gossip_tombstones_purged_only_when_every_live_member_is_past_them),
         cmocka_unit_test(test_gossip_malformed_and_foreign_packets_are_counted_and_dropped),
+        cmocka_unit_test(test_gossip_bucket_req_from_non_member_address_sends_nothing),
         cmocka_unit_test(test_gossip_random_insider_messages_never_break_the_core),
         cmocka_unit_test(test_gossip_ticking_only_at_next_deadline_still_detects_a_crash),
     };

@@ -70,12 +70,21 @@ static void peer_close(struct peer *p)
     memset(p, 0, sizeof(*p));
 }
 
-static size_t seal_bytes(struct seal_ctx *c, const void *pt, size_t pt_len, uint8_t *out)
+/* Seal for the node whose id is to (0: any receiver). */
+static size_t seal_bytes_to(struct seal_ctx *c, uint64_t to, const void *pt, size_t pt_len,
+                            uint8_t *out)
 {
     size_t out_len = 0;
-    assert_int_equal(seal_seal(c, pt, pt_len, out, PKT_MAX, &out_len), 0);
+    assert_int_equal(seal_seal(c, to, pt, pt_len, out, PKT_MAX, &out_len), 0);
     assert_int_equal(out_len, pt_len + seal_overhead());
     return out_len;
+}
+
+/* Most tests here are about one sender and one receiver at a time: they
+ * seal for any receiver; receiver binding has its own tests. */
+static size_t seal_bytes(struct seal_ctx *c, const void *pt, size_t pt_len, uint8_t *out)
+{
+    return seal_bytes_to(c, 0, pt, pt_len, out);
 }
 
 static size_t seal_str(struct seal_ctx *c, const char *msg, uint8_t *out)
@@ -91,7 +100,7 @@ static int open_pkt(struct seal_ctx *c, const uint8_t *pkt, size_t len,
     size_t pt_len = 0;
     uint64_t sender = 0;
     enum seal_refusal r = SEAL_REFUSE_COUNT;
-    int rc = seal_open(c, pkt, len, PKT_MAX, pt, sizeof(pt), &pt_len, &sender, &r);
+    int rc = seal_open(c, pkt, len, PKT_MAX, pt, sizeof(pt), &pt_len, &sender, NULL, &r);
     if (rc == 0)
         r = SEAL_REFUSE_COUNT;
     if (reason)
@@ -145,7 +154,7 @@ static void test_seal_round_trip_restores_plaintext_and_sender(void **state)
         size_t got_len = 0;
         uint64_t sender = 0;
         enum seal_refusal r;
-        assert_int_equal(seal_open(b.ctx, pkt, len, 1400, got, sizeof(got), &got_len, &sender, &r),
+        assert_int_equal(seal_open(b.ctx, pkt, len, 1400, got, sizeof(got), &got_len, &sender, NULL, &r),
                          0);
         assert_int_equal(got_len, sizes[i]);
         assert_int_equal(sender, 0xA1);
@@ -173,7 +182,7 @@ static void test_seal_in_place_matches_out_of_place(void **state)
     size_t len1 = seal_str(a1.ctx, msg, out1);
     memcpy(out2 + SEAL_HEADER_BYTES, msg, strlen(msg));
     size_t len2 = 0;
-    assert_int_equal(seal_seal(a2.ctx, out2 + SEAL_HEADER_BYTES, strlen(msg), out2, PKT_MAX, &len2), 0);
+    assert_int_equal(seal_seal(a2.ctx, 0, out2 + SEAL_HEADER_BYTES, strlen(msg), out2, PKT_MAX, &len2), 0);
     assert_int_equal(len1, len2);
     assert_memory_equal(out1, out2, len1); /* same nonce, key, AD: same bytes */
     assert_int_equal(open_pkt(b.ctx, out2, len2, NULL), 0);
@@ -196,7 +205,7 @@ static void test_seal_header_layout_matches_envelope_doc(void **state)
         assert_int_equal(len, 1 + 52);
         assert_int_equal(pkt[0], SEAL_VERSION);
         assert_int_equal(pkt[1], SEAL_SUITE_XCHACHA);
-        assert_int_equal(pkt[2], 0);
+        assert_int_equal(pkt[2], SEAL_FLAG_TO_ANY); /* seal_str: for any receiver */
         assert_int_equal(pkt[3], 0);
         assert_int_equal(be32_at(pkt + 4), seal_key_id(key));
         assert_int_equal(be64_at(pkt + 12), 0x0102030405060708ULL);
@@ -207,8 +216,8 @@ static void test_seal_header_layout_matches_envelope_doc(void **state)
 }
 
 /* The doc's claim, checked with libsodium directly: nonce = header[12..36),
- * AD = header || label. */
-static void test_seal_nonce_is_header_suffix_and_ad_is_header_plus_label(void **state)
+ * AD = header || receiver id (8 bytes, big-endian) || label. */
+static void test_seal_nonce_is_header_suffix_and_ad_is_header_receiver_label(void **state)
 {
     (void)state;
     uint8_t key[SEAL_KEY_BYTES];
@@ -217,18 +226,111 @@ static void test_seal_nonce_is_header_suffix_and_ad_is_header_plus_label(void **
     const char *label = "cluster-east";
     peer_init(&a, key, label, 42, 3);
     uint8_t pkt[PKT_MAX];
-    size_t len = seal_str(a.ctx, "hello", pkt);
-    uint8_t ad[SEAL_HEADER_BYTES + SEAL_LABEL_MAX];
+    size_t len = seal_bytes_to(a.ctx, 0x0A0B0C0D01020304ULL, "hello", 5, pkt);
+    assert_int_equal(pkt[2], 0); /* for one receiver: no flag */
+    uint8_t ad[SEAL_HEADER_BYTES + 8 + SEAL_LABEL_MAX];
     memcpy(ad, pkt, SEAL_HEADER_BYTES);
-    memcpy(ad + SEAL_HEADER_BYTES, label, strlen(label));
+    const uint8_t receiver[8] = {0x0A, 0x0B, 0x0C, 0x0D, 0x01, 0x02, 0x03, 0x04};
+    memcpy(ad + SEAL_HEADER_BYTES, receiver, 8);
+    memcpy(ad + SEAL_HEADER_BYTES + 8, label, strlen(label));
     uint8_t pt[16];
     unsigned long long pt_len = 0;
     assert_int_equal(crypto_aead_xchacha20poly1305_ietf_decrypt(
                          pt, &pt_len, NULL, pkt + SEAL_HEADER_BYTES, len - SEAL_HEADER_BYTES, ad,
-                         SEAL_HEADER_BYTES + strlen(label), pkt + 12, key),
+                         SEAL_HEADER_BYTES + 8 + strlen(label), pkt + 12, key),
                      0);
     assert_int_equal(pt_len, 5);
     assert_memory_equal(pt, "hello", 5);
+    peer_close(&a);
+}
+
+/* Receiver binding (envelope version 2): a packet sealed for node A opens at
+ * A and nowhere else, so a captured packet replayed to B is refused, and
+ * B's replay window does not move. */
+static void test_packet_sealed_for_a_does_not_open_at_b(void **state)
+{
+    (void)state;
+    uint8_t key[SEAL_KEY_BYTES];
+    key_make(key, 40);
+    struct peer s, a, b;
+    peer_init(&s, key, "bind", 10, 1);
+    peer_init(&a, key, "bind", 11, 1);
+    peer_init(&b, key, "bind", 12, 1);
+    uint8_t pkt[PKT_MAX];
+    size_t len = seal_bytes_to(s.ctx, 11, "BUCKET_REQ", 10, pkt);
+    enum seal_refusal why;
+    assert_int_equal(open_pkt(b.ctx, pkt, len, &why), GKV_EAUTH);
+    assert_int_equal(why, SEAL_REFUSE_BAD_TAG);
+    assert_int_equal(seal_ctx_stats(b.ctx)->senders, 0); /* no state at B */
+    uint8_t pt[PKT_MAX];
+    size_t pt_len = 0;
+    uint64_t sender = 0;
+    bool any = true;
+    assert_int_equal(seal_open(a.ctx, pkt, len, 0, pt, sizeof(pt), &pt_len, &sender, &any, NULL),
+                     0);
+    assert_int_equal(sender, 10);
+    assert_false(any);
+    assert_memory_equal(pt, "BUCKET_REQ", 10);
+    /* and once more at B after A took it: still refused, still no state */
+    assert_int_equal(open_pkt(b.ctx, pkt, len, &why), GKV_EAUTH);
+    assert_int_equal(seal_ctx_stats(b.ctx)->opened, 0);
+    peer_close(&s);
+    peer_close(&a);
+    peer_close(&b);
+}
+
+/* Receiver id 0 = any receiver: it opens at every node, which says so, so
+ * the gossip core can accept it only for JOIN/STATE. Insecure mode binds the
+ * receiver the same way (through the checksum). */
+static void test_packet_sealed_for_any_opens_everywhere_and_says_so(void **state)
+{
+    (void)state;
+    uint8_t key[SEAL_KEY_BYTES];
+    key_make(key, 41);
+    for (int secure = 0; secure < 2; secure++) {
+        struct peer s, a, b;
+        peer_init(&s, secure ? key : NULL, "bind", 20, 1);
+        peer_init(&a, secure ? key : NULL, "bind", 21, 1);
+        peer_init(&b, secure ? key : NULL, "bind", 22, 1);
+        uint8_t pkt[PKT_MAX], pt[PKT_MAX];
+        size_t len = seal_bytes_to(s.ctx, 0, "JOIN", 4, pkt);
+        assert_int_equal(pkt[2], SEAL_FLAG_TO_ANY);
+        struct peer *rx[2] = {&a, &b};
+        for (int i = 0; i < 2; i++) {
+            size_t pt_len = 0;
+            bool any = false;
+            assert_int_equal(
+                seal_open(rx[i]->ctx, pkt, len, 0, pt, sizeof(pt), &pt_len, NULL, &any, NULL), 0);
+            assert_true(any);
+        }
+        /* bound in insecure mode too: sealed for 21, refused at 22 */
+        len = seal_bytes_to(s.ctx, 21, "PING", 4, pkt);
+        enum seal_refusal why;
+        assert_int_equal(open_pkt(b.ctx, pkt, len, &why), GKV_EAUTH);
+        assert_int_equal(why, SEAL_REFUSE_BAD_TAG);
+        assert_int_equal(open_pkt(a.ctx, pkt, len, NULL), 0);
+        peer_close(&s);
+        peer_close(&a);
+        peer_close(&b);
+    }
+}
+
+/* Version 1 packets (no receiver in the AD) are refused by version 2. */
+static void test_version_1_packets_are_refused(void **state)
+{
+    (void)state;
+    uint8_t key[SEAL_KEY_BYTES];
+    key_make(key, 42);
+    struct peer s, a;
+    peer_init(&s, key, "bind", 30, 1);
+    peer_init(&a, key, "bind", 31, 1);
+    uint8_t pkt[PKT_MAX];
+    size_t len = seal_bytes_to(s.ctx, 31, "x", 1, pkt);
+    pkt[0] = 1;
+    enum seal_refusal why;
+    assert_int_equal(open_pkt(a.ctx, pkt, len, &why), GKV_EVERSION);
+    assert_int_equal(why, SEAL_REFUSE_VERSION);
+    peer_close(&s);
     peer_close(&a);
 }
 
@@ -241,9 +343,9 @@ static void test_seal_output_buffer_too_small_is_refused(void **state)
     peer_init(&a, key, "", 1, 1);
     uint8_t out[64];
     size_t len = 0;
-    assert_int_equal(seal_seal(a.ctx, (const uint8_t *)"0123456789abcdef", 13, out, 64, &len),
+    assert_int_equal(seal_seal(a.ctx, 0, (const uint8_t *)"0123456789abcdef", 13, out, 64, &len),
                      GKV_ENOSPACE_MSG);
-    assert_int_equal(seal_seal(a.ctx, (const uint8_t *)"0123456789abcdef", 12, out, 64, &len), 0);
+    assert_int_equal(seal_seal(a.ctx, 0, (const uint8_t *)"0123456789abcdef", 12, out, 64, &len), 0);
     assert_int_equal(len, 64);
     assert_int_equal(seal_ctx_stats(a.ctx)->sealed, 1);
     peer_close(&a);
@@ -286,14 +388,17 @@ static void tamper_setup(struct tamper_fixture *f)
         size_t l = seal_str(f->s.ctx, "earlier", tmp);
         assert_int_equal(open_pkt(f->r.ctx, tmp, l, NULL), 0);
     }
-    f->len = seal_str(f->s.ctx, "the packet under attack, 40 bytes long!!", f->pkt);
+    const char *msg = "the packet under attack, 40 bytes long!!";
+    f->len = seal_bytes_to(f->s.ctx, 0xBEEF, msg, strlen(msg), f->pkt); /* for r */
     assert_int_equal(be64_at(f->pkt + 28), 5);
 }
 
 /* What the receiver must say about a packet whose header was altered. */
 static enum seal_refusal tamper_expected(const uint8_t *q, size_t off)
 {
-    if (off == 0 || off == 2 || off == 3)
+    if (off == 2) /* flags: "any receiver" changes the AD, other bits are unknown */
+        return q[2] == SEAL_FLAG_TO_ANY ? SEAL_REFUSE_BAD_TAG : SEAL_REFUSE_VERSION;
+    if (off == 0 || off == 3)
         return SEAL_REFUSE_VERSION;
     if (off == 1)
         return q[1] == SEAL_SUITE_NONE ? SEAL_REFUSE_MODE : SEAL_REFUSE_VERSION;
@@ -388,16 +493,16 @@ static void test_open_longer_than_max_or_buffer_is_refused_as_too_long(void **st
     uint8_t pt[PKT_MAX];
     size_t pt_len;
     enum seal_refusal r;
-    assert_int_equal(seal_open(f.r.ctx, f.pkt, f.len, f.len - 1, pt, sizeof(pt), &pt_len, NULL, &r),
+    assert_int_equal(seal_open(f.r.ctx, f.pkt, f.len, f.len - 1, pt, sizeof(pt), &pt_len, NULL, NULL, &r),
                      GKV_ETOOLONG);
     assert_int_equal(r, SEAL_REFUSE_TOO_LONG);
     assert_int_equal(seal_open(f.r.ctx, f.pkt, f.len, 0, pt, f.len - SEAL_OVERHEAD_BYTES - 1,
-                               &pt_len, NULL, &r),
+                               &pt_len, NULL, NULL, &r),
                      GKV_ETOOLONG);
     assert_int_equal(seal_ctx_stats(f.r.ctx)->refused[SEAL_REFUSE_TOO_LONG], 2);
     /* Exactly at both bounds it opens. */
     assert_int_equal(seal_open(f.r.ctx, f.pkt, f.len, f.len, pt, f.len - SEAL_OVERHEAD_BYTES,
-                               &pt_len, NULL, &r),
+                               &pt_len, NULL, NULL, &r),
                      0);
     peer_close(&f.s);
     peer_close(&f.r);
@@ -779,7 +884,7 @@ static void test_senders_table_holds_the_default_limit_then_evicts(void **state)
     size_t len = 0, first_len = 0;
     for (uint64_t id = 1; id <= SEAL_MAX_SENDERS + 1; id++) {
         assert_int_equal(seal_ctx_new(NULL, "t", id, 1, &s), 0);
-        assert_int_equal(seal_seal(s, (const uint8_t *)"x", 1, pkt, sizeof(pkt), &len), 0);
+        assert_int_equal(seal_seal(s, 0, (const uint8_t *)"x", 1, pkt, sizeof(pkt), &len), 0);
         if (id == 1) {
             memcpy(first, pkt, len);
             first_len = len;
@@ -1566,7 +1671,10 @@ int main(void)
         cmocka_unit_test(test_seal_round_trip_restores_plaintext_and_sender),
         cmocka_unit_test(test_seal_in_place_matches_out_of_place),
         cmocka_unit_test(test_seal_header_layout_matches_envelope_doc),
-        cmocka_unit_test(test_seal_nonce_is_header_suffix_and_ad_is_header_plus_label),
+        cmocka_unit_test(test_packet_sealed_for_a_does_not_open_at_b),
+        cmocka_unit_test(test_packet_sealed_for_any_opens_everywhere_and_says_so),
+        cmocka_unit_test(test_version_1_packets_are_refused),
+        cmocka_unit_test(test_seal_nonce_is_header_suffix_and_ad_is_header_receiver_label),
         cmocka_unit_test(test_seal_output_buffer_too_small_is_refused),
         cmocka_unit_test(test_seal_label_longer_than_max_is_refused),
         cmocka_unit_test(test_open_every_byte_flip_is_refused_with_its_reason_and_moves_no_window),
