@@ -125,7 +125,8 @@ static void bench_raw_encrypt(struct bench_env *e, size_t size, double slice_s,
 static void bench_fill_batch(struct bench_env *e, size_t size)
 {
     for (uint32_t i = 0; i < BENCH_OPEN_BATCH; i++) {
-        int rc = seal_seal(e->tx, BENCH_RX_ID, e->pt, size, e->batch[i], BENCH_PKT_MAX, &e->batch_len);
+        int rc =
+            seal_seal(e->tx, BENCH_RX_ID, e->pt, size, e->batch[i], BENCH_PKT_MAX, &e->batch_len);
         if (rc)
             bench_die("seal_seal", rc);
     }
@@ -140,8 +141,8 @@ static void bench_open(struct bench_env *e, size_t size, double slice_s, struct 
         double t0 = bench_now_s();
         for (uint32_t i = 0; i < BENCH_OPEN_BATCH; i++) {
             size_t pt_len;
-            int rc = seal_open(e->rx, e->batch[i], e->batch_len, 0, pt, sizeof(pt), &pt_len,
-                               NULL, NULL, NULL);
+            int rc = seal_open(e->rx, e->batch[i], e->batch_len, 0, pt, sizeof(pt), &pt_len, NULL,
+                               NULL, NULL);
             if (rc)
                 bench_die("seal_open", rc);
         }

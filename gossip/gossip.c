@@ -648,8 +648,7 @@ static void gossip_round(struct gossip *g)
         struct wire_encoder enc;
         gossip_dgram_begin(g, &enc);
         if (spread_fill(g, &enc) > 0)
-            gossip_send_datagram(g, g->members[idx[i]].id, member_addr(&g->members[idx[i]]),
-                                 &enc);
+            gossip_send_datagram(g, g->members[idx[i]].id, member_addr(&g->members[idx[i]]), &enc);
     }
 }
 

@@ -266,10 +266,10 @@ struct gossip_stats {
     /* Appended (streams): */
     uint64_t deltas_dropped_nomem; /* a local write's delta not queued: no
                                     * memory (anti-entropy carries it) */
-    uint64_t to_any_refused;  /* a message other than JOIN/STATE sealed for any
-                               * receiver (SEAL_FLAG_TO_ANY) */
-    uint64_t sync_unvouched;  /* DIGEST/BUCKET_REQ ignored: the sender is not a
-                               * member at the packet's source address */
+    uint64_t to_any_refused;       /* a message other than JOIN/STATE sealed for any
+                                    * receiver (SEAL_FLAG_TO_ANY) */
+    uint64_t sync_unvouched;       /* DIGEST/BUCKET_REQ ignored: the sender is not a
+                                    * member at the packet's source address */
 };
 void gossip_stats(const struct gossip *g, struct gossip_stats *out);
 

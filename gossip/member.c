@@ -646,8 +646,8 @@ static void send_ping(struct gossip *g, const char *addr, uint32_t seq, uint64_t
     send_with_piggyback(g, target_id, addr, m);
 }
 
-static void send_ack(struct gossip *g, uint64_t to_id, const char *addr, uint8_t type,
-                     uint32_t seq, uint64_t source_id)
+static void send_ack(struct gossip *g, uint64_t to_id, const char *addr, uint8_t type, uint32_t seq,
+                     uint64_t source_id)
 {
     struct wire_msg *m = g->tx;
     gossip_msg_init(g, m, type);
@@ -1150,8 +1150,7 @@ int member_leave(struct gossip *g)
         struct wire_encoder enc;
         gossip_dgram_begin(g, &enc);
         if (spread_fill(g, &enc) > 0)
-            gossip_send_datagram(g, g->members[idx[i]].id, member_addr(&g->members[idx[i]]),
-                                 &enc);
+            gossip_send_datagram(g, g->members[idx[i]].id, member_addr(&g->members[idx[i]]), &enc);
     }
     return 0;
 }

@@ -1,12 +1,12 @@
 /*
  * seal.c: sealing and opening gossip packets (docs/ENVELOPE.md).
  *
- *   0      1      2     3     4          8            12          20          28          36
- *   +------+------+-----+-----+----------+------------+-----------+-----------+-----------+----//----+-----+
- *   | ver  |suite |flags|rsvd | key id   | label chk  | sender id | epoch     | counter   |ciphertext| tag |
- *   +------+------+-----+-----+----------+------------+-----------+-----------+-----------+----//----+-----+
- *   |<-------------------- cleartext header, associated data -------------------------->|           16
- *                                                     |<-------- nonce (24 bytes) ------>|
+ *  0    1    2    3    4        8          12         20         28         36
+ *  +----+----+----+----+--------+----------+----------+----------+----------+--//--+-----+
+ *  |ver |suit|flag|rsvd| key id |label chk |sender id |epoch     |counter   |cipher| tag |
+ *  +----+----+----+----+--------+----------+----------+----------+----------+--//--+-----+
+ *  |<------------ cleartext header, associated data ------------------------>|      16
+ *                                          |<----- nonce (24 bytes) -------->|
  *
  * All integers big-endian. The AD is the 36-byte header, then the receiver's
  * node id (8 bytes; 0 when flags has SEAL_FLAG_TO_ANY), then the full

@@ -160,8 +160,9 @@ int seal_seal(struct seal_ctx *c, uint64_t receiver_id, const uint8_t *pt, size_
  * receiver. On success writes plaintext to pt (cap >= len -
  * seal_overhead()), sets *pt_len, *sender_id and *to_any (true: sealed for
  * any receiver; both may be NULL), and advances that sender's replay
- * window. A packet sealed for another node fails the tag (bad_tag). On refusal returns a negative code, counts it in stats, and
- * sets *reason (may be NULL); pt's contents are then unspecified. max_len
+ * window. A packet sealed for another node fails the tag (bad_tag). On
+ * refusal returns a negative code, counts it in stats, and sets *reason
+ * (may be NULL); pt's contents are then unspecified. max_len
  * bounds accepted packets (datagram MTU or frame max; 0 = no bound besides
  * pt_cap). Codes: GKV_ETOOSHORT, GKV_ETOOLONG, GKV_EVERSION, GKV_EAUTH (bad
  * tag, mode), GKV_ELABEL, GKV_EUNKNOWNKEY, GKV_EREPLAY (duplicate, too old),

@@ -131,8 +131,8 @@ static int put_msg(struct gossip *g, uint64_t to_id, const char *addr, struct wi
     return 0;
 }
 
-static void put_digest(struct gossip *g, uint64_t to_id, const char *addr,
-                       struct wire_encoder *enc, struct wire_msg *m)
+static void put_digest(struct gossip *g, uint64_t to_id, const char *addr, struct wire_encoder *enc,
+                       struct wire_msg *m)
 {
     if (put_msg(g, to_id, addr, enc, m) == 0)
         g->st.digests_sent++;

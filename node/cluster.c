@@ -52,7 +52,7 @@
 #define UDP_INFLIGHT_MAX 4096u     /* queued datagrams when try_send says EAGAIN */
 #define UDP_RECV_BYTES 65536u      /* the largest UDP payload */
 #define FRAME_HEADER_BYTES 4u
-#define STREAM_READ_CHUNK 65536u  /* bytes offered to each read */
+#define STREAM_READ_CHUNK 65536u /* bytes offered to each read */
 /* Accepted streams not yet authenticated, in all: a quarter of the slots, so
  * however many hosts an outsider has, outgoing and authenticated streams
  * keep the rest. */

@@ -103,7 +103,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* Round trip with the input as plaintext, through a fresh receiver. */
     size_t len = 0, back_len = 0;
-    FUZZ_CHECK(seal_seal(sender, FUZZ_SEAL_RECEIVER_ID, data, size, pkt, cap, &len) == 0 && len == cap);
+    FUZZ_CHECK(seal_seal(sender, FUZZ_SEAL_RECEIVER_ID, data, size, pkt, cap, &len) == 0 &&
+               len == cap);
     struct seal_ctx *rx = NULL;
     if (seal_ctx_new(fuzz_kr, FUZZ_SEAL_LABEL, FUZZ_SEAL_RECEIVER_ID, 1, &rx) != 0)
         abort();

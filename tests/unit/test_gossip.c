@@ -1272,7 +1272,8 @@ static void test_gossip_malformed_and_foreign_packets_are_counted_and_dropped(vo
     wire_encoder_init(&enc, pt, sizeof(pt));
     assert_int_equal(wire_encode(&enc, m), 0);
     size_t slen = 0;
-    assert_int_equal(seal_seal(foreign, net.nodes[0].id, pt, enc.len, sealed, sizeof(sealed), &slen), 0);
+    assert_int_equal(
+        seal_seal(foreign, net.nodes[0].id, pt, enc.len, sealed, sizeof(sealed), &slen), 0);
     gossip_recv(g, "10.9.9.9:1", sealed, slen, net.now);
     gossip_stats(g, &st);
     assert_int_equal(st.seal_refused, 101);
@@ -1281,13 +1282,15 @@ static void test_gossip_malformed_and_foreign_packets_are_counted_and_dropped(vo
     assert_int_equal(seal_ctx_new(net.kr, "test-cluster", 4243, 1, &insider), 0);
     uint8_t garbage[32];
     memset(garbage, 0xc1, sizeof(garbage)); /* 0xc1 is never valid msgpack */
-    assert_int_equal(seal_seal(insider, net.nodes[0].id, garbage, sizeof(garbage), sealed, sizeof(sealed), &slen),
+    assert_int_equal(seal_seal(insider, net.nodes[0].id, garbage, sizeof(garbage), sealed,
+                               sizeof(sealed), &slen),
                      0);
     gossip_recv(g, "10.9.9.9:1", sealed, slen, net.now);
     gossip_stats(g, &st);
     assert_int_equal(st.decode_errors, 1);
     /* 4. our key, a message claiming another sender than the envelope */
-    assert_int_equal(seal_seal(insider, net.nodes[0].id, enc.buf, enc.len, sealed, sizeof(sealed), &slen), 0);
+    assert_int_equal(
+        seal_seal(insider, net.nodes[0].id, enc.buf, enc.len, sealed, sizeof(sealed), &slen), 0);
     gossip_recv(g, "10.9.9.9:1", sealed, slen, net.now);
     gossip_stats(g, &st);
     assert_int_equal(st.sender_mismatch, 1);
@@ -1296,7 +1299,8 @@ static void test_gossip_malformed_and_foreign_packets_are_counted_and_dropped(vo
     m->u.ping.target_id = 777;
     wire_encoder_init(&enc, pt, sizeof(pt));
     assert_int_equal(wire_encode(&enc, m), 0);
-    assert_int_equal(seal_seal(insider, net.nodes[0].id, enc.buf, enc.len, sealed, sizeof(sealed), &slen), 0);
+    assert_int_equal(
+        seal_seal(insider, net.nodes[0].id, enc.buf, enc.len, sealed, sizeof(sealed), &slen), 0);
     uint64_t out0 = st.datagrams_out;
     gossip_recv(g, "10.9.9.9:1", sealed, slen, net.now);
     gossip_stats(g, &st);
@@ -1352,8 +1356,8 @@ static void random_member(struct gkv_rng *r, struct net *net, struct wire_member
 /* Seal a BUCKET_REQ for bucket b as coming from sender (a key holder acting
  * as node `from_id`: what a captured request replayed looks like) for node
  * to_id (0: any receiver). */
-static size_t seal_bucket_req(struct seal_ctx *sender, uint64_t from_id, uint64_t to_id,
-                              uint32_t b, uint64_t now, uint8_t *out, size_t cap)
+static size_t seal_bucket_req(struct seal_ctx *sender, uint64_t from_id, uint64_t to_id, uint32_t b,
+                              uint64_t now, uint8_t *out, size_t cap)
 {
     struct wire_msg *m = calloc(1, sizeof(*m));
     assert_non_null(m);
@@ -1402,7 +1406,7 @@ static void test_gossip_bucket_req_from_non_member_address_sends_nothing(void **
     gossip_recv(n0->g, "10.9.9.9:1", sealed, slen, net.now);
     gossip_stats(n0->g, &st0);
     assert_int_equal(st0.bucket_reqs_received, reqs + 1); /* it opened at node 0 ... */
-    assert_int_equal(st0.sync_unvouched, 1);             /* ... and was not served */
+    assert_int_equal(st0.sync_unvouched, 1);              /* ... and was not served */
     gossip_stats(n2->g, &st2);
     uint64_t refused2 = st2.seal_refused;
     gossip_recv(n2->g, "10.9.9.9:1", sealed, slen, net.now); /* the same bytes at node 2 */

@@ -154,8 +154,8 @@ static void test_seal_round_trip_restores_plaintext_and_sender(void **state)
         size_t got_len = 0;
         uint64_t sender = 0;
         enum seal_refusal r;
-        assert_int_equal(seal_open(b.ctx, pkt, len, 1400, got, sizeof(got), &got_len, &sender, NULL, &r),
-                         0);
+        assert_int_equal(
+            seal_open(b.ctx, pkt, len, 1400, got, sizeof(got), &got_len, &sender, NULL, &r), 0);
         assert_int_equal(got_len, sizes[i]);
         assert_int_equal(sender, 0xA1);
         assert_memory_equal(got, pt, sizes[i]);
@@ -182,7 +182,8 @@ static void test_seal_in_place_matches_out_of_place(void **state)
     size_t len1 = seal_str(a1.ctx, msg, out1);
     memcpy(out2 + SEAL_HEADER_BYTES, msg, strlen(msg));
     size_t len2 = 0;
-    assert_int_equal(seal_seal(a2.ctx, 0, out2 + SEAL_HEADER_BYTES, strlen(msg), out2, PKT_MAX, &len2), 0);
+    assert_int_equal(
+        seal_seal(a2.ctx, 0, out2 + SEAL_HEADER_BYTES, strlen(msg), out2, PKT_MAX, &len2), 0);
     assert_int_equal(len1, len2);
     assert_memory_equal(out1, out2, len1); /* same nonce, key, AD: same bytes */
     assert_int_equal(open_pkt(b.ctx, out2, len2, NULL), 0);
@@ -345,7 +346,8 @@ static void test_seal_output_buffer_too_small_is_refused(void **state)
     size_t len = 0;
     assert_int_equal(seal_seal(a.ctx, 0, (const uint8_t *)"0123456789abcdef", 13, out, 64, &len),
                      GKV_ENOSPACE_MSG);
-    assert_int_equal(seal_seal(a.ctx, 0, (const uint8_t *)"0123456789abcdef", 12, out, 64, &len), 0);
+    assert_int_equal(seal_seal(a.ctx, 0, (const uint8_t *)"0123456789abcdef", 12, out, 64, &len),
+                     0);
     assert_int_equal(len, 64);
     assert_int_equal(seal_ctx_stats(a.ctx)->sealed, 1);
     peer_close(&a);
@@ -493,8 +495,9 @@ static void test_open_longer_than_max_or_buffer_is_refused_as_too_long(void **st
     uint8_t pt[PKT_MAX];
     size_t pt_len;
     enum seal_refusal r;
-    assert_int_equal(seal_open(f.r.ctx, f.pkt, f.len, f.len - 1, pt, sizeof(pt), &pt_len, NULL, NULL, &r),
-                     GKV_ETOOLONG);
+    assert_int_equal(
+        seal_open(f.r.ctx, f.pkt, f.len, f.len - 1, pt, sizeof(pt), &pt_len, NULL, NULL, &r),
+        GKV_ETOOLONG);
     assert_int_equal(r, SEAL_REFUSE_TOO_LONG);
     assert_int_equal(seal_open(f.r.ctx, f.pkt, f.len, 0, pt, f.len - SEAL_OVERHEAD_BYTES - 1,
                                &pt_len, NULL, NULL, &r),
