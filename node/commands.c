@@ -94,14 +94,29 @@ static bool lookup(struct node *n, const uint8_t *key, size_t len, struct entry 
     return !entry_is_tombstone(e);
 }
 
+/* Hand a stored write to the gossip core. The write is already durable
+ * here, so a refusal does not fail the command: anti-entropy carries the
+ * entry instead. It is counted and logged, never silent. */
+static void spread_local(struct node *n, const struct entry *e, uint64_t now_ms)
+{
+    if (!n->gossip)
+        return;
+    int rc = gossip_local_write(n->gossip, e, now_ms);
+    if (rc != 0) {
+        n->server.stats.gossip_handoff_errors++;
+        node_log(NODE_LOG_WARN, "write not handed to gossip (anti-entropy will carry it)",
+                 "error=\"%s\"", gkv_strerror(rc));
+    }
+}
+
 static int do_put(struct node *n, const uint8_t *key, size_t klen, const uint8_t *val,
                   size_t vlen)
 {
     uint64_t now = node_wall_ms();
     struct entry e;
     int rc = store_put(n->store, key, klen, val, vlen, now, &e);
-    if (rc == 0 && n->gossip)
-        gossip_local_write(n->gossip, &e, now);
+    if (rc == 0)
+        spread_local(n, &e, now);
     return rc;
 }
 
@@ -110,8 +125,8 @@ static int do_del(struct node *n, const uint8_t *key, size_t klen, bool *existed
     uint64_t now = node_wall_ms();
     struct entry e;
     int rc = store_del(n->store, key, klen, now, &e, existed);
-    if (rc == 0 && n->gossip)
-        gossip_local_write(n->gossip, &e, now);
+    if (rc == 0)
+        spread_local(n, &e, now);
     return rc;
 }
 

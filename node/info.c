@@ -106,6 +106,7 @@ static void sec_stats(struct node *n, struct resp_buf *b)
     line(b, "unknown_commands:%" PRIu64, st->unknown_commands);
     line(b, "arity_errors:%" PRIu64, st->arity_errors);
     line(b, "write_errors:%" PRIu64, st->write_errors);
+    line(b, "gossip_handoff_errors:%" PRIu64, st->gossip_handoff_errors);
 }
 
 static void sec_cluster(struct node *n, struct resp_buf *b)

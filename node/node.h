@@ -45,6 +45,7 @@ struct node_server_stats {
     uint64_t unknown_commands;
     uint64_t arity_errors;
     uint64_t write_errors;           /* store refused a write */
+    uint64_t gossip_handoff_errors;  /* stored writes the gossip core refused */
     uint64_t net_input_bytes, net_output_bytes;
     uint64_t keyspace_hits, keyspace_misses;
 };

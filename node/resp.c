@@ -213,16 +213,26 @@ bool resp_str2ll(const uint8_t *s, size_t len, long long *out)
 }
 
 /* Find c in buf[from, from + max_line + 1). Returns its index, or -1 with
- * *too_long set when that whole window exists without it. */
-static long long find_bounded(const struct resp_parser *p, size_t from, uint8_t c, size_t max_line,
+ * *too_long set when that whole window exists without it. A search that
+ * fails remembers how far it looked (line_seen, relative to from, so the
+ * buffer may be compacted meanwhile): the next call, with more bytes, goes
+ * on from there instead of rescanning the line, so a sender trickling a
+ * long line a byte at a time costs linear, not quadratic, time. Every call
+ * site passes the same from until its line is found. */
+static long long find_bounded(struct resp_parser *p, size_t from, uint8_t c, size_t max_line,
                               bool *too_long)
 {
     size_t avail = p->len - from;
     size_t window = max_line + 1 < avail ? max_line + 1 : avail;
-    const uint8_t *hit = memchr(p->buf + from, c, window);
+    size_t seen = p->line_seen < window ? p->line_seen : window;
+    const uint8_t *hit = memchr(p->buf + from + seen, c, window - seen);
+    p->search_bytes += window - seen;
     *too_long = false;
-    if (hit)
+    if (hit) {
+        p->line_seen = 0;
         return hit - p->buf;
+    }
+    p->line_seen = window;
     if (avail > max_line)
         *too_long = true;
     return -1;
@@ -457,6 +467,7 @@ int resp_parser_next(struct resp_parser *p, struct resp_cmd *cmd)
                 return RESP_NEED_MORE;
             p->mode = p->buf[p->pos] == '*' ? MODE_MULTIBULK : MODE_INLINE;
             p->scan = p->pos;
+            p->line_seen = 0;
             p->argc = 0;
             p->multibulk_left = 0;
             p->bulk_len = -1;

@@ -325,6 +325,38 @@ static void test_shrink_frees_big_argument_arrays_when_idle(void **state)
     resp_parser_free(&p);
 }
 
+/* A slow sender trickling a long line: each read continues the search for
+ * the line end where the previous one stopped, so the bytes searched stay
+ * linear in the line (they were quadratic: every byte rescanned the line). */
+static void test_line_search_resumes_on_a_trickled_line(void **state)
+{
+    (void)state;
+    struct resp_limits lim;
+    resp_limits_default(&lim, 1024 * 1024);
+    const size_t n = 60000;
+    struct resp_parser p;
+    resp_parser_init(&p, &lim);
+    struct resp_cmd cmd;
+    assert_int_equal(resp_parser_feed(&p, "ECHO ", 5), 0);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(resp_parser_feed(&p, "x", 1), 0);
+        assert_int_equal(resp_parser_next(&p, &cmd), RESP_NEED_MORE);
+    }
+    assert_int_equal(resp_parser_feed(&p, "\r\n", 2), 0);
+    assert_int_equal(resp_parser_next(&p, &cmd), RESP_COMMAND);
+    assert_int_equal(cmd.argv_len[1], n);
+    assert_true(p.search_bytes <= 2 * (n + 7));
+    /* The same for a multibulk length line and a bulk length line. */
+    uint64_t before = p.search_bytes;
+    assert_int_equal(resp_parser_feed(&p, "*2\r\n$4\r\nECHO\r\n$", 15), 0);
+    for (int i = 0; i < 2000; i++) {
+        assert_int_equal(resp_parser_feed(&p, "0", 1), 0);
+        assert_int_equal(resp_parser_next(&p, &cmd), RESP_NEED_MORE);
+    }
+    assert_true(p.search_bytes - before <= 2 * (2000 + 20));
+    resp_parser_free(&p);
+}
+
 static void test_query_limit_counts_announced_bytes(void **state)
 {
     (void)state;
@@ -501,6 +533,7 @@ int main(void)
         cmocka_unit_test(test_unauthenticated_limits_are_small),
         cmocka_unit_test(test_unauthenticated_limits_hold_for_inline_requests_too),
         cmocka_unit_test(test_shrink_frees_big_argument_arrays_when_idle),
+        cmocka_unit_test(test_line_search_resumes_on_a_trickled_line),
         cmocka_unit_test(test_query_limit_counts_announced_bytes),
         cmocka_unit_test(test_big_bulk_grows_buffer_and_survives),
         cmocka_unit_test(test_errors_are_sticky),
