@@ -9,7 +9,8 @@
 
 static const struct cli_command commands[] = {
     {"version", "print the version", cli_version},
-    {"inspect", "verify and summarize a data directory: inspect [-v] DIR", cli_inspect},
+    {"inspect", "verify and summarize a data directory: inspect [-v] [--salvage] DIR",
+     cli_inspect},
     {"keygen", "print a new base64 key", cli_keygen},
     {"serve", "run a node in the foreground: serve [--config FILE] [options]", cli_serve},
     /* keygen and serve are added by their modules (node/cmd_keygen.c, node/cmd_serve.c). */

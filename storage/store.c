@@ -1853,6 +1853,11 @@ static int open_existing(struct store *s, uint64_t now_ms, char *err, size_t err
 {
     int rc, valid = 0;
     bool ro = s->cfg.read_only;
+    /* W3: a log damaged in the middle (good records after a bad one) is
+     * refused before anything in the directory is written, so the
+     * operator can salvage from the files exactly as they were. */
+    if (!ro && (rc = wal_check_dir(s->dirfd, err, err_bytes)) != 0)
+        return rc;
     if ((rc = open_files(s, &valid, err, err_bytes)) != 0)
         return rc;
     if (!ro)

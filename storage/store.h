@@ -322,5 +322,13 @@ int store_set_incarnation(struct store *s, uint64_t incarnation);
  * out. Returns 0 when healthy, a negative code otherwise. Never modifies the
  * directory. */
 int store_inspect(const char *dir, bool verbose, FILE *out);
+/* `gossipkv inspect --salvage DIR`: for each write-ahead log damaged in
+ * the middle (a bad record with good ones after it, which store_open
+ * refuses), copy it to log.<gen>.gkv.damaged-<n> and rewrite it with every
+ * good record, before and after the damage; print what was kept and
+ * dropped to out. Takes the directory's lock (GKV_ELOCKED while a node
+ * holds it). Tables and values.gkv are left to the next open, which
+ * repairs them as always. 0 when every log now passes the open's check. */
+int store_salvage(const char *dir, FILE *out);
 
 #endif

@@ -8,9 +8,15 @@
  *      by the owner and by a job never overlap and never leave a gap.
  *  W2  durable only grows, and only after an fdatasync that followed the
  *      pwrite of every byte below it.
- *  W3  A scan stops at the first record that is short or fails its
- *      checksum; nothing after it is applied (a torn tail is normal after a
- *      crash: bytes never acknowledged as durable).
+ *  W3  A replay applies records in file order up to the torn tail: the
+ *      first record that is short or fails its checksum with no good
+ *      record anywhere after it in the file (a crash leaves that: bytes
+ *      never acknowledged as durable). A bad record followed by a good one
+ *      is damage, not a crash's tail: the open refuses (wal_check_dir runs
+ *      before anything is written) and only an explicit salvage skips it.
+ *  W4  "Good" means wal_rec_decode accepts it at its own offset; the
+ *      resync search tries every offset after a bad record (docs/
+ *      FILE_FORMAT.md states the rule and its false-positive odds).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -79,37 +85,49 @@ void wal_rec_encode(uint8_t *dst, uint8_t type, const struct entry *e, uint64_t 
     memcpy(dst + offsetof(struct wal_rec_hdr, checksum), &h.checksum, sizeof h.checksum);
 }
 
-int wal_rec_decode(const uint8_t *buf, size_t len, uint64_t gen, uint64_t off, uint8_t *type,
-                   struct entry *out, size_t *used)
+/* The shape checks of the header at buf (no checksum): 0 with *h and
+ * *bytes (the record's size, which may run past len), or GKV_ETRUNC (fewer
+ * than a header's bytes) or GKV_ECORRUPT. */
+static int rec_shape(const uint8_t *buf, size_t len, struct wal_rec_hdr *h, uint64_t *bytes)
 {
-    struct wal_rec_hdr h;
-    if (len < sizeof h)
+    if (len < sizeof *h)
         return GKV_ETRUNC;
-    memcpy(&h, buf, sizeof h);
-    if (h.magic != WAL_REC_MAGIC || h.reserved != 0 || h.reserved2 != 0)
+    memcpy(h, buf, sizeof *h);
+    if (h->magic != WAL_REC_MAGIC || h->reserved != 0 || h->reserved2 != 0)
         return GKV_ECORRUPT;
     /* Shape checks before the length is trusted (a flipped length must not
-     * send the checksum past the buffer: bounded by len below). */
-    switch (h.type) {
+     * send the checksum past the buffer: bounded by len by the caller). */
+    switch (h->type) {
     case WAL_REC_VERSION:
-        if (h.key_len == 0 || h.key_len > GKV_KEY_MAX || h.vc_n > GKV_VCLOCK_MAX ||
-            (h.flags & ~ENTRY_TOMBSTONE) != 0 || ((h.flags & ENTRY_TOMBSTONE) && h.value_len) ||
-            h.value_len > GKV_VALUE_HARD_MAX)
+        if (h->key_len == 0 || h->key_len > GKV_KEY_MAX || h->vc_n > GKV_VCLOCK_MAX ||
+            (h->flags & ~ENTRY_TOMBSTONE) != 0 || ((h->flags & ENTRY_TOMBSTONE) && h->value_len) ||
+            h->value_len > GKV_VALUE_HARD_MAX)
             return GKV_ECORRUPT;
         break;
     case WAL_REC_PURGE:
-        if (h.key_len == 0 || h.key_len > GKV_KEY_MAX || h.vc_n || h.flags || h.value_len ||
-            h.origin)
+        if (h->key_len == 0 || h->key_len > GKV_KEY_MAX || h->vc_n || h->flags || h->value_len ||
+            h->origin)
             return GKV_ECORRUPT;
         break;
     case WAL_REC_HLC:
-        if (h.key_len || h.vc_n || h.flags || h.value_len || h.origin)
+        if (h->key_len || h->vc_n || h->flags || h->value_len || h->origin)
             return GKV_ECORRUPT;
         break;
     default:
         return GKV_ECORRUPT;
     }
-    uint64_t bytes = WAL_REC_BYTES(h.vc_n, h.key_len, h.value_len);
+    *bytes = WAL_REC_BYTES(h->vc_n, h->key_len, h->value_len);
+    return 0;
+}
+
+int wal_rec_decode(const uint8_t *buf, size_t len, uint64_t gen, uint64_t off, uint8_t *type,
+                   struct entry *out, size_t *used)
+{
+    struct wal_rec_hdr h;
+    uint64_t bytes;
+    int rc = rec_shape(buf, len, &h, &bytes);
+    if (rc != 0)
+        return rc;
     if (bytes > len)
         return GKV_ETRUNC;
     if (rec_checksum(buf, bytes, gen, off) != h.checksum)
@@ -396,13 +414,15 @@ int wal_list(int dirfd, uint64_t *gens, size_t max)
     return n > (size_t)INT32_MAX ? INT32_MAX : (int)n;
 }
 
-static int scan_file(int dirfd, uint64_t gen, wal_apply_cb apply, void *arg,
-                     struct wal_file_report *r, char *err, size_t err_bytes)
+/* Map log.<gen>.gkv read-only (private: nobody truncates it while the
+ * directory's lock is held, so no SIGBUS). *len 0: nothing mapped. */
+static int map_log(int dirfd, uint64_t gen, const uint8_t **base, uint64_t *len, char *err,
+                   size_t err_bytes)
 {
     char name[64];
     wal_name(name, sizeof name, gen);
-    memset(r, 0, sizeof *r);
-    r->gen = gen;
+    *base = NULL;
+    *len = 0;
     int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         int rc = store__errno_code(errno);
@@ -416,75 +436,239 @@ static int scan_file(int dirfd, uint64_t gen, wal_apply_cb apply, void *arg,
         close(fd);
         return rc;
     }
-    r->file_bytes = (uint64_t)st.st_size;
-    if (r->file_bytes < sizeof(struct wal_prologue)) {
-        /* Created, crashed before its prologue was written: holds nothing
-         * that was acknowledged (W2: nothing is durable before it). */
-        r->stop_rc = r->file_bytes ? GKV_ETRUNC : 0;
+    if (st.st_size == 0) {
         close(fd);
         return 0;
     }
-    /* Read-only private mapping: nobody truncates the file while we hold
-     * the directory's lock, so no SIGBUS. */
-    void *m = mmap(NULL, (size_t)r->file_bytes, PROT_READ, MAP_PRIVATE, fd, 0);
+    void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
     close(fd);
     if (m == MAP_FAILED) {
         int rc = store__errno_code(errno);
         snprintf(err, err_bytes, "%s: mmap: %s", name, strerror(errno));
         return rc;
     }
-    madvise(m, (size_t)r->file_bytes, MADV_SEQUENTIAL);
-    const uint8_t *base = m;
-    int rc = 0;
-    struct wal_prologue p;
-    memcpy(&p, base, sizeof p);
-    if (!wal_prologue_ok(&p, gen)) {
-        r->bad_prologue = true;
-        r->stop_rc = GKV_ECORRUPT;
-        goto out;
+    madvise(m, (size_t)st.st_size, MADV_SEQUENTIAL);
+    *base = m;
+    *len = (uint64_t)st.st_size;
+    return 0;
+}
+
+/* Whole 4 KiB-aligned pages of zeros inside [off, end) of base. */
+static uint64_t zero_pages(const uint8_t *base, uint64_t off, uint64_t end)
+{
+    uint64_t n = 0;
+    for (uint64_t pg = (off + 4095) & ~4095ull; pg + 4096 <= end; pg += 4096) {
+        uint64_t i = 0;
+        while (i < 4096 && base[pg + i] == 0)
+            i++;
+        n += i == 4096;
     }
-    uint64_t off = sizeof p;
-    r->good_bytes = off;
-    while (off < r->file_bytes) {
+    return n;
+}
+
+/* Called for each good record of a walk with its offset; nonzero stops. */
+typedef int (*walk_rec_cb)(void *arg, uint8_t type, const struct entry *e, uint64_t off);
+
+struct walk {
+    const uint8_t *base;
+    uint64_t len, gen;
+    uint64_t budget; /* bytes the resync search may still hash */
+    bool stop_at_damage; /* replay: a damaged stretch ends the walk (GKV_ECORRUPT) */
+    walk_rec_cb cb;
+    void *arg;
+};
+
+/* W4: the offset of the first good record at or after from; w->len when
+ * there is none, or where the search gave up (*gave_up) because candidate
+ * headers claimed more bytes than the budget holds. Candidates are the
+ * offsets holding the record magic; each that passes the shape checks
+ * costs its claimed length in checksum work. */
+static uint64_t resync(struct walk *w, uint64_t from, bool *gave_up)
+{
+    const uint32_t magic = WAL_REC_MAGIC; /* little-endian, as records hold it */
+    uint64_t off = from;
+    *gave_up = false;
+    while (off + sizeof(struct wal_rec_hdr) <= w->len) {
+        const uint8_t *p = memmem(w->base + off, (size_t)(w->len - off), &magic, sizeof magic);
+        if (!p)
+            break;
+        off = (uint64_t)(p - w->base);
+        struct wal_rec_hdr h;
+        uint64_t bytes;
+        if (rec_shape(p, (size_t)(w->len - off), &h, &bytes) == 0 && bytes <= w->len - off) {
+            if (bytes > w->budget) {
+                *gave_up = true;
+                return off;
+            }
+            w->budget -= bytes;
+            uint8_t type;
+            struct entry e;
+            size_t used;
+            if (wal_rec_decode(p, (size_t)(w->len - off), w->gen, off, &type, &e, &used) == 0)
+                return off;
+        }
+        off++;
+    }
+    return w->len;
+}
+
+/* A bad record (or prologue) at start: find the next good record. Returns
+ * true with *next when one follows (a damaged stretch, recorded in r),
+ * false when the rest of the file is the torn tail (or undecided). */
+static bool step_over_damage(struct walk *w, struct wal_file_report *r, uint64_t start,
+                             uint64_t search_from, int why, uint64_t *next)
+{
+    bool gave_up;
+    uint64_t nx = resync(w, search_from, &gave_up);
+    if (gave_up || nx >= w->len) {
+        r->tail_off = start;
+        r->stop_rc = why;
+        r->undecided = gave_up;
+        return false;
+    }
+    if (r->damaged < WAL_REPORT_DAMAGE) {
+        struct wal_damage *d = &r->damage[r->damaged];
+        d->off = start;
+        d->bytes = nx - start;
+        d->record = start == 0 ? 0 : r->records + 1;
+        d->why = why;
+        d->zero_pages = zero_pages(w->base, start, nx);
+    }
+    r->damaged++;
+    r->damaged_bytes += nx - start;
+    *next = nx;
+    return true;
+}
+
+/* Walk one mapped log file: every good record to w->cb in order, damaged
+ * stretches and the torn tail into r. */
+static int walk_file(struct walk *w, struct wal_file_report *r)
+{
+    r->tail_off = 0;
+    if (w->len < sizeof(struct wal_prologue)) {
+        /* Created, crashed before its prologue was written: holds nothing
+         * that was acknowledged (W2: nothing is durable before it). */
+        r->stop_rc = w->len ? GKV_ETRUNC : 0;
+        return 0;
+    }
+    r->tail_off = w->len;
+    uint64_t off = sizeof(struct wal_prologue);
+    struct wal_prologue p;
+    memcpy(&p, w->base, sizeof p);
+    if (wal_prologue_ok(&p, w->gen)) {
+        r->good_bytes = off;
+    } else {
+        /* Records are seeded with the generation of the file's name, not
+         * the prologue's: they verify without it. */
+        r->bad_prologue = true;
+        if (!step_over_damage(w, r, 0, off, GKV_ECORRUPT, &off))
+            return 0;
+        if (w->stop_at_damage)
+            return GKV_ECORRUPT;
+    }
+    while (off < w->len) {
         uint8_t type;
         struct entry e;
         size_t used;
-        int d = wal_rec_decode(base + off, (size_t)(r->file_bytes - off), gen, off, &type, &e, &used);
+        int d = wal_rec_decode(w->base + off, (size_t)(w->len - off), w->gen, off, &type, &e,
+                               &used);
         if (d != 0) {
-            r->stop_rc = d;
-            break;
+            if (!step_over_damage(w, r, off, off + 1, d, &off))
+                break;
+            if (w->stop_at_damage)
+                return GKV_ECORRUPT;
+            continue;
         }
-        if (apply && (rc = apply(arg, type, &e)) != 0) {
-            snprintf(err, err_bytes, "%s: replaying the record at offset %llu: %s", name,
-                     (unsigned long long)off, gkv_strerror(rc));
-            break;
-        }
+        int rc = w->cb ? w->cb(w->arg, type, &e, off) : 0;
+        if (rc != 0)
+            return rc;
         r->records++;
+        r->good_bytes += used;
         off += used;
-        r->good_bytes = off;
     }
-out:
-    munmap(m, (size_t)r->file_bytes);
+    for (uint64_t i = 0; i < r->damaged && i < WAL_REPORT_DAMAGE; i++) {
+        struct wal_damage *d = &r->damage[i];
+        d->records_after = r->records - (d->record ? d->record - 1 : 0);
+    }
+    return 0;
+}
+
+static uint64_t resync_budget(uint64_t file_bytes)
+{
+    return WAL_RESYNC_WORK_BYTES + WAL_RESYNC_WORK_FACTOR * file_bytes;
+}
+
+struct replay_arg {
+    wal_apply_cb apply;
+    void *arg;
+};
+
+static int replay_rec_cb(void *arg, uint8_t type, const struct entry *e, uint64_t off)
+{
+    (void)off;
+    struct replay_arg *a = arg;
+    return a->apply(a->arg, type, e);
+}
+
+/* Map and walk log.<gen>.gkv; apply (may be NULL) gets each good record. */
+static int scan_file(int dirfd, uint64_t gen, wal_apply_cb apply, void *arg,
+                     struct wal_file_report *r, char *err, size_t err_bytes)
+{
+    memset(r, 0, sizeof *r);
+    r->gen = gen;
+    struct walk w = {.gen = gen, .stop_at_damage = apply != NULL};
+    int rc = map_log(dirfd, gen, &w.base, &w.len, err, err_bytes);
+    if (rc != 0)
+        return rc;
+    r->file_bytes = w.len;
+    w.budget = resync_budget(w.len);
+    struct replay_arg ra = {apply, arg};
+    if (apply) {
+        w.cb = replay_rec_cb;
+        w.arg = &ra;
+    }
+    rc = walk_file(&w, r);
+    if (rc != 0) {
+        char name[64];
+        wal_name(name, sizeof name, gen);
+        if (rc == GKV_ECORRUPT && r->damaged)
+            snprintf(err, err_bytes, "%s: damaged record at offset %llu with good records after "
+                                     "it: the replay stops (wal_check_dir refuses it first)",
+                     name, (unsigned long long)r->damage[0].off);
+        else
+            snprintf(err, err_bytes, "%s: replaying a record: %s", name, gkv_strerror(rc));
+    }
+    if (w.len)
+        munmap((void *)w.base, (size_t)w.len);
     return rc;
 }
 
-int wal_scan_dir(int dirfd, wal_apply_cb apply, void *arg, wal_file_cb file_cb, void *file_arg,
-                 struct wal_stats *st, uint64_t *max_gen, char *err, size_t err_bytes)
+/* wal_list into gens[WAL_MAX_FILES], refusing more files than that. */
+static int list_logs(int dirfd, uint64_t *gens, char *err, size_t err_bytes)
 {
-    uint64_t gens[WAL_MAX_FILES];
     int n = wal_list(dirfd, gens, WAL_MAX_FILES);
     if (n < 0) {
         snprintf(err, err_bytes, "listing the log files: %s", gkv_strerror(n));
         return n;
     }
-    if (max_gen)
-        *max_gen = 0;
     if ((size_t)n > WAL_MAX_FILES) {
         snprintf(err, err_bytes, "%d log files (log.<gen>.gkv), more than %u: refusing to guess "
                                  "their order",
                  n, WAL_MAX_FILES);
         return GKV_ELIMIT;
     }
+    return n;
+}
+
+int wal_scan_dir(int dirfd, wal_apply_cb apply, void *arg, wal_file_cb file_cb, void *file_arg,
+                 struct wal_stats *st, uint64_t *max_gen, char *err, size_t err_bytes)
+{
+    uint64_t gens[WAL_MAX_FILES];
+    if (max_gen)
+        *max_gen = 0;
+    int n = list_logs(dirfd, gens, err, err_bytes);
+    if (n < 0)
+        return n;
     for (int i = 0; i < n; i++) {
         struct wal_file_report r;
         int rc = scan_file(dirfd, gens[i], apply, arg, &r, err, err_bytes);
@@ -493,9 +677,8 @@ int wal_scan_dir(int dirfd, wal_apply_cb apply, void *arg, wal_file_cb file_cb, 
         if (st) {
             st->replay_files++;
             st->replay_records += r.records;
-            if (r.file_bytes > r.good_bytes)
-                st->replay_torn_bytes += r.file_bytes - r.good_bytes;
-            if (r.bad_prologue)
+            st->replay_torn_bytes += r.file_bytes - r.tail_off;
+            if (r.bad_prologue && r.records == 0)
                 st->replay_bad_files++;
         }
         if (file_cb)
@@ -504,4 +687,182 @@ int wal_scan_dir(int dirfd, wal_apply_cb apply, void *arg, wal_file_cb file_cb, 
             *max_gen = gens[i];
     }
     return 0;
+}
+
+void wal_damage_describe(char *buf, size_t n, const struct wal_damage *d)
+{
+    char what[48];
+    if (d->record == 0)
+        snprintf(what, sizeof what, "the prologue");
+    else
+        snprintf(what, sizeof what, "record %llu", (unsigned long long)d->record);
+    char zeros[64] = "";
+    if (d->zero_pages)
+        snprintf(zeros, sizeof zeros, "; %llu whole 4 KiB pages of zeros",
+                 (unsigned long long)d->zero_pages);
+    snprintf(buf, n, "%s at offset %llu is damaged (%llu bytes, %s%s)", what,
+             (unsigned long long)d->off, (unsigned long long)d->bytes,
+             d->why == GKV_ETRUNC ? "its length runs past the next good record"
+                                  : "bad header or checksum",
+             zeros);
+}
+
+int wal_check_dir(int dirfd, char *err, size_t err_bytes)
+{
+    uint64_t gens[WAL_MAX_FILES];
+    int n = list_logs(dirfd, gens, err, err_bytes);
+    if (n < 0)
+        return n;
+    for (int i = 0; i < n; i++) {
+        struct wal_file_report r;
+        int rc = scan_file(dirfd, gens[i], NULL, NULL, &r, err, err_bytes);
+        if (rc != 0)
+            return rc;
+        if (!wal_file_damaged(&r))
+            continue;
+        char name[64], what[160];
+        wal_name(name, sizeof name, gens[i]);
+        if (r.damaged) {
+            wal_damage_describe(what, sizeof what, &r.damage[0]);
+            snprintf(err, err_bytes, "%s: %s and %llu good records follow it (damaged "
+                                     "stretches: %llu, %llu bytes): acknowledged writes may be "
+                                     "lost; open refused, nothing changed; `gossipkv inspect "
+                                     "--salvage DIR` keeps every good record",
+                     name, what, (unsigned long long)r.damage[0].records_after,
+                     (unsigned long long)r.damaged, (unsigned long long)r.damaged_bytes);
+        } else {
+            snprintf(err, err_bytes, "%s: a bad record at offset %llu, and the search for good "
+                                     "records after it gave up (record-like bytes past its "
+                                     "budget); open refused, nothing changed; see `gossipkv "
+                                     "inspect DIR`",
+                     name, (unsigned long long)r.tail_off);
+        }
+        return GKV_ECORRUPT;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ salvage */
+
+struct salvage_out {
+    int fd;
+    uint64_t gen;
+    uint64_t off; /* file offset of buf[0] */
+    uint8_t *buf;
+    size_t len, cap;
+    int rc;
+};
+
+static int salvage_rec_cb(void *arg, uint8_t type, const struct entry *e, uint64_t off)
+{
+    (void)off;
+    struct salvage_out *o = arg;
+    uint64_t bytes = wal_rec_bytes(type, e);
+    if (o->len + bytes > o->cap) {
+        int rc = write_all(o->fd, o->buf, o->len, o->off);
+        if (rc != 0)
+            return rc;
+        o->off += o->len;
+        o->len = 0;
+        if ((rc = buf_reserve(&o->buf, &o->cap, (size_t)bytes)) != 0)
+            return rc;
+    }
+    /* Re-encoded at its new offset: the checksum is seeded with it. */
+    wal_rec_encode(o->buf + o->len, type, e, o->gen, o->off + o->len);
+    o->len += (size_t)bytes;
+    return 0;
+}
+
+/* Create name (O_EXCL when excl) and write bytes to it, durably. */
+static int write_file_durably(int dirfd, const char *name, bool excl, const uint8_t *bytes,
+                              size_t len)
+{
+    int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_CLOEXEC | (excl ? O_EXCL : O_TRUNC), 0600);
+    if (fd < 0)
+        return errno == EEXIST ? GKV_EEXIST : store__errno_code(errno);
+    int rc = write_all(fd, bytes, len, 0);
+    if (rc == 0)
+        rc = store__fdatasync(fd);
+    close(fd);
+    return rc;
+}
+
+/* log.<gen>.gkv.salvage: the prologue and the good records of w. */
+static int write_salvaged(int dirfd, struct walk *w, const char *tmp, struct wal_file_report *r)
+{
+    struct salvage_out o = {.gen = w->gen};
+    o.fd = openat(dirfd, tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (o.fd < 0)
+        return store__errno_code(errno);
+    int rc = buf_reserve(&o.buf, &o.cap, WAL_BUF_BYTES);
+    if (rc == 0) {
+        struct wal_prologue p;
+        wal_prologue_init(&p, w->gen);
+        memcpy(o.buf, &p, sizeof p);
+        o.len = sizeof p;
+        w->cb = salvage_rec_cb;
+        w->arg = &o;
+        w->budget = resync_budget(w->len);
+        memset(r, 0, sizeof *r);
+        r->gen = w->gen;
+        r->file_bytes = w->len;
+        rc = walk_file(w, r);
+    }
+    if (rc == 0)
+        rc = write_all(o.fd, o.buf, o.len, o.off);
+    if (rc == 0)
+        rc = store__fdatasync(o.fd);
+    close(o.fd);
+    free(o.buf);
+    return rc;
+}
+
+int wal_salvage_file(int dirfd, uint64_t gen, struct wal_file_report *r, char *backup,
+                     size_t backup_bytes, char *err, size_t err_bytes)
+{
+    char name[64], tmp[80];
+    wal_name(name, sizeof name, gen);
+    backup[0] = '\0';
+    memset(r, 0, sizeof *r);
+    r->gen = gen;
+    struct walk w = {.gen = gen};
+    int rc = map_log(dirfd, gen, &w.base, &w.len, err, err_bytes);
+    if (rc != 0)
+        return rc;
+    r->file_bytes = w.len;
+    w.budget = resync_budget(w.len);
+    if ((rc = walk_file(&w, r)) != 0 || !wal_file_damaged(r))
+        goto out;
+    /* The backup first, byte for byte, under a name wal_list ignores. */
+    for (int i = 1; i <= 1000; i++) {
+        snprintf(backup, backup_bytes, "%s.damaged-%d", name, i);
+        rc = write_file_durably(dirfd, backup, true, w.base, (size_t)w.len);
+        if (rc != GKV_EEXIST)
+            break;
+    }
+    if (rc != 0) {
+        snprintf(err, err_bytes, "%s: cannot write the backup %s: %s", name, backup,
+                 gkv_strerror(rc));
+        backup[0] = '\0';
+        goto out;
+    }
+    /* Then the salvaged file, renamed over the damaged one: a crash leaves
+     * either file whole under the log's name. */
+    snprintf(tmp, sizeof tmp, "%s.salvage", name);
+    struct wal_file_report r2;
+    rc = write_salvaged(dirfd, &w, tmp, &r2);
+    if (rc == 0 && renameat(dirfd, tmp, dirfd, name) != 0)
+        rc = store__errno_code(errno);
+    if (rc == 0)
+        rc = store__fsync_dir(dirfd);
+    if (rc != 0) {
+        snprintf(err, err_bytes, "%s: cannot write the salvaged log (the original is unchanged "
+                                 "or in %s): %s",
+                 name, backup, gkv_strerror(rc));
+        unlinkat(dirfd, tmp, 0);
+    }
+out:
+    if (w.len)
+        munmap((void *)w.base, (size_t)w.len);
+    return rc;
 }

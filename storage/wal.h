@@ -193,25 +193,84 @@ void wal_job_finish(struct wal *w, struct wal_job *j, int rc);
  * call. A nonzero return stops the replay and is returned. */
 typedef int (*wal_apply_cb)(void *arg, uint8_t type, const struct entry *e);
 
-/* Per-file summary (replay and inspect). */
+/* A damaged stretch of a log file: bytes [off, off + bytes) that belong to
+ * no good record, with a good record right after them (a stretch that runs
+ * to the end of the file is the torn tail, not a wal_damage). See
+ * docs/FILE_FORMAT.md ("Damage in the middle of a log") for the rule. */
+struct wal_damage {
+    uint64_t off;
+    uint64_t bytes;
+    uint64_t record;        /* 1-based number, in file order, of the record that
+                             * should start at off; 0: the prologue */
+    uint64_t records_after; /* good records after it in the file */
+    int why;                /* GKV_ETRUNC (its length runs past the next good
+                             * record) or GKV_ECORRUPT (header or checksum) */
+    uint64_t zero_pages;    /* whole 4 KiB file pages of zeros in it (what a
+                             * page that never reached the disk reads as) */
+};
+
+/* "record 17 at offset 4242 is damaged (57 bytes, ...)" into buf. */
+void wal_damage_describe(char *buf, size_t n, const struct wal_damage *d);
+
+/* Damaged stretches a report keeps (more are counted, not kept). */
+#define WAL_REPORT_DAMAGE 8u
+/* The resync search (wal.c) hashes at most this many candidate bytes per
+ * file, plus the file's size times WAL_RESYNC_WORK_FACTOR: records whose
+ * headers are embedded in values can make it quadratic otherwise. Past it
+ * the rest of the file counts as undecided (refused, never dropped
+ * silently). */
+#define WAL_RESYNC_WORK_BYTES (64ull << 20)
+#define WAL_RESYNC_WORK_FACTOR 8u
+
+/* Per-file summary (replay, check, inspect and salvage). */
 struct wal_file_report {
     uint64_t gen;
     uint64_t file_bytes;
-    uint64_t records;
-    uint64_t good_bytes; /* prologue + good records */
+    uint64_t records;    /* good records */
+    uint64_t good_bytes; /* prologue (if good) + good records */
     bool bad_prologue;
-    int stop_rc; /* 0, or why the scan stopped before the end (GKV_ETRUNC/GKV_ECORRUPT) */
+    int stop_rc;        /* 0, or why the torn tail starts (GKV_ETRUNC/GKV_ECORRUPT) */
+    uint64_t tail_off;  /* where the torn tail starts; file_bytes if none */
+    bool undecided;     /* the resync search gave up at tail_off (budget): what
+                         * follows is unknown, so it counts as damage */
+    uint64_t damaged;   /* damaged stretches (each refuses the open) */
+    uint64_t damaged_bytes;
+    struct wal_damage damage[WAL_REPORT_DAMAGE]; /* the first ones */
 };
 typedef void (*wal_file_cb)(void *arg, const struct wal_file_report *r);
+
+/* Does this file hold damage that an open must refuse (wal_check_dir)? */
+static inline bool wal_file_damaged(const struct wal_file_report *r)
+{
+    return r->damaged > 0 || r->undecided;
+}
 
 /* The generations of the log files in dirfd, ascending, into gens (at most
  * max). Returns the count (more than max: only max stored) or GKV_E*. */
 int wal_list(int dirfd, uint64_t *gens, size_t max);
 /* Scan (apply != NULL: replay) every log file in generation order. A file
- * ends at its first short or bad record (counted in w->st.replay_torn_bytes
- * if w is not NULL); file_cb, if set, gets each file's summary. */
+ * ends at its torn tail (counted in st->replay_torn_bytes if st is not
+ * NULL); file_cb, if set, gets each file's summary. A damaged stretch
+ * (wal_damage) stops a replay with GKV_ECORRUPT (wal_check_dir first keeps
+ * it from starting). */
 #define WAL_MAX_FILES 16u /* a checkpoint leaves one or two; more = leftovers */
 int wal_scan_dir(int dirfd, wal_apply_cb apply, void *arg, wal_file_cb file_cb, void *file_arg,
                  struct wal_stats *st, uint64_t *max_gen, char *err, size_t err_bytes);
+/* Read every log file without applying anything: 0 when each ends at most
+ * in a torn tail; GKV_ECORRUPT when one holds a damaged stretch followed by
+ * good records (err names the file, the offset, the record number and how
+ * many good records follow, and the way out). Writes nothing. */
+int wal_check_dir(int dirfd, char *err, size_t err_bytes);
+
+/* Salvage log.<gen>.gkv (the caller holds the directory's lock): copy it to
+ * log.<gen>.gkv.damaged-<n> (the first unused n), then replace it, through
+ * a fsynced temporary file and a rename, by its good records alone,
+ * re-encoded at their new offsets: every good record before, between and
+ * after the damaged stretches, in order (its torn tail is dropped too).
+ * *r describes the file as found; backup (backup_bytes) receives the
+ * copy's name, "" when nothing was done: a file without damage
+ * (wal_file_damaged false) is left as it is, the open handles a torn tail. */
+int wal_salvage_file(int dirfd, uint64_t gen, struct wal_file_report *r, char *backup,
+                     size_t backup_bytes, char *err, size_t err_bytes);
 
 #endif

@@ -7,7 +7,8 @@
  * a list of byte patches, 6 bytes each:
  *
  *   OFFSET SIZE DESCRIPTION
- *   0      1    file: input % number of files (header.gkv, table.N.gkv, values.gkv)
+ *   0      1    file: input % number of files (header.gkv, log.N.gkv, table.N.gkv,
+ *                values.gkv)
  *   1      4    offset in that file, little endian, taken modulo its size
  *   5      1    the byte written there
  *
@@ -15,7 +16,9 @@
  * offset when it is odd. The patched copies are written to a scratch
  * directory, then store_inspect() and store_open() run on it. Either may
  * refuse with an error; neither may crash, leak, or, when the open succeeds,
- * hand out entries that break the API's promises (checked below).
+ * hand out entries that break the API's promises (checked below). An open
+ * refused for a log damaged in the middle is followed by store_salvage()
+ * and a second open, which must not refuse the log again.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -82,6 +85,31 @@ static void write_healthy_store(void)
         store_tick(s, NOW_MS + 300 + (uint64_t)i);
     if (store_close(s) != 0)
         die("close");
+}
+
+/* Reopen with a write-ahead log and write more: the images are read while
+ * it is open (load_images), as a crash would leave the directory: the
+ * log holds the writes since the reopen's checkpoint. */
+static struct store *write_logged_tail(void)
+{
+    struct store_config cfg;
+    store_config_init(&cfg);
+    cfg.dir = healthy_dir;
+    cfg.sync = STORE_SYNC_ALWAYS;
+    struct store *s = NULL;
+    const char *err = NULL;
+    if (store_open(&cfg, NOW_MS + 400, &s, &err) != 0)
+        die(err ? err : "reopen");
+    char key[32], val[64];
+    for (int i = 0; i < 24; i++) {
+        int kn = snprintf(key, sizeof key, "key:%d", i * 3 + 1);
+        int vn = snprintf(val, sizeof val, "logged %d", i);
+        if (store_put(s, key, (size_t)kn, val, (size_t)vn, NOW_MS + 500 + (uint64_t)i, NULL) != 0)
+            die("logged put");
+    }
+    if (store_del(s, "key:2", 5, NOW_MS + 600, NULL, NULL) != 0)
+        die("logged del");
+    return s;
 }
 
 static void load_images(void)
@@ -161,7 +189,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         die("mkdtemp");
     atexit(remove_scratch);
     write_healthy_store();
+    struct store *s = write_logged_tail();
     load_images();
+    if (store_close(s) != 0)
+        die("close after the logged writes");
     /* The images are in memory now: the healthy store's files are not
      * needed any more. */
     clear_dir(healthy_dir);
@@ -264,7 +295,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc != 0) {
         if (s != NULL || err == NULL || err[0] == '\0')
             abort(); /* a refusal must say why and hand out nothing */
-        return 0;
+        if (strstr(err, "good records follow") == NULL)
+            return 0;
+        /* A log damaged in the middle: salvage, after which the open must
+         * not refuse the logs again. */
+        devnull = fopen("/dev/null", "w");
+        if (!devnull)
+            die("/dev/null");
+        int src = store_salvage(scratch_dir, devnull);
+        fclose(devnull);
+        if (src != 0)
+            return 0;
+        rc = store_open(&cfg, NOW_MS + 1000, &s, &err);
+        if (rc != 0 && (s != NULL || strstr(err, "good records follow") != NULL))
+            abort();
+        if (rc != 0)
+            return 0;
     }
     struct store_stats st;
     store_stats(s, &st);

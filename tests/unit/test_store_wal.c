@@ -9,8 +9,11 @@
  *    their last checkpoint (the checkpoint hook copies them), the reopen
  *    brings back every write from the log, including deletes, and a purge
  *    replayed after the writes it removed does not resurrect the key;
- *  - a torn tail (truncated mid-record) and flipped bytes inside the log
- *    end the replay at the last good record, counted, never a crash;
+ *  - a torn tail (truncated mid-record, a bad last record, garbage or
+ *    zeros after it) ends the replay at the last good record, counted;
+ *  - damage in the middle (good records after a bad one) refuses the open
+ *    and leaves every file byte for byte; inspect reports it; salvage
+ *    backs the log up and keeps every good record around the damage;
  *  - the power-loss simulation with real processes: a forked child writes
  *    with sync=always (or batch, acknowledging after each group commit),
  *    checkpointing often, reports acknowledged versions through a pipe and
@@ -634,44 +637,192 @@ static void log_path(const char *dir, char *out, size_t n)
     snprintf(out, n, "%s/%s", dir, name);
 }
 
-/* Torn tail and flipped bytes: the replay ends at the last good record,
- * counts the rest, the open succeeds and the earlier writes are there. */
-static void test_wal_torn_tail_and_corrupt_bytes_end_replay_counted(void **state)
+/* A fresh directory whose checkpoints are snapshotted into snap (for
+ * crash_and_power_loss), and its removal. */
+static void logged_begin(char *dir, char *snap, struct hook_arg *h)
+{
+    test_mkdtemp(dir, 64);
+    snprintf(snap, 128, "%s.snap", dir);
+    snprintf(h->snap, sizeof h->snap, "%s", snap);
+    store__set_checkpoint_hook(hook_cb, h);
+}
+
+static void logged_end(const char *dir, const char *snap)
+{
+    store__set_checkpoint_hook(NULL, NULL);
+    test_rmrf(dir);
+    rm_snapshots(snap);
+}
+
+/* A data directory whose log holds 200 puts (keys 0..199, version 1) after
+ * a checkpoint, left by a crash and a power loss: the log is the only copy
+ * of those writes. */
+static void make_logged_dir(const char *dir, const char *snap, char *logf, size_t logf_bytes)
+{
+    test_rmrf(dir);
+    struct store *s = open_mode(dir, 4096, STORE_SYNC_ALWAYS, 0);
+    assert_int_equal(store_sync(s), 0);
+    for (uint64_t i = 0; i < 200; i++)
+        put_v(s, i, 1);
+    crash_and_power_loss(s, dir, snap);
+    log_path(dir, logf, logf_bytes);
+}
+
+/* The records of a log file: offset, size and key number (-1: no key). */
+struct log_rec {
+    uint64_t off, bytes;
+    int64_t key;
+};
+
+static size_t log_records(const char *logf, struct log_rec *out, size_t max)
+{
+    FILE *f = fopen(logf, "rb");
+    assert_non_null(f);
+    static uint8_t buf[1u << 20];
+    size_t len = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    assert_true(len < sizeof buf);
+    const char *base = strrchr(logf, '/') + 1;
+    unsigned long long gen = 0;
+    assert_int_equal(sscanf(base, "log.%llu.gkv", &gen), 1);
+    size_t n = 0;
+    uint64_t off = sizeof(struct wal_prologue);
+    while (off < len && n < max) {
+        uint8_t type;
+        struct entry e;
+        size_t used;
+        assert_int_equal(wal_rec_decode(buf + off, len - off, gen, off, &type, &e, &used), 0);
+        out[n].off = off;
+        out[n].bytes = used;
+        out[n].key = -1;
+        if (type == WAL_REC_VERSION) {
+            char k[32];
+            memcpy(k, e.key, e.key_len);
+            k[e.key_len] = 0;
+            out[n].key = strtoll(k + 1, NULL, 10);
+        }
+        n++;
+        off += used;
+    }
+    assert_int_equal(off, len);
+    return n;
+}
+
+static size_t rec_of_key(const struct log_rec *r, size_t n, int64_t key)
+{
+    for (size_t i = 0; i < n; i++)
+        if (r[i].key == key)
+            return i;
+    fail_msg("key %" PRId64 " not in the log", key);
+    return 0;
+}
+
+/* "name size checksum" of every file in dir, sorted by name: equal
+ * fingerprints mean the directory was left byte for byte as it was. */
+static void dir_fingerprint(const char *dir, char *out, size_t n)
+{
+    char names[32][256];
+    size_t k = 0;
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL)
+        if (de->d_name[0] != '.' && k < 32)
+            snprintf(names[k++], sizeof names[0], "%s", de->d_name);
+    closedir(d);
+    qsort(names, k, sizeof names[0], (int (*)(const void *, const void *))strcmp);
+    size_t used = 0;
+    out[0] = 0;
+    for (size_t i = 0; i < k; i++) {
+        char p[512];
+        snprintf(p, sizeof p, "%.200s/%s", dir, names[i]);
+        FILE *f = fopen(p, "rb");
+        assert_non_null(f);
+        uint64_t h = 0, size = 0;
+        static uint8_t buf[1u << 16];
+        size_t r;
+        while ((r = fread(buf, 1, sizeof buf, f)) > 0) {
+            h = store__checksum64(buf, r, h);
+            size += r;
+        }
+        fclose(f);
+        used += (size_t)snprintf(out + used, n - used, "%s %" PRIu64 " %016" PRIx64 "\n",
+                                 names[i], size, h);
+        assert_true(used < n);
+    }
+}
+
+static uint64_t file_checksum(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    static uint8_t buf[1u << 16];
+    uint64_t h = 0;
+    size_t r;
+    while ((r = fread(buf, 1, sizeof buf, f)) > 0)
+        h = store__checksum64(buf, r, h);
+    fclose(f);
+    return h;
+}
+
+/* Does the text store_inspect (or store_salvage) prints contain want? */
+static bool printed(int (*fn)(const char *, FILE *), const char *dir, const char *want, int *rc)
+{
+    FILE *out = tmpfile();
+    assert_non_null(out);
+    *rc = fn(dir, out);
+    rewind(out);
+    char text[16384];
+    size_t n = fread(text, 1, sizeof text - 1, out);
+    text[n] = 0;
+    fclose(out);
+    printf("%s", text);
+    return strstr(text, want) != NULL;
+}
+
+static int inspect_quiet(const char *dir, FILE *out)
+{
+    return store_inspect(dir, false, out);
+}
+
+/* Torn tails: a log cut mid-record, the last record's checksum broken, or
+ * garbage or zeros after the last record (nothing good after the bad
+ * bytes): the open drops the tail, counts it, and keeps every record
+ * before it; inspect reports the tail and calls the directory healthy. */
+static void test_wal_torn_tail_is_dropped_and_counted(void **state)
 {
     (void)state;
     char dir[64], snap[128], logf[256];
-    test_mkdtemp(dir, sizeof dir);
-    snprintf(snap, sizeof snap, "%s.snap", dir);
     struct hook_arg h = {0};
-    snprintf(h.snap, sizeof h.snap, "%s", snap);
-    store__set_checkpoint_hook(hook_cb, &h);
-    for (int variant = 0; variant < 3; variant++) {
-        test_rmrf(dir);
-        struct store *s = open_mode(dir, 4096, STORE_SYNC_ALWAYS, 0);
-        assert_int_equal(store_sync(s), 0);
-        for (uint64_t i = 0; i < 200; i++)
-            put_v(s, i, 1);
-        crash_and_power_loss(s, dir, snap);
-        log_path(dir, logf, sizeof logf);
+    logged_begin(dir, snap, &h);
+    for (int variant = 0; variant < 4; variant++) {
+        make_logged_dir(dir, snap, logf, sizeof logf);
+        static struct log_rec recs[1024];
+        size_t nrec = log_records(logf, recs, 1024);
         struct stat st0;
         assert_int_equal(stat(logf, &st0), 0);
-        uint64_t size = (uint64_t)st0.st_size, cut = size / 2;
+        uint64_t size = (uint64_t)st0.st_size, cut = size / 2, torn_want = 0;
+        const struct log_rec *last = &recs[nrec - 1];
         if (variant == 0) {
             assert_int_equal(truncate(logf, (off_t)cut), 0); /* torn mid-file */
         } else if (variant == 1) {
+            /* A flipped byte in the last record's value: bad checksum,
+             * nothing after it. */
             FILE *f = fopen(logf, "r+b");
             assert_non_null(f);
-            fseek(f, (long)cut, SEEK_SET);
+            fseek(f, (long)(last->off + last->bytes - 3), SEEK_SET);
             int c = fgetc(f);
-            fseek(f, (long)cut, SEEK_SET);
-            fputc(c ^ 0x40, f); /* a flipped byte in the middle */
+            fseek(f, (long)(last->off + last->bytes - 3), SEEK_SET);
+            fputc(c ^ 0x40, f);
             fclose(f);
+            torn_want = last->bytes;
         } else {
             FILE *f = fopen(logf, "ab");
             assert_non_null(f);
             for (int i = 0; i < 100; i++)
-                fputc(0xa5, f); /* garbage appended after the last record */
+                fputc(variant == 2 ? 0xa5 : 0, f); /* garbage, or never-written zeros */
             fclose(f);
+            torn_want = 100;
         }
         FILE *out = tmpfile();
         assert_non_null(out);
@@ -680,21 +831,21 @@ static void test_wal_torn_tail_and_corrupt_bytes_end_replay_counted(void **state
         char line[512];
         bool saw = false;
         while (fgets(line, sizeof line, out))
-            if (strstr(line, "log.") && strstr(line, "torn"))
+            if (strstr(line, "log.") && strstr(line, "torn tail"))
                 saw = true;
         fclose(out);
         assert_true(saw);
 
-        s = open_mode(dir, 4096, STORE_SYNC_ALWAYS, 0);
+        struct store *s = open_mode(dir, 4096, STORE_SYNC_ALWAYS, 0);
         struct store_stats st;
         store_stats(s, &st);
         printf("variant %d: replayed %" PRIu64 " records, %" PRIu64 " torn bytes of %" PRIu64
                "\n",
                variant, st.log_replayed_records, st.log_replay_torn_bytes, size);
         assert_true(st.log_replay_torn_bytes > 0);
-        if (variant == 2)
-            assert_int_equal(st.log_replay_torn_bytes, 100);
-        /* Keys before the damage are there, in order: a prefix. */
+        if (torn_want)
+            assert_int_equal(st.log_replay_torn_bytes, torn_want);
+        /* Keys before the tail are there, in order: a prefix. */
         uint64_t present = 0;
         for (uint64_t i = 0; i < 200; i++) {
             uint64_t v = version_of(s, i);
@@ -703,17 +854,209 @@ static void test_wal_torn_tail_and_corrupt_bytes_end_replay_counted(void **state
             else
                 assert_int_equal(v, UINT64_MAX);
         }
-        assert_true(present > 0);
-        if (variant == 2)
-            assert_int_equal(present, 200); /* every record before the garbage */
+        if (variant == 0)
+            assert_true(present > 0 && present < 200);
+        else if (variant == 1)
+            assert_int_equal(present, last->key >= 0 ? 199 : 200); /* all but the last */
         else
-            assert_true(present < 200);
+            assert_int_equal(present, 200); /* every record before the garbage */
         assert_int_equal(store_close(s), 0);
         test_inspect_ok(dir);
     }
-    store__set_checkpoint_hook(NULL, NULL);
+    logged_end(dir, snap);
+}
+
+/* Damage in the middle of the log (good records after it): the open
+ * refuses with an error naming the file, the offset, the record number and
+ * how many good records follow, and leaves every file byte for byte as it
+ * was; inspect reports it; salvage backs the log up, keeps every good
+ * record before and after the damage, and the directory opens with all of
+ * them. Variants: a flipped value byte in the record of key 100, a flipped
+ * magic byte in it (the length is lost: resync by scanning), a 4 KiB page
+ * of zeros mid-file, flipped bytes in the records of keys 50 and 150, a
+ * damaged prologue. */
+static void test_wal_mid_log_damage_refuses_open_then_salvage_keeps_the_rest(void **state)
+{
+    (void)state;
+    char dir[64], snap[128], logf[256];
+    struct hook_arg h = {0};
+    logged_begin(dir, snap, &h);
+    for (int variant = 0; variant < 5; variant++) {
+        make_logged_dir(dir, snap, logf, sizeof logf);
+        const char *logname = strrchr(logf, '/') + 1;
+        static struct log_rec recs[1024];
+        size_t nrec = log_records(logf, recs, 1024);
+        bool lost[200] = {false};
+        size_t first = 0; /* index of the first damaged record */
+        uint64_t first_off = 0, stretches = 1;
+        if (variant == 0 || variant == 1) {
+            first = rec_of_key(recs, nrec, 100);
+            first_off = recs[first].off;
+            /* variant 0: a byte of the value; 1: the magic's first byte */
+            file_flip(dir, logname, variant == 0 ? recs[first].off + recs[first].bytes - 5
+                                                 : recs[first].off);
+            lost[100] = true;
+        } else if (variant == 2) {
+            uint64_t page = (recs[nrec / 2].off + 4095) & ~4095ull;
+            static const uint8_t zero[4096];
+            file_poke(dir, logname, page, zero, sizeof zero);
+            bool seen = false;
+            for (size_t i = 0; i < nrec; i++) {
+                if (recs[i].off + recs[i].bytes <= page || recs[i].off >= page + 4096)
+                    continue;
+                if (!seen) {
+                    first = i;
+                    first_off = recs[i].off;
+                    seen = true;
+                }
+                if (recs[i].key >= 0)
+                    lost[recs[i].key] = true;
+            }
+            assert_true(seen && recs[nrec - 1].off > page + 4096);
+        } else if (variant == 3) {
+            size_t a = rec_of_key(recs, nrec, 50), b = rec_of_key(recs, nrec, 150);
+            file_flip(dir, logname, recs[a].off + 20); /* the HLC field */
+            file_flip(dir, logname, recs[b].off + recs[b].bytes - 1);
+            first = a;
+            first_off = recs[a].off;
+            lost[50] = lost[150] = true;
+            stretches = 2;
+        } else {
+            file_flip(dir, logname, 2); /* the prologue's magic */
+        }
+        char before[8192], after[8192];
+        dir_fingerprint(dir, before, sizeof before);
+        uint64_t damaged_sum = file_checksum(logf);
+
+        /* 1. The open refuses, saying where and what follows. */
+        struct store_config cfg;
+        test_cfg(&cfg, dir, 4096);
+        cfg.sync = STORE_SYNC_ALWAYS;
+        struct store *s = NULL;
+        const char *msg = NULL;
+        assert_int_equal(store_open(&cfg, TEST_NOW_MS, &s, &msg), GKV_ECORRUPT);
+        assert_null(s);
+        printf("variant %d: %s\n", variant, msg);
+        char want[160];
+        snprintf(want, sizeof want, "%s/%s: ", dir, logname);
+        assert_non_null(strstr(msg, want));
+        if (variant == 4) {
+            assert_non_null(strstr(msg, "the prologue at offset 0 is damaged"));
+            snprintf(want, sizeof want, "and %zu good records follow it", nrec);
+        } else {
+            snprintf(want, sizeof want, "record %zu at offset %" PRIu64 " is damaged", first + 1,
+                     first_off);
+            assert_non_null(strstr(msg, want));
+            size_t after_n = 0;
+            for (size_t i = first; i < nrec; i++)
+                if (recs[i].key < 0 || !lost[recs[i].key])
+                    after_n++;
+            snprintf(want, sizeof want, "and %zu good records follow it", after_n);
+        }
+        assert_non_null(strstr(msg, want));
+        snprintf(want, sizeof want, "damaged stretches: %" PRIu64 ",", stretches);
+        assert_non_null(strstr(msg, want));
+        assert_non_null(strstr(msg, "--salvage"));
+        /* ... and leaves every file exactly as it was. */
+        dir_fingerprint(dir, after, sizeof after);
+        assert_string_equal(before, after);
+
+        /* 2. inspect reports it (and changes nothing either). */
+        int rc;
+        snprintf(want, sizeof want, "FAULT %s: %s", logname,
+                 variant == 4 ? "the prologue" : "record");
+        assert_true(printed(inspect_quiet, dir, want, &rc));
+        assert_int_equal(rc, GKV_ECORRUPT);
+        if (variant == 2)
+            assert_true(printed(inspect_quiet, dir, "1 whole 4 KiB pages of zeros", &rc));
+        dir_fingerprint(dir, after, sizeof after);
+        assert_string_equal(before, after);
+
+        /* 3. salvage: a byte-for-byte backup, every good record kept. */
+        snprintf(want, sizeof want, "saved as %s.damaged-1", logname);
+        assert_true(printed(store_salvage, dir, want, &rc));
+        assert_int_equal(rc, 0);
+        char backup[300];
+        snprintf(backup, sizeof backup, "%s.damaged-1", logf);
+        assert_int_equal(file_checksum(backup), damaged_sum);
+        test_inspect_ok(dir);
+        s = open_mode(dir, 4096, STORE_SYNC_ALWAYS, 0);
+        struct store_stats st;
+        store_stats(s, &st);
+        uint64_t kept = 0, want_kept = 0;
+        for (uint64_t i = 0; i < 200; i++) {
+            uint64_t v = version_of(s, i);
+            assert_int_equal(v, lost[i] ? UINT64_MAX : 1);
+            kept += v == 1;
+            want_kept += !lost[i];
+        }
+        printf("variant %d: salvaged, %" PRIu64 " of 200 keys, %" PRIu64 " records replayed, %" PRIu64
+               " torn bytes\n",
+               variant, kept, st.log_replayed_records, st.log_replay_torn_bytes);
+        assert_int_equal(kept, want_kept);
+        assert_int_equal(st.log_replay_torn_bytes, 0);
+        /* A running node's directory is never salvaged under it. */
+        FILE *null = fopen("/dev/null", "w");
+        assert_int_equal(store_salvage(dir, null), GKV_ELOCKED);
+        fclose(null);
+        assert_int_equal(store_close(s), 0);
+        test_inspect_ok(dir);
+    }
+    logged_end(dir, snap);
+}
+
+/* The resync search is bounded: after a bad record, 2 MiB of record
+ * headers that each claim to run almost to the end of the file (as values
+ * holding fake headers could) would cost about 50 GB of checksum work;
+ * the search gives up at its budget and the file counts as damaged
+ * (refused, never silently cut), and salvage keeps the record before it. */
+static void test_wal_resync_search_is_bounded(void **state)
+{
+    (void)state;
+    char dir[64];
+    test_mkdtemp(dir, sizeof dir);
+    size_t len = 2u << 20;
+    uint8_t *f = calloc(1, len);
+    assert_non_null(f);
+    struct wal_prologue p;
+    wal_prologue_init(&p, 1);
+    memcpy(f, &p, sizeof p);
+    struct entry e = {.hlc = 5};
+    uint64_t off = sizeof p, good = wal_rec_bytes(WAL_REC_HLC, &e);
+    wal_rec_encode(f + off, WAL_REC_HLC, &e, 1, off);
+    off += good;
+    uint64_t bad = off;
+    memset(f + off, 0xa5, 8); /* the bad record */
+    for (off += 8; off + sizeof(struct wal_rec_hdr) <= len; off += sizeof(struct wal_rec_hdr)) {
+        struct wal_rec_hdr h = {.magic = WAL_REC_MAGIC, .type = WAL_REC_VERSION, .key_len = 1};
+        h.value_len = (uint32_t)(len - off - sizeof h - 1);
+        memcpy(f + off, &h, sizeof h);
+    }
+    char path[128];
+    snprintf(path, sizeof path, "%s/log.1.gkv", dir);
+    FILE *out = fopen(path, "wb");
+    assert_non_null(out);
+    assert_int_equal(fwrite(f, 1, len, out), len);
+    fclose(out);
+    free(f);
+
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+    assert_true(dfd >= 0);
+    char err[STORE_ERR_BYTES];
+    assert_int_equal(wal_check_dir(dfd, err, sizeof err), GKV_ECORRUPT);
+    printf("%s\n", err);
+    assert_non_null(strstr(err, "gave up"));
+    struct wal_file_report r;
+    char backup[96];
+    assert_int_equal(wal_salvage_file(dfd, 1, &r, backup, sizeof backup, err, sizeof err), 0);
+    assert_true(r.undecided);
+    assert_int_equal(r.tail_off, bad);
+    assert_int_equal(r.records, 1);
+    assert_string_equal(backup, "log.1.gkv.damaged-1");
+    assert_int_equal(wal_check_dir(dfd, err, sizeof err), 0);
+    assert_int_equal(file_size(dir, "log.1.gkv"), sizeof p + good);
+    close(dfd);
     test_rmrf(dir);
-    rm_snapshots(snap);
 }
 
 /* --------------------------------------------- power loss, real processes */
@@ -901,7 +1244,9 @@ int main(void)
         cmocka_unit_test(test_wal_replayed_purge_does_not_resurrect),
         cmocka_unit_test(test_wal_batch_doubling_survives_lost_new_table),
         cmocka_unit_test(test_wal_batch_doubling_scans_see_each_key_once),
-        cmocka_unit_test(test_wal_torn_tail_and_corrupt_bytes_end_replay_counted),
+        cmocka_unit_test(test_wal_torn_tail_is_dropped_and_counted),
+        cmocka_unit_test(test_wal_mid_log_damage_refuses_open_then_salvage_keeps_the_rest),
+        cmocka_unit_test(test_wal_resync_search_is_bounded),
         cmocka_unit_test(test_wal_power_loss_always_whole_files_with_growth),
         cmocka_unit_test(test_wal_power_loss_always_page_mix),
         cmocka_unit_test(test_wal_power_loss_batch_whole_files_with_growth),
