@@ -25,7 +25,7 @@
 #define CMD_NOAUTH 0x1u /* allowed before AUTH */
 #define CMD_WRITE 0x2u
 #define CMD_READONLY 0x4u
-#define CMD_ADMIN 0x8u  /* needs AUTH admin <admin-password> */
+#define CMD_ADMIN 0x8u /* needs AUTH admin <admin-password> */
 /* Enabled only by its own start option (experiments): then open to every
  * client unless an admin-password is set, which makes it admin-only. */
 #define CMD_OPT_IN 0x10u
@@ -597,11 +597,15 @@ static bool admin_ok(struct node_client *c, const char *what)
         return true;
     n->server.stats.noperm_refused++;
     if (!n->cfg.admin_password[0])
-        resp_write_errorf(O(c), "NOPERM '%s' is an admin command and this node has no "
-                                "admin-password: set one, then AUTH admin <password>", what);
+        resp_write_errorf(O(c),
+                          "NOPERM '%s' is an admin command and this node has no "
+                          "admin-password: set one, then AUTH admin <password>",
+                          what);
     else
-        resp_write_errorf(O(c), "NOPERM this user has no permissions to run the '%s' command: "
-                                "AUTH admin <admin-password> first", what);
+        resp_write_errorf(O(c),
+                          "NOPERM this user has no permissions to run the '%s' command: "
+                          "AUTH admin <admin-password> first",
+                          what);
     return false;
 }
 

@@ -132,7 +132,7 @@ void node_config_defaults(struct node_config *cfg)
     snprintf(cfg->client_addr, sizeof(cfg->client_addr), "127.0.0.1:7379");
     cfg->sync = STORE_SYNC_BATCH;
     cfg->log_level = NODE_LOG_INFO;
-    cfg->protected_mode = true; /* Redis default */
+    cfg->protected_mode = true;              /* Redis default */
     cfg->maxclients = 10000;                 /* Redis default */
     cfg->timeout_s = 0;                      /* Redis default */
     /* Redis's normal class is unlimited; a cap is what keeps one slow reader

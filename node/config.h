@@ -40,8 +40,8 @@ struct node_config {
     bool no_read_cache;               /* no-read-cache: the store without its read cache */
     char requirepass[NODE_PASS_MAX];
     char admin_password[NODE_PASS_MAX]; /* "" = admin commands refused to all */
-    bool protected_mode;              /* refuse non-loopback clients without requirepass */
-    bool insecure_network;            /* --insecure acknowledged on a non-loopback gossip address */
+    bool protected_mode;                /* refuse non-loopback clients without requirepass */
+    bool insecure_network;              /* --insecure accepted on a non-loopback gossip address */
     enum node_log_level log_level;
     bool insecure;
     bool clock_offset_control;        /* experiments only: enables CLOCKOFFSET */
@@ -52,7 +52,7 @@ struct node_config {
     uint64_t client_output_buffer_limit_bytes; /* hard cap per client */
     uint64_t client_query_buffer_limit_bytes;  /* one request */
     uint64_t client_output_buffer_soft_limit_bytes; /* slow reader: 0 = off */
-    uint32_t client_output_buffer_soft_seconds;      /* ... for this long in a row */
+    uint32_t client_output_buffer_soft_seconds;     /* ... for this long in a row */
     uint32_t max_value_bytes;
     uint64_t max_keys;                /* store max_entries; 0 = unlimited */
     uint32_t tcp_backlog;             /* 511, as Redis */

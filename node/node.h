@@ -33,7 +33,7 @@ struct node_server_stats {
     uint64_t accept_errors;          /* accept() failed (EMFILE, ...) */
     uint64_t commands_processed;
     uint64_t output_buffer_disconnects; /* client-output-buffer-limit */
-    uint64_t output_limit_cuts;      /* replies stopped at that limit while built */
+    uint64_t output_limit_cuts;         /* replies stopped at that limit while built */
     uint64_t query_buffer_disconnects;  /* client-query-buffer-limit */
     uint64_t protocol_errors;        /* malformed requests (closed) */
     uint64_t parser_limit_errors;    /* a parser length/count limit hit (closed) */

@@ -105,7 +105,7 @@ struct resp_parser {
     size_t cap;
     size_t pos; /* start of the current (unfinished) request */
     size_t scan; /* parse cursor, >= pos */
-    size_t line_seen; /* bytes of the current line already searched for its end */
+    size_t line_seen;      /* bytes of the current line already searched for its end */
     uint64_t search_bytes; /* bytes line searches have looked at (tests: stays linear) */
     int mode;    /* 0 = between requests, 1 = inline, 2 = multibulk */
     long long multibulk_left; /* arguments still expected (multibulk) */

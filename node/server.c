@@ -476,9 +476,10 @@ static bool client_check_soft_limit(struct node_client *c, size_t queued, uint64
         return false;
     c->srv->stats.slow_reader_disconnects++;
     c->srv->stats.output_buffer_disconnects++;
-    node_log(NODE_LOG_WARN, "client closed: over the soft output limit", "client=%s id=%llu "
-             "queued_bytes=%zu soft_limit_bytes=%llu soft_seconds=%u", c->addr,
-             (unsigned long long)c->id, queued,
+    node_log(NODE_LOG_WARN, "client closed: over the soft output limit",
+             "client=%s id=%llu "
+             "queued_bytes=%zu soft_limit_bytes=%llu soft_seconds=%u",
+             c->addr, (unsigned long long)c->id, queued,
              (unsigned long long)cfg->client_output_buffer_soft_limit_bytes,
              cfg->client_output_buffer_soft_seconds);
     client_close(c);

@@ -6,9 +6,13 @@ Each scenario attacks the node at PORT (process PID) over raw TCP, reads the
 node's memory from /proc/PID/status, and exits 0 when the node kept its
 limits. Every socket operation has a timeout and every wait a deadline.
 """
+import os
 import socket
 import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from rawclient import cmd, read_all  # noqa: E402 (request encoder, read to close)
 
 HOST = "127.0.0.1"
 PORT = int(sys.argv[1])
@@ -35,27 +39,6 @@ def connect(rcvbuf=None):
     return s
 
 
-def cmd(*args):
-    out = b"*%d\r\n" % len(args)
-    for a in args:
-        a = a if isinstance(a, bytes) else str(a).encode()
-        out += b"$%d\r\n%s\r\n" % (len(a), a)
-    return out
-
-
-def read_until_close(s, limit=64 * MB):
-    out = b""
-    try:
-        while len(out) < limit:
-            chunk = s.recv(1 << 16)
-            if not chunk:
-                return out, True
-            out += chunk
-    except socket.timeout:
-        return out, False
-    except ConnectionResetError:
-        return out, True
-    return out, False
 
 
 def roundtrip(s, payload, want_prefix):
@@ -124,7 +107,7 @@ def scenario_reply_limit():
         s.sendall(a)
     ok = True
     for s, a in zip(socks, attacks):
-        out, closed = read_until_close(s)
+        out, closed = read_all(s, 64 * MB)
         s.close()
         if not out.startswith(b"-ERR reply exceeds client-output-buffer-limit") or not closed:
             print("attack %r: got %r... closed=%s" % (a[:24], out[:80], closed))
@@ -230,39 +213,34 @@ def wait_info_at_least(name, want, deadline_s):
     return info_field(name) >= want
 
 
+def never_reader_closed(value_bytes, gets, counter):
+    """A client with a small receive window asks for gets x value_bytes of
+    replies and never reads: true once INFO counter has grown by one."""
+    s = connect()
+    if not roundtrip(s, cmd("SET", "queued", b"v" * value_bytes), b"+OK"):
+        return False
+    s.close()
+    before = info_field(counter)
+    stuck = connect(rcvbuf=4096)
+    stuck.sendall(cmd("GET", "queued") * gets)
+    ok = wait_info_at_least(counter, before + 1, 15)
+    if not ok:
+        print("the client that never reads was not closed (%s)" % counter)
+    stuck.close()
+    return ok
+
+
 def scenario_slow_reader():
     """With a soft limit of 1mb for 1 s: a client that asks for 25 MB of
     replies and never reads is closed within a few seconds (the hard limit,
     64mb, is never reached) and INFO counts it."""
-    s = connect()
-    if not roundtrip(s, cmd("SET", "big", b"v" * 262144), b"+OK"):
-        return False
-    s.close()
-    before = info_field("client_slow_reader_disconnects")
-    slow = connect(rcvbuf=4096)
-    slow.sendall(cmd("GET", "big") * 100)
-    ok = wait_info_at_least("client_slow_reader_disconnects", before + 1, 15)
-    if not ok:
-        print("the slow reader was not closed")
-    slow.close()
-    return ok
+    return never_reader_closed(262144, 100, "client_slow_reader_disconnects")
 
 
 def scenario_idle_writer():
     """With timeout 2 (soft limit off): a client with 8 MB of replies queued
     that never reads is idle and is closed (today it was kept forever)."""
-    s = connect()
-    if not roundtrip(s, cmd("SET", "mid", b"v" * 200000), b"+OK"):
-        return False
-    s.close()
-    before = info_field("client_idle_timeouts")
-    stuck = connect(rcvbuf=4096)
-    stuck.sendall(cmd("GET", "mid") * 40)
-    ok = wait_info_at_least("client_idle_timeouts", before + 1, 15)
-    if not ok:
-        print("the client with queued replies was never timed out")
-    stuck.close()
-    return ok
+    return never_reader_closed(200000, 40, "client_idle_timeouts")
 
 
 SCENARIOS = {k[len("scenario_"):]: v for k, v in globals().items() if k.startswith("scenario_")}
