@@ -38,6 +38,7 @@
  * and with --hist FILE the percentile curve (percentile, latency_us) at
  * HDR's ticks per half-distance, for plotting.
  * Exit status 0, 1 if any request failed or the server went away.
+ * --selftest checks the histogram and the zipfian generator (ctest).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -529,6 +530,63 @@ static void yb_run(struct yb *y)
     }
 }
 
+static int yb_cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* --selftest: the two pieces every figure rests on. The histogram must
+ * report each percentile at or above the exact one and at most 1/64 above
+ * it; the zipfian generator must draw ranks 0 and 1 with probability
+ * 1/zeta(n) and 2^-theta/zeta(n) (Gray et al.'s construction makes both
+ * exact). Returns the exit status. */
+static int yb_selftest(void)
+{
+    enum { N = 200000, ITEMS = 1000, DRAWS = 2000000 };
+    static struct yb_hist h;
+    uint64_t *v = malloc(N * sizeof *v);
+    if (!v)
+        yb_die("malloc");
+    struct gkv_rng rng;
+    gkv_rng_seed(&rng, 7);
+    for (int i = 0; i < N; i++) { /* log-uniform over 50 ns .. 1 s */
+        double u = (double)(gkv_rng_next(&rng) >> 11) * 0x1.0p-53;
+        v[i] = (uint64_t)(50.0 * pow(2e7, u));
+        yb_hist_add(&h, v[i]);
+    }
+    qsort(v, N, sizeof *v, yb_cmp_u64);
+    int bad = 0;
+    const double qs[] = {0.001, 0.5, 0.9, 0.99, 0.999, 0.9999, 1.0};
+    for (size_t k = 0; k < sizeof qs / sizeof qs[0]; k++) {
+        uint64_t exact = v[(size_t)ceil(qs[k] * N) - 1], got = yb_hist_at(&h, qs[k]);
+        bool ok = got >= exact && (double)got <= (double)exact * (1.0 + 1.0 / 64) + 1;
+        printf("selftest: p%g exact %" PRIu64 " ns, histogram %" PRIu64 " ns %s\n", qs[k] * 100,
+               exact, got, ok ? "ok" : "WRONG");
+        bad += !ok;
+    }
+    free(v);
+    struct yb_zipf z = {0};
+    yb_zipf_grow(&z, ITEMS);
+    uint64_t c0 = 0, c1 = 0;
+    for (int i = 0; i < DRAWS; i++) {
+        uint64_t r = yb_zipf_next(&z, &rng);
+        c0 += r == 0;
+        c1 += r == 1;
+        if (r >= ITEMS) {
+            printf("selftest: zipf drew %" PRIu64 " of %d items WRONG\n", r, ITEMS);
+            return 1;
+        }
+    }
+    double want0 = 1.0 / z.zetan, want1 = pow(0.5, YB_ZIPF_THETA) / z.zetan;
+    double got0 = (double)c0 / DRAWS, got1 = (double)c1 / DRAWS;
+    bool ok = fabs(got0 - want0) < 0.02 * want0 && fabs(got1 - want1) < 0.03 * want1;
+    printf("selftest: zipf(%d, 0.99) rank 0 %.4f (want %.4f), rank 1 %.4f (want %.4f) %s\n", ITEMS,
+           got0, want0, got1, want1, ok ? "ok" : "WRONG");
+    bad += !ok;
+    return bad ? 1 : 0;
+}
+
 static void usage(void)
 {
     fprintf(stderr, "usage: ycsb_bench --server HOST:PORT[,...] --workload A|B|C|D|F|W [--load]\n"
@@ -565,6 +623,8 @@ int main(int argc, char **argv)
             load = true;
             continue;
         }
+        if (!strcmp(a, "--selftest"))
+            return yb_selftest();
         if (!v)
             usage();
         i++;
