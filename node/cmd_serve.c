@@ -29,6 +29,7 @@
 #include "common/errors.h"
 #include "node/cli.h"
 #include "node/log.h"
+#include "node/metrics.h"
 #include "node/node.h"
 
 /* The core and the store want ticks about every 10 ms (gossip.h, store.h). */
@@ -113,6 +114,7 @@ static void finish(struct node *n)
     n->leaving = false;
     node_server_stop(&n->server);
     node_cluster_stop(n);
+    node_metrics_stop(n->metrics);
     uv_walk(n->loop, close_walk_cb, NULL);
 }
 
@@ -261,6 +263,8 @@ static void node_cleanup(struct node *n)
         gossip_free(n->gossip);
     n->gossip = NULL;
     node_cluster_free(n);
+    node_metrics_free(n->metrics);
+    n->metrics = NULL;
     if (n->seal)
         seal_ctx_free(n->seal);
     if (n->keyring)
@@ -294,6 +298,7 @@ int cli_serve(int argc, char **argv)
         return 2;
     }
     node_log_set_level(n->cfg.log_level);
+    node_log_set_json(!strcmp(n->cfg.log_format, "json"));
     signal(SIGPIPE, SIG_IGN);
     if (sodium_init() < 0) {
         node_log(NODE_LOG_ERROR, "libsodium failed to initialize", NULL);
@@ -344,7 +349,8 @@ int cli_serve(int argc, char **argv)
     n->loop = uv_default_loop();
     n->start_ms = node_wall_ms();
     n->start_mono_ms = uv_now(n->loop);
-    if ((rc = node_server_start(&n->server, n)) != 0 || (rc = node_cluster_start(n)) != 0) {
+    if ((rc = node_server_start(&n->server, n)) != 0 || (rc = node_cluster_start(n)) != 0 ||
+        (rc = node_metrics_start(n)) != 0) {
         finish(n);
         uv_run(n->loop, UV_RUN_DEFAULT);
         node_cleanup(n);

@@ -1016,6 +1016,18 @@ static const struct command *lookup_command(const uint8_t *name, size_t len)
     return NULL;
 }
 
+const char *node_command_family(const struct resp_cmd *cmd)
+{
+    const struct command *t = cmd->argc ? lookup_command(cmd->argv[0], cmd->argv_len[0]) : NULL;
+    if (!t)
+        return "other";
+    if (t->flags & CMD_ADMIN)
+        return "admin";
+    if (t->flags & CMD_WRITE)
+        return "write";
+    return t->flags & CMD_READONLY ? "read" : "other";
+}
+
 static void write_command_info(struct resp_buf *o, const struct command *cmd)
 {
     resp_write_array(o, 6);

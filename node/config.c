@@ -104,6 +104,11 @@ static const struct opt opts[] = {
      "closed (default 2000)"},
     {"stream-max-per-addr", OPT_U32, F(stream_max_per_addr),
      "accepted sync streams open at once from one source host (default 32)"},
+    {"metrics", OPT_ADDR, F(metrics_addr),
+     "serve Prometheus metrics on HTTP GET /metrics at HOST:PORT (default: off)"},
+    {"metrics-max-connections", OPT_U32, F(metrics_max_connections),
+     "metrics HTTP connections open at once (default 16)"},
+    {"log-format", OPT_STR, F(log_format), "text|json: key=value or JSON lines (default text)"},
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 
@@ -154,6 +159,9 @@ void node_config_defaults(struct node_config *cfg)
     /* Honest peers open one stream to us per node: a host running many
      * nodes stays far below 32; one host without the key takes no more. */
     cfg->stream_max_per_addr = 32;
+    /* A few scrapers (Prometheus pairs, an ad-hoc curl) at once. */
+    cfg->metrics_max_connections = 16;
+    snprintf(cfg->log_format, sizeof(cfg->log_format), "text");
 }
 
 static int errf(char *err, size_t err_len, const char *fmt, ...)
@@ -534,6 +542,10 @@ int node_config_finish(struct node_config *cfg, char *err, size_t err_len)
         return errf(err, err_len, "stream-auth-timeout-ms: must be 100..60000");
     if (cfg->stream_max_per_addr == 0 || cfg->stream_max_per_addr > 1024)
         return errf(err, err_len, "stream-max-per-addr: must be 1..1024");
+    if (cfg->metrics_max_connections == 0 || cfg->metrics_max_connections > 1024)
+        return errf(err, err_len, "metrics-max-connections: must be 1..1024");
+    if (strcmp(cfg->log_format, "text") != 0 && strcmp(cfg->log_format, "json") != 0)
+        return errf(err, err_len, "log-format: expected text or json, got '%s'", cfg->log_format);
     return 0;
 }
 

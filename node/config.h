@@ -76,6 +76,10 @@ struct node_config {
     uint64_t stream_buffer_limit_bytes; /* queued bytes per outgoing sync stream */
     uint32_t stream_auth_timeout_ms;    /* an accepted stream's first frame must open by then */
     uint32_t stream_max_per_addr;       /* accepted streams open from one source host */
+    /* Operations (node/metrics.c, node/log.c). */
+    char metrics_addr[NODE_ADDR_TEXT_MAX]; /* "" = no metrics listener */
+    uint32_t metrics_max_connections;
+    char log_format[8]; /* "text" (key=value) or "json" */
 };
 
 void node_config_defaults(struct node_config *cfg);

@@ -13,6 +13,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "node/metrics.h"
 #include "node/node.h"
 
 static void line(struct resp_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -90,6 +91,13 @@ static void sec_clients(struct node *n, struct resp_buf *b)
     line(b, "noauth_refused:%" PRIu64, st->noauth_refused);
     line(b, "noperm_refused:%" PRIu64, st->noperm_refused);
     line(b, "accept_errors:%" PRIu64, st->accept_errors);
+    struct node_metrics_stats ms;
+    node_metrics_stats(n->metrics, &ms);
+    line(b, "metrics_connections:%u", ms.connections);
+    line(b, "metrics_max_connections:%u", ms.max_connections);
+    line(b, "metrics_connections_refused:%" PRIu64, ms.connections_refused);
+    line(b, "metrics_requests:%" PRIu64, ms.requests);
+    line(b, "metrics_bad_requests:%" PRIu64, ms.bad_requests);
 }
 
 static void sec_stats(struct node *n, struct resp_buf *b)

@@ -22,6 +22,10 @@ enum node_log_level {
 };
 
 void node_log_set_level(enum node_log_level level);
+/* --log-format json: one JSON object per line instead, with the same
+ * fields ({"ts":..,"level":..,"msg":..,"key":"value",...}; values are
+ * strings). */
+void node_log_set_json(bool json);
 bool node_log_enabled(enum node_log_level level);
 /* "debug" | "info" | "warn" | "error"; returns 0 or GKV_EINVAL. */
 int node_log_parse_level(const char *s, enum node_log_level *out);

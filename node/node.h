@@ -69,6 +69,7 @@ struct node_keys {
 };
 
 struct node_cluster; /* cluster.c */
+struct node_metrics; /* metrics.c */
 
 struct node {
     uv_loop_t *loop;
@@ -79,6 +80,7 @@ struct node {
     struct seal_ctx *seal;
     struct gossip *gossip;        /* NULL until the cluster is up */
     struct node_cluster *cluster;
+    struct node_metrics *metrics; /* NULL unless --metrics */
     struct node_server server;
     uint64_t node_id;
     uint64_t epoch;
@@ -122,6 +124,9 @@ struct node_client_view {
 };
 void node_command_exec(struct node_client *c, const struct resp_cmd *cmd);
 size_t node_command_count(void);
+/* "read", "write", "admin" or "other": the latency family of a command
+ * (from its table flags; unknown commands are "other"). */
+const char *node_command_family(const struct resp_cmd *cmd);
 /* clock.c: CLOCKOFFSET SET <ms> | GET, refused unless clock-offset-control. */
 void node_cmd_clockoffset(struct node_client *c, const struct resp_cmd *cmd);
 

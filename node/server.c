@@ -29,6 +29,7 @@
 #include "common/errors.h"
 #include "node/addr.h"
 #include "node/log.h"
+#include "node/metrics.h"
 #include "node/node.h"
 
 /* Free reply buffers bigger than this once drained, so one big MGET does
@@ -310,7 +311,13 @@ static void client_process(struct node_client *c)
         uint64_t queued = c->writing ? c->out.len : 0;
         size_t start = c->pend.len;
         c->pend.limit = queued < limit ? (size_t)(limit - queued) : 1;
+        /* Latency on the loop's monotonic clock (uv_hrtime: uv_now is the
+         * time the loop iteration started, the same for every command). */
+        const char *family = srv->node->metrics ? node_command_family(&cmd) : NULL;
+        uint64_t t0 = family ? uv_hrtime() : 0;
         node_command_exec(c, &cmd);
+        if (family)
+            node_metrics_observe(srv->node->metrics, family, uv_hrtime() - t0);
         c->pend.limit = 0;
         srv->stats.commands_processed++;
         if (c->pend.over_limit) {

@@ -240,6 +240,30 @@ static void test_stream_guard_settings_are_bounded(void **state)
     assert_int_equal(node_config_finish(&c, err, sizeof(err)), 0);
 }
 
+static void test_metrics_and_log_format_settings(void **state)
+{
+    (void)state;
+    struct node_config c;
+    char err[256];
+    node_config_defaults(&c);
+    assert_string_equal(c.metrics_addr, "");
+    assert_int_equal(c.metrics_max_connections, 16);
+    assert_string_equal(c.log_format, "text");
+    assert_int_equal(node_config_set(&c, "metrics", "127.0.0.1:9121", err, sizeof(err)), 0);
+    assert_int_equal(node_config_set(&c, "log-format", "json", err, sizeof(err)), 0);
+    assert_int_equal(node_config_finish(&c, err, sizeof(err)), 0);
+    assert_int_equal(node_config_set(&c, "metrics", "no-port", err, sizeof(err)), GKV_EINVAL);
+    assert_non_null(strstr(err, "metrics"));
+    node_config_defaults(&c);
+    assert_int_equal(node_config_set(&c, "log-format", "xml", err, sizeof(err)), 0);
+    assert_int_equal(node_config_finish(&c, err, sizeof(err)), GKV_EINVAL);
+    assert_non_null(strstr(err, "log-format: expected text or json"));
+    node_config_defaults(&c);
+    assert_int_equal(node_config_set(&c, "metrics-max-connections", "0", err, sizeof(err)), 0);
+    assert_int_equal(node_config_finish(&c, err, sizeof(err)), GKV_EINVAL);
+    assert_non_null(strstr(err, "metrics-max-connections"));
+}
+
 static void test_too_many_seeds_are_refused(void **state)
 {
     (void)state;
@@ -293,6 +317,7 @@ int main(void)
         cmocka_unit_test(test_protected_mode_and_insecure_network),
         cmocka_unit_test(test_stream_buffer_limit_is_bounded_below_a_libuv_buffer),
         cmocka_unit_test(test_stream_guard_settings_are_bounded),
+        cmocka_unit_test(test_metrics_and_log_format_settings),
         cmocka_unit_test(test_too_many_seeds_are_refused),
         cmocka_unit_test(test_addresses_round_trip_in_canonical_text),
     };
