@@ -161,6 +161,11 @@ def check_convergence(events):
     out["converged_after_s"] = quantiles(times) if times else None
     out["heals_not_converged_in_window"] = sum(1 for h in out["heals"]
                                                if h["converged_after_s"] is None)
+    last = {}
+    for e in smp:
+        if e["type"] == "ok":
+            last[e["node"]] = e["value"].get("clock_refused", 0)
+    out["clock_refused_at_end"] = sum(last.values())
     if t is None:
         out["valid"] = False
         out["why"] = ["the nodes' digests never matched after the final heal"]

@@ -144,23 +144,32 @@ SUITE = {
 }
 
 
+def _fmt(v, unit=""):
+    return "-" if v is None else f"{v}{unit}"
+
+
 def _row(workload, nem, res):
     c = (res or {}).get("checker", {})
     conv = (res or {}).get("convergence", {})
     fin = (conv.get("final") or {}).get("converged_after_s")
-    heal = (conv.get("converged_after_s") or {}).get("0.5")
+    # Per-heal times mean something only where writes stop at the heal.
+    heal = (conv.get("converged_after_s") or {}).get("0.5") \
+        if workload in ("convergence", "membership") else None
     if workload == "register":
-        lost = f"{len(c.get('divergent', []))} div / {len(c.get('should_have_won', []))} wrong"
+        what = (f"{len(c.get('divergent', []))} divergent / {len(c.get('should_have_won', []))}"
+                f" wrong winner of {c.get('acknowledged')}")
     elif workload == "membership":
         d = (c.get("declared_dead_after_s") or {}).get("0.5")
         r = (c.get("readmitted_after_s") or {}).get("0.5")
-        lost = f"dead {d} s / back {r} s / {c.get('false_suspicions')} false"
+        what = f"dead after {_fmt(d, ' s')} / back after {_fmt(r, ' s')} / {c.get('false_suspicions')} false susp."
     else:
-        lost = (f"{c.get('lost_count')} lost / {c.get('not_on_every_node_count')} partial / "
+        what = (f"{c.get('lost_count')} lost / {c.get('not_on_every_node_count')} partial / "
                 f"{c.get('stale_reads_count')} stale of {c.get('acknowledged')}")
+    if conv.get("clock_refused_at_end"):
+        what += f" ({conv['clock_refused_at_end']} clock-refused)"
     valid = (res or {}).get("valid", "unknown")
-    verdict = {True: "valid", False: "INVALID"}.get(valid, "unknown")
-    return f"| {workload} | {nem} | {verdict} | {lost} | {heal} | {fin} |"
+    final = _fmt(fin) if fin is not None or not res else "never"
+    return f"| {workload} | {nem} | {VERDICT[valid]} | {what} | {_fmt(heal)} | {final} |"
 
 
 def cmd_suite(a):
@@ -175,7 +184,7 @@ def cmd_suite(a):
                                                 time.strftime("suite-%Y%m%d-%H%M%S")))
     os.makedirs(out, exist_ok=True)
     rows, worst = [], 0
-    header = ["| workload | nemesis | verdict | lost / wrong / detection | heal -> equal digests, p50 s"
+    header = ["| workload | nemesis | verdict | figures | each heal -> equal digests, p50 s"
               " | final heal -> equal digests, s |", "|---|---|---|---|---|---|"]
     from .netns import netem_available
     has_netem = netem_available()

@@ -59,6 +59,9 @@ def summary_text(res):
         f = conv["final"]
         lines.append(f"final heal -> digests equal: {f.get('converged_after_s')} s, "
                      f"{f.get('bytes_sent')} gossip bytes sent")
+        if conv.get("clock_refused_at_end"):
+            lines.append(f"entries refused for a clock too far ahead (INFO storage clock_refused, "
+                         f"all nodes): {conv['clock_refused_at_end']}")
     for h in conv.get("heals", []) if wl in ("convergence", "membership") else []:
         lines.append(f"  heal at {h['at_s']:>7} s ({h['nemesis']}): converged after "
                      f"{h['converged_after_s']} s, {h['bytes_sent']} bytes")

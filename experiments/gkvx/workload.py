@@ -190,7 +190,8 @@ class Monitor(threading.Thread):
                 "bytes_out": int(info.get("bytes_out", 0)),
                 "repair_bytes_sent": int(info.get("repair_bytes_sent", 0)),
                 "suspicions_raised": int(info.get("suspicions_raised", 0)),
-                "awareness": int(info.get("awareness", 0)), "members": view}
+                "awareness": int(info.get("awareness", 0)),
+                "clock_refused": int(info.get("clock_refused", 0)), "members": view}
 
     def run(self):
         try:
