@@ -214,7 +214,7 @@ def check_set(events, reads=True):
     # Stale reads: a node once showed the key (acknowledged it or returned it),
     # a later read on that node (invoked after) misses it.
     known = {}
-    read_ops = [o for o in ops if o["f"] == "read" and o["type"] == "ok"]
+    read_ops = [o for o in ops if o["f"] in ("read", "probe") and o["type"] == "ok"]
     for o in adds + read_ops:
         if o["type"] == "ok" and (o["f"] == "add" or o["value"] is not None):
             k = (o["node"], o["key"])
@@ -245,6 +245,9 @@ def check_set(events, reads=True):
         if nodes and all(n in d for n in nodes) and len(d) > 1:
             lat.append(max(0, max(d.values()) - o["complete"]) / 1e6)
     res["stable_latency_ms"] = quantiles(lat)
+    tracked = {o["key"] for o in read_ops if o["f"] == "probe"}
+    res["tracked"] = len(tracked)
+    res["tracked_not_seen_everywhere"] = max(0, len(tracked) - len(lat))
     why = []
     if lost:
         why.append(f"{len(lost)} acknowledged add(s) missing from every final read")

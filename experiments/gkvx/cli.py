@@ -4,7 +4,6 @@ Exit codes: 0 valid, 1 invalid, 2 unknown (the run itself failed, or it
 could not run: no root, no binary, bad arguments).
 """
 import argparse
-import json
 import os
 import random
 import subprocess

@@ -35,6 +35,8 @@ def summary_text(res):
         if wl == "set":
             lines.append(f"stable latency (ack -> seen on every node): "
                          f"{_fmt_q(c.get('stable_latency_ms'), ' ms')}")
+            lines.append(f"  keys tracked by the probes: {c.get('tracked')}, never seen on every "
+                         f"node: {c.get('tracked_not_seen_everywhere')}")
     elif wl == "register":
         lines += [f"writes: {c.get('writes')}, acknowledged {c.get('acknowledged')} "
                   f"({c.get('with_version')} with their version), info {c.get('info')}",
@@ -92,7 +94,7 @@ def plots(events, res, out):
     fig, ax = plt.subplots(figsize=(11, 4.5))
     _shade(ax, events, t_end)
     for typ in ("ok", "info", "fail"):
-        for f, marker in (("add", "o"), ("write", "o"), ("read", "^")):
+        for f, marker in (("add", "o"), ("write", "o"), ("read", "^"), ("probe", "v")):
             sel = [o for o in ops if o["type"] == typ and o["f"] == f]
             if sel:
                 ax.scatter([o["invoke"] / 1e9 for o in sel],

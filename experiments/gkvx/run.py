@@ -2,6 +2,7 @@
 import atexit
 import json
 import os
+import shutil
 import signal
 import threading
 import time
@@ -10,7 +11,7 @@ from . import checker, nemesis, report
 from .cluster import CLOCK_START_OPTS, Cluster
 from .history import History, load
 from .netns import World, cleanup_leftovers, netem_available
-from .workload import Client, Monitor, Shared, final_reads
+from .workload import Client, Monitor, Prober, Shared, final_reads
 
 
 class Interrupted(Exception):
@@ -59,7 +60,10 @@ class Experiment:
             raise RuntimeError("clock nemeses need the node's clock-offset option (not in this build)")
         os.makedirs(a.out, exist_ok=True)
         for sub in ("logs", "info", "data"):
-            os.makedirs(os.path.join(a.out, sub), exist_ok=True)
+            # A report directory used again starts empty: old data directories
+            # would hold the previous run's keys (the same names for the same seed).
+            shutil.rmtree(os.path.join(a.out, sub), ignore_errors=True)
+            os.makedirs(os.path.join(a.out, sub))
         cleanup_leftovers(log=self.log)
         atexit.register(self.teardown)
         old = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM,
@@ -100,12 +104,17 @@ class Experiment:
         self._wait_members(30)
         self._mark("cluster-up")
         ex = nemesis.Executor(self.world, self.cluster, self.history, self.log)
-        shared = Shared(self.cluster.names())
+        shared = Shared(self.cluster.names(), a.rate)
         per_client = a.rate / a.nodes
         for i, node in enumerate(self.cluster.nodes, 1):
             self.threads.append(Monitor(node, self.history, self.stop_monitor))
             self.threads.append(Client(a.workload, node, i, self.history, per_client, a.timeout,
                                        a.seed, self.stop_clients, shared, ex.state.calm))
+            if a.workload == "set":
+                # Probers go on through the final heal and the quiet period.
+                self.threads.append(Prober(a.workload, node, a.nodes + i, self.history, 0,
+                                           a.timeout, a.seed, self.stop_monitor, shared,
+                                           ex.state.calm))
         for t in self.threads:
             t.start()
         steps = nemesis.schedule(names, self.cluster.names(), a.time, a.nemesis_interval, a.seed)
@@ -116,7 +125,7 @@ class Experiment:
         self._sleep_until(t0 + a.time)
         self.stop_clients.set()
         for t in self.threads:
-            if isinstance(t, Client):
+            if isinstance(t, Client) and not isinstance(t, Prober):
                 t.join(a.timeout + 5)
         self._mark("clients-stopped")
         ex.heal_all("final-heal")

@@ -9,7 +9,6 @@ was sent is fail. Reads that do not complete are fail (they change nothing).
 The monitor samples every node every 200 ms: INFO (anti-entropy root
 digest, bytes sent, entries) and MEMBERS (the node's view of everyone).
 """
-import collections
 import random
 import threading
 import time
@@ -20,18 +19,21 @@ from .cluster import connect, parse_info, parse_version
 
 WORKLOADS = ["set", "register", "convergence", "membership"]
 REGISTER_KEYS = 5
-SAMPLE_EVERY = 4          # set: every 4th acknowledged add is tracked to visibility everywhere
-VISIBLE_RETRY_S = 0.05    # set: re-read a tracked key on a node at most this often
+PROBE_RATE = 100          # set: visibility reads per second per node, at most
+PROBE_MIN_S = 0.05        # set: a tracked key is re-read after max(this, its age / PROBE_AGE_DIV)
+PROBE_AGE_DIV = 5
 MONITOR_PERIOD_S = 0.2
 
 
 class Shared:
     """State the client threads share (under one lock)."""
 
-    def __init__(self, names):
+    def __init__(self, names, rate):
         self.lock = threading.Lock()
-        self.pending = {n: collections.OrderedDict() for n in names}  # key -> last read time
-        self.present = {n: [] for n in names}                          # keys seen on node
+        self.pending = {n: {} for n in names}   # tracked key -> [ack time, next read time]
+        self.present = {n: [] for n in names}   # keys the node acknowledged or showed
+        # Track one add in sample_every so the probers keep up (~4 reads a key).
+        self.sample_every = max(4, round(rate / 20))
 
 
 class Client(threading.Thread):
@@ -90,9 +92,10 @@ class Client(threading.Thread):
             return
         with self.shared.lock:
             self.shared.present[self.node.name].append(key)
-            if self.workload == "set" and self.seq % SAMPLE_EVERY == 0:
+            if self.workload == "set" and self.seq % self.shared.sample_every == 0:
+                now = time.monotonic()
                 for pending in self.shared.pending.values():
-                    pending[key] = 0.0
+                    pending[key] = [now, now]
 
     def _read(self, key, f="read"):
         r = self._call(f, key, None, [("GET", key)], write=False)
@@ -103,21 +106,11 @@ class Client(threading.Thread):
         return v
 
     def _set_op(self):
-        name = self.node.name
-        now = time.monotonic()
+        """An add, or (one in ten) a re-read of a key this node already showed."""
         with self.shared.lock:
-            pending = self.shared.pending[name]
-            due = next((k for k, t in pending.items() if now - t >= VISIBLE_RETRY_S), None)
-            if due is not None:
-                pending[due] = now
-            known = self.shared.present[name]
+            known = self.shared.present[self.node.name]
             old = self.rng.choice(known) if known and self.rng.random() < 0.1 else None
-        if due is not None and self.rng.random() < 0.5:
-            if self._read(due) is not None:
-                with self.shared.lock:
-                    self.shared.pending[name].pop(due, None)
-                    self.shared.present[name].append(due)
-        elif old is not None:
+        if old is not None:
             self._read(old)
         else:
             self._add()
@@ -161,6 +154,43 @@ class Client(threading.Thread):
                 if not self.calm():
                     self._add()
             # membership: no client load; the monitor is the measurement
+        if self.conn is not None:
+            self.conn.disconnect()
+
+
+class Prober(Client):
+    """set: reads tracked keys on one node until it shows them, at its own
+    bounded rate, so the stable latency (ack -> visible everywhere) does not
+    compete with the workload's operations. A key not there yet is re-read
+    after max(PROBE_MIN_S, age / PROBE_AGE_DIV): the measured time is an upper
+    bound, at most a fifth (or 50 ms plus one read) late."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.name = f"prober-{self.node.name}"
+
+    def _loop(self):
+        period = 1.0 / PROBE_RATE
+        name = self.node.name
+        while not self.stop.is_set():
+            now = time.monotonic()
+            with self.shared.lock:
+                pending = self.shared.pending[name]
+                due = min(((v[1], k) for k, v in pending.items() if v[1] <= now), default=None)
+            if due is None:
+                self.stop.wait(PROBE_MIN_S / 2)
+                continue
+            key = due[1]
+            v = self._read(key, f="probe")
+            with self.shared.lock:
+                entry = self.shared.pending[name].get(key)
+                if v is not None:
+                    self.shared.pending[name].pop(key, None)
+                    self.shared.present[name].append(key)
+                elif entry is not None:
+                    t = time.monotonic()
+                    entry[1] = t + max(PROBE_MIN_S, (t - entry[0]) / PROBE_AGE_DIV)
+            self.stop.wait(max(0.0, period - (time.monotonic() - now)))
         if self.conn is not None:
             self.conn.disconnect()
 
