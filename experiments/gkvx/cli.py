@@ -125,7 +125,11 @@ def cmd_check(a):
     if not os.path.exists(os.path.join(a.dir, "history.jsonl")):
         print(f"experiment: {a.dir}/history.jsonl not found", file=sys.stderr)
         return 2
-    res, summary = check_dir(a.dir, log, plots=not a.no_plots)
+    try:
+        res, summary = check_dir(a.dir, log, plots=not a.no_plots)
+    except (OSError, ValueError) as e:
+        print(f"experiment: {e}", file=sys.stderr)
+        return 2
     print(summary, end="")
     return EXIT[res["valid"]]
 
