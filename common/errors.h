@@ -38,7 +38,8 @@
     X(GKV_ENOSPACE_MSG, -26, "does not fit")                                   \
     X(GKV_ESTATE, -27, "operation not valid in this state")                    \
     X(GKV_EUNSUPPORTED, -28, "unsupported")                                    \
-    X(GKV_EPERM, -29, "permission denied")
+    X(GKV_EPERM, -29, "permission denied")                                     \
+    X(GKV_ECLOCKSKEW, -30, "this node's clock is off the cluster's")
 
 enum gkv_err {
 #define GKV_ERR_ENUM(name, value, text) name = value,

@@ -389,6 +389,7 @@ void gossip_free(struct gossip *g)
     if (!g)
         return;
     sync_free(g);
+    clock_free(g);
     member_table_free(g);
     spread_free(&g->mq);
     spread_free(&g->dq);
@@ -656,6 +657,7 @@ int gossip_tick(struct gossip *g, uint64_t now_ms)
 {
     gossip_clock(g, now_ms);
     member_tick(g);
+    clock_tick(g);
     if (g->now_ms >= g->next_gossip_ms) {
         gossip_round(g);
         g->next_gossip_ms = g->now_ms + g->cfg.gossip_interval_ms;

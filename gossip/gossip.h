@@ -196,6 +196,41 @@ int gossip_member_find(const struct gossip *g, uint64_t id, struct gossip_member
  * inside a gossip_io callback. */
 bool gossip_addr_vouched(const struct gossip *g, const char *addr);
 
+/* Clocks (docs/ARCHITECTURE.md, "Clocks"; design in gossip/clock.c). The
+ * core measures each peer's clock from PING/ACK round trips and takes the
+ * median of the members' that have not left and its own as the cluster's
+ * time. */
+struct gossip_clock_info {
+    int64_t offset_ms;      /* this node minus the cluster's median (0 until measured) */
+    uint64_t correction_ms; /* added to the HLC's wall time: a node behind the cluster */
+    int64_t lead_ms;        /* how far a write stamped at now_ms would lead the cluster */
+    uint64_t bound_ms;      /* the HLC bound (store max_clock_offset_ms) */
+    uint32_t peers_measured; /* peers in the median */
+    bool writes_refused;    /* lead_ms > bound_ms with a peer measured: a write
+                             * stamped now would be refused by the peers */
+    uint64_t samples;         /* round trips measured */
+    uint64_t samples_dropped; /* round trip negative or over 1 s */
+    uint64_t steps;           /* steps of our clock the driver reported */
+    uint64_t peer_jumps;      /* peers' clock jumps seen in a PING */
+};
+void gossip_clock_get(const struct gossip *g, uint64_t now_ms, struct gossip_clock_info *out);
+
+struct gossip_peer_clock {
+    uint64_t id;
+    int64_t offset_ms; /* the peer's clock minus ours (filtered) */
+    uint32_t rtt_ms;   /* round trip of that sample: the error is at most half */
+    uint64_t samples;
+    uint64_t age_ms;   /* since the last sample */
+    bool counted;      /* in the median (a member that has not left) */
+};
+size_t gossip_clock_peer_count(const struct gossip *g);
+/* i in [0, count); GKV_ENOTFOUND past it. */
+int gossip_clock_peer_get(const struct gossip *g, size_t i, struct gossip_peer_clock *out);
+/* The driver's wall clock stepped by step_ms (seen against a monotonic
+ * clock: an operator or NTP set it). The measured offsets move with it at
+ * once instead of after the next round trips. */
+void gossip_clock_stepped(struct gossip *g, int64_t step_ms);
+
 struct gossip_stats {
     uint64_t datagrams_out, datagrams_in, bytes_out, bytes_in;
     uint64_t frames_out, frames_in, frame_bytes_out, frame_bytes_in;

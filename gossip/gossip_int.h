@@ -352,6 +352,36 @@ struct gossip_push_wait {
     uint64_t peer_hash[STORE_BUCKETS]; /* the peer's leaf hashes from its digest */
 };
 
+/* ---------------------------------------------------------- clocks */
+
+/* Peers whose clock offsets a node keeps (clock.c): the median of 32 is
+ * robust, and the table is 3.3 KiB, allocated on the first sample. */
+#define GOSSIP_CLOCK_PEERS_MAX 32u
+/* Samples per peer; the one with the shortest round trip is used (NTP's
+ * clock filter keeps 8 at 64 s polls; SWIM probes a peer every N seconds,
+ * so 4 keeps the filter's memory in the tens of seconds). */
+#define GOSSIP_CLOCK_WINDOW 4u
+struct gossip_clock_peer {
+    uint64_t id;
+    uint64_t last_ms; /* protocol time of the last sample */
+    uint64_t samples;
+    int64_t off_ms[GOSSIP_CLOCK_WINDOW]; /* peer minus us */
+    uint64_t at_ms[GOSSIP_CLOCK_WINDOW]; /* protocol time it was taken */
+    uint32_t rtt_ms[GOSSIP_CLOCK_WINDOW];
+    uint32_t n, pos;
+    int64_t offset_ms; /* filtered: the sample with the shortest round trip */
+    uint32_t rtt_best_ms;
+};
+struct gossip_clock {
+    struct gossip_clock_peer peers[GOSSIP_CLOCK_PEERS_MAX];
+    uint32_t npeers;
+    uint32_t measured; /* peers in the last median */
+    int64_t offset_ms; /* us minus the median of the peers and us */
+    uint64_t next_update_ms;
+    uint64_t samples, samples_dropped, steps;
+    uint64_t jumps_seen; /* peers' clock jumps seen in a PING */
+};
+
 /* Extra counters not in the public struct (copied out by gossip_stats). */
 
 /* ------------------------------------------------------------- gossip */
@@ -389,6 +419,7 @@ struct gossip {
     size_t reclaim_pos;
     uint32_t awareness; /* Lifeguard local health score, < GOSSIP_AWARENESS_MAX */
     struct gossip_probe probe;
+    struct gossip_clock *clk; /* clock.c; NULL until the first sample */
     struct gossip_relay *relays; /* GOSSIP_RELAYS_MAX slots, allocated on the
                                   * first PING_REQ (26 KiB a healthy node may
                                   * never need) */
@@ -464,6 +495,18 @@ struct gossip_scratch {
     struct entry ebuf[WIRE_MAX_ENTRIES_MSG];
     struct spread_item *picked[GOSSIP_PICKED_MAX];
 };
+
+/* -------------------------------------------------------- clock.c */
+
+/* An ACK that may carry round-trip times: take a clock sample. */
+void clock_on_ack(struct gossip *g, const struct wire_msg *m);
+/* A PING's send time: a jump of the sender's clock restarts its record. */
+void clock_on_ping(struct gossip *g, const struct wire_msg *m);
+/* Recompute the median offset and the HLC correction. */
+void clock_update(struct gossip *g);
+/* Refresh the median once a probe interval (members change state). */
+void clock_tick(struct gossip *g);
+void clock_free(struct gossip *g);
 
 /* ------------------------------------------------------- gossip.c */
 

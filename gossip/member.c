@@ -643,16 +643,21 @@ static void send_ping(struct gossip *g, const char *addr, uint32_t seq, uint64_t
     m->u.ping.seq = seq;
     m->u.ping.target_id = target_id;
     m->u.ping.source_id = g->cfg.node_id;
+    m->u.ping.send_ms = g->wall_ms; /* t1 of a clock sample (clock.c) */
     send_with_piggyback(g, target_id, addr, m);
 }
 
+/* echo_ms: the PING's send time when we answer it ourselves (clock.c);
+ * 0 for NACKs and relayed ACKs. */
 static void send_ack(struct gossip *g, uint64_t to_id, const char *addr, uint8_t type, uint32_t seq,
-                     uint64_t source_id)
+                     uint64_t source_id, uint64_t echo_ms)
 {
     struct wire_msg *m = g->tx;
     gossip_msg_init(g, m, type);
     m->u.ack.seq = seq;
     m->u.ack.source_id = source_id;
+    m->u.ack.echo_ms = echo_ms;
+    m->u.ack.reply_ms = echo_ms ? g->wall_ms : 0;
     send_with_piggyback(g, to_id, addr, m);
 }
 
@@ -774,19 +779,20 @@ static void probe_step(struct gossip *g)
 void member_on_ping(struct gossip *g, const char *src, const struct wire_msg *m)
 {
     g->st.pings_received++;
+    clock_on_ping(g, m);
     if (m->u.ping.target_id != 0 && m->u.ping.target_id != g->cfg.node_id) {
         /* meant for a previous owner of this address: do not vouch for it */
         g->st.wrong_target++;
         return;
     }
-    send_ack(g, m->sender_id, src, WIRE_ACK, m->u.ping.seq, g->cfg.node_id);
+    send_ack(g, m->sender_id, src, WIRE_ACK, m->u.ping.seq, g->cfg.node_id, m->u.ping.send_ms);
 }
 
 void member_on_ping_req(struct gossip *g, const char *src, const struct wire_msg *m)
 {
     const struct wire_ping_req *r = &m->u.ping_req;
     if (r->target_id == g->cfg.node_id) {
-        send_ack(g, m->sender_id, src, WIRE_ACK, r->seq, g->cfg.node_id);
+        send_ack(g, m->sender_id, src, WIRE_ACK, r->seq, g->cfg.node_id, 0);
         return;
     }
     if (r->target_addr_len == 0 || r->target_addr_len > WIRE_MAX_ADDR) {
@@ -832,6 +838,7 @@ void member_on_ack(struct gossip *g, const struct wire_msg *m)
 {
     const struct wire_ack *a = &m->u.ack;
     struct gossip_probe *p = &g->probe;
+    clock_on_ack(g, m);
     if (p->active && a->seq == p->seq && a->source_id == p->target_id) {
         p->active = false;
         p->acked = true;
@@ -845,7 +852,7 @@ void member_on_ack(struct gossip *g, const struct wire_msg *m)
             r->used = false;
             g->nrelays--;
             g->st.acks_relayed++;
-            send_ack(g, r->origin_id, r->origin_addr, WIRE_ACK, r->origin_seq, r->target_id);
+            send_ack(g, r->origin_id, r->origin_addr, WIRE_ACK, r->origin_seq, r->target_id, 0);
             return;
         }
     }
@@ -868,7 +875,7 @@ static void relay_step(struct gossip *g)
             r->used = false;
             g->nrelays--;
             g->st.nacks_sent++;
-            send_ack(g, r->origin_id, r->origin_addr, WIRE_NACK, r->origin_seq, g->cfg.node_id);
+            send_ack(g, r->origin_id, r->origin_addr, WIRE_NACK, r->origin_seq, g->cfg.node_id, 0);
         }
     }
 }

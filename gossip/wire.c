@@ -252,6 +252,10 @@ static size_t fixed_size(const struct wire_msg *m, uint32_t *pairs)
         s += 2 + mpack_size_uint(m->u.ping.seq) + 2 + mpack_size_uint(m->u.ping.target_id) + 2 +
              mpack_size_uint(m->u.ping.source_id);
         n += 3;
+        if (m->u.ping.send_ms) {
+            s += 2 + mpack_size_uint(m->u.ping.send_ms);
+            n += 1;
+        }
         break;
     case WIRE_PING_REQ:
         s += 2 + mpack_size_uint(m->u.ping_req.seq) + 2 +
@@ -264,6 +268,14 @@ static size_t fixed_size(const struct wire_msg *m, uint32_t *pairs)
     case WIRE_NACK:
         s += 2 + mpack_size_uint(m->u.ack.seq) + 2 + mpack_size_uint(m->u.ack.source_id);
         n += 2;
+        if (m->u.ack.echo_ms) {
+            s += 2 + mpack_size_uint(m->u.ack.echo_ms);
+            n += 1;
+        }
+        if (m->u.ack.reply_ms) {
+            s += 2 + mpack_size_uint(m->u.ack.reply_ms);
+            n += 1;
+        }
         break;
     case WIRE_ALIVE:
     case WIRE_SUSPECT:
@@ -315,6 +327,10 @@ static uint8_t *fixed_write(uint8_t *p, const struct wire_msg *m, uint32_t pairs
         p = mpack_put_uint(p, m->u.ping.target_id);
         p = mpack_put_key(p, 'o');
         p = mpack_put_uint(p, m->u.ping.source_id);
+        if (m->u.ping.send_ms) {
+            p = mpack_put_key(p, 'k');
+            p = mpack_put_uint(p, m->u.ping.send_ms);
+        }
         break;
     case WIRE_PING_REQ:
         p = mpack_put_key(p, 'q');
@@ -332,6 +348,14 @@ static uint8_t *fixed_write(uint8_t *p, const struct wire_msg *m, uint32_t pairs
         p = mpack_put_uint(p, m->u.ack.seq);
         p = mpack_put_key(p, 'o');
         p = mpack_put_uint(p, m->u.ack.source_id);
+        if (m->u.ack.echo_ms) {
+            p = mpack_put_key(p, 'k');
+            p = mpack_put_uint(p, m->u.ack.echo_ms);
+        }
+        if (m->u.ack.reply_ms) {
+            p = mpack_put_key(p, 'j');
+            p = mpack_put_uint(p, m->u.ack.reply_ms);
+        }
         break;
     case WIRE_ALIVE:
     case WIRE_SUSPECT:
@@ -850,6 +874,8 @@ static int dec_field(struct dec *d, struct wire_msg *m, int c)
             return (rc = mpack_read_uint(r, &m->u.ping.target_id)) < 0 ? rc : 1;
         case 'o':
             return (rc = mpack_read_uint(r, &m->u.ping.source_id)) < 0 ? rc : 1;
+        case 'k':
+            return (rc = mpack_read_uint(r, &m->u.ping.send_ms)) < 0 ? rc : 1;
         }
         return 0;
     case WIRE_PING_REQ:
@@ -873,6 +899,10 @@ static int dec_field(struct dec *d, struct wire_msg *m, int c)
             return (rc = dec_u32(r, &m->u.ack.seq)) < 0 ? rc : 1;
         case 'o':
             return (rc = mpack_read_uint(r, &m->u.ack.source_id)) < 0 ? rc : 1;
+        case 'k':
+            return (rc = mpack_read_uint(r, &m->u.ack.echo_ms)) < 0 ? rc : 1;
+        case 'j':
+            return (rc = mpack_read_uint(r, &m->u.ack.reply_ms)) < 0 ? rc : 1;
         }
         return 0;
     case WIRE_ALIVE:
@@ -1017,6 +1047,10 @@ int wire_decode(const uint8_t *buf, size_t len, size_t *off, const struct wire_l
     /* Optional fields start at their defaults. */
     if (msg->type == WIRE_JOIN || msg->type == WIRE_STATE)
         msg->u.state.is_reply = false;
+    if (msg->type == WIRE_PING)
+        msg->u.ping.send_ms = 0;
+    if (msg->type == WIRE_ACK || msg->type == WIRE_NACK)
+        msg->u.ack.echo_ms = msg->u.ack.reply_ms = 0;
 
     uint32_t seen = 0;
     for (uint32_t i = 2; i < pairs; i++) {
@@ -1091,7 +1125,8 @@ bool wire_msg_equal(const struct wire_msg *a, const struct wire_msg *b)
     switch (a->type) {
     case WIRE_PING:
         return a->u.ping.seq == b->u.ping.seq && a->u.ping.target_id == b->u.ping.target_id &&
-               a->u.ping.source_id == b->u.ping.source_id;
+               a->u.ping.source_id == b->u.ping.source_id &&
+               a->u.ping.send_ms == b->u.ping.send_ms;
     case WIRE_PING_REQ:
         return a->u.ping_req.seq == b->u.ping_req.seq &&
                a->u.ping_req.target_id == b->u.ping_req.target_id &&
@@ -1100,7 +1135,8 @@ bool wire_msg_equal(const struct wire_msg *a, const struct wire_msg *b)
                a->u.ping_req.source_id == b->u.ping_req.source_id;
     case WIRE_ACK:
     case WIRE_NACK:
-        return a->u.ack.seq == b->u.ack.seq && a->u.ack.source_id == b->u.ack.source_id;
+        return a->u.ack.seq == b->u.ack.seq && a->u.ack.source_id == b->u.ack.source_id &&
+               a->u.ack.echo_ms == b->u.ack.echo_ms && a->u.ack.reply_ms == b->u.ack.reply_ms;
     case WIRE_ALIVE:
     case WIRE_SUSPECT:
     case WIRE_DEAD:

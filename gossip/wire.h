@@ -77,10 +77,16 @@ struct wire_member {
     uint8_t state; /* enum wire_member_state */
 };
 
+/* Clock-offset measurement (NTP's four timestamps from one round trip):
+ * a PING carries the prober's wall time when sent (t1), the ACK echoes it
+ * and adds the acker's wall time when it answered (t2 = t3: the core
+ * answers within the call that received the PING). Optional fields: 0 =
+ * absent (a peer without them is simply not measured). */
 struct wire_ping {
     uint32_t seq;
     uint64_t target_id; /* who the sender believes it is pinging (0: unknown) */
     uint64_t source_id;
+    uint64_t send_ms;   /* "k": t1, the prober's wall ms (0: absent) */
 };
 struct wire_ping_req {
     uint32_t seq;
@@ -92,6 +98,8 @@ struct wire_ping_req {
 struct wire_ack {
     uint32_t seq;
     uint64_t source_id; /* who acks */
+    uint64_t echo_ms;   /* "k": the PING's send_ms, echoed (0: absent) */
+    uint64_t reply_ms;  /* "j": the acker's wall ms when it answered (0: absent) */
 };
 struct wire_suspicion { /* ALIVE, SUSPECT, DEAD, LEAVE */
     struct wire_member member;

@@ -87,6 +87,7 @@ static void on_tick(uv_timer_t *t)
     uint64_t now = node_wall_ms();
     maybe_start_sync(n, now);
     store_tick(n->store, now);
+    node_clock_tick(n, now);
     node_cluster_tick(n, now);
     if (n->leaving && uv_now(n->loop) >= n->leave_deadline_ms)
         finish(n);
@@ -96,6 +97,7 @@ static void on_cron(uv_timer_t *t)
 {
     struct node *n = t->data;
     node_server_cron(&n->server, uv_now(n->loop));
+    node_clock_cron(n);
 }
 
 static void close_walk_cb(uv_handle_t *h, void *arg)

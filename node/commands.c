@@ -996,6 +996,7 @@ static const struct command table[] = {
     {"version", 2, CMD_READONLY, cmd_version, 1, 1, 1},
     {"keyring", -2, CMD_ADMIN, cmd_keyring, 0, 0, 0},
     {"clockoffset", -2, CMD_ADMIN | CMD_OPT_IN, node_cmd_clockoffset, 0, 0, 0},
+    {"clock", 1, 0, node_cmd_clock, 0, 0, 0},
 };
 #define NCOMMANDS (sizeof(table) / sizeof(table[0]))
 
@@ -1119,6 +1120,8 @@ void node_command_exec(struct node_client *c, const struct resp_cmd *cmd)
     }
     if ((t->flags & CMD_ADMIN) && !((t->flags & CMD_OPT_IN) && !n->cfg.admin_password[0]) &&
         !admin_ok(c, t->name))
+        return;
+    if ((t->flags & CMD_WRITE) && node_clock_refuse_write(c))
         return;
     t->fn(c, cmd);
 }

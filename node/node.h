@@ -71,6 +71,17 @@ struct node_keys {
 struct node_cluster; /* cluster.c */
 struct node_metrics; /* metrics.c */
 
+/* clock.c: what the node saw of its own clock and told the operator. */
+enum node_clock_level { NODE_CLOCK_OK, NODE_CLOCK_WARN, NODE_CLOCK_SKEWED };
+struct node_clock {
+    int64_t last_gap_ms;   /* wall minus monotonic at the last tick */
+    bool have_gap;
+    enum node_clock_level level; /* last logged */
+    bool refusing;               /* last logged */
+    uint64_t steps;              /* steps of the wall clock seen */
+    uint64_t writes_refused;     /* client writes answered -CLOCKSKEW */
+};
+
 struct node {
     uv_loop_t *loop;
     struct node_config cfg;
@@ -82,6 +93,7 @@ struct node {
     struct node_cluster *cluster;
     struct node_metrics *metrics; /* NULL unless --metrics */
     struct node_server server;
+    struct node_clock clock;
     uint64_t node_id;
     uint64_t epoch;
     uint64_t start_ms;    /* wall clock at start */
@@ -129,6 +141,15 @@ size_t node_command_count(void);
 const char *node_command_family(const struct resp_cmd *cmd);
 /* clock.c: CLOCKOFFSET SET <ms> | GET, refused unless clock-offset-control. */
 void node_cmd_clockoffset(struct node_client *c, const struct resp_cmd *cmd);
+/* clock.c: CLOCK: this node's offset and every measured peer's. */
+void node_cmd_clock(struct node_client *c, const struct resp_cmd *cmd);
+/* clock.c: true (and the -CLOCKSKEW reply written) if a write must be
+ * refused because the peers would refuse its version. */
+bool node_clock_refuse_write(struct node_client *c);
+/* clock.c: every tick, before the core's: report wall-clock steps. */
+void node_clock_tick(struct node *n, uint64_t now_ms);
+/* clock.c: every second: log offsets past half the bound and past it. */
+void node_clock_cron(struct node *n);
 
 /* Client accessors for commands.c (defined in server.c). */
 struct resp_buf *node_client_out(struct node_client *c);

@@ -45,6 +45,11 @@ struct hlc {
     uint64_t last;          /* highest timestamp issued or observed */
     uint64_t max_offset_ms; /* remote timestamps further ahead are refused */
     uint64_t refused;       /* count of remote timestamps refused */
+    /* Added to every wall_ms the clock is given: the gossip core sets it on
+     * a node whose clock it measured behind the cluster's, so that node
+     * stamps and judges versions on the cluster's clock (docs/ARCHITECTURE.md,
+     * "Clocks"). 0 otherwise. Only ever moves wall time forward. */
+    uint64_t correction_ms;
 };
 
 /* max_offset_ms 0 means HLC_MAX_OFFSET_MS_DEFAULT. */

@@ -22,7 +22,11 @@
  *      increasing and runs at most a little ahead of wall time; it needs more
  *      than 65,536 local events in one millisecond to happen at all, and the
  *      wall clock catches up as soon as the burst ends.
- *   4. Wall times beyond 48 bits (year 10889) are clamped to the largest
+ *   4. correction_ms (set by the gossip core on a node measured behind the
+ *      cluster) is added to every wall_ms first: such a node stamps its
+ *      writes and judges remote ones on the cluster's time. Invariant 1
+ *      holds whatever the correction does (last only grows).
+ *   5. Wall times beyond 48 bits (year 10889) are clamped to the largest
  *      representable ms; a clock at UINT64_MAX stays there (it cannot
  *      increase any further; unreachable in practice).
  *
@@ -34,6 +38,12 @@
 
 /* Largest ms value that fits the 48-bit field. */
 #define HLC_MS_MAX ((UINT64_C(1) << (64 - HLC_LOGICAL_BITS)) - 1)
+
+/* wall_ms + correction_ms, saturating (invariant 5 then clamps it). */
+static uint64_t hlc_wall_ms(const struct hlc *h, uint64_t wall_ms)
+{
+    return wall_ms > UINT64_MAX - h->correction_ms ? UINT64_MAX : wall_ms + h->correction_ms;
+}
 
 static uint64_t hlc_wall_ts(uint64_t wall_ms)
 {
@@ -47,11 +57,12 @@ void hlc_init(struct hlc *h, uint64_t max_offset_ms)
     h->last = 0;
     h->max_offset_ms = max_offset_ms ? max_offset_ms : HLC_MAX_OFFSET_MS_DEFAULT;
     h->refused = 0;
+    h->correction_ms = 0;
 }
 
 uint64_t hlc_now(struct hlc *h, uint64_t wall_ms)
 {
-    uint64_t wall = hlc_wall_ts(wall_ms);
+    uint64_t wall = hlc_wall_ts(hlc_wall_ms(h, wall_ms));
     /* last + 1 carries a full logical counter into the ms part (invariant 3). */
     uint64_t next = h->last == UINT64_MAX ? UINT64_MAX : h->last + 1;
     if (wall > next)
@@ -63,6 +74,7 @@ uint64_t hlc_now(struct hlc *h, uint64_t wall_ms)
 int hlc_observe(struct hlc *h, uint64_t remote, uint64_t wall_ms)
 {
     uint64_t remote_ms = HLC_MS(remote);
+    wall_ms = hlc_wall_ms(h, wall_ms);
     /* Written as a subtraction so wall_ms + max_offset_ms cannot overflow. */
     if (remote_ms > wall_ms && remote_ms - wall_ms > h->max_offset_ms) {
         h->refused++;

@@ -835,7 +835,21 @@ void sim_set_node_link(struct sim *s, uint32_t i, const struct sim_link *link)
 
 void sim_set_clock_offset(struct sim *s, uint32_t i, int64_t offset_ms)
 {
-    s->nodes[i].clock_offset_ms = offset_ms;
+    struct sim_node *nd = &s->nodes[i];
+    /* node/ sees a step of its wall clock against the monotonic one and
+     * tells the core; a simulated node does the same. */
+    if (nd->up && nd->g && offset_ms != nd->clock_offset_ms)
+        gossip_clock_stepped(nd->g, offset_ms - nd->clock_offset_ms);
+    nd->clock_offset_ms = offset_ms;
+}
+
+/* node/ refuses a client write it could not spread (commands.c, -CLOCKSKEW);
+ * a simulated client write is refused the same way. */
+static int sim_admit_write(struct sim_node *nd, uint64_t now)
+{
+    struct gossip_clock_info ci;
+    gossip_clock_get(nd->g, now, &ci);
+    return ci.writes_refused ? GKV_ECLOCKSKEW : 0;
 }
 
 /* --------------------------------------------------------------- data */
@@ -848,7 +862,9 @@ int sim_write_bytes(struct sim *s, uint32_t i, const void *key, size_t key_len, 
         return GKV_ESTATE;
     uint64_t now = node_clock(s, nd);
     struct entry e;
-    int rc = store_put(nd->store, key, key_len, value, value_len, now, &e);
+    int rc = sim_admit_write(nd, now);
+    if (rc == 0)
+        rc = store_put(nd->store, key, key_len, value, value_len, now, &e);
     if (rc != 0)
         return rc;
     rc = gossip_local_write(nd->g, &e, now);
@@ -870,7 +886,9 @@ int sim_delete(struct sim *s, uint32_t i, const char *key, struct entry *out)
         return GKV_ESTATE;
     uint64_t now = node_clock(s, nd);
     struct entry e;
-    int rc = store_del(nd->store, key, strlen(key), now, &e, NULL);
+    int rc = sim_admit_write(nd, now);
+    if (rc == 0)
+        rc = store_del(nd->store, key, strlen(key), now, &e, NULL);
     if (rc != 0)
         return rc;
     rc = gossip_local_write(nd->g, &e, now);

@@ -120,6 +120,39 @@ static void test_hlc_observe_moves_clock_past_remote(void **state)
     assert_int_equal(h.refused, 0);
 }
 
+/* A node measured behind the cluster runs its HLC on the cluster's time
+ * (correction_ms, set by the gossip core): it stamps there, judges remote
+ * versions there, and stays monotonic when the correction is removed or its
+ * own clock jumps back. */
+static void test_hlc_correction_moves_stamps_and_judgement_forward_only(void **state)
+{
+    (void)state;
+    struct hlc h;
+    hlc_init(&h, 500);
+    assert_int_equal(h.correction_ms, 0);
+    /* 30 s behind: a peer's version 30 s "in the future" is refused ... */
+    assert_int_equal(hlc_observe(&h, HLC_MAKE(40000, 0), 10000), GKV_ECLOCK);
+    /* ... until the clock is corrected by the measured offset. */
+    h.correction_ms = 30000;
+    assert_int_equal(hlc_observe(&h, HLC_MAKE(40000, 0), 10000), 0);
+    assert_int_equal(hlc_observe(&h, HLC_MAKE(40501, 0), 10000), GKV_ECLOCK);
+    assert_int_equal(hlc_now(&h, 10100), HLC_MAKE(40100, 0)); /* stamped on cluster time */
+    /* The clock is fixed (jumps 30 s forward) and the correction removed:
+     * nothing moves back. */
+    h.correction_ms = 0;
+    assert_int_equal(hlc_now(&h, 40100), HLC_MAKE(40100, 1));
+    /* Our own clock jumps back 20 s: later stamps still beat earlier ones. */
+    uint64_t prev = hlc_now(&h, 40200);
+    for (uint64_t wall = 20200; wall < 20300; wall += 10) {
+        uint64_t ts = hlc_now(&h, wall);
+        assert_true(ts > prev);
+        prev = ts;
+    }
+    /* Saturation: a huge correction clamps instead of wrapping. */
+    h.correction_ms = UINT64_MAX;
+    assert_true(hlc_now(&h, 1000) > prev);
+}
+
 static void test_hlc_refuses_remote_too_far_ahead(void **state)
 {
     (void)state;
@@ -1223,6 +1256,7 @@ int main(void)
         cmocka_unit_test(test_hlc_now_strictly_increasing_when_wall_clock_stalls_or_goes_back),
         cmocka_unit_test(test_hlc_observe_moves_clock_past_remote),
         cmocka_unit_test(test_hlc_refuses_remote_too_far_ahead),
+        cmocka_unit_test(test_hlc_correction_moves_stamps_and_judgement_forward_only),
         cmocka_unit_test(test_hlc_logical_overflow_advances_ms_by_one),
         cmocka_unit_test(test_hlc_logical_overflow_burst_stays_strictly_increasing),
         cmocka_unit_test(test_hlc_wall_clock_beyond_48_bits_is_clamped),
