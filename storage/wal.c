@@ -17,6 +17,11 @@
  *  W4  "Good" means wal_rec_decode accepts it at its own offset; the
  *      resync search tries every offset after a bad record (docs/
  *      FILE_FORMAT.md states the rule and its false-positive odds).
+ *  W5  After a failed write or fdatasync (broken) nothing more is written
+ *      to that file and nothing in it counts as durable: later records
+ *      past a gap would be good records after a bad one (W3), and their
+ *      writes were acknowledged only if a checkpoint made the tables
+ *      durable, which also starts the next log file (wal_open_new).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -242,8 +247,9 @@ int wal_flush(struct wal *w)
 {
     if (w->fd < 0 || w->len == 0)
         return 0;
-    int rc = write_all(w->fd, w->buf, w->len, w->written);
-    if (rc != 0) {
+    /* W5: nothing more goes into a broken log. */
+    int rc = w->broken ? GKV_EIO : write_all(w->fd, w->buf, w->len, w->written);
+    if (rc != 0 && !w->broken) {
         /* The file's tail is unknown now: drop the bytes (a checkpoint
          * will cover them through the table) and keep offsets moving. */
         w->broken = true;
@@ -267,6 +273,8 @@ int wal_sync(struct wal *w)
     if (w->fd < 0)
         return 0;
     int rc = wal_flush(w);
+    if (rc == 0 && w->broken)
+        rc = GKV_EIO; /* W5: only the checkpoint makes these durable */
     if (rc == 0 && w->durable < w->end) {
         rc = store__fdatasync(w->fd);
         if (rc == 0) {
@@ -324,7 +332,7 @@ int wal_job_take(struct wal *w, struct wal_job *j)
     j->fd = fd;
     j->gen = w->gen;
     j->buf = w->buf;
-    j->len = w->len;
+    j->len = w->broken ? 0 : w->len; /* W5 */
     j->cap = w->cap;
     j->off = w->written;
     j->end = w->end;
@@ -354,11 +362,11 @@ void wal_job_finish(struct wal *w, struct wal_job *j, int rc)
         close(j->fd);
     j->fd = -1;
     if (j->gen == w->gen && w->fd >= 0) {
-        if (rc == 0) {
+        if (rc == 0 && !w->broken) {
             if (j->end > w->durable)
                 w->durable = j->end;
             w->st.group_commits++;
-        } else {
+        } else if (rc != 0 && !w->broken) {
             w->broken = true;
             w->st.failures++;
         }

@@ -143,7 +143,9 @@ struct wal {
     uint8_t *spare; /* the other buffer (a job holds one while it runs) */
     size_t spare_cap;
     /* A log write or fdatasync failed: what the file holds is unknown, so
-     * the next sync must be a checkpoint (the table, msynced, covers it). */
+     * the next sync must be a checkpoint (the table, msynced, covers it).
+     * Until then nothing more is written to the file and wal_sync fails
+     * (wal.c W5): records past a gap must never be acknowledged. */
     bool broken;
     struct wal_stats st;
 };
