@@ -117,6 +117,27 @@ static void sec_stats(struct node *n, struct resp_buf *b)
     line(b, "gossip_handoff_errors:%" PRIu64, st->gossip_handoff_errors);
 }
 
+/* The clock fields (docs/ARCHITECTURE.md, "Clocks"), in the cluster section
+ * so the metrics read gossipkv_cluster_clock_offset_seconds. */
+static void clock_lines(struct node *n, struct resp_buf *b)
+{
+    struct gossip_clock_info ci = {.bound_ms = HLC_MAX_OFFSET_MS_DEFAULT};
+    if (n->gossip)
+        gossip_clock_get(n->gossip, node_wall_ms(), &ci);
+    line(b, "clock_offset_ms:%" PRId64, ci.offset_ms);
+    line(b, "clock_bound_ms:%" PRIu64, ci.bound_ms);
+    line(b, "clock_peers_measured:%u", ci.peers_measured);
+    line(b, "clock_correction_ms:%" PRIu64, ci.correction_ms);
+    line(b, "clock_lead_ms:%" PRId64, ci.lead_ms);
+    line(b, "clock_writes_refusing:%d", ci.writes_refused ? 1 : 0);
+    line(b, "clock_writes_refused:%" PRIu64, n->clock.writes_refused);
+    line(b, "clock_samples:%" PRIu64, ci.samples);
+    line(b, "clock_samples_dropped:%" PRIu64, ci.samples_dropped);
+    line(b, "clock_peer_jumps:%" PRIu64, ci.peer_jumps);
+    line(b, "clock_steps:%" PRIu64, n->clock.steps);
+    line(b, "clock_offset_injected_ms:%" PRId64, node_clock_injected_ms());
+}
+
 static void sec_cluster(struct node *n, struct resp_buf *b)
 {
     line(b, "# Cluster");
@@ -128,6 +149,7 @@ static void sec_cluster(struct node *n, struct resp_buf *b)
         line(b, "members_dead:0");
         line(b, "members_left:0");
         line(b, "incarnation:%" PRIu64, store_incarnation(n->store));
+        clock_lines(n, b);
         return;
     }
     struct gossip_stats gs;
@@ -139,6 +161,7 @@ static void sec_cluster(struct node *n, struct resp_buf *b)
     line(b, "members_left:%u", gs.left);
     line(b, "incarnation:%" PRIu64, gs.incarnation);
     line(b, "seeds:%u", n->cfg.join_count);
+    clock_lines(n, b);
 }
 
 static void sec_gossip(struct node *n, struct resp_buf *b)
@@ -337,26 +360,6 @@ static void sec_keyspace(struct node *n, struct resp_buf *b)
         line(b, "db0:keys=%" PRIu64 ",expires=0,avg_ttl=0", s.entries);
 }
 
-static void sec_clock(struct node *n, struct resp_buf *b)
-{
-    line(b, "# Clock");
-    struct gossip_clock_info ci = {.bound_ms = HLC_MAX_OFFSET_MS_DEFAULT};
-    if (n->gossip)
-        gossip_clock_get(n->gossip, node_wall_ms(), &ci);
-    line(b, "clock_offset_ms:%" PRId64, ci.offset_ms);
-    line(b, "clock_bound_ms:%" PRIu64, ci.bound_ms);
-    line(b, "clock_peers_measured:%u", ci.peers_measured);
-    line(b, "clock_correction_ms:%" PRIu64, ci.correction_ms);
-    line(b, "clock_lead_ms:%" PRId64, ci.lead_ms);
-    line(b, "clock_writes_refusing:%d", ci.writes_refused ? 1 : 0);
-    line(b, "clock_writes_refused:%" PRIu64, n->clock.writes_refused);
-    line(b, "clock_samples:%" PRIu64, ci.samples);
-    line(b, "clock_samples_dropped:%" PRIu64, ci.samples_dropped);
-    line(b, "clock_peer_jumps:%" PRIu64, ci.peer_jumps);
-    line(b, "clock_steps:%" PRIu64, n->clock.steps);
-    line(b, "clock_offset_injected_ms:%" PRId64, node_clock_injected_ms());
-}
-
 struct section {
     const char *name;
     void (*fn)(struct node *n, struct resp_buf *b);
@@ -365,7 +368,7 @@ struct section {
 static const struct section sections[] = {
     {"server", sec_server},   {"clients", sec_clients}, {"stats", sec_stats},
     {"cluster", sec_cluster}, {"gossip", sec_gossip},   {"storage", sec_storage},
-    {"keyspace", sec_keyspace}, {"clock", sec_clock},
+    {"keyspace", sec_keyspace},
 };
 
 void node_info(struct node *n, const char *section, struct resp_buf *out)

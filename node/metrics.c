@@ -166,6 +166,13 @@ static const char *const gauges[] = {
     "log_durable_bytes",
     "log_checkpoint_bytes",
     "hlc_last",
+    "clock_offset_ms",
+    "clock_bound_ms",
+    "clock_peers_measured",
+    "clock_correction_ms",
+    "clock_lead_ms",
+    "clock_writes_refusing",
+    "clock_offset_injected_ms",
     /* facts about the last open, not events of this process */
     "torn_slots_dropped",
     "log_replayed_records",

@@ -10,7 +10,7 @@
 # Ports 22700-22799.
 . "$(dirname "$0")/lib.sh"
 
-BASE=$(pick_base 22700 22800 10) || { fail "no free ports in 22700-22799"; summary; }
+BASE=$(pick_base 22700 22800 11) || { fail "no free ports in 22700-22799"; summary; }
 G1=$BASE C1=$((BASE + 1)) G2=$((BASE + 2)) C2=$((BASE + 3)) G3=$((BASE + 4)) C3=$((BASE + 5))
 G4=$((BASE + 6)) C4=$((BASE + 7)) G5=$((BASE + 8)) C5=$((BASE + 9))
 
@@ -47,15 +47,26 @@ rcli "$C2" CLOCKOFFSET SET 0 >/dev/null
 for k in 0 1; do kill -TERM "${PIDS[$k]}" 2>/dev/null; wait "${PIDS[$k]}" 2>/dev/null; PIDS[$k]=""; done
 start_node n1 "$G3" "$C3" --insecure "${FAST_GOSSIP[@]}" || fail "n1 starts"
 start_node n2 "$G4" "$C4" --insecure "${FAST_GOSSIP[@]}" --join "127.0.0.1:$G3" || fail "n2 starts"
+M3=$((BASE + 10))
 start_node n3 "$G5" "$C5" --insecure "${FAST_GOSSIP[@]}" --join "127.0.0.1:$G3" \
-  --clock-offset-control || fail "n3 starts"
+  --clock-offset-control --metrics "127.0.0.1:$M3" || fail "n3 starts"
+# metric NAME: its value on n3's Prometheus page.
+metric() {
+  python3 - "http://127.0.0.1:$M3/metrics" "$1" <<'EOF'
+import sys, urllib.request
+with urllib.request.urlopen(sys.argv[1], timeout=10) as r:
+    for ln in r.read().decode().splitlines():
+        if ln.split(" ")[0] == sys.argv[2]:
+            print(ln.split(" ")[1])
+EOF
+}
 N1=$C3 N2=$C4 N3=$C5
 check "three nodes alive" wait_until 30 bash -c "$(declare -f rcli alive_count alive_count_is); \
   alive_count_is $N1 3 && alive_count_is $N2 3 && alive_count_is $N3 3"
-offset_of() { info_field "$1" clock clock_offset_ms; }
+offset_of() { info_field "$1" cluster clock_offset_ms; }
 # offset_near PORT MS: INFO clock_offset_ms within 100 ms of MS.
 offset_near() { local o; o=$(offset_of "$1"); [ -n "$o" ] && [ $((o - $2)) -le 100 ] && [ $(($2 - o)) -le 100 ]; }
-peers_measured_is() { [ "$(info_field "$1" clock clock_peers_measured)" = "$2" ]; }
+peers_measured_is() { [ "$(info_field "$1" cluster clock_peers_measured)" = "$2" ]; }
 check "every node measured both peers" \
   wait_until 20 bash -c "$(declare -f rcli info_field peers_measured_is); \
     peers_measured_is $N1 2 && peers_measured_is $N2 2 && peers_measured_is $N3 2"
@@ -70,6 +81,8 @@ clock_case() { # clock_case SKEW_MS LABEL
   check "$label: CLOCKOFFSET SET $skew" [ "$(rcli "$N3" CLOCKOFFSET SET "$skew")" = "OK" ]
   check "$label: INFO clock_offset_ms on the skewed node reaches $skew" \
     wait_until 20 offset_near "$N3" "$skew"
+  check "$label: the offset is a Prometheus gauge (gossipkv_cluster_clock_offset_seconds)" \
+    python3 -c "import sys; sys.exit(abs(float('$(metric gossipkv_cluster_clock_offset_seconds)') - $skew / 1000) > 0.1)"
   check "$label: the healthy nodes' offsets stay near 0" bash -c "$(declare -f rcli info_field offset_of offset_near); \
     offset_near $N1 0 && offset_near $N2 0"
   local r_sk r_fresh
@@ -92,7 +105,7 @@ clock_case() { # clock_case SKEW_MS LABEL
   check "$label: every node ends with the later write" wait_until 20 all_get_is "shared$skew" healthy
   check "$label: the healthy node's fresh key reaches every node (the skewed one too)" \
     wait_until 20 all_get_is "fresh-healthy$skew" x
-  local refused; refused=$(info_field "$N3" clock clock_writes_refused)
+  local refused; refused=$(info_field "$N3" cluster clock_writes_refused)
   TABLE+=("| $label | skewed node: INFO clock_offset_ms $(offset_of "$N3"), writes: ${r_sk%%;*}; shared key on n2: $(rcli "$N2" GET "shared$skew"), on the skewed node: $(rcli "$N3" GET "shared$skew") (the later write is healthy); healthy fresh key on the skewed node: $(rcli "$N3" GET "fresh-healthy$skew"); clock_writes_refused $refused |")
   check "$label: CLOCKOFFSET SET 0 (the clock is corrected)" [ "$(rcli "$N3" CLOCKOFFSET SET 0)" = "OK" ]
   check "$label: the offset returns near 0" wait_until 20 offset_near "$N3" 0
