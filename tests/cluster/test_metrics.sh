@@ -61,6 +61,11 @@ check "ms settings in seconds" has '^gossipkv_gossip_stream_auth_timeout_seconds
 check "a latency histogram per command family" has '^gossipkv_command_duration_seconds_bucket{family="write",le="+Inf"}'
 check "the node name is an escaped label" has 'name="m1 \\"quoted\\""'
 
+ALERTS=$(dirname "$0")/../../packaging/alerts.yml
+for m in $(grep -o 'gossipkv_[a-z_]*' "$ALERTS" | sort -u); do
+  check "packaging/alerts.yml's $m is on the page" grep -q "^$m[{ ]" "$TMP/page1.txt"
+done
+
 cmds0=$(value gossipkv_stats_commands_processed_total)
 writes0=$(value 'gossipkv_command_duration_seconds_count{family="write"}')
 entries0=$(value gossipkv_storage_entries)
