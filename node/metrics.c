@@ -189,6 +189,20 @@ static bool in_list(const char *const *list, size_t n, const char *s)
 }
 #define IN_LIST(list, s) in_list(list, sizeof(list) / sizeof(list[0]), s)
 
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && !strcmp(s + n - k, suffix);
+}
+
+/* A time in a field's name is a duration, offset or setting, never a count:
+ * a gauge even when the list above does not name it. */
+static bool is_gauge(const char *field)
+{
+    return IN_LIST(gauges, field) || ends_with(field, "_ms") || ends_with(field, "_s") ||
+           ends_with(field, "_seconds");
+}
+
 /* gossipkv_<section>_<field> with Prometheus' conventions: "total_" and
  * "_in_" before a unit dropped, "bytes" and the time unit moved last
  * (ms becomes seconds: *scale = 0.001), "_total" after a counter. */
@@ -231,7 +245,7 @@ static void render_field(struct resp_buf *b, const char *section, const char *fi
     double v = strtod(value, &end);
     if (end == value || *end)
         return; /* text: names, addresses, modes */
-    bool counter = !IN_LIST(gauges, field);
+    bool counter = !is_gauge(field);
     char name[192];
     double scale;
     metric_name(section, field, counter, name, sizeof(name), &scale);
