@@ -45,6 +45,7 @@
 #include "common/errors.h"
 #include "node/addr.h"
 #include "node/log.h"
+#include "node/metrics.h"
 #include "node/node.h"
 
 #define NODE_MAX_STREAMS 1024u     /* open sync streams, both directions */
@@ -147,6 +148,7 @@ static void udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const stru
         return;
     char src[NODE_ADDR_TEXT_MAX];
     node_addr_format(addr, src, sizeof(src));
+    node_metrics_peer_bytes(n->metrics, src, (size_t)nread, false);
     gossip_recv(n->gossip, src, (const uint8_t *)buf->base, (size_t)nread, node_wall_ms());
 }
 
@@ -169,8 +171,10 @@ static void io_send(void *data, const char *addr, const uint8_t *buf, size_t len
     }
     uv_buf_t b = uv_buf_init((char *)buf, (unsigned)len);
     int rc = uv_udp_try_send(&cl->udp, &b, 1, (struct sockaddr *)&ss);
-    if (rc >= 0)
+    if (rc >= 0) {
+        node_metrics_peer_bytes(cl->node->metrics, addr, len, true);
         return;
+    }
     if (rc != UV_EAGAIN || cl->udp_inflight >= UDP_INFLIGHT_MAX) {
         cl->stats.udp_send_errors++;
         return;
@@ -190,6 +194,7 @@ static void io_send(void *data, const char *addr, const uint8_t *buf, size_t len
         free(r);
         return;
     }
+    node_metrics_peer_bytes(cl->node->metrics, addr, len, true);
     cl->udp_inflight++;
 }
 

@@ -62,6 +62,12 @@ struct metrics_hist {
     uint64_t sum_ns;
 };
 
+/* Gossip datagram bytes per peer address (node_metrics_peer_bytes). */
+struct metrics_peer {
+    char addr[NODE_ADDR_TEXT_MAX];
+    uint64_t in_bytes, out_bytes;
+};
+
 struct node_metrics {
     struct node *node;
     struct MHD_Daemon *daemon;
@@ -71,6 +77,8 @@ struct node_metrics {
     uint32_t open, max_open;
     uint64_t refused, requests, bad_requests;
     struct metrics_hist hist[NFAMILIES];
+    struct metrics_peer peers[METRICS_PEERS_MAX + 1]; /* the last: "other" */
+    uint32_t npeers;
     struct resp_buf body; /* reused for every scrape */
 };
 
@@ -347,12 +355,56 @@ static void render_histograms(const struct node_metrics *m, struct resp_buf *b)
     }
 }
 
+void node_metrics_peer_bytes(struct node_metrics *m, const char *addr, size_t len, bool out)
+{
+    if (!m)
+        return;
+    struct metrics_peer *p = &m->peers[METRICS_PEERS_MAX];
+    for (uint32_t i = 0; i < m->npeers; i++)
+        if (!strcmp(m->peers[i].addr, addr)) {
+            p = &m->peers[i];
+            break;
+        }
+    if (p == &m->peers[METRICS_PEERS_MAX] && out && m->npeers < METRICS_PEERS_MAX &&
+        strlen(addr) < sizeof(p->addr)) {
+        p = &m->peers[m->npeers++];
+        snprintf(p->addr, sizeof(p->addr), "%s", addr);
+    }
+    if (out)
+        p->out_bytes += len;
+    else
+        p->in_bytes += len;
+}
+
+static void render_peers(const struct node_metrics *m, struct resp_buf *b)
+{
+    static const char *const names[2] = {"gossipkv_gossip_peer_out_bytes_total",
+                                         "gossipkv_gossip_peer_in_bytes_total"};
+    for (int dir = 0; dir < 2; dir++) {
+        out_header(b, names[dir], "counter",
+                   dir == 0 ? "Gossip datagram bytes sent, by peer address (TCP sync streams "
+                              "not included)."
+                            : "Gossip datagram bytes received, by peer address; from addresses "
+                              "this node never sent to: peer=\"other\".");
+        for (uint32_t i = 0; i <= m->npeers; i++) {
+            const struct metrics_peer *p =
+                i < m->npeers ? &m->peers[i] : &m->peers[METRICS_PEERS_MAX];
+            char peer[2 * NODE_ADDR_TEXT_MAX];
+            label_escape(i < m->npeers ? p->addr : "other", peer, sizeof(peer));
+            out_printf(b, "%s{peer=\"%s\"} %" PRIu64 "\n", names[dir], peer,
+                       dir == 0 ? p->out_bytes : p->in_bytes);
+        }
+    }
+}
+
 void node_metrics_render(struct node *n, struct resp_buf *out)
 {
     render_labelled(n, out);
     render_info(n, out);
-    if (n->metrics)
+    if (n->metrics) {
         render_histograms(n->metrics, out);
+        render_peers(n->metrics, out);
+    }
 }
 
 void node_metrics_observe(struct node_metrics *m, const char *family, uint64_t dur_ns)

@@ -9,6 +9,8 @@
 #ifndef GKV_NODE_METRICS_H
 #define GKV_NODE_METRICS_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "node/resp.h"
@@ -27,6 +29,13 @@ void node_metrics_free(struct node_metrics *m);
 /* One client command took dur_ns; family is node_command_family's word.
  * NULL m: metrics are off, nothing is recorded. */
 void node_metrics_observe(struct node_metrics *m, const char *family, uint64_t dur_ns);
+
+/* One gossip datagram of len bytes sent to (out) or received from addr.
+ * Sends fill a table of METRICS_PEERS_MAX peers; a datagram from an address
+ * this node has not sent to is counted under peer="other", so strangers
+ * cannot grow the table. NULL m: nothing is recorded. */
+#define METRICS_PEERS_MAX 64u
+void node_metrics_peer_bytes(struct node_metrics *m, const char *addr, size_t len, bool out);
 
 /* The metrics listener's own counters for INFO (all zero when m is NULL). */
 struct node_metrics_stats {

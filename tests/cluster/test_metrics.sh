@@ -5,15 +5,16 @@
 # counter, the write latency histogram and the store's entries), other
 # paths and methods are refused and counted, metrics-max-connections is
 # enforced and counted in INFO; --log-format json writes one JSON object per
-# line (every line parsed with python's json module). Settings come from a
-# config file (same names as the flags). Ports 24600-24699.
+# line (every line parsed with python's json module); gossip bytes per
+# peer once a second node joins. Settings come from a config file (same
+# names as the flags). Ports 24600-24699.
 . "$(dirname "$0")/lib.sh"
 
 if ! command -v promtool >/dev/null; then
   fail "promtool not found (scripts/deps installs prometheus)"; summary
 fi
-BASE=$(pick_base 24600 24700 3) || { fail "no free ports in 24600-24699"; summary; }
-G=$BASE C=$((BASE + 1)) M=$((BASE + 2))
+BASE=$(pick_base 24600 24700 5) || { fail "no free ports in 24600-24699"; summary; }
+G=$BASE C=$((BASE + 1)) M=$((BASE + 2)) G2=$((BASE + 3)) C2=$((BASE + 4))
 URL="http://127.0.0.1:$M/metrics"
 
 # http METHOD URL: print "STATUS" then the body (python: no curl needed).
@@ -103,6 +104,17 @@ check "... and is counted in metrics_connections_refused" \
   bash -c "[ \"\$(timeout 10 redis-cli -p $C INFO clients | tr -d '\r' | awk -F: '\$1 == \"metrics_connections_refused\" {print \$2}')\" -ge 1 ]"
 kill "$HOLDER" 2>/dev/null
 check "once they close, scrapes work again" wait_until 10 bash -c "python3 -c 'import urllib.request,sys; urllib.request.urlopen(sys.argv[1], timeout=2)' $URL"
+
+# Per-peer gossip bytes: a second node joins; node 1 counts what it sends
+# to and receives from its address.
+start_node m2 "$G2" "$C2" --insecure --join "127.0.0.1:$G" "${FAST_GOSSIP[@]}"
+check "a second node joins" wait_until 10 alive_count_is "$C" 2
+PEER="{peer=\"127.0.0.1:$G2\"}"
+positive() { [ "$(value "$1" | cut -d. -f1)" -gt 0 ] 2>/dev/null; }
+check "bytes sent to the peer, by address" wait_until 10 positive "gossipkv_gossip_peer_out_bytes_total$PEER"
+check "bytes received from it" wait_until 10 positive "gossipkv_gossip_peer_in_bytes_total$PEER"
+scrape >"$TMP/page2.txt"
+check "promtool still accepts the page with peers" bash -c "promtool check metrics <'$TMP/page2.txt'"
 
 # --log-format json: every line of the log is one JSON object.
 check "json logs: every line parses, with ts, level and msg" python3 - "$TMP/n1.log" <<'EOF'
