@@ -20,21 +20,14 @@ TAG="gkvd-$$-"
 NETS=()
 SUBNET=10.98.0
 PW=client-pw-$$ APW=admin-pw-$$
-WRITER_PID=
 
+# lib.sh's cleanup kills every pid in PIDS (the nodes and the writer);
+# then the namespaces go.
 ns_cleanup() {
-  [ -n "$WRITER_PID" ] && kill -KILL "$WRITER_PID" 2>/dev/null
-  local ns pid
-  for pid in "${PIDS[@]}"; do [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null; done
-  for pid in "${PIDS[@]}"; do
-    [ -n "$pid" ] || continue
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null
-  done
-  PIDS=()
+  local ns
   for ns in "${NETS[@]}"; do ip netns del "$ns" 2>/dev/null; done
 }
-trap 'ns_cleanup; cleanup' EXIT
+trap 'cleanup; ns_cleanup' EXIT
 
 command -v ip >/dev/null || { fail "ip not found (iproute2)"; summary; }
 # Debian's python3 with python3-redis (scripts/deps), even if another
@@ -138,6 +131,7 @@ while time.time() < deadline and not os.path.exists(os.path.join(tmp, "stop")):
     time.sleep(0.005)
 EOF
 WRITER_PID=$!
+PIDS+=("$WRITER_PID")
 acked() { wc -l <"$TMP/acked.txt" 2>/dev/null || echo 0; }
 more_acked_than() { [ "$(acked)" -gt "$1" ]; }
 check "writes are acknowledged" wait_until 10 more_acked_than 20
