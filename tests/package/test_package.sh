@@ -91,10 +91,16 @@ check "... and the data directory, 0700 gossipkv:gossipkv" \
 check "the config is 0640 root:gossipkv (it may hold passwords)" \
   [ "$(stat -c '%a %U:%G' /etc/gossipkv/gossipkv.conf)" = "640 root:gossipkv" ]
 check "gossipkv version runs from /usr/bin" bash -c "/usr/bin/gossipkv version | grep -q ."
-check "man finds gossipkv(1) and gossipkv.conf(5)" \
-  bash -c "man -w gossipkv >/dev/null && man -w 5 gossipkv.conf >/dev/null"
-check "the man pages render without groff warnings" \
-  bash -c "[ -z \"\$(MANWIDTH=80 man --warnings gossipkv 2>&1 >/dev/null)\" ] && [ -z \"\$(MANWIDTH=80 man --warnings 5 gossipkv.conf 2>&1 >/dev/null)\" ]"
+# Slim container images tell dpkg to skip /usr/share/man: the pages are
+# then checked in the package's contents (above) only.
+if grep -qs '^path-exclude.*/usr/share/man' /etc/dpkg/dpkg.cfg.d/*; then
+  pass "man pages: dpkg excludes /usr/share/man on this machine (contents checked above)"
+else
+  check "man finds gossipkv(1) and gossipkv.conf(5)" \
+    bash -c "man -w gossipkv >/dev/null && man -w 5 gossipkv.conf >/dev/null"
+  check "the man pages render without groff warnings" \
+    bash -c "[ -z \"\$(MANWIDTH=80 man --warnings gossipkv 2>&1 >/dev/null)\" ] && [ -z \"\$(MANWIDTH=80 man --warnings 5 gossipkv.conf 2>&1 >/dev/null)\" ]"
+fi
 UNIT=/lib/systemd/system/gossipkv.service
 check "the unit runs /usr/bin/gossipkv on /etc/gossipkv/gossipkv.conf" \
   grep -qx 'ExecStart=/usr/bin/gossipkv serve --config /etc/gossipkv/gossipkv.conf' "$UNIT"
