@@ -231,22 +231,31 @@ def check_set(events, reads=True):
     final_t = min((o["invoke"] for o in finals.values()), default=None)
     res["never_read"] = sum(1 for o in acked if final_t is None and
                             not any(t > o["complete"] for t in read_after[o["key"]]))
-    # Stable latency: ack -> a read saw it on every node (upper bound: the
-    # completion of each node's first read that saw it; the writer's own ack counts).
+    # Stable latency of the keys the probers tracked: ack -> a read saw it on
+    # every node (upper bound: each node's first read that saw it; the
+    # writer's ack counts; a node whose probe had not seen it yet counts at
+    # its final read, when the key is there).
+    tracked = {o["key"] for o in read_ops if o["f"] == "probe"}
     first_seen = collections.defaultdict(dict)
     for o in read_ops:
-        if o["value"] is not None:
+        if o["value"] is not None and o["key"] in tracked:
             d = first_seen[o["key"]]
             d[o["node"]] = min(d.get(o["node"], o["complete"]), o["complete"])
-    lat = []
+    lat, by_final = [], 0
     for o in acked:
+        if o["key"] not in tracked:
+            continue
         d = dict(first_seen.get(o["key"], {}))
         d[o["node"]] = min(d.get(o["node"], o["complete"]), o["complete"])
-        if nodes and all(n in d for n in nodes) and len(d) > 1:
+        late = [n for n in nodes if n not in d and n in finals and o["key"] in final_sets[n]]
+        for n in late:
+            d[n] = finals[n]["complete"]
+        by_final += bool(late)
+        if nodes and all(n in d for n in nodes):
             lat.append(max(0, max(d.values()) - o["complete"]) / 1e6)
     res["stable_latency_ms"] = quantiles(lat)
-    tracked = {o["key"] for o in read_ops if o["f"] == "probe"}
     res["tracked"] = len(tracked)
+    res["tracked_seen_everywhere_only_by_final_read"] = by_final
     res["tracked_not_seen_everywhere"] = max(0, len(tracked) - len(lat))
     why = []
     if lost:

@@ -35,8 +35,9 @@ def summary_text(res):
         if wl == "set":
             lines.append(f"stable latency (ack -> seen on every node): "
                          f"{_fmt_q(c.get('stable_latency_ms'), ' ms')}")
-            lines.append(f"  keys tracked by the probes: {c.get('tracked')}, never seen on every "
-                         f"node: {c.get('tracked_not_seen_everywhere')}")
+            lines.append(f"  keys tracked by the probes: {c.get('tracked')}; on some node seen "
+                         f"first by the final read: {c.get('tracked_seen_everywhere_only_by_final_read')}"
+                         f"; never seen on every node: {c.get('tracked_not_seen_everywhere')}")
     elif wl == "register":
         lines += [f"writes: {c.get('writes')}, acknowledged {c.get('acknowledged')} "
                   f"({c.get('with_version')} with their version), info {c.get('info')}",

@@ -122,6 +122,8 @@ class Experiment:
         for at, op, params in steps:
             self._sleep_until(t0 + at)
             ex.apply(op, params)
+            if ex.state.calm():
+                shared.reprobe()
         self._sleep_until(t0 + a.time)
         self.stop_clients.set()
         for t in self.threads:
@@ -129,6 +131,7 @@ class Experiment:
                 t.join(a.timeout + 5)
         self._mark("clients-stopped")
         ex.heal_all("final-heal")
+        shared.reprobe()
         self._mark("final-heal")
         converged = self._wait_quiet(a.quiet)
         self._mark("converged" if converged else "not-converged")

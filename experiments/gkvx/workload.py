@@ -22,6 +22,7 @@ REGISTER_KEYS = 5
 PROBE_RATE = 100          # set: visibility reads per second per node, at most
 PROBE_MIN_S = 0.05        # set: a tracked key is re-read after max(this, its age / PROBE_AGE_DIV)
 PROBE_AGE_DIV = 5
+PROBE_MAX_S = 2.0         # ...and at least every 2 s
 MONITOR_PERIOD_S = 0.2
 
 
@@ -34,6 +35,15 @@ class Shared:
         self.present = {n: [] for n in names}   # keys the node acknowledged or showed
         # Track one add in sample_every so the probers keep up (~4 reads a key).
         self.sample_every = max(4, round(rate / 20))
+
+    def reprobe(self):
+        """After a heal: every tracked key is due now (its backoff would
+        otherwise make the probe late by up to a fifth of its age)."""
+        now = time.monotonic()
+        with self.lock:
+            for pending in self.pending.values():
+                for entry in pending.values():
+                    entry[1] = now
 
 
 class Client(threading.Thread):
@@ -162,8 +172,10 @@ class Prober(Client):
     """set: reads tracked keys on one node until it shows them, at its own
     bounded rate, so the stable latency (ack -> visible everywhere) does not
     compete with the workload's operations. A key not there yet is re-read
-    after max(PROBE_MIN_S, age / PROBE_AGE_DIV): the measured time is an upper
-    bound, at most a fifth (or 50 ms plus one read) late."""
+    after max(PROBE_MIN_S, age / PROBE_AGE_DIV), at most PROBE_MAX_S, and at
+    once after a heal: the measured time is an upper bound, late by at most a
+    fifth of it, 2 s, or 50 ms plus one read (plus queueing when the probe
+    rate is saturated)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -189,7 +201,8 @@ class Prober(Client):
                     self.shared.present[name].append(key)
                 elif entry is not None:
                     t = time.monotonic()
-                    entry[1] = t + max(PROBE_MIN_S, (t - entry[0]) / PROBE_AGE_DIV)
+                    entry[1] = t + min(PROBE_MAX_S,
+                                       max(PROBE_MIN_S, (t - entry[0]) / PROBE_AGE_DIV))
             self.stop.wait(max(0.0, period - (time.monotonic() - now)))
         if self.conn is not None:
             self.conn.disconnect()
