@@ -1148,6 +1148,14 @@ int member_leave(struct gossip *g)
     g->probe.active = false;
     struct gossip_member *self = &g->members[0];
     member_set_state(g, self, GOSSIP_LEFT, self->incarnation);
+    /* Our next life must out-bid this LEFT record at once: peers readmit a
+     * left member only on a higher incarnation (on_alive), and a clean
+     * shutdown does not bump the store's. So persist incarnation + 1 now
+     * (the LEFT itself goes out at the current one). A failed write is
+     * counted; the restarted node then refutes the LEFT it hears instead. */
+    if (self->incarnation < UINT64_MAX &&
+        store_set_incarnation(g->store, self->incarnation + 1) < 0)
+        g->st.merge_errors++;
     broadcast(g, self, self->id);
     /* Tell a few members right away rather than waiting for the next round. */
     size_t idx[16];

@@ -805,6 +805,20 @@ int sim_restart(struct sim *s, uint32_t i)
     return 0;
 }
 
+int sim_restart_through(struct sim *s, uint32_t i, const char *const *addrs, size_t n)
+{
+    struct sim_node *nd = &s->nodes[i];
+    if (nd->up)
+        return GKV_ESTATE;
+    nd->epoch++;
+    int rc = node_start_core(s, nd);
+    if (rc != 0 || n == 0)
+        return rc;
+    rc = gossip_join(nd->g, addrs, n, node_clock(s, nd));
+    rearm(s, nd);
+    return rc;
+}
+
 bool sim_node_up(const struct sim *s, uint32_t i)
 {
     return s->nodes[i].up;

@@ -154,6 +154,9 @@ int sim_crash(struct sim *s, uint32_t i, enum sim_crash_mode mode);
 /* A new core for node i: epoch + 1, incarnation = store_incarnation(), joins
  * through the sim's seed node (if it is another node). */
 int sim_restart(struct sim *s, uint32_t i);
+/* The same, but joining through addrs (copied) instead of the seed: what a
+ * node does with the peers it remembered (node/peers.c). */
+int sim_restart_through(struct sim *s, uint32_t i, const char *const *addrs, size_t n);
 bool sim_node_up(const struct sim *s, uint32_t i);
 
 /* Partition: nodes with different group ids cannot exchange anything. */

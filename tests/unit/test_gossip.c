@@ -281,6 +281,14 @@ static void join_all(struct net *net)
         assert_int_equal(gossip_join(net->nodes[i].g, &seed, 1, net->now), 0);
 }
 
+/* A cluster of n nodes joined through node 0, all seeing all alive. */
+static void net_form(struct net *net, int n)
+{
+    net_init(net, n, false);
+    join_all(net);
+    assert_true(net_run_until(net, 5000, all_see_all_alive, NULL) != UINT64_MAX);
+}
+
 static void print_seed(void)
 {
     const char *env = getenv("GKV_SEED");
@@ -583,6 +591,55 @@ static void test_gossip_leave_marks_member_left_not_dead(void **state)
         assert_int_equal(st.deaths_declared, 0);
         assert_int_equal(st.left, 1);
     }
+    net_free(&net);
+}
+
+/* A new core for node n on its old store (a process restart after a clean
+ * shutdown): seal epoch 2, incarnation from the store, joins through seed. */
+static void node_restart_on_store(struct net *net, struct node *n, int seed)
+{
+    gossip_free(n->g);
+    seal_ctx_free(n->seal);
+    assert_int_equal(seal_ctx_new(net->kr, "test-cluster", n->id, 2, &n->seal), 0);
+    struct gossip_config cfg;
+    node_cfg(net, n->index, &cfg);
+    cfg.epoch = 2;
+    cfg.incarnation = store_incarnation(n->store);
+    struct gossip_io io = {n, io_send, net->streams ? io_stream : NULL, io_member, NULL};
+    assert_int_equal(gossip_new(&cfg, n->store, n->seal, &io, net->now, &n->g), 0);
+    n->down = false;
+    const char *addr = net->nodes[seed].addr;
+    assert_int_equal(gossip_join(n->g, &addr, 1, net->now), 0);
+}
+
+/* Issue 22: a member that left gracefully and comes back is readmitted by
+ * the first peer it contacts, from its JOIN alone: the leave persisted an
+ * incarnation above the one its LEFT record carries, so no refutation
+ * round trip is needed. */
+static void test_gossip_left_member_returns_with_higher_incarnation(void **state)
+{
+    (void)state;
+    struct net net;
+    net_form(&net, 3);
+    struct node *c = &net.nodes[2];
+    uint64_t inc_left = incarnation_of(c, c->id);
+    assert_int_equal(gossip_leave(c->g, net.now), 0);
+    assert_true(store_incarnation(c->store) > inc_left);
+    net_run(&net, 1000);
+    c->down = true;
+    net_run(&net, 3000);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(state_of(&net.nodes[i], c->id), GOSSIP_LEFT);
+
+    node_restart_on_store(&net, c, 1);
+    /* JOIN there, its ALIVE gossiped on: a few steps, no probe round */
+    uint64_t took = net_run_until(&net, 1000, all_see_all_alive, NULL);
+    assert_true(took != UINT64_MAX);
+    for (int i = 0; i < 2; i++)
+        assert_true(incarnation_of(&net.nodes[i], c->id) > inc_left);
+    struct gossip_stats st;
+    gossip_stats(c->g, &st);
+    assert_int_equal(st.refutations, 0); /* readmitted on its JOIN, not a refutation */
     net_free(&net);
 }
 
@@ -1667,6 +1724,7 @@ int main(void)
         cmocka_unit_test(test_gossip_indirect_probe_avoids_false_suspicion),
         cmocka_unit_test(test_gossip_brief_partition_ends_with_everyone_alive),
         cmocka_unit_test(test_gossip_leave_marks_member_left_not_dead),
+        cmocka_unit_test(test_gossip_left_member_returns_with_higher_incarnation),
         cmocka_unit_test(test_gossip_dead_member_reclaimed_after_dead_reclaim_ms),
         cmocka_unit_test(test_gossip_member_limit_refuses_and_counts),
         cmocka_unit_test(test_gossip_partition_longer_than_suspicion_heals_by_itself),
