@@ -538,12 +538,57 @@ static const char *member_state_name(enum gossip_member_state st)
 
 static void io_member(void *data, const struct gossip_member_info *m)
 {
-    (void)data;
+    struct node_cluster *cl = data;
+    node_peers_member(cl->node, m);
     char qname[WIRE_MAX_NAME + 8];
     node_log(m->state == GOSSIP_ALIVE || m->state == GOSSIP_LEFT ? NODE_LOG_INFO : NODE_LOG_WARN,
              "member state", "member=%s addr=%s state=%s incarnation=%llu",
              node_log_quote(m->name ? m->name : "", qname, sizeof(qname)), m->addr ? m->addr : "",
              member_state_name(m->state), (unsigned long long)m->incarnation);
+}
+
+/* Remembered addresses rejoined through besides --join: with NODE_MAX_SEEDS
+ * this stays within gossip_join's 64 (gossip.h). */
+#define NODE_REJOIN_ADDRS_MAX 32u
+
+/* Join through --join and the remembered peers (unless --no-rejoin). */
+static void join_seeds(struct node *n)
+{
+    /* Seeds may be host names: resolve once, hand the core numeric text. */
+    char resolved[NODE_MAX_SEEDS][NODE_ADDR_TEXT_MAX];
+    const char *seeds[NODE_MAX_SEEDS + NODE_REJOIN_ADDRS_MAX];
+    size_t k = 0;
+    for (uint32_t i = 0; i < n->cfg.join_count; i++) {
+        struct sockaddr_storage sa;
+        if (node_addr_resolve(n->cfg.join[i], &sa) != 0) {
+            node_log(NODE_LOG_WARN, "cannot resolve seed", "seed=%s", n->cfg.join[i]);
+            continue;
+        }
+        node_addr_format((struct sockaddr *)&sa, resolved[k], sizeof(resolved[k]));
+        if (strcmp(resolved[k], n->cfg.advertise_addr) == 0)
+            continue; /* ourselves */
+        seeds[k] = resolved[k];
+        k++;
+    }
+    size_t r = 0;
+    struct node_peers_stats ps;
+    node_peers_stats(n, &ps);
+    if (n->cfg.no_rejoin) {
+        node_log(NODE_LOG_INFO, "not rejoining through remembered peers (no-rejoin)",
+                 "remembered=%u seeds=%zu", ps.remembered, k);
+    } else {
+        r = node_peers_rejoin_addrs(n, seeds + k, NODE_REJOIN_ADDRS_MAX);
+        char list[NODE_REJOIN_ADDRS_MAX * (NODE_ADDR_TEXT_MAX + 1) + 1] = "";
+        size_t len = 0;
+        for (size_t i = 0; i < r && len < sizeof(list); i++)
+            len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s", i ? "," : "",
+                                    seeds[k + i]);
+        if (r)
+            node_log(NODE_LOG_INFO, "rejoining through remembered peers",
+                     "count=%zu remembered=%u peers=%s", r, ps.remembered, list);
+    }
+    if (k + r)
+        gossip_join(n->gossip, seeds, k + r, node_wall_ms());
 }
 
 int node_cluster_start(struct node *n)
@@ -638,26 +683,7 @@ int node_cluster_start(struct node *n)
         node_log(NODE_LOG_ERROR, "cannot start the gossip core", "error=\"%s\"", gkv_strerror(rc));
         return rc;
     }
-    if (n->cfg.join_count) {
-        /* Seeds may be host names: resolve once, hand the core numeric text. */
-        char resolved[NODE_MAX_SEEDS][NODE_ADDR_TEXT_MAX];
-        const char *seeds[NODE_MAX_SEEDS];
-        size_t k = 0;
-        for (uint32_t i = 0; i < n->cfg.join_count; i++) {
-            struct sockaddr_storage sa;
-            if (node_addr_resolve(n->cfg.join[i], &sa) != 0) {
-                node_log(NODE_LOG_WARN, "cannot resolve seed", "seed=%s", n->cfg.join[i]);
-                continue;
-            }
-            node_addr_format((struct sockaddr *)&sa, resolved[k], sizeof(resolved[k]));
-            if (strcmp(resolved[k], n->cfg.advertise_addr) == 0)
-                continue; /* ourselves */
-            seeds[k] = resolved[k];
-            k++;
-        }
-        if (k)
-            gossip_join(n->gossip, seeds, k, node_wall_ms());
-    }
+    join_seeds(n);
     return 0;
 }
 

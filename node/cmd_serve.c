@@ -7,7 +7,8 @@
  * starts the group commit (the write-ahead log's write + fdatasync, and at
  * a checkpoint the data files' fdatasyncs), whose I/O runs on the libuv
  * thread pool (uv_run returns only after it ended, so the store is closed
- * after it); a 1 s timer runs client housekeeping (idle timeouts).
+ * after it); a 1 s timer runs client housekeeping (idle timeouts) and the
+ * debounced write of <data>/peers (peers.c, also on the pool).
  *
  * Signals: SIGINT/SIGTERM stop taking clients, announce a graceful leave
  * and keep gossiping for leave-timeout-ms so it spreads, then close the
@@ -98,6 +99,7 @@ static void on_cron(uv_timer_t *t)
     struct node *n = t->data;
     node_server_cron(&n->server, uv_now(n->loop));
     node_clock_cron(n);
+    node_peers_cron(n, node_wall_ms());
 }
 
 static void close_walk_cb(uv_handle_t *h, void *arg)
@@ -264,6 +266,7 @@ static void node_cleanup(struct node *n)
     if (n->gossip)
         gossip_free(n->gossip);
     n->gossip = NULL;
+    node_peers_close(n);
     node_cluster_free(n);
     node_metrics_free(n->metrics);
     n->metrics = NULL;
@@ -351,8 +354,8 @@ int cli_serve(int argc, char **argv)
     n->loop = uv_default_loop();
     n->start_ms = node_wall_ms();
     n->start_mono_ms = uv_now(n->loop);
-    if ((rc = node_server_start(&n->server, n)) != 0 || (rc = node_cluster_start(n)) != 0 ||
-        (rc = node_metrics_start(n)) != 0) {
+    if ((rc = node_peers_open(n)) != 0 || (rc = node_server_start(&n->server, n)) != 0 ||
+        (rc = node_cluster_start(n)) != 0 || (rc = node_metrics_start(n)) != 0) {
         finish(n);
         uv_run(n->loop, UV_RUN_DEFAULT);
         node_cleanup(n);

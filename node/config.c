@@ -95,6 +95,10 @@ static const struct opt opts[] = {
      "writes waiting to be gossiped; overflow leaves the burst to anti-entropy (default 65536)"},
     {"leave-timeout-ms", OPT_U32, F(leave_timeout_ms),
      "how long a graceful leave keeps gossiping (default 1000)"},
+    {"no-rejoin", OPT_BOOL, F(no_rejoin),
+     "start without rejoining through the peers remembered in <data>/peers (default no)"},
+    {"peers-retention-s", OPT_U32, F(peers_retention_s),
+     "remember a member not seen alive for this long in <data>/peers (default 259200, 72 h)"},
     {"stream-buffer-limit", OPT_BYTES, F(stream_buffer_limit_bytes),
      "bytes queued per outgoing sync stream (default 64mb)"},
     {"clock-offset-control", OPT_BOOL, F(clock_offset_control),
@@ -151,6 +155,7 @@ void node_config_defaults(struct node_config *cfg)
     cfg->max_value_bytes = GKV_VALUE_MAX_DEFAULT;
     cfg->tcp_backlog = 511; /* Redis default */
     cfg->leave_timeout_ms = 1000;
+    cfg->peers_retention_s = 72 * 3600; /* Serf's reconnect_timeout */
     cfg->stream_buffer_limit_bytes = 64ull * 1024 * 1024;
     /* A peer's first frame is queued before it connects: it arrives within
      * one round trip plus its own size; 2 s leaves room for a 1 MiB frame

@@ -73,6 +73,8 @@ struct node_config {
     uint32_t max_queued_deltas;
     uint32_t repair_bytes_per_tick; /* anti-entropy repair bytes per 10 ms (0 = core default) */
     uint32_t leave_timeout_ms;        /* how long a graceful leave keeps gossiping */
+    bool no_rejoin;                   /* start without rejoining through <data>/peers */
+    uint32_t peers_retention_s;       /* keep a member not seen alive this long in <data>/peers */
     uint64_t stream_buffer_limit_bytes; /* queued bytes per outgoing sync stream */
     uint32_t stream_auth_timeout_ms;    /* an accepted stream's first frame must open by then */
     uint32_t stream_max_per_addr;       /* accepted streams open from one source host */

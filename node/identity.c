@@ -78,31 +78,46 @@ static int epoch_read(const char *path, uint64_t *last, bool *found, char *err, 
     return 0;
 }
 
-static int epoch_write(const char *data_dir, const char *path, uint64_t epoch, char *err,
-                       size_t err_len)
+int node_file_replace(const char *dir, const char *name, const void *buf, size_t len, char *err,
+                      size_t err_len)
 {
-    char tmp[NODE_PATH_MAX + 16];
-    snprintf(tmp, sizeof(tmp), "%s/epoch.tmp", data_dir);
+    char tmp[NODE_PATH_MAX + 32], path[NODE_PATH_MAX + 32];
+    snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, name);
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) {
         snprintf(err, err_len, "%s: %s", tmp, strerror(errno));
         return GKV_EIO;
     }
-    char buf[32];
-    int n = snprintf(buf, sizeof(buf), "%" PRIu64 "\n", epoch);
-    /* O_TRUNC keeps the mode of a leftover epoch.tmp: set it. */
-    bool ok = fchmod(fd, 0600) == 0 && write(fd, buf, (size_t)n) == n && fsync(fd) == 0;
+    /* O_TRUNC keeps the mode of a leftover tmp file: set it. */
+    bool ok = fchmod(fd, 0600) == 0;
+    for (size_t off = 0; ok && off < len;) { /* each pass writes >= 1 byte or stops */
+        ssize_t w = write(fd, (const char *)buf + off, len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        ok = w > 0;
+        if (ok)
+            off += (size_t)w;
+    }
+    ok = ok && fsync(fd) == 0;
     close(fd);
     if (!ok || rename(tmp, path) != 0) {
         snprintf(err, err_len, "%s: cannot write: %s", path, strerror(errno));
         return GKV_EIO;
     }
-    int dfd = open(data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd >= 0) {
         fsync(dfd);
         close(dfd);
     }
     return 0;
+}
+
+static int epoch_write(const char *data_dir, uint64_t epoch, char *err, size_t err_len)
+{
+    char buf[32];
+    int n = snprintf(buf, sizeof(buf), "%" PRIu64 "\n", epoch);
+    return node_file_replace(data_dir, "epoch", buf, (size_t)n, err, err_len);
 }
 
 int node_epoch_next(const struct node_epoch_args *a, uint64_t *epoch, char *err, size_t err_len)
@@ -138,7 +153,7 @@ int node_epoch_next(const struct node_epoch_args *a, uint64_t *epoch, char *err,
                  path, last, seal_epoch_seconds(last), SEAL_EPOCH_AHEAD_MAX_S, a->wall_s);
         return rc;
     }
-    return epoch_write(a->data_dir, path, *epoch, err, err_len);
+    return epoch_write(a->data_dir, *epoch, err, err_len);
 }
 
 static int keys_alloc(struct node *n)

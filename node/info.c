@@ -162,6 +162,18 @@ static void sec_cluster(struct node *n, struct resp_buf *b)
     line(b, "incarnation:%" PRIu64, gs.incarnation);
     line(b, "seeds:%u", n->cfg.join_count);
     clock_lines(n, b);
+    struct node_peers_stats ps;
+    node_peers_stats(n, &ps);
+    line(b, "peers_remembered:%u", ps.remembered);
+    line(b, "peers_max:%u", NODE_PEERS_MAX);
+    line(b, "peers_retention_s:%u", n->cfg.peers_retention_s);
+    line(b, "peers_file:%s", ps.file_state);
+    line(b, "peers_file_writes:%" PRIu64, ps.writes);
+    line(b, "peers_file_write_errors:%" PRIu64, ps.write_errors);
+    line(b, "peers_dropped:%" PRIu64, ps.dropped);
+    line(b, "rejoin:%s", n->cfg.no_rejoin ? "no" : "yes");
+    line(b, "rejoin_peers:%u", ps.rejoin_addrs);
+    line(b, "last_rejoin_unix_ms:%" PRIu64, ps.last_rejoin_unix_ms);
 }
 
 static void sec_gossip(struct node *n, struct resp_buf *b)

@@ -7,6 +7,7 @@
  *   info.c       INFO text
  *   cluster.c    UDP gossip socket, TCP sync streams, driving the core
  *   identity.c   node id / epoch persistence, keyring loading
+ *   peers.c      the remembered cluster (<data>/peers), rejoin on start
  *   config.c, log.c, addr.c, resp.c
  *
  * One libuv loop, one thread: every struct here is touched only from it.
@@ -70,6 +71,7 @@ struct node_keys {
 
 struct node_cluster; /* cluster.c */
 struct node_metrics; /* metrics.c */
+struct node_peers;   /* peers.c */
 
 /* clock.c: what the node saw of its own clock and told the operator. */
 enum node_clock_level { NODE_CLOCK_OK, NODE_CLOCK_WARN, NODE_CLOCK_SKEWED };
@@ -92,6 +94,7 @@ struct node {
     struct gossip *gossip;        /* NULL until the cluster is up */
     struct node_cluster *cluster;
     struct node_metrics *metrics; /* NULL unless --metrics */
+    struct node_peers *peers;     /* the remembered cluster, <data>/peers */
     struct node_server server;
     struct node_clock clock;
     uint64_t node_id;
@@ -193,6 +196,32 @@ struct node_cluster_stats {
 };
 void node_cluster_stats(const struct node *n, struct node_cluster_stats *out);
 
+/* peers.c: the members this node knew, kept in <data>/peers so a restart
+ * rejoins through them (design and file format at the top of peers.c).
+ * NODE_PEERS_MAX records at most (docs/OPERATIONS.md, "Restarts"). */
+#define NODE_PEERS_MAX 1024u
+struct node_peers_stats {
+    uint32_t remembered;   /* records held (file + this run) */
+    uint32_t live;         /* of those, alive or suspect now */
+    uint32_t rejoin_addrs; /* remembered addresses rejoined through at start */
+    uint64_t writes, write_errors;
+    uint64_t dropped;             /* members not remembered: NODE_PEERS_MAX live ones */
+    uint64_t last_rejoin_unix_ms; /* last change from no live member to one (0: never) */
+    const char *file_state;       /* ok | missing | unreadable | disabled (static) */
+};
+/* Read <data>/peers (a bad file is logged and ignored). Before the core. */
+int node_peers_open(struct node *n);
+/* Up to max remembered addresses, most recently seen alive first, other
+ * than our own; borrowed until the next node_peers_* call. */
+size_t node_peers_rejoin_addrs(struct node *n, const char **out, size_t max);
+/* A member changed state (from the core's member_cb). */
+void node_peers_member(struct node *n, const struct gossip_member_info *m);
+/* Every cron tick: the debounced write, the "alone" warning. */
+void node_peers_cron(struct node *n, uint64_t now_ms);
+/* After the loop ended: a last write if needed; frees. */
+void node_peers_close(struct node *n);
+void node_peers_stats(const struct node *n, struct node_peers_stats *out);
+
 /* identity.c */
 /* Load the keyring from --key-file or GOSSIPKV_KEY into n->keyring/keys
  * (the key file is opened, checked and read once: seal_keyfile_read). */
@@ -217,6 +246,11 @@ struct node_epoch_args {
     uint32_t boot_random; /* node_random */
 };
 int node_epoch_next(const struct node_epoch_args *a, uint64_t *epoch, char *err, size_t err_len);
+/* Replace <dir>/<name> with buf atomically: <name>.tmp written with mode
+ * 0600 and fsynced, renamed over it, the directory fsynced. 0 or GKV_EIO
+ * (message in err). Safe on a thread-pool thread. */
+int node_file_replace(const char *dir, const char *name, const void *buf, size_t len, char *err,
+                      size_t err_len);
 /* Random bytes (libsodium) for node ids, seeds, secrets. */
 void node_random(void *buf, size_t len);
 
