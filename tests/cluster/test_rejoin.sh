@@ -6,6 +6,7 @@
 # rolling restart, with --no-rejoin, and with its peers file corrupted or
 # truncated (it says so and falls back to --join). Each time it must be
 # alive in every peer's MEMBERS and hold the writes made while it was down.
+# Left alone at the end, it warns that it knows no live member.
 # Ports 24100-24199.
 . "$(dirname "$0")/lib.sh"
 
@@ -64,7 +65,9 @@ down_and_back() {
     wait_until "$BACK_S" everyone_sees_alive "$i"
   check "$what: n$i holds the write made while it was down within ${CATCHUP_S} s" \
     wait_until "$CATCHUP_S" get_is "${C[$i]}" "down-$WRITES" "v$WRITES"
-  echo "#   $what: back and caught up in $((SECONDS - t0)) s"
+  local ms
+  ms=$(grep -o 'msg="rejoined the cluster".*alone_ms=[0-9]*' "$TMP/n$i.log" | tail -n 1)
+  echo "#   $what: back and caught up in $((SECONDS - t0)) s; first live peer after ${ms##*=} ms"
 }
 
 start 1
@@ -141,5 +144,14 @@ down_and_back_truncated() {
   check "truncated file: n1 holds the write" wait_until 20 get_is "${C[1]}" "down-$WRITES" "v$WRITES"
 }
 down_and_back_truncated
+
+# Alone with somewhere to join: n1 warns, once per interval (10 s).
+stop 2 TERM
+stop 3 TERM
+check "n1 sees its peers leave" wait_until 10 alive_count_is "${C[1]}" 1
+check "alone: n1 warns that it knows no live member" \
+  wait_until 15 grep -q 'msg="this node knows no live member: writes reach no one"' "$TMP/n1.log"
+check "alone: one warning so far, not one per second" \
+  [ "$(grep -c 'knows no live member' "$TMP/n1.log")" = 1 ]
 
 summary
