@@ -1,5 +1,6 @@
 /*
- * keyring.c: the keys a node seals and opens with, and key files.
+ * keyring.c: the keys a node seals and opens with, and the key-file text
+ * format (node/keyfile.c reads the file; gossip/ touches no files).
  *
  * Rotation follows Serf's keyring model (serf keys -install / -use /
  * -remove): every node first installs the new key (it can now open packets
@@ -16,20 +17,14 @@
  */
 #include "gossip/keyring.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "common/errors.h"
 
-/* A key file holds at most a few keys; anything bigger is not a key file. */
-#define KEYRING_FILE_MAX_BYTES (64u * 1024u)
 /* A 32-byte key is 44 base64 characters; a longer line cannot be a key, and
  * bounding it bounds the decode buffer below (3 bytes per 4 characters). */
 #define KEYRING_LINE_MAX_CHARS 128u
@@ -263,86 +258,20 @@ static int keyring_fail(char *err, size_t err_len, int code, const char *fmt, ..
     return code;
 }
 
-/* Read the whole file into sodium_malloc'd memory (it holds keys). */
-static int keyring_read_file(const char *path, char **out, size_t *out_len, char *err,
-                             size_t err_len)
-{
-    *out = NULL;
-    *out_len = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0)
-        return keyring_fail(err, err_len, GKV_EKEYFILE, "%s: cannot open key file: %s", path,
-                            strerror(errno));
-    /* fstat the descriptor we read, so the mode we check is the file we use. */
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        close(fd);
-        return keyring_fail(err, err_len, GKV_EKEYFILE, "%s: cannot stat key file: %s", path,
-                            strerror(e));
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return keyring_fail(err, err_len, GKV_EKEYFILE, "%s: key file is not a regular file",
-                            path);
-    }
-    if (st.st_mode & 077) {
-        close(fd);
-        return keyring_fail(err, err_len, GKV_EPERM,
-                            "%s: key file is accessible by group or others (mode %04o); "
-                            "run: chmod 600 %s",
-                            path, (unsigned)(st.st_mode & 07777), path);
-    }
-    if (st.st_size < 0 || (uint64_t)st.st_size > KEYRING_FILE_MAX_BYTES) {
-        close(fd);
-        return keyring_fail(err, err_len, GKV_EKEYFILE,
-                            "%s: key file larger than %u bytes: not a key file", path,
-                            KEYRING_FILE_MAX_BYTES);
-    }
-    size_t cap = (size_t)st.st_size + 1;
-    char *buf = sodium_malloc(cap);
-    if (!buf) {
-        close(fd);
-        return GKV_ENOMEM;
-    }
-    size_t len = 0;
-    /* Bounded: at most cap - 1 bytes (the file may not grow past what fstat said). */
-    while (len < cap - 1) {
-        ssize_t n = read(fd, buf + len, cap - 1 - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            int e = errno;
-            close(fd);
-            sodium_free(buf);
-            return keyring_fail(err, err_len, GKV_EKEYFILE, "%s: read failed: %s", path,
-                                strerror(e));
-        }
-        if (n == 0)
-            break;
-        len += (size_t)n;
-    }
-    close(fd);
-    buf[len] = '\0';
-    *out = buf;
-    *out_len = len;
-    return 0;
-}
-
-int seal_keyfile_read(const char *path, uint8_t *keys, uint32_t *nkeys_out, char *err,
-                      size_t err_len)
+int seal_keyfile_parse(const char *name, const char *buf, size_t len, uint8_t *keys,
+                       uint32_t *nkeys_out, char *err, size_t err_len)
 {
     if (err && err_len > 0)
         err[0] = '\0';
-    if (!path || !keys || !nkeys_out)
+    if (!name || (!buf && len) || !keys || !nkeys_out)
         return GKV_EINVAL;
     *nkeys_out = 0;
     sodium_memzero(keys, SEAL_KEYRING_MAX * SEAL_KEY_BYTES);
-    char *buf = NULL;
-    size_t len = 0;
-    int rc = keyring_read_file(path, &buf, &len, err, err_len);
-    if (rc)
-        return rc;
+    if (len > SEAL_KEYFILE_MAX_BYTES)
+        return keyring_fail(err, err_len, GKV_EKEYFILE,
+                            "%s: key file larger than %u bytes: not a key file", name,
+                            SEAL_KEYFILE_MAX_BYTES);
+    int rc = 0;
     uint32_t nkeys = 0;
     unsigned line_no = 0;
     size_t pos = 0;
@@ -361,13 +290,13 @@ int seal_keyfile_read(const char *path, uint8_t *keys, uint32_t *nkeys_out, char
         if (start == end || buf[start] == '#')
             continue;
         if (memchr(buf + start, '\0', end - start)) {
-            rc = keyring_fail(err, err_len, GKV_EKEYFILE, "%s:%u: NUL byte in key file", path,
+            rc = keyring_fail(err, err_len, GKV_EKEYFILE, "%s:%u: NUL byte in key file", name,
                               line_no);
             break;
         }
         if (nkeys >= SEAL_KEYRING_MAX) {
             rc = keyring_fail(err, err_len, GKV_EKEYFILE,
-                              "%s:%u: more than %u keys (SEAL_KEYRING_MAX)", path, line_no,
+                              "%s:%u: more than %u keys (SEAL_KEYRING_MAX)", name, line_no,
                               SEAL_KEYRING_MAX);
             break;
         }
@@ -376,7 +305,7 @@ int seal_keyfile_read(const char *path, uint8_t *keys, uint32_t *nkeys_out, char
         int drc = keyring_decode_b64(buf + start, end - start, k, &decoded);
         if (drc == GKV_EKEYSIZE) {
             rc = keyring_fail(err, err_len, GKV_EKEYFILE,
-                              "%s:%u: key decodes to %zu bytes, want %u", path, line_no,
+                              "%s:%u: key decodes to %zu bytes, want %u", name, line_no,
                               decoded, SEAL_KEY_BYTES);
             break;
         }
@@ -384,13 +313,13 @@ int seal_keyfile_read(const char *path, uint8_t *keys, uint32_t *nkeys_out, char
             rc = keyring_fail(err, err_len, GKV_EKEYFILE,
                               "%s:%u: not a base64 key (want 44 characters of standard "
                               "base64, as printed by `gossipkv keygen`)",
-                              path, line_no);
+                              name, line_no);
             break;
         }
         for (uint32_t j = 0; j < nkeys && rc == 0; j++) {
             if (sodium_memcmp(keys + (size_t)j * SEAL_KEY_BYTES, k, SEAL_KEY_BYTES) == 0)
                 rc = keyring_fail(err, err_len, GKV_EKEYFILE,
-                                  "%s:%u: the same key appears twice", path, line_no);
+                                  "%s:%u: the same key appears twice", name, line_no);
         }
         if (rc == 0)
             nkeys++;
@@ -398,47 +327,13 @@ int seal_keyfile_read(const char *path, uint8_t *keys, uint32_t *nkeys_out, char
     if (rc == 0 && nkeys == 0)
         rc = keyring_fail(err, err_len, GKV_EKEYFILE,
                           "%s: no keys in key file (run `gossipkv keygen`, or --insecure)",
-                          path);
-    sodium_free(buf);
+                          name);
     if (rc != 0) {
         sodium_memzero(keys, SEAL_KEYRING_MAX * SEAL_KEY_BYTES);
         return rc;
     }
     *nkeys_out = nkeys;
     return 0;
-}
-
-int seal_keyring_load_file(struct seal_keyring *kr, const char *path, char *err, size_t err_len)
-{
-    if (err && err_len > 0)
-        err[0] = '\0';
-    if (!kr || !path)
-        return GKV_EINVAL;
-    uint8_t *keys = sodium_malloc(SEAL_KEYRING_MAX * SEAL_KEY_BYTES);
-    if (!keys)
-        return GKV_ENOMEM;
-    uint32_t nkeys = 0, new_keys = 0;
-    int rc = seal_keyfile_read(path, keys, &nkeys, err, err_len);
-    for (uint32_t j = 0; rc == 0 && j < nkeys; j++)
-        new_keys += keyring_find_key(kr, keys + (size_t)j * SEAL_KEY_BYTES) < 0;
-    if (rc == 0 && kr->count + new_keys > SEAL_KEYRING_MAX)
-        rc = keyring_fail(err, err_len, GKV_EFULL,
-                          "%s: %u new keys do not fit: the keyring holds %u of %u", path,
-                          new_keys, kr->count, SEAL_KEYRING_MAX);
-    if (rc == 0) {
-        for (uint32_t j = 0; j < nkeys; j++) {
-            int irc = seal_keyring_install(kr, keys + (size_t)j * SEAL_KEY_BYTES);
-            /* EEXIST: already in the ring; EFULL cannot happen (counted above). */
-            if (irc != 0 && irc != GKV_EEXIST) {
-                rc = irc;
-                break;
-            }
-        }
-        if (rc == 0)
-            rc = seal_keyring_use(kr, keys); /* the first line is the primary */
-    }
-    sodium_free(keys);
-    return rc;
 }
 
 int seal_keyring_replace(struct seal_keyring *kr, const uint8_t *keys, uint32_t nkeys)

@@ -410,18 +410,3 @@ int seal_open(struct seal_ctx *c, const uint8_t *pkt, size_t len, size_t max_len
         *to_any = any;
     return 0;
 }
-
-int seal_key_generate_b64(char *out, size_t out_len)
-{
-    if (!out || out_len < SEAL_KEY_B64_BYTES)
-        return GKV_EINVAL;
-    if (sodium_init() < 0)
-        return GKV_EIO;
-    uint8_t key[SEAL_KEY_BYTES];
-    /* The one randomness draw in gossip/ (tests/unit/test_layering.sh): keys
-     * must be unpredictable, which a seeded PRNG cannot give. */
-    randombytes_buf(key, sizeof(key));
-    sodium_bin2base64(out, out_len, key, sizeof(key), sodium_base64_VARIANT_ORIGINAL);
-    sodium_memzero(key, sizeof(key));
-    return 0;
-}

@@ -94,22 +94,19 @@ uint32_t seal_key_id(const uint8_t key[SEAL_KEY_BYTES]);
 int seal_keyring_entry(const struct seal_keyring *kr, uint32_t i, uint32_t *key_id,
                        bool *primary);
 
-/* Key files: one base64 key per line, first = primary; blank lines and
- * '#' comments ignored. Refused (GKV_EKEYFILE / GKV_EPERM, with a message
- * naming the file and line in err, err_len bytes) when group/world-readable,
- * malformed, or of the wrong length; also when empty, holding a duplicate,
- * or more keys than fit (GKV_EFULL). All or nothing: on error the ring is
- * unchanged. Keys already in the ring are kept; the file's first key is made
- * primary. */
-int seal_keyring_load_file(struct seal_keyring *kr, const char *path, char *err, size_t err_len);
-/* The keys of a key file, in file order (first = primary): the file is
- * opened once, its mode checked on that descriptor (fstat) and its bytes
- * read from it, so what was checked is what is parsed. keys: caller memory
- * for SEAL_KEYRING_MAX * SEAL_KEY_BYTES bytes (sodium_malloc'd: it receives
- * key material; wiped on error); *nkeys set. Same refusals and messages as
- * seal_keyring_load_file, which is this plus installing. */
-int seal_keyfile_read(const char *path, uint8_t *keys, uint32_t *nkeys, char *err,
-                      size_t err_len);
+/* A key file holds at most a few keys; anything bigger is not a key file. */
+#define SEAL_KEYFILE_MAX_BYTES (64u * 1024u)
+/* The keys of a key file's text, in file order (first = primary): one
+ * base64 key per line, blank lines and '#' comments ignored. Reading the file
+ * (and checking its mode) is node/'s job: node_keyfile_read. name (e.g. the
+ * path) only labels messages. keys: caller memory for SEAL_KEYRING_MAX *
+ * SEAL_KEY_BYTES bytes (sodium_malloc'd: it receives key material; wiped on
+ * error); *nkeys set. Refused with GKV_EKEYFILE and a message naming the
+ * file and line in err (err_len bytes) when a line is malformed or of the
+ * wrong length, when the text is empty, longer than SEAL_KEYFILE_MAX_BYTES,
+ * holds a duplicate or more than SEAL_KEYRING_MAX keys. */
+int seal_keyfile_parse(const char *name, const char *text, size_t len, uint8_t *keys,
+                       uint32_t *nkeys, char *err, size_t err_len);
 /* Make the ring hold exactly keys[0..nkeys), keys[0] primary (a SIGHUP
  * reload). All or nothing: on any error (GKV_EINVAL for 0 or more than
  * SEAL_KEYRING_MAX keys, GKV_EEXIST for a duplicate, GKV_ENOMEM) the ring is
@@ -118,9 +115,6 @@ int seal_keyring_replace(struct seal_keyring *kr, const uint8_t *keys, uint32_t 
 /* Parse one base64 key (e.g. from GOSSIPKV_KEY); surrounding whitespace is
  * ignored. GKV_EINVAL if it is not base64 of exactly 32 bytes. */
 int seal_key_parse(const char *b64, uint8_t key[SEAL_KEY_BYTES]);
-/* A fresh random key as base64 (libsodium randombytes; for `gossipkv keygen`,
- * called from node/ only). out must hold 64 bytes. */
-int seal_key_generate_b64(char *out, size_t out_len);
 
 /* The sealing and opening state of one node. */
 struct seal_stats {

@@ -10,6 +10,7 @@
 #include "common/errors.h"
 #include "gossip/seal.h"
 #include "node/cli.h"
+#include "node/keyfile.h"
 
 int cli_keygen(int argc, char **argv)
 {
@@ -24,7 +25,7 @@ int cli_keygen(int argc, char **argv)
         return 2;
     }
     char b64[SEAL_KEY_B64_BYTES];
-    int rc = seal_key_generate_b64(b64, sizeof(b64));
+    int rc = node_key_generate_b64(b64, sizeof(b64));
     if (rc) {
         fprintf(stderr, "gossipkv keygen: %s\n", gkv_strerror(rc));
         return 1;

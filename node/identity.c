@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "common/errors.h"
+#include "node/keyfile.h"
 #include "node/log.h"
 #include "node/node.h"
 
@@ -200,7 +201,7 @@ int node_keys_load(struct node *n, char *err, size_t err_len)
     if (n->cfg.key_file[0]) {
         /* One open, one fstat, one read: the ring and n->keys come from the
          * same bytes. */
-        rc = seal_keyfile_read(n->cfg.key_file, n->keys->key[0], &n->keys->n, err, err_len);
+        rc = node_keyfile_read(n->cfg.key_file, n->keys->key[0], &n->keys->n, err, err_len);
         if (rc == 0)
             rc = seal_keyring_replace(n->keyring, n->keys->key[0], n->keys->n);
         if (rc != 0 && !err[0])
@@ -228,7 +229,7 @@ int node_keys_reload(struct node *n, char *err, size_t err_len)
         return GKV_ENOMEM;
     /* Read the whole file (once), then swap the whole ring: a refused file
      * or a failure at any point leaves the running keyring as it was. */
-    int rc = seal_keyfile_read(n->cfg.key_file, fresh->key[0], &fresh->n, err, err_len);
+    int rc = node_keyfile_read(n->cfg.key_file, fresh->key[0], &fresh->n, err, err_len);
     if (rc == 0)
         rc = seal_keyring_replace(n->keyring, fresh->key[0], fresh->n);
     if (rc == 0) {

@@ -224,7 +224,7 @@ void node_peers_stats(const struct node *n, struct node_peers_stats *out);
 
 /* identity.c */
 /* Load the keyring from --key-file or GOSSIPKV_KEY into n->keyring/keys
- * (the key file is opened, checked and read once: seal_keyfile_read). */
+ * (the key file is opened, checked and read once: node_keyfile_read). */
 int node_keys_load(struct node *n, char *err, size_t err_len);
 /* SIGHUP: re-read the key file and make the ring hold exactly its keys, the
  * first primary. All or nothing: on error (message in err) the running
