@@ -143,16 +143,6 @@
  * past it (a simulator holds thousands of stores in one process). */
 #define STORE_ANON_RESERVE_BYTES (64ull << 20)
 
-/* Test hook (store_int.h). */
-static store_checkpoint_hook g_ckpt_hook;
-static void *g_ckpt_hook_arg;
-
-void store__set_checkpoint_hook(store_checkpoint_hook fn, void *arg)
-{
-    g_ckpt_hook = fn;
-    g_ckpt_hook_arg = arg;
-}
-
 /* store_open's message: valid until the next store_open (store.h). */
 static char g_open_err[4096 + STORE_ERR_BYTES + 8];
 
@@ -277,7 +267,7 @@ static int hlc_guard(struct store *s)
 }
 
 /* Start log.<gen+1>.gkv after a checkpoint made the mapped files durable,
- * then remove log.<gen> (the hook runs in between: see store_int.h). A
+ * then remove log.<gen> (the checkpoint hook runs in between: store.h). A
  * crash before the removal leaves both; replaying the old one again is
  * harmless (I12). */
 static int wal_switch(struct store *s)
@@ -291,8 +281,8 @@ static int wal_switch(struct store *s)
      * acknowledged. */
     if ((rc = store__fsync_dir(s->dirfd)) != 0)
         return rc;
-    if (g_ckpt_hook)
-        g_ckpt_hook(g_ckpt_hook_arg, s->dir);
+    if (s->cfg.checkpoint_hook)
+        s->cfg.checkpoint_hook(s->cfg.checkpoint_hook_arg, s->dir);
     char name[64];
     wal_name(name, sizeof name, old);
     unlinkat(s->dirfd, name, 0);

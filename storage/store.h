@@ -95,6 +95,13 @@ struct store_config {
      * table, which is then small. 0 = 16384 (STORE_BIX_MIN_SLOTS_DEFAULT);
      * 1 = always; UINT64_MAX = never. Read-only stores keep none. */
     uint64_t bucket_index_min_slots;
+    /* Test hook of this store (tests/unit/test_store_wal.c): called at the
+     * end of every synchronous checkpoint, after values, tables and header
+     * were msynced and before the previous log file is removed, with the
+     * data directory. The test copies the files there to simulate a power
+     * loss that reverts them to their last checkpoint. NULL = none. */
+    void (*checkpoint_hook)(void *arg, const char *dir);
+    void *checkpoint_hook_arg;
 };
 
 /* Fill cfg with defaults (anonymous memory, sync=batch). */

@@ -766,13 +766,6 @@ static inline void store__entry_from_rec(const struct fmt_record *r, struct entr
 
 void store__free(struct store *s);
 
-/* Test hook (tests/unit/test_store_wal.c): called at the end of every
- * synchronous checkpoint, after values, tables and header were msynced and
- * before the previous log file is removed, with the data directory. The
- * test copies the files there to simulate a power loss that reverts them to
- * their last checkpoint. NULL (the default) = no hook. Process-wide. */
-typedef void (*store_checkpoint_hook)(void *arg, const char *dir);
-void store__set_checkpoint_hook(store_checkpoint_hook fn, void *arg);
 /* Map a directory read-only for inspect (no recovery, no lock taken; *in_use
  * tells whether another process holds LOCK). */
 int store__inspect_open(const char *dir, struct store **out, bool *in_use, int *valid_copies,

@@ -131,6 +131,21 @@ static void hook_cb(void *arg, const char *dir)
     h->calls++;
 }
 
+/* The checkpoint hook every store this file opens from now on gets
+ * (store_config.checkpoint_hook); NULL = none. */
+static struct hook_arg *hooked;
+
+static void hook_use(struct hook_arg *h)
+{
+    hooked = h;
+}
+
+static void hook_config(struct store_config *cfg)
+{
+    cfg->checkpoint_hook = hooked ? hook_cb : NULL;
+    cfg->checkpoint_hook_arg = hooked;
+}
+
 /* The newest complete snapshot. A kill can land at any step of snapshot():
  * snap.tmp complete but not yet renamed is the newest, then snap, then
  * snap.old (between the two renames). */
@@ -221,6 +236,7 @@ static struct store *open_mode(const char *dir, uint32_t cap, enum store_sync mo
     test_cfg(&cfg, dir, cap);
     cfg.sync = mode;
     cfg.wal_checkpoint_bytes = ckpt_bytes;
+    hook_config(&cfg);
     struct store *s = NULL;
     const char *msg = NULL;
     int rc = store_open(&cfg, TEST_NOW_MS, &s, &msg);
@@ -360,7 +376,7 @@ static void test_wal_replay_restores_writes_after_checkpoint(void **state)
     snprintf(snap, sizeof snap, "%s.snap", dir);
     struct hook_arg h = {0};
     snprintf(h.snap, sizeof h.snap, "%s", snap);
-    store__set_checkpoint_hook(hook_cb, &h);
+    hook_use(&h);
 
     for (int mode = 0; mode < 2; mode++) {
         enum store_sync sm = mode ? STORE_SYNC_ALWAYS : STORE_SYNC_BATCH;
@@ -410,7 +426,7 @@ static void test_wal_replay_restores_writes_after_checkpoint(void **state)
         assert_int_equal(version_of(s, 0), 2);
         assert_int_equal(store_close(s), 0);
     }
-    store__set_checkpoint_hook(NULL, NULL);
+    hook_use(NULL);
     test_rmrf(dir);
     rm_snapshots(snap);
 }
@@ -602,7 +618,7 @@ static void test_wal_replayed_purge_does_not_resurrect(void **state)
     snprintf(snap, sizeof snap, "%s.snap", dir);
     struct hook_arg h = {0};
     snprintf(h.snap, sizeof h.snap, "%s", snap);
-    store__set_checkpoint_hook(hook_cb, &h);
+    hook_use(&h);
     struct store *s = open_mode(dir, 64, STORE_SYNC_ALWAYS, 0);
     assert_int_equal(store_sync(s), 0); /* checkpoint before the key existed */
     put_v(s, 1, 1);
@@ -619,7 +635,7 @@ static void test_wal_replayed_purge_does_not_resurrect(void **state)
     /* put, del, purge replayed in order: gone, not resurrected. */
     assert_int_equal(version_of(s, 1), UINT64_MAX);
     assert_int_equal(store_close(s), 0);
-    store__set_checkpoint_hook(NULL, NULL);
+    hook_use(NULL);
     test_rmrf(dir);
     rm_snapshots(snap);
 }
@@ -645,14 +661,39 @@ static void logged_begin(char *dir, char *snap, struct hook_arg *h)
     test_mkdtemp(dir, 64);
     snprintf(snap, 128, "%s.snap", dir);
     snprintf(h->snap, sizeof h->snap, "%s", snap);
-    store__set_checkpoint_hook(hook_cb, h);
+    hook_use(h);
 }
 
 static void logged_end(const char *dir, const char *snap)
 {
-    store__set_checkpoint_hook(NULL, NULL);
+    hook_use(NULL);
     test_rmrf(dir);
     rm_snapshots(snap);
+}
+
+/* The checkpoint hook belongs to the store it was given to: another store
+ * checkpointing in the same process at the same time does not call it. */
+static void test_wal_checkpoint_hook_is_per_store(void **state)
+{
+    (void)state;
+    char a[64], b[64], snap[128];
+    struct hook_arg h = {0};
+    logged_begin(a, snap, &h);
+    struct store *sa = open_mode(a, 64, STORE_SYNC_ALWAYS, 0);
+    hook_use(NULL);
+    test_mkdtemp(b, sizeof b);
+    struct store *sb = open_mode(b, 64, STORE_SYNC_ALWAYS, 0);
+    uint64_t before = h.calls;
+    put_v(sb, 1, 1);
+    assert_int_equal(store_sync(sb), 0);
+    assert_int_equal(h.calls, before); /* b's checkpoint: not a's hook */
+    put_v(sa, 1, 1);
+    assert_int_equal(store_sync(sa), 0);
+    assert_int_equal(h.calls, before + 1);
+    assert_int_equal(store_close(sa), 0);
+    assert_int_equal(store_close(sb), 0);
+    test_rmrf(b);
+    logged_end(a, snap);
 }
 
 /* A data directory whose log holds 200 puts (keys 0..199, version 1) after
@@ -1154,13 +1195,14 @@ static void pl_child(const char *dir, const char *snap, uint64_t seed, int fd,
 {
     struct hook_arg h = {0};
     snprintf(h.snap, sizeof h.snap, "%s", snap);
-    store__set_checkpoint_hook(hook_cb, &h);
+    hook_use(&h);
     struct gkv_rng rng;
     gkv_rng_seed(&rng, seed);
     struct store_config cfg;
     test_cfg(&cfg, dir, cap);
     cfg.sync = mode;
     cfg.wal_checkpoint_bytes = 64u << 10;
+    hook_config(&cfg);
     struct store *s = NULL;
     if (store_open(&cfg, TEST_NOW_MS, &s, NULL) != 0)
         _exit(2);
@@ -1320,6 +1362,7 @@ int main(void)
         cmocka_unit_test(test_wal_record_roundtrip_truncation_and_flips),
         cmocka_unit_test(test_wal_replay_restores_writes_after_checkpoint),
         cmocka_unit_test(test_wal_replayed_purge_does_not_resurrect),
+        cmocka_unit_test(test_wal_checkpoint_hook_is_per_store),
         cmocka_unit_test(test_wal_batch_doubling_survives_lost_new_table),
         cmocka_unit_test(test_wal_batch_doubling_scans_see_each_key_once),
         cmocka_unit_test(test_wal_torn_tail_is_dropped_and_counted),
