@@ -106,7 +106,7 @@ static struct store *build(uint64_t min_slots, uint32_t keys, uint32_t other)
     for (int i = 0; i < 16; i++)
         cfg.placement_secret[i] = (uint8_t)(i * 41 + 3);
     struct store *s;
-    int rc = store_open(&cfg, BENCH_NOW_MS, &s, NULL);
+    int rc = store_open(&cfg, BENCH_NOW_MS, &s, NULL, 0);
     if (rc != 0)
         die("store_open", rc);
     char k[32];

@@ -380,10 +380,10 @@ static void gkv_open(struct gkv_side *g, uint64_t seed)
     g->wall_base_ms = wall_ms();
     g->mono_base_ns = mono_ns();
     g->last_tick_ms = g->wall_base_ms;
-    const char *msg = NULL;
-    int rc = store_open(&cfg, g->wall_base_ms, &g->s, &msg);
+    char msg[STORE_OPEN_ERR_BYTES] = "";
+    int rc = store_open(&cfg, g->wall_base_ms, &g->s, msg, sizeof msg);
     if (rc != 0)
-        die("store_open", rc, msg ? msg : gkv_strerror(rc));
+        die("store_open", rc, msg[0] ? msg : gkv_strerror(rc));
 }
 
 static struct phase gkv_put_phase(struct gkv_side *g, const struct workload *w, uint32_t value_shift,

@@ -241,12 +241,12 @@ static int open_store(struct node *n)
         while (sc.node_id == 0);
         node_random(sc.placement_secret, sizeof(sc.placement_secret));
     }
-    const char *msg = NULL;
-    int rc = store_open(&sc, node_wall_ms(), &n->store, &msg);
+    char msg[STORE_OPEN_ERR_BYTES] = "";
+    int rc = store_open(&sc, node_wall_ms(), &n->store, msg, sizeof msg);
     sodium_memzero(sc.placement_secret, sizeof(sc.placement_secret));
     if (rc != 0) {
         node_log(NODE_LOG_ERROR, "cannot open the store", "dir=%s error=\"%s\" detail=\"%s\"",
-                 n->cfg.data_dir, gkv_strerror(rc), msg ? msg : "");
+                 n->cfg.data_dir, gkv_strerror(rc), msg);
         return rc;
     }
     n->node_id = store_node_id(n->store);

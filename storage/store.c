@@ -143,9 +143,6 @@
  * past it (a simulator holds thousands of stores in one process). */
 #define STORE_ANON_RESERVE_BYTES (64ull << 20)
 
-/* store_open's message: valid until the next store_open (store.h). */
-static char g_open_err[4096 + STORE_ERR_BYTES + 8];
-
 void store_config_init(struct store_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
@@ -1501,15 +1498,15 @@ static bool names_file(const char *msg)
     return dot != NULL && memchr(msg, ' ', (size_t)(colon - msg)) == NULL;
 }
 
-static int fail(struct store *s, int rc, const char *msg, const char **err_msg)
+static int fail(struct store *s, int rc, const char *msg, char *open_err, size_t open_err_bytes)
 {
-    if (s && s->dir[0])
-        snprintf(g_open_err, sizeof g_open_err, "%.4095s%s%.511s", s->dir, names_file(msg) ? "/" : ": ",
-                 msg);
-    else
-        snprintf(g_open_err, sizeof g_open_err, "%.511s", msg);
-    if (err_msg)
-        *err_msg = g_open_err;
+    if (open_err && open_err_bytes > 0) {
+        if (s && s->dir[0])
+            snprintf(open_err, open_err_bytes, "%.4095s%s%.511s", s->dir,
+                     names_file(msg) ? "/" : ": ", msg);
+        else
+            snprintf(open_err, open_err_bytes, "%.511s", msg);
+    }
     store__free(s);
     return rc;
 }
@@ -1943,21 +1940,23 @@ static int open_existing(struct store *s, uint64_t now_ms, char *err, size_t err
 }
 
 int store_open(const struct store_config *cfg, uint64_t now_ms, struct store **out,
-               const char **err_msg)
+               char *open_err, size_t open_err_bytes)
 {
     *out = NULL;
+    if (open_err && open_err_bytes > 0)
+        open_err[0] = '\0';
     char err[STORE_ERR_BYTES] = "";
     if (!cfg)
-        return fail(NULL, GKV_EINVAL, "no config", err_msg);
+        return fail(NULL, GKV_EINVAL, "no config", open_err, open_err_bytes);
     if (cfg->max_value_bytes > GKV_VALUE_HARD_MAX)
-        return fail(NULL, GKV_EINVAL, "max_value_bytes above GKV_VALUE_HARD_MAX", err_msg);
+        return fail(NULL, GKV_EINVAL, "max_value_bytes above GKV_VALUE_HARD_MAX", open_err, open_err_bytes);
     if (cfg->initial_capacity > (1u << 30))
-        return fail(NULL, GKV_EINVAL, "initial_capacity above 2^30 slots", err_msg);
+        return fail(NULL, GKV_EINVAL, "initial_capacity above 2^30 slots", open_err, open_err_bytes);
     if (cfg->read_only && !cfg->dir)
-        return fail(NULL, GKV_EINVAL, "read_only needs a directory", err_msg);
+        return fail(NULL, GKV_EINVAL, "read_only needs a directory", open_err, open_err_bytes);
     struct store *s = calloc(1, sizeof *s);
     if (!s)
-        return fail(NULL, GKV_ENOMEM, "out of memory", err_msg);
+        return fail(NULL, GKV_ENOMEM, "out of memory", open_err, open_err_bytes);
     s->cfg = *cfg;
     s->dirfd = s->lockfd = s->hfd = s->heap.fd = -1;
     s->cur.fd = s->old.fd = s->next.fd = s->next_seed_fd = -1;
@@ -1975,22 +1974,22 @@ int store_open(const struct store_config *cfg, uint64_t now_ms, struct store **o
     int rc;
     if (!cfg->dir) {
         if ((rc = create_new(s, now_ms, err, sizeof err)) != 0)
-            return fail(s, rc, err, err_msg);
+            return fail(s, rc, err, open_err, open_err_bytes);
         store__bix_build(s);
         *out = s;
         return 0;
     }
     if (strlen(cfg->dir) >= sizeof s->dir)
-        return fail(s, GKV_EINVAL, "directory path too long", err_msg);
+        return fail(s, GKV_EINVAL, "directory path too long", open_err, open_err_bytes);
     snprintf(s->dir, sizeof s->dir, "%s", cfg->dir);
     if (!cfg->read_only && mkdir(cfg->dir, STORE_DIR_MODE) != 0 && errno != EEXIST) {
         snprintf(err, sizeof err, "cannot create the directory: %s", strerror(errno));
-        return fail(s, store__errno_code(errno), err, err_msg);
+        return fail(s, store__errno_code(errno), err, open_err, open_err_bytes);
     }
     s->dirfd = open(cfg->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (s->dirfd < 0) {
         snprintf(err, sizeof err, "cannot open the directory: %s", strerror(errno));
-        return fail(s, errno == ENOENT ? GKV_ENOTFOUND : store__errno_code(errno), err, err_msg);
+        return fail(s, errno == ENOENT ? GKV_ENOTFOUND : store__errno_code(errno), err, open_err, open_err_bytes);
     }
     /* One owner per directory: flock on LOCK. A second process, or a second
      * open in this process (a different open file description), fails. */
@@ -1998,16 +1997,16 @@ int store_open(const struct store_config *cfg, uint64_t now_ms, struct store **o
                        STORE_FILE_MODE);
     if (s->lockfd < 0 && !cfg->read_only) {
         snprintf(err, sizeof err, "LOCK: cannot open: %s", strerror(errno));
-        return fail(s, store__errno_code(errno), err, err_msg);
+        return fail(s, store__errno_code(errno), err, open_err, open_err_bytes);
     }
     if (s->lockfd >= 0 && flock(s->lockfd, (cfg->read_only ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0) {
         if (errno == EWOULDBLOCK) {
             snprintf(err, sizeof err, "LOCK: locked by another process or another open store "
                                       "(flock); one store per directory");
-            return fail(s, GKV_ELOCKED, err, err_msg);
+            return fail(s, GKV_ELOCKED, err, open_err, open_err_bytes);
         }
         snprintf(err, sizeof err, "LOCK: flock: %s", strerror(errno));
-        return fail(s, store__errno_code(errno), err, err_msg);
+        return fail(s, store__errno_code(errno), err, open_err, open_err_bytes);
     }
     if (file_exists(s->dirfd, "header.gkv")) {
         rc = open_existing(s, now_ms, err, sizeof err);
@@ -2028,7 +2027,7 @@ int store_open(const struct store_config *cfg, uint64_t now_ms, struct store **o
         rc = GKV_ECORRUPT;
     }
     if (rc != 0)
-        return fail(s, rc, err, err_msg);
+        return fail(s, rc, err, open_err, open_err_bytes);
     /* After recovery and the log replay: from the final slots (I10). */
     store__bix_build(s);
     *out = s;

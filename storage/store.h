@@ -107,13 +107,17 @@ struct store_config {
 /* Fill cfg with defaults (anonymous memory, sync=batch). */
 void store_config_init(struct store_config *cfg);
 
+/* Bytes for store_open's message: a full directory path and the fault. */
+#define STORE_OPEN_ERR_BYTES (4096u + 512u + 8u)
+
 /* Open (creating if absent) a store. now_ms seeds the HLC together with the
- * persisted HLC upper bound. On failure *out is NULL and, if err_msg is not
- * NULL, a static-lifetime-until-next-call message naming the file and the
- * fault is stored there (e.g. "data/table.gkv: header copy A and B fail
- * checksum"). The store takes an exclusive flock on the directory. */
+ * persisted HLC upper bound. On failure *out is NULL and, if open_err is not
+ * NULL, a message naming the file and the fault is written into it
+ * (open_err_bytes, STORE_OPEN_ERR_BYTES holds any; e.g. "data/table.gkv:
+ * header copy A and B fail checksum"); on success it is "". The store takes
+ * an exclusive flock on the directory. */
 int store_open(const struct store_config *cfg, uint64_t now_ms, struct store **out,
-               const char **err_msg);
+               char *open_err, size_t open_err_bytes);
 
 /* Flush (msync, a checkpoint), mark the shutdown clean, remove the log,
  * unmap, unlock, free. NULL is fine.

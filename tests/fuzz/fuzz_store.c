@@ -60,9 +60,9 @@ static void write_healthy_store(void)
     cfg.initial_capacity = 16;
     cfg.sync = STORE_SYNC_NONE;
     struct store *s = NULL;
-    const char *err = NULL;
-    if (store_open(&cfg, NOW_MS, &s, &err) != 0)
-        die(err ? err : "open");
+    char err[STORE_OPEN_ERR_BYTES] = "";
+    if (store_open(&cfg, NOW_MS, &s, err, sizeof err) != 0)
+        die(err[0] ? err : "open");
     char key[32], val[64];
     for (int i = 0; i < 60; i++) {
         int kn = snprintf(key, sizeof key, "key:%d", i);
@@ -97,9 +97,9 @@ static struct store *write_logged_tail(void)
     cfg.dir = healthy_dir;
     cfg.sync = STORE_SYNC_ALWAYS;
     struct store *s = NULL;
-    const char *err = NULL;
-    if (store_open(&cfg, NOW_MS + 400, &s, &err) != 0)
-        die(err ? err : "reopen");
+    char err[STORE_OPEN_ERR_BYTES] = "";
+    if (store_open(&cfg, NOW_MS + 400, &s, err, sizeof err) != 0)
+        die(err[0] ? err : "reopen");
     char key[32], val[64];
     for (int i = 0; i < 24; i++) {
         int kn = snprintf(key, sizeof key, "key:%d", i * 3 + 1);
@@ -290,10 +290,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cfg.dir = scratch_dir;
     cfg.sync = STORE_SYNC_NONE;
     struct store *s = NULL;
-    const char *err = NULL;
-    int rc = store_open(&cfg, NOW_MS + 1000, &s, &err);
+    char err[STORE_OPEN_ERR_BYTES] = "";
+    int rc = store_open(&cfg, NOW_MS + 1000, &s, err, sizeof err);
     if (rc != 0) {
-        if (s != NULL || err == NULL || err[0] == '\0')
+        if (s != NULL || err[0] == '\0')
             abort(); /* a refusal must say why and hand out nothing */
         if (strstr(err, "good records follow") == NULL)
             return 0;
@@ -306,7 +306,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fclose(devnull);
         if (src != 0)
             return 0;
-        rc = store_open(&cfg, NOW_MS + 1000, &s, &err);
+        rc = store_open(&cfg, NOW_MS + 1000, &s, err, sizeof err);
         if (rc != 0 && (s != NULL || strstr(err, "good records follow") != NULL))
             abort();
         if (rc != 0)

@@ -412,11 +412,11 @@ static int node_open_store(struct sim *s, struct sim_node *nd)
         uint64_t r = gkv_rng_next(&s->rng);
         memcpy(sc.placement_secret + i, &r, 8);
     }
-    const char *msg = NULL;
-    int rc = store_open(&sc, node_clock(s, nd), &nd->store, &msg);
+    char msg[STORE_OPEN_ERR_BYTES] = "";
+    int rc = store_open(&sc, node_clock(s, nd), &nd->store, msg, sizeof msg);
     if (rc != 0)
         fprintf(stderr, "sim: node %u: store_open: %s (%s)\n", nd->idx, gkv_strerror(rc),
-                msg ? msg : "");
+                msg);
     return rc;
 }
 

@@ -150,8 +150,8 @@ static void node_start(struct net *net, int i, const struct gossip_config *cfg_i
     sc.initial_capacity = 1024;
     sc.tombstone_grace_ms = net->tombstone_grace_ms;
     sc.bucket_index_min_slots = net->bucket_index_min_slots;
-    const char *err = NULL;
-    assert_int_equal(store_open(&sc, net->now, &n->store, &err), 0);
+    char err[STORE_OPEN_ERR_BYTES] = "";
+    assert_int_equal(store_open(&sc, net->now, &n->store, err, sizeof err), 0);
     assert_int_equal(seal_ctx_new(net->kr, "test-cluster", n->id, 1, &n->seal), 0);
     struct gossip_config cfg;
     if (cfg_in)

@@ -52,8 +52,8 @@ static void test_local_write_delta_dropped_for_enomem_is_counted(void **state)
     sc.node_id = 7;
     sc.initial_capacity = 1024;
     struct store *st = NULL;
-    const char *err = NULL;
-    assert_int_equal(store_open(&sc, T_START_MS, &st, &err), 0);
+    char err[STORE_OPEN_ERR_BYTES] = "";
+    assert_int_equal(store_open(&sc, T_START_MS, &st, err, sizeof err), 0);
     struct seal_ctx *seal = NULL;
     assert_int_equal(seal_ctx_new(NULL, "nomem", 7, 1, &seal), 0);
     struct gossip_config cfg;

@@ -13,6 +13,8 @@
 #      (nm -u) is either defined in the same or a lower layer, or on that
 #      library's allow-list below. Anything else fails naming the object and
 #      the symbol; a new libc call is added here on purpose or not at all.
+#   3. state: no object of those libraries lives in .data or .bss (objdump
+#      -t): per-store and per-core state belongs to its struct.
 #
 # usage: test_layering.sh BUILD_DIR   (ctest passes the build dir)
 set -u
@@ -106,6 +108,21 @@ for l in common storage gossip; do
     fi
     fail "$where calls $sym (not on the allow-list of tests/unit/test_layering.sh)"
   done < <(nm -A -u "$build/libgkv_$l.a" | awk '{print $1, $NF}')
+done
+
+# --- 3. no process-wide mutable state -------------------------------------
+# A store's or a gossip core's state lives in its struct, so one process can
+# hold many (the simulator holds thousands) and tests do not leak into each
+# other: no object in .data/.bss (or thread-local) in these libraries.
+# Read-only tables (.rodata, .data.rel.ro) are fine.
+for l in common storage gossip; do
+  while read -r obj sec sym; do
+    case "$sym" in ___asan_gen*|__odr_asan*|.L*) continue ;; esac
+    fail "libgkv_$l.a($obj) holds mutable global $sym (section $sec): make it a field of its struct"
+  done < <(objdump -t "$build/libgkv_$l.a" | awk '
+    /file format/ { obj = $1; sub(/:$/, "", obj); next }
+    / O / && ($(NF-2) ~ /^(\.data|\.bss|\.tdata|\.tbss|\*COM\*)/) && ($(NF-2) !~ /^\.data\.rel\.ro/) {
+      print obj, $(NF-2), $NF }')
 done
 
 if [ $bad -eq 0 ]; then echo "1 passed, 0 failed ($checked objects preprocessed)"; else echo "0 passed, 1 failed"; fi

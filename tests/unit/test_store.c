@@ -20,8 +20,8 @@ static struct store *open_mem(uint32_t cap)
     struct store_config cfg;
     test_cfg(&cfg, NULL, cap);
     struct store *s = NULL;
-    const char *err = NULL;
-    int rc = store_open(&cfg, TEST_NOW_MS, &s, &err);
+    char err[STORE_OPEN_ERR_BYTES] = "";
+    int rc = store_open(&cfg, TEST_NOW_MS, &s, err, sizeof err);
     if (rc != 0)
         fail_msg("store_open: %s", err);
     return s;
@@ -79,6 +79,35 @@ static void test_store_put_get_delete_overwrite(void **state)
     store_close(s);
 }
 
+/* store_open's message is written into the caller's buffer: a second failed
+ * open (another store, another thread) leaves the first one's message as it
+ * was, a short buffer gets a terminated prefix, a success leaves "". */
+static void test_store_open_error_message_belongs_to_the_caller(void **state)
+{
+    (void)state;
+    struct store_config a, b;
+    store_config_init(&a);
+    store_config_init(&b);
+    a.initial_capacity = (1u << 30) + 1;
+    b.read_only = true; /* without a directory */
+    char ea[STORE_OPEN_ERR_BYTES], eb[STORE_OPEN_ERR_BYTES];
+    struct store *s = NULL;
+    assert_int_equal(store_open(&a, TEST_NOW_MS, &s, ea, sizeof ea), GKV_EINVAL);
+    assert_int_equal(store_open(&b, TEST_NOW_MS, &s, eb, sizeof eb), GKV_EINVAL);
+    assert_null(s);
+    assert_non_null(strstr(ea, "initial_capacity"));
+    assert_non_null(strstr(eb, "read_only"));
+    char small[8];
+    assert_int_equal(store_open(&a, TEST_NOW_MS, &s, small, sizeof small), GKV_EINVAL);
+    assert_int_equal(strlen(small), sizeof small - 1);
+    assert_int_equal(store_open(&a, TEST_NOW_MS, &s, NULL, 0), GKV_EINVAL);
+    store_config_init(&a);
+    char ok[16] = "untouched";
+    assert_int_equal(store_open(&a, TEST_NOW_MS, &s, ok, sizeof ok), 0);
+    assert_string_equal(ok, "");
+    assert_int_equal(store_close(s), 0);
+}
+
 static void test_store_binary_keys_with_nuls(void **state)
 {
     (void)state;
@@ -105,7 +134,7 @@ static void test_store_key_and_value_limits(void **state)
     test_cfg(&cfg, NULL, 16);
     cfg.max_value_bytes = 1000;
     struct store *s = NULL;
-    assert_int_equal(store_open(&cfg, TEST_NOW_MS, &s, NULL), 0);
+    assert_int_equal(store_open(&cfg, TEST_NOW_MS, &s, NULL, 0), 0);
     static uint8_t big[GKV_KEY_MAX + 2000];
     memset(big, 'x', sizeof big);
     assert_int_equal(store_put(s, big, 0, "v", 1, TEST_NOW_MS, NULL), GKV_EKEYSIZE);
@@ -133,7 +162,7 @@ static void test_store_key_and_value_limits(void **state)
     /* max_entries */
     test_cfg(&cfg, NULL, 16);
     cfg.max_entries = 3;
-    assert_int_equal(store_open(&cfg, TEST_NOW_MS, &s, NULL), 0);
+    assert_int_equal(store_open(&cfg, TEST_NOW_MS, &s, NULL, 0), 0);
     assert_int_equal(store_put(s, "a", 1, "1", 1, TEST_NOW_MS, NULL), 0);
     assert_int_equal(store_put(s, "b", 1, "1", 1, TEST_NOW_MS, NULL), 0);
     assert_int_equal(store_put(s, "c", 1, "1", 1, TEST_NOW_MS, NULL), 0);
@@ -376,7 +405,7 @@ static void test_store_purge_tombstones_after_grace_and_safe_bound(void **state)
     test_cfg(&cfg, NULL, 16);
     cfg.tombstone_grace_ms = 1000;
     struct store *s = NULL;
-    assert_int_equal(store_open(&cfg, TEST_NOW_MS, &s, NULL), 0);
+    assert_int_equal(store_open(&cfg, TEST_NOW_MS, &s, NULL, 0), 0);
     char k[32];
     for (uint64_t i = 0; i < 100; i++)
         assert_int_equal(store_put(s, k, test_key(k, sizeof k, i), "v", 1, TEST_NOW_MS, NULL), 0);
@@ -426,8 +455,8 @@ static void test_store_reopen_persists_everything(void **state)
     test_cfg(&cfg, dir, 16);
     cfg.sync = STORE_SYNC_BATCH;
     struct store *s = NULL;
-    const char *err = NULL;
-    assert_int_equal(store_open(&cfg, TEST_NOW_MS, &s, &err), 0);
+    char err[STORE_OPEN_ERR_BYTES] = "";
+    assert_int_equal(store_open(&cfg, TEST_NOW_MS, &s, err, sizeof err), 0);
     char k[32], v[64];
     const uint64_t n = 5000;
     for (uint64_t i = 0; i < n; i++) {
@@ -444,7 +473,7 @@ static void test_store_reopen_persists_everything(void **state)
     assert_int_equal(store_close(s), 0);
 
     /* reopen: everything is there, same digests, clean shutdown */
-    assert_int_equal(store_open(&cfg, TEST_NOW_MS - 10000 /* clock stepped back */, &s, &err), 0);
+    assert_int_equal(store_open(&cfg, TEST_NOW_MS - 10000 /* clock stepped back */, &s, err, sizeof err), 0);
     struct store_stats st;
     store_stats(s, &st);
     assert_false(st.recovered);
@@ -470,10 +499,10 @@ static void test_store_reopen_persists_everything(void **state)
     /* the node id is checked */
     assert_int_equal(store_close(s), 0);
     cfg.node_id = 8;
-    assert_int_equal(store_open(&cfg, TEST_NOW_MS, &s, &err), GKV_EINVAL);
+    assert_int_equal(store_open(&cfg, TEST_NOW_MS, &s, err, sizeof err), GKV_EINVAL);
     assert_non_null(strstr(err, "node id"));
     cfg.node_id = 0; /* 0 = accept what the header says */
-    assert_int_equal(store_open(&cfg, TEST_NOW_MS, &s, &err), 0);
+    assert_int_equal(store_open(&cfg, TEST_NOW_MS, &s, err, sizeof err), 0);
     assert_int_equal(store_node_id(s), 7);
     FILE *devnull = fopen("/dev/null", "w");
     /* inspect works (read-only) while a store holds the directory */
@@ -492,9 +521,9 @@ static void test_store_second_open_is_refused_with_elocked(void **state)
     struct store_config cfg;
     test_cfg(&cfg, dir, 16);
     struct store *a = NULL, *b = NULL;
-    const char *err = NULL;
-    assert_int_equal(store_open(&cfg, TEST_NOW_MS, &a, &err), 0);
-    assert_int_equal(store_open(&cfg, TEST_NOW_MS, &b, &err), GKV_ELOCKED);
+    char err[STORE_OPEN_ERR_BYTES] = "";
+    assert_int_equal(store_open(&cfg, TEST_NOW_MS, &a, err, sizeof err), 0);
+    assert_int_equal(store_open(&cfg, TEST_NOW_MS, &b, err, sizeof err), GKV_ELOCKED);
     assert_null(b);
     assert_non_null(strstr(err, dir));
     assert_non_null(strstr(err, "LOCK"));
@@ -503,13 +532,13 @@ static void test_store_second_open_is_refused_with_elocked(void **state)
     pid_t pid = fork();
     if (pid == 0) {
         struct store *c = NULL;
-        _exit(store_open(&cfg, TEST_NOW_MS, &c, NULL) == GKV_ELOCKED ? 0 : 1);
+        _exit(store_open(&cfg, TEST_NOW_MS, &c, NULL, 0) == GKV_ELOCKED ? 0 : 1);
     }
     int status = 0;
     waitpid(pid, &status, 0);
     assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     assert_int_equal(store_close(a), 0);
-    assert_int_equal(store_open(&cfg, TEST_NOW_MS, &b, &err), 0);
+    assert_int_equal(store_open(&cfg, TEST_NOW_MS, &b, err, sizeof err), 0);
     assert_int_equal(store_close(b), 0);
     test_rmrf(dir);
 }
@@ -524,7 +553,7 @@ static void test_store_sync_modes_count_syncs(void **state)
     cfg.sync = STORE_SYNC_BATCH;
     cfg.batch_ms = 100;
     struct store *s = NULL;
-    assert_int_equal(store_open(&cfg, TEST_NOW_MS, &s, NULL), 0);
+    assert_int_equal(store_open(&cfg, TEST_NOW_MS, &s, NULL, 0), 0);
     struct store_stats st;
     assert_int_equal(store_put(s, "a", 1, "1", 1, TEST_NOW_MS, NULL), 0);
     /* A directory store in sync=batch commits its write-ahead log (the
@@ -628,7 +657,7 @@ static void test_store_random_ops_match_a_model_across_reopens(void **state)
     cfg.sync = STORE_SYNC_BATCH;
     cfg.tombstone_grace_ms = 1000;
     struct store *s = NULL;
-    assert_int_equal(store_open(&cfg, TEST_NOW_MS, &s, NULL), 0);
+    assert_int_equal(store_open(&cfg, TEST_NOW_MS, &s, NULL, 0), 0);
     struct model_entry *model = calloc(MODEL_KEYS, sizeof *model);
     uint64_t now = TEST_NOW_MS, reopens = 0, purged_total = 0, merges = 0;
     char k[32];
@@ -704,7 +733,7 @@ static void test_store_random_ops_match_a_model_across_reopens(void **state)
             store_stats(s, &gs);
             reopens_growing += gs.growing;
             assert_int_equal(store_close(s), 0);
-            assert_int_equal(store_open(&cfg, now, &s, NULL), 0);
+            assert_int_equal(store_open(&cfg, now, &s, NULL, 0), 0);
             reopens++;
             model_check_all(s, model);
         }
@@ -729,6 +758,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_store_put_get_delete_overwrite),
         cmocka_unit_test(test_store_binary_keys_with_nuls),
+        cmocka_unit_test(test_store_open_error_message_belongs_to_the_caller),
         cmocka_unit_test(test_store_key_and_value_limits),
         cmocka_unit_test(test_store_merge_resolves_by_hlc_and_counts_clock_refusals),
         cmocka_unit_test(test_store_scan_visits_every_key_across_growth),

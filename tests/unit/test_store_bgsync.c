@@ -64,10 +64,10 @@ static struct store *open_dir(const char *dir)
      * plain group commit only writes the log: test_store_wal.c). */
     cfg.wal_checkpoint_bytes = 1;
     struct store *s = NULL;
-    const char *msg = NULL;
-    int rc = store_open(&cfg, TEST_NOW_MS, &s, &msg);
+    char msg[STORE_OPEN_ERR_BYTES] = "";
+    int rc = store_open(&cfg, TEST_NOW_MS, &s, msg, sizeof msg);
     if (rc != 0)
-        fail_msg("open %s: %s (%s)", dir, gkv_strerror(rc), msg ? msg : "");
+        fail_msg("open %s: %s (%s)", dir, gkv_strerror(rc), msg);
     return s;
 }
 
@@ -377,7 +377,7 @@ static void test_bgsync_anonymous_store(void **state)
     cfg.sync = STORE_SYNC_BATCH;
     cfg.external_batch_sync = true;
     struct store *s = NULL;
-    assert_int_equal(store_open(&cfg, TEST_NOW_MS, &s, NULL), 0);
+    assert_int_equal(store_open(&cfg, TEST_NOW_MS, &s, NULL, 0), 0);
     put_kv(s, 1, 1);
     put_kv(s, 1, 2);
     assert_int_equal(s->heap.pending.n, 1);

@@ -51,7 +51,7 @@ static struct store *open_anon(uint32_t cap, uint64_t min_slots)
     cfg.bucket_index_min_slots = min_slots;
     cfg.tombstone_grace_ms = 1; /* purges in the churn test */
     struct store *s;
-    assert_int_equal(store_open(&cfg, TEST_NOW_MS, &s, NULL), 0);
+    assert_int_equal(store_open(&cfg, TEST_NOW_MS, &s, NULL, 0), 0);
     return s;
 }
 

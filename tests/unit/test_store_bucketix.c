@@ -161,7 +161,7 @@ static void random_ops(const struct rcfg *rc, uint64_t default_seed)
     cfg.wal_checkpoint_bytes = 256 * 1024; /* checkpoints happen in the run */
     uint64_t now = TEST_NOW_MS;
     struct store *s;
-    assert_int_equal(store_open(&cfg, now, &s, NULL), 0);
+    assert_int_equal(store_open(&cfg, now, &s, NULL, 0), 0);
     struct lists l = {0};
     /* Key space: 2500 keys, so the table doubles 16 -> 4096+ on the way
      * and buckets hold a few keys each; scans of the touched key's bucket
@@ -214,7 +214,7 @@ static void random_ops(const struct rcfg *rc, uint64_t default_seed)
             growths += before.growths; /* stats count from the open (not
                                         * a doubling an open's replay finishes) */
             assert_int_equal(store_close(s), 0);
-            assert_int_equal(store_open(&cfg, now, &s, NULL), 0);
+            assert_int_equal(store_open(&cfg, now, &s, NULL, 0), 0);
             reopens++;
         }
         struct store_stats st;
@@ -284,7 +284,7 @@ static struct store *open_anon(uint32_t cap, uint64_t min_slots, uint64_t grace_
     cfg.bucket_index_min_slots = min_slots;
     cfg.tombstone_grace_ms = grace_ms;
     struct store *s;
-    assert_int_equal(store_open(&cfg, TEST_NOW_MS, &s, NULL), 0);
+    assert_int_equal(store_open(&cfg, TEST_NOW_MS, &s, NULL, 0), 0);
     return s;
 }
 
@@ -480,7 +480,7 @@ static void test_bucketix_index_dropped_by_a_failure_is_rebuilt_at_reopen(void *
     test_cfg(&cfg, dir, 16);
     cfg.bucket_index_min_slots = 1;
     struct store *s;
-    assert_int_equal(store_open(&cfg, TEST_NOW_MS, &s, NULL), 0);
+    assert_int_equal(store_open(&cfg, TEST_NOW_MS, &s, NULL, 0), 0);
     for (uint64_t i = 0; i < 1500; i++)
         put_key(s, i, 1);
     /* a failed vector growth: dropped; the reopen rebuilds it */
@@ -491,7 +491,7 @@ static void test_bucketix_index_dropped_by_a_failure_is_rebuilt_at_reopen(void *
     store_stats(s, &st);
     assert_int_equal(st.bucket_index_failures, 1);
     assert_int_equal(store_close(s), 0);
-    assert_int_equal(store_open(&cfg, TEST_NOW_MS, &s, NULL), 0);
+    assert_int_equal(store_open(&cfg, TEST_NOW_MS, &s, NULL, 0), 0);
     store_stats(s, &st);
     assert_true(st.bucket_index_bytes > 0);
     assert_int_equal(st.bucket_index_failures, 0);

@@ -143,9 +143,9 @@ static void test_store_opens_a_heap_laid_out_by_other_size_classes(void **state)
     set_values_version(dir, 1); /* as the old build wrote it */
     test_inspect_ok(dir);
 
-    const char *err = NULL;
+    char err[STORE_OPEN_ERR_BYTES] = "";
     s = NULL;
-    if (store_open(&cfg, TEST_NOW_MS + 1000, &s, &err) != 0)
+    if (store_open(&cfg, TEST_NOW_MS + 1000, &s, err, sizeof err) != 0)
         fail_msg("reopen: %s", err);
     for (uint64_t i = 0; i < OLD_N; i++) {
         size_t vl = test_value(v, sizeof v, i, 0, OLD_VALUE_BYTES);
@@ -223,9 +223,9 @@ static void test_store_upgrades_a_version_1_values_file_on_read_write_open(void 
 
     struct store_config ro = cfg;
     ro.read_only = true;
-    const char *err = NULL;
+    char err[STORE_OPEN_ERR_BYTES] = "";
     s = NULL;
-    if (store_open(&ro, TEST_NOW_MS, &s, &err) != 0)
+    if (store_open(&ro, TEST_NOW_MS, &s, err, sizeof err) != 0)
         fail_msg("read-only open: %s", err);
     struct entry e;
     assert_int_equal(store_get(s, k, kl, &e), 0);
@@ -234,7 +234,7 @@ static void test_store_upgrades_a_version_1_values_file_on_read_write_open(void 
     assert_int_equal(values_version(dir), 1);
 
     s = NULL;
-    if (store_open(&cfg, TEST_NOW_MS, &s, &err) != 0)
+    if (store_open(&cfg, TEST_NOW_MS, &s, err, sizeof err) != 0)
         fail_msg("read-write open: %s", err);
     assert_int_equal(values_version(dir), FMT_VALUES_VERSION);
     assert_int_equal(store_get(s, k, kl, &e), 0);
@@ -253,16 +253,16 @@ static void test_store_refuses_a_values_file_of_a_later_version(void **state)
     struct store *s = test_open_fresh(dir, sizeof dir, &cfg, 1024, STORE_SYNC_NONE, 0, TEST_NOW_MS);
     assert_int_equal(store_close(s), 0);
     set_values_version(dir, FMT_VALUES_VERSION + 1);
-    const char *err = NULL;
+    char err[STORE_OPEN_ERR_BYTES] = "";
     s = NULL;
-    assert_int_equal(store_open(&cfg, TEST_NOW_MS, &s, &err), GKV_EVERSION);
+    assert_int_equal(store_open(&cfg, TEST_NOW_MS, &s, err, sizeof err), GKV_EVERSION);
     assert_null(s);
-    assert_non_null(err);
+    assert_true(err[0] != 0);
     printf("%s\n", err);
     assert_non_null(strstr(err, "values.gkv"));
     assert_non_null(strstr(err, "version 3"));
     set_values_version(dir, 0);
-    assert_int_equal(store_open(&cfg, TEST_NOW_MS, &s, &err), GKV_EVERSION);
+    assert_int_equal(store_open(&cfg, TEST_NOW_MS, &s, err, sizeof err), GKV_EVERSION);
     test_rmrf(dir);
 }
 

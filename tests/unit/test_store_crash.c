@@ -57,7 +57,7 @@ static void child_run(const char *dir, uint64_t seed, uint32_t next_id, int fd, 
     test_cfg(&cfg, dir, 16);
     cfg.sync = mode;
     struct store *s = NULL;
-    if (store_open(&cfg, TEST_NOW_MS, &s, NULL) != 0)
+    if (store_open(&cfg, TEST_NOW_MS, &s, NULL, 0) != 0)
         _exit(3);
     struct ack opened = {UINT32_MAX, 0}; /* tells the parent the open is done */
     if (write(fd, &opened, sizeof opened) != sizeof opened)
@@ -166,8 +166,8 @@ static void crash_rounds(enum store_sync mode, int rounds_default, uint32_t key_
         struct store_config cfg;
         test_cfg(&cfg, dir, 16);
         struct store *s = NULL;
-        const char *err = NULL;
-        int rc = store_open(&cfg, TEST_NOW_MS, &s, &err);
+        char err[STORE_OPEN_ERR_BYTES] = "";
+        int rc = store_open(&cfg, TEST_NOW_MS, &s, err, sizeof err);
         if (rc != 0)
             fail_msg("round %d (seed %" PRIu64 "): reopen failed: %s", round, seed, err);
         struct store_stats st;

@@ -116,8 +116,8 @@ static void grow_with_prepared_tables(enum store_sync mode, enum store_pages pag
     cfg.sync = mode;
     cfg.pages = pages;
     struct store *s = NULL;
-    const char *err = NULL;
-    if (store_open(&cfg, TEST_NOW_MS, &s, &err) != 0)
+    char err[STORE_OPEN_ERR_BYTES] = "";
+    if (store_open(&cfg, TEST_NOW_MS, &s, err, sizeof err) != 0)
         fail_msg("store_open: %s", err);
     char k[32], v[128];
     uint64_t last_growths = 0, now = TEST_NOW_MS;
@@ -158,7 +158,7 @@ static void grow_with_prepared_tables(enum store_sync mode, enum store_pages pag
     /* close removes a prepared table: only the live one is left */
     assert_int_equal(table_files(dir), 1);
     s = NULL;
-    if (store_open(&cfg, TEST_NOW_MS + 1000000, &s, &err) != 0)
+    if (store_open(&cfg, TEST_NOW_MS + 1000000, &s, err, sizeof err) != 0)
         fail_msg("reopen: %s", err);
     check_keys(s, n, 1, "after reopen");
     assert_int_equal(store_close(s), 0);
@@ -191,7 +191,7 @@ static void test_store_prepared_table_left_by_a_crash_is_removed_on_open(void **
     assert_true(pid >= 0);
     if (pid == 0) {
         struct store *s = NULL;
-        if (store_open(&cfg, TEST_NOW_MS, &s, NULL) != 0)
+        if (store_open(&cfg, TEST_NOW_MS, &s, NULL, 0) != 0)
             _exit(2);
         char k[32], v[128];
         for (uint64_t i = 0; i < n; i++) {
@@ -210,8 +210,8 @@ static void test_store_prepared_table_left_by_a_crash_is_removed_on_open(void **
     assert_int_equal(WTERMSIG(status), SIGKILL);
     assert_int_equal(table_files(dir), 2); /* live + prepared */
     struct store *s = NULL;
-    const char *err = NULL;
-    if (store_open(&cfg, TEST_NOW_MS + 1000, &s, &err) != 0)
+    char err[STORE_OPEN_ERR_BYTES] = "";
+    if (store_open(&cfg, TEST_NOW_MS + 1000, &s, err, sizeof err) != 0)
         fail_msg("reopen: %s", err);
     struct store_stats st;
     store_stats(s, &st);
@@ -254,7 +254,7 @@ static void test_store_seed_file_left_by_a_crash_is_removed_on_open(void **state
     if (pid == 0) {
         close(fds[0]);
         struct store *s = NULL;
-        if (store_open(&cfg, TEST_NOW_MS, &s, NULL) != 0)
+        if (store_open(&cfg, TEST_NOW_MS, &s, NULL, 0) != 0)
             _exit(2);
         char k[32], v[128];
         uint64_t i = 0;
@@ -279,8 +279,8 @@ static void test_store_seed_file_left_by_a_crash_is_removed_on_open(void **state
     assert_true(WIFSIGNALED(status));
     assert_int_equal(table_files(dir), 2); /* live + seed */
     struct store *s = NULL;
-    const char *err = NULL;
-    if (store_open(&cfg, TEST_NOW_MS + 1000, &s, &err) != 0)
+    char err[STORE_OPEN_ERR_BYTES] = "";
+    if (store_open(&cfg, TEST_NOW_MS + 1000, &s, err, sizeof err) != 0)
         fail_msg("reopen: %s", err);
     assert_int_equal(table_files(dir), 1 + (s->next.map != NULL));
     check_keys(s, n, 1, "after a crash with a seed file");
@@ -324,7 +324,7 @@ static void test_store_index_matches_slots_through_random_ops(void **state)
         char dir[64];
         struct store_config cfg;
         uint64_t now = TEST_NOW_MS;
-        const char *err = NULL;
+        char err[STORE_OPEN_ERR_BYTES] = "";
         struct store *s = test_open_fresh(dir, sizeof dir, &cfg, 16, modes[m], 1, now);
         char k[32], v[128];
         for (int batch = 0; batch < 12; batch++) {
@@ -414,7 +414,7 @@ static void test_store_index_matches_slots_through_random_ops(void **state)
                 assert_int_equal(store_close(s), 0);
                 s = NULL;
                 now += 1000;
-                if (store_open(&cfg, now, &s, &err) != 0)
+                if (store_open(&cfg, now, &s, err, sizeof err) != 0)
                     fail_msg("reopen: %s", err);
                 check_index(s, "after reopen");
             }
@@ -443,8 +443,8 @@ static void test_store_index_escape_falls_back_to_the_slot(void **state)
     struct store_config cfg;
     test_cfg(&cfg, dir, 1024);
     struct store *s = NULL;
-    const char *err = NULL;
-    if (store_open(&cfg, TEST_NOW_MS, &s, &err) != 0)
+    char err[STORE_OPEN_ERR_BYTES] = "";
+    if (store_open(&cfg, TEST_NOW_MS, &s, err, sizeof err) != 0)
         fail_msg("store_open: %s", err);
     char k[32], v[128];
     const uint64_t n = 300;
@@ -615,7 +615,7 @@ static void test_store_read_cache_follows_every_write(void **state)
         char dir[64];
         struct store_config cfg;
         uint64_t now = TEST_NOW_MS;
-        const char *err = NULL;
+        char err[STORE_OPEN_ERR_BYTES] = "";
         struct store *s = test_open_fresh(dir, sizeof dir, &cfg, 16, modes[m], 1, now);
         assert_non_null(s->rc.e);
         char k[32], v[128];
@@ -660,7 +660,7 @@ static void test_store_read_cache_follows_every_write(void **state)
                 assert_int_equal(store_close(s), 0);
                 s = NULL;
                 now += 1000;
-                if (store_open(&cfg, now, &s, &err) != 0)
+                if (store_open(&cfg, now, &s, err, sizeof err) != 0)
                     fail_msg("reopen: %s", err);
                 check_cache_against_table(s, keys, "after reopen");
             }

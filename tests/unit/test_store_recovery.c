@@ -22,8 +22,8 @@ static void make_store(char *dir, size_t dn, uint64_t n)
     struct store_config cfg;
     test_cfg(&cfg, dir, 64);
     struct store *s = NULL;
-    const char *err = NULL;
-    if (store_open(&cfg, TEST_NOW_MS, &s, &err) != 0)
+    char err[STORE_OPEN_ERR_BYTES] = "";
+    if (store_open(&cfg, TEST_NOW_MS, &s, err, sizeof err) != 0)
         fail_msg("open: %s", err);
     char k[32], v[64];
     for (uint64_t i = 0; i < n; i++) {
@@ -33,11 +33,11 @@ static void make_store(char *dir, size_t dn, uint64_t n)
     assert_int_equal(store_close(s), 0);
 }
 
-static int reopen(const char *dir, struct store **s, const char **err)
+static int reopen(const char *dir, struct store **s, char err[STORE_OPEN_ERR_BYTES])
 {
     struct store_config cfg;
     test_cfg(&cfg, dir, 64);
-    return store_open(&cfg, TEST_NOW_MS, s, err);
+    return store_open(&cfg, TEST_NOW_MS, s, err, err ? STORE_OPEN_ERR_BYTES : 0);
 }
 
 /* Count keys 0..n-1 that read back with their value. */
@@ -72,9 +72,9 @@ static uint64_t slot_of(const char *dir, uint64_t i)
 static void expect_open_error(const char *dir, int code, const char *needle1, const char *needle2)
 {
     struct store *s = NULL;
-    const char *err = NULL;
-    int rc = reopen(dir, &s, &err);
-    printf("open: %s -> %s\n", gkv_errname(rc), err ? err : "");
+    char err[STORE_OPEN_ERR_BYTES] = "";
+    int rc = reopen(dir, &s, err);
+    printf("open: %s -> %s\n", gkv_errname(rc), err);
     assert_int_equal(rc, code);
     assert_null(s);
     assert_non_null(strstr(err, needle1));
@@ -139,8 +139,8 @@ static void test_store_flipped_header_copy_a_falls_back_to_b(void **state)
     assert_non_null(strstr(buf, "header copy B:   ok"));
     free(buf);
     struct store *s = NULL;
-    const char *err = NULL;
-    assert_int_equal(reopen(dir, &s, &err), 0);
+    char err[STORE_OPEN_ERR_BYTES] = "";
+    assert_int_equal(reopen(dir, &s, err), 0);
     assert_int_equal(store_node_id(s), 7);
     assert_int_equal(count_intact(s, 50), 50);
     assert_int_equal(store_close(s), 0);
@@ -148,7 +148,7 @@ static void test_store_flipped_header_copy_a_falls_back_to_b(void **state)
     assert_int_equal(store_inspect(dir, false, g_null), 0);
     /* copy B alone */
     file_flip(dir, "header.gkv", 4096 + 50);
-    assert_int_equal(reopen(dir, &s, &err), 0);
+    assert_int_equal(reopen(dir, &s, err), 0);
     assert_int_equal(count_intact(s, 50), 50);
     assert_int_equal(store_close(s), 0);
     test_rmrf(dir);
@@ -317,8 +317,8 @@ static void test_store_random_damage_never_crashes(void **state)
         }
         (void)store_inspect(dir, true, g_null); /* must not crash */
         struct store *s = NULL;
-        const char *err = NULL;
-        if (reopen(dir, &s, &err) == 0) {
+        char err[STORE_OPEN_ERR_BYTES] = "";
+        if (reopen(dir, &s, err) == 0) {
             opened++;
             struct store_stats st;
             store_stats(s, &st);
@@ -329,7 +329,7 @@ static void test_store_random_damage_never_crashes(void **state)
             assert_int_equal(store_inspect(dir, false, g_null), 0); /* repaired */
         } else {
             refused++;
-            assert_non_null(err);
+            assert_true(err[0] != 0);
         }
         test_rmrf(dir);
     }
@@ -351,7 +351,7 @@ static void test_store_values_file_full_disk_gives_enospc_and_reads_work(void **
         struct store_config cfg;
         test_cfg(&cfg, dir, 1024);
         struct store *s = NULL;
-        if (store_open(&cfg, TEST_NOW_MS, &s, NULL) != 0)
+        if (store_open(&cfg, TEST_NOW_MS, &s, NULL, 0) != 0)
             _exit(10);
         struct rlimit rl = {.rlim_cur = 4u << 20, .rlim_max = RLIM_INFINITY};
         setrlimit(RLIMIT_FSIZE, &rl);
@@ -403,7 +403,7 @@ static void test_store_hlc_never_goes_back_after_a_crash(void **state)
         test_cfg(&cfg, dir, 64);
         cfg.sync = STORE_SYNC_ALWAYS;
         struct store *s = NULL;
-        if (store_open(&cfg, TEST_NOW_MS, &s, NULL) != 0)
+        if (store_open(&cfg, TEST_NOW_MS, &s, NULL, 0) != 0)
             _exit(3);
         if (store_put(s, "k", 1, "v", 1, TEST_NOW_MS, NULL) != 0)
             _exit(4);
@@ -429,7 +429,7 @@ static void test_store_hlc_never_goes_back_after_a_crash(void **state)
     test_cfg(&cfg, dir, 64);
     struct store *s = NULL;
     /* restart with the wall clock back at the start */
-    assert_int_equal(store_open(&cfg, TEST_NOW_MS, &s, NULL), 0);
+    assert_int_equal(store_open(&cfg, TEST_NOW_MS, &s, NULL, 0), 0);
     struct store_stats st;
     store_stats(s, &st);
     assert_true(st.recovered);
@@ -454,19 +454,19 @@ static void test_store_read_only_open_reads_and_refuses_writes(void **state)
     test_cfg(&cfg, dir, 64);
     cfg.read_only = true;
     struct store *s = NULL, *w = NULL;
-    const char *err = NULL;
-    assert_int_equal(store_open(&cfg, TEST_NOW_MS, &s, &err), 0);
+    char err[STORE_OPEN_ERR_BYTES] = "";
+    assert_int_equal(store_open(&cfg, TEST_NOW_MS, &s, err, sizeof err), 0);
     assert_int_equal(count_intact(s, 30), 30);
     assert_int_equal(store_put(s, "x", 1, "y", 1, TEST_NOW_MS, NULL), GKV_EPERM);
     assert_int_equal(store_del(s, "k1", 2, TEST_NOW_MS, NULL, NULL), GKV_EPERM);
     /* a writer is refused while a reader holds the shared lock */
-    assert_int_equal(reopen(dir, &w, &err), GKV_ELOCKED);
+    assert_int_equal(reopen(dir, &w, err), GKV_ELOCKED);
     assert_int_equal(store_close(s), 0);
     assert_int_equal(store_inspect(dir, false, g_null), 0);
     /* a damaged directory is not served read-only (it needs recovery) */
     uint64_t idx = slot_of(dir, 3);
     file_flip(dir, "table.1.gkv", 4096 + idx * 64 + 9);
-    assert_int_equal(store_open(&cfg, TEST_NOW_MS, &s, &err), GKV_ECORRUPT);
+    assert_int_equal(store_open(&cfg, TEST_NOW_MS, &s, err, sizeof err), GKV_ECORRUPT);
     printf("read-only open of a damaged dir: %s\n", err);
     test_rmrf(dir);
 }
@@ -600,8 +600,8 @@ static void test_store_stale_cached_version_hashes_are_refreshed_on_open(void **
     char dir[64], k[32], v[64];
     make_store(dir, sizeof dir, N); /* several doublings from 64 slots */
     struct store *s = NULL, *fresh = NULL;
-    const char *err = NULL;
-    assert_int_equal(reopen(dir, &s, &err), 0);
+    char err[STORE_OPEN_ERR_BYTES] = "";
+    assert_int_equal(reopen(dir, &s, err), 0);
     for (uint64_t i = 0; i < N; i += 7) /* tombstones too */
         assert_int_equal(store_del(s, k, test_key(k, sizeof k, i), TEST_NOW_MS, NULL, NULL), 0);
     assert_int_equal(store_close(s), 0);
@@ -609,8 +609,8 @@ static void test_store_stale_cached_version_hashes_are_refreshed_on_open(void **
     /* The same entries, merged into a fresh (anonymous) store. */
     struct store_config fcfg;
     test_cfg(&fcfg, NULL, 64);
-    assert_int_equal(store_open(&fcfg, TEST_NOW_MS, &fresh, NULL), 0);
-    assert_int_equal(reopen(dir, &s, &err), 0);
+    assert_int_equal(store_open(&fcfg, TEST_NOW_MS, &fresh, NULL, 0), 0);
+    assert_int_equal(reopen(dir, &s, err), 0);
     uint64_t cursor = 0;
     do
         assert_int_equal(store_scan(s, &cursor, 256, merge_into_cb, fresh), 0);
@@ -639,14 +639,14 @@ static void test_store_stale_cached_version_hashes_are_refreshed_on_open(void **
     struct store_config rcfg;
     test_cfg(&rcfg, dir, 64);
     rcfg.read_only = true;
-    assert_int_equal(store_open(&rcfg, TEST_NOW_MS, &s, &err), 0);
+    assert_int_equal(store_open(&rcfg, TEST_NOW_MS, &s, err, sizeof err), 0);
     assert_memory_equal(store_bucket_hashes(s), want, sizeof want);
     assert_int_equal(store_close(s), 0);
     assert_int_equal(inspect_text(dir, text, sizeof text), 0);
     assert_non_null(strstr(text, line));
 
     /* Read-write: refreshed. */
-    assert_int_equal(reopen(dir, &s, &err), 0);
+    assert_int_equal(reopen(dir, &s, err), 0);
     assert_memory_equal(store_bucket_hashes(s), want, sizeof want);
     assert_true(store_root_hash(s) == store_root_hash(fresh));
     struct xor_buckets x;

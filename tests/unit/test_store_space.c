@@ -32,7 +32,7 @@ static void test_store_space_reuse_under_overwrites(void **state)
     struct store_config cfg;
     test_cfg(&cfg, NULL, 1024);
     struct store *s = NULL;
-    assert_int_equal(store_open(&cfg, TEST_NOW_MS, &s, NULL), 0);
+    assert_int_equal(store_open(&cfg, TEST_NOW_MS, &s, NULL, 0), 0);
     const uint64_t n = 100000, rounds = 100;
     char k[32], v[128];
     uint64_t now = TEST_NOW_MS, after_first = 0;
@@ -84,7 +84,7 @@ static void test_store_space_reuse_under_overwrites_batch(void **state)
      * a round's log (~650 KB) passes this, so each round's tick is one. */
     cfg.wal_checkpoint_bytes = 256u << 10;
     struct store *s = NULL;
-    assert_int_equal(store_open(&cfg, TEST_NOW_MS, &s, NULL), 0);
+    assert_int_equal(store_open(&cfg, TEST_NOW_MS, &s, NULL, 0), 0);
     const uint64_t n = 5000, rounds = 20;
     char k[32], v[128];
     uint64_t now = TEST_NOW_MS, after_first = 0;
@@ -117,7 +117,7 @@ static void test_store_batch_forces_early_sync_only_on_pending_bytes(void **stat
     test_cfg(&cfg, NULL, 1024);
     cfg.sync = STORE_SYNC_BATCH;
     struct store *s = NULL;
-    assert_int_equal(store_open(&cfg, TEST_NOW_MS, &s, NULL), 0);
+    assert_int_equal(store_open(&cfg, TEST_NOW_MS, &s, NULL, 0), 0);
     static char big[40000];
     memset(big, 'b', sizeof big);
     char k[32];

@@ -97,8 +97,8 @@ static inline struct store *test_open_fresh(char *dir, size_t dir_len, struct st
     cfg->sync = mode;
     cfg->tombstone_grace_ms = grace_ms;
     struct store *s = NULL;
-    const char *err = NULL;
-    if (store_open(cfg, now, &s, &err) != 0)
+    char err[STORE_OPEN_ERR_BYTES] = "";
+    if (store_open(cfg, now, &s, err, sizeof err) != 0)
         fail_msg("store_open: %s", err);
     return s;
 }

@@ -238,10 +238,10 @@ static struct store *open_mode(const char *dir, uint32_t cap, enum store_sync mo
     cfg.wal_checkpoint_bytes = ckpt_bytes;
     hook_config(&cfg);
     struct store *s = NULL;
-    const char *msg = NULL;
-    int rc = store_open(&cfg, TEST_NOW_MS, &s, &msg);
+    char msg[STORE_OPEN_ERR_BYTES] = "";
+    int rc = store_open(&cfg, TEST_NOW_MS, &s, msg, sizeof msg);
     if (rc != 0)
-        fail_msg("open %s: %s (%s)", dir, gkv_strerror(rc), msg ? msg : "");
+        fail_msg("open %s: %s (%s)", dir, gkv_strerror(rc), msg);
     return s;
 }
 
@@ -975,8 +975,8 @@ static void test_wal_mid_log_damage_refuses_open_then_salvage_keeps_the_rest(voi
         test_cfg(&cfg, dir, 4096);
         cfg.sync = STORE_SYNC_ALWAYS;
         struct store *s = NULL;
-        const char *msg = NULL;
-        assert_int_equal(store_open(&cfg, TEST_NOW_MS, &s, &msg), GKV_ECORRUPT);
+        char msg[STORE_OPEN_ERR_BYTES] = "";
+        assert_int_equal(store_open(&cfg, TEST_NOW_MS, &s, msg, sizeof msg), GKV_ECORRUPT);
         assert_null(s);
         printf("variant %d: %s\n", variant, msg);
         char want[160];
@@ -1204,7 +1204,7 @@ static void pl_child(const char *dir, const char *snap, uint64_t seed, int fd,
     cfg.wal_checkpoint_bytes = 64u << 10;
     hook_config(&cfg);
     struct store *s = NULL;
-    if (store_open(&cfg, TEST_NOW_MS, &s, NULL) != 0)
+    if (store_open(&cfg, TEST_NOW_MS, &s, NULL, 0) != 0)
         _exit(2);
     struct pl_ack batch[64];
     size_t nb = 0;
