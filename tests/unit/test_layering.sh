@@ -58,7 +58,13 @@ while IFS=$'\t' read -r dir file cmd; do
     hr=$(rank_of "$h")
     if [ "$hr" -gt "$r" ]; then fail "${file#$src/} includes ${h#$src/} (a layer above it)"; fi
   done
-done < <(jq -r '.[] | [.directory, .file, .command] | @tsv' "$build/compile_commands.json")
+done < <(python3 - "$build/compile_commands.json" <<'PY'
+import json, shlex, sys
+for e in json.load(open(sys.argv[1])):
+    cmd = e.get("command") or shlex.join(e["arguments"])
+    print(e["directory"], e["file"], cmd, sep="\t")
+PY
+)
 [ "$checked" -ge 10 ] || fail "only $checked objects of common/, storage/, gossip/ in compile_commands.json"
 
 # --- 2. symbols --------------------------------------------------------------
