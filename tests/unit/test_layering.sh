@@ -9,6 +9,8 @@
 #      no uv.h and no header of a layer above its own (common < storage <
 #      gossip < node). The preprocessor drops comments and follows nested
 #      includes, so neither a comment nor an indirect include fools it.
+#      No -I/-isystem directory on those commands may hold uv.h: libuv's
+#      include path reaches only gkv_node and what links it.
 #   2. symbols: every undefined symbol of libgkv_{common,storage,gossip}.a
 #      (nm -u) is either defined in the same or a lower layer, or on that
 #      library's allow-list below. Anything else fails naming the object and
@@ -42,6 +44,11 @@ checked=0
 while IFS=$'\t' read -r dir file cmd; do
   case "$file" in "$src"/common/*|"$src"/storage/*|"$src"/gossip/*) ;; *) continue ;; esac
   r=$(rank_of "$file")
+  # libuv's include path is not on the command line (it comes only with
+  # linking gkv_node): no -I/-isystem directory that holds uv.h.
+  for inc in $(grep -oE -- '(-I|-isystem )[^ ]+' <<<"$cmd" | sed -E 's/^(-I|-isystem )//'); do
+    if [ -e "$inc/uv.h" ]; then fail "${file#$src/} is compiled with libuv's include path $inc"; fi
+  done
   # The object's own command, writing only the dependency list.
   cmd=$(sed -E 's/ -o [^ ]+/ -o \/dev\/null/' <<<"$cmd")
   if ! (cd "$dir" && eval "$cmd -M -MF $tmp/deps") 2>"$tmp/err"; then
