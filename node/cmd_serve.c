@@ -88,6 +88,7 @@ static void on_tick(uv_timer_t *t)
     uint64_t now = node_wall_ms();
     maybe_start_sync(n, now);
     store_tick(n->store, now);
+    node_flush_tick(n);
     node_clock_tick(n, now);
     node_cluster_tick(n, now);
     if (n->leaving && uv_now(n->loop) >= n->leave_deadline_ms)

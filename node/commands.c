@@ -130,6 +130,29 @@ static int do_del(struct node *n, const uint8_t *key, size_t klen, bool *existed
     return rc;
 }
 
+/* The helpers above, for the command files beside this one (strings.c,
+ * keyspace.c): the same lookup, write path and error replies as GET, SET
+ * and DEL, so those commands spread and fail alike. */
+bool node_key_lookup(struct node *n, const uint8_t *key, size_t len, struct entry *e)
+{
+    return lookup(n, key, len, e);
+}
+
+int node_key_put(struct node *n, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen)
+{
+    return do_put(n, key, klen, val, vlen);
+}
+
+int node_key_del(struct node *n, const uint8_t *key, size_t klen, bool *existed)
+{
+    return do_del(n, key, klen, existed);
+}
+
+void node_reply_store_error(struct node_client *c, int rc)
+{
+    reply_store_error(c, rc);
+}
+
 /* Redis-style glob (stringmatchlen): * ? [abc] [^a-z] and \ escapes.
  * Iterative with one backtrack point, so O(pattern * string) worst case and
  * no recursion for hostile patterns. */
@@ -997,6 +1020,48 @@ static const struct command table[] = {
     {"keyring", -2, CMD_ADMIN, cmd_keyring, 0, 0, 0},
     {"clockoffset", -2, CMD_ADMIN | CMD_OPT_IN, node_cmd_clockoffset, 0, 0, 0},
     {"clock", 1, 0, node_cmd_clock, 0, 0, 0},
+    /* Strings and keyspace (strings.c, keyspace.c; docs/COMMANDS.md). */
+    {"setnx", 3, CMD_WRITE, node_cmd_setnx, 1, 1, 1},
+    {"getset", 3, CMD_WRITE, node_cmd_getset, 1, 1, 1},
+    {"getdel", 2, CMD_WRITE, node_cmd_getdel, 1, 1, 1},
+    {"msetnx", -3, CMD_WRITE, node_cmd_msetnx, 1, -1, 2},
+    {"strlen", 2, CMD_READONLY, node_cmd_strlen, 1, 1, 1},
+    {"append", 3, CMD_WRITE, node_cmd_append, 1, 1, 1},
+    {"getrange", 4, CMD_READONLY, node_cmd_getrange, 1, 1, 1},
+    {"substr", 4, CMD_READONLY, node_cmd_getrange, 1, 1, 1},
+    {"setrange", 4, CMD_WRITE, node_cmd_setrange, 1, 1, 1},
+    {"lcs", -3, CMD_READONLY, node_cmd_lcs, 1, 2, 1},
+    {"setbit", 4, CMD_WRITE, node_cmd_setbit, 1, 1, 1},
+    {"getbit", 3, CMD_READONLY, node_cmd_getbit, 1, 1, 1},
+    {"bitcount", -2, CMD_READONLY, node_cmd_bitcount, 1, 1, 1},
+    {"bitpos", -3, CMD_READONLY, node_cmd_bitpos, 1, 1, 1},
+    {"rename", 3, CMD_WRITE, node_cmd_rename, 1, 2, 1},
+    {"renamenx", 3, CMD_WRITE, node_cmd_rename, 1, 2, 1},
+    {"copy", -3, CMD_WRITE, node_cmd_copy, 1, 2, 1},
+    {"randomkey", 1, CMD_READONLY, node_cmd_randomkey, 0, 0, 0},
+    {"unlink", -2, CMD_WRITE, cmd_del, 1, -1, 1},
+    {"touch", -2, CMD_READONLY, cmd_exists, 1, -1, 1},
+    {"flushdb", -1, CMD_WRITE, node_cmd_flush, 0, 0, 0},
+    {"flushall", -1, CMD_WRITE, node_cmd_flush, 0, 0, 0},
+    {"function", -2, 0, node_cmd_function, 0, 0, 0}, /* FLUSH only: no functions */
+    /* Answered with an error that says what is missing (docs/COMMANDS.md). */
+    {"expire", -3, CMD_WRITE, node_cmd_needs_expiry, 1, 1, 1},
+    {"pexpire", -3, CMD_WRITE, node_cmd_needs_expiry, 1, 1, 1},
+    {"expireat", -3, CMD_WRITE, node_cmd_needs_expiry, 1, 1, 1},
+    {"pexpireat", -3, CMD_WRITE, node_cmd_needs_expiry, 1, 1, 1},
+    {"persist", 2, CMD_WRITE, node_cmd_needs_expiry, 1, 1, 1},
+    {"ttl", 2, CMD_READONLY, node_cmd_needs_expiry, 1, 1, 1},
+    {"pttl", 2, CMD_READONLY, node_cmd_needs_expiry, 1, 1, 1},
+    {"expiretime", 2, CMD_READONLY, node_cmd_needs_expiry, 1, 1, 1},
+    {"pexpiretime", 2, CMD_READONLY, node_cmd_needs_expiry, 1, 1, 1},
+    {"setex", 4, CMD_WRITE, node_cmd_needs_expiry, 1, 1, 1},
+    {"psetex", 4, CMD_WRITE, node_cmd_needs_expiry, 1, 1, 1},
+    {"getex", -2, CMD_WRITE, node_cmd_needs_expiry, 1, 1, 1},
+    {"incr", 2, CMD_WRITE, node_cmd_needs_counter, 1, 1, 1},
+    {"decr", 2, CMD_WRITE, node_cmd_needs_counter, 1, 1, 1},
+    {"incrby", 3, CMD_WRITE, node_cmd_needs_counter, 1, 1, 1},
+    {"decrby", 3, CMD_WRITE, node_cmd_needs_counter, 1, 1, 1},
+    {"incrbyfloat", 3, CMD_WRITE, node_cmd_needs_counter, 1, 1, 1},
 };
 #define NCOMMANDS (sizeof(table) / sizeof(table[0]))
 

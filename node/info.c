@@ -361,6 +361,16 @@ static void sec_storage(struct node *n, struct resp_buf *b)
     line(b, "log_replay_bad_files:%" PRIu64, s.log_replay_bad_files);
     line(b, "hlc_last:%" PRIu64, s.hlc_last);
     line(b, "root_hash:%016" PRIx64, store_root_hash(n->store));
+    /* FLUSHALL/FLUSHDB (keyspace.c): progress and its per-call/tick bounds. */
+    line(b, "flush_in_progress:%d", n->flush.active ? 1 : 0);
+    line(b, "flushes_started:%" PRIu64, n->flush.started);
+    line(b, "flushes_completed:%" PRIu64, n->flush.completed);
+    line(b, "flushes_failed:%" PRIu64, n->flush.failed);
+    line(b, "flush_keys_deleted:%" PRIu64, n->flush.keys_deleted);
+    line(b, "flush_call_slots:%u", NODE_FLUSH_CALL_SLOTS);
+    line(b, "flush_tick_slots:%u", NODE_FLUSH_TICK_SLOTS);
+    line(b, "lcs_table_max_bytes:%llu", NODE_LCS_TABLE_MAX_BYTES);
+    line(b, "randomkey_max_slots:%u", NODE_RANDOMKEY_MAX_SLOTS);
 }
 
 static void sec_keyspace(struct node *n, struct resp_buf *b)

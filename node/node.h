@@ -84,6 +84,25 @@ struct node_clock {
     uint64_t writes_refused;     /* client writes answered -CLOCKSKEW */
 };
 
+/* keyspace.c: a FLUSHALL/FLUSHDB in progress (docs/COMMANDS.md). The
+ * command walks at most NODE_FLUSH_CALL_SLOTS table slots before it
+ * answers; the rest goes NODE_FLUSH_TICK_SLOTS per 10 ms tick. */
+#define NODE_FLUSH_CALL_SLOTS 65536u
+#define NODE_FLUSH_TICK_SLOTS 8192u
+/* strings.c: LCS builds an (alen+1) x (blen+1) table of uint32 (as Redis)
+ * and refuses past this size, which also bounds its time (16 M cells). */
+#define NODE_LCS_TABLE_MAX_BYTES (64ull * 1024 * 1024)
+/* keyspace.c: slots RANDOMKEY walks at most looking for a live key (a
+ * table of mostly tombstones answers nil past this, not a whole walk). */
+#define NODE_RANDOMKEY_MAX_SLOTS (1u << 20)
+struct node_flush {
+    bool active;
+    uint64_t cursor;        /* store_scan position */
+    uint64_t below_hlc;     /* deletes live entries stamped at or before this */
+    uint64_t started, completed, failed;
+    uint64_t keys_deleted;
+};
+
 struct node {
     uv_loop_t *loop;
     struct node_config cfg;
@@ -97,6 +116,7 @@ struct node {
     struct node_peers *peers;     /* the remembered cluster, <data>/peers */
     struct node_server server;
     struct node_clock clock;
+    struct node_flush flush;
     uint64_t node_id;
     uint64_t epoch;
     uint64_t start_ms;    /* wall clock at start */
@@ -153,6 +173,41 @@ bool node_clock_refuse_write(struct node_client *c);
 void node_clock_tick(struct node *n, uint64_t now_ms);
 /* clock.c: every second: log offsets past half the bound and past it. */
 void node_clock_cron(struct node *n);
+
+/* commands.c: GET/SET/DEL's lookup, write path (store, then gossip) and
+ * store error replies, for the command files below. Values a lookup fills
+ * in are borrowed until the next write to the store. */
+bool node_key_lookup(struct node *n, const uint8_t *key, size_t len, struct entry *e);
+int node_key_put(struct node *n, const uint8_t *key, size_t klen, const uint8_t *val,
+                 size_t vlen);
+int node_key_del(struct node *n, const uint8_t *key, size_t klen, bool *existed);
+void node_reply_store_error(struct node_client *c, int rc);
+/* strings.c: string commands on today's entries (docs/COMMANDS.md). */
+void node_cmd_setnx(struct node_client *c, const struct resp_cmd *cmd);
+void node_cmd_getset(struct node_client *c, const struct resp_cmd *cmd);
+void node_cmd_getdel(struct node_client *c, const struct resp_cmd *cmd);
+void node_cmd_msetnx(struct node_client *c, const struct resp_cmd *cmd);
+void node_cmd_strlen(struct node_client *c, const struct resp_cmd *cmd);
+void node_cmd_append(struct node_client *c, const struct resp_cmd *cmd);
+void node_cmd_getrange(struct node_client *c, const struct resp_cmd *cmd);
+void node_cmd_setrange(struct node_client *c, const struct resp_cmd *cmd);
+void node_cmd_lcs(struct node_client *c, const struct resp_cmd *cmd);
+void node_cmd_setbit(struct node_client *c, const struct resp_cmd *cmd);
+void node_cmd_getbit(struct node_client *c, const struct resp_cmd *cmd);
+void node_cmd_bitcount(struct node_client *c, const struct resp_cmd *cmd);
+void node_cmd_bitpos(struct node_client *c, const struct resp_cmd *cmd);
+/* Expiry and counter commands: an error naming what gossipkv lacks. */
+void node_cmd_needs_expiry(struct node_client *c, const struct resp_cmd *cmd);
+void node_cmd_needs_counter(struct node_client *c, const struct resp_cmd *cmd);
+/* keyspace.c: RENAME/RENAMENX, COPY, RANDOMKEY, FLUSHDB/FLUSHALL. */
+void node_cmd_rename(struct node_client *c, const struct resp_cmd *cmd);
+void node_cmd_copy(struct node_client *c, const struct resp_cmd *cmd);
+void node_cmd_randomkey(struct node_client *c, const struct resp_cmd *cmd);
+void node_cmd_flush(struct node_client *c, const struct resp_cmd *cmd);
+void node_cmd_function(struct node_client *c, const struct resp_cmd *cmd);
+/* keyspace.c: every tick, continue a FLUSHALL that did not finish within
+ * its command (a bounded number of slots per call). */
+void node_flush_tick(struct node *n);
 
 /* Client accessors for commands.c (defined in server.c). */
 struct resp_buf *node_client_out(struct node_client *c);

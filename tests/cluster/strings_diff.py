@@ -1,0 +1,288 @@
+#!/usr/bin/env python3
+"""strings_diff.py REDIS_PORT GKV_PORT MAX_VALUE_BYTES [SEED]: differential test.
+
+Sends the same command sequences to a redis-server and to a gossipkv node
+and compares the replies byte for byte (after RESP parsing): replies, error
+words and argument checks must be redis-server 7.0's. A few commands differ
+on purpose (the value limit is the node's max-value-bytes, one database, no
+expiry, no counters): those cases say what gossipkv must answer instead.
+Then a seeded random part (the seed is printed) drives GETRANGE, SETRANGE,
+APPEND, SETBIT, GETBIT, BITCOUNT, BITPOS and LCS with random arguments.
+Every socket operation has a timeout. Exit 0 when every case matched.
+"""
+import random
+import socket
+import sys
+
+TIMEOUT_S = 10
+
+
+class Conn:
+    def __init__(self, port):
+        self.s = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT_S)
+        self.buf = b""
+
+    def _line(self):
+        while b"\r\n" not in self.buf:
+            chunk = self.s.recv(1 << 20)
+            if not chunk:
+                raise EOFError("connection closed")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def _exact(self, n):
+        while len(self.buf) < n + 2:
+            chunk = self.s.recv(1 << 20)
+            if not chunk:
+                raise EOFError("connection closed")
+            self.buf += chunk
+        data, self.buf = self.buf[:n], self.buf[n + 2:]
+        return data
+
+    def _reply(self):
+        line = self._line()
+        kind, rest = line[:1], line[1:]
+        if kind == b"+":
+            return ("status", rest)
+        if kind == b"-":
+            return ("error", rest)
+        if kind == b":":
+            return int(rest)
+        if kind == b"$":
+            n = int(rest)
+            return None if n < 0 else self._exact(n)
+        if kind == b"*":
+            n = int(rest)
+            return None if n < 0 else [self._reply() for _ in range(n)]
+        raise ValueError("bad reply line %r" % line)
+
+    def call(self, *args):
+        out = [b"*%d\r\n" % len(args)]
+        for a in args:
+            a = a if isinstance(a, bytes) else str(a).encode()
+            out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+        self.s.sendall(b"".join(out))
+        return self._reply()
+
+
+FAILS = []
+CASES = 0
+
+
+def short(r):
+    s = repr(r)
+    return s if len(s) < 200 else s[:200] + "..."
+
+
+def same(rd, gk, seq, note=""):
+    global CASES
+    for cmd in seq:
+        CASES += 1
+        a, b = rd.call(*cmd), gk.call(*cmd)
+        if a != b:
+            FAILS.append("%s%r: redis %s, gossipkv %s" % (note, cmd[:4], short(a), short(b)))
+
+
+def differs(rd, gk, cmd, want_redis_prefix, want_gkv):
+    """A case that differs on purpose: redis answers something starting
+    with want_redis_prefix (None: any), gossipkv exactly want_gkv."""
+    global CASES
+    CASES += 1
+    a, b = rd.call(*cmd), gk.call(*cmd)
+    if want_redis_prefix is not None and not short(a).startswith(want_redis_prefix):
+        FAILS.append("%r: redis answered %s (test expectation stale?)" % (cmd[:4], short(a)))
+    if b != want_gkv:
+        FAILS.append("%r: gossipkv %s, want %s" % (cmd[:4], short(b), short(want_gkv)))
+
+
+def err(s):
+    return ("error", s.encode())
+
+
+def fixed_cases(rd, gk, maxv):
+    flush = [("FLUSHALL",)]
+    same(rd, gk, flush)
+    # SET options, SETNX, GETSET, GETDEL, MSETNX, STRLEN
+    same(rd, gk, [
+        ("SET", "k", "v"), ("SET", "k", "w", "NX"), ("SET", "k", "w", "XX"), ("GET", "k"),
+        ("SET", "n", "x", "XX"), ("GET", "n"), ("SET", "k", "z", "NX", "GET"),
+        ("SET", "k", "y", "XX", "GET"), ("SET", "new", "1", "GET"), ("SET", "k", "q", "NX", "XX"),
+        ("SET", "k", "q", "XX", "NX"), ("SET", "k", "q", "BOGUS"), ("SET", "k"),
+        ("SETNX", "k", "a"), ("SETNX", "s", "a"), ("GET", "s"), ("SETNX", "s"),
+        ("GETSET", "k", "g"), ("GETSET", "none", "g"), ("GET", "none"),
+        ("GETDEL", "k"), ("GETDEL", "k"), ("EXISTS", "k"), ("GETDEL", "k", "x"),
+        ("MSETNX", "m1", "1", "m2", "2"), ("MSETNX", "m2", "x", "m3", "3"), ("GET", "m3"),
+        ("MSETNX", "m4", "1", "m5"), ("MSETNX", "m4", "a", "m4", "b"), ("GET", "m4"),
+        ("STRLEN", "m1"), ("STRLEN", "nokey"), ("SET", "e", ""), ("STRLEN", "e"),
+        ("GET", "e"), ("STRLEN",),
+    ])
+    # APPEND, GETRANGE/SUBSTR, SETRANGE
+    same(rd, gk, [
+        ("APPEND", "a", "hello"), ("APPEND", "a", " world"), ("APPEND", "a", ""), ("GET", "a"),
+        ("APPEND", "e2", ""), ("EXISTS", "e2"),
+        ("GETRANGE", "a", 0, 4), ("GETRANGE", "a", -5, -1), ("GETRANGE", "a", 5, 3),
+        ("GETRANGE", "a", -1, -5), ("GETRANGE", "a", 0, -1), ("GETRANGE", "a", 0, 1000),
+        ("GETRANGE", "a", 1000, 2000), ("GETRANGE", "a", -1000, -999), ("GETRANGE", "a", -100, 2),
+        ("GETRANGE", "a", "x", 2), ("GETRANGE", "a", 0, "1.5"), ("GETRANGE", "nokey", 0, -1),
+        ("GETRANGE", "e", 0, -1), ("GETRANGE", "e", -1, 0), ("SUBSTR", "a", 1, 3),
+        ("GETRANGE", "a", 0, "9223372036854775807"), ("GETRANGE", "a", "-9223372036854775808", 3),
+        ("GETRANGE", "a", 0, "9223372036854775808"), ("GETRANGE", "a", 1),
+        ("SETRANGE", "a", 6, "WORLD"), ("GET", "a"), ("SETRANGE", "a", 20, "!"), ("GET", "a"),
+        ("SETRANGE", "r", 3, "abc"), ("GET", "r"), ("SETRANGE", "r2", 0, ""), ("EXISTS", "r2"),
+        ("SETRANGE", "r2", 5, ""), ("EXISTS", "r2"), ("SETRANGE", "a", 0, ""),
+        ("SETRANGE", "a", -1, "x"), ("SETRANGE", "a", "z", "x"), ("SETRANGE", "e", 0, "x"),
+        ("GET", "e"), ("SETRANGE", "a", 1, "x", "y"),
+    ])
+    # SETBIT, GETBIT, BITCOUNT, BITPOS
+    same(rd, gk, [
+        ("SETBIT", "b", 7, 1), ("SETBIT", "b", 7, 1), ("SETBIT", "b", 7, 0), ("GET", "b"),
+        ("SETBIT", "b", 100, 1), ("GET", "b"), ("STRLEN", "b"), ("GETBIT", "b", 100),
+        ("GETBIT", "b", 101), ("GETBIT", "b", 10000), ("GETBIT", "nokey", 5),
+        ("SETBIT", "b", -1, 1), ("SETBIT", "b", "x", 1), ("SETBIT", "b", 1, 2),
+        ("SETBIT", "b", 1, -1), ("SETBIT", "b", 1, "x"), ("GETBIT", "b", -1),
+        ("SETBIT", "b", 4294967296, 1), ("GETBIT", "b", 4294967296),
+        ("GETBIT", "b", 4294967295), ("SETBIT", "z", 0, 0), ("GET", "z"),
+        ("SET", "c", "foobar"), ("BITCOUNT", "c"), ("BITCOUNT", "c", 0, 0), ("BITCOUNT", "c", 1, 1),
+        ("BITCOUNT", "c", 1, 1, "BYTE"), ("BITCOUNT", "c", 5, 30, "BIT"), ("BITCOUNT", "c", -3, -1),
+        ("BITCOUNT", "c", -1, -3), ("BITCOUNT", "c", 0, -1, "bit"), ("BITCOUNT", "c", 0),
+        ("BITCOUNT", "c", 0, 1, "X"), ("BITCOUNT", "c", 0, 1, "BIT", "x"),
+        ("BITCOUNT", "c", "a", 1), ("BITCOUNT", "nokey"), ("BITCOUNT", "nokey", 0),
+        ("BITCOUNT", "nokey", "a", "b", "c", "d"), ("BITCOUNT", "e"), ("BITCOUNT", "c", 100, 200),
+        ("BITCOUNT", "c", -100, 200), ("BITCOUNT", "c", -1, -1, "BIT"),
+        ("SET", "p", b"\xff\xf0\x00"), ("BITPOS", "p", 0), ("BITPOS", "p", 1),
+        ("BITPOS", "p", 0, 2, -1), ("BITPOS", "p", 1, 2), ("BITPOS", "p", 1, 2, -1),
+        ("BITPOS", "p", 0, 0, 0), ("BITPOS", "p", 0, 0), ("BITPOS", "p", 1, 7, 15, "BIT"),
+        ("BITPOS", "p", 0, 7, 15, "BIT"), ("BITPOS", "p", 0, 0, 11, "BIT"), ("BITPOS", "p", 0, 0, 12, "BIT"),
+        ("BITPOS", "p", 1, 12, -1, "BIT"), ("BITPOS", "p", 1, -100, -1), ("BITPOS", "p", 1, 5, 2),
+        ("BITPOS", "p", 2), ("BITPOS", "p", "x"), ("BITPOS", "p", 1, "x"), ("BITPOS", "p", 1, 0, "x"),
+        ("BITPOS", "p", 1, 0, 1, "X"), ("BITPOS", "p", 1, 0, 1, "BIT", "x"), ("BITPOS", "nokey", 0),
+        ("BITPOS", "nokey", 1), ("BITPOS", "e", 0), ("BITPOS", "e", 1), ("BITPOS", "e", 0, 0, -1),
+        ("SET", "ones", b"\xff\xff"), ("BITPOS", "ones", 0), ("BITPOS", "ones", 0, 0, -1),
+        ("BITPOS", "ones", 0, 1), ("BITPOS", "ones", 0, 3, 9, "BIT"), ("BITPOS", "ones", 0, 3, "BIT"),
+        ("SET", "zero", b"\x00\x00"), ("BITPOS", "zero", 1), ("BITPOS", "zero", 0, 1),
+    ])
+    # LCS
+    same(rd, gk, [
+        ("SET", "l1", "ohmytext"), ("SET", "l2", "mynewtext"), ("LCS", "l1", "l2"),
+        ("LCS", "l1", "l2", "LEN"), ("LCS", "l1", "l2", "IDX"),
+        ("LCS", "l1", "l2", "IDX", "MINMATCHLEN", 4), ("LCS", "l1", "l2", "IDX", "WITHMATCHLEN"),
+        ("LCS", "l1", "l2", "IDX", "MINMATCHLEN", 4, "WITHMATCHLEN"),
+        ("LCS", "l1", "l2", "IDX", "MINMATCHLEN", -3), ("LCS", "l1", "l2", "IDX", "LEN"),
+        ("LCS", "l1", "l2", "MINMATCHLEN"), ("LCS", "l1", "l2", "MINMATCHLEN", "x"),
+        ("LCS", "l1", "l2", "BOGUS"), ("LCS", "l1", "nokey"), ("LCS", "nokey", "l1", "IDX"),
+        ("LCS", "nokey", "nokey2", "LEN"), ("LCS", "l1", "l1"), ("LCS", "l1"),
+    ])
+    # RENAME, RENAMENX, COPY, RANDOMKEY, UNLINK, TOUCH, DBSIZE, FLUSH*
+    same(rd, gk, flush + [
+        ("RANDOMKEY",), ("DBSIZE",), ("SET", "x", "1"), ("RANDOMKEY",), ("RENAME", "x", "y"),
+        ("GET", "x"), ("GET", "y"), ("RENAME", "x", "y"), ("RENAME", "y", "y"), ("GET", "y"),
+        ("SET", "z", "2"), ("RENAMENX", "y", "z"), ("RENAMENX", "y", "w"), ("GET", "w"),
+        ("RENAMENX", "w", "w"), ("RENAMENX", "nokey", "q"), ("RENAME", "w", "z"), ("GET", "z"),
+        ("DBSIZE",), ("COPY", "z", "c1"), ("GET", "c1"), ("COPY", "z", "c1"), ("SET", "z", "3"),
+        ("COPY", "z", "c1", "REPLACE"), ("GET", "c1"), ("COPY", "z", "z"), ("COPY", "nokey", "c2"),
+        ("COPY", "z", "c3", "DB", 0), ("COPY", "z", "c3", "DB", "x"), ("COPY", "z", "c3", "BOGUS"),
+        ("COPY", "z", "c3", "DB"), ("COPY", "z", "c4", "REPLACE", "DB", "0"), ("COPY", "z"),
+        ("TOUCH", "z", "c1", "nokey", "z"), ("UNLINK", "z", "nokey", "c1"), ("UNLINK",),
+        ("EXISTS", "z"), ("DBSIZE",), ("SET", "t", "1"), ("DEL", "t"), ("DBSIZE",),
+        ("FLUSHALL", "BOGUS"), ("FLUSHALL", "SYNC", "x"), ("FLUSHDB", "x"), ("DBSIZE",),
+        ("FLUSHALL", "ASYNC"), ("DBSIZE",), ("MSET", "a", "1", "b", "2"), ("FLUSHDB", "sync"),
+        ("DBSIZE",), ("RANDOMKEY",), ("SET", "a", "1"), ("FLUSHDB",), ("KEYS", "*"),
+        ("SET", "a", "1"), ("FLUSHALL", "async"), ("GET", "a"), ("RANDOMKEY", "x"),
+    ])
+
+
+def limit_cases(rd, gk, maxv):
+    """The value limit: up to max-value-bytes both agree; past it gossipkv
+    refuses with Redis's error words where Redis has one for the case."""
+    same(rd, gk, [("FLUSHALL",), ("SETBIT", "big", maxv * 8 - 1, 1), ("STRLEN", "big"),
+                  ("GETBIT", "big", maxv * 8 - 1), ("BITCOUNT", "big"), ("BITPOS", "big", 1),
+                  ("BITPOS", "big", 0, -1), ("SETRANGE", "big2", maxv - 3, "abc"),
+                  ("STRLEN", "big2"), ("GETRANGE", "big2", -3, -1), ("BITCOUNT", "big", -1, -1),
+                  ("SETRANGE", "big", 536870912, "")])
+    differs(rd, gk, ("SETBIT", "big", maxv * 8, 1), None,
+            err("ERR bit offset is not an integer or out of range"))
+    differs(rd, gk, ("SETRANGE", "big2", maxv - 2, "abc"), None,
+            err("ERR string exceeds maximum allowed size (max-value-bytes)"))
+    differs(rd, gk, ("SETRANGE", "fresh", maxv, "a"), None,
+            err("ERR string exceeds maximum allowed size (max-value-bytes)"))
+    differs(rd, gk, ("APPEND", "big2", "x"), None,
+            err("ERR string exceeds maximum allowed size (max-value-bytes)"))
+    differs(rd, gk, ("SETRANGE", "x", 536870912, "x"),
+            "('error', b'ERR string exceeds maximum allowed size",
+            err("ERR string exceeds maximum allowed size (max-value-bytes)"))
+    # The refusals changed nothing on the node.
+    for cmd, want in ((("STRLEN", "big"), maxv), (("STRLEN", "big2"), maxv),
+                      (("EXISTS", "fresh"), 0)):
+        got = gk.call(*cmd)
+        if got != want:
+            FAILS.append("%r after the refusals: gossipkv %s, want %s" % (cmd, got, want))
+    # One database; no expiry; no counters yet (docs/COMMANDS.md).
+    differs(rd, gk, ("COPY", "big", "c", "DB", 1), None, err("ERR DB index is out of range"))
+    gk_err = gk.call("EXPIRE", "big", 10)
+    if not (isinstance(gk_err, tuple) and b"do not expire" in gk_err[1]):
+        FAILS.append("EXPIRE: gossipkv %s, want an error saying keys do not expire" % short(gk_err))
+    gk_err = gk.call("INCR", "cnt")
+    if not (isinstance(gk_err, tuple) and b"counter" in gk_err[1]):
+        FAILS.append("INCR: gossipkv %s, want an error naming the counter type" % short(gk_err))
+    gk_err = gk.call("SET", "k", "v", "EX", 10)
+    if not (isinstance(gk_err, tuple) and b"not supported" in gk_err[1]):
+        FAILS.append("SET EX: gossipkv %s, want an error saying why" % short(gk_err))
+    same(rd, gk, [("FLUSHALL",)])
+
+
+def random_cases(rd, gk, seed):
+    rng = random.Random(seed)
+    same(rd, gk, [("FLUSHALL",)])
+    keys = ["r0", "r1", "r2", "nokey"]
+    for step in range(3000):
+        k = rng.choice(keys)
+        n = rng.choice([0, 1, 2, 3, 7, 8, 9, 17, 40])
+        val = bytes(rng.choice([0, 0xFF, 0x0F, 0x80, 1, 0x61, rng.randrange(256)]) for _ in range(n))
+        lo, hi = rng.randint(-60, 60), rng.randint(-60, 60)
+        op = rng.randrange(11)
+        if op == 0:
+            cmd = ("SET", k, val)
+        elif op == 1:
+            cmd = ("GETRANGE", k, lo, hi)
+        elif op == 2:
+            cmd = ("SETRANGE", k, abs(lo) % 30, val)
+        elif op == 3:
+            cmd = ("APPEND", k, val)
+        elif op == 4:
+            cmd = ("SETBIT", k, rng.randrange(300), rng.randrange(2))
+        elif op == 5:
+            cmd = ("GETBIT", k, rng.randrange(400))
+        elif op == 6:
+            cmd = ("BITCOUNT", k) + rng.choice([(), (lo, hi), (lo, hi, "BIT"), (lo, hi, "BYTE")])
+        elif op == 7:
+            cmd = ("BITPOS", k, rng.randrange(2)) + rng.choice(
+                [(), (lo,), (lo, hi), (lo, hi, "BIT"), (lo, hi, "BYTE")])
+        elif op == 8:
+            cmd = ("LCS", k, rng.choice(keys)) + rng.choice(
+                [(), ("LEN",), ("IDX",), ("IDX", "WITHMATCHLEN", "MINMATCHLEN", rng.randrange(4))])
+        elif op == 9:
+            cmd = ("STRLEN", k)
+        else:
+            cmd = ("GET", k)
+        same(rd, gk, [cmd], note="seed %d step %d " % (seed, step))
+        if len(FAILS) > 20:
+            return
+
+
+def main():
+    rport, gport, maxv = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+    seed = int(sys.argv[4]) if len(sys.argv) > 4 else random.randrange(1 << 30)
+    print("strings_diff seed %d (rerun: strings_diff.py R G MAXV %d)" % (seed, seed))
+    rd, gk = Conn(rport), Conn(gport)
+    fixed_cases(rd, gk, maxv)
+    limit_cases(rd, gk, maxv)
+    random_cases(rd, gk, seed)
+    for f in FAILS[:40]:
+        print("DIFF " + f)
+    print("%d cases, %d differences" % (CASES, len(FAILS)))
+    sys.exit(1 if FAILS else 0)
+
+
+if __name__ == "__main__":
+    main()
