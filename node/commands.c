@@ -410,6 +410,23 @@ static void cmd_mget(struct node_client *c, const struct resp_cmd *cmd)
     }
 }
 
+/* MSET, MSETNX: check every key and value size before writing any, so the
+ * common refusals leave nothing half done; false with the error written. */
+bool node_pairs_fit(struct node_client *c, const struct resp_cmd *cmd)
+{
+    for (size_t i = 1; i + 1 < cmd->argc; i += 2) {
+        if (cmd->argv_len[i] == 0 || cmd->argv_len[i] > GKV_KEY_MAX) {
+            reply_store_error(c, GKV_EKEYSIZE);
+            return false;
+        }
+        if (cmd->argv_len[i + 1] > N(c)->cfg.max_value_bytes) {
+            reply_store_error(c, GKV_EVALSIZE);
+            return false;
+        }
+    }
+    return true;
+}
+
 static void cmd_mset(struct node_client *c, const struct resp_cmd *cmd)
 {
     struct node *n = N(c);
@@ -417,17 +434,8 @@ static void cmd_mset(struct node_client *c, const struct resp_cmd *cmd)
         resp_write_error(O(c), "ERR wrong number of arguments for 'mset' command");
         return;
     }
-    /* Check sizes first so the common refusals leave nothing half done. */
-    for (size_t i = 1; i < cmd->argc; i += 2) {
-        if (cmd->argv_len[i] == 0 || cmd->argv_len[i] > GKV_KEY_MAX) {
-            reply_store_error(c, GKV_EKEYSIZE);
-            return;
-        }
-        if (cmd->argv_len[i + 1] > n->cfg.max_value_bytes) {
-            reply_store_error(c, GKV_EVALSIZE);
-            return;
-        }
-    }
+    if (!node_pairs_fit(c, cmd))
+        return;
     for (size_t i = 1; i < cmd->argc; i += 2) {
         int rc = do_put(n, cmd->argv[i], cmd->argv_len[i], cmd->argv[i + 1], cmd->argv_len[i + 1]);
         if (rc != 0) {

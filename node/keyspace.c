@@ -29,21 +29,8 @@
 #define FLUSH_CHUNK_SLOTS 512u
 #define RANDOMKEY_CHUNK_SLOTS 256u
 
-static struct node *N(struct node_client *c)
-{
-    return node_client_node(c);
-}
-
-static struct resp_buf *O(struct node_client *c)
-{
-    return node_client_out(c);
-}
-
-static bool arg_is(const struct resp_cmd *cmd, size_t i, const char *lit)
-{
-    size_t l = strlen(lit);
-    return cmd->argv_len[i] == l && !strncasecmp((const char *)cmd->argv[i], lit, l);
-}
+#define N(c) node_client_node(c)
+#define O(c) node_client_out(c)
 
 static bool same_arg(const struct resp_cmd *cmd, size_t i, size_t j)
 {
@@ -53,8 +40,7 @@ static bool same_arg(const struct resp_cmd *cmd, size_t i, size_t j)
 
 /* Write argv[dst] = the live value of argv[src] (copied to scratch first:
  * the borrowed value dies with the write). Returns 0 or a store error. */
-static int copy_value(struct node *n, const struct entry *e, const struct resp_cmd *cmd,
-                      size_t dst)
+static int copy_value(struct node *n, const struct entry *e, const struct resp_cmd *cmd, size_t dst)
 {
     struct resp_buf *b = &n->server.scratch;
     b->len = 0;
@@ -108,9 +94,9 @@ void node_cmd_copy(struct node_client *c, const struct resp_cmd *cmd)
     struct node *n = N(c);
     bool replace = false;
     for (size_t j = 3; j < cmd->argc; j++) {
-        if (arg_is(cmd, j, "REPLACE")) {
+        if (node_arg_is(cmd, j, "REPLACE")) {
             replace = true;
-        } else if (arg_is(cmd, j, "DB") && j + 1 < cmd->argc) {
+        } else if (node_arg_is(cmd, j, "DB") && j + 1 < cmd->argc) {
             long long db;
             if (!resp_str2ll(cmd->argv[j + 1], cmd->argv_len[j + 1], &db) || db < INT32_MIN ||
                 db > INT32_MAX) {
@@ -260,7 +246,8 @@ void node_flush_tick(struct node *n)
 void node_cmd_flush(struct node_client *c, const struct resp_cmd *cmd)
 {
     struct node *n = N(c);
-    if (cmd->argc > 2 || (cmd->argc == 2 && !arg_is(cmd, 1, "SYNC") && !arg_is(cmd, 1, "ASYNC"))) {
+    if (cmd->argc > 2 ||
+        (cmd->argc == 2 && !node_arg_is(cmd, 1, "SYNC") && !node_arg_is(cmd, 1, "ASYNC"))) {
         resp_write_error(O(c), "ERR syntax error");
         return;
     }
@@ -284,8 +271,9 @@ void node_cmd_flush(struct node_client *c, const struct resp_cmd *cmd)
  * says functions are not supported. */
 void node_cmd_function(struct node_client *c, const struct resp_cmd *cmd)
 {
-    if (arg_is(cmd, 1, "FLUSH")) {
-        if (cmd->argc > 3 || (cmd->argc == 3 && !arg_is(cmd, 2, "SYNC") && !arg_is(cmd, 2, "ASYNC")))
+    if (node_arg_is(cmd, 1, "FLUSH")) {
+        if (cmd->argc > 3 ||
+            (cmd->argc == 3 && !node_arg_is(cmd, 2, "SYNC") && !node_arg_is(cmd, 2, "ASYNC")))
             resp_write_error(O(c), "ERR syntax error");
         else
             resp_write_simple(O(c), "OK");

@@ -17,6 +17,8 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
+#include <strings.h>
 #include <uv.h>
 
 #include "gossip/gossip.h"
@@ -178,10 +180,19 @@ void node_clock_cron(struct node *n);
  * store error replies, for the command files below. Values a lookup fills
  * in are borrowed until the next write to the store. */
 bool node_key_lookup(struct node *n, const uint8_t *key, size_t len, struct entry *e);
+/* argv[i] is the word lit, in any case (command options). */
+static inline bool node_arg_is(const struct resp_cmd *cmd, size_t i, const char *lit)
+{
+    size_t l = strlen(lit);
+    return cmd->argv_len[i] == l && !strncasecmp((const char *)cmd->argv[i], lit, l);
+}
 int node_key_put(struct node *n, const uint8_t *key, size_t klen, const uint8_t *val,
                  size_t vlen);
 int node_key_del(struct node *n, const uint8_t *key, size_t klen, bool *existed);
 void node_reply_store_error(struct node_client *c, int rc);
+/* MSET/MSETNX: every key and value within the limits (else false and the
+ * error written), checked before any is written. */
+bool node_pairs_fit(struct node_client *c, const struct resp_cmd *cmd);
 /* strings.c: string commands on today's entries (docs/COMMANDS.md). */
 void node_cmd_setnx(struct node_client *c, const struct resp_cmd *cmd);
 void node_cmd_getset(struct node_client *c, const struct resp_cmd *cmd);

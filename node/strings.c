@@ -30,38 +30,30 @@
  * Redis does (reading past a value's end answers 0). */
 #define REDIS_BULK_MAX_BYTES (512ull * 1024 * 1024)
 
-static struct node *N(struct node_client *c)
-{
-    return node_client_node(c);
-}
-
-static struct resp_buf *O(struct node_client *c)
-{
-    return node_client_out(c);
-}
-
-static bool arg_is(const struct resp_cmd *cmd, size_t i, const char *lit)
-{
-    size_t l = strlen(lit);
-    return cmd->argv_len[i] == l && !strncasecmp((const char *)cmd->argv[i], lit, l);
-}
+#define N(c) node_client_node(c)
+#define O(c) node_client_out(c)
 
 static bool arg_ll(const struct resp_cmd *cmd, size_t i, long long *out)
 {
     return resp_str2ll(cmd->argv[i], cmd->argv_len[i], out);
 }
 
-/* The scratch buffer emptied and sized for a new value of len bytes
- * (zeroed), or NULL (allocation failed: the caller answers an error). */
-static uint8_t *value_scratch(struct node *n, size_t len)
+/* The scratch buffer holding a new value of len bytes: the old_len bytes
+ * of old (old_len <= len), then zeros. NULL (and the error written) if it
+ * cannot be allocated. */
+static uint8_t *value_scratch(struct node_client *c, size_t len, const uint8_t *old, size_t old_len)
 {
-    struct resp_buf *b = &n->server.scratch;
+    struct resp_buf *b = &N(c)->server.scratch;
     b->len = 0;
     b->failed = false;
     uint8_t *p = resp_buf_reserve(b, len ? len : 1);
-    if (!p)
+    if (!p) {
+        resp_write_error(O(c), "ERR out of memory");
         return NULL;
-    memset(p, 0, len);
+    }
+    if (old_len)
+        memcpy(p, old, old_len);
+    memset(p + old_len, 0, len - old_len);
     b->len = len;
     return p;
 }
@@ -150,20 +142,11 @@ void node_cmd_msetnx(struct node_client *c, const struct resp_cmd *cmd)
             return;
         }
     }
-    /* Sizes first, so a refusal leaves nothing half written (as MSET). */
+    if (!node_pairs_fit(c, cmd))
+        return;
     for (size_t i = 1; i < cmd->argc; i += 2) {
-        if (cmd->argv_len[i] == 0 || cmd->argv_len[i] > GKV_KEY_MAX) {
-            node_reply_store_error(c, GKV_EKEYSIZE);
-            return;
-        }
-        if (cmd->argv_len[i + 1] > n->cfg.max_value_bytes) {
-            node_reply_store_error(c, GKV_EVALSIZE);
-            return;
-        }
-    }
-    for (size_t i = 1; i < cmd->argc; i += 2) {
-        int rc = node_key_put(n, cmd->argv[i], cmd->argv_len[i], cmd->argv[i + 1],
-                              cmd->argv_len[i + 1]);
+        int rc =
+            node_key_put(n, cmd->argv[i], cmd->argv_len[i], cmd->argv[i + 1], cmd->argv_len[i + 1]);
         if (rc != 0) {
             node_reply_store_error(c, rc);
             return;
@@ -189,17 +172,31 @@ void node_cmd_append(struct node_client *c, const struct resp_cmd *cmd)
         resp_write_error(O(c), ERR_TOO_BIG);
         return;
     }
-    uint8_t *p = value_scratch(n, old_len + cmd->argv_len[2]);
-    if (!p) {
-        resp_write_error(O(c), "ERR out of memory");
+    uint8_t *p = value_scratch(c, old_len + cmd->argv_len[2], exists ? e.value : NULL, old_len);
+    if (!p)
         return;
-    }
-    if (old_len)
-        memcpy(p, e.value, old_len);
     memcpy(p + old_len, cmd->argv[2], cmd->argv_len[2]);
     if (put_scratch(c, cmd) == 0)
         resp_write_int(O(c), (long long)(old_len + cmd->argv_len[2]));
     n->server.scratch.len = 0;
+}
+
+/* Redis's range rule (GETRANGE, BITCOUNT, BITPOS): negative indexes count
+ * from the end of tot units, then both are clamped into [0, tot - 1];
+ * false when nothing is left. */
+static bool clamp_range(long long *start, long long *end, long long tot)
+{
+    if (*start < 0)
+        *start = tot + *start;
+    if (*end < 0)
+        *end = tot + *end;
+    if (*start < 0)
+        *start = 0;
+    if (*end < 0)
+        *end = 0;
+    if (*end >= tot)
+        *end = tot - 1;
+    return *start <= *end;
 }
 
 void node_cmd_getrange(struct node_client *c, const struct resp_cmd *cmd)
@@ -214,22 +211,7 @@ void node_cmd_getrange(struct node_client *c, const struct resp_cmd *cmd)
         resp_write_bulk(O(c), "", 0);
         return;
     }
-    long long len = (long long)e.value_len;
-    if (start < 0 && end < 0 && start > end) {
-        resp_write_bulk(O(c), "", 0);
-        return;
-    }
-    if (start < 0)
-        start = len + start;
-    if (end < 0)
-        end = len + end;
-    if (start < 0)
-        start = 0;
-    if (end < 0)
-        end = 0;
-    if (end >= len)
-        end = len - 1;
-    if (start > end || len == 0)
+    if ((start < 0 && end < 0 && start > end) || !clamp_range(&start, &end, (long long)e.value_len))
         resp_write_bulk(O(c), "", 0);
     else
         resp_write_bulk(O(c), e.value + start, (size_t)(end - start + 1));
@@ -260,13 +242,9 @@ void node_cmd_setrange(struct node_client *c, const struct resp_cmd *cmd)
     }
     size_t old_len = exists ? e.value_len : 0;
     size_t new_len = (size_t)offset + vlen > old_len ? (size_t)offset + vlen : old_len;
-    uint8_t *p = value_scratch(n, new_len);
-    if (!p) {
-        resp_write_error(O(c), "ERR out of memory");
+    uint8_t *p = value_scratch(c, new_len, exists ? e.value : NULL, old_len);
+    if (!p)
         return;
-    }
-    if (old_len)
-        memcpy(p, e.value, old_len);
     memcpy(p + offset, cmd->argv[3], vlen);
     if (put_scratch(c, cmd) == 0)
         resp_write_int(O(c), (long long)new_len);
@@ -284,13 +262,13 @@ static int lcs_parse(struct node_client *c, const struct resp_cmd *cmd, struct l
 {
     for (size_t j = 3; j < cmd->argc; j++) {
         bool more = j + 1 < cmd->argc;
-        if (arg_is(cmd, j, "IDX")) {
+        if (node_arg_is(cmd, j, "IDX")) {
             o->idx = true;
-        } else if (arg_is(cmd, j, "LEN")) {
+        } else if (node_arg_is(cmd, j, "LEN")) {
             o->len = true;
-        } else if (arg_is(cmd, j, "WITHMATCHLEN")) {
+        } else if (node_arg_is(cmd, j, "WITHMATCHLEN")) {
             o->withmatchlen = true;
-        } else if (arg_is(cmd, j, "MINMATCHLEN") && more) {
+        } else if (node_arg_is(cmd, j, "MINMATCHLEN") && more) {
             if (!arg_ll(cmd, j + 1, &o->minmatchlen)) {
                 resp_write_error(O(c), ERR_NOT_INT);
                 return -1;
@@ -314,8 +292,7 @@ static int lcs_parse(struct node_client *c, const struct resp_cmd *cmd, struct l
  * string into res (if not NULL) and emitting match ranges (if idx); returns
  * the number of ranges emitted. */
 static long long lcs_walk(struct resp_buf *o, const uint32_t *t, const uint8_t *a, uint32_t alen,
-                          const uint8_t *b, uint32_t blen, uint8_t *res,
-                          const struct lcs_opts *op)
+                          const uint8_t *b, uint32_t blen, uint8_t *res, const struct lcs_opts *op)
 {
 #define T(i, j) t[(size_t)(j) + (size_t)(i) * ((size_t)blen + 1)]
     uint32_t idx = T(alen, blen);
@@ -397,8 +374,9 @@ void node_cmd_lcs(struct node_client *c, const struct resp_cmd *cmd)
     }
     unsigned long long cells = ((unsigned long long)alen + 1) * ((unsigned long long)blen + 1);
     if (cells * sizeof(uint32_t) > NODE_LCS_TABLE_MAX_BYTES) {
-        resp_write_errorf(o, "ERR Insufficient memory, transient memory for LCS exceeds "
-                             "gossipkv's LCS limit (%llu MB)",
+        resp_write_errorf(o,
+                          "ERR Insufficient memory, transient memory for LCS exceeds "
+                          "gossipkv's LCS limit (%llu MB)",
                           NODE_LCS_TABLE_MAX_BYTES >> 20);
         goto out;
     }
@@ -484,13 +462,9 @@ void node_cmd_setbit(struct node_client *c, const struct resp_cmd *cmd)
         return;
     }
     size_t new_len = byte + 1 > old_len ? byte + 1 : old_len;
-    uint8_t *p = value_scratch(n, new_len);
-    if (!p) {
-        resp_write_error(O(c), "ERR out of memory");
+    uint8_t *p = value_scratch(c, new_len, exists ? e.value : NULL, old_len);
+    if (!p)
         return;
-    }
-    if (old_len)
-        memcpy(p, e.value, old_len);
     p[byte] = (uint8_t)((p[byte] & ~(1u << bit)) | ((unsigned)on << bit));
     if (put_scratch(c, cmd) == 0)
         resp_write_int(O(c), old);
@@ -521,18 +495,7 @@ static int bit_at(const uint8_t *p, long long i)
 static bool bit_range(long long start, long long end, bool isbit, long long len, long long *sb,
                       long long *eb)
 {
-    long long tot = isbit ? len * 8 : len;
-    if (start < 0)
-        start = tot + start;
-    if (end < 0)
-        end = tot + end;
-    if (start < 0)
-        start = 0;
-    if (end < 0)
-        end = 0;
-    if (end >= tot)
-        end = tot - 1;
-    if (start > end)
+    if (!clamp_range(&start, &end, isbit ? len * 8 : len))
         return false;
     *sb = isbit ? start : start * 8;
     *eb = isbit ? end : end * 8 + 7;
@@ -543,9 +506,9 @@ static bool bit_range(long long start, long long end, bool isbit, long long len,
  * syntax error written) otherwise. */
 static int bit_unit(struct node_client *c, const struct resp_cmd *cmd, size_t i)
 {
-    if (i >= cmd->argc || arg_is(cmd, i, "BYTE"))
+    if (i >= cmd->argc || node_arg_is(cmd, i, "BYTE"))
         return 0;
-    if (arg_is(cmd, i, "BIT"))
+    if (node_arg_is(cmd, i, "BIT"))
         return 1;
     resp_write_error(O(c), "ERR syntax error");
     return -1;

@@ -10,60 +10,36 @@ Then a seeded random part (the seed is printed) drives GETRANGE, SETRANGE,
 APPEND, SETBIT, GETBIT, BITCOUNT, BITPOS and LCS with random arguments.
 Every socket operation has a timeout. Exit 0 when every case matched.
 """
+import os
 import random
-import socket
 import sys
 
 TIMEOUT_S = 10
 
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench"))
+from resp import Resp, RespError  # noqa: E402  (bench/resp.py: the RESP2 client)
+
+
+def norm(r):
+    """Replies as comparable values: errors as ("error", text), statuses
+    as ("status", text), bulks as bytes, arrays as lists."""
+    if isinstance(r, RespError):
+        return ("error", str(r).encode())
+    if isinstance(r, str):
+        return ("status", r.encode())
+    if isinstance(r, list):
+        return [norm(x) for x in r]
+    return r
+
+
 class Conn:
     def __init__(self, port):
-        self.s = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT_S)
-        self.buf = b""
-
-    def _line(self):
-        while b"\r\n" not in self.buf:
-            chunk = self.s.recv(1 << 20)
-            if not chunk:
-                raise EOFError("connection closed")
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\r\n", 1)
-        return line
-
-    def _exact(self, n):
-        while len(self.buf) < n + 2:
-            chunk = self.s.recv(1 << 20)
-            if not chunk:
-                raise EOFError("connection closed")
-            self.buf += chunk
-        data, self.buf = self.buf[:n], self.buf[n + 2:]
-        return data
-
-    def _reply(self):
-        line = self._line()
-        kind, rest = line[:1], line[1:]
-        if kind == b"+":
-            return ("status", rest)
-        if kind == b"-":
-            return ("error", rest)
-        if kind == b":":
-            return int(rest)
-        if kind == b"$":
-            n = int(rest)
-            return None if n < 0 else self._exact(n)
-        if kind == b"*":
-            n = int(rest)
-            return None if n < 0 else [self._reply() for _ in range(n)]
-        raise ValueError("bad reply line %r" % line)
+        self.r = Resp(port, timeout_s=TIMEOUT_S)
 
     def call(self, *args):
-        out = [b"*%d\r\n" % len(args)]
-        for a in args:
-            a = a if isinstance(a, bytes) else str(a).encode()
-            out.append(b"$%d\r\n%s\r\n" % (len(a), a))
-        self.s.sendall(b"".join(out))
-        return self._reply()
+        self.r.send(*args)
+        return norm(self.r.read())
 
 
 FAILS = []
