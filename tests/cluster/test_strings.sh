@@ -4,7 +4,8 @@
 # node get the same command sequences (strings_diff.py) and must answer the
 # same. Then a second node checks that what those commands write spreads as
 # ordinary writes, and a FLUSHALL of a keyspace larger than one call's
-# budget finishes on the tick while newer writes survive it.
+# budget finishes on the tick while newer writes survive it. Last, a third
+# node whose clock is skewed ahead refuses these writes (-CLOCKSKEW).
 # Ports 25300-25399.
 . "$(dirname "$0")/lib.sh"
 
@@ -12,8 +13,9 @@ if ! command -v redis-server >/dev/null; then
   fail "redis-server not found (scripts/deps installs redis-server)"
   summary
 fi
-BASE=$(pick_base 25300 25400 5) || { fail "no free ports in 25300-25399"; summary; }
+BASE=$(pick_base 25300 25400 7) || { fail "no free ports in 25300-25399"; summary; }
 R=$BASE G1=$((BASE + 1)) C1=$((BASE + 2)) G2=$((BASE + 3)) C2=$((BASE + 4))
+G3=$((BASE + 5)) C3=$((BASE + 6))
 MAXV=65536 # small, so the value-limit cases stay quick
 "$BIN" keygen >"$TMP/key" && chmod 600 "$TMP/key"
 
@@ -94,5 +96,31 @@ check "flush_keys_deleted counts every old key" \
   [ "$(info_field "$C1" storage flush_keys_deleted)" -ge "$NKEYS" ]
 check "n2 ends with the same 20 keys" wait_until 60 dbsize_is "$C2" 20
 check "a newer key survived on n2" get_is "$C2" after:7 x7
+
+# These commands write through SET/DEL's path, so a node whose clock is
+# past the bound ahead of the cluster refuses them like SET (-CLOCKSKEW)
+# and writes nothing. A third node, the one skewed, makes the median.
+start_node n3 "$G3" "$C3" "${common[@]}" --clock-offset-control \
+  --join "127.0.0.1:$G1" || fail "n3 starts"
+check "n3 measured both peers' clocks" \
+  wait_until 30 bash -c "[ \"\$(redis-cli -p $C3 INFO cluster | tr -d '\r' | grep '^clock_peers_measured:')\" = clock_peers_measured:2 ]"
+check "n3 holds the 20 keys" wait_until 30 dbsize_is "$C3" 20
+check "CLOCKOFFSET SET 5000 on n3" [ "$(rcli "$C3" CLOCKOFFSET SET 5000)" = "OK" ]
+refusing() { [ "$(info_field "$C3" cluster clock_writes_refusing)" = "1" ]; }
+check "n3 knows it is ahead" wait_until 20 refusing
+for c in "APPEND after:1 y" "SETNX n3key v" "SETRANGE after:1 0 z" "SETBIT after:1 0 1" \
+  "GETSET after:1 q" "GETDEL after:1" "MSETNX n3a 1 n3b 2" "RENAME after:1 renamed" \
+  "COPY after:1 copy3" "UNLINK after:2" "FLUSHALL" "FLUSHDB ASYNC"; do
+  # shellcheck disable=SC2086
+  check "skewed n3 refuses $c with -CLOCKSKEW" grep -q '^CLOCKSKEW' <<<"$(rcli "$C3" $c)"
+done
+check "... and wrote nothing" [ "$(rcli "$C3" GET after:1)" = "x1" ]
+check "... nothing at all" dbsize_is "$C3" 20
+check "the reads still answer on n3" [ "$(rcli "$C3" STRLEN after:1)" = "2" ]
+check "CLOCKOFFSET SET 0 on n3" [ "$(rcli "$C3" CLOCKOFFSET SET 0)" = "OK" ]
+not_refusing() { [ "$(info_field "$C3" cluster clock_writes_refusing)" = "0" ]; }
+check "n3 writes again once corrected" wait_until 20 not_refusing
+check "APPEND on n3 then" [ "$(rcli "$C3" APPEND after:1 y)" = "3" ]
+check "n1 reads n3's APPEND" wait_until 10 get_is "$C1" after:1 x1y
 
 summary
