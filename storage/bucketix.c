@@ -18,7 +18,7 @@
  *     in progress) has its hash in b's vector. Maintained by:
  *       - store__bix_build: one pass over the live slots of both tables
  *         (store_open, after recovery and the log replay; grow_start);
- *       - store__bix_add: write_version, whenever it inserts a key that
+ *       - store__bix_add: write_version (write.c), whenever it inserts a key that
  *         was absent (a new put, a delete of an absent key, which writes a
  *         tombstone, a merge of a new key, the log replay);
  *       - nothing else can make a key present (migration and kill_old move

@@ -2,7 +2,11 @@
  * store_int.h: internals shared by the files of the store (not a public
  * header; store.h is). One concern per file:
  *
- *   store.c     the public API, the write path and the crash-safety invariants
+ *   store.c     the crash-safety invariants (I1..I12), config, stats, accessors
+ *   write.c     store_put/del/merge, purge, log replay: the write path
+ *   read.c      store_get/get_batch/scan, bucket hashes: the read path
+ *   checkpoint.c group commits, checkpoints (inline and background), store_tick
+ *   open.c      store_open/close: create, map, lock, recover glue, inspect open
  *   table.c     slot arrays: files, probing, slot images, incremental doubling
  *   heap.c      values.gkv: records, size classes, free lists, deferred frees
  *   header.c    header.gkv: two checksummed copies, the HLC lease
@@ -24,6 +28,7 @@
 #include <emmintrin.h>
 #endif
 
+#include "common/errors.h"
 #include "storage/checksum.h"
 #include "storage/format.h"
 #include "storage/store.h"
@@ -328,7 +333,7 @@ struct store_sync_job {
      * store_heap.pending), released at a successful end. */
     struct store_offvec frees;
     uint64_t frees_bytes;
-    /* A synchronous store_do_sync ran meanwhile and covered all of it (the
+    /* A synchronous store__do_sync ran meanwhile and covered all of it (the
      * frees are already released; end has nothing left to apply). */
     bool covered;
     bool was_dirty; /* s->dirty at begin, restored if the job fails */
@@ -525,7 +530,7 @@ int store__header_read(int fd, uint64_t file_bytes, const uint8_t *map, struct f
                        int *valid_copies, char *err, size_t err_bytes);
 void store__header_checksum_set(struct fmt_header *h);
 bool store__header_copy_ok(const struct fmt_header *h);
-/* Extend the HLC lease if the clock passed it (store.c calls after every
+/* Extend the HLC lease if the clock passed it (write.c calls after every
  * hlc_now / hlc_observe). */
 int store__hlc_guard(struct store *s);
 
@@ -763,6 +768,90 @@ static inline void store__entry_from_rec(const struct fmt_record *r, struct entr
                       (r->flags & ENTRY_TOMBSTONE) != 0, r->hlc, r->origin);
 }
 
+
+/* ------------------------------------- shared by write.c, read.c, open.c */
+
+/* Positions of the old table migrated per write op and per store_tick. Per
+ * write: 8 keeps the added put cost small, yet a doubling that starts at
+ * 3/4 load ends after cap/8 writes, by when cur holds at most
+ * 3/8 + 1/16 of its slots (store__grow_start). Per tick (about every 10 ms):
+ * 4096 slots, about 100 us of work. */
+#define STORE_GROW_STEP_WRITE 8u
+#define STORE_GROW_STEP_TICK 4096u
+
+struct store_loc {
+    struct store_table *t; /* table holding the key, or NULL */
+    int64_t idx;           /* its slot */
+    uint64_t ins;          /* insertion point in cur if the key is new to cur */
+};
+
+/* Where key lives (l->t NULL when absent). With want_ins, also the first
+ * free slot on its chain in the current table for a write (l->ins), and the
+ * probe prefetches the slot the write will touch; reads pass false, so a
+ * get costs no slot access at all. */
+static inline void store__locate_for(struct store *s, uint64_t hash, const void *key,
+                                     uint32_t key_len, bool want_ins, struct store_loc *l)
+{
+    l->t = NULL;
+    l->ins = UINT64_MAX;
+    l->idx = store__find(s, &s->cur, hash, key, key_len, want_ins ? &l->ins : NULL);
+    if (l->idx >= 0) {
+        l->t = &s->cur;
+        return;
+    }
+    /* Skip the old table when the key's chain there lies wholly in the
+     * migrated part (see mig_empty_end): most lookups late in a doubling. */
+    if (s->growing && !s->mig_committing && store__home(&s->old, hash) >= s->mig_empty_end) {
+        int64_t j = store__find(s, &s->old, hash, key, key_len, NULL);
+        if (j >= 0) {
+            l->t = &s->old;
+            l->idx = j;
+        }
+    }
+}
+
+static inline void store__locate(struct store *s, uint64_t hash, const void *key, uint32_t key_len,
+                                 struct store_loc *l)
+{
+    store__locate_for(s, hash, key, key_len, true, l);
+}
+
+static inline bool store__in_heap(const struct store *s, const void *p)
+{
+    const uint8_t *b = p;
+    return p && b >= s->heap.map && b < s->heap.map + s->heap.map_bytes;
+}
+
+/* Does this store log its writes (or is recovery replaying a log)? */
+static inline bool store__wal_on(const struct store *s)
+{
+    return s->wal.fd >= 0 || s->replaying;
+}
+
+static inline uint64_t store__wal_ckpt_bytes(const struct store *s)
+{
+    return s->cfg.wal_checkpoint_bytes ? s->cfg.wal_checkpoint_bytes : WAL_CHECKPOINT_BYTES_DEFAULT;
+}
+
+static inline int store__check_key(const void *key, size_t key_len)
+{
+    if (!key || key_len == 0 || key_len > GKV_KEY_MAX)
+        return GKV_EKEYSIZE;
+    return 0;
+}
+
+/* write.c: store__maintain runs before each write (a migration step, a
+ * doubling when cur passes 3/4, the pending-frees and log-size backstops);
+ * store_sync_end calls it too. store__hlc_guard_logged is store__hlc_guard
+ * plus a log record of each new lease (store_tick, open). store__replay_apply
+ * applies one log record on open (wal_replay's callback). */
+int store__maintain(struct store *s);
+int store__hlc_guard_logged(struct store *s);
+int store__replay_apply(void *arg, uint8_t type, const struct entry *e);
+
+/* checkpoint.c: a synchronous group commit or checkpoint (I3, I12): the
+ * write path's backstops, store_sync, store_tick, open and close. */
+int store__do_sync(struct store *s);
 
 void store__free(struct store *s);
 

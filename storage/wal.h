@@ -1,6 +1,6 @@
 /*
  * wal.h: the write-ahead log of sync=batch and sync=always (internal to
- * storage/; store.c is its only user besides the tests).
+ * storage/; write.c, checkpoint.c and open.c are its only users besides the tests).
  *
  * Why: with the table and values.gkv mmap'd MAP_SHARED, a group commit that
  * msyncs (or fdatasyncs) them writes back every 4 KiB page random writes
@@ -19,7 +19,7 @@
  *   HLC      a new HLC lease (I8: the header is synced only at checkpoints)
  *
  * Recovery replays every log file in generation order through the merge
- * rule (store.c). Replaying a change whose effect already reached the
+ * rule (write.c). Replaying a change whose effect already reached the
  * table is harmless: the LWW merge is idempotent, and replaying a whole
  * log in order reproduces every purge after the writes it removes.
  *
@@ -155,7 +155,7 @@ void wal_name(char *buf, size_t n, uint64_t gen);
 /* Create log.<gen>.gkv (truncating a leftover of that name) and queue its
  * prologue. The directory entry is not yet durable: the caller fsyncs the
  * directory before it acknowledges anything written to the new log
- * (store.c does it in the checkpoint). err names the file. */
+ * (checkpoint.c does it in the checkpoint). err names the file. */
 int wal_open_new(struct wal *w, int dirfd, uint64_t gen, char *err, size_t err_bytes);
 /* Append a record (copied into the buffer; a full buffer is written first).
  * GKV_EIO/GKV_ENOSPC when that write fails (w->broken set). */
