@@ -41,594 +41,614 @@
 /* Pending frees past this force a synchronous sync inside a write: the
  * backstop for callers that never sync. With a log, twice the checkpoint
  * threshold, so the background checkpoint normally comes first. */
-static uint64_t pending_max_bytes(const struct store *s) {
-  uint64_t m = STORE_PENDING_MAX_BYTES;
-  if (s->wal.fd >= 0 && 2 * store__wal_ckpt_bytes(s) > m)
-    m = 2 * store__wal_ckpt_bytes(s);
-  return m;
+static uint64_t pending_max_bytes(const struct store *s)
+{
+    uint64_t m = STORE_PENDING_MAX_BYTES;
+    if (s->wal.fd >= 0 && 2 * store__wal_ckpt_bytes(s) > m)
+        m = 2 * store__wal_ckpt_bytes(s);
+    return m;
 }
 
 /* Append a record; sync=always makes it durable before returning. */
-static int wal_log(struct store *s, uint8_t type, const struct entry *e) {
-  if (s->wal.fd < 0)
-    return 0;
-  int rc = wal_append(&s->wal, type, e);
-  if (rc == 0 && s->cfg.sync == STORE_SYNC_ALWAYS)
-    rc = wal_sync(&s->wal);
-  return rc;
+static int wal_log(struct store *s, uint8_t type, const struct entry *e)
+{
+    if (s->wal.fd < 0)
+        return 0;
+    int rc = wal_append(&s->wal, type, e);
+    if (rc == 0 && s->cfg.sync == STORE_SYNC_ALWAYS)
+        rc = wal_sync(&s->wal);
+    return rc;
 }
 
 /* store__hlc_guard, plus a log record of each new lease: with a log the
  * header is msynced only at checkpoints, so the log carries I8. */
-int store__hlc_guard_logged(struct store *s) {
-  uint64_t before = s->hdr.hlc_bound;
-  int rc = store__hlc_guard(s);
-  if (rc == 0 && s->hdr.hlc_bound != before && s->wal.fd >= 0) {
-    struct entry e = {.hlc = s->hdr.hlc_bound};
-    rc = wal_log(s, WAL_REC_HLC, &e);
-  }
-  return rc;
+int store__hlc_guard_logged(struct store *s)
+{
+    uint64_t before = s->hdr.hlc_bound;
+    int rc = store__hlc_guard(s);
+    if (rc == 0 && s->hdr.hlc_bound != before && s->wal.fd >= 0) {
+        struct entry e = {.hlc = s->hdr.hlc_bound};
+        rc = wal_log(s, WAL_REC_HLC, &e);
+    }
+    return rc;
 }
 
 /* Before each write: a migration step, and a new doubling if cur is full. */
-int store__maintain(struct store *s) {
-  int rc;
-  if (s->retiring)
-    store__retire_step(s, STORE_RETIRE_CHUNK_BYTES);
-  store__next_step(s, STORE_NEXT_CREDIT_BYTES);
-  if (s->growing) {
-    if ((rc = store__grow_step(s, STORE_GROW_STEP_WRITE)) != 0)
-      return rc;
-    if (s->growing && s->mig_committing &&
-        s->cur.used + 1 > s->cur.cap / STORE_LOAD_DEN * STORE_LOAD_NUM) {
-      /* Batch mode waits for a tick to commit; if cur fills first (no
-       * ticks), commit now. */
-      if ((rc = store__grow_commit(s)) != 0)
-        return rc;
+int store__maintain(struct store *s)
+{
+    int rc;
+    if (s->retiring)
+        store__retire_step(s, STORE_RETIRE_CHUNK_BYTES);
+    store__next_step(s, STORE_NEXT_CREDIT_BYTES);
+    if (s->growing) {
+        if ((rc = store__grow_step(s, STORE_GROW_STEP_WRITE)) != 0)
+            return rc;
+        if (s->growing && s->mig_committing &&
+            s->cur.used + 1 > s->cur.cap / STORE_LOAD_DEN * STORE_LOAD_NUM) {
+            /* Batch mode waits for a tick to commit; if cur fills first (no
+             * ticks), commit now. */
+            if ((rc = store__grow_commit(s)) != 0)
+                return rc;
+        }
     }
-  }
-  bool hard =
-      s->cur.used + 1 > s->cur.cap / STORE_HARD_LOAD_DEN * STORE_HARD_LOAD_NUM;
-  if (!s->growing &&
-      s->cur.used + 1 > s->cur.cap / STORE_LOAD_DEN * STORE_LOAD_NUM &&
-      s->cfg.sync == STORE_SYNC_BATCH && !hard) {
-    /* sync=batch: starting a doubling fsyncs the new file and the
-     * directory, which on ext4 (data=ordered) flushes every dirty page
-     * first. Leave it to the next tick, right after its group commit,
-     * when little is dirty; writes continue into this table meanwhile. */
-    s->grow_wanted = true;
-  } else if (!s->growing &&
-             s->cur.used + 1 > s->cur.cap / STORE_LOAD_DEN * STORE_LOAD_NUM &&
-             s->st.puts + s->st.dels + s->st.merges >= s->grow_retry_after) {
-    s->grow_wanted = false;
-    rc = store__grow_start(s);
-    if (rc != 0) {
-      /* Out of disk for the new table: keep using this one up to the
-       * hard limit, retry the doubling after another 1024 writes. */
-      s->grow_retry_after = s->st.puts + s->st.dels + s->st.merges + 1024;
-      if (rc == GKV_ENOSPC)
-        s->st.full_refused++;
-      if (s->cur.used + 1 >
-          s->cur.cap / STORE_HARD_LOAD_DEN * STORE_HARD_LOAD_NUM)
-        return rc;
+    bool hard = s->cur.used + 1 > s->cur.cap / STORE_HARD_LOAD_DEN * STORE_HARD_LOAD_NUM;
+    if (!s->growing && s->cur.used + 1 > s->cur.cap / STORE_LOAD_DEN * STORE_LOAD_NUM &&
+        s->cfg.sync == STORE_SYNC_BATCH && !hard) {
+        /* sync=batch: starting a doubling fsyncs the new file and the
+         * directory, which on ext4 (data=ordered) flushes every dirty page
+         * first. Leave it to the next tick, right after its group commit,
+         * when little is dirty; writes continue into this table meanwhile. */
+        s->grow_wanted = true;
+    } else if (!s->growing && s->cur.used + 1 > s->cur.cap / STORE_LOAD_DEN * STORE_LOAD_NUM &&
+               s->st.puts + s->st.dels + s->st.merges >= s->grow_retry_after) {
+        s->grow_wanted = false;
+        rc = store__grow_start(s);
+        if (rc != 0) {
+            /* Out of disk for the new table: keep using this one up to the
+             * hard limit, retry the doubling after another 1024 writes. */
+            s->grow_retry_after = s->st.puts + s->st.dels + s->st.merges + 1024;
+            if (rc == GKV_ENOSPC)
+                s->st.full_refused++;
+            if (s->cur.used + 1 > s->cur.cap / STORE_HARD_LOAD_DEN * STORE_HARD_LOAD_NUM)
+                return rc;
+        }
     }
-  }
-  if (s->growing && !s->mig_committing &&
-      s->cur.used + 1 >
-          s->cur.cap / STORE_HARD_LOAD_DEN * STORE_HARD_LOAD_NUM) {
-    /* Cannot happen with the step sizes above; finish synchronously. */
-    while (s->growing && !s->mig_committing)
-      if ((rc = store__grow_step(s, s->old.cap)) != 0)
-        return rc;
-    if ((rc = store__grow_commit(s)) != 0)
-      return rc;
-  }
-  if ((s->cfg.sync == STORE_SYNC_BATCH || s->wal.fd >= 0) &&
-      s->heap.pending_bytes > pending_max_bytes(s))
-    return store__do_sync(s);
-  /* A caller that never ticks still gets a checkpoint before the log
-   * reaches twice its limit (external_batch_sync callers checkpoint
-   * through their jobs; the pending-frees limit above backs them up). */
-  if (s->wal.fd >= 0 && !s->sync_job &&
-      s->wal.end >= 2 * store__wal_ckpt_bytes(s) &&
-      !(s->cfg.sync == STORE_SYNC_BATCH && s->cfg.external_batch_sync))
-    return store__do_sync(s);
-  return 0;
+    if (s->growing && !s->mig_committing &&
+        s->cur.used + 1 > s->cur.cap / STORE_HARD_LOAD_DEN * STORE_HARD_LOAD_NUM) {
+        /* Cannot happen with the step sizes above; finish synchronously. */
+        while (s->growing && !s->mig_committing)
+            if ((rc = store__grow_step(s, s->old.cap)) != 0)
+                return rc;
+        if ((rc = store__grow_commit(s)) != 0)
+            return rc;
+    }
+    if ((s->cfg.sync == STORE_SYNC_BATCH || s->wal.fd >= 0) &&
+        s->heap.pending_bytes > pending_max_bytes(s))
+        return store__do_sync(s);
+    /* A caller that never ticks still gets a checkpoint before the log
+     * reaches twice its limit (external_batch_sync callers checkpoint
+     * through their jobs; the pending-frees limit above backs them up). */
+    if (s->wal.fd >= 0 && !s->sync_job && s->wal.end >= 2 * store__wal_ckpt_bytes(s) &&
+        !(s->cfg.sync == STORE_SYNC_BATCH && s->cfg.external_batch_sync))
+        return store__do_sync(s);
+    return 0;
 }
 
 /* ------------------------------------------------------------- writes */
 
 /* What the write path stores: the new version of one key. */
 struct version {
-  uint64_t hash;
-  uint64_t fh; /* the read cache's hash of the key (store__rc_start_write) */
-  const uint8_t *key;
-  uint32_t key_len;
-  const uint8_t *value;
-  uint32_t value_len;
-  uint64_t hlc, origin;
-  bool tomb;
-  const struct vclock *vc;
+    uint64_t hash;
+    uint64_t fh; /* the read cache's hash of the key (store__rc_start_write) */
+    const uint8_t *key;
+    uint32_t key_len;
+    const uint8_t *value;
+    uint32_t value_len;
+    uint64_t hlc, origin;
+    bool tomb;
+    const struct vclock *vc;
 };
 
 /* Copy key/value into the scratch buffer if they point into our heap (an
  * entry from store_get fed back to store_merge): the allocation below may
  * remap the heap, or reuse the block they live in. */
-static int version_detach(struct store *s, struct version *v) {
-  if (!store__in_heap(s, v->key) && !store__in_heap(s, v->value))
+static int version_detach(struct store *s, struct version *v)
+{
+    if (!store__in_heap(s, v->key) && !store__in_heap(s, v->value))
+        return 0;
+    size_t need = (size_t)v->key_len + v->value_len;
+    if (need > s->scratch_bytes) {
+        uint8_t *n = realloc(s->scratch, need);
+        if (!n)
+            return GKV_ENOMEM;
+        s->scratch = n;
+        s->scratch_bytes = need;
+    }
+    memcpy(s->scratch, v->key, v->key_len);
+    if (v->value_len)
+        memcpy(s->scratch + v->key_len, v->value, v->value_len);
+    v->key = s->scratch;
+    v->value = v->value_len ? s->scratch + v->key_len : NULL;
     return 0;
-  size_t need = (size_t)v->key_len + v->value_len;
-  if (need > s->scratch_bytes) {
-    uint8_t *n = realloc(s->scratch, need);
-    if (!n)
-      return GKV_ENOMEM;
-    s->scratch = n;
-    s->scratch_bytes = need;
-  }
-  memcpy(s->scratch, v->key, v->key_len);
-  if (v->value_len)
-    memcpy(s->scratch + v->key_len, v->value, v->value_len);
-  v->key = s->scratch;
-  v->value = v->value_len ? s->scratch + v->key_len : NULL;
-  return 0;
 }
 
-/* Write version v of a key located at l (I2, I3, I5). */
 /* Release a superseded record's block: at once, after the next sync
  * (defer), or, while a sync=batch doubling leaves old-table slots on disk
  * that may name it (store__kill_old), after the doubling's commit. */
-static void free_record(struct store *s, uint64_t off, uint64_t bytes,
-                        bool defer) {
-  if (store__kills_in_index(s))
-    store__heap_hold(&s->heap, off, bytes);
-  else
-    store__heap_free(&s->heap, off, bytes, defer);
+static void free_record(struct store *s, uint64_t off, uint64_t bytes, bool defer)
+{
+    if (store__kills_in_index(s))
+        store__heap_hold(&s->heap, off, bytes);
+    else
+        store__heap_free(&s->heap, off, bytes, defer);
 }
 
-static int write_version(struct store *s, struct version *v,
-                         const struct store_loc *l) {
-  int rc = version_detach(s, v);
-  if (rc != 0)
-    return rc;
-  /* always: write through the mapping (msync per write) only without a
-   * log; with one, the log record is what sync=always makes durable, and
-   * frees wait for the next checkpoint (I12). */
-  bool wal = store__wal_on(s);
-  bool always = s->cfg.sync == STORE_SYNC_ALWAYS && !wal;
-  bool defer = s->cfg.sync == STORE_SYNC_BATCH || wal;
-  bool existed = l->t != NULL;
-  if (!existed && s->cfg.max_entries &&
-      s->entries + s->tombstones >= s->cfg.max_entries) {
-    s->st.full_refused++;
-    return GKV_EFULL;
-  }
-  if (l->t != &s->cur && l->ins == UINT64_MAX) {
-    /* no free slot on the chain in cur (cannot happen below the hard
-     * load limit, which store__maintain enforces) */
-    s->st.full_refused++;
-    return GKV_EFULL;
-  }
-  uint64_t bytes = FMT_RECORD_BYTES(v->vc->n, v->key_len, v->value_len);
-  uint64_t off;
-  if ((rc = store__heap_alloc(&s->heap, bytes, &off)) != 0) {
-    if (rc == GKV_ENOSPC)
-      s->st.full_refused++;
-    return rc;
-  }
-  /* (2) the record, whole, before any slot names it. */
-  struct fmt_record *r = store__rec(&s->heap, off);
-  r->magic = FMT_RECORD_MAGIC;
-  r->key_len = (uint16_t)v->key_len;
-  r->flags = v->tomb ? ENTRY_TOMBSTONE : 0;
-  r->vc_n = (uint8_t)v->vc->n;
-  r->value_len = v->value_len;
-  r->reserved = 0;
-  r->hlc = v->hlc;
-  r->origin = v->origin;
-  uint8_t *p = (uint8_t *)(r + 1);
-  memcpy(p, v->vc->items, 16u * v->vc->n);
-  p += 16u * v->vc->n;
-  memcpy(p, v->key, v->key_len);
-  if (v->value_len)
-    memcpy(p + v->key_len, v->value, v->value_len);
-  struct entry e = {.key = p,
-                    .key_len = v->key_len,
-                    .value = v->value_len ? p + v->key_len : NULL,
-                    .value_len = v->value_len,
-                    .hlc = v->hlc,
-                    .origin = v->origin,
-                    .flags = v->tomb ? ENTRY_TOMBSTONE : 0};
-  e.vc.n = 0; /* entry_version_hash covers key, hlc, origin, flags, value */
-  r->vhash = entry_version_hash(&e);
-  r->checksum = store__record_checksum(r, off);
-  if (always && s->dirfd >= 0) {
-    /* A data sync of the range also makes a size change durable. */
-    if ((rc = store__msync_range(s->heap.map, off, bytes)) != 0)
-      goto undo;
-    s->durable_values_bytes = s->heap.file_bytes;
-  }
+/* The version a write replaces (all zero when the key was absent). */
+struct old_version {
+    uint64_t off, bytes, vhash;
+    bool tomb;
+    /* With a log, a record written since the last checkpoint (the slot's
+     * epoch is the current one) is neither a durable fallback (prev_off is
+     * older) nor being made durable by a checkpoint job: its block is
+     * reusable at once. A power loss that leaves the slot naming it while
+     * the block holds something else falls back to prev_off, and the log
+     * brings the key forward (I12). Only the checkpoint's record waits.
+     * Reusing the hot block, as sync=none does, spares a cache miss and a
+     * fresh page per overwrite (client_bench). */
+    bool fresh;
+};
 
-  /* (3) the slot. */
-  struct fmt_slot img = {0};
-  img.hash = v->hash;
-  img.hlc = v->hlc;
-  img.origin = v->origin;
-  img.rec_off = off;
-  img.value_len = v->value_len;
-  img.epoch = (uint32_t)s->epoch;
-  img.key_len = (uint16_t)v->key_len;
-  img.state = v->tomb ? FMT_SLOT_TOMB : FMT_SLOT_VALUE;
-  img.vc_n = (uint8_t)v->vc->n;
-  uint64_t old_off = 0, old_bytes = 0, old_vhash = 0;
-  bool old_tomb = false;
-  /* With a log, a record written since the last checkpoint (the slot's
-   * epoch is the current one) is neither a durable fallback (prev_off is
-   * older) nor being made durable by a checkpoint job: its block is
-   * reusable at once. A power loss that leaves the slot naming it while
-   * the block holds something else falls back to prev_off, and the log
-   * brings the key forward (I12). Only the checkpoint's record waits.
-   * Reusing the hot block, as sync=none does, spares a cache miss and a
-   * fresh page per overwrite (client_bench). */
-  bool old_fresh = false;
-  if (existed) {
+/* (2) of I2: the whole record of v into the block at off, with its version
+ * hash and checksum, before any slot names it. *e describes the record
+ * (without its vector clock: entry_version_hash covers key, hlc, origin,
+ * flags, value). */
+static inline struct fmt_record *record_write(struct store *s, const struct version *v,
+                                              uint64_t off, struct entry *e)
+{
+    struct fmt_record *r = store__rec(&s->heap, off);
+    r->magic = FMT_RECORD_MAGIC;
+    r->key_len = (uint16_t)v->key_len;
+    r->flags = v->tomb ? ENTRY_TOMBSTONE : 0;
+    r->vc_n = (uint8_t)v->vc->n;
+    r->value_len = v->value_len;
+    r->reserved = 0;
+    r->hlc = v->hlc;
+    r->origin = v->origin;
+    uint8_t *p = (uint8_t *)(r + 1);
+    memcpy(p, v->vc->items, 16u * v->vc->n);
+    p += 16u * v->vc->n;
+    memcpy(p, v->key, v->key_len);
+    if (v->value_len)
+        memcpy(p + v->key_len, v->value, v->value_len);
+    *e = (struct entry){.key = p,
+                        .key_len = v->key_len,
+                        .value = v->value_len ? p + v->key_len : NULL,
+                        .value_len = v->value_len,
+                        .hlc = v->hlc,
+                        .origin = v->origin,
+                        .flags = v->tomb ? ENTRY_TOMBSTONE : 0};
+    e->vc.n = 0;
+    r->vhash = entry_version_hash(e);
+    r->checksum = store__record_checksum(r, off);
+    return r;
+}
+
+/* The slot image naming the record at off, and (key present at l) what it
+ * replaces. I3: prev_off keeps the durable fallback while the slot was
+ * already written in this (unsynced) epoch; otherwise the current record
+ * is it. 0, or GKV_ENOMEM when a pin cannot be recorded (nothing changed). */
+static inline int slot_image(struct store *s, const struct version *v, const struct store_loc *l,
+                             bool wal, uint64_t off, struct fmt_slot *img, struct old_version *old)
+{
+    *img = (struct fmt_slot){0};
+    img->hash = v->hash;
+    img->hlc = v->hlc;
+    img->origin = v->origin;
+    img->rec_off = off;
+    img->value_len = v->value_len;
+    img->epoch = (uint32_t)s->epoch;
+    img->key_len = (uint16_t)v->key_len;
+    img->state = v->tomb ? FMT_SLOT_TOMB : FMT_SLOT_VALUE;
+    img->vc_n = (uint8_t)v->vc->n;
+    *old = (struct old_version){0};
+    if (!l->t) {
+        img->bucket = (uint16_t)entry_bucket(v->key, v->key_len, STORE_BUCKET_BITS);
+        return 0;
+    }
     const struct fmt_slot *o = &l->t->slots[l->idx];
     const struct fmt_record *orec = store__rec(&s->heap, o->rec_off);
-    old_off = o->rec_off;
-    old_bytes = FMT_RECORD_BYTES(o->vc_n, o->key_len, o->value_len);
-    old_vhash = orec->vhash;
-    old_tomb = o->state == FMT_SLOT_TOMB;
-    old_fresh = wal && o->epoch == (uint32_t)s->epoch;
-    img.bucket = o->bucket;
-    /* I3: keep the durable fallback while the slot was already written
-     * in this (unsynced) epoch; otherwise the current record is it. */
-    img.prev_off = o->epoch == (uint32_t)s->epoch ? o->prev_off : o->rec_off;
+    old->off = o->rec_off;
+    old->bytes = FMT_RECORD_BYTES(o->vc_n, o->key_len, o->value_len);
+    old->vhash = orec->vhash;
+    old->tomb = o->state == FMT_SLOT_TOMB;
+    old->fresh = wal && o->epoch == (uint32_t)s->epoch;
+    img->bucket = o->bucket;
+    img->prev_off = o->epoch == (uint32_t)s->epoch ? o->prev_off : o->rec_off;
     if (o->epoch != (uint32_t)s->epoch && s->sync_job && s->sync_job->tables &&
         !s->sync_job->covered && o->epoch == (uint32_t)s->sync_job->epoch) {
-      /* The slot was last written in the epoch a background job is
-       * making durable right now: its record is not a durable
-       * fallback yet, its prev_off still is. Keep that, and pin its
-       * block so the job's end does not release it (it was freed in
-       * that epoch, so the job captured it). */
-      img.prev_off = o->prev_off;
-      if (store__offvec_push(&s->sync_pins, o->prev_off) != 0) {
-        rc = GKV_ENOMEM;
-        goto undo;
-      }
+        /* The slot was last written in the epoch a background job is
+         * making durable right now: its record is not a durable
+         * fallback yet, its prev_off still is. Keep that, and pin its
+         * block so the job's end does not release it (it was freed in
+         * that epoch, so the job captured it). */
+        img->prev_off = o->prev_off;
+        if (store__offvec_push(&s->sync_pins, o->prev_off) != 0)
+            return GKV_ENOMEM;
     }
-  } else {
-    img.bucket = (uint16_t)entry_bucket(v->key, v->key_len, STORE_BUCKET_BITS);
-  }
-  if (existed && l->t == &s->cur) {
-    rc = store__slot_put(&s->cur, (uint64_t)l->idx, &img, always);
-  } else {
-    /* New to cur (absent, or still in the old table: I5, cur first). */
+    return 0;
+}
+
+/* (3) of I2: img into cur, over the key's slot there, or (new to cur:
+ * absent, or still in the old table: I5, cur first) at its insertion
+ * point, and then the old table's copy dies. */
+static inline int slot_place(struct store *s, const struct store_loc *l, struct fmt_slot *img,
+                             bool always)
+{
+    if (l->t == &s->cur)
+        return store__slot_put(&s->cur, (uint64_t)l->idx, img, always);
     /* From the index if there is one: the slot's line may still be on
      * its way (store__find prefetched it). */
-    uint8_t prior = s->cur.ix ? (uint8_t)(s->cur.ix[l->ins] & 3u)
-                              : s->cur.slots[l->ins].state;
-    rc = store__slot_put(&s->cur, l->ins, &img, always);
+    uint8_t prior = s->cur.ix ? (uint8_t)(s->cur.ix[l->ins] & 3u) : s->cur.slots[l->ins].state;
+    int rc = store__slot_put(&s->cur, l->ins, img, always);
     if (rc == 0) {
-      if (prior == FMT_SLOT_DEAD)
-        s->cur.dead--;
-      else
-        s->cur.used++;
+        if (prior == FMT_SLOT_DEAD)
+            s->cur.dead--;
+        else
+            s->cur.used++;
     }
-    if (rc == 0 && existed)
-      rc = store__kill_old(s, (uint64_t)l->idx, always);
-  }
-  if (!existed)
-    store__bix_add(s, img.bucket,
-                   v->hash); /* B1 (bucketix.c); the slot is written */
-  if (rc != 0)
-    goto undo_slot;
+    if (rc == 0 && l->t)
+        rc = store__kill_old(s, (uint64_t)l->idx, always);
+    return rc;
+}
 
-  /* (4) the old block, and the in-memory derived state (I10): the read
-   * cache names the new record before the old block can be reused. */
-  store__rc_set(s, v->fh, off);
-  uint64_t *bh = &s->buckets[img.bucket];
-  if (existed) {
-    free_record(s, old_off, old_bytes, defer && !old_fresh);
-    *bh ^= old_vhash;
-    if (old_tomb)
-      s->tombstones--;
+/* (4) of I2, once the slot names the new record (vhash): the old block,
+ * and the in-memory derived state (I10). */
+static inline void derived_update(struct store *s, const struct version *v, uint16_t bucket,
+                                  uint64_t vhash, const struct old_version *old, bool existed,
+                                  bool defer_old)
+{
+    uint64_t *bh = &s->buckets[bucket];
+    if (existed) {
+        free_record(s, old->off, old->bytes, defer_old);
+        *bh ^= old->vhash;
+        if (old->tomb)
+            s->tombstones--;
+        else
+            s->entries--;
+    }
+    *bh ^= vhash;
+    if (v->tomb)
+        s->tombstones++;
     else
-      s->entries--;
-  }
-  *bh ^= r->vhash;
-  if (v->tomb)
-    s->tombstones++;
-  else
-    s->entries++;
-  s->dirty = true;
-  if (always)
-    s->epoch++; /* the write is durable: it is the fallback from now on */
-  if (s->wal.fd >= 0) {
-    /* I12: the full version into the log (sync=always: durable now). */
-    e.vc = *v->vc;
-    if ((rc = wal_log(s, WAL_REC_VERSION, &e)) != 0)
-      return rc;
-  }
-  return 0;
+        s->entries++;
+    s->dirty = true;
+}
 
-undo_slot:
-  /* msync failed after the slot changed: the data is in the page cache and
-   * the slot names it; report the I/O error, keep the memory state true. */
-  store__rc_clear(s, v->fh);
-  if (existed) {
-    free_record(s, old_off, old_bytes, defer);
-    s->buckets[img.bucket] ^= old_vhash ^ r->vhash;
-    if (old_tomb)
-      s->tombstones--;
-    else
-      s->entries--;
-  } else {
-    s->buckets[img.bucket] ^= r->vhash;
-  }
-  if (v->tomb)
-    s->tombstones++;
-  else
-    s->entries++;
-  s->dirty = true;
-  return rc;
+/* Write version v of a key located at l (I2, I3, I5). */
+static int write_version(struct store *s, struct version *v, const struct store_loc *l)
+{
+    int rc = version_detach(s, v);
+    if (rc != 0)
+        return rc;
+    /* always: write through the mapping (msync per write) only without a
+     * log; with one, the log record is what sync=always makes durable, and
+     * frees wait for the next checkpoint (I12). */
+    bool wal = store__wal_on(s);
+    bool always = s->cfg.sync == STORE_SYNC_ALWAYS && !wal;
+    bool defer = s->cfg.sync == STORE_SYNC_BATCH || wal;
+    bool existed = l->t != NULL;
+    if (!existed && s->cfg.max_entries && s->entries + s->tombstones >= s->cfg.max_entries) {
+        s->st.full_refused++;
+        return GKV_EFULL;
+    }
+    if (l->t != &s->cur && l->ins == UINT64_MAX) {
+        /* no free slot on the chain in cur (cannot happen below the hard
+         * load limit, which store__maintain enforces) */
+        s->st.full_refused++;
+        return GKV_EFULL;
+    }
+    uint64_t bytes = FMT_RECORD_BYTES(v->vc->n, v->key_len, v->value_len);
+    uint64_t off;
+    if ((rc = store__heap_alloc(&s->heap, bytes, &off)) != 0) {
+        if (rc == GKV_ENOSPC)
+            s->st.full_refused++;
+        return rc;
+    }
+    struct entry e;
+    struct fmt_record *r = record_write(s, v, off, &e);
+    if (always && s->dirfd >= 0) {
+        /* A data sync of the range also makes a size change durable. */
+        if ((rc = store__msync_range(s->heap.map, off, bytes)) != 0)
+            goto undo;
+        s->durable_values_bytes = s->heap.file_bytes;
+    }
+    struct fmt_slot img;
+    struct old_version old;
+    if ((rc = slot_image(s, v, l, wal, off, &img, &old)) != 0)
+        goto undo;
+    rc = slot_place(s, l, &img, always);
+    if (!existed)
+        store__bix_add(s, img.bucket, v->hash); /* B1 (bucketix.c); the slot is written */
+    if (rc != 0) {
+        /* msync failed after the slot changed: the data is in the page
+         * cache and the slot names it; report the I/O error, keep the
+         * memory state true. */
+        store__rc_clear(s, v->fh);
+        derived_update(s, v, img.bucket, r->vhash, &old, existed, defer);
+        return rc;
+    }
+    /* The read cache names the new record before the old block can be
+     * reused. */
+    store__rc_set(s, v->fh, off);
+    derived_update(s, v, img.bucket, r->vhash, &old, existed, defer && !old.fresh);
+    if (always)
+        s->epoch++; /* the write is durable: it is the fallback from now on */
+    if (s->wal.fd >= 0) {
+        /* I12: the full version into the log (sync=always: durable now). */
+        e.vc = *v->vc;
+        if ((rc = wal_log(s, WAL_REC_VERSION, &e)) != 0)
+            return rc;
+    }
+    return 0;
 undo:
-  store__heap_free(&s->heap, off, bytes, false);
-  return rc;
+    store__heap_free(&s->heap, off, bytes, false);
+    return rc;
 }
 
-static int local_write(struct store *s, const void *key, size_t key_len,
-                       const void *value, size_t value_len, bool tomb,
-                       uint64_t now_ms, struct entry *out, bool *existed) {
-  int rc;
-  if (s->cfg.read_only)
-    return GKV_EPERM;
-  if ((rc = store__check_key(key, key_len)) != 0)
-    return rc;
-  if (!tomb && value_len > s->cfg.max_value_bytes)
-    return GKV_EVALSIZE;
-  if (!tomb && value_len > 0 && !value)
-    return GKV_EINVAL;
-  if ((rc = store__maintain(s)) != 0)
-    return rc;
-  struct version v = {.fh = store__rc_start_write(s, key, key_len),
-                      .hash = store__key_hash(s, key, key_len),
-                      .key = key,
-                      .key_len = (uint32_t)key_len,
-                      .value = tomb ? NULL : value,
-                      .value_len = tomb ? 0 : (uint32_t)value_len,
-                      .origin = s->hdr.node_id,
-                      .tomb = tomb};
-  struct store_loc l;
-  store__locate(s, v.hash, key, v.key_len, &l);
-  struct vclock vc;
-  if (l.t) {
-    const struct fmt_slot *sl = &l.t->slots[l.idx];
-    vc.n = sl->vc_n;
-    memcpy(vc.items, store__rec(&s->heap, sl->rec_off) + 1, 16u * sl->vc_n);
-    if (existed)
-      *existed = sl->state == FMT_SLOT_VALUE;
-  } else {
-    vclock_clear(&vc);
-    if (existed)
-      *existed = false;
-  }
-  vclock_increment(&vc, s->hdr.node_id);
-  v.vc = &vc;
-  v.hlc = hlc_now(&s->hlc, now_ms);
-  if ((rc = store__hlc_guard_logged(s)) != 0)
-    return rc;
-  if ((rc = write_version(s, &v, &l)) != 0)
-    return rc;
-  if (out) {
+static int local_write(struct store *s, const void *key, size_t key_len, const void *value,
+                       size_t value_len, bool tomb, uint64_t now_ms, struct entry *out,
+                       bool *existed)
+{
+    int rc;
+    if (s->cfg.read_only)
+        return GKV_EPERM;
+    if ((rc = store__check_key(key, key_len)) != 0)
+        return rc;
+    if (!tomb && value_len > s->cfg.max_value_bytes)
+        return GKV_EVALSIZE;
+    if (!tomb && value_len > 0 && !value)
+        return GKV_EINVAL;
+    if ((rc = store__maintain(s)) != 0)
+        return rc;
+    struct version v = {.fh = store__rc_start_write(s, key, key_len),
+                        .hash = store__key_hash(s, key, key_len),
+                        .key = key,
+                        .key_len = (uint32_t)key_len,
+                        .value = tomb ? NULL : value,
+                        .value_len = tomb ? 0 : (uint32_t)value_len,
+                        .origin = s->hdr.node_id,
+                        .tomb = tomb};
+    struct store_loc l;
     store__locate(s, v.hash, key, v.key_len, &l);
-    store__entry_from_slot(s, &l.t->slots[l.idx], out);
-  }
-  return 0;
+    struct vclock vc;
+    if (l.t) {
+        const struct fmt_slot *sl = &l.t->slots[l.idx];
+        vc.n = sl->vc_n;
+        memcpy(vc.items, store__rec(&s->heap, sl->rec_off) + 1, 16u * sl->vc_n);
+        if (existed)
+            *existed = sl->state == FMT_SLOT_VALUE;
+    } else {
+        vclock_clear(&vc);
+        if (existed)
+            *existed = false;
+    }
+    vclock_increment(&vc, s->hdr.node_id);
+    v.vc = &vc;
+    v.hlc = hlc_now(&s->hlc, now_ms);
+    if ((rc = store__hlc_guard_logged(s)) != 0)
+        return rc;
+    if ((rc = write_version(s, &v, &l)) != 0)
+        return rc;
+    if (out) {
+        store__locate(s, v.hash, key, v.key_len, &l);
+        store__entry_from_slot(s, &l.t->slots[l.idx], out);
+    }
+    return 0;
 }
 
-int store_put(struct store *s, const void *key, size_t key_len,
-              const void *value, size_t value_len, uint64_t now_ms,
-              struct entry *out) {
-  int rc =
-      local_write(s, key, key_len, value, value_len, false, now_ms, out, NULL);
-  if (rc == 0)
-    s->st.puts++;
-  return rc;
+int store_put(struct store *s, const void *key, size_t key_len, const void *value, size_t value_len,
+              uint64_t now_ms, struct entry *out)
+{
+    int rc = local_write(s, key, key_len, value, value_len, false, now_ms, out, NULL);
+    if (rc == 0)
+        s->st.puts++;
+    return rc;
 }
 
-int store_del(struct store *s, const void *key, size_t key_len, uint64_t now_ms,
-              struct entry *out, bool *existed) {
-  int rc = local_write(s, key, key_len, NULL, 0, true, now_ms, out, existed);
-  if (rc == 0)
-    s->st.dels++;
-  return rc;
+int store_del(struct store *s, const void *key, size_t key_len, uint64_t now_ms, struct entry *out,
+              bool *existed)
+{
+    int rc = local_write(s, key, key_len, NULL, 0, true, now_ms, out, existed);
+    if (rc == 0)
+        s->st.dels++;
+    return rc;
 }
 
 /* store_merge; replay (a log record at recovery) skips the clock check
  * (the record was accepted once) and the value limit (the store may have
  * been reopened with a smaller one), and only raises the HLC floor. */
-static int merge_entry(struct store *s, const struct entry *in, uint64_t now_ms,
-                       bool *taken, bool replay) {
-  int rc;
-  if (taken)
-    *taken = false;
-  if (s->cfg.read_only)
-    return GKV_EPERM;
-  if (!in)
-    return GKV_EINVAL;
-  if ((rc = store__check_key(in->key, in->key_len)) != 0)
-    return rc;
-  bool tomb = entry_is_tombstone(in);
-  if ((in->flags & ~ENTRY_TOMBSTONE) != 0 || (tomb && in->value_len != 0) ||
-      (in->value_len > 0 && !in->value) || !vclock_valid(&in->vc))
-    return GKV_EINVAL;
-  if (replay) {
-    if (in->hlc > s->hlc.last)
-      s->hlc.last = in->hlc;
-  } else {
-    if (in->value_len > s->cfg.max_value_bytes)
-      return GKV_EVALSIZE;
-    if (hlc_observe(&s->hlc, in->hlc, now_ms) != 0) {
-      s->st.clock_refused++;
-      return GKV_ECLOCK;
-    }
-    if ((rc = store__hlc_guard_logged(s)) != 0)
-      return rc;
-  }
-  if ((rc = store__maintain(s)) != 0)
-    return rc;
-  uint64_t fh = store__rc_start_write(s, in->key, in->key_len);
-  uint64_t hash = store__key_hash(s, in->key, in->key_len);
-  struct store_loc l;
-  store__locate(s, hash, in->key, in->key_len, &l);
-  struct version v = {.fh = fh,
-                      .hash = hash,
-                      .key = in->key,
-                      .key_len = in->key_len,
-                      .value = in->value,
-                      .value_len = in->value_len,
-                      .hlc = in->hlc,
-                      .origin = in->origin,
-                      .tomb = tomb,
-                      .vc = &in->vc};
-  bool take = true;
-  struct vclock merged;
-  if (l.t) {
-    struct entry local;
-    store__entry_from_slot(s, &l.t->slots[l.idx], &local);
-    bool conflict = false;
-    take = entry_merge(&local, in, &conflict) == MERGE_TAKE_INCOMING;
-    if (conflict)
-      s->st.dominance_conflicts++;
-    merged = local.vc;
-    vclock_merge(&merged, &in->vc);
-    if (!take) {
-      s->st.merges++;
-      /* Same data; rewrite only if the clock learned something. */
-      if (vclock_compare(&merged, &local.vc) == VCLOCK_EQUAL)
-        return 0;
-      v.key = local.key;
-      v.value = local.value;
-      v.value_len = local.value_len;
-      v.hlc = local.hlc;
-      v.origin = local.origin;
-      v.tomb = entry_is_tombstone(&local);
-    }
-    v.vc = &merged;
-  }
-  if ((rc = write_version(s, &v, &l)) != 0)
-    return rc;
-  if (take) {
-    s->st.merges++;
-    s->st.merges_taken++;
+static int merge_entry(struct store *s, const struct entry *in, uint64_t now_ms, bool *taken,
+                       bool replay)
+{
+    int rc;
     if (taken)
-      *taken = true;
-  }
-  return 0;
+        *taken = false;
+    if (s->cfg.read_only)
+        return GKV_EPERM;
+    if (!in)
+        return GKV_EINVAL;
+    if ((rc = store__check_key(in->key, in->key_len)) != 0)
+        return rc;
+    bool tomb = entry_is_tombstone(in);
+    if ((in->flags & ~ENTRY_TOMBSTONE) != 0 || (tomb && in->value_len != 0) ||
+        (in->value_len > 0 && !in->value) || !vclock_valid(&in->vc))
+        return GKV_EINVAL;
+    if (replay) {
+        if (in->hlc > s->hlc.last)
+            s->hlc.last = in->hlc;
+    } else {
+        if (in->value_len > s->cfg.max_value_bytes)
+            return GKV_EVALSIZE;
+        if (hlc_observe(&s->hlc, in->hlc, now_ms) != 0) {
+            s->st.clock_refused++;
+            return GKV_ECLOCK;
+        }
+        if ((rc = store__hlc_guard_logged(s)) != 0)
+            return rc;
+    }
+    if ((rc = store__maintain(s)) != 0)
+        return rc;
+    uint64_t fh = store__rc_start_write(s, in->key, in->key_len);
+    uint64_t hash = store__key_hash(s, in->key, in->key_len);
+    struct store_loc l;
+    store__locate(s, hash, in->key, in->key_len, &l);
+    struct version v = {.fh = fh,
+                        .hash = hash,
+                        .key = in->key,
+                        .key_len = in->key_len,
+                        .value = in->value,
+                        .value_len = in->value_len,
+                        .hlc = in->hlc,
+                        .origin = in->origin,
+                        .tomb = tomb,
+                        .vc = &in->vc};
+    bool take = true;
+    struct vclock merged;
+    if (l.t) {
+        struct entry local;
+        store__entry_from_slot(s, &l.t->slots[l.idx], &local);
+        bool conflict = false;
+        take = entry_merge(&local, in, &conflict) == MERGE_TAKE_INCOMING;
+        if (conflict)
+            s->st.dominance_conflicts++;
+        merged = local.vc;
+        vclock_merge(&merged, &in->vc);
+        if (!take) {
+            s->st.merges++;
+            /* Same data; rewrite only if the clock learned something. */
+            if (vclock_compare(&merged, &local.vc) == VCLOCK_EQUAL)
+                return 0;
+            v.key = local.key;
+            v.value = local.value;
+            v.value_len = local.value_len;
+            v.hlc = local.hlc;
+            v.origin = local.origin;
+            v.tomb = entry_is_tombstone(&local);
+        }
+        v.vc = &merged;
+    }
+    if ((rc = write_version(s, &v, &l)) != 0)
+        return rc;
+    if (take) {
+        s->st.merges++;
+        s->st.merges_taken++;
+        if (taken)
+            *taken = true;
+    }
+    return 0;
 }
 
-int store_merge(struct store *s, const struct entry *in, uint64_t now_ms,
-                bool *taken) {
-  return merge_entry(s, in, now_ms, taken, false);
+int store_merge(struct store *s, const struct entry *in, uint64_t now_ms, bool *taken)
+{
+    return merge_entry(s, in, now_ms, taken, false);
 }
 
 /* Turn the tombstone in slot i of t into DEAD (I1) and release its record;
  * with a log, a PURGE record first (I12: a replay must remove it again
  * after replaying the writes that made it). */
-static int purge_slot(struct store *s, struct store_table *t, uint64_t i) {
-  bool wal = store__wal_on(s);
-  bool always = s->cfg.sync == STORE_SYNC_ALWAYS && !wal;
-  bool defer = s->cfg.sync == STORE_SYNC_BATCH || wal;
-  struct fmt_slot *sl = &t->slots[i];
-  uint64_t off = sl->rec_off;
-  uint64_t bytes = FMT_RECORD_BYTES(sl->vc_n, sl->key_len, sl->value_len);
-  uint16_t b = sl->bucket;
-  const struct fmt_record *r = store__rec(&s->heap, off);
-  uint64_t vh = r->vhash;
-  int lrc = 0;
-  if (s->wal.fd >= 0) {
-    struct entry e = {.key = (const uint8_t *)(r + 1) + 16u * r->vc_n,
-                      .key_len = r->key_len,
-                      .hlc = sl->hlc};
-    lrc = wal_append(&s->wal, WAL_REC_PURGE, &e);
-  }
-  if (s->rc.e)
-    store__rc_clear(s,
-                    store__rc_hash(s, (const uint8_t *)(r + 1) + 16u * r->vc_n,
-                                   r->key_len));
-  struct fmt_slot dead = {0};
-  dead.state = FMT_SLOT_DEAD; /* I1: DEAD, never EMPTY */
-  int rc = store__slot_put(t, i, &dead, always);
-  store__bix_remove(s, b); /* B2 (bucketix.c) */
-  s->buckets[b] ^= vh;
-  s->tombstones--;
-  t->dead++;
-  free_record(s, off, bytes, defer);
-  s->dirty = true;
-  return rc ? rc : lrc;
+static int purge_slot(struct store *s, struct store_table *t, uint64_t i)
+{
+    bool wal = store__wal_on(s);
+    bool always = s->cfg.sync == STORE_SYNC_ALWAYS && !wal;
+    bool defer = s->cfg.sync == STORE_SYNC_BATCH || wal;
+    struct fmt_slot *sl = &t->slots[i];
+    uint64_t off = sl->rec_off;
+    uint64_t bytes = FMT_RECORD_BYTES(sl->vc_n, sl->key_len, sl->value_len);
+    uint16_t b = sl->bucket;
+    const struct fmt_record *r = store__rec(&s->heap, off);
+    uint64_t vh = r->vhash;
+    int lrc = 0;
+    if (s->wal.fd >= 0) {
+        struct entry e = {
+            .key = (const uint8_t *)(r + 1) + 16u * r->vc_n, .key_len = r->key_len, .hlc = sl->hlc};
+        lrc = wal_append(&s->wal, WAL_REC_PURGE, &e);
+    }
+    if (s->rc.e)
+        store__rc_clear(s, store__rc_hash(s, (const uint8_t *)(r + 1) + 16u * r->vc_n, r->key_len));
+    struct fmt_slot dead = {0};
+    dead.state = FMT_SLOT_DEAD; /* I1: DEAD, never EMPTY */
+    int rc = store__slot_put(t, i, &dead, always);
+    store__bix_remove(s, b); /* B2 (bucketix.c) */
+    s->buckets[b] ^= vh;
+    s->tombstones--;
+    t->dead++;
+    free_record(s, off, bytes, defer);
+    s->dirty = true;
+    return rc ? rc : lrc;
 }
 
-int store_purge_tombstones(struct store *s, uint64_t now_ms,
-                           uint64_t safe_below_hlc, uint32_t max_slots,
-                           uint64_t *purged) {
-  if (purged)
-    *purged = 0;
-  if (s->cfg.read_only)
-    return GKV_EPERM;
-  uint64_t grace = s->cfg.tombstone_grace_ms;
-  uint64_t limit = now_ms > grace ? HLC_MAKE(now_ms - grace, 0) : 0;
-  if (safe_below_hlc < limit)
-    limit = safe_below_hlc;
-  uint64_t n = 0;
-  int rc = 0;
-  /* Not while a doubling leaves old-table copies on disk: purged here, a
-   * key's stale copy there would be what a power loss leaves (I5). The
-   * purge resumes after the commit. */
-  if (store__kills_in_index(s))
-    return 0;
-  /* Only cur: tombstones still in the old table are purged once migrated. */
-  struct store_table *t = &s->cur;
-  for (uint32_t k = 0; k < max_slots && k < t->cap; k++) {
-    uint64_t i = s->purge_pos++ & t->mask;
-    struct fmt_slot *sl = &t->slots[i];
-    if (sl->state != FMT_SLOT_TOMB || sl->hlc >= limit)
-      continue;
-    rc = purge_slot(s, t, i);
-    n++;
-    if (rc != 0)
-      break;
-  }
-  /* sync=always with a log: one fdatasync for the whole batch. */
-  if (rc == 0 && n && s->wal.fd >= 0 && s->cfg.sync == STORE_SYNC_ALWAYS)
-    rc = wal_sync(&s->wal);
-  if (purged)
-    *purged = n;
-  return rc;
+int store_purge_tombstones(struct store *s, uint64_t now_ms, uint64_t safe_below_hlc,
+                           uint32_t max_slots, uint64_t *purged)
+{
+    if (purged)
+        *purged = 0;
+    if (s->cfg.read_only)
+        return GKV_EPERM;
+    uint64_t grace = s->cfg.tombstone_grace_ms;
+    uint64_t limit = now_ms > grace ? HLC_MAKE(now_ms - grace, 0) : 0;
+    if (safe_below_hlc < limit)
+        limit = safe_below_hlc;
+    uint64_t n = 0;
+    int rc = 0;
+    /* Not while a doubling leaves old-table copies on disk: purged here, a
+     * key's stale copy there would be what a power loss leaves (I5). The
+     * purge resumes after the commit. */
+    if (store__kills_in_index(s))
+        return 0;
+    /* Only cur: tombstones still in the old table are purged once migrated. */
+    struct store_table *t = &s->cur;
+    for (uint32_t k = 0; k < max_slots && k < t->cap; k++) {
+        uint64_t i = s->purge_pos++ & t->mask;
+        struct fmt_slot *sl = &t->slots[i];
+        if (sl->state != FMT_SLOT_TOMB || sl->hlc >= limit)
+            continue;
+        rc = purge_slot(s, t, i);
+        n++;
+        if (rc != 0)
+            break;
+    }
+    /* sync=always with a log: one fdatasync for the whole batch. */
+    if (rc == 0 && n && s->wal.fd >= 0 && s->cfg.sync == STORE_SYNC_ALWAYS)
+        rc = wal_sync(&s->wal);
+    if (purged)
+        *purged = n;
+    return rc;
 }
 
 /* Replay one log record (recovery, I12). */
-int store__replay_apply(void *arg, uint8_t type, const struct entry *e) {
-  struct store *s = arg;
-  switch (type) {
-  case WAL_REC_VERSION: {
-    int rc = merge_entry(s, e, 0, NULL, true);
-    /* A record the store cannot hold any more (max_entries lowered,
-     * disk full) is an error the open reports, not a silent drop. */
-    return rc;
-  }
-  case WAL_REC_PURGE: {
-    uint64_t hash = store__key_hash(s, e->key, e->key_len);
-    struct store_loc l;
-    store__locate(s, hash, e->key, e->key_len, &l);
-    if (l.t && l.t->slots[l.idx].state == FMT_SLOT_TOMB &&
-        l.t->slots[l.idx].hlc <= e->hlc)
-      return purge_slot(s, l.t, (uint64_t)l.idx);
-    return 0;
-  }
-  case WAL_REC_HLC:
-    if (e->hlc > s->hlc.last)
-      s->hlc.last = e->hlc;
-    return 0;
-  default:
-    return 0;
-  }
+int store__replay_apply(void *arg, uint8_t type, const struct entry *e)
+{
+    struct store *s = arg;
+    switch (type) {
+    case WAL_REC_VERSION: {
+        int rc = merge_entry(s, e, 0, NULL, true);
+        /* A record the store cannot hold any more (max_entries lowered,
+         * disk full) is an error the open reports, not a silent drop. */
+        return rc;
+    }
+    case WAL_REC_PURGE: {
+        uint64_t hash = store__key_hash(s, e->key, e->key_len);
+        struct store_loc l;
+        store__locate(s, hash, e->key, e->key_len, &l);
+        if (l.t && l.t->slots[l.idx].state == FMT_SLOT_TOMB && l.t->slots[l.idx].hlc <= e->hlc)
+            return purge_slot(s, l.t, (uint64_t)l.idx);
+        return 0;
+    }
+    case WAL_REC_HLC:
+        if (e->hlc > s->hlc.last)
+            s->hlc.last = e->hlc;
+        return 0;
+    default:
+        return 0;
+    }
 }
