@@ -43,12 +43,16 @@ void gossip_config_init(struct gossip_config *cfg)
      * so a short period is cheap; it bounds how long a rumour that died
      * waits for repair (docs/GOSSIP.md, "Anti-entropy"). */
     cfg->sync_interval_ms = 1000;
-    cfg->reconnect_interval_ms = 30000;
+    /* A dead member that answers is re-merged within about one interval
+     * (memberlist#222); the cost is one STATE push per interval, and only
+     * while some member is dead or some seed is not a live member. */
+    cfg->reconnect_interval_ms = 2000;
     cfg->dead_reclaim_ms = 24u * 3600u * 1000u;
     cfg->max_members = 100000;
     cfg->max_queued_deltas = 65536;
     cfg->repair_bytes_per_tick = 256u * 1024u;
     cfg->data_retransmit_mult = 8;
+    cfg->pushpull_interval_ms = 30000;
 }
 
 void gossip_config_resolve(const struct gossip_config *cfg, struct gossip_config *out)
@@ -77,6 +81,7 @@ void gossip_config_resolve(const struct gossip_config *cfg, struct gossip_config
     DEF(max_queued_deltas);
     DEF(repair_bytes_per_tick);
     DEF(data_retransmit_mult);
+    DEF(pushpull_interval_ms);
 #undef DEF
 }
 
@@ -374,7 +379,7 @@ int gossip_new(const struct gossip_config *cfg_in, struct store *store, struct s
     g->next_gossip_ms = now_ms + gkv_rng_below(&g->rng, g->cfg.gossip_interval_ms);
     g->next_sync_ms = now_ms + gkv_rng_below(&g->rng, g->cfg.sync_interval_ms);
     g->next_reconnect_ms = now_ms + g->cfg.reconnect_interval_ms;
-    g->next_pushpull_ms = now_ms + gkv_rng_below(&g->rng, g->cfg.reconnect_interval_ms) + 1;
+    g->next_pushpull_ms = now_ms + gkv_rng_below(&g->rng, g->cfg.pushpull_interval_ms) + 1;
     g->next_join_ms = UINT64_MAX;
     g->next_gc_ms = now_ms + g->cfg.sync_interval_ms;
     *out = g;

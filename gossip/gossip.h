@@ -83,9 +83,8 @@ struct gossip_config {
     uint32_t gossip_fanout;         /* 3 */
     uint32_t retransmit_mult;       /* lambda = 4: sends per delta ~ lambda*log(N+1) */
     uint32_t sync_interval_ms;      /* anti-entropy offer period; 0 = 1000 */
-    uint32_t reconnect_interval_ms; /* re-contact seeds and dead members, and the
-                                     * push-pull period (scaled past 32
-                                     * members); 0 = 30000 */
+    uint32_t reconnect_interval_ms; /* one STATE push to a dead member or seed
+                                     * (scaled past 32 members); 0 = 2000 */
     uint32_t dead_reclaim_ms;       /* forget dead members after this (0 = 24 h) */
     uint32_t max_members;           /* 0 = 100000 */
     uint32_t max_queued_deltas;     /* 0 = 65536; overflow clears it until the burst ends, counted */
@@ -96,6 +95,14 @@ struct gossip_config {
      * e^-(sends per holder), and deltas share datagrams, so doubling their
      * budget costs bytes, not datagrams (docs/GOSSIP.md, "Dissemination"). */
     uint32_t data_retransmit_mult;
+    /* Push-pull with one random live member, scaled past 32 members as
+     * memberlist's PushPullInterval; 0 = 30000. */
+    uint32_t pushpull_interval_ms;
+    /* true turns Lifeguard off (docs/GOSSIP.md, "Lifeguard"): no local
+     * health score (probe timeouts unscaled), a fixed suspicion timeout
+     * (no confirmations shortening), no buddy system. false (the zero
+     * value) = on. For experiments comparing SWIM with and without it. */
+    bool lifeguard_off;
     /* Work buffers to borrow (see gossip_scratch_new); NULL = the core
      * allocates its own. */
     struct gossip_scratch *scratch;

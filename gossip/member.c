@@ -403,7 +403,7 @@ void member_refute(struct gossip *g, uint64_t heard_incarnation)
     member_set_state(g, self, GOSSIP_ALIVE, inc);
     g->st.refutations++;
     /* Lifeguard: being suspected hints that we are the slow one */
-    if (g->awareness + 1 < GOSSIP_AWARENESS_MAX)
+    if (!g->cfg.lifeguard_off && g->awareness + 1 < GOSSIP_AWARENESS_MAX)
         g->awareness++;
     broadcast(g, self, g->cfg.node_id);
 }
@@ -518,10 +518,12 @@ static void on_suspect(struct gossip *g, const struct wire_member *wm, uint64_t 
     }
     size_t n = member_live_count(g);
     uint32_t k = g->cfg.suspicion_mult > 2 ? g->cfg.suspicion_mult - 2 : 0;
-    if (n < (size_t)k + 2)
+    if (n < (size_t)k + 2 || g->cfg.lifeguard_off)
         k = 0;
     uint64_t min_ms = suspicion_min_timeout_ms(g->cfg.suspicion_mult, n, g->cfg.probe_interval_ms);
-    uint64_t max_ms = min_ms * g->cfg.suspicion_max_mult;
+    /* Without Lifeguard the timer is SWIM's fixed one, the minimum: no
+     * long start for a lone accuser, and with k = 0 no confirmations. */
+    uint64_t max_ms = g->cfg.lifeguard_off ? min_ms : min_ms * g->cfg.suspicion_max_mult;
     member_set_state(g, m, GOSSIP_SUSPECT, wm->incarnation);
     if (m->state != GOSSIP_SUSPECT)
         return;
@@ -611,8 +613,11 @@ static uint64_t scaled(const struct gossip *g, uint64_t ms)
     return ms * (g->awareness + 1);
 }
 
+/* With lifeguard_off the score stays 0, so scaled() is the identity. */
 static void awareness_apply(struct gossip *g, int delta)
 {
+    if (g->cfg.lifeguard_off)
+        return;
     int64_t a = (int64_t)g->awareness + delta;
     if (a < 0)
         a = 0;
@@ -965,16 +970,18 @@ static void reconnect_step(struct gossip *g)
 /* Periodic push-pull with one random live member (memberlist
  * PushPullInterval): rumours are probabilistic, so a member can miss an
  * update that is never repeated (a join whose ALIVE did not reach it). A
- * full exchange every reconnect_interval_ms bounds how long views can
- * differ. Like memberlist's pushPullScale, the period grows with log2(N)
- * past 32 members so the cluster-wide cost stays near constant. */
-static uint64_t pushpull_interval_ms(const struct gossip *g)
+ * full exchange every pushpull_interval_ms bounds how long views can
+ * differ. Like memberlist's pushPullScale, the period (and the reconnect
+ * period) grows with log2(N) past 32 members so the cluster-wide cost
+ * stays near constant: a 2 s reconnect is 2 s up to 32 members, 12 s at
+ * 1024, 20 s at 10,000. */
+static uint64_t scaled_interval_ms(const struct gossip *g, uint32_t base_ms)
 {
     size_t n = member_live_count(g);
     uint64_t mult = 1;
     for (size_t scaled_n = 32; scaled_n < n; scaled_n *= 2)
         mult++;
-    return (uint64_t)g->cfg.reconnect_interval_ms * mult;
+    return (uint64_t)base_ms * mult;
 }
 
 void member_tick(struct gossip *g)
@@ -998,11 +1005,11 @@ void member_tick(struct gossip *g)
         }
     }
     if (g->now_ms >= g->next_reconnect_ms) {
-        g->next_reconnect_ms = g->now_ms + g->cfg.reconnect_interval_ms;
+        g->next_reconnect_ms = g->now_ms + scaled_interval_ms(g, g->cfg.reconnect_interval_ms);
         reconnect_step(g);
     }
     if (g->now_ms >= g->next_pushpull_ms) {
-        g->next_pushpull_ms = g->now_ms + pushpull_interval_ms(g);
+        g->next_pushpull_ms = g->now_ms + scaled_interval_ms(g, g->cfg.pushpull_interval_ms);
         size_t idx[1];
         if (member_pick_random(g, 1, 0, idx) == 1) {
             g->st.pushpulls++;

@@ -667,6 +667,9 @@ int node_cluster_start(struct node *n)
         gc.data_retransmit_mult = n->cfg.data_retransmit_mult;
     if (n->cfg.suspicion_mult)
         gc.suspicion_mult = n->cfg.suspicion_mult;
+    gc.lifeguard_off = !n->cfg.lifeguard;
+    if (n->cfg.reconnect_interval_ms)
+        gc.reconnect_interval_ms = n->cfg.reconnect_interval_ms;
     if (n->cfg.max_queued_deltas)
         gc.max_queued_deltas = n->cfg.max_queued_deltas;
     if (n->cfg.repair_bytes_per_tick)

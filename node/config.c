@@ -89,6 +89,11 @@ static const struct opt opts[] = {
     {"data-retransmit-mult", OPT_U32, F(data_retransmit_mult),
      "lambda for data deltas (at least retransmit-mult; default 8)"},
     {"suspicion-mult", OPT_U32, F(suspicion_mult), "SWIM suspicion timeout multiplier (default 4)"},
+    {"lifeguard", OPT_BOOL, F(lifeguard),
+     "Lifeguard local health: probe timeouts and suspicion timers (default yes)"},
+    {"reconnect-interval-ms", OPT_U32, F(reconnect_interval_ms),
+     "push state to one dead member or seed per period, so a healed partition re-merges "
+     "(default 2000)"},
     {"repair-bytes-per-tick", OPT_BYTES, F(repair_bytes_per_tick),
      "anti-entropy repair bytes sent per 10 ms (default 256kb, i.e. 25.6 MB/s)"},
     {"max-queued-deltas", OPT_U32, F(max_queued_deltas),
@@ -142,6 +147,7 @@ void node_config_defaults(struct node_config *cfg)
     cfg->sync = STORE_SYNC_BATCH;
     cfg->log_level = NODE_LOG_INFO;
     cfg->protected_mode = true;              /* Redis default */
+    cfg->lifeguard = true;                   /* docs/GOSSIP.md, "Lifeguard" */
     cfg->maxclients = 10000;                 /* Redis default */
     cfg->timeout_s = 0;                      /* Redis default */
     /* Redis's normal class is unlimited; a cap is what keeps one slow reader

@@ -70,6 +70,8 @@ struct node_config {
     uint32_t retransmit_mult;
     uint32_t data_retransmit_mult;
     uint32_t suspicion_mult;
+    bool lifeguard;                 /* false: gossip_config.lifeguard_off */
+    uint32_t reconnect_interval_ms; /* 0 = core default */
     uint32_t max_queued_deltas;
     uint32_t repair_bytes_per_tick; /* anti-entropy repair bytes per 10 ms (0 = core default) */
     uint32_t leave_timeout_ms;        /* how long a graceful leave keeps gossiping */

@@ -1073,7 +1073,7 @@ uint64_t sim_join_bound_ms(const struct sim_config *cfg)
     uint64_t mult = 1;
     for (uint64_t scaled = 32; scaled < cfg->nodes; scaled *= 2)
         mult++;
-    return (uint64_t)rumours + gc.reconnect_interval_ms + gc.reconnect_interval_ms * mult;
+    return (uint64_t)rumours + gc.pushpull_interval_ms + gc.pushpull_interval_ms * mult;
 }
 
 /* -------------------------------------------------------------- seeds */

@@ -4,7 +4,7 @@
  * no loss in which nobody is ever SUSPECT or DEAD.
  *
  * Bounds (docs/SIMULATOR.md, "Join"). Notation: d = latency + jitter, G =
- * gossip interval, R = reconnect_interval_ms, N = 50.
+ * gossip interval, R = pushpull_interval_ms, N = 50.
  *
  * 1. The seed knows everyone after one link delay, and every joiner knows
  *    the seed after one round trip (JOIN, then the STATE reply): 2d + 1 ms.

@@ -132,6 +132,7 @@ static void node_cfg(struct net *net, int i, struct gossip_config *cfg)
     cfg->seed = g_seed * 131 + (uint64_t)i + 1;
     cfg->sync_interval_ms = 2000;
     cfg->reconnect_interval_ms = 5000;
+    cfg->pushpull_interval_ms = 5000;
 }
 
 /* Create node i with cfg (NULL: defaults from node_cfg). */

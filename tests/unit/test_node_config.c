@@ -48,6 +48,25 @@ static void test_defaults_match_the_docs(void **state)
     assert_non_null(strstr(c.name, ":7946")); /* hostname:gossip-port */
 }
 
+/* The Lifeguard switch and the reconnect period (docs/GOSSIP.md). */
+static void test_lifeguard_and_reconnect_interval_options(void **state)
+{
+    (void)state;
+    struct node_config c;
+    node_config_defaults(&c);
+    assert_true(c.lifeguard);
+    assert_int_equal(c.reconnect_interval_ms, 0); /* the core's 2000 */
+    char err[256];
+    assert_int_equal(node_config_set(&c, "lifeguard", "no", err, sizeof(err)), 0);
+    assert_false(c.lifeguard);
+    assert_int_equal(node_config_set(&c, "reconnect-interval-ms", "500", err, sizeof(err)), 0);
+    assert_int_equal(c.reconnect_interval_ms, 500);
+    assert_int_not_equal(node_config_set(&c, "lifeguard", "maybe", err, sizeof(err)), 0);
+    char out[32];
+    assert_true(node_config_get(&c, "lifeguard", out, sizeof(out)));
+    assert_string_equal(out, "no");
+}
+
 static void test_sizes_use_redis_units(void **state)
 {
     (void)state;
@@ -311,6 +330,7 @@ int main(void)
         return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults_match_the_docs),
+        cmocka_unit_test(test_lifeguard_and_reconnect_interval_options),
         cmocka_unit_test(test_sizes_use_redis_units),
         cmocka_unit_test(test_flags_override_the_file_and_join_accumulates),
         cmocka_unit_test(test_bad_settings_are_refused_with_a_message),
