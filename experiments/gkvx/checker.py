@@ -404,6 +404,7 @@ def check_membership(events):
                                    "loss": st["loss"], "delay_ms": st["delay_ms"]})
         prev_t[obs] = t
     res = {"episodes": [], "false_suspicions": len(false_susp),
+           "false_deaths": sum(1 for f in false_susp if f["state"] == "dead"),
            "false_suspicion_list": false_susp[:50]}
     for ep in _episodes(events):
         targets = ep["pairs"]

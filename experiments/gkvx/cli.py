@@ -12,6 +12,7 @@ import time
 
 from . import nemesis
 from .netns import cleanup_leftovers
+from .options import with_lifeguard
 from .workload import WORKLOADS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -75,6 +76,9 @@ def add_run_args(p):
     p.add_argument("--binary", default=None, help="gossipkv binary (default build/release)")
     p.add_argument("--node-opt", action="append", default=[],
                    help="extra `gossipkv serve` option, e.g. --node-opt=--sync=always")
+    p.add_argument("--lifeguard", choices=["on", "off", "both"], default="on",
+                   help="the nodes' Lifeguard local health (serve --lifeguard); 'both' runs "
+                        "the experiment twice, same seed, and compares (default on)")
 
 
 def run_one(a):
@@ -116,8 +120,20 @@ def cmd_run(a):
         return 2
     if not need_root():
         return 2
-    valid, _ = run_one(a)
-    return EXIT[valid]
+    if a.lifeguard != "both":
+        valid, _ = run_one(with_lifeguard(a, a.lifeguard))
+        return EXIT[valid]
+    if a.seed is None:
+        a.seed = random.SystemRandom().randrange(1, 10**9)
+    worst, lines = 0, []
+    for mode in ("on", "off"):
+        valid, res = run_one(with_lifeguard(a, mode))
+        worst = max(worst, EXIT[valid])
+        c = (res or {}).get("checker", {})
+        lines.append(f"lifeguard {mode:3}: {VERDICT[valid]}, {c.get('false_suspicions')} false "
+                     f"suspicions, {c.get('false_deaths')} of them dead")
+    print("\n".join(lines))
+    return worst
 
 
 def cmd_check(a):
@@ -164,7 +180,8 @@ def _row(workload, nem, res):
     elif workload == "membership":
         d = (c.get("declared_dead_after_s") or {}).get("0.5")
         r = (c.get("readmitted_after_s") or {}).get("0.5")
-        what = f"dead after {_fmt(d, ' s')} / back after {_fmt(r, ' s')} / {c.get('false_suspicions')} false susp."
+        what = (f"dead after {_fmt(d, ' s')} / back after {_fmt(r, ' s')} / "
+                f"{c.get('false_suspicions')} false susp. ({c.get('false_deaths')} dead)")
     else:
         what = (f"{c.get('lost_count')} lost / {c.get('not_on_every_node_count')} partial / "
                 f"{c.get('stale_reads_count')} stale of {c.get('acknowledged')}")
@@ -199,16 +216,24 @@ def cmd_suite(a):
             if nem.startswith("clock") and not clock:
                 rows.append(f"| {workload} | {nem} | skipped: no clock-offset option in this build | | | |")
                 continue
-            args = argparse.Namespace(
-                nodes=quick["nodes"], time=quick["time"], rate=quick["rate"], workload=workload,
-                nemesis=nem, nemesis_interval=quick["interval"], seed=seed,
-                out=os.path.join(out, f"{workload}-{nem.replace(':', '')}"), timeout=1.0,
-                quiet=60, binary=binary, node_opt=[])
-            valid, res = run_one(args)
-            worst = max(worst, EXIT[valid])
-            rows.append(_row(workload, nem, res))
-            with open(os.path.join(out, "suite.md"), "w", encoding="utf-8") as f:
-                f.write("\n".join(header + rows) + "\n")
+            # Membership under loss runs with Lifeguard on and off (false
+            # suspicions of healthy nodes are what Lifeguard is for).
+            modes = ("on", "off") if workload == "membership" and nem.startswith("loss") \
+                else ("on",)
+            for mode in modes:
+                name = f"{workload}-{nem.replace(':', '')}" + ("" if len(modes) == 1 else
+                                                               f"-lifeguard-{mode}")
+                args = argparse.Namespace(
+                    nodes=quick["nodes"], time=quick["time"], rate=quick["rate"],
+                    workload=workload, nemesis=nem, nemesis_interval=quick["interval"],
+                    seed=seed, out=os.path.join(out, name), timeout=1.0, quiet=60,
+                    binary=binary, node_opt=[], lifeguard="on")
+                valid, res = run_one(with_lifeguard(args, mode))
+                worst = max(worst, EXIT[valid])
+                label = nem if len(modes) == 1 else f"{nem}, lifeguard {mode}"
+                rows.append(_row(workload, label, res))
+                with open(os.path.join(out, "suite.md"), "w", encoding="utf-8") as f:
+                    f.write("\n".join(header + rows) + "\n")
     cmd = "scripts/experiment suite" + (" --quick" if a.quick else "") + f" --seed {seed}"
     text = "\n".join([f"`{cmd}`: {quick['nodes']} nodes, {quick['time']} s each, faults every "
                       f"{quick['interval']} s, {quick['rate']} ops/s", ""] + header + rows) + "\n"

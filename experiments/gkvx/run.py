@@ -95,7 +95,8 @@ class Experiment:
         self.history.add("harness", None, "info", "workload", None, a.workload)
         self.history.add("harness", None, "info", "config", None, {
             "nodes": a.nodes, "time_s": a.time, "rate": a.rate, "nemesis": names,
-            "nemesis_interval_s": a.nemesis_interval, "seed": a.seed, "binary": a.binary})
+            "nemesis_interval_s": a.nemesis_interval, "seed": a.seed, "binary": a.binary,
+            "lifeguard": getattr(a, "lifeguard", "on"), "node_opt": list(a.node_opt)})
         self.world = World(a.nodes)
         self.world.create()
         clock_opts = CLOCK_START_OPTS if any(n.startswith("clock") for n in names) else []

@@ -4,6 +4,7 @@ Each invalid case is a clean history with one violation planted: the checker
 must call the clean one valid and each planted one invalid, for the planted
 reason. Run: python3 -m unittest discover -s experiments/tests
 """
+import argparse
 import json
 import os
 import sys
@@ -231,14 +232,33 @@ class MembershipChecker(unittest.TestCase):
         r = checker.check(self.history(readmit=False))
         self.assertIs(r["valid"], False)
 
-    def test_false_suspicion_counted(self):
+    def one_false(self, state):
+        """n1 once sees healthy n2 in state; returns the checker's result."""
         h = H("membership")
         h.samples("aa")
-        h.sample("n1", "aa", {"n1": "alive", "n2": "suspect", "n3": "alive"})
+        h.sample("n1", "aa", {"n1": "alive", "n2": state, "n3": "alive"})
         h.phase("final-heal")
         h.samples("aa")
-        r = checker.check(h.events)
-        self.assertEqual(r["checker"]["false_suspicions"], 1)
+        return checker.check(h.events)["checker"]
+
+    def test_false_suspicion_counted(self):
+        c = self.one_false("suspect")
+        self.assertEqual((c["false_suspicions"], c["false_deaths"]), (1, 0))
+
+    def test_false_death_counted(self):
+        c = self.one_false("dead")
+        self.assertEqual((c["false_suspicions"], c["false_deaths"]), (1, 1))
+
+
+class LifeguardOption(unittest.TestCase):
+    def test_off_adds_the_node_option_and_both_splits_the_output(self):
+        from gkvx.options import with_lifeguard
+        a = argparse.Namespace(out="/tmp/x", node_opt=["--sync=always"], lifeguard="both")
+        on, off = with_lifeguard(a, "on"), with_lifeguard(a, "off")
+        self.assertEqual(on.node_opt, ["--sync=always"])
+        self.assertEqual(off.node_opt, ["--sync=always", "--lifeguard=no"])
+        self.assertEqual((on.out, off.out), ("/tmp/x-lifeguard-on", "/tmp/x-lifeguard-off"))
+        self.assertEqual(a.node_opt, ["--sync=always"])  # the caller's list is not changed
 
 
 class Schedule(unittest.TestCase):
