@@ -125,6 +125,52 @@ void store__ix_build_all(struct store *s)
     }
 }
 
+/* An existing table's prologue: magic, checksum, format version and the
+ * generation and capacity header.gkv names. 0 or a negative GKV_E* code
+ * with err naming the file. */
+static int prologue_check(const struct fmt_table_prologue *p, const char *name, uint64_t gen,
+                          uint64_t cap, char *err, size_t err_bytes)
+{
+    if (memcmp(p->magic, FMT_TABLE_MAGIC, 8) != 0) {
+        snprintf(err, err_bytes, "%s: bad magic in the prologue", name);
+        return GKV_ECORRUPT;
+    }
+    if (p->checksum !=
+        store__checksum64(p, offsetof(struct fmt_table_prologue, checksum), FMT_SEED_TABLE)) {
+        snprintf(err, err_bytes, "%s: prologue checksum mismatch", name);
+        return GKV_ECORRUPT;
+    }
+    if (p->version != FMT_VERSION || p->slot_bytes != sizeof(struct fmt_slot)) {
+        snprintf(err, err_bytes, "%s: format version %u (slot %u bytes) not supported (expected %u)",
+                 name, p->version, p->slot_bytes, FMT_VERSION);
+        return GKV_EVERSION;
+    }
+    if (p->gen != gen || p->capacity != cap) {
+        snprintf(err, err_bytes, "%s: prologue says gen %llu capacity %llu, header says %llu/%llu",
+                 name, (unsigned long long)p->gen, (unsigned long long)p->capacity,
+                 (unsigned long long)gen, (unsigned long long)cap);
+        return GKV_ECORRUPT;
+    }
+    return 0;
+}
+
+/* Anonymous store: the same layout in private memory, no fd (a simulator
+ * runs thousands of stores; fds would run out). */
+static int table_map_anon(struct store_table *t, uint64_t gen, uint64_t cap, char *err,
+                          size_t err_bytes)
+{
+    void *m = mmap(NULL, t->map_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) {
+        snprintf(err, err_bytes, "(memory): cannot map %llu bytes for a table",
+                 (unsigned long long)t->map_bytes);
+        return GKV_ENOMEM;
+    }
+    t->map = m;
+    prologue_fill((struct fmt_table_prologue *)t->map, gen, cap);
+    t->slots = (struct fmt_slot *)(t->map + FMT_PAGE);
+    return 0;
+}
+
 /* The body of store__table_open_file, plus the two halves of a prepared
  * table: finish=false stops after mapping a new file (no prologue yet);
  * prepared (not NULL) is such a file, taken over and finished. */
@@ -143,20 +189,8 @@ static int table_open(int dirfd, uint64_t gen, bool create, uint64_t cap, bool r
     t->map_bytes = FMT_PAGE + cap * sizeof(struct fmt_slot);
     int rc;
 
-    if (dirfd < 0) {
-        /* Anonymous store: the same layout in private memory, no fd (a
-         * simulator runs thousands of stores; fds would run out). */
-        void *m = mmap(NULL, t->map_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (m == MAP_FAILED) {
-            snprintf(err, err_bytes, "(memory): cannot map %llu bytes for a table",
-                     (unsigned long long)t->map_bytes);
-            return GKV_ENOMEM;
-        }
-        t->map = m;
-        prologue_fill((struct fmt_table_prologue *)t->map, gen, cap);
-        t->slots = (struct fmt_slot *)(t->map + FMT_PAGE);
-        return 0;
-    }
+    if (dirfd < 0)
+        return table_map_anon(t, gen, cap, err, err_bytes);
 
     if (create && prepared) {
         /* store__next_step made the file (fallocated, mapped, zero-filled):
@@ -239,30 +273,8 @@ created:;
         }
         return 0;
     }
-    if (memcmp(p->magic, FMT_TABLE_MAGIC, 8) != 0) {
-        rc = GKV_ECORRUPT;
-        snprintf(err, err_bytes, "%s: bad magic in the prologue", name);
+    if ((rc = prologue_check(p, name, gen, cap, err, err_bytes)) != 0)
         goto fail;
-    }
-    if (p->checksum !=
-        store__checksum64(p, offsetof(struct fmt_table_prologue, checksum), FMT_SEED_TABLE)) {
-        rc = GKV_ECORRUPT;
-        snprintf(err, err_bytes, "%s: prologue checksum mismatch", name);
-        goto fail;
-    }
-    if (p->version != FMT_VERSION || p->slot_bytes != sizeof(struct fmt_slot)) {
-        rc = GKV_EVERSION;
-        snprintf(err, err_bytes, "%s: format version %u (slot %u bytes) not supported (expected %u)",
-                 name, p->version, p->slot_bytes, FMT_VERSION);
-        goto fail;
-    }
-    if (p->gen != gen || p->capacity != cap) {
-        rc = GKV_ECORRUPT;
-        snprintf(err, err_bytes, "%s: prologue says gen %llu capacity %llu, header says %llu/%llu",
-                 name, (unsigned long long)p->gen, (unsigned long long)p->capacity,
-                 (unsigned long long)gen, (unsigned long long)cap);
-        goto fail;
-    }
     return 0;
 fail:
     store__table_unmap(t);
