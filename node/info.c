@@ -176,6 +176,59 @@ static void sec_cluster(struct node *n, struct resp_buf *b)
     line(b, "last_rejoin_unix_ms:%" PRIu64, ps.last_rejoin_unix_ms);
 }
 
+/* The seal's counters (sealed/opened datagrams, refusals, replay window),
+ * part of # Gossip. */
+static void sec_gossip_seal(struct node *n, struct resp_buf *b)
+{
+    if (n->seal) {
+        const struct seal_stats *ss = seal_ctx_stats(n->seal);
+        uint64_t total = 0;
+        line(b, "sealed:%" PRIu64, ss->sealed);
+        line(b, "opened:%" PRIu64, ss->opened);
+        for (int r = 0; r < SEAL_REFUSE_COUNT; r++) {
+            line(b, "refused_%s:%" PRIu64, seal_refusal_name((enum seal_refusal)r), ss->refused[r]);
+            total += ss->refused[r];
+        }
+        line(b, "refused_total:%" PRIu64, total);
+        line(b, "replay_senders:%" PRIu64, ss->senders);
+        line(b, "replay_senders_max:%u", SEAL_MAX_SENDERS);
+        line(b, "replay_senders_evicted:%" PRIu64, ss->senders_evicted);
+        line(b, "replay_senders_forgotten:%" PRIu64, ss->senders_forgotten);
+    }
+}
+
+/* The UDP socket's and the TCP streams' counters, part of # Gossip. */
+static void sec_gossip_transport(struct node *n, struct resp_buf *b)
+{
+    if (n->cluster) {
+        struct node_cluster_stats cs;
+        node_cluster_stats(n, &cs);
+        line(b, "udp_send_errors:%" PRIu64, cs.udp_send_errors);
+        line(b, "udp_recv_errors:%" PRIu64, cs.udp_recv_errors);
+        line(b, "udp_oversize_dropped:%" PRIu64, cs.udp_oversize_dropped);
+        line(b, "streams_open:%u", cs.streams_open);
+        line(b, "stream_connects:%" PRIu64, cs.stream_connects);
+        line(b, "stream_connect_errors:%" PRIu64, cs.stream_connect_errors);
+        line(b, "stream_accepts:%" PRIu64, cs.stream_accepts);
+        line(b, "stream_frames_in:%" PRIu64, cs.stream_frames_in);
+        line(b, "stream_frames_out:%" PRIu64, cs.stream_frames_out);
+        line(b, "stream_dropped_buffer_full:%" PRIu64, cs.stream_dropped_buffer_full);
+        line(b, "stream_frame_errors:%" PRIu64, cs.stream_frame_errors);
+        line(b, "stream_limit_refused:%" PRIu64, cs.stream_limit_refused);
+        line(b, "streams_unauthenticated:%" PRIu32, cs.streams_unauthenticated);
+        line(b, "stream_memory_bytes:%" PRIu64, cs.stream_memory_bytes);
+        line(b, "stream_max_per_addr:%" PRIu32, cs.stream_max_per_addr);
+        line(b, "stream_auth_timeout_ms:%" PRIu32, cs.stream_auth_timeout_ms);
+        line(b, "stream_auth_timeouts:%" PRIu64, cs.stream_auth_timeouts);
+        line(b, "stream_frames_refused:%" PRIu64, cs.stream_frames_refused);
+        line(b, "stream_frames_stale:%" PRIu64, cs.stream_frames_stale);
+        line(b, "stream_refused_per_addr:%" PRIu64, cs.stream_refused_per_addr);
+        line(b, "stream_refused_unauthenticated:%" PRIu64, cs.stream_refused_unauthenticated);
+        line(b, "stream_idle_closed:%" PRIu64, cs.stream_idle_closed);
+        line(b, "stream_connect_unvouched:%" PRIu64, cs.stream_connect_unvouched);
+    }
+}
+
 static void sec_gossip(struct node *n, struct resp_buf *b)
 {
     line(b, "# Gossip");
@@ -262,48 +315,8 @@ static void sec_gossip(struct node *n, struct resp_buf *b)
         line(b, "queued_member_updates:%u", g.queued_member_updates);
         line(b, "queued_deltas:%u", g.queued_deltas);
     }
-    if (n->seal) {
-        const struct seal_stats *ss = seal_ctx_stats(n->seal);
-        uint64_t total = 0;
-        line(b, "sealed:%" PRIu64, ss->sealed);
-        line(b, "opened:%" PRIu64, ss->opened);
-        for (int r = 0; r < SEAL_REFUSE_COUNT; r++) {
-            line(b, "refused_%s:%" PRIu64, seal_refusal_name((enum seal_refusal)r), ss->refused[r]);
-            total += ss->refused[r];
-        }
-        line(b, "refused_total:%" PRIu64, total);
-        line(b, "replay_senders:%" PRIu64, ss->senders);
-        line(b, "replay_senders_max:%u", SEAL_MAX_SENDERS);
-        line(b, "replay_senders_evicted:%" PRIu64, ss->senders_evicted);
-        line(b, "replay_senders_forgotten:%" PRIu64, ss->senders_forgotten);
-    }
-    if (n->cluster) {
-        struct node_cluster_stats cs;
-        node_cluster_stats(n, &cs);
-        line(b, "udp_send_errors:%" PRIu64, cs.udp_send_errors);
-        line(b, "udp_recv_errors:%" PRIu64, cs.udp_recv_errors);
-        line(b, "udp_oversize_dropped:%" PRIu64, cs.udp_oversize_dropped);
-        line(b, "streams_open:%u", cs.streams_open);
-        line(b, "stream_connects:%" PRIu64, cs.stream_connects);
-        line(b, "stream_connect_errors:%" PRIu64, cs.stream_connect_errors);
-        line(b, "stream_accepts:%" PRIu64, cs.stream_accepts);
-        line(b, "stream_frames_in:%" PRIu64, cs.stream_frames_in);
-        line(b, "stream_frames_out:%" PRIu64, cs.stream_frames_out);
-        line(b, "stream_dropped_buffer_full:%" PRIu64, cs.stream_dropped_buffer_full);
-        line(b, "stream_frame_errors:%" PRIu64, cs.stream_frame_errors);
-        line(b, "stream_limit_refused:%" PRIu64, cs.stream_limit_refused);
-        line(b, "streams_unauthenticated:%" PRIu32, cs.streams_unauthenticated);
-        line(b, "stream_memory_bytes:%" PRIu64, cs.stream_memory_bytes);
-        line(b, "stream_max_per_addr:%" PRIu32, cs.stream_max_per_addr);
-        line(b, "stream_auth_timeout_ms:%" PRIu32, cs.stream_auth_timeout_ms);
-        line(b, "stream_auth_timeouts:%" PRIu64, cs.stream_auth_timeouts);
-        line(b, "stream_frames_refused:%" PRIu64, cs.stream_frames_refused);
-        line(b, "stream_frames_stale:%" PRIu64, cs.stream_frames_stale);
-        line(b, "stream_refused_per_addr:%" PRIu64, cs.stream_refused_per_addr);
-        line(b, "stream_refused_unauthenticated:%" PRIu64, cs.stream_refused_unauthenticated);
-        line(b, "stream_idle_closed:%" PRIu64, cs.stream_idle_closed);
-        line(b, "stream_connect_unvouched:%" PRIu64, cs.stream_connect_unvouched);
-    }
+    sec_gossip_seal(n, b);
+    sec_gossip_transport(n, b);
 }
 
 static void sec_storage(struct node *n, struct resp_buf *b)
