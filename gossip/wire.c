@@ -857,13 +857,47 @@ static uint32_t required_fields(uint8_t type)
     }
 }
 
+/* dec_field for a WIRE_DIGEST: root, first bucket, bucket bits, hashes. */
+static int dec_digest_field(struct mpack_reader *r, struct wire_msg *m, int c)
+{
+    uint32_t n;
+    uint64_t v;
+    int rc;
+    switch (c) {
+    case 'r':
+        return (rc = mpack_read_uint(r, &m->u.digest.root)) < 0 ? rc : 1;
+    case 'b':
+        return (rc = dec_u32(r, &m->u.digest.first_bucket)) < 0 ? rc : 1;
+    case 'w':
+        if ((rc = mpack_read_uint(r, &v)) < 0)
+            return rc;
+        if (v > WIRE_MAX_BUCKET_BITS)
+            return GKV_ELIMIT;
+        m->u.digest.bucket_bits = (uint32_t)v;
+        return 1;
+    case 'd': {
+        const uint8_t *h;
+        if ((rc = mpack_read_bytes(r, &h, &n)) < 0)
+            return rc;
+        if (n % 8 != 0)
+            return GKV_EDECODE;
+        if (n / 8 > WIRE_MAX_BUCKETS_MSG)
+            return GKV_ELIMIT;
+        for (uint32_t i = 0; i < n / 8; i++)
+            m->u.digest.hashes[i] = mpack_be64(h + 8 * i);
+        m->u.digest.n = n / 8;
+        return 1;
+    }
+    }
+    return 0;
+}
+
 /* One field of the message map. Returns 1 if c is a field of m's type and
  * was decoded, 0 if it is not (the caller skips it), or a negative error. */
 static int dec_field(struct dec *d, struct wire_msg *m, int c)
 {
     struct mpack_reader *r = &d->r;
     uint32_t n;
-    uint64_t v;
     int rc;
     switch (m->type) {
     case WIRE_PING:
@@ -953,33 +987,7 @@ static int dec_field(struct dec *d, struct wire_msg *m, int c)
         m->u.entries.n = n;
         return 1;
     case WIRE_DIGEST:
-        switch (c) {
-        case 'r':
-            return (rc = mpack_read_uint(r, &m->u.digest.root)) < 0 ? rc : 1;
-        case 'b':
-            return (rc = dec_u32(r, &m->u.digest.first_bucket)) < 0 ? rc : 1;
-        case 'w':
-            if ((rc = mpack_read_uint(r, &v)) < 0)
-                return rc;
-            if (v > WIRE_MAX_BUCKET_BITS)
-                return GKV_ELIMIT;
-            m->u.digest.bucket_bits = (uint32_t)v;
-            return 1;
-        case 'd': {
-            const uint8_t *h;
-            if ((rc = mpack_read_bytes(r, &h, &n)) < 0)
-                return rc;
-            if (n % 8 != 0)
-                return GKV_EDECODE;
-            if (n / 8 > WIRE_MAX_BUCKETS_MSG)
-                return GKV_ELIMIT;
-            for (uint32_t i = 0; i < n / 8; i++)
-                m->u.digest.hashes[i] = mpack_be64(h + 8 * i);
-            m->u.digest.n = n / 8;
-            return 1;
-        }
-        }
-        return 0;
+        return dec_digest_field(r, m, c);
     case WIRE_BUCKET_REQ:
         if (c != 'u')
             return 0;
