@@ -29,6 +29,7 @@
 
 #include <cmocka.h>
 #include <msgpack.h>
+#include <sodium.h>
 
 #include "common/errors.h"
 #include "common/rng.h"
@@ -596,6 +597,120 @@ static void test_wire_encode_entries_packs_as_many_as_fit(void **state)
     free(got);
     free(m);
     free(es);
+}
+
+/* ====================================================== pinned bytes */
+
+/* The wire bytes of one message of each type (all_types(): every integer
+ * width, str8 names and addresses, bin8/bin16/bin32 keys and values, an
+ * array16 vector clock), of a bin16 digest, of an array16 REPAIR and of an
+ * MTU-full DELTAS from the dissemination fast path, pinned as length and
+ * BLAKE2b-128. They were taken from the hand-written encoder that preceded
+ * msgpack-c's packer: a change here is a wire-format change, which needs a
+ * WIRE_VERSION bump, not a new pin. The PING is also pinned byte by byte,
+ * as a readable example of the format. */
+struct pin {
+    const char *what;
+    size_t len;
+    const char *blake2b128;
+};
+
+static const struct pin g_pins[] = {
+    {"ping", 61, "8ddd7b84398e96d33ebc37edaf3b62f2"},
+    {"ping-req", 108, "1a7477c22db8448c0a4a8c3530b06e05"},
+    {"ack", 57, "ab33d7ab7b077fcbd0e0a3b2303996a9"},
+    {"nack", 44, "3cef1fb25881f4879399971de0806a08"},
+    {"alive", 201, "6e7d4973e1e5c123add77937ac7698d0"},
+    {"suspect", 131, "a44bfa7411e1a8c6b422ce972fd80243"},
+    {"dead", 80, "4aef9f36bca0e30a6bba1244dc261bcf"},
+    {"leave", 80, "4b90061adbcb2d6eb4914007ae9bbdf6"},
+    {"join", 63, "5ed81681c3ee38224eb9204b0c6a2a88"},
+    {"state", 159, "7f1bfba79c54a21136f8e18dc0b295d7"},
+    {"deltas", 1481, "05123b44b275639021b814ceb4e2d512"},
+    {"digest", 244, "8b2529892dcca975d0dcc42139b56386"},
+    {"bucket-req", 46, "0766ce2fffe47a161a7438008c3d6bcc"},
+    {"repair", 70068, "fb610a8167d9e5bb8ca6b3e653eacd9f"},
+    {"digest-bin16", 363, "d2b282087fb331615c9131ee0bc18d1c"},
+    {"repair-array16", 981, "c622ab97fd69ed2e7c750a7c78eede16"},
+    {"deltas-mtu-fast-path", 1373, "553e467e697bbceb25691dd6d167de2a"},
+};
+
+static void hex(const uint8_t *p, size_t n, char *out)
+{
+    for (size_t i = 0; i < n; i++)
+        snprintf(out + 2 * i, 3, "%02x", p[i]);
+}
+
+static void pin_check(const struct pin *pin, const uint8_t *buf, size_t len, int print)
+{
+    uint8_t h[16];
+    char got[33];
+    crypto_generichash(h, sizeof(h), buf, len, NULL, 0);
+    hex(h, sizeof(h), got);
+    if (print)
+        printf("    {\"%s\", %zu, \"%s\"},\n", pin->what, len, got);
+    else if (len != pin->len || strcmp(got, pin->blake2b128) != 0)
+        fail_msg("%s: %zu bytes, blake2b %s; pinned %zu bytes, %s", pin->what, len, got,
+                 pin->len, pin->blake2b128);
+}
+
+static void test_wire_encoding_matches_pinned_bytes(void **state)
+{
+    (void)state;
+    int print = getenv("GKV_PRINT_PINS") != NULL;
+    const struct pin *pin = g_pins;
+    struct wire_msg *msgs[ALL_TYPES];
+    all_types(msgs);
+    for (int i = 0; i < ALL_TYPES; i++, pin++) {
+        size_t len;
+        uint8_t *b = encode_one(msgs[i], &len);
+        pin_check(pin, b, len, print);
+        if (msgs[i]->type == WIRE_PING) {
+            static const uint8_t ping[] = {
+                0x88, 0xa1, 't', 0x01, 0xa1, 'v', 0x01, 0xa1, 's', 0xcf, 0x11, 0x22, 0x33,
+                0x44, 0x55, 0x66, 0x77, 0x88, 0xa1, 'h', 0xcf, 0x01, 0x8b, 0xcf, 0xe5, 0x68,
+                0x00, 0x00, 0x07, 0xa1, 'q', 0xce, 0xff, 0xff, 0xff, 0xff, 0xa1, 'g', 0x00,
+                0xa1, 'o', 0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xa1, 'k',
+                0xcf, 0x00, 0x00, 0x01, 0x8b, 0xcf, 0xe5, 0x68, 0x7b};
+            assert_int_equal(len, sizeof(ping));
+            assert_memory_equal(b, ping, sizeof(ping));
+        }
+        free(b);
+    }
+    all_types_free(msgs);
+
+    struct wire_msg *m = msg_new(WIRE_DIGEST); /* 40 hashes: a bin16 header */
+    m->u.digest.root = 1;
+    m->u.digest.bucket_bits = 10;
+    m->u.digest.n = 40;
+    for (uint32_t k = 0; k < 40; k++)
+        m->u.digest.hashes[k] = k * 0x9e3779b97f4a7c15ull;
+    size_t len;
+    uint8_t *b = encode_one(m, &len);
+    pin_check(pin++, b, len, print);
+    free(b);
+
+    m->type = WIRE_REPAIR; /* 17 entries: an array16 header, 300-byte key and value */
+    memset(&m->u, 0, sizeof(m->u));
+    m->u.entries.n = 17;
+    for (uint32_t i = 0; i < 17; i++)
+        entry_fill(&m->u.entries.entries[i], i, i == 0 ? 300 : 1, i == 0 ? 300 : 0, i == 5, i,
+                   i, i % 3);
+    b = encode_one(m, &len);
+    pin_check(pin++, b, len, print);
+    free(b);
+    free(m);
+
+    enum { N = 200 };
+    struct entry es[N];
+    small_entries(es, N);
+    uint8_t dg[WIRE_MTU_DEFAULT];
+    struct wire_encoder enc;
+    wire_encoder_init(&enc, dg, sizeof(dg));
+    uint32_t taken;
+    assert_int_equal(wire_encode_entries(&enc, WIRE_DELTAS, 1, 2, es, N, &taken), 0);
+    pin_check(pin++, dg, enc.len, print);
+    assert_int_equal(pin - g_pins, sizeof(g_pins) / sizeof(g_pins[0]));
 }
 
 /* Per-entry sizes add up to the message size, within the documented
@@ -1820,6 +1935,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_wire_roundtrip_every_type),
         cmocka_unit_test(test_wire_output_is_standard_msgpack),
+        cmocka_unit_test(test_wire_encoding_matches_pinned_bytes),
         cmocka_unit_test(test_wire_multiple_messages_per_datagram),
         cmocka_unit_test(test_wire_max_value_entry_fits_a_stream_frame),
         cmocka_unit_test(test_wire_encode_entries_packs_as_many_as_fit),
