@@ -1,10 +1,12 @@
 /*
- * mpack.h: a minimal msgpack reader and writer for the wire codec (internal
- * to gossip/; wire.h is the public API).
+ * mpack.h: the bounded msgpack reader of the wire codec, and the sizes of
+ * what msgpack-c's packer writes (internal to gossip/; wire.h is the public
+ * API).
  *
- * Why not msgpack-c: its unpacker trusts declared counts and lengths and
- * allocates for them up front (a 5-byte input `dd 00 ff ff ff` asks for
- * 537 MB), and it has no depth limit. This reader is a cursor over const
+ * Why not msgpack-c to read: its unpacker trusts declared counts and
+ * lengths and allocates for them up front (a 5-byte input `dd 00 ff ff ff`
+ * asks for 537 MB), and it has no depth limit. msgpack-c's packer writes
+ * (wire.c); only reading is ours. This reader is a cursor over const
  * bytes in the style of hiredis read.h: it never touches I/O, never
  * allocates, and checks every declared count and length against the bytes
  * that remain before trusting it. Strings and binaries are returned as
@@ -19,10 +21,11 @@
  *      array's n <= bytes remaining (every element takes at least 1 byte),
  *      so a count can bound a loop but never an allocation by itself.
  *
- * The writer is the mirror image: mpack_put_* write a header or scalar at p
- * and return the advanced pointer; mpack_size_* say how many bytes that
- * takes, so encoders size a message first and then write it without
- * per-byte bounds checks.
+ * Sizes: mpack_size_* say how many bytes msgpack-c's packer takes for a
+ * value, so wire.c can size a message (and the prefix of a list that fits)
+ * before it packs it. They follow msgpack-c's choices (the smallest form,
+ * as the spec asks); tests/unit/test_wire.c checks every encoding's length
+ * against them and pins the bytes.
  *
  * Format reference: https://github.com/msgpack/msgpack/blob/master/spec.md
  */
@@ -217,15 +220,10 @@ static inline int mpack_read_bytes(struct mpack_reader *r, const uint8_t **data,
  * at least one byte per step, so it runs at most len times. */
 int mpack_skip(struct mpack_reader *r, uint64_t count, unsigned max_depth);
 
-/* ---------------------------------------------------------------- writer */
+/* ----------------------------------------------------------------- sizes */
 
-static inline uint8_t *mpack_put_be16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-    return p + 2;
-}
-
+/* Big-endian stores, for what is not a msgpack header: the digest's hashes
+ * inside their bin, the sync-stream frame prefix. */
 static inline uint8_t *mpack_put_be32(uint8_t *p, uint32_t v)
 {
     p[0] = (uint8_t)(v >> 24);
@@ -241,7 +239,7 @@ static inline uint8_t *mpack_put_be64(uint8_t *p, uint64_t v)
     return mpack_put_be32(p + 4, (uint32_t)v);
 }
 
-/* Smallest encoding, as the spec asks. */
+/* msgpack_pack_uint64: fixint up to 127, then uint8/16/32/64. */
 static inline size_t mpack_size_uint(uint64_t v)
 {
     if (v <= 0x7f)
@@ -255,127 +253,23 @@ static inline size_t mpack_size_uint(uint64_t v)
     return 9;
 }
 
-static inline uint8_t *mpack_put_uint(uint8_t *p, uint64_t v)
-{
-    if (v <= 0x7f) {
-        *p = (uint8_t)v;
-        return p + 1;
-    }
-    if (v <= 0xff) {
-        p[0] = 0xcc;
-        p[1] = (uint8_t)v;
-        return p + 2;
-    }
-    if (v <= 0xffff) {
-        p[0] = 0xcd;
-        return mpack_put_be16(p + 1, (uint16_t)v);
-    }
-    if (v <= 0xffffffffu) {
-        p[0] = 0xce;
-        return mpack_put_be32(p + 1, (uint32_t)v);
-    }
-    p[0] = 0xcf;
-    return mpack_put_be64(p + 1, v);
-}
-
-static inline uint8_t *mpack_put_bool(uint8_t *p, int v)
-{
-    *p = v ? 0xc3 : 0xc2;
-    return p + 1;
-}
-
-/* Map and array headers: 1 byte up to 15, 3 up to 65535, else 5. */
+/* msgpack_pack_map / msgpack_pack_array: 1 byte up to 15, 3 up to 65535,
+ * else 5. */
 static inline size_t mpack_size_count(uint32_t n)
 {
     return n <= 15 ? 1 : n <= 0xffff ? 3 : 5;
 }
 
-static inline uint8_t *mpack__put_count(uint8_t *p, uint32_t n, uint8_t fix, uint8_t c16,
-                                        uint8_t c32)
-{
-    if (n <= 15) {
-        *p = (uint8_t)(fix | n);
-        return p + 1;
-    }
-    if (n <= 0xffff) {
-        *p = c16;
-        return mpack_put_be16(p + 1, (uint16_t)n);
-    }
-    *p = c32;
-    return mpack_put_be32(p + 1, n);
-}
-
-static inline uint8_t *mpack_put_map(uint8_t *p, uint32_t pairs)
-{
-    return mpack__put_count(p, pairs, 0x80, 0xde, 0xdf);
-}
-
-static inline uint8_t *mpack_put_array(uint8_t *p, uint32_t n)
-{
-    return mpack__put_count(p, n, 0x90, 0xdc, 0xdd);
-}
-
-/* str header: fixstr up to 31 bytes, then str8/16/32. */
+/* msgpack_pack_str: fixstr up to 31 bytes, then str8/16/32. */
 static inline size_t mpack_size_str_hdr(uint32_t len)
 {
     return len <= 31 ? 1 : len <= 0xff ? 2 : len <= 0xffff ? 3 : 5;
 }
 
-/* bin header: bin8/16/32 (no fix form). */
+/* msgpack_pack_bin: bin8/16/32 (no fix form). */
 static inline size_t mpack_size_bin_hdr(uint32_t len)
 {
     return len <= 0xff ? 2 : len <= 0xffff ? 3 : 5;
-}
-
-static inline uint8_t *mpack_put_str(uint8_t *p, const void *s, uint32_t len)
-{
-    if (len <= 31) {
-        *p++ = (uint8_t)(0xa0 | len);
-    } else if (len <= 0xff) {
-        *p++ = 0xd9;
-        *p++ = (uint8_t)len;
-    } else if (len <= 0xffff) {
-        *p++ = 0xda;
-        p = mpack_put_be16(p, (uint16_t)len);
-    } else {
-        *p++ = 0xdb;
-        p = mpack_put_be32(p, len);
-    }
-    if (len)
-        memcpy(p, s, len);
-    return p + len;
-}
-
-static inline uint8_t *mpack_put_bin_hdr(uint8_t *p, uint32_t len)
-{
-    if (len <= 0xff) {
-        p[0] = 0xc4;
-        p[1] = (uint8_t)len;
-        return p + 2;
-    }
-    if (len <= 0xffff) {
-        *p = 0xc5;
-        return mpack_put_be16(p + 1, (uint16_t)len);
-    }
-    *p = 0xc6;
-    return mpack_put_be32(p + 1, len);
-}
-
-static inline uint8_t *mpack_put_bin(uint8_t *p, const void *s, uint32_t len)
-{
-    p = mpack_put_bin_hdr(p, len);
-    if (len)
-        memcpy(p, s, len);
-    return p + len;
-}
-
-/* A one-letter map key: fixstr of length 1. The wire format's field names
- * are all one letter (docs/PROTOCOL.md), so a key costs 2 bytes. */
-static inline uint8_t *mpack_put_key(uint8_t *p, char k)
-{
-    p[0] = 0xa1;
-    p[1] = (uint8_t)k;
-    return p + 2;
 }
 
 #endif

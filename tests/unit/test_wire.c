@@ -713,6 +713,48 @@ static void test_wire_encoding_matches_pinned_bytes(void **state)
     assert_int_equal(pin - g_pins, sizeof(g_pins) / sizeof(g_pins[0]));
 }
 
+/* msgpack-c's packer writes through a callback into the encoder's buffer:
+ * at every budget the callback refuses what would pass enc->cap (the bytes
+ * after it stay untouched), the encoder notices (what it commits decodes
+ * whole) and no encode allocates. */
+static void test_wire_encoder_never_writes_past_cap_nor_allocates(void **state)
+{
+    (void)state;
+    enum { N = 40, GUARD = 64 };
+    struct entry es[N];
+    small_entries(es, N);
+    es[7].value_len = 300; /* a bin16 value in the middle */
+    struct wire_msg *msgs[ALL_TYPES], *got = msg_new(0);
+    all_types(msgs);
+    uint8_t buf[WIRE_MTU_DEFAULT + GUARD];
+    for (size_t cap = 0; cap <= WIRE_MTU_DEFAULT; cap += 1 + cap / 16) {
+        memset(buf, 0xee, sizeof(buf));
+        struct wire_encoder enc;
+        wire_encoder_init(&enc, buf, cap);
+        uint32_t taken = 0;
+        counting_start();
+        int rc1 = wire_encode_entries(&enc, WIRE_DELTAS, 1, 2, es, N, &taken);
+        int rc2 = wire_encode(&enc, msgs[cap % 8]); /* a membership message, if it fits */
+        uint32_t t3;
+        int rc3 = wire_encode_prefix(&enc, msgs[11], &t3); /* DIGEST: as many hashes as fit */
+        counting_stop();
+        assert_int_equal(g_alloc_calls, 0);
+        assert_true(rc1 == 0 || rc1 == GKV_ENOSPACE_MSG);
+        assert_true(rc2 == 0 || rc2 == GKV_ENOSPACE_MSG);
+        assert_true(rc3 == 0 || rc3 == GKV_ENOSPACE_MSG);
+        assert_true(enc.len <= cap);
+        for (size_t i = cap; i < sizeof(buf); i++)
+            if (buf[i] != 0xee)
+                fail_msg("cap %zu: byte %zu past the budget was written", cap, i);
+        int last_rc;
+        int n = decode_all(buf, enc.len, got, NULL, 0, &last_rc, NULL);
+        assert_int_equal(n, (int)enc.msgs);
+        assert_int_equal(last_rc, 0);
+    }
+    all_types_free(msgs);
+    free(got);
+}
+
 /* Per-entry sizes add up to the message size, within the documented
  * header allowance. */
 static void test_wire_entry_encoded_size_adds_up(void **state)
@@ -1941,6 +1983,7 @@ int main(void)
         cmocka_unit_test(test_wire_encode_entries_packs_as_many_as_fit),
         cmocka_unit_test(test_wire_entry_encoded_size_adds_up),
         cmocka_unit_test(test_wire_encode_entries_header_edge_15_16),
+        cmocka_unit_test(test_wire_encoder_never_writes_past_cap_nor_allocates),
         cmocka_unit_test(test_wire_encoder_overflow_leaves_encoder_unchanged),
         cmocka_unit_test(test_wire_encoder_caps_messages_per_datagram),
         cmocka_unit_test(test_wire_encode_prefix_fills_mtu_with_members_and_hashes),
