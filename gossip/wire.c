@@ -717,13 +717,24 @@ struct dec {
 
 /* A map key. Returns its letter for a one-letter string key, 0 for any other
  * key (already skipped; the caller skips the value), or a negative error.
- * depth: the depth of the map being read. */
+ * depth: the depth of the map being read. A one-letter str in a wider form
+ * (str8/16/32) is the same key as the fixstr our encoder writes: msgpack
+ * compares values, not encodings, so msgpack-c reads it as that key too and
+ * a second "q" in another form is a duplicate (invariant 4). */
 static inline int dec_key(struct mpack_reader *r, unsigned depth)
 {
     if (mpack_left(r) >= 2 && r->p[0] == 0xa1) {
         int c = r->p[1];
         r->p += 2;
         return c >= 'a' && c <= 'z' ? c : 0;
+    }
+    if (mpack_left(r) > 0 && r->p[0] >= 0xd9 && r->p[0] <= 0xdb) {
+        const uint8_t *k;
+        uint32_t len;
+        int rc = mpack_read_bytes(r, &k, &len);
+        if (rc < 0)
+            return rc;
+        return len == 1 && k[0] >= 'a' && k[0] <= 'z' ? k[0] : 0;
     }
     int rc = mpack_skip(r, 1, WIRE_MAX_DEPTH - depth);
     return rc < 0 ? rc : 0;

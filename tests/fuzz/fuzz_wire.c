@@ -4,7 +4,13 @@
  * For every input (an untrusted datagram plaintext or stream frame):
  *   1. decode every message in it, as gossip_recv would, with the default
  *      limits and again with tight ones (so the GKV_ELIMIT paths are hit);
- *   2. for each message that decodes: re-encode it and assert that
+ *   2. for each message that decodes: read the same bytes with msgpack-c's
+ *      unpacker (tests/unit/wire_msgpack_ref.h) and assert it sees the same
+ *      message. msgpack-c allocates for declared counts before checking
+ *      them, so it only ever gets bytes the bounded decoder accepted: those
+ *      have every count checked against the bytes present, which bounds its
+ *      zone by a small multiple of the input (at most 1 MiB here);
+ *   3. re-encode it and assert that
  *      decode(encode(x)) == x, that the encoder wrote wire_encoded_size(x)
  *      bytes, and that the MTU-bounded encoders (wire_encode_prefix,
  *      wire_encode_entries) produce a prefix of x that decodes as such.
@@ -29,6 +35,7 @@
 
 #include "gossip/mpack.c"
 #include "gossip/wire.c"
+#include "tests/unit/wire_msgpack_ref.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -45,8 +52,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
  * field's header by one byte; lists are capped). */
 #define SCRATCH_BYTES (4u << 20)
 
-static struct wire_msg g_a, g_b;
+static struct wire_msg g_a, g_b, g_ref;
 static uint8_t *g_scratch;
+static msgpack_unpacked g_unpacked; /* msgpack-c's zone, reused */
 
 /* Sets the list length of m (if it has one) and returns the old one. */
 static uint32_t list_set(struct wire_msg *m, uint32_t n)
@@ -161,6 +169,13 @@ static void decode_all(const uint8_t *data, size_t size, const struct wire_limit
             return;
         }
         CHECK(off > before && off <= size);
+        /* Differential: msgpack-c reads the accepted bytes as the same message. */
+        bool same = wire_ref_decode(&g_unpacked, data + before, off - before, &g_ref) &&
+                    wire_msg_equal(&g_a, &g_ref);
+        if (!same)
+            fprintf(stderr, "fuzz_wire: msgpack-c reads the accepted %s at %zu..%zu otherwise\n",
+                    wire_type_name(g_a.type), before, off);
+        CHECK(same);
         roundtrip(&g_a, lim);
     }
 }
@@ -170,6 +185,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (g_scratch == NULL) {
         g_scratch = malloc(SCRATCH_BYTES);
         CHECK(g_scratch != NULL);
+        msgpack_unpacked_init(&g_unpacked);
     }
     if (size > (1u << 20))
         return 0;

@@ -35,6 +35,7 @@
 #include "common/rng.h"
 #include "gossip/wire.h"
 #include "storage/entry.h"
+#include "wire_msgpack_ref.h"
 
 /* Default seed of the randomized tests (any fixed value keeps CI
  * reproducible; GKV_SEED explores others). */
@@ -1600,6 +1601,11 @@ static const struct bad_case g_bad[] = {
     BAD("bucket bits > 24", GKV_ELIMIT, HEAD(30, 8), 0xa1, 'r', 0, 0xa1, 'b', 0, 0xa1, 'w', 25,
         0xa1, 'd', 0xc4, 0),
     BAD("bucket > u32", GKV_EDECODE, HEAD(31, 5), 0xa1, 'u', 0x91, 0xcf, 0, 0, 0, 1, 0, 0, 0, 0),
+    /* A one-letter key in a wider str form is the same key (msgpack-c
+     * reads it so): it is the field, and a second copy is a duplicate. */
+    BAD("str16 key is the field", 0, HEAD(3, 6), 0xda, 0, 1, 'q', 1, 0xa1, 'o', 2),
+    BAD("duplicate field, str8 then fixstr", GKV_EDECODE, HEAD(3, 7), 0xd9, 1, 'q', 5, 0xa1, 'q',
+        1, 0xa1, 'o', 2),
     BAD("0xc1 in unknown field", GKV_EDECODE, HEAD(3, 7), 0xa1, 'q', 1, 0xa1, 'o', 2, 0xa1, 'z',
         0xc1),
 };
@@ -1851,6 +1857,150 @@ static void test_wire_random_messages_round_trip(void **state)
     free(m);
 }
 
+/* ======================================== differential: msgpack-c */
+
+/* Random messages, encoded by msgpack-c's packer (wire_encode_prefix),
+ * read back by both the bounded decoder and msgpack_unpack_next: both see
+ * the message that was encoded. */
+static void test_wire_random_messages_decode_the_same_with_msgpack_c(void **state)
+{
+    (void)state;
+    printf("seed %llu (GKV_SEED to replay)\n", (unsigned long long)g_seed);
+    struct gkv_rng r;
+    gkv_rng_seed(&r, g_seed ^ 0x6d7367ull);
+    struct wire_msg *m = msg_new(0), *a = msg_new(0), *b = msg_new(0);
+    size_t cap = 4u << 20;
+    uint8_t *buf = malloc(cap);
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    int checked = 0;
+    for (int iter = 0; iter < 2000; iter++) {
+        memset(m, 0, sizeof(*m));
+        random_msg(&r, m);
+        struct wire_encoder enc;
+        wire_encoder_init(&enc, buf, gkv_rng_below(&r, 2) ? WIRE_MTU_DEFAULT : cap);
+        uint32_t taken;
+        int rc = wire_encode_prefix(&enc, m, &taken);
+        if (rc == GKV_ENOSPACE_MSG)
+            continue;
+        assert_int_equal(rc, 0);
+        if (m->type == WIRE_DELTAS || m->type == WIRE_REPAIR)
+            m->u.entries.n = taken;
+        else if (m->type == WIRE_JOIN || m->type == WIRE_STATE)
+            m->u.state.n = taken;
+        else if (m->type == WIRE_DIGEST)
+            m->u.digest.n = taken;
+        else if (m->type == WIRE_BUCKET_REQ)
+            m->u.bucket_req.n = taken;
+        size_t off = 0;
+        rc = wire_decode(buf, enc.len, &off, NULL, a);
+        if (rc != 0)
+            fail_msg("iter %d %s: bounded decoder: %s", iter, wire_type_name(m->type),
+                     gkv_errname(rc));
+        if (!wire_ref_decode(&u, buf, enc.len, b))
+            fail_msg("iter %d %s: msgpack-c does not read it", iter, wire_type_name(m->type));
+        if (!wire_msg_equal(m, a) || !wire_msg_equal(m, b))
+            fail_msg("iter %d %s: bounded %d, msgpack-c %d", iter, wire_type_name(m->type),
+                     wire_msg_equal(m, a), wire_msg_equal(m, b));
+        checked++;
+    }
+    assert_true(checked > 1000);
+    msgpack_unpacked_destroy(&u);
+    free(buf);
+    free(b);
+    free(a);
+    free(m);
+}
+
+/* Decode every message of buf[0..len) with the bounded decoder; each one it
+ * accepts, msgpack-c must read as the same message from the same bytes.
+ * Returns how many were compared. */
+static int differential_all(const uint8_t *buf, size_t len, struct wire_msg *a,
+                            struct wire_msg *b, msgpack_unpacked *u, const char *what)
+{
+    size_t off = 0;
+    int compared = 0;
+    for (uint32_t i = 0; i < WIRE_MAX_MSGS_DATAGRAM && off < len; i++) {
+        size_t before = off;
+        int rc = wire_decode(buf, len, &off, NULL, a);
+        if (rc == GKV_EUNSUPPORTED || rc == GKV_EVERSION)
+            continue;
+        if (rc < 0)
+            break;
+        if (!wire_ref_decode(u, buf + before, off - before, b) || !wire_msg_equal(a, b)) {
+            char hx[2 * 96 + 1];
+            size_t n = off - before < 96 ? off - before : 96;
+            hex(buf + before, n, hx);
+            fail_msg("%s: the bounded decoder accepted a %s that msgpack-c reads otherwise: %s",
+                     what, wire_type_name(a->type), hx);
+        }
+        compared++;
+    }
+    return compared;
+}
+
+/* Random byte strings, and valid datagrams with random bytes changed,
+ * inserted or cut: whenever the bounded decoder accepts a message,
+ * msgpack-c agrees on every value in it. */
+static void test_wire_random_bytes_accepted_means_msgpack_c_agrees(void **state)
+{
+    (void)state;
+    printf("seed %llu (GKV_SEED to replay)\n", (unsigned long long)g_seed);
+    struct gkv_rng r;
+    gkv_rng_seed(&r, g_seed ^ 0x646966ull);
+    struct wire_msg *msgs[ALL_TYPES], *a = msg_new(0), *b = msg_new(0);
+    size_t ends[ALL_TYPES], len;
+    uint8_t *valid = datagram_all_types(&len, ends, msgs);
+    uint8_t *buf = malloc(len + 64);
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    int compared = 0;
+    for (int iter = 0; iter < 20000; iter++) {
+        size_t n;
+        if (iter % 4 == 0) { /* pure noise, with a map header now and then */
+            n = 1 + gkv_rng_below(&r, 48);
+            for (size_t i = 0; i < n; i++)
+                buf[i] = (uint8_t)gkv_rng_next(&r);
+            if (gkv_rng_below(&r, 2))
+                buf[0] = (uint8_t)(0x80 | gkv_rng_below(&r, 16));
+        } else { /* one message of the valid datagram, mutated */
+            size_t k = gkv_rng_below(&r, ALL_TYPES), from = k ? ends[k - 1] : 0;
+            n = ends[k] - from;
+            memcpy(buf, valid + from, n);
+            for (uint64_t c = 1 + gkv_rng_below(&r, 3); c > 0; c--) {
+                size_t at = gkv_rng_below(&r, n);
+                switch (gkv_rng_below(&r, 3)) {
+                case 0:
+                    buf[at] = (uint8_t)gkv_rng_next(&r);
+                    break;
+                case 1: /* insert a byte */
+                    memmove(buf + at + 1, buf + at, n - at);
+                    buf[at] = (uint8_t)gkv_rng_next(&r);
+                    n++;
+                    break;
+                default: /* cut a byte */
+                    if (n > 1) {
+                        memmove(buf + at, buf + at + 1, n - at - 1);
+                        n--;
+                    }
+                    break;
+                }
+                if (n >= len + 60)
+                    break;
+            }
+        }
+        compared += differential_all(buf, n, a, b, &u, "random bytes");
+    }
+    printf("%d accepted messages compared\n", compared);
+    assert_true(compared > 1000);
+    msgpack_unpacked_destroy(&u);
+    free(buf);
+    free(valid);
+    free(b);
+    free(a);
+    all_types_free(msgs);
+}
+
 /* ============================================================== corpus */
 
 static void write_file(const char *dir, const char *name, const uint8_t *p, size_t len)
@@ -2001,6 +2151,8 @@ int main(void)
         cmocka_unit_test(test_wire_frame_prefix),
         cmocka_unit_test(test_wire_type_names),
         cmocka_unit_test(test_wire_random_messages_round_trip),
+        cmocka_unit_test(test_wire_random_messages_decode_the_same_with_msgpack_c),
+        cmocka_unit_test(test_wire_random_bytes_accepted_means_msgpack_c_agrees),
         cmocka_unit_test(test_wire_write_fuzz_corpus),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
