@@ -600,6 +600,20 @@ static void test_wire_encode_entries_packs_as_many_as_fit(void **state)
     free(es);
 }
 
+/* An MTU-full DELTAS datagram from the dissemination fast path (200 small
+ * entries offered); returns its length. */
+static size_t deltas_mtu(uint8_t dg[WIRE_MTU_DEFAULT])
+{
+    enum { N = 200 };
+    struct entry es[N];
+    small_entries(es, N);
+    struct wire_encoder enc;
+    wire_encoder_init(&enc, dg, WIRE_MTU_DEFAULT);
+    uint32_t taken;
+    assert_int_equal(wire_encode_entries(&enc, WIRE_DELTAS, 1, 2, es, N, &taken), 0);
+    return enc.len;
+}
+
 /* ====================================================== pinned bytes */
 
 /* The wire bytes of one message of each type (all_types(): every integer
@@ -702,15 +716,8 @@ static void test_wire_encoding_matches_pinned_bytes(void **state)
     free(b);
     free(m);
 
-    enum { N = 200 };
-    struct entry es[N];
-    small_entries(es, N);
     uint8_t dg[WIRE_MTU_DEFAULT];
-    struct wire_encoder enc;
-    wire_encoder_init(&enc, dg, sizeof(dg));
-    uint32_t taken;
-    assert_int_equal(wire_encode_entries(&enc, WIRE_DELTAS, 1, 2, es, N, &taken), 0);
-    pin_check(pin++, dg, enc.len, print);
+    pin_check(pin++, dg, deltas_mtu(dg), print);
     assert_int_equal(pin - g_pins, sizeof(g_pins) / sizeof(g_pins[0]));
 }
 
@@ -1814,6 +1821,31 @@ static void random_msg(struct gkv_rng *r, struct wire_msg *m)
     }
 }
 
+/* A random message encoded alone by wire_encode_prefix into buf, with a
+ * datagram's budget or all of cap at random; m is trimmed to the prefix
+ * that went in. Returns the encoded length, 0 if not even a prefix fit. */
+static size_t random_encoded(struct gkv_rng *r, struct wire_msg *m, uint8_t *buf, size_t cap)
+{
+    memset(m, 0, sizeof(*m));
+    random_msg(r, m);
+    struct wire_encoder enc;
+    wire_encoder_init(&enc, buf, gkv_rng_below(r, 2) ? WIRE_MTU_DEFAULT : cap);
+    uint32_t taken;
+    int rc = wire_encode_prefix(&enc, m, &taken);
+    if (rc == GKV_ENOSPACE_MSG)
+        return 0;
+    assert_int_equal(rc, 0);
+    if (m->type == WIRE_DELTAS || m->type == WIRE_REPAIR)
+        m->u.entries.n = taken;
+    else if (m->type == WIRE_JOIN || m->type == WIRE_STATE)
+        m->u.state.n = taken;
+    else if (m->type == WIRE_DIGEST)
+        m->u.digest.n = taken;
+    else if (m->type == WIRE_BUCKET_REQ)
+        m->u.bucket_req.n = taken;
+    return enc.len;
+}
+
 static void test_wire_random_messages_round_trip(void **state)
 {
     (void)state;
@@ -1824,31 +1856,16 @@ static void test_wire_random_messages_round_trip(void **state)
     size_t cap = 4u << 20;
     uint8_t *buf = malloc(cap);
     for (int iter = 0; iter < 3000; iter++) {
-        memset(m, 0, sizeof(*m));
-        random_msg(&r, m);
-        struct wire_encoder enc;
-        size_t mtu = gkv_rng_below(&r, 2) ? WIRE_MTU_DEFAULT : cap;
-        wire_encoder_init(&enc, buf, mtu);
-        uint32_t taken;
-        int rc = wire_encode_prefix(&enc, m, &taken);
-        if (rc == GKV_ENOSPACE_MSG)
-            continue;
-        assert_int_equal(rc, 0);
         /* The decoded message is the prefix that was taken. */
-        if (m->type == WIRE_DELTAS || m->type == WIRE_REPAIR)
-            m->u.entries.n = taken;
-        else if (m->type == WIRE_JOIN || m->type == WIRE_STATE)
-            m->u.state.n = taken;
-        else if (m->type == WIRE_DIGEST)
-            m->u.digest.n = taken;
-        else if (m->type == WIRE_BUCKET_REQ)
-            m->u.bucket_req.n = taken;
-        assert_int_equal(wire_encoded_size(m), enc.len);
+        size_t len = random_encoded(&r, m, buf, cap);
+        if (len == 0)
+            continue;
+        assert_int_equal(wire_encoded_size(m), len);
         size_t off = 0;
-        rc = wire_decode(buf, enc.len, &off, NULL, got);
+        int rc = wire_decode(buf, len, &off, NULL, got);
         if (rc != 0)
             fail_msg("iter %d type %s: %s", iter, wire_type_name(m->type), gkv_errname(rc));
-        assert_int_equal(off, enc.len);
+        assert_int_equal(off, len);
         if (!wire_msg_equal(m, got))
             fail_msg("iter %d type %s differs after round trip", iter, wire_type_name(m->type));
     }
@@ -1875,29 +1892,15 @@ static void test_wire_random_messages_decode_the_same_with_msgpack_c(void **stat
     msgpack_unpacked_init(&u);
     int checked = 0;
     for (int iter = 0; iter < 2000; iter++) {
-        memset(m, 0, sizeof(*m));
-        random_msg(&r, m);
-        struct wire_encoder enc;
-        wire_encoder_init(&enc, buf, gkv_rng_below(&r, 2) ? WIRE_MTU_DEFAULT : cap);
-        uint32_t taken;
-        int rc = wire_encode_prefix(&enc, m, &taken);
-        if (rc == GKV_ENOSPACE_MSG)
+        size_t len = random_encoded(&r, m, buf, cap);
+        if (len == 0)
             continue;
-        assert_int_equal(rc, 0);
-        if (m->type == WIRE_DELTAS || m->type == WIRE_REPAIR)
-            m->u.entries.n = taken;
-        else if (m->type == WIRE_JOIN || m->type == WIRE_STATE)
-            m->u.state.n = taken;
-        else if (m->type == WIRE_DIGEST)
-            m->u.digest.n = taken;
-        else if (m->type == WIRE_BUCKET_REQ)
-            m->u.bucket_req.n = taken;
         size_t off = 0;
-        rc = wire_decode(buf, enc.len, &off, NULL, a);
+        int rc = wire_decode(buf, len, &off, NULL, a);
         if (rc != 0)
             fail_msg("iter %d %s: bounded decoder: %s", iter, wire_type_name(m->type),
                      gkv_errname(rc));
-        if (!wire_ref_decode(&u, buf, enc.len, b))
+        if (!wire_ref_decode(&u, buf, len, b))
             fail_msg("iter %d %s: msgpack-c does not read it", iter, wire_type_name(m->type));
         if (!wire_msg_equal(m, a) || !wire_msg_equal(m, b))
             fail_msg("iter %d %s: bounded %d, msgpack-c %d", iter, wire_type_name(m->type),
@@ -2054,15 +2057,8 @@ static void test_wire_write_fuzz_corpus(void **state)
     free(b);
     all_types_free(more);
 
-    enum { N = 200 };
-    struct entry es[N];
-    small_entries(es, N);
     uint8_t dg[WIRE_MTU_DEFAULT];
-    struct wire_encoder enc;
-    wire_encoder_init(&enc, dg, sizeof(dg));
-    uint32_t taken;
-    assert_int_equal(wire_encode_entries(&enc, WIRE_DELTAS, 1, 2, es, N, &taken), 0);
-    write_file(dir, "datagram-deltas-mtu", dg, enc.len);
+    write_file(dir, "datagram-deltas-mtu", dg, deltas_mtu(dg));
 
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
