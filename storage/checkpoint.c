@@ -335,7 +335,7 @@ int store_sync_end(struct store *s, struct store_sync_job *job, int run_rc)
     free(job);
     if (rc == 0 && s->cfg.external_batch_sync && s->grow_wanted && !s->growing) {
         /* The doubling waited for this group commit (little is dirty now):
-         * see store__maintain. */
+         * see maintain in write.c. */
         s->grow_wanted = false;
         rc = store__grow_start(s);
         if (rc != 0) {

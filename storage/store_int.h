@@ -1,20 +1,48 @@
 /*
  * store_int.h: internals shared by the files of the store (not a public
- * header; store.h is). One concern per file:
+ * header; store.h is). One concern per file, and the few entry points each
+ * offers to the others:
  *
- *   store.c     the crash-safety invariants (I1..I12), config, stats, accessors
- *   write.c     store_put/del/merge, purge, log replay: the write path
- *   read.c      store_get/get_batch/scan, bucket hashes: the read path
- *   checkpoint.c group commits, checkpoints (inline and background), store_tick
- *   open.c      store_open/close: create, map, lock, recover glue, inspect open
- *   table.c     slot arrays: files, probing, slot images, incremental doubling
- *   heap.c      values.gkv: records, size classes, free lists, deferred frees
- *   header.c    header.gkv: two checksummed copies, the HLC lease
- *   recover.c   opening a directory: verification, torn-slot repair, rebuild
- *   inspect.c   store_inspect(): the same verification, read-only, printed
- *   fileio.c    mmap/fallocate/msync helpers that map errno to GKV_E* codes
- *   checksum.c  the 64-bit checksum of slots, records and headers
- *   bucketix.c  the per-bucket key index behind store_bucket_scan
+ *   file         offers                                   called by
+ *   -----------  ---------------------------------------  -------------------
+ *   open.c       store_open/close, store__inspect_open,   node, inspect.c
+ *                store__free: create, map, lock, recover
+ *   write.c      store_put/del/merge, purge;              node, gossip;
+ *                store__replay_apply (log replay)         open.c
+ *   read.c       store_get/get_batch/scan, bucket hashes  node, gossip
+ *   checkpoint.c store__do_sync, store_sync*, store_tick  write.c, open.c,
+ *                (group commits, checkpoints)             node
+ *   store.c      the invariants I1..I12 (its top comment), everyone
+ *                config, store__key_hash, stats, accessors
+ *   recover.c    store__recover, store__verify: torn-slot open.c, inspect.c
+ *                repair, rebuild of the derived state
+ *   inspect.c    store_inspect (read-only verification)   node (cmd_inspect)
+ *   table.c      slot files, store__find, store__slot_put, write/read/open/
+ *                doubling (store__grow_*), lookup index   checkpoint, recover
+ *   bucketix.c   store__bix_*: per-bucket key index for   write.c (in line),
+ *                store_bucket_scan                        open.c, table.c
+ *   rcache.c     store__rc_*: the read cache              read.c, write.c,
+ *                                                         open.c, table.c
+ *   heap.c       values.gkv: store__heap_alloc/free/...   write.c, recover.c,
+ *                                                         table.c, checkpoint
+ *   header.c     header.gkv, store__hlc_guard (HLC lease) open/write/table
+ *   wal.c        log.<gen>.gkv (wal.h)                    write/checkpoint/
+ *                                                         open/inspect
+ *   fileio.c     mmap/fallocate/msync helpers, errno ->   all file users
+ *                GKV_E* codes
+ *   checksum.c   XXH64-style checksum, SipHash-2-4        all
+ *
+ * Calls go one way: open -> write -> checkpoint -> table -> {heap, rcache,
+ * header} -> {fileio, checksum}; read -> {table, rcache}. What more than
+ * one of open, write, read and checkpoint needs (the lookup, the log
+ * append, the logged HLC lease, key checks) is static inline below, which
+ * also keeps the put/get path free of calls across files. One cycle is
+ * left, table.c <-> bucketix.c: the bucket index looks keys up in the
+ * table (store__find), and the table rebuilds the index when a doubling
+ * starts (store__grow_start -> store__bix_build), the one moment the store
+ * may cross the index's size threshold. They are one part (the table and
+ * an index derived from it, like the lookup index inside table.c); a seam
+ * (a growth callback) would hide that one call, not remove the coupling.
  */
 #ifndef GKV_STORAGE_STORE_INT_H
 #define GKV_STORAGE_STORE_INT_H
@@ -833,6 +861,30 @@ static inline uint64_t store__wal_ckpt_bytes(const struct store *s)
     return s->cfg.wal_checkpoint_bytes ? s->cfg.wal_checkpoint_bytes : WAL_CHECKPOINT_BYTES_DEFAULT;
 }
 
+/* Append a record; sync=always makes it durable before returning. */
+static inline int store__wal_log(struct store *s, uint8_t type, const struct entry *e)
+{
+    if (s->wal.fd < 0)
+        return 0;
+    int rc = wal_append(&s->wal, type, e);
+    if (rc == 0 && s->cfg.sync == STORE_SYNC_ALWAYS)
+        rc = wal_sync(&s->wal);
+    return rc;
+}
+
+/* store__hlc_guard (header.c), plus a log record of each new lease: with a
+ * log the header is msynced only at checkpoints, so the log carries I8. */
+static inline int store__hlc_guard_logged(struct store *s)
+{
+    uint64_t before = s->hdr.hlc_bound;
+    int rc = store__hlc_guard(s);
+    if (rc == 0 && s->hdr.hlc_bound != before && s->wal.fd >= 0) {
+        struct entry e = {.hlc = s->hdr.hlc_bound};
+        rc = store__wal_log(s, WAL_REC_HLC, &e);
+    }
+    return rc;
+}
+
 static inline int store__check_key(const void *key, size_t key_len)
 {
     if (!key || key_len == 0 || key_len > GKV_KEY_MAX)
@@ -840,13 +892,7 @@ static inline int store__check_key(const void *key, size_t key_len)
     return 0;
 }
 
-/* write.c: store__maintain runs before each write (a migration step, a
- * doubling when cur passes 3/4, the pending-frees and log-size backstops);
- * store_sync_end calls it too. store__hlc_guard_logged is store__hlc_guard
- * plus a log record of each new lease (store_tick, open). store__replay_apply
- * applies one log record on open (wal_replay's callback). */
-int store__maintain(struct store *s);
-int store__hlc_guard_logged(struct store *s);
+/* write.c: applies one log record on open (wal_replay's callback). */
 int store__replay_apply(void *arg, uint8_t type, const struct entry *e);
 
 /* checkpoint.c: a synchronous group commit or checkpoint (I3, I12): the

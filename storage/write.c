@@ -4,7 +4,7 @@
  *
  * Owns: write_version (one new version of one key: record, slot, derived
  * state, log record), the per-write maintenance that drives a doubling
- * (store__maintain) and the load limits behind it.
+ * (maintain) and the load limits behind it.
  *
  * Invariants kept here (numbered in store.c): I2 record before slot, old
  * block freed last; I3 prev_off keeps the durable fallback of a slot within
@@ -49,32 +49,8 @@ static uint64_t pending_max_bytes(const struct store *s)
     return m;
 }
 
-/* Append a record; sync=always makes it durable before returning. */
-static int wal_log(struct store *s, uint8_t type, const struct entry *e)
-{
-    if (s->wal.fd < 0)
-        return 0;
-    int rc = wal_append(&s->wal, type, e);
-    if (rc == 0 && s->cfg.sync == STORE_SYNC_ALWAYS)
-        rc = wal_sync(&s->wal);
-    return rc;
-}
-
-/* store__hlc_guard, plus a log record of each new lease: with a log the
- * header is msynced only at checkpoints, so the log carries I8. */
-int store__hlc_guard_logged(struct store *s)
-{
-    uint64_t before = s->hdr.hlc_bound;
-    int rc = store__hlc_guard(s);
-    if (rc == 0 && s->hdr.hlc_bound != before && s->wal.fd >= 0) {
-        struct entry e = {.hlc = s->hdr.hlc_bound};
-        rc = wal_log(s, WAL_REC_HLC, &e);
-    }
-    return rc;
-}
-
 /* Before each write: a migration step, and a new doubling if cur is full. */
-int store__maintain(struct store *s)
+static int maintain(struct store *s)
 {
     int rc;
     if (s->retiring)
@@ -343,7 +319,7 @@ static int write_version(struct store *s, struct version *v, const struct store_
     }
     if (l->t != &s->cur && l->ins == UINT64_MAX) {
         /* no free slot on the chain in cur (cannot happen below the hard
-         * load limit, which store__maintain enforces) */
+         * load limit, which maintain enforces) */
         s->st.full_refused++;
         return GKV_EFULL;
     }
@@ -386,7 +362,7 @@ static int write_version(struct store *s, struct version *v, const struct store_
     if (s->wal.fd >= 0) {
         /* I12: the full version into the log (sync=always: durable now). */
         e.vc = *v->vc;
-        if ((rc = wal_log(s, WAL_REC_VERSION, &e)) != 0)
+        if ((rc = store__wal_log(s, WAL_REC_VERSION, &e)) != 0)
             return rc;
     }
     return 0;
@@ -408,7 +384,7 @@ static int local_write(struct store *s, const void *key, size_t key_len, const v
         return GKV_EVALSIZE;
     if (!tomb && value_len > 0 && !value)
         return GKV_EINVAL;
-    if ((rc = store__maintain(s)) != 0)
+    if ((rc = maintain(s)) != 0)
         return rc;
     struct version v = {.fh = store__rc_start_write(s, key, key_len),
                         .hash = store__key_hash(s, key, key_len),
@@ -496,7 +472,7 @@ static int merge_entry(struct store *s, const struct entry *in, uint64_t now_ms,
         if ((rc = store__hlc_guard_logged(s)) != 0)
             return rc;
     }
-    if ((rc = store__maintain(s)) != 0)
+    if ((rc = maintain(s)) != 0)
         return rc;
     uint64_t fh = store__rc_start_write(s, in->key, in->key_len);
     uint64_t hash = store__key_hash(s, in->key, in->key_len);
