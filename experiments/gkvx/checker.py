@@ -53,7 +53,7 @@ def _raw_fault_periods(events):
     for e in nemesis_events(events):
         st = e["value"]["state"]
         calm = not (st["blocked"] or st["killed"] or st["paused"] or st["loss"]
-                    or st["delay_ms"] or st["clock"])
+                    or st["delay_ms"] or st["clock"] or st.get("slow"))
         if start is None and not calm:
             start, names = e["time"], [e["key"]]
         elif start is not None and not calm and e["key"] not in names:
@@ -88,7 +88,8 @@ def phase_time(events, what):
 def state_at(events):
     """A function time_ns -> nemesis state dict in force at that time."""
     timeline = [(e["time"], e["value"]["state"]) for e in nemesis_events(events)]
-    empty = {"blocked": [], "killed": [], "paused": [], "loss": 0, "delay_ms": 0, "clock": {}}
+    empty = {"blocked": [], "killed": [], "paused": [], "loss": 0, "delay_ms": 0, "clock": {},
+             "slow": {}}
 
     def at(t):
         st = empty
@@ -394,11 +395,13 @@ def check_membership(events):
         st_prev = at(prev_t.get(obs, t))
         blocked = {tuple(x) for x in st["blocked"]} | {tuple(x) for x in st_prev["blocked"]}
         down = set(st["killed"] + st["paused"] + st_prev["killed"] + st_prev["paused"])
+        # a slow node may rightly be suspected; the healthy ones it accuses may not
+        sick = set(st.get("slow", {})) | set(st_prev.get("slow", {}))
         for tgt, s in members.items():
             old = view.get((obs, tgt), "alive")
             view[(obs, tgt)] = s
             healthy = tgt not in down and obs not in down and (tgt, obs) not in blocked \
-                and (obs, tgt) not in blocked
+                and (obs, tgt) not in blocked and tgt not in sick
             if old == "alive" and s in ("suspect", "dead") and healthy:
                 false_susp.append({"at_s": _s(t), "observer": obs, "target": tgt, "state": s,
                                    "loss": st["loss"], "delay_ms": st["delay_ms"]})

@@ -159,7 +159,8 @@ SUITE = {
                  "clock-bump", "clock-strobe"],
     "convergence": ["partition-halves", "partition-isolate", "partition-bridge", "flip-flop",
                     "loss:20", "kill"],
-    "membership": ["partition-isolate", "partition-oneway", "loss:20", "kill", "pause"],
+    "membership": ["partition-isolate", "partition-oneway", "loss:20", "slow-node:40", "kill",
+                   "pause"],
 }
 
 
@@ -216,10 +217,10 @@ def cmd_suite(a):
             if nem.startswith("clock") and not clock:
                 rows.append(f"| {workload} | {nem} | skipped: no clock-offset option in this build | | | |")
                 continue
-            # Membership under loss runs with Lifeguard on and off (false
-            # suspicions of healthy nodes are what Lifeguard is for).
-            modes = ("on", "off") if workload == "membership" and nem.startswith("loss") \
-                else ("on",)
+            # Membership under loss and with a slow node runs with Lifeguard
+            # on and off (false suspicions of healthy nodes are what it is for).
+            modes = ("on", "off") if workload == "membership" and \
+                nem.startswith(("loss", "slow-node")) else ("on",)
             for mode in modes:
                 name = f"{workload}-{nem.replace(':', '')}" + ("" if len(modes) == 1 else
                                                                f"-lifeguard-{mode}")

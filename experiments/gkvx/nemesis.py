@@ -21,6 +21,7 @@ DESCRIPTIONS = {
     "partition-oneway": "half A hears half B, B does not hear A",
     "flip-flop": "random halves, cut and healed every second of the window",
     "loss:P": "P percent of packets between nodes dropped (nftables numgen random)",
+    "slow-node:P": "one random node loses P percent of its packets both ways (a sick node)",
     "delay": "100 ms +- 50 ms on every node's link (tc netem)",
     "kill": "SIGKILL one random node; restart it on its data at the heal",
     "pause": "SIGSTOP one random node; SIGCONT at the heal",
@@ -35,16 +36,17 @@ def parse_names(spec):
     for name in names:
         if name == "none":
             continue
-        if name.startswith("loss:"):
+        if name.startswith("loss:") or name.startswith("slow-node:"):
             try:
-                p = float(name[5:])
+                p = float(name.split(":", 1)[1])
             except ValueError:
                 raise ValueError(f"nemesis {name}: P must be a number (percent)") from None
             if not 0 < p <= 100:
                 raise ValueError(f"nemesis {name}: P must be in (0, 100]")
             continue
         if name not in SIMPLE:
-            raise ValueError(f"unknown nemesis {name!r} (known: {', '.join(SIMPLE)}, loss:P, none)")
+            raise ValueError(f"unknown nemesis {name!r} (known: {', '.join(SIMPLE)}, loss:P, "
+                             "slow-node:P, none)")
     return [n for n in names if n != "none"]
 
 
@@ -115,6 +117,11 @@ def fault_steps(name, t, interval, nodes, rng):
     if name.startswith("loss:"):
         return [(t, "loss", {"name": name, "percent": float(name[5:])}),
                 (end, "loss", {"name": name, "percent": 0.0})]
+    if name.startswith("slow-node:"):
+        x = rng.choice(nodes)
+        p = float(name.split(":", 1)[1])
+        return [(t, "slow", {"name": name, "node": x, "percent": p}),
+                (end, "slow", {"name": name, "node": x, "percent": 0.0})]
     if name == "delay":
         return [(t, "delay", {"name": name, "ms": 100, "jitter_ms": 50}),
                 (end, "delay", {"name": name, "ms": 0, "jitter_ms": 0})]
@@ -162,15 +169,16 @@ class State:
         self.loss = 0.0
         self.delay_ms = 0
         self.clock = {}        # node -> offset ms (non-zero only)
+        self.slow = {}         # node -> percent of its packets lost both ways
 
     def as_dict(self):
         return {"blocked": [list(e) for e in self.blocked], "killed": sorted(self.killed),
                 "paused": sorted(self.paused), "loss": self.loss, "delay_ms": self.delay_ms,
-                "clock": dict(sorted(self.clock.items()))}
+                "clock": dict(sorted(self.clock.items())), "slow": dict(sorted(self.slow.items()))}
 
     def calm(self):
         return not (self.blocked or self.killed or self.paused or self.loss or self.delay_ms
-                    or self.clock)
+                    or self.clock or self.slow)
 
 
 class Executor:
@@ -183,7 +191,11 @@ class Executor:
     def _apply_rules(self):
         for i in range(1, self.world.n + 1):
             drop = [src for (src, dst) in self.state.blocked if dst == f"n{i}"]
-            self.world.set_rules(i, [int(s[1:]) for s in drop], self.state.loss * 10)
+            # a slow node loses its share of what it receives and of what it sends
+            own = self.state.slow.get(f"n{i}", 0.0)
+            slow_from = {int(x[1:]): p * 10 for x, p in self.state.slow.items() if x != f"n{i}"}
+            self.world.set_rules(i, [int(s[1:]) for s in drop], max(self.state.loss, own) * 10,
+                                 slow_from)
 
     def apply(self, op, params):
         st = self.state
@@ -196,6 +208,12 @@ class Executor:
             self._apply_rules()
         elif op == "loss":
             st.loss = params["percent"]
+            self._apply_rules()
+        elif op == "slow":
+            if params["percent"]:
+                st.slow[node] = params["percent"]
+            else:
+                st.slow.pop(node, None)
             self._apply_rules()
         elif op == "delay":
             st.delay_ms = params["ms"]
@@ -222,7 +240,7 @@ class Executor:
         else:
             raise ValueError(op)
         f = "stop" if op in ("heal-partition", "restart", "resume") or (
-            op in ("loss", "delay", "clock") and st.calm()) else "start"
+            op in ("loss", "delay", "clock", "slow") and st.calm()) else "start"
         value = dict(params)
         value["op"] = op
         value["state"] = st.as_dict()
@@ -244,3 +262,5 @@ class Executor:
             self.apply("restart", {"name": why, "node": x})
         for x in list(st.clock):
             self.apply("clock", {"name": why, "node": x, "offset_ms": 0})
+        for x in list(st.slow):
+            self.apply("slow", {"name": why, "node": x, "percent": 0.0})

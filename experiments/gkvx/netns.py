@@ -165,13 +165,16 @@ class World:
             sh(["ip", "-n", self.bridge_ns, "link", "set", f"p{i}", "up"])
             self.set_rules(i, [], 0)
 
-    def set_rules(self, i, drop_from, loss_permille):
+    def set_rules(self, i, drop_from, loss_permille, slow_from=None):
         """Node i's input drop table: everything from the nodes in drop_from,
-        and loss_permille/1000 of everything else from the subnet."""
+        slow_from[j]/1000 of what node j sends, and loss_permille/1000 of
+        everything else from the subnet."""
         rules = []
         if drop_from:
             ips = ", ".join(self.ip(j) for j in sorted(drop_from))
             rules.append(f"ip saddr {{ {ips} }} drop")
+        for j, permille in sorted((slow_from or {}).items()):
+            rules.append(f"ip saddr {self.ip(j)} numgen random mod 1000 < {int(permille)} drop")
         if loss_permille > 0:
             rules.append(f"ip saddr {SUBNET}.0/24 numgen random mod 1000 < {int(loss_permille)} drop")
         script = ("table inet gkvx\ndelete table inet gkvx\n"

@@ -52,7 +52,7 @@ def summary_text(res):
         lines += [f"declared dead on every observer after: {_fmt_q(c.get('declared_dead_after_s'), ' s')}",
                   f"readmitted everywhere after: {_fmt_q(c.get('readmitted_after_s'), ' s')}",
                   f"false suspicions (healthy pair, alive -> suspect/dead): {c.get('false_suspicions')}"
-                  f"   max Lifeguard awareness: {c.get('awareness_max')}"]
+                  f" ({c.get('false_deaths')} dead)   max Lifeguard awareness: {c.get('awareness_max')}"]
         for e in c.get("episodes", []):
             lines.append(f"  {e['at_s']:>7} s {e['nemesis']}: dead after "
                          f"{e.get('declared_dead_after_s')} s, readmitted after "

@@ -249,6 +249,21 @@ class MembershipChecker(unittest.TestCase):
         c = self.one_false("dead")
         self.assertEqual((c["false_suspicions"], c["false_deaths"]), (1, 1))
 
+    def test_slow_node_suspected_is_not_false_but_its_accusations_are(self):
+        h = H("membership")
+        h.samples("aa")
+        h.state.slow = {"n2": 30.0}
+        h.nemesis("start", "slow-node:30")
+        h.sample("n1", "aa", {"n1": "alive", "n2": "suspect", "n3": "alive"})
+        h.sample("n2", "aa", {"n1": "alive", "n2": "alive", "n3": "suspect"})
+        h.state.slow = {}
+        h.nemesis("stop", "slow-node:30")
+        h.phase("final-heal")
+        h.samples("aa")
+        c = checker.check(h.events)["checker"]
+        self.assertEqual(c["false_suspicions"], 1)
+        self.assertEqual(c["false_suspicion_list"][0]["target"], "n3")
+
 
 class LifeguardOption(unittest.TestCase):
     def test_off_adds_the_node_option_and_both_splits_the_output(self):
@@ -285,6 +300,13 @@ class Schedule(unittest.TestCase):
         edges = set(nemesis.partition_edges("partition-oneway", NODES, random.Random(3)))
         self.assertTrue(edges)
         self.assertFalse(any((b, a) in edges for a, b in edges))
+
+    def test_slow_node_steps(self):
+        self.assertEqual(nemesis.parse_names("slow-node:30"), ["slow-node:30"])
+        steps = nemesis.schedule(["slow-node:30"], NODES, 20, 5, 1)
+        self.assertEqual([(op, p["percent"]) for _, op, p in steps],
+                         [("slow", 30.0), ("slow", 0.0)] * 2)
+        self.assertRaises(ValueError, nemesis.parse_names, "slow-node:0")
 
     def test_bad_names_are_refused(self):
         for bad in ("partition-thirds", "loss:abc", "loss:0", "loss:101"):
