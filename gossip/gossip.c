@@ -1,8 +1,9 @@
 /*
  * gossip.c: the sans-IO gossip core: lifecycle, the receive path (open,
  * decode, dispatch), the send path (encode, seal, hand to the driver), the
- * gossip round and the public accessors. Membership lives in member.c and
- * suspicion.c, dissemination queues in spread.c, anti-entropy in sync.c.
+ * gossip round and the public accessors. Membership lives in member.c,
+ * probe.c and suspicion.c, dissemination queues in spread.c, anti-entropy
+ * in sync.c.
  * Design, timers and formulas: docs/GOSSIP.md.
  *
  * Addresses. Every reply goes to `src`, the real source address the driver

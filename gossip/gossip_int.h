@@ -1,6 +1,6 @@
 /*
  * gossip_int.h: internals of the gossip core, shared by gossip.c, member.c,
- * suspicion.c, spread.c and sync.c. Not part of the public API (gossip.h).
+ * probe.c, suspicion.c, spread.c and sync.c. Not part of the public API (gossip.h).
  *
  * Invariants (checked by asserts in debug builds where cheap):
  *   1. members[0] is this node; its state is ALIVE unless we are leaving.
@@ -544,7 +544,7 @@ void sync_note_burst(struct gossip *g);
  * gossip intervals. */
 bool sync_burst_active(const struct gossip *g);
 
-/* ------------------------------------------------------- member.c */
+/* ------------------------------------------- member.c, probe.c */
 
 int member_table_init(struct gossip *g);
 void member_table_free(struct gossip *g);
@@ -586,6 +586,11 @@ void member_refute(struct gossip *g, uint64_t heard_incarnation);
 int member_leave(struct gossip *g);
 void member_set_state(struct gossip *g, struct gossip_member *m, uint8_t state,
                       uint64_t incarnation);
+/* For probe.c: drop member i from the table; queue m's state for
+ * piggybacking (from_id: who told us); apply a SUSPECT rumour. */
+void member_remove(struct gossip *g, size_t i);
+void member_broadcast(struct gossip *g, const struct gossip_member *m, uint64_t from_id);
+void member_on_suspect(struct gossip *g, const struct wire_member *wm, uint64_t from_id);
 
 /* ------------------------------------------------------- spread.c */
 
