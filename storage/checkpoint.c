@@ -273,6 +273,21 @@ int store_sync_job_run(struct store_sync_job *job)
     return 0;
 }
 
+/* Start the doubling that writes asked for (grow_wanted). On failure
+ * (ENOSPC counted in full_refused) keep writing into this table and ask
+ * again at a later tick. */
+static int grow_start_wanted(struct store *s)
+{
+    s->grow_wanted = false;
+    int rc = store__grow_start(s);
+    if (rc != 0) {
+        if (rc == GKV_ENOSPC)
+            s->st.full_refused++;
+        s->grow_wanted = true;
+    }
+    return rc;
+}
+
 int store_sync_end(struct store *s, struct store_sync_job *job, int run_rc)
 {
     if (!job)
@@ -336,13 +351,7 @@ int store_sync_end(struct store *s, struct store_sync_job *job, int run_rc)
     if (rc == 0 && s->cfg.external_batch_sync && s->grow_wanted && !s->growing) {
         /* The doubling waited for this group commit (little is dirty now):
          * see maintain in write.c. */
-        s->grow_wanted = false;
-        rc = store__grow_start(s);
-        if (rc != 0) {
-            if (rc == GKV_ENOSPC)
-                s->st.full_refused++;
-            s->grow_wanted = true;
-        }
+        rc = grow_start_wanted(s);
     }
     return rc;
 }
@@ -388,16 +397,8 @@ int store_tick(struct store *s, uint64_t now_ms)
     bool ext_wait =
         s->cfg.sync == STORE_SYNC_BATCH && s->cfg.external_batch_sync &&
         (s->sync_job || (s->wal.fd >= 0 ? wal_pending(&s->wal) : s->dirty || s->heap.pending.n));
-    if (rc == 0 && s->grow_wanted && !s->growing && !ext_wait) {
-        s->grow_wanted = false;
-        rc = store__grow_start(s);
-        if (rc != 0) {
-            if (rc == GKV_ENOSPC)
-                s->st.full_refused++;
-            /* keep writing into this table; retry at a later tick */
-            s->grow_wanted = true;
-        }
-    }
+    if (rc == 0 && s->grow_wanted && !s->growing && !ext_wait)
+        rc = grow_start_wanted(s);
     return rc;
 }
 
