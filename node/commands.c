@@ -43,16 +43,6 @@ struct command {
 #define ARG_IS(cmd, i, lit) \
     ((cmd)->argv_len[i] == sizeof(lit) - 1 && !strncasecmp((const char *)(cmd)->argv[i], lit, sizeof(lit) - 1))
 
-static struct node *N(struct node_client *c)
-{
-    return node_client_node(c);
-}
-
-static struct resp_buf *O(struct node_client *c)
-{
-    return node_client_out(c);
-}
-
 /* ------------------------------------------------------------ helpers */
 
 static bool parse_ll(const uint8_t *s, size_t len, long long *out)
@@ -62,24 +52,25 @@ static bool parse_ll(const uint8_t *s, size_t len, long long *out)
 
 static void reply_store_error(struct node_client *c, int rc)
 {
-    struct node *n = N(c);
+    struct node *n = node_client_node(c);
     n->server.stats.write_errors++;
     switch (rc) {
     case GKV_EKEYSIZE:
-        resp_write_errorf(O(c), "ERR key length must be 1..%u bytes", GKV_KEY_MAX);
+        resp_write_errorf(node_client_out(c), "ERR key length must be 1..%u bytes", GKV_KEY_MAX);
         break;
     case GKV_EVALSIZE:
-        resp_write_errorf(O(c), "ERR value larger than max-value-bytes (%u)",
+        resp_write_errorf(node_client_out(c), "ERR value larger than max-value-bytes (%u)",
                           n->cfg.max_value_bytes);
         break;
     case GKV_EFULL:
-        resp_write_error(O(c), "OOM command not allowed: the store is full (max-keys)");
+        resp_write_error(node_client_out(c),
+                         "OOM command not allowed: the store is full (max-keys)");
         break;
     case GKV_ENOSPC:
-        resp_write_error(O(c), "ERR no space left on device");
+        resp_write_error(node_client_out(c), "ERR no space left on device");
         break;
     default:
-        resp_write_errorf(O(c), "ERR storage error: %s", gkv_strerror(rc));
+        resp_write_errorf(node_client_out(c), "ERR storage error: %s", gkv_strerror(rc));
         break;
     }
 }
@@ -257,36 +248,36 @@ static bool glob_match(const uint8_t *p, size_t plen, const uint8_t *s, size_t s
 static void cmd_ping(struct node_client *c, const struct resp_cmd *cmd)
 {
     if (cmd->argc > 2) {
-        resp_write_error(O(c), "ERR wrong number of arguments for 'ping' command");
+        resp_write_error(node_client_out(c), "ERR wrong number of arguments for 'ping' command");
         return;
     }
     if (cmd->argc == 2)
-        resp_write_bulk(O(c), cmd->argv[1], cmd->argv_len[1]);
+        resp_write_bulk(node_client_out(c), cmd->argv[1], cmd->argv_len[1]);
     else
-        resp_write_simple(O(c), "PONG");
+        resp_write_simple(node_client_out(c), "PONG");
 }
 
 static void cmd_echo(struct node_client *c, const struct resp_cmd *cmd)
 {
-    resp_write_bulk(O(c), cmd->argv[1], cmd->argv_len[1]);
+    resp_write_bulk(node_client_out(c), cmd->argv[1], cmd->argv_len[1]);
 }
 
 static void cmd_get(struct node_client *c, const struct resp_cmd *cmd)
 {
-    struct node *n = N(c);
+    struct node *n = node_client_node(c);
     struct entry e;
     if (lookup(n, cmd->argv[1], cmd->argv_len[1], &e)) {
         n->server.stats.keyspace_hits++;
-        resp_write_bulk(O(c), e.value, e.value_len);
+        resp_write_bulk(node_client_out(c), e.value, e.value_len);
     } else {
         n->server.stats.keyspace_misses++;
-        resp_write_null(O(c));
+        resp_write_null(node_client_out(c));
     }
 }
 
 static void cmd_set(struct node_client *c, const struct resp_cmd *cmd)
 {
-    struct node *n = N(c);
+    struct node *n = node_client_node(c);
     bool nx = false, xx = false, get = false;
     for (size_t i = 3; i < cmd->argc; i++) {
         if (ARG_IS(cmd, i, "NX") && !xx) {
@@ -297,11 +288,12 @@ static void cmd_set(struct node_client *c, const struct resp_cmd *cmd)
             get = true;
         } else if (ARG_IS(cmd, i, "EX") || ARG_IS(cmd, i, "PX") || ARG_IS(cmd, i, "EXAT") ||
                    ARG_IS(cmd, i, "PXAT") || ARG_IS(cmd, i, "KEEPTTL")) {
-            resp_write_error(O(c), "ERR expiry (EX/PX/EXAT/PXAT/KEEPTTL) is not supported: "
-                                   "gossipkv keys do not expire");
+            resp_write_error(node_client_out(c),
+                             "ERR expiry (EX/PX/EXAT/PXAT/KEEPTTL) is not supported: "
+                             "gossipkv keys do not expire");
             return;
         } else {
-            resp_write_error(O(c), "ERR syntax error");
+            resp_write_error(node_client_out(c), "ERR syntax error");
             return;
         }
     }
@@ -318,9 +310,9 @@ static void cmd_set(struct node_client *c, const struct resp_cmd *cmd)
     }
     if ((nx && exists) || (xx && !exists)) {
         if (get && exists)
-            resp_write_bulk(O(c), scratch->data, scratch->len);
+            resp_write_bulk(node_client_out(c), scratch->data, scratch->len);
         else
-            resp_write_null(O(c));
+            resp_write_null(node_client_out(c));
         return;
     }
     int rc = do_put(n, key, klen, cmd->argv[2], cmd->argv_len[2]);
@@ -330,17 +322,17 @@ static void cmd_set(struct node_client *c, const struct resp_cmd *cmd)
     }
     if (get) {
         if (exists)
-            resp_write_bulk(O(c), scratch->data, scratch->len);
+            resp_write_bulk(node_client_out(c), scratch->data, scratch->len);
         else
-            resp_write_null(O(c));
+            resp_write_null(node_client_out(c));
     } else {
-        resp_buf_append(O(c), "+OK\r\n", 5);
+        resp_buf_append(node_client_out(c), "+OK\r\n", 5);
     }
 }
 
 static void cmd_del(struct node_client *c, const struct resp_cmd *cmd)
 {
-    struct node *n = N(c);
+    struct node *n = node_client_node(c);
     long long deleted = 0;
     for (size_t i = 1; i < cmd->argc; i++) {
         /* Out-of-range keys cannot exist anywhere: nothing to delete. */
@@ -357,7 +349,7 @@ static void cmd_del(struct node_client *c, const struct resp_cmd *cmd)
         }
         deleted += existed;
     }
-    resp_write_int(O(c), deleted);
+    resp_write_int(node_client_out(c), deleted);
 }
 
 static void cmd_exists(struct node_client *c, const struct resp_cmd *cmd)
@@ -365,15 +357,17 @@ static void cmd_exists(struct node_client *c, const struct resp_cmd *cmd)
     long long count = 0;
     for (size_t i = 1; i < cmd->argc; i++) {
         struct entry e;
-        count += lookup(N(c), cmd->argv[i], cmd->argv_len[i], &e);
+        count += lookup(node_client_node(c), cmd->argv[i], cmd->argv_len[i], &e);
     }
-    resp_write_int(O(c), count);
+    resp_write_int(node_client_out(c), count);
 }
 
 static void cmd_type(struct node_client *c, const struct resp_cmd *cmd)
 {
     struct entry e;
-    resp_write_simple(O(c), lookup(N(c), cmd->argv[1], cmd->argv_len[1], &e) ? "string" : "none");
+    resp_write_simple(node_client_out(c),
+                      lookup(node_client_node(c), cmd->argv[1], cmd->argv_len[1], &e) ? "string"
+                                                                                      : "none");
 }
 
 /* MGET looks its keys up STORE_GET_BATCH_MAX at a time with
@@ -382,8 +376,8 @@ static void cmd_type(struct node_client *c, const struct resp_cmd *cmd)
  * key of a bad length answers nil, as for GET. */
 static void cmd_mget(struct node_client *c, const struct resp_cmd *cmd)
 {
-    struct node *n = N(c);
-    resp_write_array(O(c), (long long)cmd->argc - 1);
+    struct node *n = node_client_node(c);
+    resp_write_array(node_client_out(c), (long long)cmd->argc - 1);
     for (size_t i = 1; i < cmd->argc; i += STORE_GET_BATCH_MAX) {
         uint32_t m = (uint32_t)(cmd->argc - i < STORE_GET_BATCH_MAX ? cmd->argc - i
                                                                      : STORE_GET_BATCH_MAX);
@@ -396,15 +390,15 @@ static void cmd_mget(struct node_client *c, const struct resp_cmd *cmd)
             for (uint32_t j = 0; j < m; j++)
                 rcs[j] = GKV_EINVAL; /* cannot happen: m is in range */
         }
-        if (O(c)->failed)
+        if (node_client_out(c)->failed)
             return; /* over client-output-buffer-limit: the server cuts it */
         for (uint32_t j = 0; j < m; j++) {
             if (rcs[j] == 0 && !entry_is_tombstone(&e[j])) {
                 n->server.stats.keyspace_hits++;
-                resp_write_bulk(O(c), e[j].value, e[j].value_len);
+                resp_write_bulk(node_client_out(c), e[j].value, e[j].value_len);
             } else {
                 n->server.stats.keyspace_misses++;
-                resp_write_null(O(c));
+                resp_write_null(node_client_out(c));
             }
         }
     }
@@ -419,7 +413,7 @@ bool node_pairs_fit(struct node_client *c, const struct resp_cmd *cmd)
             reply_store_error(c, GKV_EKEYSIZE);
             return false;
         }
-        if (cmd->argv_len[i + 1] > N(c)->cfg.max_value_bytes) {
+        if (cmd->argv_len[i + 1] > node_client_node(c)->cfg.max_value_bytes) {
             reply_store_error(c, GKV_EVALSIZE);
             return false;
         }
@@ -429,9 +423,9 @@ bool node_pairs_fit(struct node_client *c, const struct resp_cmd *cmd)
 
 static void cmd_mset(struct node_client *c, const struct resp_cmd *cmd)
 {
-    struct node *n = N(c);
+    struct node *n = node_client_node(c);
     if (cmd->argc % 2 == 0) {
-        resp_write_error(O(c), "ERR wrong number of arguments for 'mset' command");
+        resp_write_error(node_client_out(c), "ERR wrong number of arguments for 'mset' command");
         return;
     }
     if (!node_pairs_fit(c, cmd))
@@ -443,15 +437,15 @@ static void cmd_mset(struct node_client *c, const struct resp_cmd *cmd)
             return;
         }
     }
-    resp_write_simple(O(c), "OK");
+    resp_write_simple(node_client_out(c), "OK");
 }
 
 static void cmd_dbsize(struct node_client *c, const struct resp_cmd *cmd)
 {
     (void)cmd;
     struct store_stats st;
-    store_stats(N(c)->store, &st);
-    resp_write_int(O(c), (long long)st.entries);
+    store_stats(node_client_node(c)->store, &st);
+    resp_write_int(node_client_out(c), (long long)st.entries);
 }
 
 struct scan_ctx {
@@ -485,10 +479,10 @@ static int scan_collect_cb(void *arg, const struct entry *e)
 
 static void cmd_scan(struct node_client *c, const struct resp_cmd *cmd)
 {
-    struct node *n = N(c);
+    struct node *n = node_client_node(c);
     char cur[32];
     if (cmd->argv_len[1] == 0 || cmd->argv_len[1] >= sizeof(cur)) {
-        resp_write_error(O(c), "ERR invalid cursor");
+        resp_write_error(node_client_out(c), "ERR invalid cursor");
         return;
     }
     memcpy(cur, cmd->argv[1], cmd->argv_len[1]);
@@ -496,20 +490,20 @@ static void cmd_scan(struct node_client *c, const struct resp_cmd *cmd)
     char *end;
     uint64_t cursor = strtoull(cur, &end, 10);
     if (*end || cur[0] == '-' || cur[0] == '+' || cur[0] == ' ') {
-        resp_write_error(O(c), "ERR invalid cursor");
+        resp_write_error(node_client_out(c), "ERR invalid cursor");
         return;
     }
     long long count = 10; /* Redis default */
-    struct scan_ctx sc = {.keys = O(c), .type_ok = true};
+    struct scan_ctx sc = {.keys = node_client_out(c), .type_ok = true};
     for (size_t i = 2; i < cmd->argc; i++) {
         bool more = i + 1 < cmd->argc;
         if (ARG_IS(cmd, i, "COUNT") && more) {
             if (!parse_ll(cmd->argv[i + 1], cmd->argv_len[i + 1], &count)) {
-                resp_write_error(O(c), "ERR value is not an integer or out of range");
+                resp_write_error(node_client_out(c), "ERR value is not an integer or out of range");
                 return;
             }
             if (count < 1) {
-                resp_write_error(O(c), "ERR syntax error");
+                resp_write_error(node_client_out(c), "ERR syntax error");
                 return;
             }
             i++;
@@ -523,7 +517,7 @@ static void cmd_scan(struct node_client *c, const struct resp_cmd *cmd)
             sc.type_ok = ARG_IS(cmd, i + 1, "string");
             i++;
         } else {
-            resp_write_error(O(c), "ERR syntax error");
+            resp_write_error(node_client_out(c), "ERR syntax error");
             return;
         }
     }
@@ -532,26 +526,26 @@ static void cmd_scan(struct node_client *c, const struct resp_cmd *cmd)
         count = SCAN_COUNT_MAX;
     /* Keys go straight into the reply, under the output limit; the header
      * (cursor, count) fills the gap once they are known. */
-    size_t at = resp_buf_gap_open(O(c), SCAN_HEADER_MAX);
+    size_t at = resp_buf_gap_open(node_client_out(c), SCAN_HEADER_MAX);
     int rc = store_scan(n->store, &cursor, (uint32_t)count, scan_collect_cb, &sc);
-    if (O(c)->failed)
+    if (node_client_out(c)->failed)
         return;
     if (rc != 0) {
-        O(c)->len = at;
-        resp_write_errorf(O(c), "ERR scan failed: %s", gkv_strerror(rc));
+        node_client_out(c)->len = at;
+        resp_write_errorf(node_client_out(c), "ERR scan failed: %s", gkv_strerror(rc));
         return;
     }
     char hdr[SCAN_HEADER_MAX];
     char cbuf[24];
     int cl = snprintf(cbuf, sizeof(cbuf), "%" PRIu64, cursor);
     int hl = snprintf(hdr, sizeof(hdr), "*2\r\n$%d\r\n%s\r\n*%lld\r\n", cl, cbuf, sc.n);
-    resp_buf_gap_close(O(c), at, SCAN_HEADER_MAX, hdr, (size_t)hl);
+    resp_buf_gap_close(node_client_out(c), at, SCAN_HEADER_MAX, hdr, (size_t)hl);
 }
 
 static void cmd_keys(struct node_client *c, const struct resp_cmd *cmd)
 {
-    struct node *n = N(c);
-    struct scan_ctx sc = {.keys = O(c), .type_ok = true};
+    struct node *n = node_client_node(c);
+    struct scan_ctx sc = {.keys = node_client_out(c), .type_ok = true};
     sc.pat = cmd->argv[1];
     sc.pat_len = cmd->argv_len[1];
     if (sc.pat_len == 1 && sc.pat[0] == '*')
@@ -559,19 +553,19 @@ static void cmd_keys(struct node_client *c, const struct resp_cmd *cmd)
     uint64_t cursor = 0;
     /* One full pass (as Redis, O(keys)); the reply is bounded by the
      * output limit, and the pass stops as soon as the reply reaches it. */
-    size_t at = resp_buf_gap_open(O(c), COUNT_HEADER_MAX);
+    size_t at = resp_buf_gap_open(node_client_out(c), COUNT_HEADER_MAX);
     do {
         if (store_scan(n->store, &cursor, 4096, scan_collect_cb, &sc) != 0)
             break;
-    } while (cursor != 0 && !O(c)->failed);
+    } while (cursor != 0 && !node_client_out(c)->failed);
     char hdr[COUNT_HEADER_MAX];
     int hl = snprintf(hdr, sizeof(hdr), "*%lld\r\n", sc.n);
-    resp_buf_gap_close(O(c), at, COUNT_HEADER_MAX, hdr, (size_t)hl);
+    resp_buf_gap_close(node_client_out(c), at, COUNT_HEADER_MAX, hdr, (size_t)hl);
 }
 
 static void cmd_info(struct node_client *c, const struct resp_cmd *cmd)
 {
-    struct node *n = N(c);
+    struct node *n = node_client_node(c);
     char section[64] = "default";
     if (cmd->argc >= 2) {
         size_t l = cmd->argv_len[1] < sizeof(section) - 1 ? cmd->argv_len[1] : sizeof(section) - 1;
@@ -581,7 +575,7 @@ static void cmd_info(struct node_client *c, const struct resp_cmd *cmd)
     struct resp_buf *scratch = &n->server.scratch;
     scratch->len = 0;
     node_info(n, section, scratch);
-    resp_write_bulk(O(c), scratch->data, scratch->len);
+    resp_write_bulk(node_client_out(c), scratch->data, scratch->len);
     scratch->len = 0;
 }
 
@@ -600,18 +594,20 @@ static bool password_ok(const char *want, const uint8_t *pass, size_t len)
 static bool auth_check(struct node_client *c, const uint8_t *user, size_t user_len,
                        const uint8_t *pass, size_t pass_len)
 {
-    struct node *n = N(c);
+    struct node *n = node_client_node(c);
     bool admin = user && user_len == 5 && memcmp(user, "admin", 5) == 0;
     if (!admin && !n->cfg.requirepass[0]) {
-        resp_write_error(O(c), "ERR AUTH <password> called without any password configured for "
-                               "the default user. Are you sure your configuration is correct?");
+        resp_write_error(node_client_out(c),
+                         "ERR AUTH <password> called without any password configured for "
+                         "the default user. Are you sure your configuration is correct?");
         return false;
     }
     const char *want = admin ? n->cfg.admin_password : n->cfg.requirepass;
     bool user_ok = admin || !user || (user_len == 7 && memcmp(user, "default", 7) == 0);
     if (!user_ok || !want[0] || !password_ok(want, pass, pass_len)) {
         n->server.stats.auth_failures++;
-        resp_write_error(O(c), "WRONGPASS invalid username-password pair or user is disabled.");
+        resp_write_error(node_client_out(c),
+                         "WRONGPASS invalid username-password pair or user is disabled.");
         return false;
     }
     node_client_set_authed(c, true);
@@ -623,17 +619,17 @@ static bool auth_check(struct node_client *c, const uint8_t *user, size_t user_l
  * admin-password configured nobody is. */
 static bool admin_ok(struct node_client *c, const char *what)
 {
-    struct node *n = N(c);
+    struct node *n = node_client_node(c);
     if (node_client_admin(c))
         return true;
     n->server.stats.noperm_refused++;
     if (!n->cfg.admin_password[0])
-        resp_write_errorf(O(c),
+        resp_write_errorf(node_client_out(c),
                           "NOPERM '%s' is an admin command and this node has no "
                           "admin-password: set one, then AUTH admin <password>",
                           what);
     else
-        resp_write_errorf(O(c),
+        resp_write_errorf(node_client_out(c),
                           "NOPERM this user has no permissions to run the '%s' command: "
                           "AUTH admin <admin-password> first",
                           what);
@@ -643,14 +639,14 @@ static bool admin_ok(struct node_client *c, const char *what)
 static void cmd_auth(struct node_client *c, const struct resp_cmd *cmd)
 {
     if (cmd->argc > 3) {
-        resp_write_error(O(c), "ERR syntax error");
+        resp_write_error(node_client_out(c), "ERR syntax error");
         return;
     }
     bool ok = cmd->argc == 2 ? auth_check(c, NULL, 0, cmd->argv[1], cmd->argv_len[1])
                              : auth_check(c, cmd->argv[1], cmd->argv_len[1], cmd->argv[2],
                                           cmd->argv_len[2]);
     if (ok)
-        resp_write_simple(O(c), "OK");
+        resp_write_simple(node_client_out(c), "OK");
 }
 
 static void cmd_hello(struct node_client *c, const struct resp_cmd *cmd)
@@ -659,11 +655,13 @@ static void cmd_hello(struct node_client *c, const struct resp_cmd *cmd)
     if (cmd->argc >= 2) {
         long long ver;
         if (!parse_ll(cmd->argv[1], cmd->argv_len[1], &ver)) {
-            resp_write_error(O(c), "ERR Protocol version is not an integer or out of range");
+            resp_write_error(node_client_out(c),
+                             "ERR Protocol version is not an integer or out of range");
             return;
         }
         if (ver != 2) {
-            resp_write_error(O(c), "NOPROTO sorry, this protocol version is not supported.");
+            resp_write_error(node_client_out(c),
+                             "NOPROTO sorry, this protocol version is not supported.");
             return;
         }
         i = 2;
@@ -676,27 +674,29 @@ static void cmd_hello(struct node_client *c, const struct resp_cmd *cmd)
             i += 2;
         } else if (ARG_IS(cmd, i, "SETNAME") && i + 1 < cmd->argc) {
             if (node_client_set_name(c, cmd->argv[i + 1], cmd->argv_len[i + 1]) != 0) {
-                resp_write_error(O(c), "ERR Client names cannot contain spaces, newlines or "
-                                       "special characters.");
+                resp_write_error(node_client_out(c),
+                                 "ERR Client names cannot contain spaces, newlines or "
+                                 "special characters.");
                 return;
             }
             i++;
         } else {
-            resp_write_errorf(O(c), "ERR Syntax error in HELLO option '%.*s'",
+            resp_write_errorf(node_client_out(c), "ERR Syntax error in HELLO option '%.*s'",
                               (int)(cmd->argv_len[i] > 64 ? 64 : cmd->argv_len[i]),
                               (const char *)cmd->argv[i]);
             return;
         }
     }
     if (!node_client_authed(c)) {
-        N(c)->server.stats.noauth_refused++;
-        resp_write_error(O(c), "NOAUTH HELLO must be called with the client already "
-                               "authenticated, otherwise the HELLO <proto> AUTH <user> <pass> "
-                               "option can be used to authenticate the client and select the "
-                               "RESP protocol version at the same time");
+        node_client_node(c)->server.stats.noauth_refused++;
+        resp_write_error(node_client_out(c),
+                         "NOAUTH HELLO must be called with the client already "
+                         "authenticated, otherwise the HELLO <proto> AUTH <user> <pass> "
+                         "option can be used to authenticate the client and select the "
+                         "RESP protocol version at the same time");
         return;
     }
-    struct resp_buf *o = O(c);
+    struct resp_buf *o = node_client_out(c);
     resp_write_array(o, 14);
     resp_write_bulk_str(o, "server");
     resp_write_bulk_str(o, "gossipkv");
@@ -718,20 +718,20 @@ static void cmd_select(struct node_client *c, const struct resp_cmd *cmd)
 {
     long long db;
     if (!parse_ll(cmd->argv[1], cmd->argv_len[1], &db)) {
-        resp_write_error(O(c), "ERR value is not an integer or out of range");
+        resp_write_error(node_client_out(c), "ERR value is not an integer or out of range");
         return;
     }
     if (db != 0) {
-        resp_write_error(O(c), "ERR DB index is out of range");
+        resp_write_error(node_client_out(c), "ERR DB index is out of range");
         return;
     }
-    resp_write_simple(O(c), "OK");
+    resp_write_simple(node_client_out(c), "OK");
 }
 
 static void cmd_quit(struct node_client *c, const struct resp_cmd *cmd)
 {
     (void)cmd;
-    resp_write_simple(O(c), "OK");
+    resp_write_simple(node_client_out(c), "OK");
     node_client_close_after_reply(c);
 }
 
@@ -751,7 +751,7 @@ static void client_list_cb(void *arg, const struct node_client_view *v)
 
 static void cmd_client(struct node_client *c, const struct resp_cmd *cmd)
 {
-    struct resp_buf *o = O(c);
+    struct resp_buf *o = node_client_out(c);
     if (ARG_IS(cmd, 1, "SETNAME") && cmd->argc == 3) {
         if (node_client_set_name(c, cmd->argv[2], cmd->argv_len[2]) != 0) {
             resp_write_error(o, "ERR Client names cannot contain spaces, newlines or special "
@@ -773,7 +773,7 @@ static void cmd_client(struct node_client *c, const struct resp_cmd *cmd)
         /* Lines go straight into the reply, under the output limit. */
         struct client_list_ctx ctx = {.b = o};
         size_t at = resp_buf_gap_open(o, COUNT_HEADER_MAX);
-        node_server_each_client(&N(c)->server, client_list_cb, &ctx);
+        node_server_each_client(&node_client_node(c)->server, client_list_cb, &ctx);
         char hdr[COUNT_HEADER_MAX];
         int hl = snprintf(hdr, sizeof(hdr), "$%zu\r\n",
                           o->failed ? (size_t)0 : o->len - at - COUNT_HEADER_MAX);
@@ -796,8 +796,8 @@ static const char *const redis_compat[][2] = {
 
 static void cmd_config(struct node_client *c, const struct resp_cmd *cmd)
 {
-    struct node *n = N(c);
-    struct resp_buf *o = O(c);
+    struct node *n = node_client_node(c);
+    struct resp_buf *o = node_client_out(c);
     if (!ARG_IS(cmd, 1, "GET")) {
         if ((ARG_IS(cmd, 1, "SET") || ARG_IS(cmd, 1, "RESETSTAT")) &&
             !admin_ok(c, ARG_IS(cmd, 1, "SET") ? "config|set" : "config|resetstat"))
@@ -866,8 +866,8 @@ static const char *state_name(enum gossip_member_state s)
 static void cmd_members(struct node_client *c, const struct resp_cmd *cmd)
 {
     (void)cmd;
-    struct node *n = N(c);
-    struct resp_buf *o = O(c);
+    struct node *n = node_client_node(c);
+    struct resp_buf *o = node_client_out(c);
     if (!n->gossip) {
         resp_write_array(o, 1);
         resp_write_array(o, 4);
@@ -905,8 +905,8 @@ static const char *member_name_of(struct node *n, uint64_t id)
 
 static void cmd_version(struct node_client *c, const struct resp_cmd *cmd)
 {
-    struct node *n = N(c);
-    struct resp_buf *o = O(c);
+    struct node *n = node_client_node(c);
+    struct resp_buf *o = node_client_out(c);
     struct entry e;
     if (cmd->argv_len[1] == 0 || cmd->argv_len[1] > GKV_KEY_MAX ||
         store_get(n->store, cmd->argv[1], cmd->argv_len[1], &e) != 0) {
@@ -946,8 +946,8 @@ static void cmd_version(struct node_client *c, const struct resp_cmd *cmd)
 
 static void cmd_keyring(struct node_client *c, const struct resp_cmd *cmd)
 {
-    struct node *n = N(c);
-    struct resp_buf *o = O(c);
+    struct node *n = node_client_node(c);
+    struct resp_buf *o = node_client_out(c);
     if (!n->keyring) {
         resp_write_error(o, "ERR this node runs --insecure: it has no keyring");
         return;
@@ -1127,7 +1127,7 @@ static void write_command_info(struct resp_buf *o, const struct command *cmd)
 
 static void cmd_command(struct node_client *c, const struct resp_cmd *cmd)
 {
-    struct resp_buf *o = O(c);
+    struct resp_buf *o = node_client_out(c);
     if (cmd->argc == 1) {
         resp_write_array(o, (long long)NCOMMANDS);
         for (size_t i = 0; i < NCOMMANDS; i++)
@@ -1159,7 +1159,7 @@ static void cmd_command(struct node_client *c, const struct resp_cmd *cmd)
 
 void node_command_exec(struct node_client *c, const struct resp_cmd *cmd)
 {
-    struct node *n = N(c);
+    struct node *n = node_client_node(c);
     const struct command *t = lookup_command(cmd->argv[0], cmd->argv_len[0]);
     if (!t) {
         n->server.stats.unknown_commands++;
@@ -1175,7 +1175,8 @@ void node_command_exec(struct node_client *c, const struct resp_cmd *cmd)
                 break;
             k += (size_t)w < sizeof(args) - k ? (size_t)w : sizeof(args) - k - 1;
         }
-        resp_write_errorf(O(c), "ERR unknown command '%.*s', with args beginning with: %s",
+        resp_write_errorf(node_client_out(c),
+                          "ERR unknown command '%.*s', with args beginning with: %s",
                           (int)(cmd->argv_len[0] > 128 ? 128 : cmd->argv_len[0]),
                           (const char *)cmd->argv[0], args);
         return;
@@ -1183,12 +1184,13 @@ void node_command_exec(struct node_client *c, const struct resp_cmd *cmd)
     if ((t->arity > 0 && cmd->argc != (size_t)t->arity) ||
         (t->arity < 0 && cmd->argc < (size_t)-t->arity)) {
         n->server.stats.arity_errors++;
-        resp_write_errorf(O(c), "ERR wrong number of arguments for '%s' command", t->name);
+        resp_write_errorf(node_client_out(c), "ERR wrong number of arguments for '%s' command",
+                          t->name);
         return;
     }
     if (!node_client_authed(c) && !(t->flags & CMD_NOAUTH)) {
         n->server.stats.noauth_refused++;
-        resp_write_error(O(c), "NOAUTH Authentication required.");
+        resp_write_error(node_client_out(c), "NOAUTH Authentication required.");
         return;
     }
     if ((t->flags & CMD_ADMIN) && !((t->flags & CMD_OPT_IN) && !n->cfg.admin_password[0]) &&

@@ -29,9 +29,6 @@
 #define FLUSH_CHUNK_SLOTS 512u
 #define RANDOMKEY_CHUNK_SLOTS 256u
 
-#define N(c) node_client_node(c)
-#define O(c) node_client_out(c)
-
 static bool same_arg(const struct resp_cmd *cmd, size_t i, size_t j)
 {
     return cmd->argv_len[i] == cmd->argv_len[j] &&
@@ -56,23 +53,23 @@ static int copy_value(struct node *n, const struct entry *e, const struct resp_c
 /* RENAME and RENAMENX (the table sends both here). */
 void node_cmd_rename(struct node_client *c, const struct resp_cmd *cmd)
 {
-    struct node *n = N(c);
+    struct node *n = node_client_node(c);
     bool nx = cmd->argv_len[0] == 8; /* "renamenx" */
     struct entry e;
     if (!node_key_lookup(n, cmd->argv[1], cmd->argv_len[1], &e)) {
-        resp_write_error(O(c), "ERR no such key");
+        resp_write_error(node_client_out(c), "ERR no such key");
         return;
     }
     if (same_arg(cmd, 1, 2)) {
         if (nx)
-            resp_write_int(O(c), 0);
+            resp_write_int(node_client_out(c), 0);
         else
-            resp_write_simple(O(c), "OK");
+            resp_write_simple(node_client_out(c), "OK");
         return;
     }
     struct entry d;
     if (nx && node_key_lookup(n, cmd->argv[2], cmd->argv_len[2], &d)) {
-        resp_write_int(O(c), 0);
+        resp_write_int(node_client_out(c), 0);
         return;
     }
     if (nx) /* the lookup of the target may have moved the borrowed value */
@@ -83,15 +80,15 @@ void node_cmd_rename(struct node_client *c, const struct resp_cmd *cmd)
     if (rc != 0)
         node_reply_store_error(c, rc);
     else if (nx)
-        resp_write_int(O(c), 1);
+        resp_write_int(node_client_out(c), 1);
     else
-        resp_write_simple(O(c), "OK");
+        resp_write_simple(node_client_out(c), "OK");
 }
 
 /* COPY source destination [DB destination-db] [REPLACE] */
 void node_cmd_copy(struct node_client *c, const struct resp_cmd *cmd)
 {
-    struct node *n = N(c);
+    struct node *n = node_client_node(c);
     bool replace = false;
     for (size_t j = 3; j < cmd->argc; j++) {
         if (node_arg_is(cmd, j, "REPLACE")) {
@@ -100,30 +97,30 @@ void node_cmd_copy(struct node_client *c, const struct resp_cmd *cmd)
             long long db;
             if (!resp_str2ll(cmd->argv[j + 1], cmd->argv_len[j + 1], &db) || db < INT32_MIN ||
                 db > INT32_MAX) {
-                resp_write_error(O(c), "ERR value is not an integer or out of range");
+                resp_write_error(node_client_out(c), "ERR value is not an integer or out of range");
                 return;
             }
             if (db != 0) {
-                resp_write_error(O(c), "ERR DB index is out of range");
+                resp_write_error(node_client_out(c), "ERR DB index is out of range");
                 return;
             }
             j++;
         } else {
-            resp_write_error(O(c), "ERR syntax error");
+            resp_write_error(node_client_out(c), "ERR syntax error");
             return;
         }
     }
     if (same_arg(cmd, 1, 2)) {
-        resp_write_error(O(c), "ERR source and destination objects are the same");
+        resp_write_error(node_client_out(c), "ERR source and destination objects are the same");
         return;
     }
     struct entry e, d;
     if (!node_key_lookup(n, cmd->argv[1], cmd->argv_len[1], &e)) {
-        resp_write_int(O(c), 0);
+        resp_write_int(node_client_out(c), 0);
         return;
     }
     if (!replace && node_key_lookup(n, cmd->argv[2], cmd->argv_len[2], &d)) {
-        resp_write_int(O(c), 0);
+        resp_write_int(node_client_out(c), 0);
         return;
     }
     node_key_lookup(n, cmd->argv[1], cmd->argv_len[1], &e);
@@ -131,7 +128,7 @@ void node_cmd_copy(struct node_client *c, const struct resp_cmd *cmd)
     if (rc != 0)
         node_reply_store_error(c, rc);
     else
-        resp_write_int(O(c), 1);
+        resp_write_int(node_client_out(c), 1);
 }
 
 static int randomkey_cb(void *arg, const struct entry *e)
@@ -147,24 +144,25 @@ static int randomkey_cb(void *arg, const struct entry *e)
 void node_cmd_randomkey(struct node_client *c, const struct resp_cmd *cmd)
 {
     (void)cmd;
-    struct node *n = N(c);
+    struct node *n = node_client_node(c);
     struct store_stats st;
     store_stats(n->store, &st);
     if (st.entries == 0) {
-        resp_write_null(O(c));
+        resp_write_null(node_client_out(c));
         return;
     }
     uint64_t cursor;
     node_random(&cursor, sizeof(cursor));
-    size_t before = O(c)->len;
+    size_t before = node_client_out(c)->len;
     for (uint32_t walked = 0; walked < NODE_RANDOMKEY_MAX_SLOTS; walked += RANDOMKEY_CHUNK_SLOTS) {
-        if (store_scan(n->store, &cursor, RANDOMKEY_CHUNK_SLOTS, randomkey_cb, O(c)) != 0)
+        if (store_scan(n->store, &cursor, RANDOMKEY_CHUNK_SLOTS, randomkey_cb,
+                       node_client_out(c)) != 0)
             break;
-        if (O(c)->len != before || O(c)->failed)
+        if (node_client_out(c)->len != before || node_client_out(c)->failed)
             return;
         /* cursor 0 after the top of hash space: the walk wraps around */
     }
-    resp_write_null(O(c));
+    resp_write_null(node_client_out(c));
 }
 
 /* ------------------------------------------------------------ FLUSHALL */
@@ -245,10 +243,10 @@ void node_flush_tick(struct node *n)
 /* FLUSHDB / FLUSHALL [ASYNC|SYNC]: both modes do the same (see the top). */
 void node_cmd_flush(struct node_client *c, const struct resp_cmd *cmd)
 {
-    struct node *n = N(c);
+    struct node *n = node_client_node(c);
     if (cmd->argc > 2 ||
         (cmd->argc == 2 && !node_arg_is(cmd, 1, "SYNC") && !node_arg_is(cmd, 1, "ASYNC"))) {
-        resp_write_error(O(c), "ERR syntax error");
+        resp_write_error(node_client_out(c), "ERR syntax error");
         return;
     }
     struct store_stats st;
@@ -262,7 +260,7 @@ void node_cmd_flush(struct node_client *c, const struct resp_cmd *cmd)
     if (rc != 0)
         node_reply_store_error(c, rc);
     else
-        resp_write_simple(O(c), "OK");
+        resp_write_simple(node_client_out(c), "OK");
 }
 
 /* FUNCTION FLUSH [ASYNC|SYNC]: gossipkv has no functions (no scripting),
@@ -274,12 +272,12 @@ void node_cmd_function(struct node_client *c, const struct resp_cmd *cmd)
     if (node_arg_is(cmd, 1, "FLUSH")) {
         if (cmd->argc > 3 ||
             (cmd->argc == 3 && !node_arg_is(cmd, 2, "SYNC") && !node_arg_is(cmd, 2, "ASYNC")))
-            resp_write_error(O(c), "ERR syntax error");
+            resp_write_error(node_client_out(c), "ERR syntax error");
         else
-            resp_write_simple(O(c), "OK");
+            resp_write_simple(node_client_out(c), "OK");
         return;
     }
-    resp_write_errorf(O(c), "ERR FUNCTION %.*s is not supported: gossipkv has no functions",
-                      (int)(cmd->argv_len[1] > 64 ? 64 : cmd->argv_len[1]),
-                      (const char *)cmd->argv[1]);
+    resp_write_errorf(
+        node_client_out(c), "ERR FUNCTION %.*s is not supported: gossipkv has no functions",
+        (int)(cmd->argv_len[1] > 64 ? 64 : cmd->argv_len[1]), (const char *)cmd->argv[1]);
 }

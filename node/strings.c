@@ -30,9 +30,6 @@
  * Redis does (reading past a value's end answers 0). */
 #define REDIS_BULK_MAX_BYTES (512ull * 1024 * 1024)
 
-#define N(c) node_client_node(c)
-#define O(c) node_client_out(c)
-
 static bool arg_ll(const struct resp_cmd *cmd, size_t i, long long *out)
 {
     return resp_str2ll(cmd->argv[i], cmd->argv_len[i], out);
@@ -43,12 +40,12 @@ static bool arg_ll(const struct resp_cmd *cmd, size_t i, long long *out)
  * cannot be allocated. */
 static uint8_t *value_scratch(struct node_client *c, size_t len, const uint8_t *old, size_t old_len)
 {
-    struct resp_buf *b = &N(c)->server.scratch;
+    struct resp_buf *b = &node_client_node(c)->server.scratch;
     b->len = 0;
     b->failed = false;
     uint8_t *p = resp_buf_reserve(b, len ? len : 1);
     if (!p) {
-        resp_write_error(O(c), "ERR out of memory");
+        resp_write_error(node_client_out(c), "ERR out of memory");
         return NULL;
     }
     if (old_len)
@@ -62,7 +59,7 @@ static uint8_t *value_scratch(struct node_client *c, size_t len, const uint8_t *
  * length (APPEND, SETRANGE), else the store's error. */
 static int put_scratch(struct node_client *c, const struct resp_cmd *cmd)
 {
-    struct node *n = N(c);
+    struct node *n = node_client_node(c);
     struct resp_buf *b = &n->server.scratch;
     int rc = node_key_put(n, cmd->argv[1], cmd->argv_len[1], b->data, b->len);
     if (rc != 0)
@@ -72,17 +69,17 @@ static int put_scratch(struct node_client *c, const struct resp_cmd *cmd)
 
 void node_cmd_setnx(struct node_client *c, const struct resp_cmd *cmd)
 {
-    struct node *n = N(c);
+    struct node *n = node_client_node(c);
     struct entry e;
     if (node_key_lookup(n, cmd->argv[1], cmd->argv_len[1], &e)) {
-        resp_write_int(O(c), 0);
+        resp_write_int(node_client_out(c), 0);
         return;
     }
     int rc = node_key_put(n, cmd->argv[1], cmd->argv_len[1], cmd->argv[2], cmd->argv_len[2]);
     if (rc != 0)
         node_reply_store_error(c, rc);
     else
-        resp_write_int(O(c), 1);
+        resp_write_int(node_client_out(c), 1);
 }
 
 /* GETSET and GETDEL: the old value is copied to scratch before the write
@@ -90,7 +87,7 @@ void node_cmd_setnx(struct node_client *c, const struct resp_cmd *cmd)
  * write is stored. */
 static void get_then_write(struct node_client *c, const struct resp_cmd *cmd, bool del)
 {
-    struct node *n = N(c);
+    struct node *n = node_client_node(c);
     struct resp_buf *b = &n->server.scratch;
     struct entry e;
     bool exists = node_key_lookup(n, cmd->argv[1], cmd->argv_len[1], &e);
@@ -99,7 +96,7 @@ static void get_then_write(struct node_client *c, const struct resp_cmd *cmd, bo
     if (exists)
         resp_buf_append(b, e.value, e.value_len);
     if (b->failed) {
-        resp_write_error(O(c), "ERR out of memory");
+        resp_write_error(node_client_out(c), "ERR out of memory");
         return;
     }
     int rc = 0;
@@ -112,9 +109,9 @@ static void get_then_write(struct node_client *c, const struct resp_cmd *cmd, bo
     if (rc != 0)
         node_reply_store_error(c, rc);
     else if (exists)
-        resp_write_bulk(O(c), b->data, b->len);
+        resp_write_bulk(node_client_out(c), b->data, b->len);
     else
-        resp_write_null(O(c));
+        resp_write_null(node_client_out(c));
     b->len = 0;
 }
 
@@ -130,15 +127,15 @@ void node_cmd_getdel(struct node_client *c, const struct resp_cmd *cmd)
 
 void node_cmd_msetnx(struct node_client *c, const struct resp_cmd *cmd)
 {
-    struct node *n = N(c);
+    struct node *n = node_client_node(c);
     if (cmd->argc % 2 == 0) {
-        resp_write_error(O(c), "ERR wrong number of arguments for 'msetnx' command");
+        resp_write_error(node_client_out(c), "ERR wrong number of arguments for 'msetnx' command");
         return;
     }
     for (size_t i = 1; i < cmd->argc; i += 2) {
         struct entry e;
         if (node_key_lookup(n, cmd->argv[i], cmd->argv_len[i], &e)) {
-            resp_write_int(O(c), 0);
+            resp_write_int(node_client_out(c), 0);
             return;
         }
     }
@@ -152,24 +149,24 @@ void node_cmd_msetnx(struct node_client *c, const struct resp_cmd *cmd)
             return;
         }
     }
-    resp_write_int(O(c), 1);
+    resp_write_int(node_client_out(c), 1);
 }
 
 void node_cmd_strlen(struct node_client *c, const struct resp_cmd *cmd)
 {
     struct entry e;
-    bool exists = node_key_lookup(N(c), cmd->argv[1], cmd->argv_len[1], &e);
-    resp_write_int(O(c), exists ? (long long)e.value_len : 0);
+    bool exists = node_key_lookup(node_client_node(c), cmd->argv[1], cmd->argv_len[1], &e);
+    resp_write_int(node_client_out(c), exists ? (long long)e.value_len : 0);
 }
 
 void node_cmd_append(struct node_client *c, const struct resp_cmd *cmd)
 {
-    struct node *n = N(c);
+    struct node *n = node_client_node(c);
     struct entry e;
     bool exists = node_key_lookup(n, cmd->argv[1], cmd->argv_len[1], &e);
     size_t old_len = exists ? e.value_len : 0;
     if (exists && old_len + cmd->argv_len[2] > n->cfg.max_value_bytes) {
-        resp_write_error(O(c), ERR_TOO_BIG);
+        resp_write_error(node_client_out(c), ERR_TOO_BIG);
         return;
     }
     uint8_t *p = value_scratch(c, old_len + cmd->argv_len[2], exists ? e.value : NULL, old_len);
@@ -177,7 +174,7 @@ void node_cmd_append(struct node_client *c, const struct resp_cmd *cmd)
         return;
     memcpy(p + old_len, cmd->argv[2], cmd->argv_len[2]);
     if (put_scratch(c, cmd) == 0)
-        resp_write_int(O(c), (long long)(old_len + cmd->argv_len[2]));
+        resp_write_int(node_client_out(c), (long long)(old_len + cmd->argv_len[2]));
     n->server.scratch.len = 0;
 }
 
@@ -203,41 +200,41 @@ void node_cmd_getrange(struct node_client *c, const struct resp_cmd *cmd)
 {
     long long start, end;
     if (!arg_ll(cmd, 2, &start) || !arg_ll(cmd, 3, &end)) {
-        resp_write_error(O(c), ERR_NOT_INT);
+        resp_write_error(node_client_out(c), ERR_NOT_INT);
         return;
     }
     struct entry e;
-    if (!node_key_lookup(N(c), cmd->argv[1], cmd->argv_len[1], &e)) {
-        resp_write_bulk(O(c), "", 0);
+    if (!node_key_lookup(node_client_node(c), cmd->argv[1], cmd->argv_len[1], &e)) {
+        resp_write_bulk(node_client_out(c), "", 0);
         return;
     }
     if ((start < 0 && end < 0 && start > end) || !clamp_range(&start, &end, (long long)e.value_len))
-        resp_write_bulk(O(c), "", 0);
+        resp_write_bulk(node_client_out(c), "", 0);
     else
-        resp_write_bulk(O(c), e.value + start, (size_t)(end - start + 1));
+        resp_write_bulk(node_client_out(c), e.value + start, (size_t)(end - start + 1));
 }
 
 void node_cmd_setrange(struct node_client *c, const struct resp_cmd *cmd)
 {
-    struct node *n = N(c);
+    struct node *n = node_client_node(c);
     long long offset;
     if (!arg_ll(cmd, 2, &offset)) {
-        resp_write_error(O(c), ERR_NOT_INT);
+        resp_write_error(node_client_out(c), ERR_NOT_INT);
         return;
     }
     if (offset < 0) {
-        resp_write_error(O(c), "ERR offset is out of range");
+        resp_write_error(node_client_out(c), "ERR offset is out of range");
         return;
     }
     size_t vlen = cmd->argv_len[3];
     struct entry e;
     bool exists = node_key_lookup(n, cmd->argv[1], cmd->argv_len[1], &e);
     if (vlen == 0) { /* nothing to set: the current length, no write */
-        resp_write_int(O(c), exists ? (long long)e.value_len : 0);
+        resp_write_int(node_client_out(c), exists ? (long long)e.value_len : 0);
         return;
     }
     if ((unsigned long long)offset + vlen > n->cfg.max_value_bytes) {
-        resp_write_error(O(c), ERR_TOO_BIG);
+        resp_write_error(node_client_out(c), ERR_TOO_BIG);
         return;
     }
     size_t old_len = exists ? e.value_len : 0;
@@ -247,7 +244,7 @@ void node_cmd_setrange(struct node_client *c, const struct resp_cmd *cmd)
         return;
     memcpy(p + offset, cmd->argv[3], vlen);
     if (put_scratch(c, cmd) == 0)
-        resp_write_int(O(c), (long long)new_len);
+        resp_write_int(node_client_out(c), (long long)new_len);
     n->server.scratch.len = 0;
 }
 
@@ -270,19 +267,20 @@ static int lcs_parse(struct node_client *c, const struct resp_cmd *cmd, struct l
             o->withmatchlen = true;
         } else if (node_arg_is(cmd, j, "MINMATCHLEN") && more) {
             if (!arg_ll(cmd, j + 1, &o->minmatchlen)) {
-                resp_write_error(O(c), ERR_NOT_INT);
+                resp_write_error(node_client_out(c), ERR_NOT_INT);
                 return -1;
             }
             if (o->minmatchlen < 0)
                 o->minmatchlen = 0;
             j++;
         } else {
-            resp_write_error(O(c), "ERR syntax error");
+            resp_write_error(node_client_out(c), "ERR syntax error");
             return -1;
         }
     }
     if (o->len && o->idx) {
-        resp_write_error(O(c), "ERR If you want both the length and indexes, please just use IDX.");
+        resp_write_error(node_client_out(c),
+                         "ERR If you want both the length and indexes, please just use IDX.");
         return -1;
     }
     return 0;
@@ -349,8 +347,8 @@ static long long lcs_walk(struct resp_buf *o, const uint32_t *t, const uint8_t *
 
 void node_cmd_lcs(struct node_client *c, const struct resp_cmd *cmd)
 {
-    struct node *n = N(c);
-    struct resp_buf *o = O(c);
+    struct node *n = node_client_node(c);
+    struct resp_buf *o = node_client_out(c);
     struct lcs_opts op = {0};
     if (lcs_parse(c, cmd, &op) != 0)
         return;
@@ -439,15 +437,15 @@ static bool bit_offset(const struct resp_cmd *cmd, size_t i, unsigned long long 
 
 void node_cmd_setbit(struct node_client *c, const struct resp_cmd *cmd)
 {
-    struct node *n = N(c);
+    struct node *n = node_client_node(c);
     unsigned long long off;
     if (!bit_offset(cmd, 2, n->cfg.max_value_bytes, &off)) {
-        resp_write_error(O(c), ERR_BIT_OFFSET);
+        resp_write_error(node_client_out(c), ERR_BIT_OFFSET);
         return;
     }
     long long on;
     if (!arg_ll(cmd, 3, &on) || (on & ~1LL)) {
-        resp_write_error(O(c), "ERR bit is not an integer or out of range");
+        resp_write_error(node_client_out(c), "ERR bit is not an integer or out of range");
         return;
     }
     size_t byte = (size_t)(off >> 3);
@@ -458,7 +456,7 @@ void node_cmd_setbit(struct node_client *c, const struct resp_cmd *cmd)
     int old = byte < old_len ? (e.value[byte] >> bit) & 1 : 0;
     /* Redis writes when the key is created, grows, or the bit changes. */
     if (exists && byte < old_len && old == on) {
-        resp_write_int(O(c), old);
+        resp_write_int(node_client_out(c), old);
         return;
     }
     size_t new_len = byte + 1 > old_len ? byte + 1 : old_len;
@@ -467,7 +465,7 @@ void node_cmd_setbit(struct node_client *c, const struct resp_cmd *cmd)
         return;
     p[byte] = (uint8_t)((p[byte] & ~(1u << bit)) | ((unsigned)on << bit));
     if (put_scratch(c, cmd) == 0)
-        resp_write_int(O(c), old);
+        resp_write_int(node_client_out(c), old);
     n->server.scratch.len = 0;
 }
 
@@ -475,14 +473,15 @@ void node_cmd_getbit(struct node_client *c, const struct resp_cmd *cmd)
 {
     unsigned long long off;
     if (!bit_offset(cmd, 2, REDIS_BULK_MAX_BYTES, &off)) {
-        resp_write_error(O(c), ERR_BIT_OFFSET);
+        resp_write_error(node_client_out(c), ERR_BIT_OFFSET);
         return;
     }
     struct entry e;
     int v = 0;
-    if (node_key_lookup(N(c), cmd->argv[1], cmd->argv_len[1], &e) && (off >> 3) < e.value_len)
+    if (node_key_lookup(node_client_node(c), cmd->argv[1], cmd->argv_len[1], &e) &&
+        (off >> 3) < e.value_len)
         v = (e.value[off >> 3] >> (7 - (off & 7))) & 1;
-    resp_write_int(O(c), v);
+    resp_write_int(node_client_out(c), v);
 }
 
 static int bit_at(const uint8_t *p, long long i)
@@ -510,37 +509,37 @@ static int bit_unit(struct node_client *c, const struct resp_cmd *cmd, size_t i)
         return 0;
     if (node_arg_is(cmd, i, "BIT"))
         return 1;
-    resp_write_error(O(c), "ERR syntax error");
+    resp_write_error(node_client_out(c), "ERR syntax error");
     return -1;
 }
 
 void node_cmd_bitcount(struct node_client *c, const struct resp_cmd *cmd)
 {
     struct entry e;
-    if (!node_key_lookup(N(c), cmd->argv[1], cmd->argv_len[1], &e)) {
-        resp_write_int(O(c), 0); /* Redis answers before reading the range */
+    if (!node_key_lookup(node_client_node(c), cmd->argv[1], cmd->argv_len[1], &e)) {
+        resp_write_int(node_client_out(c), 0); /* Redis answers before reading the range */
         return;
     }
     long long len = (long long)e.value_len, sb = 0, eb = len * 8 - 1;
     if (cmd->argc == 4 || cmd->argc == 5) {
         long long start, end;
         if (!arg_ll(cmd, 2, &start) || !arg_ll(cmd, 3, &end)) {
-            resp_write_error(O(c), ERR_NOT_INT);
+            resp_write_error(node_client_out(c), ERR_NOT_INT);
             return;
         }
         if (start < 0 && end < 0 && start > end) {
-            resp_write_int(O(c), 0);
+            resp_write_int(node_client_out(c), 0);
             return;
         }
         int isbit = bit_unit(c, cmd, 4);
         if (isbit < 0)
             return;
         if (!bit_range(start, end, isbit, len, &sb, &eb)) {
-            resp_write_int(O(c), 0);
+            resp_write_int(node_client_out(c), 0);
             return;
         }
     } else if (cmd->argc != 2) {
-        resp_write_error(O(c), "ERR syntax error");
+        resp_write_error(node_client_out(c), "ERR syntax error");
         return;
     }
     long long count = 0, i = sb;
@@ -550,7 +549,7 @@ void node_cmd_bitcount(struct node_client *c, const struct resp_cmd *cmd)
         count += __builtin_popcount(e.value[i >> 3]);
     for (; i <= eb; i++)
         count += bit_at(e.value, i);
-    resp_write_int(O(c), count);
+    resp_write_int(node_client_out(c), count);
 }
 
 /* First bit equal to want in bits [sb, eb], or -1. */
@@ -573,17 +572,17 @@ void node_cmd_bitpos(struct node_client *c, const struct resp_cmd *cmd)
 {
     long long want;
     if (!arg_ll(cmd, 2, &want)) {
-        resp_write_error(O(c), ERR_NOT_INT);
+        resp_write_error(node_client_out(c), ERR_NOT_INT);
         return;
     }
     if (want != 0 && want != 1) {
-        resp_write_error(O(c), "ERR The bit argument must be 1 or 0.");
+        resp_write_error(node_client_out(c), "ERR The bit argument must be 1 or 0.");
         return;
     }
     struct entry e;
-    if (!node_key_lookup(N(c), cmd->argv[1], cmd->argv_len[1], &e)) {
+    if (!node_key_lookup(node_client_node(c), cmd->argv[1], cmd->argv_len[1], &e)) {
         /* An absent key is an endless run of zero bits. */
-        resp_write_int(O(c), want ? -1 : 0);
+        resp_write_int(node_client_out(c), want ? -1 : 0);
         return;
     }
     long long len = (long long)e.value_len, sb = 0, eb = len * 8 - 1;
@@ -591,7 +590,7 @@ void node_cmd_bitpos(struct node_client *c, const struct resp_cmd *cmd)
     if (cmd->argc >= 4 && cmd->argc <= 6) {
         long long start, end = 0;
         if (!arg_ll(cmd, 3, &start)) {
-            resp_write_error(O(c), ERR_NOT_INT);
+            resp_write_error(node_client_out(c), ERR_NOT_INT);
             return;
         }
         int isbit = cmd->argc == 6 ? bit_unit(c, cmd, 5) : 0;
@@ -599,7 +598,7 @@ void node_cmd_bitpos(struct node_client *c, const struct resp_cmd *cmd)
             return;
         if (cmd->argc >= 5) {
             if (!arg_ll(cmd, 4, &end)) {
-                resp_write_error(O(c), ERR_NOT_INT);
+                resp_write_error(node_client_out(c), ERR_NOT_INT);
                 return;
             }
             end_given = true;
@@ -607,15 +606,15 @@ void node_cmd_bitpos(struct node_client *c, const struct resp_cmd *cmd)
             end = len - 1;
         }
         if (!bit_range(start, end, isbit, len, &sb, &eb)) {
-            resp_write_int(O(c), -1);
+            resp_write_int(node_client_out(c), -1);
             return;
         }
     } else if (cmd->argc != 3) {
-        resp_write_error(O(c), "ERR syntax error");
+        resp_write_error(node_client_out(c), "ERR syntax error");
         return;
     }
     if (len == 0) {
-        resp_write_int(O(c), -1);
+        resp_write_int(node_client_out(c), -1);
         return;
     }
     long long pos = bit_find(e.value, sb, eb, (int)want);
@@ -623,14 +622,14 @@ void node_cmd_bitpos(struct node_client *c, const struct resp_cmd *cmd)
      * zeros, so the answer is the first bit after the range. */
     if (pos < 0 && want == 0 && !end_given)
         pos = eb + 1;
-    resp_write_int(O(c), pos);
+    resp_write_int(node_client_out(c), pos);
 }
 
 /* ------------------------------------------------------------ missing */
 
 void node_cmd_needs_expiry(struct node_client *c, const struct resp_cmd *cmd)
 {
-    resp_write_errorf(O(c),
+    resp_write_errorf(node_client_out(c),
                       "ERR '%.*s' is not supported: gossipkv keys do not expire yet (an expiry "
                       "must be part of the entry's version so every node agrees on it)",
                       (int)cmd->argv_len[0], (const char *)cmd->argv[0]);
@@ -638,7 +637,7 @@ void node_cmd_needs_expiry(struct node_client *c, const struct resp_cmd *cmd)
 
 void node_cmd_needs_counter(struct node_client *c, const struct resp_cmd *cmd)
 {
-    resp_write_errorf(O(c),
+    resp_write_errorf(node_client_out(c),
                       "ERR '%.*s' is not supported: it needs a counter entry type (increments "
                       "at two nodes at once would lose one side under last-writer-wins)",
                       (int)cmd->argv_len[0], (const char *)cmd->argv[0]);
