@@ -119,3 +119,24 @@ uint32_t entry_bucket(const void *key, size_t key_len, unsigned bits)
         bits = 32;
     return (uint32_t)(siphash(entry_bucket_key, key, key_len) >> (64 - bits));
 }
+
+/* The purge cutoff (entry.h). Quantized so that nodes whose clocks differ
+ * by less than a step mostly compute the same value: a digest that leaves
+ * out purgeable tombstones then matches between a node that purged them and
+ * one that has not yet. */
+uint64_t entry_purge_cutoff_hlc(uint64_t now_ms, uint64_t grace_ms)
+{
+    if (grace_ms == 0)
+        grace_ms = ENTRY_TOMBSTONE_GRACE_DEFAULT_MS;
+    if (now_ms <= grace_ms)
+        return 0;
+    uint64_t step = grace_ms / 16u;
+    if (step > ENTRY_PURGE_STEP_MAX_MS)
+        step = ENTRY_PURGE_STEP_MAX_MS;
+    if (step == 0)
+        step = 1;
+    uint64_t ms = (now_ms - grace_ms) / step * step;
+    if (ms > HLC_MS(UINT64_MAX))
+        ms = HLC_MS(UINT64_MAX);
+    return HLC_MAKE(ms, 0);
+}

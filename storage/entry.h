@@ -152,6 +152,44 @@ enum merge_result entry_merge(const struct entry *local, const struct entry *inc
  * anti-entropy bucket hashes; identical on every node (no per-node secret). */
 uint64_t entry_version_hash(const struct entry *e);
 
+/* ---------------------------------------------------------- purge bound */
+
+/* Tombstone grace default (Cassandra gc_grace_seconds is 10 days; one day
+ * here: a node down longer than this must rejoin empty). */
+#define ENTRY_TOMBSTONE_GRACE_DEFAULT_MS (24ull * 3600u * 1000u)
+/* The purge cutoff moves in steps of grace/16, at most this: every node with
+ * the same grace and clocks within a step computes the same cutoff
+ * (docs/ARCHITECTURE.md, "Tombstone purge"). */
+#define ENTRY_PURGE_STEP_MAX_MS 60000u
+
+/* The shared purge cutoff at wall time now_ms: an HLC; versions dead since
+ * before it are purgeable. floor((now_ms - grace_ms) / step) * step in the
+ * ms part, step = min(grace_ms / 16, ENTRY_PURGE_STEP_MAX_MS), at least 1;
+ * 0 while now_ms <= grace_ms. Monotonic in now_ms. A pure function of its
+ * arguments, so two nodes agree on it except within |clock skew| of a step
+ * boundary. grace_ms 0 means ENTRY_TOMBSTONE_GRACE_DEFAULT_MS. */
+uint64_t entry_purge_cutoff_hlc(uint64_t now_ms, uint64_t grace_ms);
+
+/* The HLC since which e is dead: its own HLC for a tombstone, UINT64_MAX for
+ * a live value (never purgeable). Entry kinds that die later (expiry) extend
+ * this one function; everything that decides purgeability goes through it. */
+static inline uint64_t entry_dead_since_hlc(const struct entry *e)
+{
+    return entry_is_tombstone(e) ? e->hlc : UINT64_MAX;
+}
+
+/* The one purge predicate: e is dead since before the cutoff. A purgeable
+ * entry is purged locally, left out of anti-entropy digests and repairs,
+ * and dropped when a peer sends it (docs/ARCHITECTURE.md). */
+static inline bool entry_purgeable_at(const struct entry *e, uint64_t cutoff_hlc)
+{
+    return entry_dead_since_hlc(e) < cutoff_hlc;
+}
+static inline bool entry_purgeable(const struct entry *e, uint64_t now_ms, uint64_t grace_ms)
+{
+    return entry_purgeable_at(e, entry_purge_cutoff_hlc(now_ms, grace_ms));
+}
+
 /* The anti-entropy bucket of a key among 2^bits buckets: the same on every
  * node (a fixed, cluster-wide hash, not the store's placement secret). */
 uint32_t entry_bucket(const void *key, size_t key_len, unsigned bits);

@@ -31,7 +31,7 @@
 #define STORE_MIN_CAPACITY 16u
 /* Tombstone grace when the config says 0: 24 h (Cassandra gc_grace is 10 days;
  * a day is enough for a node to come back or be replaced). */
-#define STORE_TOMBSTONE_GRACE_DEFAULT_MS (24ull * 3600 * 1000)
+#define STORE_TOMBSTONE_GRACE_DEFAULT_MS ENTRY_TOMBSTONE_GRACE_DEFAULT_MS
 #define STORE_BATCH_MS_DEFAULT 100u
 /* Initial values.gkv size beyond its prologue page. */
 #define STORE_VALUES_INITIAL_BYTES (256u * 1024u)

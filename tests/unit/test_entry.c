@@ -1244,6 +1244,39 @@ static void test_merge_total_order_on_arbitrary_entries(void **state)
     }
 }
 
+/* The purge cutoff is quantized and shared: clocks a little apart agree
+ * except near a step boundary, it never moves back, and only dead entries
+ * fall below it. */
+static void test_purge_cutoff_is_stepped_and_only_dead_entries_are_purgeable(void **state)
+{
+    (void)state;
+    const uint64_t day = 24ull * 3600 * 1000, t0 = 1700000000000ull;
+    assert_int_equal(entry_purge_cutoff_hlc(day, day), 0);
+    assert_int_equal(entry_purge_cutoff_hlc(t0, 0), entry_purge_cutoff_hlc(t0, day));
+    /* a day's grace moves in 60 s steps: two clocks 400 ms apart inside
+     * one step compute the same cutoff */
+    uint64_t base = (t0 - day) / 60000 * 60000 + day;
+    assert_int_equal(entry_purge_cutoff_hlc(base + 100, day),
+                     entry_purge_cutoff_hlc(base + 500, day));
+    assert_int_equal(HLC_MS(entry_purge_cutoff_hlc(base + 100, day)), base - day);
+    /* a 32 s grace moves in 2 s steps */
+    assert_int_equal(HLC_MS(entry_purge_cutoff_hlc(t0 + 32000 + 3999, 32000)), t0 + 2000);
+    uint64_t prev = 0;
+    for (uint64_t now = t0; now < t0 + 200000; now += 777) {
+        uint64_t c = entry_purge_cutoff_hlc(now, 30000);
+        assert_true(c >= prev);
+        assert_true(HLC_MS(c) <= now - 30000);
+        prev = c;
+    }
+    struct entry e;
+    memset(&e, 0, sizeof(e));
+    e.hlc = HLC_MAKE(t0, 5);
+    assert_false(entry_purgeable(&e, t0 + 2 * day, day)); /* live: never */
+    e.flags = ENTRY_TOMBSTONE;
+    assert_false(entry_purgeable(&e, t0 + day, day));
+    assert_true(entry_purgeable(&e, t0 + day + 60001, day));
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -1285,6 +1318,7 @@ int main(void)
         cmocka_unit_test(test_merge_causal_histories_converge_in_any_order),
         cmocka_unit_test(test_merge_causal_histories_with_pruned_clocks_converge_in_any_order),
         cmocka_unit_test(test_merge_total_order_on_arbitrary_entries),
+        cmocka_unit_test(test_purge_cutoff_is_stepped_and_only_dead_entries_are_purgeable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
