@@ -4,7 +4,8 @@
 # dpkg-deb --info/--contents and lintian (no error, no warning), installs it
 # with dpkg, checks what postinst made (system user, 0700 data directory,
 # config readable by the service only), checks the systemd unit (started if
-# systemd is PID 1, else `systemd-analyze verify`), runs the installed binary
+# systemd is PID 1, as test_systemd.sh arranges, else `systemd-analyze
+# verify`), runs the installed binary
 # as the gossipkv user on the installed config, then purges the package and
 # checks the user and data are gone. The purge also runs on failure (trap).
 # Needs root (dpkg); exit 77 (skipped) otherwise. Ports 24700-24799.
