@@ -23,11 +23,13 @@
  *                                when replies are queued (a reader that never
  *                                reads is idle)
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/errors.h"
 #include "node/addr.h"
+#include "node/client_detached.h"
 #include "node/log.h"
 #include "node/metrics.h"
 #include "node/node.h"
@@ -49,6 +51,7 @@ struct node_client {
     struct resp_buf out;  /* replies being written (uv_write in flight) */
     uv_write_t wreq;
     bool writing, closing, close_after_reply, authed, admin, listed;
+    bool detached; /* no socket: node_client_feed in, node_client_take out */
     uint64_t id;
     uint64_t created_ms, last_ms; /* loop time; last_ms: last read or write progress */
     uint64_t soft_since_ms;       /* over the soft output limit since (0: not over) */
@@ -170,7 +173,8 @@ static void client_close(struct node_client *c)
         srv->nclients--;
         c->listed = false;
     }
-    uv_close((uv_handle_t *)&c->tcp, on_close);
+    if (!c->detached) /* a detached client is freed by node_client_free_detached */
+        uv_close((uv_handle_t *)&c->tcp, on_close);
 }
 
 static void client_flush(struct node_client *c);
@@ -335,6 +339,14 @@ static void client_process(struct node_client *c)
     }
 }
 
+/* The parser refused to grow (a limit): answer its error, then close. */
+static void client_input_refused(struct node_client *c)
+{
+    count_parse_error(c);
+    resp_write_error(&c->pend, resp_parser_error(&c->parser));
+    c->close_after_reply = true;
+}
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     (void)buf;
@@ -343,10 +355,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     if (nread < 0) {
         if (nread == UV_ENOBUFS && resp_parser_error(&c->parser)) {
-            /* The parser refused to grow: answer its error, then close. */
-            count_parse_error(c);
-            resp_write_error(&c->pend, resp_parser_error(&c->parser));
-            c->close_after_reply = true;
+            client_input_refused(c);
             uv_read_stop(s);
             client_flush(c);
             return;
@@ -371,6 +380,30 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     else if (resp_parser_pending(&c->parser) == 0)
         resp_parser_shrink(&c->parser, c->authed ? CLIENT_KEEP_IN_BYTES : 0);
     client_flush(c);
+}
+
+/* Before AUTH when a password is set; the parser with the limits that go
+ * with it. */
+static void client_setup(struct node_client *c)
+{
+    c->authed = c->srv->node->cfg.requirepass[0] == 0;
+    struct resp_limits lim;
+    client_limits(c, &lim);
+    resp_parser_init(&c->parser, &lim);
+}
+
+/* An id, and a place in the server's list (CLIENT LIST, maxclients). */
+static void client_list(struct node_client *c)
+{
+    struct node_server *srv = c->srv;
+    c->id = ++srv->next_client_id;
+    c->created_ms = c->last_ms = uv_now(srv->node->loop);
+    c->listed = true;
+    c->next = srv->clients;
+    if (srv->clients)
+        srv->clients->prev = c;
+    srv->clients = c;
+    srv->nclients++;
 }
 
 static void on_connection(uv_stream_t *listener, int status)
@@ -403,10 +436,7 @@ static void on_connection(uv_stream_t *listener, int status)
         node_addr_format((struct sockaddr *)&ss, c->addr, sizeof(c->addr));
     else
         strcpy(c->addr, "?");
-    c->authed = srv->node->cfg.requirepass[0] == 0;
-    struct resp_limits lim;
-    client_limits(c, &lim);
-    resp_parser_init(&c->parser, &lim);
+    client_setup(c);
     if (srv->nclients >= srv->node->cfg.maxclients) {
         /* As Redis: tell the client why, best effort, then close. */
         static const char msg[] = "-ERR max number of clients reached\r\n";
@@ -417,23 +447,21 @@ static void on_connection(uv_stream_t *listener, int status)
         return;
     }
     uv_tcp_nodelay(&c->tcp, 1);
-    c->id = ++srv->next_client_id;
-    c->created_ms = c->last_ms = uv_now(srv->node->loop);
-    c->listed = true;
-    c->next = srv->clients;
-    if (srv->clients)
-        srv->clients->prev = c;
-    srv->clients = c;
-    srv->nclients++;
+    client_list(c);
     if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
         client_close(c);
 }
 
-int node_server_start(struct node_server *srv, struct node *node)
+void node_server_init(struct node_server *srv, struct node *node)
 {
     memset(srv, 0, sizeof(*srv));
     srv->node = node;
     resp_buf_init(&srv->scratch);
+}
+
+int node_server_start(struct node_server *srv, struct node *node)
+{
+    node_server_init(srv, node);
     struct sockaddr_storage ss;
     if (node_addr_resolve(node->cfg.client_addr, &ss) != 0) {
         node_log(NODE_LOG_ERROR, "bad client address", "addr=%s", node->cfg.client_addr);
@@ -521,4 +549,78 @@ void node_server_cron(struct node_server *srv, uint64_t now_mono_ms)
         }
         c = next;
     }
+}
+
+/* ------------------------------------------------ clients with no socket */
+
+int node_client_new_detached(struct node_server *srv, const char *addr, struct node_client **out)
+{
+    *out = NULL;
+    if (srv->nclients >= srv->node->cfg.maxclients) {
+        srv->stats.rejected_connections++;
+        return GKV_EFULL;
+    }
+    struct node_client *c = calloc(1, sizeof(*c));
+    if (!c)
+        return GKV_ENOMEM;
+    c->srv = srv;
+    c->detached = true;
+    srv->stats.connections_received++;
+    snprintf(c->addr, sizeof(c->addr), "%s", addr ? addr : "?");
+    client_setup(c);
+    client_list(c);
+    *out = c;
+    return 0;
+}
+
+void node_client_feed(struct node_client *c, const void *bytes, size_t len)
+{
+    const uint8_t *p = bytes;
+    while (len > 0 && !c->closing && !c->close_after_reply) {
+        uint8_t *dst;
+        size_t avail;
+        size_t chunk = c->authed ? RESP_READ_CHUNK : RESP_UNAUTH_READ_CHUNK;
+        if (resp_parser_reserve(&c->parser, chunk, &dst, &avail) != 0) {
+            if (resp_parser_error(&c->parser))
+                client_input_refused(c);
+            else
+                client_close(c);
+            return;
+        }
+        size_t n = len < avail ? len : avail;
+        memcpy(dst, p, n);
+        resp_parser_commit(&c->parser, n);
+        c->srv->stats.net_input_bytes += (uint64_t)n;
+        c->last_ms = uv_now(c->srv->node->loop);
+        p += n;
+        len -= n;
+        client_process(c);
+    }
+}
+
+size_t node_client_take(struct node_client *c, struct resp_buf *out)
+{
+    size_t n = c->pend.len;
+    if (n == 0)
+        return 0;
+    resp_buf_append(out, c->pend.data, n);
+    c->srv->stats.net_output_bytes += (uint64_t)n;
+    c->pend.len = 0;
+    return n;
+}
+
+bool node_client_done(const struct node_client *c)
+{
+    return c->closing || c->close_after_reply;
+}
+
+void node_client_free_detached(struct node_client *c)
+{
+    if (!c)
+        return;
+    client_close(c);
+    resp_parser_free(&c->parser);
+    resp_buf_free(&c->pend);
+    resp_buf_free(&c->out);
+    free(c);
 }
