@@ -61,6 +61,8 @@ static bool entry_ok(const struct entry *e)
         return false;
     if ((e->flags & ~(uint32_t)ENTRY_TOMBSTONE) != 0)
         return false;
+    if (e->expire_ms > ENTRY_EXPIRE_MAX_MS || (entry_is_tombstone(e) && e->expire_ms))
+        return false;
     if (!entry_is_tombstone(e)) {
         if (e->value_len > GKV_VALUE_HARD_MAX || (e->value == NULL && e->value_len > 0))
             return false;
@@ -233,8 +235,8 @@ static size_t vclock_body_size(const struct vclock *vc)
     return s;
 }
 
-/* An entry map: k, then d (live) or f (tombstone), h, o, and c when the
- * vector clock is not empty. */
+/* An entry map: k, then d (live) or f (tombstone), h, o, c when the
+ * vector clock is not empty, and x (expire_ms) when the value expires. */
 static inline size_t entry_size(const struct entry *e)
 {
     size_t s = 1 + 2 + mpack_size_bin_hdr(e->key_len) + e->key_len;
@@ -245,13 +247,15 @@ static inline size_t entry_size(const struct entry *e)
     s += 2 + mpack_size_uint(e->hlc) + 2 + mpack_size_uint(e->origin);
     if (e->vc.n > 0)
         s += 2 + mpack_size_count(2 * e->vc.n) + vclock_body_size(&e->vc);
+    if (e->expire_ms)
+        s += 2 + mpack_size_uint(e->expire_ms);
     return s;
 }
 
 /* Keys and values are bin (bin8/16/32, never str). */
 static inline void entry_write(msgpack_packer *pk, const struct entry *e)
 {
-    msgpack_pack_map(pk, e->vc.n > 0 ? 5 : 4);
+    msgpack_pack_map(pk, 4u + (e->vc.n > 0) + (e->expire_ms != 0));
     pk_key(pk, 'k');
     msgpack_pack_bin_with_body(pk, e->key, e->key_len);
     if (entry_is_tombstone(e)) {
@@ -272,6 +276,10 @@ static inline void entry_write(msgpack_packer *pk, const struct entry *e)
             pk_uint(pk, e->vc.items[i].node);
             pk_uint(pk, e->vc.items[i].counter);
         }
+    }
+    if (e->expire_ms) {
+        pk_key(pk, 'x');
+        pk_uint(pk, e->expire_ms);
     }
 }
 
@@ -809,6 +817,7 @@ static int dec_entry(struct dec *d, struct entry *e)
     e->value = NULL;
     e->value_len = 0;
     e->flags = 0;
+    e->expire_ms = 0;
     e->vc.n = 0;
     for (uint32_t i = 0; i < pairs; i++) {
         int c = dec_key(r, DEPTH_LIST_ITEM);
@@ -851,6 +860,12 @@ static int dec_entry(struct dec *d, struct entry *e)
             if ((rc = once(&seen, c)) < 0 || (rc = dec_vclock(r, &e->vc)) < 0)
                 return rc;
             break;
+        case 'x':
+            if ((rc = once(&seen, c)) < 0 || (rc = mpack_read_uint(r, &e->expire_ms)) < 0)
+                return rc;
+            if (e->expire_ms == 0 || e->expire_ms > ENTRY_EXPIRE_MAX_MS)
+                return GKV_EDECODE;
+            break;
         default:
             if ((rc = skip_value(r, DEPTH_LIST_ITEM)) < 0)
                 return rc;
@@ -862,6 +877,8 @@ static int dec_entry(struct dec *d, struct entry *e)
     /* A live entry has a value (maybe empty); a tombstone has none. */
     if (entry_is_tombstone(e) == ((seen & F('d')) != 0))
         return GKV_EDECODE;
+    if (entry_is_tombstone(e) && e->expire_ms)
+        return GKV_EDECODE; /* a tombstone never expires */
     return 0;
 }
 
@@ -1200,7 +1217,8 @@ static bool member_eq(const struct wire_member *a, const struct wire_member *b)
 static bool entry_eq(const struct entry *a, const struct entry *b)
 {
     if (!bytes_eq(a->key, a->key_len, b->key, b->key_len) || a->hlc != b->hlc ||
-        a->origin != b->origin || a->flags != b->flags || a->vc.n != b->vc.n)
+        a->origin != b->origin || a->flags != b->flags || a->expire_ms != b->expire_ms ||
+        a->vc.n != b->vc.n)
         return false;
     if (!entry_is_tombstone(a) && !bytes_eq(a->value, a->value_len, b->value, b->value_len))
         return false;

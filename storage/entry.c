@@ -47,8 +47,9 @@
 
 static const unsigned char entry_bucket_key[16] = "gossipkv-buckets";
 
-/* Size of the version hash's record (layout below). */
+/* Size of the version hash's record (layout below), and with an expiry. */
 #define ENTRY_VH_RECORD_BYTES 48
+#define ENTRY_VH_RECORD_EXPIRE_BYTES 56
 
 static uint64_t get_le64(const uint8_t *p)
 {
@@ -77,6 +78,15 @@ static uint64_t get_le64(const uint8_t *p)
  * tombstone differ from an empty value. (48 bytes rather than seven 8-byte
  * words: one 32-byte stripe and two words, a word fewer to mix.)
  *
+ * A version with an expiry hashes one more word, appended:
+ *
+ *       48    8 expire_ms
+ *
+ * so nodes that disagree on a key's expiry see its bucket differ and
+ * repair it, while a version without one (expire_ms 0) keeps the digest it
+ * had before expiry existed (data directories and peers of that build
+ * agree on every key that never had a TTL).
+ *
  * The vector clock is deliberately left out: two nodes holding the same
  * winning write may have merged different sets of losers' clocks into it,
  * and must still agree that they hold the same version.
@@ -90,14 +100,16 @@ uint64_t entry_version_hash(const struct entry *e)
     const uint8_t *value = e->value_len ? e->value : none;
     /* The record as six little-endian words (flags and key_len share one,
      * value_len and the zero the next). */
-    uint64_t rec[ENTRY_VH_RECORD_BYTES / 8];
+    uint64_t rec[ENTRY_VH_RECORD_EXPIRE_BYTES / 8];
     rec[0] = gkv_ck_le64(e->hlc);
     rec[1] = gkv_ck_le64(e->origin);
     rec[2] = gkv_ck_le64((uint64_t)e->flags | (uint64_t)e->key_len << 32);
     rec[3] = gkv_ck_le64((uint64_t)e->value_len);
     rec[4] = gkv_ck_le64(store__checksum64(key, e->key_len, ENTRY_VH_SEED_KEY));
     rec[5] = gkv_ck_le64(store__checksum64(value, e->value_len, ENTRY_VH_SEED_VALUE));
-    return store__checksum64_inline(rec, sizeof rec, ENTRY_VH_SEED_RECORD);
+    rec[6] = gkv_ck_le64(e->expire_ms);
+    size_t bytes = e->expire_ms ? ENTRY_VH_RECORD_EXPIRE_BYTES : ENTRY_VH_RECORD_BYTES;
+    return store__checksum64_inline(rec, bytes, ENTRY_VH_SEED_RECORD);
 }
 
 /* SipHash-2-4 under key (the halves read little-endian, as crypto_shorthash

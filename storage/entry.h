@@ -108,6 +108,10 @@ bool vclock_valid(const struct vclock *vc);
 
 #define ENTRY_TOMBSTONE 0x1u
 
+/* The largest expire_ms: the HLC's 48-bit ms range (year 10889). Stores,
+ * logs and the wire refuse larger ones. */
+#define ENTRY_EXPIRE_MAX_MS ((UINT64_C(1) << 48) - 1)
+
 /* Memory: key and value point into memory owned by whoever filled the struct
  * (the store's mapping, a decoded packet); the struct never owns them. */
 struct entry {
@@ -118,12 +122,31 @@ struct entry {
     uint64_t hlc;
     uint64_t origin; /* node id of the writer */
     uint32_t flags;  /* ENTRY_TOMBSTONE */
+    /* When the value expires: absolute Unix ms on the cluster's clock (the
+     * HLC's corrected wall time), 0 = never. Part of the version: a change
+     * of expiry is a new write with a new HLC, so the merge rule needs no
+     * second rule for it. Always 0 on a tombstone. */
+    uint64_t expire_ms;
     struct vclock vc;
 };
 
 static inline bool entry_is_tombstone(const struct entry *e)
 {
     return (e->flags & ENTRY_TOMBSTONE) != 0;
+}
+
+/* Has a live value's expiry passed at cluster time now_ms? As Redis
+ * (keyIsExpired): a key is expired once now is past its expiry, so at
+ * now == expire_ms it still reads (PTTL 0). */
+static inline bool entry_is_expired(const struct entry *e, uint64_t now_ms)
+{
+    return e->expire_ms != 0 && now_ms > e->expire_ms;
+}
+
+/* A value that reads as present at now_ms: not a tombstone, not expired. */
+static inline bool entry_is_live(const struct entry *e, uint64_t now_ms)
+{
+    return !entry_is_tombstone(e) && !entry_is_expired(e, now_ms);
 }
 
 enum merge_result {
@@ -136,7 +159,8 @@ enum merge_result {
  * vclock_merge(local.vc, incoming.vc) (the caller applies it).
  *
  * Order: the larger (hlc, origin) wins; on an exact tie a tombstone wins,
- * then the longer value, then the larger value bytes (memcmp), so the order
+ * then the longer value, then the larger value bytes (memcmp), then the
+ * later expiry (0, never, counting as latest), so the order
  * is total and the rule commutative, associative and idempotent. Vector-clock
  * dominance agrees with this order for every causally produced pair (a node
  * observes an entry's HLC before it can overwrite it); *dominance_conflict
@@ -148,7 +172,7 @@ enum merge_result {
 enum merge_result entry_merge(const struct entry *local, const struct entry *incoming,
                               bool *dominance_conflict);
 
-/* A 64-bit digest of a version: (key, hlc, origin, flags, value). Used for
+/* A 64-bit digest of a version: (key, hlc, origin, flags, value, expiry). Used for
  * anti-entropy bucket hashes; identical on every node (no per-node secret). */
 uint64_t entry_version_hash(const struct entry *e);
 

@@ -112,7 +112,11 @@ static_assert(sizeof(struct fmt_slot) == 64, "slot layout");
  * frees such a block, could reuse bytes a live record holds. A read-write
  * open upgrades a version-1 file in place (its wider blocks simply leave
  * gaps); a version-1 build refuses a version-2 file with GKV_EVERSION. */
-#define FMT_VALUES_VERSION 2u
+/* 3: a record may carry an expiry (FMT_REC_EXPIRES). A version-1 or -2
+ * file holds none, so it opens as it is (every expiry 0) and a read-write
+ * open stamps it 3; a build that knows only version 2 refuses a version-3
+ * file with GKV_EVERSION instead of misreading an expiring record. */
+#define FMT_VALUES_VERSION 3u
 #define FMT_VALUES_VERSION_MIN 1u
 
 struct fmt_values_prologue {
@@ -132,11 +136,14 @@ static_assert(sizeof(struct fmt_values_prologue) == 24, "values prologue layout"
 
 /* A record: self-describing, so a slot can be rebuilt from it. Followed by
  * vc_n * 16 bytes of vector clock (node u64, counter u64), then the key,
- * then the value. */
+ * then the value, then (only with FMT_REC_EXPIRES) 8 bytes of expire_ms
+ * (u64, unaligned). The expiry trails the value so that the key and value
+ * stay where every reader looks for them, and a record without an expiry
+ * is byte for byte what it was before expiry existed. */
 struct fmt_record {
     uint32_t magic;     /*  0 FMT_RECORD_MAGIC */
     uint16_t key_len;   /*  4 */
-    uint8_t flags;      /*  6 ENTRY_TOMBSTONE */
+    uint8_t flags;      /*  6 ENTRY_TOMBSTONE | FMT_REC_EXPIRES */
     uint8_t vc_n;       /*  7 */
     uint32_t value_len; /*  8 */
     uint32_t reserved;  /* 12 zero */
@@ -147,9 +154,14 @@ struct fmt_record {
 };
 static_assert(sizeof(struct fmt_record) == 48, "record layout");
 
-#define FMT_RECORD_BYTES(vc_n, key_len, value_len)                                        \
+/* Record flag: an expiry trails the value. A high bit, apart from the
+ * entry flags (entry.h) that records store in the same byte. */
+#define FMT_REC_EXPIRES 0x80u
+#define FMT_REC_EXPIRE_BYTES(flags) (((flags) & FMT_REC_EXPIRES) ? 8u : 0u)
+
+#define FMT_RECORD_BYTES(flags, vc_n, key_len, value_len)                                 \
     ((uint64_t)sizeof(struct fmt_record) + 16u * (uint64_t)(vc_n) + (uint64_t)(key_len) + \
-     (uint64_t)(value_len))
+     (uint64_t)(value_len) + FMT_REC_EXPIRE_BYTES(flags))
 
 /* Checksum seeds: distinct per structure so a block copied to the wrong kind
  * of place never verifies (arbitrary odd constants). */

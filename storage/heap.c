@@ -312,7 +312,7 @@ void store__heap_release(struct store_heap *h)
 
 uint64_t store__record_checksum(const struct fmt_record *r, uint64_t off)
 {
-    uint64_t len = FMT_RECORD_BYTES(r->vc_n, r->key_len, r->value_len);
+    uint64_t len = FMT_RECORD_BYTES(r->flags, r->vc_n, r->key_len, r->value_len);
     uint64_t h =
         store__checksum64_inline(r, offsetof(struct fmt_record, checksum), FMT_SEED_RECORD ^ off);
     return store__checksum64((const uint8_t *)r + sizeof *r, (size_t)(len - sizeof *r), h);
@@ -326,9 +326,10 @@ bool store__record_valid(const struct store_heap *h, uint64_t off)
     const struct fmt_record *r = store__rec(h, off);
     if (r->magic != FMT_RECORD_MAGIC || r->key_len == 0 || r->key_len > GKV_KEY_MAX ||
         r->vc_n > GKV_VCLOCK_MAX || r->value_len > GKV_VALUE_HARD_MAX ||
-        (r->flags & ~ENTRY_TOMBSTONE) != 0)
+        (r->flags & ~(ENTRY_TOMBSTONE | FMT_REC_EXPIRES)) != 0 ||
+        (r->flags & (ENTRY_TOMBSTONE | FMT_REC_EXPIRES)) == (ENTRY_TOMBSTONE | FMT_REC_EXPIRES))
         return false;
-    uint64_t len = FMT_RECORD_BYTES(r->vc_n, r->key_len, r->value_len);
+    uint64_t len = FMT_RECORD_BYTES(r->flags, r->vc_n, r->key_len, r->value_len);
     if (h->file_bytes - off < len)
         return false;
     return store__record_checksum(r, off) == r->checksum;

@@ -8,10 +8,17 @@
  *   3. tombstone    a tombstone beats a value (a delete wins an exact tie)
  *   4. value_len    longer wins
  *   5. value bytes  larger memcmp wins
- *   6. flags        larger wins (only reachable through flag bits this
+ *   6. expire_ms    later wins, 0 (never) counting as the latest
+ *   7. flags        larger wins (only reachable through flag bits this
  *                   version does not define; keeps the order total anyway)
  *
- * Versions equal on all six are the same write: the local one is kept. Since
+ * An expiry is part of the version: every change of it (EXPIRE, PERSIST,
+ * SET with or without EX) is a new write with a new HLC, so step 1 decides
+ * between expiries like between values. Step 6 is reached only by two
+ * different versions under one (hlc, origin), which no correct node makes;
+ * it keeps the order total anyway.
+ *
+ * Versions equal on all seven are the same write: the local one is kept. Since
  * every pair is ordered the same way whichever side is "local", merging is
  * commutative, associative and idempotent: the survivor of any set of
  * versions is the set's maximum, whatever order they arrive in.
@@ -20,7 +27,7 @@
  * when the clocks contradict the decision:
  *   - local's clock dominates (or equals) incoming's, yet incoming wins, or
  *   - incoming's clock strictly dominates local's, yet local wins,
- * except when the two are the same write (step 6 tie), because a node
+ * except when the two are the same write (step 7 tie), because a node
  * forwards its stored version with its merged clock, so one write legitimately
  * travels with different clocks. For causally produced histories with at
  * most GKV_VCLOCK_MAX writers this never fires (property-tested in
@@ -47,6 +54,11 @@ static int entry_order(const struct entry *a, const struct entry *b)
         int c = memcmp(a->value, b->value, a->value_len);
         if (c != 0)
             return c < 0 ? -1 : 1;
+    }
+    if (a->expire_ms != b->expire_ms) {
+        uint64_t xa = a->expire_ms ? a->expire_ms : UINT64_MAX;
+        uint64_t xb = b->expire_ms ? b->expire_ms : UINT64_MAX;
+        return xa < xb ? -1 : 1;
     }
     if (a->flags != b->flags)
         return a->flags < b->flags ? -1 : 1;

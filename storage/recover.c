@@ -332,13 +332,14 @@ static int collect(struct vctx *v, struct store_table *t, bool is_old)
             s->tombstones++;
         else
             s->entries++;
+        s->expiring += e.expire_ms != 0;
         if (sl->hlc > v->max_hlc)
             v->max_hlc = sl->hlc;
         if (sl->epoch > v->max_epoch)
             v->max_epoch = sl->epoch;
         int rc = push_extent(v, sl->rec_off,
                              store__heap_class_bytes(store__heap_class(
-                                 FMT_RECORD_BYTES(sl->vc_n, sl->key_len, sl->value_len))));
+                                 store__record_bytes(store__rec(&s->heap, sl->rec_off)))));
         if (rc != 0)
             return rc;
         if (v->rep->out && v->rep->verbose) {
@@ -348,9 +349,12 @@ static int collect(struct vctx *v, struct store_table *t, bool is_old)
                 fputs(" = ", v->rep->out);
                 print_bytes(v->rep->out, e.value, e.value_len, 64);
             }
-            fprintf(v->rep->out, " hlc=%llu.%llu origin=%llu vc=[",
+            fprintf(v->rep->out, " hlc=%llu.%llu origin=%llu",
                     (unsigned long long)HLC_MS(e.hlc), (unsigned long long)HLC_LOGICAL(e.hlc),
                     (unsigned long long)e.origin);
+            if (e.expire_ms)
+                fprintf(v->rep->out, " expire_ms=%llu", (unsigned long long)e.expire_ms);
+            fputs(" vc=[", v->rep->out);
             for (uint32_t k = 0; k < e.vc.n; k++)
                 fprintf(v->rep->out, "%s%llu:%llu", k ? "," : "",
                         (unsigned long long)e.vc.items[k].node,
@@ -373,7 +377,7 @@ int store__verify(struct store *s, bool repair, struct store_vreport *rep, char 
     struct vctx v = {.s = s, .repair = repair, .rep = rep};
     int rc;
     memset(s->buckets, 0, sizeof s->buckets);
-    s->entries = s->tombstones = 0;
+    s->entries = s->tombstones = s->expiring = 0;
     if ((rc = verify_table(&v, &s->cur)) != 0)
         goto out;
     if (s->growing) {

@@ -139,6 +139,7 @@ void store_stats(const struct store *s, struct store_stats *out)
     *out = s->st;
     out->entries = s->entries;
     out->tombstones = s->tombstones;
+    out->expiring = s->expiring;
     out->capacity = s->cur.cap;
     out->load = s->cur.cap ? (double)(s->entries + s->tombstones) / (double)s->cur.cap : 0;
     out->file_bytes = 0;

@@ -149,6 +149,15 @@ int store_get_batch(struct store *s, uint32_t n, const void *const *keys, const 
 int store_put(struct store *s, const void *key, size_t key_len, const void *value,
               size_t value_len, uint64_t now_ms, struct entry *out);
 
+/* store_put with an expiry: expire_ms is absolute Unix ms on the cluster's
+ * clock (node/ adds the HLC's correction; storage/ reads no clock), 0 =
+ * none, at most ENTRY_EXPIRE_MAX_MS (entry.h; GKV_EINVAL above). The store keeps and
+ * gossips the expiry as part of the version; it never judges whether it
+ * passed: readers do, with entry_is_live(e, now_ms). A value whose expiry
+ * has passed is kept until purged like a tombstone (store_purge_tombstones). */
+int store_put_expire(struct store *s, const void *key, size_t key_len, const void *value,
+                     size_t value_len, uint64_t expire_ms, uint64_t now_ms, struct entry *out);
+
 /* Local delete: writes a tombstone (even if the key is absent, so the delete
  * wins over versions still in flight). *existed (may be NULL) tells whether a
  * live value was there. */
@@ -268,7 +277,8 @@ int store_purge_tombstones(struct store *s, uint64_t now_ms, uint64_t safe_below
                            uint32_t max_slots, uint64_t *purged);
 
 struct store_stats {
-    uint64_t entries;    /* live values */
+    uint64_t entries;    /* values (those whose expiry passed included) */
+    uint64_t expiring;   /* of entries, values with an expiry */
     uint64_t tombstones;
     uint64_t capacity;   /* slots */
     double load;         /* (entries + tombstones) / capacity */

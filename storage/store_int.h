@@ -178,6 +178,11 @@ static inline struct fmt_record *store__rec(const struct store_heap *h, uint64_t
 {
     return (struct fmt_record *)(h->map + off);
 }
+/* Bytes of the record at r (header, clock, key, value, expiry). */
+static inline uint64_t store__record_bytes(const struct fmt_record *r)
+{
+    return FMT_RECORD_BYTES(r->flags, r->vc_n, r->key_len, r->value_len);
+}
 /* Checksum of a record in place (excludes its own checksum field). */
 uint64_t store__record_checksum(const struct fmt_record *r, uint64_t off);
 /* Is [off, off+len of record) inside the file and the record whole and
@@ -520,6 +525,7 @@ struct store {
     struct store_offvec sync_pins;
 
     uint64_t entries, tombstones;
+    uint64_t expiring; /* of entries, values with an expiry (passed or not) */
     uint64_t buckets[STORE_BUCKETS];
     struct store_bix bix; /* which keys each bucket holds (bucketix.c) */
     uint64_t purge_pos;
@@ -777,11 +783,15 @@ static inline void store__entry_fill(struct entry *e, const uint8_t *vp, uint32_
                                      uint64_t hlc, uint64_t origin)
 {
     uint32_t vcn = vc_n < GKV_VCLOCK_MAX ? vc_n : GKV_VCLOCK_MAX;
+    const struct fmt_record *r = (const struct fmt_record *)vp - 1;
     e->key = vp + 16u * vc_n;
     e->key_len = key_len;
     e->value = tomb ? NULL : e->key + key_len;
     e->value_len = tomb ? 0 : value_len;
     e->flags = tomb ? ENTRY_TOMBSTONE : 0;
+    e->expire_ms = 0;
+    if (r->flags & FMT_REC_EXPIRES) /* the 8 bytes after the value */
+        memcpy(&e->expire_ms, e->key + key_len + value_len, 8u);
     e->hlc = hlc;
     e->origin = origin;
     e->vc.n = vcn;

@@ -43,7 +43,7 @@ uint64_t wal_rec_bytes(uint8_t type, const struct entry *e)
 {
     switch (type) {
     case WAL_REC_VERSION:
-        return WAL_REC_BYTES(e->vc.n, e->key_len, e->value_len);
+        return WAL_REC_BYTES(e->vc.n, e->key_len, e->value_len) + (e->expire_ms ? 8u : 0u);
     case WAL_REC_PURGE:
         return WAL_REC_BYTES(0, e->key_len, 0);
     default:
@@ -70,7 +70,7 @@ void wal_rec_encode(uint8_t *dst, uint8_t type, const struct entry *e, uint64_t 
     h.hlc = e->hlc;
     uint8_t *p = dst + sizeof h;
     if (type == WAL_REC_VERSION) {
-        h.flags = (uint8_t)(e->flags & ENTRY_TOMBSTONE);
+        h.flags = (uint8_t)((e->flags & ENTRY_TOMBSTONE) | (e->expire_ms ? WAL_REC_EXPIRES : 0u));
         h.vc_n = (uint8_t)e->vc.n;
         h.key_len = (uint16_t)e->key_len;
         h.value_len = e->value_len;
@@ -80,6 +80,8 @@ void wal_rec_encode(uint8_t *dst, uint8_t type, const struct entry *e, uint64_t 
         memcpy(p, e->key, e->key_len);
         if (e->value_len)
             memcpy(p + e->key_len, e->value, e->value_len);
+        if (e->expire_ms)
+            memcpy(p + e->key_len + e->value_len, &e->expire_ms, 8u);
     } else if (type == WAL_REC_PURGE) {
         h.key_len = (uint16_t)e->key_len;
         memcpy(p, e->key, e->key_len);
@@ -105,7 +107,8 @@ static int rec_shape(const uint8_t *buf, size_t len, struct wal_rec_hdr *h, uint
     switch (h->type) {
     case WAL_REC_VERSION:
         if (h->key_len == 0 || h->key_len > GKV_KEY_MAX || h->vc_n > GKV_VCLOCK_MAX ||
-            (h->flags & ~ENTRY_TOMBSTONE) != 0 || ((h->flags & ENTRY_TOMBSTONE) && h->value_len) ||
+            (h->flags & ~(ENTRY_TOMBSTONE | WAL_REC_EXPIRES)) != 0 ||
+            ((h->flags & ENTRY_TOMBSTONE) && (h->value_len || (h->flags & WAL_REC_EXPIRES))) ||
             h->value_len > GKV_VALUE_HARD_MAX)
             return GKV_ECORRUPT;
         break;
@@ -121,7 +124,8 @@ static int rec_shape(const uint8_t *buf, size_t len, struct wal_rec_hdr *h, uint
     default:
         return GKV_ECORRUPT;
     }
-    *bytes = WAL_REC_BYTES(h->vc_n, h->key_len, h->value_len);
+    *bytes = WAL_REC_BYTES(h->vc_n, h->key_len, h->value_len) +
+             ((h->flags & WAL_REC_EXPIRES) ? 8u : 0u);
     return 0;
 }
 
@@ -141,7 +145,7 @@ int wal_rec_decode(const uint8_t *buf, size_t len, uint64_t gen, uint64_t off, u
     const uint8_t *p = buf + sizeof h;
     out->hlc = h.hlc;
     out->origin = h.origin;
-    out->flags = h.flags;
+    out->flags = h.flags & ENTRY_TOMBSTONE;
     out->vc.n = h.vc_n;
     memcpy(out->vc.items, p, 16u * h.vc_n);
     p += 16u * h.vc_n;
@@ -151,6 +155,11 @@ int wal_rec_decode(const uint8_t *buf, size_t len, uint64_t gen, uint64_t off, u
     out->key_len = h.key_len;
     out->value = h.value_len ? p + h.key_len : NULL;
     out->value_len = h.value_len;
+    if (h.flags & WAL_REC_EXPIRES) {
+        memcpy(&out->expire_ms, p + h.key_len + h.value_len, 8u);
+        if (out->expire_ms == 0 || out->expire_ms > ENTRY_EXPIRE_MAX_MS)
+            return GKV_ECORRUPT;
+    }
     *type = h.type;
     *used = (size_t)bytes;
     return 0;

@@ -77,11 +77,13 @@ struct wal_prologue {
 static_assert(sizeof(struct wal_prologue) == 32, "log prologue layout");
 
 /* A record header, followed by vc_n * 16 bytes of vector clock, the key and
- * the value (no padding: the log is read with read/mmap, never in place). */
+ * the value, and with WAL_REC_EXPIRES the value's expire_ms (u64); no
+ * padding: the log is read with read/mmap, never in place. */
+#define WAL_REC_EXPIRES 0x80u /* flags: an expiry follows the value (as FMT_REC_EXPIRES) */
 struct wal_rec_hdr {
     uint32_t magic;     /*  0 WAL_REC_MAGIC */
     uint8_t type;       /*  4 enum wal_rec_type */
-    uint8_t flags;      /*  5 ENTRY_TOMBSTONE (VERSION) */
+    uint8_t flags;      /*  5 ENTRY_TOMBSTONE | WAL_REC_EXPIRES (VERSION) */
     uint8_t vc_n;       /*  6 vector clock items (VERSION), else 0 */
     uint8_t reserved;   /*  7 zero */
     uint16_t key_len;   /*  8 1..GKV_KEY_MAX (0 for HLC) */

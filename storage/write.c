@@ -121,6 +121,7 @@ struct version {
     const uint8_t *value;
     uint32_t value_len;
     uint64_t hlc, origin;
+    uint64_t expire_ms; /* 0 = none (always 0 for a tombstone) */
     bool tomb;
     const struct vclock *vc;
 };
@@ -163,6 +164,7 @@ static void free_record(struct store *s, uint64_t off, uint64_t bytes, bool defe
 struct old_version {
     uint64_t off, bytes, vhash;
     bool tomb;
+    bool expires; /* a value with an expiry */
     /* With a log, a record written since the last checkpoint (the slot's
      * epoch is the current one) is neither a durable fallback (prev_off is
      * older) nor being made durable by a checkpoint job: its block is
@@ -184,7 +186,7 @@ static inline struct fmt_record *record_write(struct store *s, const struct vers
     struct fmt_record *r = store__rec(&s->heap, off);
     r->magic = FMT_RECORD_MAGIC;
     r->key_len = (uint16_t)v->key_len;
-    r->flags = v->tomb ? ENTRY_TOMBSTONE : 0;
+    r->flags = (uint8_t)((v->tomb ? ENTRY_TOMBSTONE : 0u) | (v->expire_ms ? FMT_REC_EXPIRES : 0u));
     r->vc_n = (uint8_t)v->vc->n;
     r->value_len = v->value_len;
     r->reserved = 0;
@@ -196,13 +198,16 @@ static inline struct fmt_record *record_write(struct store *s, const struct vers
     memcpy(p, v->key, v->key_len);
     if (v->value_len)
         memcpy(p + v->key_len, v->value, v->value_len);
+    if (v->expire_ms)
+        memcpy(p + v->key_len + v->value_len, &v->expire_ms, 8u); /* LE, unaligned */
     *e = (struct entry){.key = p,
                         .key_len = v->key_len,
                         .value = v->value_len ? p + v->key_len : NULL,
                         .value_len = v->value_len,
                         .hlc = v->hlc,
                         .origin = v->origin,
-                        .flags = v->tomb ? ENTRY_TOMBSTONE : 0};
+                        .flags = v->tomb ? ENTRY_TOMBSTONE : 0,
+                        .expire_ms = v->expire_ms};
     e->vc.n = 0;
     r->vhash = entry_version_hash(e);
     r->checksum = store__record_checksum(r, off);
@@ -234,9 +239,10 @@ static inline int slot_image(struct store *s, const struct version *v, const str
     const struct fmt_slot *o = &l->t->slots[l->idx];
     const struct fmt_record *orec = store__rec(&s->heap, o->rec_off);
     old->off = o->rec_off;
-    old->bytes = FMT_RECORD_BYTES(o->vc_n, o->key_len, o->value_len);
+    old->bytes = store__record_bytes(orec);
     old->vhash = orec->vhash;
     old->tomb = o->state == FMT_SLOT_TOMB;
+    old->expires = (orec->flags & FMT_REC_EXPIRES) != 0;
     old->fresh = wal && o->epoch == (uint32_t)s->epoch;
     img->bucket = o->bucket;
     img->prev_off = o->epoch == (uint32_t)s->epoch ? o->prev_off : o->rec_off;
@@ -291,12 +297,14 @@ static inline void derived_update(struct store *s, const struct version *v, uint
             s->tombstones--;
         else
             s->entries--;
+        s->expiring -= old->expires;
     }
     *bh ^= vhash;
     if (v->tomb)
         s->tombstones++;
     else
         s->entries++;
+    s->expiring += v->expire_ms != 0;
     s->dirty = true;
 }
 
@@ -323,7 +331,8 @@ static int write_version(struct store *s, struct version *v, const struct store_
         s->st.full_refused++;
         return GKV_EFULL;
     }
-    uint64_t bytes = FMT_RECORD_BYTES(v->vc->n, v->key_len, v->value_len);
+    uint64_t bytes = FMT_RECORD_BYTES(v->expire_ms ? FMT_REC_EXPIRES : 0u, v->vc->n, v->key_len,
+                                      v->value_len);
     uint64_t off;
     if ((rc = store__heap_alloc(&s->heap, bytes, &off)) != 0) {
         if (rc == GKV_ENOSPC)
@@ -372,14 +381,16 @@ undo:
 }
 
 static int local_write(struct store *s, const void *key, size_t key_len, const void *value,
-                       size_t value_len, bool tomb, uint64_t now_ms, struct entry *out,
-                       bool *existed)
+                       size_t value_len, bool tomb, uint64_t expire_ms, uint64_t now_ms,
+                       struct entry *out, bool *existed)
 {
     int rc;
     if (s->cfg.read_only)
         return GKV_EPERM;
     if ((rc = store__check_key(key, key_len)) != 0)
         return rc;
+    if (expire_ms > ENTRY_EXPIRE_MAX_MS)
+        return GKV_EINVAL;
     if (!tomb && value_len > s->cfg.max_value_bytes)
         return GKV_EVALSIZE;
     if (!tomb && value_len > 0 && !value)
@@ -393,6 +404,7 @@ static int local_write(struct store *s, const void *key, size_t key_len, const v
                         .value = tomb ? NULL : value,
                         .value_len = tomb ? 0 : (uint32_t)value_len,
                         .origin = s->hdr.node_id,
+                        .expire_ms = tomb ? 0 : expire_ms,
                         .tomb = tomb};
     struct store_loc l;
     store__locate(s, v.hash, key, v.key_len, &l);
@@ -425,7 +437,13 @@ static int local_write(struct store *s, const void *key, size_t key_len, const v
 int store_put(struct store *s, const void *key, size_t key_len, const void *value, size_t value_len,
               uint64_t now_ms, struct entry *out)
 {
-    int rc = local_write(s, key, key_len, value, value_len, false, now_ms, out, NULL);
+    return store_put_expire(s, key, key_len, value, value_len, 0, now_ms, out);
+}
+
+int store_put_expire(struct store *s, const void *key, size_t key_len, const void *value,
+                     size_t value_len, uint64_t expire_ms, uint64_t now_ms, struct entry *out)
+{
+    int rc = local_write(s, key, key_len, value, value_len, false, expire_ms, now_ms, out, NULL);
     if (rc == 0)
         s->st.puts++;
     return rc;
@@ -434,7 +452,7 @@ int store_put(struct store *s, const void *key, size_t key_len, const void *valu
 int store_del(struct store *s, const void *key, size_t key_len, uint64_t now_ms, struct entry *out,
               bool *existed)
 {
-    int rc = local_write(s, key, key_len, NULL, 0, true, now_ms, out, existed);
+    int rc = local_write(s, key, key_len, NULL, 0, true, 0, now_ms, out, existed);
     if (rc == 0)
         s->st.dels++;
     return rc;
@@ -457,7 +475,8 @@ static int merge_entry(struct store *s, const struct entry *in, uint64_t now_ms,
         return rc;
     bool tomb = entry_is_tombstone(in);
     if ((in->flags & ~ENTRY_TOMBSTONE) != 0 || (tomb && in->value_len != 0) ||
-        (in->value_len > 0 && !in->value) || !vclock_valid(&in->vc))
+        (in->value_len > 0 && !in->value) || !vclock_valid(&in->vc) ||
+        (tomb && in->expire_ms != 0) || in->expire_ms > ENTRY_EXPIRE_MAX_MS)
         return GKV_EINVAL;
     if (replay) {
         if (in->hlc > s->hlc.last)
@@ -486,6 +505,7 @@ static int merge_entry(struct store *s, const struct entry *in, uint64_t now_ms,
                         .value_len = in->value_len,
                         .hlc = in->hlc,
                         .origin = in->origin,
+                        .expire_ms = in->expire_ms,
                         .tomb = tomb,
                         .vc = &in->vc};
     bool take = true;
@@ -509,6 +529,7 @@ static int merge_entry(struct store *s, const struct entry *in, uint64_t now_ms,
             v.value_len = local.value_len;
             v.hlc = local.hlc;
             v.origin = local.origin;
+            v.expire_ms = local.expire_ms;
             v.tomb = entry_is_tombstone(&local);
         }
         v.vc = &merged;
@@ -539,9 +560,9 @@ static int purge_slot(struct store *s, struct store_table *t, uint64_t i)
     bool defer = s->cfg.sync == STORE_SYNC_BATCH || wal;
     struct fmt_slot *sl = &t->slots[i];
     uint64_t off = sl->rec_off;
-    uint64_t bytes = FMT_RECORD_BYTES(sl->vc_n, sl->key_len, sl->value_len);
     uint16_t b = sl->bucket;
     const struct fmt_record *r = store__rec(&s->heap, off);
+    uint64_t bytes = store__record_bytes(r);
     uint64_t vh = r->vhash;
     int lrc = 0;
     if (s->wal.fd >= 0) {

@@ -444,6 +444,76 @@ static void test_wire_roundtrip_every_type(void **state)
     all_types_free(msgs);
 }
 
+/* An entry's expiry travels as its "x" field (absent when 0) and comes
+ * back; a tombstone with one, an "x" of 0 or past the HLC's range are
+ * refused on both sides. */
+static void test_wire_entry_expiry_roundtrip_and_refusals(void **state)
+{
+    (void)state;
+    struct wire_msg *m = msg_new(WIRE_REPAIR);
+    struct entry *e = &m->u.entries.entries[0];
+    e->key = (const uint8_t *)"k";
+    e->key_len = 1;
+    e->value = (const uint8_t *)"v";
+    e->value_len = 1;
+    e->hlc = HLC_MAKE(1700000000000ull, 1);
+    e->origin = 3;
+    e->expire_ms = 1700000060000ull;
+    m->u.entries.entries[1] = *e;
+    m->u.entries.entries[1].expire_ms = 0;
+    m->u.entries.n = 2;
+    size_t len, off = 0;
+    uint8_t *buf = encode_one(m, &len);
+    struct wire_msg *got = msg_new(0);
+    assert_int_equal(wire_decode(buf, len, &off, NULL, got), 0);
+    assert_true(wire_msg_equal(m, got));
+    assert_int_equal(got->u.entries.entries[0].expire_ms, 1700000060000ull);
+    assert_int_equal(got->u.entries.entries[1].expire_ms, 0);
+    /* "x" (2 bytes) and a uint64 (9) are sent only when the value expires. */
+    assert_int_equal(wire_entry_encoded_size(&m->u.entries.entries[1]) + 2 + 9,
+                     wire_entry_encoded_size(e));
+    free(buf);
+    e->expire_ms = ENTRY_EXPIRE_MAX_MS + 1;
+    assert_int_equal(wire_encoded_size(m), 0);
+    e->expire_ms = 5;
+    e->flags = ENTRY_TOMBSTONE;
+    e->value = NULL;
+    e->value_len = 0;
+    assert_int_equal(wire_encoded_size(m), 0);
+    /* Hand-made: a tombstone carrying "x", and an "x" of 0. */
+    for (int bad = 0; bad < 2; bad++) {
+        msgpack_sbuffer sb;
+        msgpack_sbuffer_init(&sb);
+        msgpack_packer pk;
+        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+        pk_head(&pk, 5, WIRE_DELTAS, WIRE_VERSION);
+        pk_key(&pk, "e");
+        msgpack_pack_array(&pk, 1);
+        msgpack_pack_map(&pk, 5);
+        pk_key(&pk, "k");
+        pk_bin(&pk, "k", 1);
+        if (bad == 0) {
+            pk_key(&pk, "f");
+            msgpack_pack_uint64(&pk, ENTRY_TOMBSTONE);
+        } else {
+            pk_key(&pk, "d");
+            pk_bin(&pk, "v", 1);
+        }
+        pk_key(&pk, "h");
+        msgpack_pack_uint64(&pk, 1000);
+        pk_key(&pk, "o");
+        msgpack_pack_uint64(&pk, 1);
+        pk_key(&pk, "x");
+        msgpack_pack_uint64(&pk, bad == 0 ? 5 : 0);
+        off = 0;
+        assert_int_equal(wire_decode((const uint8_t *)sb.data, sb.size, &off, NULL, got),
+                         GKV_EDECODE);
+        msgpack_sbuffer_destroy(&sb);
+    }
+    free(got);
+    free(m);
+}
+
 /* Our output is plain msgpack: msgpack-c (fed trusted bytes we produced)
  * reads each message as a map whose first keys are "t" and "v". */
 static void test_wire_output_is_standard_msgpack(void **state)
@@ -1306,7 +1376,7 @@ static void test_wire_unknown_fields_are_skipped(void **state)
         pk_bin(&pk, "key1", 4);
         pk_key(&pk, "h");
         msgpack_pack_uint64(&pk, 1000);
-        pk_key(&pk, "x");
+        pk_key(&pk, "u"); /* not an entry field ("x" is the expiry) */
         msgpack_pack_array(&pk, 2);
         msgpack_pack_int(&pk, 1);
         msgpack_pack_map(&pk, 0);
@@ -2122,6 +2192,7 @@ int main(void)
 
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_wire_roundtrip_every_type),
+        cmocka_unit_test(test_wire_entry_expiry_roundtrip_and_refusals),
         cmocka_unit_test(test_wire_output_is_standard_msgpack),
         cmocka_unit_test(test_wire_encoding_matches_pinned_bytes),
         cmocka_unit_test(test_wire_multiple_messages_per_datagram),
