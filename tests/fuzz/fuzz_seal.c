@@ -4,7 +4,7 @@
  * Each input is opened as a packet by a fresh secure and a fresh insecure
  * context sharing one fixed test key and label (tests/fuzz/fuzz_seal.h), so
  * the checked-in corpus (tests/fuzz/corpus/seal/, written by
- * `GKV_WRITE_CORPUS=dir test_seal`) always opens: no replay state carries
+ * tests/fuzz/write_corpus) always opens: no replay state carries
  * over from one input to the next. Properties checked (trap on violation):
  *   - an opened packet yields len - overhead bytes and the header's sender,
  *     and opening it again is refused as a replay;

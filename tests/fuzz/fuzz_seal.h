@@ -1,6 +1,6 @@
 /*
  * fuzz_seal.h: the fixed context of the seal fuzz target, shared with the
- * unit test that writes its seed corpus (GKV_WRITE_CORPUS=dir test_seal), so
+ * unit test that writes its seed corpus (test_seal --write-corpus DIR), so
  * the checked-in packets open under the fuzz target's key and label.
  */
 #ifndef GKV_TESTS_FUZZ_SEAL_H

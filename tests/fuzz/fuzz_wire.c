@@ -22,8 +22,8 @@
  * libraries), and libFuzzer is blind in code it cannot see. The archive's
  * copies of these objects are then never pulled in by the linker.
  *
- * Seed corpus: tests/fuzz/corpus/wire/ (written by GKV_WRITE_CORPUS=dir
- * build/tests/test_wire). Run: scripts/fuzz [seconds].
+ * Seed corpus: tests/fuzz/corpus/wire/ (written by tests/fuzz/write_corpus
+ * BUILD wire). Run: scripts/fuzz [seconds].
  */
 #include <stdint.h>
 #include <stdio.h>

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "common/errors.h"
+#include "tests/test_seed.h"
 
 enum sim_event_type {
     SIM_EV_TICK,
@@ -1080,20 +1081,7 @@ uint64_t sim_join_bound_ms(const struct sim_config *cfg)
 
 uint64_t sim_seed_from_env(const char *name, uint64_t default_seed)
 {
-    uint64_t seed = default_seed;
-    const char *env = getenv("GKV_SEED");
-    if (env && *env) {
-        char *end = NULL;
-        unsigned long long v = strtoull(env, &end, 0);
-        if (end && *end == '\0')
-            seed = v;
-        else
-            fprintf(stderr, "%s: ignoring malformed GKV_SEED=%s\n", name, env);
-    }
-    printf("%s: seed=%" PRIu64 " (replay: GKV_SEED=%" PRIu64 " build/release/tests/%s)\n", name,
-           seed, seed, name);
-    fflush(stdout);
-    return seed;
+    return gkv_test_seed(name, default_seed);
 }
 
 void sim_print_replay(const char *name, uint64_t seed)

@@ -20,6 +20,7 @@
 #include "common/rng.h"
 #include "storage/entry.h"
 #include "storage/store_int.h"
+#include "tests/test_seed.h"
 
 /* Default seed of the property tests (any fixed value: CI stays
  * reproducible; set GKV_SEED to explore others). */
@@ -1121,12 +1122,6 @@ static void sim_run(struct sim_world *w)
     }
 }
 
-static uint64_t env_seed(void)
-{
-    const char *s = getenv("GKV_SEED");
-    return s ? strtoull(s, NULL, 0) : TEST_SEED_DEFAULT;
-}
-
 /* Runs `histories` causal histories with `nodes` nodes and checks that every
  * key's versions converge to the same state in any order. Returns the total
  * number of dominance conflicts. */
@@ -1281,8 +1276,7 @@ int main(void)
 {
     if (sodium_init() < 0)
         return 1;
-    g_seed = env_seed();
-    printf("test_entry: seed=%llu (set GKV_SEED to replay another)\n", (unsigned long long)g_seed);
+    g_seed = gkv_test_seed("test_entry", TEST_SEED_DEFAULT);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hlc_init_zero_offset_means_default),
         cmocka_unit_test(test_hlc_now_tracks_wall_clock),

@@ -22,6 +22,7 @@
 #include "gossip/seal.h"
 #include "gossip/wire.h"
 #include "storage/store.h"
+#include "tests/test_seed.h"
 
 #define NET_MAX_NODES 8
 #define NET_STEP_MS 10u
@@ -288,13 +289,6 @@ static void net_form(struct net *net, int n)
     net_init(net, n, false);
     join_all(net);
     assert_true(net_run_until(net, 5000, all_see_all_alive, NULL) != UINT64_MAX);
-}
-
-static void print_seed(void)
-{
-    const char *env = getenv("GKV_SEED");
-    g_seed = env ? strtoull(env, NULL, 0) : 20261125ull;
-    printf("test_gossip seed=%llu (override with GKV_SEED)\n", (unsigned long long)g_seed);
 }
 
 /* ------------------------------------------------------------ membership */
@@ -1714,7 +1708,7 @@ static void test_gossip_suspicion_timeout_follows_lifeguard_formula(void **state
 
 int main(void)
 {
-    print_seed();
+    g_seed = gkv_test_seed("test_gossip", 20261125ull);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gossip_suspicion_timeout_follows_lifeguard_formula),
         cmocka_unit_test(test_gossip_join_through_one_seed_all_see_all),

@@ -17,6 +17,7 @@
 
 #include "common/rng.h"
 #include "node/resp.h"
+#include "tests/test_seed.h"
 
 static uint64_t g_seed;
 
@@ -518,9 +519,7 @@ static void test_str2ll_is_strict(void **state)
 
 int main(void)
 {
-    const char *env = getenv("GKV_SEED");
-    g_seed = env ? strtoull(env, NULL, 0) : 0x7e5b0c1dull;
-    printf("test_resp: GKV_SEED=%llu\n", (unsigned long long)g_seed);
+    g_seed = gkv_test_seed("test_resp", 0x7e5b0c1dull);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_multibulk_commands_are_parsed),
         cmocka_unit_test(test_multibulk_binary_bulk_keeps_crlf),

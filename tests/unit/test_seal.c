@@ -4,8 +4,9 @@
  * (gossip/replay.h).
  *
  * Randomized tests print their seed; GKV_SEED=<n> replays one.
- * GKV_WRITE_CORPUS=<dir> additionally writes the fuzz target's seed corpus
- * (tests/fuzz/corpus/seal/) into dir.
+ * `test_seal --write-corpus DIR` runs no test: it writes the fuzz target's
+ * seed corpus (tests/fuzz/corpus/seal/) into DIR (tests/fuzz/write_corpus
+ * runs it).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -30,18 +31,11 @@
 #include "gossip/replay.h"
 #include "gossip/seal.h"
 #include "tests/fuzz/fuzz_seal.h"
+#include "tests/test_seed.h"
 
 #define PKT_MAX 2048u
 
 /* ---------------------------------------------------------------- helpers */
-
-static uint64_t test_seed(uint64_t fallback)
-{
-    const char *s = getenv("GKV_SEED");
-    uint64_t seed = s && *s ? strtoull(s, NULL, 0) : fallback;
-    printf("# seed %" PRIu64 " (GKV_SEED=%" PRIu64 " replays it)\n", seed, seed);
-    return seed;
-}
 
 /* A deterministic test key per tag. */
 static void key_make(uint8_t key[SEAL_KEY_BYTES], uint32_t tag)
@@ -761,7 +755,7 @@ static void test_replay_window_matches_exact_model_on_random_sequences(void **st
 {
     (void)state;
     struct gkv_rng rng;
-    gkv_rng_seed(&rng, test_seed(0x5ea1));
+    gkv_rng_seed(&rng, gkv_test_seed("test_seal", 0x5ea1));
     enum { SPAN = 8192, STEPS = 200000 };
     static uint8_t seen[SPAN + 1];
     for (int round = 0; round < 4; round++) {
@@ -916,7 +910,7 @@ static void test_replay_table_eviction_order_matches_model(void **state)
 {
     (void)state;
     struct gkv_rng rng;
-    gkv_rng_seed(&rng, test_seed(0x11d1e5));
+    gkv_rng_seed(&rng, gkv_test_seed("test_seal", 0x11d1e5));
     enum { IDS = 40, STEPS = 20000 };
     uint64_t last_use[IDS + 1] = {0}; /* 0 = not tracked (model) */
     uint64_t counter[IDS + 1] = {0};
@@ -1390,14 +1384,13 @@ static void corpus_write(const char *dir, const char *name, const uint8_t *p, si
     assert_int_equal(fclose(f), 0);
 }
 
-/* With GKV_WRITE_CORPUS=dir: packets the fuzz target's fixed context opens. */
-static void test_write_fuzz_corpus_when_asked(void **state)
+/* `test_seal --write-corpus DIR`: packets the fuzz target's fixed context
+ * opens. A tool, not a test: a failed write ends the process non-zero. */
+static int write_fuzz_corpus(const char *dir)
 {
-    (void)state;
-    const char *dir = getenv("GKV_WRITE_CORPUS");
-    if (!dir || !*dir) {
-        skip();
-        return;
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        fprintf(stderr, "cannot create %s: %s\n", dir, strerror(errno));
+        return 1;
     }
     uint8_t key[SEAL_KEY_BYTES];
     fuzz_seal_key(key);
@@ -1426,12 +1419,15 @@ static void test_write_fuzz_corpus_when_asked(void **state)
     peer_close(&sec);
     peer_close(&ins);
     peer_close(&other);
+    return 0;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     if (sodium_init() < 0)
         return 1;
+    if (argc == 3 && strcmp(argv[1], "--write-corpus") == 0)
+        return write_fuzz_corpus(argv[2]);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_seal_round_trip_restores_plaintext_and_sender),
         cmocka_unit_test(test_seal_in_place_matches_out_of_place),
@@ -1470,7 +1466,6 @@ int main(void)
         cmocka_unit_test(test_keyfile_parse_reads_keys_from_text_without_a_file),
         cmocka_unit_test(test_keyring_replace_is_all_or_nothing),
         cmocka_unit_test(test_refusal_names_are_distinct_snake_case),
-        cmocka_unit_test(test_write_fuzz_corpus_when_asked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -21,14 +21,14 @@
 #include "common/errors.h"
 #include "common/rng.h"
 #include "storage/store.h"
+#include "tests/test_seed.h"
 
 /* A fixed wall clock for tests: 2026-01-01T00:00:00Z in ms. */
 #define TEST_NOW_MS UINT64_C(1767225600000)
 
 static inline uint64_t test_seed(uint64_t dflt)
 {
-    const char *s = getenv("GKV_SEED");
-    return s ? strtoull(s, NULL, 0) : dflt;
+    return gkv_test_seed_quiet(dflt);
 }
 
 /* Seed r for a randomized test from GKV_SEED or dflt, and print the seed so a

@@ -14,8 +14,8 @@
  * independent encoder, so the decoder is not only tested against its twin.
  *
  * The randomized tests print their seed; GKV_SEED=<n> replays a run.
- * GKV_WRITE_CORPUS=<dir> makes test_wire_write_fuzz_corpus write the seed
- * corpus of tests/fuzz/fuzz_wire.c into dir.
+ * `test_wire --write-corpus DIR` runs no test: it writes the seed corpus
+ * of tests/fuzz/fuzz_wire.c into DIR (tests/fuzz/write_corpus runs it).
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -36,6 +36,7 @@
 #include "gossip/wire.h"
 #include "storage/entry.h"
 #include "wire_msgpack_ref.h"
+#include "tests/test_seed.h"
 
 /* Default seed of the randomized tests (any fixed value keeps CI
  * reproducible; GKV_SEED explores others). */
@@ -2087,17 +2088,12 @@ static void write_file(const char *dir, const char *name, const uint8_t *p, size
     assert_int_equal(fclose(f), 0);
 }
 
-/* With GKV_WRITE_CORPUS=dir: write tests/fuzz/corpus/wire's seed files:
- * one datagram per message type, a full multi-type datagram, an MTU-full
- * delta datagram, hand-built foreign messages and every bomb. */
-static void test_wire_write_fuzz_corpus(void **state)
+/* `test_wire --write-corpus DIR`: write tests/fuzz/corpus/wire's seed
+ * files: one datagram per message type, a full multi-type datagram, an
+ * MTU-full delta datagram, hand-built foreign messages and every bomb. A
+ * tool, not a test: a failed write ends the process non-zero. */
+static int write_fuzz_corpus(const char *dir)
 {
-    (void)state;
-    const char *dir = getenv("GKV_WRITE_CORPUS");
-    if (dir == NULL || *dir == '\0') {
-        skip();
-        return;
-    }
     char path[4096];
     snprintf(path, sizeof(path), "%s", dir);
     for (char *c = path + 1; *c; c++) { /* mkdir -p */
@@ -2172,13 +2168,14 @@ static void test_wire_write_fuzz_corpus(void **state)
         write_file(dir, name, g_bad[i].bytes, g_bad[i].len);
     }
     all_types_free(msgs);
+    return 0;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
-    const char *s = getenv("GKV_SEED");
-    if (s)
-        g_seed = strtoull(s, NULL, 0);
+    if (argc == 3 && strcmp(argv[1], "--write-corpus") == 0)
+        return write_fuzz_corpus(argv[2]);
+    g_seed = gkv_test_seed_quiet(g_seed); /* each randomized test prints it */
     if (alloc_counter_install() != 0) {
         fprintf(stderr, "cannot install allocation hooks\n");
         return 1;
@@ -2220,7 +2217,6 @@ int main(void)
         cmocka_unit_test(test_wire_random_messages_round_trip),
         cmocka_unit_test(test_wire_random_messages_decode_the_same_with_msgpack_c),
         cmocka_unit_test(test_wire_random_bytes_accepted_means_msgpack_c_agrees),
-        cmocka_unit_test(test_wire_write_fuzz_corpus),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
