@@ -88,12 +88,14 @@ check "... both counted in INFO metrics_bad_requests" [ "$(info_field "$C" clien
 check "INFO metrics_max_connections" [ "$(info_field "$C" clients metrics_max_connections)" = 2 ]
 
 # The limit: two idle connections held open, a third is refused at accept.
-python3 - "$M" >"$TMP/limit.out" 2>&1 <<'EOF' &
-import socket, sys, time
-port = int(sys.argv[1])
+python3 - "$M" "$TMP/release" >"$TMP/limit.out" 2>&1 <<'EOF' &
+import os, socket, sys, time
+port, release = int(sys.argv[1]), sys.argv[2]
 held = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(2)]
 print("held", flush=True)
-time.sleep(8)
+deadline = time.monotonic() + 60  # held until the test releases them
+while time.monotonic() < deadline and not os.path.exists(release):
+    time.sleep(0.1)
 EOF
 HOLDER=$!
 PIDS+=("$HOLDER")
@@ -102,7 +104,7 @@ code=$(http GET "$URL" 2>/dev/null | sed -n 1p)
 check "a third connection gets no page (got '${code}')" [ "$code" != 200 ]
 check "... and is counted in metrics_connections_refused" \
   bash -c "[ \"\$(timeout 10 redis-cli -p $C INFO clients | tr -d '\r' | awk -F: '\$1 == \"metrics_connections_refused\" {print \$2}')\" -ge 1 ]"
-kill "$HOLDER" 2>/dev/null
+touch "$TMP/release"
 check "once they close, scrapes work again" wait_until 10 bash -c "python3 -c 'import urllib.request,sys; urllib.request.urlopen(sys.argv[1], timeout=2)' $URL"
 
 # Per-peer gossip bytes: a second node joins; node 1 counts what it sends
