@@ -41,8 +41,9 @@
 #define SNAPSHOT_FROM_DEFAULT 5000u
 /* Memory a snapshot-formed cluster needs per (node, member) pair, for the
  * guard below when no smaller snapshot run measured it: 95 bytes measured
- * at N = 10,000 (docs/BENCHMARKS.md), rounded up for the peak (replay
- * windows, frames, the event queue: peak RSS 10.0 GB = 100 per pair). */
+ * at N = 10,000 ("sim_scale" in `git show 383e9cc:docs/BENCHMARKS.md`),
+ * rounded up for the peak (replay windows, frames, the event queue: peak
+ * RSS 10.0 GB = 100 per pair). */
 #define SNAPSHOT_BYTES_PER_PAIR 110.0
 
 struct tracker {

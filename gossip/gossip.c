@@ -264,7 +264,8 @@ static void spread_entry(struct gossip *g, const struct entry *e)
              * the queue and dropping its oldest per write instead cost a
              * malloc, a free and three cache-missing unlinks per write:
              * ~20 % of the writer's CPU in a 3-node client_bench burst
-             * (docs/BENCHMARKS.md). */
+             * ("a burst left to anti-entropy" in
+             * `git show 383e9cc:docs/BENCHMARKS.md`). */
             spread_clear(&g->dq);
             g->dq.dropped++;
             g->dq_overflow = true;

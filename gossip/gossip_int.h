@@ -73,7 +73,8 @@
  * defaults). It was one sync interval (1 s): the repair of a burst that
  * overflowed the queue only starts when the burst is over, so that second
  * was most of the time between the end of a 3-node client_bench burst and
- * identical nodes (docs/BENCHMARKS.md). Two intervals, not one: burst_check
+ * identical nodes ("a burst left to anti-entropy" in
+ * `git show 383e9cc:docs/BENCHMARKS.md`). Two intervals, not one: burst_check
  * measures whole intervals, so one quiet interval can be the tail of the
  * last busy one; a client that pauses longer than this mid-burst gets one
  * anti-entropy session in the pause (it repairs what is already written). */
@@ -84,7 +85,7 @@
  * so 4096 queued deltas take gossip minutes, where anti-entropy carries
  * them within seconds of the burst's end. Queueing a burst's first 65,536
  * writes only to clear them cost 2 % of the writer's CPU per SET in the
- * 3-node client_bench (docs/BENCHMARKS.md, "Client API"). */
+ * 3-node client_bench ("Client API" in `git show 383e9cc:docs/BENCHMARKS.md`). */
 #define GOSSIP_BURST_QUEUE_MAX 4096u
 /* A dirty offer (the queue dropped deltas since our last offer) goes to
  * gossip_fanout peers, at most this many (the fanout's own clamp in a
@@ -293,10 +294,11 @@ struct gossip_repair_job {
  * bucket (after a write burst every bucket differs: one pass over the
  * table is no dearer than 1024 sets of random lookups and cheaper on large
  * stores: 188-197 vs 164-212 ms at 1M keys, 3.2-3.3 vs 3.5-4.0 s at 10M,
- * docs/BENCHMARKS.md "Bucket scans"). 8 dates from when one bucket cost a
- * whole-table read; with the index, per-bucket scans stay cheaper than a
- * sweep up to several hundred buckets, so this could be far higher. Below
- * it a half-sent bucket's resume point is exact. */
+ * "Bucket scans" in `git show 383e9cc:docs/BENCHMARKS.md`). 8 dates from
+ * when one bucket cost a whole-table read; with the index, per-bucket
+ * scans stay cheaper than a sweep up to several hundred buckets, so this
+ * could be far higher. Below it a half-sent bucket's resume point is
+ * exact. */
 #define GOSSIP_SWEEP_MIN_BUCKETS 8u
 /* Slots' worth of the table visited per store_scan call of a sweep (a
  * step that runs out of budget is resumed next tick, so this only sizes

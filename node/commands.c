@@ -372,7 +372,8 @@ static void cmd_type(struct node_client *c, const struct resp_cmd *cmd)
 
 /* MGET looks its keys up STORE_GET_BATCH_MAX at a time with
  * store_get_batch, whose memory accesses overlap (about 4x the lookups per
- * second of one store_get per key: docs/BENCHMARKS.md, "Batched gets"). A
+ * second of one store_get per key: "Batched gets" in
+ * `git show 383e9cc:docs/BENCHMARKS.md`). A
  * key of a bad length answers nil, as for GET. */
 static void cmd_mget(struct node_client *c, const struct resp_cmd *cmd)
 {

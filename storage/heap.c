@@ -139,7 +139,8 @@ static int heap_extend(struct store_heap *h, uint64_t need_end)
          * fallocated (unwritten) 2 MiB range into one 2 MiB folio and maps
          * it with one TLB entry (Linux 6.16+ ext4/xfs large folios): random
          * gets then miss the TLB on their record no more (+10-20% get_hit,
-         * docs/BENCHMARKS.md). This costs 0.3 ns/byte here; writing zeros
+         * "Session 3" in `git show 383e9cc:docs/BENCHMARKS.md`). This
+         * costs 0.3 ns/byte here; writing zeros
          * instead (store__zero_fill) would build the same folios but copy
          * 3-15x slower into them. Where the kernel makes 4 KiB pages it is
          * the old first-touch cost, paid here instead of in later puts.

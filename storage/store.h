@@ -136,7 +136,8 @@ int store_get(struct store *s, const void *key, size_t key_len, struct entry *ou
  * waits for two dependent memory accesses (index word, then record), and
  * the next get's hash is too long for the CPU to start its accesses
  * meanwhile; here every key's accesses are started before any is waited
- * for (docs/BENCHMARKS.md, "Batched gets"). MGET uses it. Returns 0, or
+ * for ("Batched gets" in `git show 383e9cc:docs/BENCHMARKS.md`).
+ * MGET uses it. Returns 0, or
  * GKV_EINVAL (n too large, NULL arrays) with nothing looked up. */
 #define STORE_GET_BATCH_MAX 32u
 int store_get_batch(struct store *s, uint32_t n, const void *const *keys, const size_t *key_lens,

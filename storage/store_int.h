@@ -103,7 +103,8 @@ void store__prefault(void *addr, uint64_t off, uint64_t len);
  * and skips a page fault, a read of an unwritten extent and a
  * page_mkwrite per 4 KiB page), then MADV_POPULATE_WRITE the already
  * cached pages into the mapping. On this VM that costs 0.2-0.3 ns per byte
- * against 1.1-1.3 ns for first-touch page faults (docs/BENCHMARKS.md).
+ * against 1.1-1.3 ns for first-touch page faults ("What changed in this
+ * round" in `git show 383e9cc:docs/BENCHMARKS.md`).
  * Only for bytes that hold nothing (pages wholly inside the range; partial
  * end pages are skipped). 0 or a negative GKV_E* code (the pages then
  * fault in as before). */
@@ -392,8 +393,8 @@ struct store_sync_job {
  * meanwhile, but only if its instructions up to its first access fit the
  * CPU's reorder window together with this get's remaining ones, and
  * SipHash-2-4 alone (~160 instructions for a 16-byte key) does not: gets
- * ran one after the other (docs/BENCHMARKS.md, "Why get_hit stays below
- * 3x"). The cache is placed by a multiply hash of ~15 instructions keyed
+ * ran one after the other ("Why get_hit stays below 3x" in
+ * `git show 383e9cc:docs/BENCHMARKS.md`). The cache is placed by a multiply hash of ~15 instructions keyed
  * with a secret derived from the placement secret, so consecutive gets
  * overlap.
  *
@@ -623,7 +624,8 @@ void store__retire_step(struct store *s, uint64_t bytes);
 /* Prepare the next doubling's table ahead of time (file-backed stores,
  * not while growing; starts once cur is 5/8 full). A doubling otherwise
  * pays first-touch page faults for every page of its new table, the
- * largest kernel cost of a put (docs/BENCHMARKS.md); zero-filling the file
+ * largest kernel cost of a put ("What changed in this round" in
+ * `git show 383e9cc:docs/BENCHMARKS.md`); zero-filling the file
  * with pwrite ahead costs a quarter of that and is spread over the writes
  * between 5/8 and 3/4 load. Late rather than early because a store that
  * settles in that band keeps the prepared file (twice its table's bytes)
