@@ -39,7 +39,9 @@
     X(GKV_ESTATE, -27, "operation not valid in this state")                    \
     X(GKV_EUNSUPPORTED, -28, "unsupported")                                    \
     X(GKV_EPERM, -29, "permission denied")                                     \
-    X(GKV_ECLOCKSKEW, -30, "this node's clock is off the cluster's")
+    X(GKV_ECLOCKSKEW, -30, "this node's clock is off the cluster's")           \
+    X(GKV_ENOTINT, -31, "value is not an integer")                             \
+    X(GKV_ERANGE, -32, "result out of range")
 
 enum gkv_err {
 #define GKV_ERR_ENUM(name, value, text) name = value,

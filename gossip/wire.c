@@ -59,11 +59,11 @@ static bool entry_ok(const struct entry *e)
 {
     if (e->key_len == 0 || e->key_len > GKV_KEY_MAX || e->key == NULL)
         return false;
-    if ((e->flags & ~(uint32_t)ENTRY_TOMBSTONE) != 0)
+    if ((e->flags & ~(uint32_t)ENTRY_FLAGS_ALL) != 0)
         return false;
     if (e->expire_ms > ENTRY_EXPIRE_MAX_MS || (entry_is_tombstone(e) && e->expire_ms))
         return false;
-    if (!entry_is_tombstone(e)) {
+    if (entry_has_value(e)) {
         if (e->value_len > GKV_VALUE_HARD_MAX || (e->value == NULL && e->value_len > 0))
             return false;
     }
@@ -235,14 +235,15 @@ static size_t vclock_body_size(const struct vclock *vc)
     return s;
 }
 
-/* An entry map: k, then d (live) or f (tombstone), h, o, c when the
- * vector clock is not empty, and x (expire_ms) when the value expires. */
+/* An entry map: k, then f (flags, when not 0) and d (value bytes: a live
+ * value or a counter's state), h, o, c when the vector clock is not empty,
+ * and x (expire_ms) when the value expires. */
 static inline size_t entry_size(const struct entry *e)
 {
     size_t s = 1 + 2 + mpack_size_bin_hdr(e->key_len) + e->key_len;
-    if (entry_is_tombstone(e))
+    if (e->flags)
         s += 2 + 1;
-    else
+    if (entry_has_value(e))
         s += 2 + mpack_size_bin_hdr(e->value_len) + e->value_len;
     s += 2 + mpack_size_uint(e->hlc) + 2 + mpack_size_uint(e->origin);
     if (e->vc.n > 0)
@@ -255,13 +256,15 @@ static inline size_t entry_size(const struct entry *e)
 /* Keys and values are bin (bin8/16/32, never str). */
 static inline void entry_write(msgpack_packer *pk, const struct entry *e)
 {
-    msgpack_pack_map(pk, 4u + (e->vc.n > 0) + (e->expire_ms != 0));
+    bool value = entry_has_value(e);
+    msgpack_pack_map(pk, 3u + (e->vc.n > 0) + (e->flags != 0) + value + (e->expire_ms != 0));
     pk_key(pk, 'k');
     msgpack_pack_bin_with_body(pk, e->key, e->key_len);
-    if (entry_is_tombstone(e)) {
+    if (e->flags) {
         pk_key(pk, 'f');
-        pk_uint(pk, ENTRY_TOMBSTONE);
-    } else {
+        pk_uint(pk, e->flags);
+    }
+    if (value) {
         pk_key(pk, 'd');
         msgpack_pack_bin_with_body(pk, e->value, e->value_len);
     }
@@ -852,7 +855,7 @@ static int dec_entry(struct dec *d, struct entry *e)
             if ((rc = once(&seen, c)) < 0 || (rc = mpack_read_uint(r, &v)) < 0)
                 return rc;
             /* Unknown flag bits change what an entry means: refuse. */
-            if (v & ~(uint64_t)ENTRY_TOMBSTONE)
+            if (v & ~(uint64_t)ENTRY_FLAGS_ALL)
                 return GKV_EDECODE;
             e->flags = (uint32_t)v;
             break;
@@ -874,8 +877,9 @@ static int dec_entry(struct dec *d, struct entry *e)
     }
     if ((seen & (F('k') | F('h') | F('o'))) != (F('k') | F('h') | F('o')))
         return GKV_EDECODE;
-    /* A live entry has a value (maybe empty); a tombstone has none. */
-    if (entry_is_tombstone(e) == ((seen & F('d')) != 0))
+    /* A live entry has a value (maybe empty), a counter its state; a plain
+     * tombstone has none. */
+    if (entry_has_value(e) != ((seen & F('d')) != 0))
         return GKV_EDECODE;
     if (entry_is_tombstone(e) && e->expire_ms)
         return GKV_EDECODE; /* a tombstone never expires */
@@ -1220,7 +1224,7 @@ static bool entry_eq(const struct entry *a, const struct entry *b)
         a->origin != b->origin || a->flags != b->flags || a->expire_ms != b->expire_ms ||
         a->vc.n != b->vc.n)
         return false;
-    if (!entry_is_tombstone(a) && !bytes_eq(a->value, a->value_len, b->value, b->value_len))
+    if (entry_has_value(a) && !bytes_eq(a->value, a->value_len, b->value, b->value_len))
         return false;
     for (uint32_t i = 0; i < a->vc.n && i < GKV_VCLOCK_MAX; i++)
         if (a->vc.items[i].node != b->vc.items[i].node ||

@@ -80,9 +80,9 @@ static bool lookup(struct node *n, const uint8_t *key, size_t len, struct entry 
 {
     if (len == 0 || len > GKV_KEY_MAX)
         return false;
-    if (store_get(n->store, key, len, e) != 0)
+    if (store_get(n->store, key, len, e) != 0 || entry_is_tombstone(e))
         return false;
-    return !entry_is_tombstone(e);
+    return !entry_is_counter(e) || node_counter_present(n, e);
 }
 
 /* Hand a stored write to the gossip core. The write is already durable
@@ -142,6 +142,11 @@ int node_key_del(struct node *n, const uint8_t *key, size_t klen, bool *existed)
 void node_reply_store_error(struct node_client *c, int rc)
 {
     reply_store_error(c, rc);
+}
+
+void node_key_spread(struct node *n, const struct entry *e, uint64_t now_ms)
+{
+    spread_local(n, e, now_ms);
 }
 
 /* Redis-style glob (stringmatchlen): * ? [abc] [^a-z] and \ escapes.
@@ -394,7 +399,8 @@ static void cmd_mget(struct node_client *c, const struct resp_cmd *cmd)
         if (node_client_out(c)->failed)
             return; /* over client-output-buffer-limit: the server cuts it */
         for (uint32_t j = 0; j < m; j++) {
-            if (rcs[j] == 0 && !entry_is_tombstone(&e[j])) {
+            if (rcs[j] == 0 && !entry_is_tombstone(&e[j]) &&
+                (!entry_is_counter(&e[j]) || node_counter_present(n, &e[j]))) {
                 n->server.stats.keyspace_hits++;
                 resp_write_bulk(node_client_out(c), e[j].value, e[j].value_len);
             } else {
@@ -1066,11 +1072,11 @@ static const struct command table[] = {
     {"setex", 4, CMD_WRITE, node_cmd_needs_expiry, 1, 1, 1},
     {"psetex", 4, CMD_WRITE, node_cmd_needs_expiry, 1, 1, 1},
     {"getex", -2, CMD_WRITE, node_cmd_needs_expiry, 1, 1, 1},
-    {"incr", 2, CMD_WRITE, node_cmd_needs_counter, 1, 1, 1},
-    {"decr", 2, CMD_WRITE, node_cmd_needs_counter, 1, 1, 1},
-    {"incrby", 3, CMD_WRITE, node_cmd_needs_counter, 1, 1, 1},
-    {"decrby", 3, CMD_WRITE, node_cmd_needs_counter, 1, 1, 1},
-    {"incrbyfloat", 3, CMD_WRITE, node_cmd_needs_counter, 1, 1, 1},
+    {"incr", 2, CMD_WRITE, node_cmd_incr, 1, 1, 1},
+    {"decr", 2, CMD_WRITE, node_cmd_decr, 1, 1, 1},
+    {"incrby", 3, CMD_WRITE, node_cmd_incrby, 1, 1, 1},
+    {"decrby", 3, CMD_WRITE, node_cmd_decrby, 1, 1, 1},
+    {"incrbyfloat", 3, CMD_WRITE, node_cmd_incrbyfloat, 1, 1, 1},
 };
 #define NCOMMANDS (sizeof(table) / sizeof(table[0]))
 

@@ -25,6 +25,7 @@
 #include "gossip/seal.h"
 #include "node/config.h"
 #include "node/resp.h"
+#include "storage/counter.h"
 #include "storage/store.h"
 
 struct node_client;
@@ -62,6 +63,9 @@ struct node_server {
     uint64_t next_client_id;
     struct node_server_stats stats;
     struct resp_buf scratch; /* SCAN/KEYS key collection, reused */
+    /* counters.c: the number a counter reads as, formatted (two in turn) */
+    char counter_fmt[2][COUNTER_FMT_MAX];
+    unsigned counter_fmt_next;
 };
 
 /* The keys a node holds, so SIGHUP and KEYRING can diff them (the keyring
@@ -190,6 +194,8 @@ int node_key_put(struct node *n, const uint8_t *key, size_t klen, const uint8_t 
                  size_t vlen);
 int node_key_del(struct node *n, const uint8_t *key, size_t klen, bool *existed);
 void node_reply_store_error(struct node_client *c, int rc);
+/* Hand a stored local write to the gossip core (as SET does). */
+void node_key_spread(struct node *n, const struct entry *e, uint64_t now_ms);
 /* MSET/MSETNX: every key and value within the limits (else false and the
  * error written), checked before any is written. */
 bool node_pairs_fit(struct node_client *c, const struct resp_cmd *cmd);
@@ -207,9 +213,17 @@ void node_cmd_setbit(struct node_client *c, const struct resp_cmd *cmd);
 void node_cmd_getbit(struct node_client *c, const struct resp_cmd *cmd);
 void node_cmd_bitcount(struct node_client *c, const struct resp_cmd *cmd);
 void node_cmd_bitpos(struct node_client *c, const struct resp_cmd *cmd);
-/* Expiry and counter commands: an error naming what gossipkv lacks. */
+/* Expiry commands: an error naming what gossipkv lacks. */
 void node_cmd_needs_expiry(struct node_client *c, const struct resp_cmd *cmd);
-void node_cmd_needs_counter(struct node_client *c, const struct resp_cmd *cmd);
+/* counters.c: INCR, DECR, INCRBY, DECRBY, INCRBYFLOAT; and a counter's
+ * value as it reads (e->value pointed at the formatted number, borrowed
+ * until the second call after this one; false if it reads as absent). */
+void node_cmd_incr(struct node_client *c, const struct resp_cmd *cmd);
+void node_cmd_decr(struct node_client *c, const struct resp_cmd *cmd);
+void node_cmd_incrby(struct node_client *c, const struct resp_cmd *cmd);
+void node_cmd_decrby(struct node_client *c, const struct resp_cmd *cmd);
+void node_cmd_incrbyfloat(struct node_client *c, const struct resp_cmd *cmd);
+bool node_counter_present(struct node *n, struct entry *e);
 /* keyspace.c: RENAME/RENAMENX, COPY, RANDOMKEY, FLUSHDB/FLUSHALL. */
 void node_cmd_rename(struct node_client *c, const struct resp_cmd *cmd);
 void node_cmd_copy(struct node_client *c, const struct resp_cmd *cmd);

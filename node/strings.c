@@ -2,7 +2,7 @@
  * strings.c: the Redis string commands that today's entries (a value or a
  * tombstone, last writer wins) can carry: SETNX, GETSET, GETDEL, MSETNX,
  * STRLEN, APPEND, GETRANGE/SUBSTR, SETRANGE, LCS, SETBIT, GETBIT, BITCOUNT,
- * BITPOS; and the error answers of the expiry and counter commands.
+ * BITPOS; and the error answers of the expiry commands.
  *
  * Each command is decided here, by the node that receives it, on what this
  * node holds; a changed key is written back through the path SET uses
@@ -632,13 +632,5 @@ void node_cmd_needs_expiry(struct node_client *c, const struct resp_cmd *cmd)
     resp_write_errorf(node_client_out(c),
                       "ERR '%.*s' is not supported: gossipkv keys do not expire yet (an expiry "
                       "must be part of the entry's version so every node agrees on it)",
-                      (int)cmd->argv_len[0], (const char *)cmd->argv[0]);
-}
-
-void node_cmd_needs_counter(struct node_client *c, const struct resp_cmd *cmd)
-{
-    resp_write_errorf(node_client_out(c),
-                      "ERR '%.*s' is not supported: it needs a counter entry type (increments "
-                      "at two nodes at once would lose one side under last-writer-wins)",
                       (int)cmd->argv_len[0], (const char *)cmd->argv[0]);
 }

@@ -107,6 +107,10 @@ bool vclock_valid(const struct vclock *vc);
 /* -------------------------------------------------------------- entry */
 
 #define ENTRY_TOMBSTONE 0x1u
+/* The value bytes are a counter state (storage/counter.h); with
+ * ENTRY_TOMBSTONE too when that state reads as an absent key. */
+#define ENTRY_COUNTER 0x2u
+#define ENTRY_FLAGS_ALL (ENTRY_TOMBSTONE | ENTRY_COUNTER)
 
 /* The largest expire_ms: the HLC's 48-bit ms range (year 10889). Stores,
  * logs and the wire refuse larger ones. */
@@ -149,9 +153,24 @@ static inline bool entry_is_live(const struct entry *e, uint64_t now_ms)
     return !entry_is_tombstone(e) && !entry_is_expired(e, now_ms);
 }
 
+static inline bool entry_is_counter(const struct entry *e)
+{
+    return (e->flags & ENTRY_COUNTER) != 0;
+}
+
+/* Whether the entry carries value bytes: a live value, or a counter's
+ * state (also when it reads as absent). */
+static inline bool entry_has_value(const struct entry *e)
+{
+    return (e->flags & (ENTRY_TOMBSTONE | ENTRY_COUNTER)) != ENTRY_TOMBSTONE;
+}
+
 enum merge_result {
     MERGE_KEEP_LOCAL, /* incoming loses (or is the same write): keep local data */
     MERGE_TAKE_INCOMING,
+    /* Counters only (storage/counter.h): neither side holds everything the
+     * other does; the survivor is their join (counter_join). */
+    MERGE_JOIN,
 };
 
 /* The merge rule. Decides which of two versions of the same key survives.
@@ -168,9 +187,18 @@ enum merge_result {
  * dominates or equals its clock, or local wins although incoming's clock
  * strictly dominates), which callers count. The same write arriving with a
  * different (merged) clock is never a conflict. Clocks are not validated
- * here: validate untrusted ones with vclock_valid() first. */
+ * here: validate untrusted ones with vclock_valid() first.
+ *
+ * When either side is a counter (ENTRY_COUNTER) the versions are not
+ * ordered but joined (storage/counter.h): the result says whether the join
+ * is one side or needs building (MERGE_JOIN); no dominance conflict is
+ * reported for such pairs. */
 enum merge_result entry_merge(const struct entry *local, const struct entry *incoming,
                               bool *dominance_conflict);
+
+/* The total order behind entry_merge for plain versions (and counter
+ * registers): <0 a before b, 0 the same write, >0 a after b. */
+int entry_version_order(const struct entry *a, const struct entry *b);
 
 /* A 64-bit digest of a version: (key, hlc, origin, flags, value, expiry). Used for
  * anti-entropy bucket hashes; identical on every node (no per-node secret). */

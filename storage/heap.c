@@ -327,7 +327,7 @@ bool store__record_valid(const struct store_heap *h, uint64_t off)
     const struct fmt_record *r = store__rec(h, off);
     if (r->magic != FMT_RECORD_MAGIC || r->key_len == 0 || r->key_len > GKV_KEY_MAX ||
         r->vc_n > GKV_VCLOCK_MAX || r->value_len > GKV_VALUE_HARD_MAX ||
-        (r->flags & ~(ENTRY_TOMBSTONE | FMT_REC_EXPIRES)) != 0 ||
+        (r->flags & ~(ENTRY_FLAGS_ALL | FMT_REC_EXPIRES)) != 0 ||
         (r->flags & (ENTRY_TOMBSTONE | FMT_REC_EXPIRES)) == (ENTRY_TOMBSTONE | FMT_REC_EXPIRES))
         return false;
     uint64_t len = FMT_RECORD_BYTES(r->flags, r->vc_n, r->key_len, r->value_len);

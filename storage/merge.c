@@ -36,10 +36,11 @@
  */
 #include <string.h>
 
+#include "storage/counter.h"
 #include "storage/entry.h"
 
 /* <0: a orders before b, 0: the same write, >0: a orders after b. */
-static int entry_order(const struct entry *a, const struct entry *b)
+int entry_version_order(const struct entry *a, const struct entry *b)
 {
     if (a->hlc != b->hlc)
         return a->hlc < b->hlc ? -1 : 1;
@@ -68,7 +69,12 @@ static int entry_order(const struct entry *a, const struct entry *b)
 enum merge_result entry_merge(const struct entry *local, const struct entry *incoming,
                               bool *dominance_conflict)
 {
-    int order = entry_order(local, incoming);
+    if ((local->flags | incoming->flags) & ENTRY_COUNTER) {
+        if (dominance_conflict)
+            *dominance_conflict = false;
+        return counter_merge_decide(local, incoming);
+    }
+    int order = entry_version_order(local, incoming);
     enum merge_result result = order < 0 ? MERGE_TAKE_INCOMING : MERGE_KEEP_LOCAL;
     if (dominance_conflict) {
         bool conflict = false;

@@ -66,6 +66,7 @@ void store__free(struct store *s)
     if (s->dirfd >= 0)
         close(s->dirfd);
     free(s->scratch);
+    free(s->ctr_buf);
     free(s->sync_pins.v);
     wal_close(&s->wal);
     free(s);

@@ -343,9 +343,11 @@ static int collect(struct vctx *v, struct store_table *t, bool is_old)
         if (rc != 0)
             return rc;
         if (v->rep->out && v->rep->verbose) {
-            fprintf(v->rep->out, "  %s ", e.flags & ENTRY_TOMBSTONE ? "tomb " : "value");
+            fprintf(v->rep->out, "  %s ",
+                    entry_is_counter(&e) ? (entry_is_tombstone(&e) ? "ctr-0" : "ctr  ")
+                                         : (entry_is_tombstone(&e) ? "tomb " : "value"));
             print_bytes(v->rep->out, e.key, e.key_len, 64);
-            if (!(e.flags & ENTRY_TOMBSTONE)) {
+            if (entry_has_value(&e)) {
                 fputs(" = ", v->rep->out);
                 print_bytes(v->rep->out, e.value, e.value_len, 64);
             }

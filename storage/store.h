@@ -159,6 +159,18 @@ int store_put(struct store *s, const void *key, size_t key_len, const void *valu
 int store_put_expire(struct store *s, const void *key, size_t key_len, const void *value,
                      size_t value_len, uint64_t expire_ms, uint64_t now_ms, struct entry *out);
 
+/* Local INCRBY (INCR, DECR, DECRBY too) at wall time now_ms: the key's
+ * state becomes a counter (storage/counter.h) holding this node's running
+ * total, so increments made at several nodes at once all count after they
+ * merge. An absent key counts from 0, a value that reads as an integer
+ * from that integer. The key keeps its expiry; one that passed (at the
+ * write's HLC time) counts from 0 without one. *result (may be NULL) is
+ * the new value; out as for store_put. Errors: GKV_ENOTINT (the key's
+ * value is not an integer), GKV_ERANGE (the result would leave int64), and
+ * store_put's. */
+int store_incrby(struct store *s, const void *key, size_t key_len, long long delta,
+                 uint64_t now_ms, long long *result, struct entry *out);
+
 /* Local delete: writes a tombstone (even if the key is absent, so the delete
  * wins over versions still in flight). *existed (may be NULL) tells whether a
  * live value was there. */
@@ -292,6 +304,7 @@ struct store_stats {
     uint64_t read_cache_hits;     /* gets it answered */
     uint64_t read_cache_misses;   /* gets that took the SipHash path (then cached) */
     uint64_t puts, gets, dels, merges, merges_taken;
+    uint64_t incrs; /* store_incrby writes (also counted in puts) */
     uint64_t clock_refused;       /* remote HLCs refused (GKV_ECLOCK) */
     uint64_t dominance_conflicts; /* see entry_merge() */
     uint64_t full_refused;        /* writes refused by max_entries or disk */

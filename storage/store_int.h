@@ -534,6 +534,9 @@ struct store {
     /* scratch: incoming data copied when it points into our own mapping */
     uint8_t *scratch;
     size_t scratch_bytes;
+    /* counter states being built (counter.h: joins and local writes) */
+    uint8_t *ctr_buf;
+    size_t ctr_bytes;
 
     uint64_t grow_retry_after; /* puts count; growth failed on ENOSPC */
 
@@ -781,16 +784,18 @@ static inline uint64_t store__rc_start_write(const struct store *s, const void *
  * or from the slot that repeats them. Clock items are copied one by one: a
  * variable-length memcpy is a libc call, and clocks hold one or two items. */
 static inline void store__entry_fill(struct entry *e, const uint8_t *vp, uint32_t vc_n,
-                                     uint32_t key_len, uint32_t value_len, bool tomb,
+                                     uint32_t key_len, uint32_t value_len, uint32_t flags,
                                      uint64_t hlc, uint64_t origin)
 {
     uint32_t vcn = vc_n < GKV_VCLOCK_MAX ? vc_n : GKV_VCLOCK_MAX;
     const struct fmt_record *r = (const struct fmt_record *)vp - 1;
     e->key = vp + 16u * vc_n;
     e->key_len = key_len;
-    e->value = tomb ? NULL : e->key + key_len;
-    e->value_len = tomb ? 0 : value_len;
-    e->flags = tomb ? ENTRY_TOMBSTONE : 0;
+    e->flags = flags & ENTRY_FLAGS_ALL;
+    /* A counter keeps its state bytes also when it reads as absent. */
+    bool bytes = entry_has_value(e);
+    e->value = bytes ? e->key + key_len : NULL;
+    e->value_len = bytes ? value_len : 0;
     e->expire_ms = 0;
     if (r->flags & FMT_REC_EXPIRES) /* the 8 bytes after the value */
         memcpy(&e->expire_ms, e->key + key_len + value_len, 8u);
@@ -804,8 +809,8 @@ static inline void store__entry_fill(struct entry *e, const uint8_t *vp, uint32_
 /* Fill an entry from a record (as store__entry_at does from the index). */
 static inline void store__entry_from_rec(const struct fmt_record *r, struct entry *e)
 {
-    store__entry_fill(e, (const uint8_t *)(r + 1), r->vc_n, r->key_len, r->value_len,
-                      (r->flags & ENTRY_TOMBSTONE) != 0, r->hlc, r->origin);
+    store__entry_fill(e, (const uint8_t *)(r + 1), r->vc_n, r->key_len, r->value_len, r->flags,
+                      r->hlc, r->origin);
 }
 
 

@@ -445,10 +445,13 @@ int64_t store__find(const struct store *s, const struct store_table *t, uint64_t
 void store__entry_from_slot(const struct store *s, const struct fmt_slot *sl, struct entry *e)
 {
     /* From the slot's fields, so filling the entry reads no record byte
-     * besides the vector clock. */
+     * besides the vector clock and the flags byte beside it (the slot has
+     * no room for the counter kind). */
     const struct fmt_record *r = store__rec(&s->heap, sl->rec_off);
-    store__entry_fill(e, (const uint8_t *)(r + 1), sl->vc_n, sl->key_len, sl->value_len,
-                      sl->state == FMT_SLOT_TOMB, sl->hlc, sl->origin);
+    uint32_t flags = (sl->state == FMT_SLOT_TOMB ? ENTRY_TOMBSTONE : 0) |
+                     (r->flags & ENTRY_COUNTER);
+    store__entry_fill(e, (const uint8_t *)(r + 1), sl->vc_n, sl->key_len, sl->value_len, flags,
+                      sl->hlc, sl->origin);
 }
 
 void store__entry_at(const struct store *s, const struct store_table *t, uint64_t idx,

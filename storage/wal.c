@@ -70,7 +70,7 @@ void wal_rec_encode(uint8_t *dst, uint8_t type, const struct entry *e, uint64_t 
     h.hlc = e->hlc;
     uint8_t *p = dst + sizeof h;
     if (type == WAL_REC_VERSION) {
-        h.flags = (uint8_t)((e->flags & ENTRY_TOMBSTONE) | (e->expire_ms ? WAL_REC_EXPIRES : 0u));
+        h.flags = (uint8_t)((e->flags & ENTRY_FLAGS_ALL) | (e->expire_ms ? WAL_REC_EXPIRES : 0u));
         h.vc_n = (uint8_t)e->vc.n;
         h.key_len = (uint16_t)e->key_len;
         h.value_len = e->value_len;
@@ -107,8 +107,9 @@ static int rec_shape(const uint8_t *buf, size_t len, struct wal_rec_hdr *h, uint
     switch (h->type) {
     case WAL_REC_VERSION:
         if (h->key_len == 0 || h->key_len > GKV_KEY_MAX || h->vc_n > GKV_VCLOCK_MAX ||
-            (h->flags & ~(ENTRY_TOMBSTONE | WAL_REC_EXPIRES)) != 0 ||
-            ((h->flags & ENTRY_TOMBSTONE) && (h->value_len || (h->flags & WAL_REC_EXPIRES))) ||
+            (h->flags & ~(ENTRY_FLAGS_ALL | WAL_REC_EXPIRES)) != 0 ||
+            ((h->flags & ENTRY_FLAGS_ALL) == ENTRY_TOMBSTONE && h->value_len) ||
+            ((h->flags & ENTRY_TOMBSTONE) && (h->flags & WAL_REC_EXPIRES)) ||
             h->value_len > GKV_VALUE_HARD_MAX)
             return GKV_ECORRUPT;
         break;

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "common/errors.h"
+#include "storage/counter.h"
 #include "storage/store_int.h"
 
 /* Grow when a table's used slots (values, tombstones, dead) pass 3/4:
@@ -123,8 +124,15 @@ struct version {
     uint64_t hlc, origin;
     uint64_t expire_ms; /* 0 = none (always 0 for a tombstone) */
     bool tomb;
+    bool counter; /* value is a counter state (ENTRY_COUNTER) */
     const struct vclock *vc;
 };
+
+/* The flags a version's record and entry carry. */
+static inline uint8_t version_flags(const struct version *v)
+{
+    return (uint8_t)((v->tomb ? ENTRY_TOMBSTONE : 0) | (v->counter ? ENTRY_COUNTER : 0));
+}
 
 /* Copy key/value into the scratch buffer if they point into our heap (an
  * entry from store_get fed back to store_merge): the allocation below may
@@ -186,7 +194,7 @@ static inline struct fmt_record *record_write(struct store *s, const struct vers
     struct fmt_record *r = store__rec(&s->heap, off);
     r->magic = FMT_RECORD_MAGIC;
     r->key_len = (uint16_t)v->key_len;
-    r->flags = (uint8_t)((v->tomb ? ENTRY_TOMBSTONE : 0u) | (v->expire_ms ? FMT_REC_EXPIRES : 0u));
+    r->flags = (uint8_t)(version_flags(v) | (v->expire_ms ? FMT_REC_EXPIRES : 0u));
     r->vc_n = (uint8_t)v->vc->n;
     r->value_len = v->value_len;
     r->reserved = 0;
@@ -206,7 +214,7 @@ static inline struct fmt_record *record_write(struct store *s, const struct vers
                         .value_len = v->value_len,
                         .hlc = v->hlc,
                         .origin = v->origin,
-                        .flags = v->tomb ? ENTRY_TOMBSTONE : 0,
+                        .flags = version_flags(v),
                         .expire_ms = v->expire_ms};
     e->vc.n = 0;
     r->vhash = entry_version_hash(e);
@@ -380,8 +388,71 @@ undo:
     return rc;
 }
 
+/* Room for a counter state of bytes in s->ctr_buf. */
+static int ctr_reserve(struct store *s, size_t bytes)
+{
+    if (bytes <= s->ctr_bytes)
+        return 0;
+    uint8_t *n = realloc(s->ctr_buf, bytes);
+    if (!n)
+        return GKV_ENOMEM;
+    s->ctr_buf = n;
+    s->ctr_bytes = bytes;
+    return 0;
+}
+
+/* An INCRBY for local_write (NULL for SET and DEL). */
+struct ctr_op {
+    long long delta;
+    long long result;
+};
+
+/* The new state of a key whose current version (cur; NULL when absent) is
+ * a counter, or that an INCRBY (op) writes: counter.h builds it into
+ * s->ctr_buf and v takes it. */
+static int counter_version(struct store *s, const struct entry *cur, struct ctr_op *op,
+                           struct version *v)
+{
+    size_t reg = op ? 24 : v->value_len;
+    int rc = ctr_reserve(s, counter_bound(cur, NULL, reg));
+    if (rc != 0)
+        return rc;
+    struct entry out, reset;
+    uint8_t *tmp = NULL;
+    if (op && cur && entry_is_expired(cur, HLC_MS(v->hlc))) {
+        /* An expired key counts from 0 again, as in Redis: first a DEL
+         * that observes every item (in its own buffer: counter_add reads
+         * it while writing s->ctr_buf). */
+        size_t cap = counter_bound(cur, NULL, 0);
+        if (!(tmp = malloc(cap)))
+            return GKV_ENOMEM;
+        rc = counter_set(cur, v->key, v->key_len, NULL, 0, true, v->hlc, v->origin, tmp, cap,
+                         &reset);
+        cur = &reset;
+        reset.expire_ms = 0;
+    }
+    if (op) {
+        if (rc == 0)
+            rc = counter_add(cur, v->key, v->key_len, op->delta, v->hlc, v->origin, s->ctr_buf,
+                             s->ctr_bytes, &out, &op->result);
+        /* INCR keeps the key's expiry, as Redis does. */
+        v->expire_ms = cur ? cur->expire_ms : 0;
+        free(tmp);
+    } else
+        rc = counter_set(cur, v->key, v->key_len, v->value, v->value_len, v->tomb, v->hlc,
+                         v->origin, s->ctr_buf, s->ctr_bytes, &out);
+    if (rc != 0)
+        return rc;
+    v->value = out.value;
+    v->value_len = out.value_len;
+    v->tomb = entry_is_tombstone(&out);
+    v->counter = entry_is_counter(&out);
+    return 0;
+}
+
 static int local_write(struct store *s, const void *key, size_t key_len, const void *value,
-                       size_t value_len, bool tomb, uint64_t expire_ms, uint64_t now_ms,
+                       size_t value_len, bool tomb, uint64_t expire_ms, struct ctr_op *op,
+                       uint64_t now_ms,
                        struct entry *out, bool *existed)
 {
     int rc;
@@ -409,12 +480,18 @@ static int local_write(struct store *s, const void *key, size_t key_len, const v
     struct store_loc l;
     store__locate(s, v.hash, key, v.key_len, &l);
     struct vclock vc;
+    bool cur_counter = false;
+    struct entry cur;
     if (l.t) {
         const struct fmt_slot *sl = &l.t->slots[l.idx];
+        const struct fmt_record *r = store__rec(&s->heap, sl->rec_off);
         vc.n = sl->vc_n;
-        memcpy(vc.items, store__rec(&s->heap, sl->rec_off) + 1, 16u * sl->vc_n);
+        memcpy(vc.items, r + 1, 16u * sl->vc_n);
         if (existed)
             *existed = sl->state == FMT_SLOT_VALUE;
+        cur_counter = (r->flags & ENTRY_COUNTER) != 0;
+        if (cur_counter || op)
+            store__entry_from_slot(s, sl, &cur);
     } else {
         vclock_clear(&vc);
         if (existed)
@@ -425,6 +502,14 @@ static int local_write(struct store *s, const void *key, size_t key_len, const v
     v.hlc = hlc_now(&s->hlc, now_ms);
     if ((rc = store__hlc_guard_logged(s)) != 0)
         return rc;
+    if (cur_counter || op) {
+        if ((rc = counter_version(s, l.t ? &cur : NULL, op, &v)) != 0)
+            return rc;
+        /* The state is the value every node stores and gossips: it keeps
+         * to the value limit like any value (docs/COMMANDS.md). */
+        if (v.value_len > s->cfg.max_value_bytes)
+            return GKV_EVALSIZE;
+    }
     if ((rc = write_version(s, &v, &l)) != 0)
         return rc;
     if (out) {
@@ -443,19 +528,68 @@ int store_put(struct store *s, const void *key, size_t key_len, const void *valu
 int store_put_expire(struct store *s, const void *key, size_t key_len, const void *value,
                      size_t value_len, uint64_t expire_ms, uint64_t now_ms, struct entry *out)
 {
-    int rc = local_write(s, key, key_len, value, value_len, false, expire_ms, now_ms, out, NULL);
+    int rc = local_write(s, key, key_len, value, value_len, false, expire_ms, NULL, now_ms, out,
+                         NULL);
     if (rc == 0)
         s->st.puts++;
+    return rc;
+}
+
+int store_incrby(struct store *s, const void *key, size_t key_len, long long delta,
+                 uint64_t now_ms, long long *result, struct entry *out)
+{
+    struct ctr_op op = {.delta = delta};
+    int rc = local_write(s, key, key_len, NULL, 0, false, 0, &op, now_ms, out, NULL);
+    if (rc == 0) {
+        s->st.puts++;
+        s->st.incrs++;
+        if (result)
+            *result = op.result;
+    }
     return rc;
 }
 
 int store_del(struct store *s, const void *key, size_t key_len, uint64_t now_ms, struct entry *out,
               bool *existed)
 {
-    int rc = local_write(s, key, key_len, NULL, 0, true, 0, now_ms, out, existed);
+    int rc = local_write(s, key, key_len, NULL, 0, true, 0, NULL, now_ms, out, existed);
     if (rc == 0)
         s->st.dels++;
     return rc;
+}
+
+/* An incoming counter's state must decode, and read as absent exactly when
+ * it is flagged a tombstone. */
+static int counter_check(const struct entry *in)
+{
+    struct counter_view cv;
+    if (counter_decode(in->value, in->value_len, &cv) != 0)
+        return GKV_EINVAL;
+    struct counter_read r;
+    counter_read(&cv, &r);
+    if ((r.kind == COUNTER_READ_ABSENT) != entry_is_tombstone(in))
+        return GKV_EINVAL;
+    return 0;
+}
+
+/* v becomes the join of local and in (MERGE_JOIN), built in s->ctr_buf. */
+static int counter_join_version(struct store *s, const struct entry *local,
+                                const struct entry *in, struct version *v)
+{
+    int rc = ctr_reserve(s, counter_bound(local, in, 0));
+    if (rc != 0)
+        return rc;
+    struct entry j;
+    if ((rc = counter_join(local, in, s->ctr_buf, s->ctr_bytes, &j)) != 0)
+        return rc;
+    v->value = j.value;
+    v->value_len = j.value_len;
+    v->expire_ms = j.expire_ms;
+    v->hlc = j.hlc;
+    v->origin = j.origin;
+    v->tomb = entry_is_tombstone(&j);
+    v->counter = entry_is_counter(&j);
+    return 0;
 }
 
 /* store_merge; replay (a log record at recovery) skips the clock check
@@ -474,10 +608,13 @@ static int merge_entry(struct store *s, const struct entry *in, uint64_t now_ms,
     if ((rc = store__check_key(in->key, in->key_len)) != 0)
         return rc;
     bool tomb = entry_is_tombstone(in);
-    if ((in->flags & ~ENTRY_TOMBSTONE) != 0 || (tomb && in->value_len != 0) ||
+    bool ctr = entry_is_counter(in);
+    if ((in->flags & ~ENTRY_FLAGS_ALL) != 0 || (tomb && !ctr && in->value_len != 0) ||
         (in->value_len > 0 && !in->value) || !vclock_valid(&in->vc) ||
         (tomb && in->expire_ms != 0) || in->expire_ms > ENTRY_EXPIRE_MAX_MS)
         return GKV_EINVAL;
+    if (ctr && (rc = counter_check(in)) != 0)
+        return rc;
     if (replay) {
         if (in->hlc > s->hlc.last)
             s->hlc.last = in->hlc;
@@ -507,6 +644,7 @@ static int merge_entry(struct store *s, const struct entry *in, uint64_t now_ms,
                         .origin = in->origin,
                         .expire_ms = in->expire_ms,
                         .tomb = tomb,
+                        .counter = ctr,
                         .vc = &in->vc};
     bool take = true;
     struct vclock merged;
@@ -514,11 +652,14 @@ static int merge_entry(struct store *s, const struct entry *in, uint64_t now_ms,
         struct entry local;
         store__entry_from_slot(s, &l.t->slots[l.idx], &local);
         bool conflict = false;
-        take = entry_merge(&local, in, &conflict) == MERGE_TAKE_INCOMING;
+        enum merge_result mr = entry_merge(&local, in, &conflict);
+        take = mr != MERGE_KEEP_LOCAL;
         if (conflict)
             s->st.dominance_conflicts++;
         merged = local.vc;
         vclock_merge(&merged, &in->vc);
+        if (mr == MERGE_JOIN && (rc = counter_join_version(s, &local, in, &v)) != 0)
+            return rc;
         if (!take) {
             s->st.merges++;
             /* Same data; rewrite only if the clock learned something. */
@@ -531,6 +672,7 @@ static int merge_entry(struct store *s, const struct entry *in, uint64_t now_ms,
             v.origin = local.origin;
             v.expire_ms = local.expire_ms;
             v.tomb = entry_is_tombstone(&local);
+            v.counter = entry_is_counter(&local);
         }
         v.vc = &merged;
     }

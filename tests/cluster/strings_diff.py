@@ -5,7 +5,9 @@ Sends the same command sequences to a redis-server and to a gossipkv node
 and compares the replies byte for byte (after RESP parsing): replies, error
 words and argument checks must be redis-server 7.0's. A few commands differ
 on purpose (the value limit is the node's max-value-bytes, one database, no
-expiry, no counters): those cases say what gossipkv must answer instead.
+expiry): those cases say what gossipkv must answer instead. The counter
+commands (INCR, DECR, INCRBY, DECRBY, INCRBYFLOAT) get fixed cases and a
+seeded random mix with SET, APPEND, DEL and the readers of a value.
 Then a seeded random part (the seed is printed) drives GETRANGE, SETRANGE,
 APPEND, SETBIT, GETBIT, BITCOUNT, BITPOS and LCS with random arguments.
 Every socket operation has a timeout. Exit 0 when every case matched.
@@ -193,18 +195,80 @@ def limit_cases(rd, gk, maxv):
         got = gk.call(*cmd)
         if got != want:
             FAILS.append("%r after the refusals: gossipkv %s, want %s" % (cmd, got, want))
-    # One database; no expiry; no counters yet (docs/COMMANDS.md).
+    # One database; no expiry (docs/COMMANDS.md).
     differs(rd, gk, ("COPY", "big", "c", "DB", 1), None, err("ERR DB index is out of range"))
     gk_err = gk.call("EXPIRE", "big", 10)
     if not (isinstance(gk_err, tuple) and b"do not expire" in gk_err[1]):
         FAILS.append("EXPIRE: gossipkv %s, want an error saying keys do not expire" % short(gk_err))
-    gk_err = gk.call("INCR", "cnt")
-    if not (isinstance(gk_err, tuple) and b"counter" in gk_err[1]):
-        FAILS.append("INCR: gossipkv %s, want an error naming the counter type" % short(gk_err))
     gk_err = gk.call("SET", "k", "v", "EX", 10)
     if not (isinstance(gk_err, tuple) and b"not supported" in gk_err[1]):
         FAILS.append("SET EX: gossipkv %s, want an error saying why" % short(gk_err))
     same(rd, gk, [("FLUSHALL",)])
+
+
+I64_MAX = "9223372036854775807"
+I64_MIN = "-9223372036854775808"
+
+
+def counter_cases(rd, gk):
+    """INCR and friends, their error words and overflow checks, and how a
+    counter reads through every reader of a value."""
+    same(rd, gk, [
+        ("FLUSHALL",), ("INCR", "c"), ("INCR", "c"), ("GET", "c"), ("DECR", "c"), ("DECR", "c"),
+        ("DECR", "c"), ("GET", "c"), ("INCRBY", "c", 100), ("DECRBY", "c", 50), ("GET", "c"),
+        ("INCRBY", "c", "x"), ("INCRBY", "c", "1.5"), ("INCRBY", "c", " 1"), ("INCRBY", "c", "+1"),
+        ("INCRBY", "c", "01"), ("DECRBY", "c", "x"), ("INCR",), ("INCR", "c", "d"), ("INCRBY", "c"),
+        ("INCRBY", "c", 0), ("GET", "c"), ("INCRBY", "zero", 0), ("GET", "zero"),
+        ("STRLEN", "c"), ("APPEND", "c", "0"), ("GET", "c"), ("INCR", "c"), ("TYPE", "c"),
+        ("EXISTS", "c"), ("GETRANGE", "c", 0, 1), ("MGET", "c", "nokey", "zero"),
+        ("SET", "c", "41"), ("INCR", "c"), ("SET", "c", "x"), ("INCR", "c"), ("GET", "c"),
+        ("SET", "c", " 1"), ("INCR", "c"), ("SET", "c", "1 "), ("INCR", "c"),
+        ("SET", "c", "007"), ("INCR", "c"), ("SET", "c", "-0"), ("INCR", "c"),
+        ("SET", "c", "+1"), ("INCR", "c"), ("SET", "c", ""), ("INCR", "c"),
+        ("SET", "c", "1.5"), ("INCR", "c"), ("SET", "c", "12345678901234567890"), ("INCR", "c"),
+        ("SET", "c", I64_MAX), ("INCR", "c"), ("DECR", "c"), ("GET", "c"),
+        ("INCRBY", "c", 1), ("SET", "c", I64_MIN), ("DECR", "c"), ("INCR", "c"),
+        ("DECRBY", "c", I64_MIN), ("INCRBY", "c", I64_MIN), ("SET", "c", "0"),
+        ("INCRBY", "c", I64_MIN), ("GET", "c"), ("INCRBY", "c", I64_MAX), ("GET", "c"),
+        ("DECRBY", "c", I64_MAX), ("GET", "c"), ("DECRBY", "c", 1), ("INCRBY", "c", I64_MAX),
+        ("INCR", "c"), ("DEL", "c"), ("GET", "c"), ("EXISTS", "c"), ("INCR", "c"), ("GET", "c"),
+        ("GETSET", "c", "5"), ("INCR", "c"), ("GETDEL", "c"), ("INCRBY", "c", -3), ("GET", "c"),
+        ("DECR", "d"), ("DECR", "d"), ("GET", "d"), ("INCR", "d"), ("INCR", "d"), ("GET", "d"),
+        ("EXISTS", "d"), ("DBSIZE",), ("RENAME", "d", "d2"), ("INCR", "d2"), ("COPY", "d2", "d3"),
+        ("INCR", "d3"), ("GET", "d2"), ("GET", "d3"),
+        # INCRBYFLOAT
+        ("INCRBYFLOAT", "f", "10.5"), ("GET", "f"), ("INCRBYFLOAT", "f", "0.1"),
+        ("INCRBYFLOAT", "f", "-5"), ("INCRBYFLOAT", "f", "5.0e3"), ("INCRBYFLOAT", "f", "2.0e-1"),
+        ("GET", "f"), ("INCR", "f"), ("INCRBYFLOAT", "f", "x"), ("INCRBYFLOAT", "f", " 1"),
+        ("INCRBYFLOAT", "f", "1 "), ("INCRBYFLOAT", "f", ""), ("INCRBYFLOAT", "f", "nan"),
+        ("INCRBYFLOAT", "f", "inf"), ("INCRBYFLOAT", "f", "1e5000"), ("GET", "f"),
+        ("SET", "f", "1"), ("INCRBYFLOAT", "f", "-1.5"), ("INCRBYFLOAT", "f", "0.5"), ("GET", "f"),
+        ("INCR", "f"), ("GET", "f"), ("SET", "f", "abc"), ("INCRBYFLOAT", "f", 1),
+        ("SET", "f", "1e308"), ("INCRBYFLOAT", "f", "1e308"), ("INCRBYFLOAT", "f", "1e4000"),
+        ("INCR", "g"), ("INCRBYFLOAT", "g", "1.5"), ("INCR", "g"), ("INCRBYFLOAT", "g", "0.5"),
+        ("INCR", "g"), ("GET", "g"), ("INCRBYFLOAT", "h", "3.0"), ("GET", "h"), ("INCR", "h"),
+        ("INCRBYFLOAT", "neg", "0.024390243902439025"), ("INCRBYFLOAT", "neg", "-0.024390243902439025"),
+        ("GET", "neg"), ("INCRBYFLOAT", "big", "17179869184"), ("INCRBYFLOAT", "big", "1.5"),
+        ("INCRBYFLOAT",), ("INCRBYFLOAT", "f"), ("FLUSHALL",),
+    ])
+    rng_cases = [("INCR",), ("DECR",), ("INCRBY", 7), ("DECRBY", 3), ("INCRBY", -2),
+                 ("INCRBYFLOAT", "0.5"), ("INCRBYFLOAT", "-1.25"), ("INCRBYFLOAT", "2"),
+                 ("SET", "10"), ("SET", "x"), ("SET", "-4"), ("DEL",), ("GET",), ("APPEND", "1"),
+                 ("STRLEN",), ("EXISTS",), ("GETSET", "3"), ("INCRBY", I64_MAX),
+                 ("DECRBY", I64_MAX)]
+    return rng_cases
+
+
+def counter_random(rd, gk, seed, rng_cases):
+    rng = random.Random(seed)
+    keys = ["k0", "k1", "k2"]
+    for step in range(1500):
+        c = rng.choice(rng_cases)
+        cmd = (c[0], rng.choice(keys)) + c[1:]
+        same(rd, gk, [cmd], note="counter seed %d step %d " % (seed, step))
+        if len(FAILS) > 20:
+            return
+    same(rd, gk, [("MGET",) + tuple(keys), ("FLUSHALL",)])
 
 
 def random_cases(rd, gk, seed):
@@ -253,6 +317,7 @@ def main():
     rd, gk = Conn(rport), Conn(gport)
     fixed_cases(rd, gk, maxv)
     limit_cases(rd, gk, maxv)
+    counter_random(rd, gk, seed, counter_cases(rd, gk))
     random_cases(rd, gk, seed)
     for f in FAILS[:40]:
         print("DIFF " + f)

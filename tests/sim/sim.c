@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "common/errors.h"
+#include "storage/counter.h"
 #include "tests/test_seed.h"
 
 enum sim_event_type {
@@ -911,6 +912,47 @@ int sim_delete(struct sim *s, uint32_t i, const char *key, struct entry *out)
     if (out)
         *out = e;
     return rc;
+}
+
+int sim_incrby(struct sim *s, uint32_t i, const char *key, long long delta, long long *result)
+{
+    struct sim_node *nd = &s->nodes[i];
+    if (!nd->up)
+        return GKV_ESTATE;
+    uint64_t now = node_clock(s, nd);
+    struct entry e;
+    int rc = sim_admit_write(nd, now);
+    if (rc == 0)
+        rc = store_incrby(nd->store, key, strlen(key), delta, now, result, &e);
+    if (rc != 0)
+        return rc;
+    (void)gossip_local_write(nd->g, &e, now);
+    rearm(s, nd);
+    return 0;
+}
+
+bool sim_read_ll(struct sim *s, uint32_t i, const char *key, long long *out)
+{
+    struct entry e;
+    *out = 0;
+    if (store_get(s->nodes[i].store, key, strlen(key), &e) != 0)
+        return true;
+    if (entry_is_tombstone(&e))
+        return true;
+    const uint8_t *p = e.value;
+    size_t len = e.value_len;
+    char buf[COUNTER_FMT_MAX];
+    if (entry_is_counter(&e)) {
+        struct counter_view v;
+        struct counter_read r;
+        if (counter_decode(e.value, e.value_len, &v) != 0)
+            return false;
+        counter_read(&v, &r);
+        len = counter_format(&r, buf, sizeof buf, &p);
+        if (!p)
+            return true;
+    }
+    return counter_parse_ll(p, len, out);
 }
 
 int sim_read(struct sim *s, uint32_t i, const char *key, struct entry *out)

@@ -181,6 +181,13 @@ int sim_write(struct sim *s, uint32_t i, const char *key, const char *value, str
 int sim_write_bytes(struct sim *s, uint32_t i, const void *key, size_t key_len, const void *value,
                     size_t value_len, struct entry *out);
 int sim_delete(struct sim *s, uint32_t i, const char *key, struct entry *out);
+/* INCRBY on node i: store_incrby, then gossip_local_write. Returns the
+ * store's result (0: the increment is stored, i.e. acknowledged; a gossip
+ * refusal is left to anti-entropy), *result the new value. */
+int sim_incrby(struct sim *s, uint32_t i, const char *key, long long delta, long long *result);
+/* The number node i's key reads as (0 when absent); false if it is not an
+ * integer. */
+bool sim_read_ll(struct sim *s, uint32_t i, const char *key, long long *out);
 /* store_get on node i (borrowed as store_get says). */
 int sim_read(struct sim *s, uint32_t i, const char *key, struct entry *out);
 /* Node i holds key with exactly this value (not a tombstone). */

@@ -568,6 +568,27 @@ static void test_wire_multiple_messages_per_datagram(void **state)
     free(buf);
 }
 
+/* A counter's state travels as the entry's value, with its flags, also
+ * when the counter reads as absent (flags counter | tombstone). */
+static void test_wire_counter_entries_roundtrip(void **state)
+{
+    (void)state;
+    struct wire_msg *m = msg_new(WIRE_DELTAS), *got = msg_new(0);
+    m->u.entries.n = 2;
+    entry_fill(&m->u.entries.entries[0], 20, 2, 64, false, 9, 9, 1);
+    m->u.entries.entries[0].flags = ENTRY_COUNTER;
+    entry_fill(&m->u.entries.entries[1], 30, 2, 64, false, 9, 9, 1);
+    m->u.entries.entries[1].flags = ENTRY_COUNTER | ENTRY_TOMBSTONE;
+    size_t len, off = 0;
+    uint8_t *buf = encode_one(m, &len);
+    assert_int_equal(wire_decode(buf, len, &off, NULL, got), 0);
+    assert_true(wire_msg_equal(m, got));
+    assert_int_equal(got->u.entries.entries[1].value_len, 64);
+    free(buf);
+    free(got);
+    free(m);
+}
+
 static void test_wire_max_value_entry_fits_a_stream_frame(void **state)
 {
     (void)state;
@@ -1035,7 +1056,7 @@ static void test_wire_encode_rejects_what_can_never_decode(void **state)
     entry_fill(e, 0, GKV_KEY_MAX + 1, 1, false, 1, 1, 0);
     assert_int_equal(wire_encode(&enc, m), GKV_EINVAL);
     entry_fill(e, 0, 1, 1, false, 1, 1, 0);
-    e->flags = 0x2; /* unknown flag */
+    e->flags = 0x4; /* unknown flag */
     assert_int_equal(wire_encode(&enc, m), GKV_EINVAL);
     entry_fill(e, 0, 1, 1, false, 1, 1, 2);
     e->vc.items[1].node = e->vc.items[0].node; /* duplicate node */
@@ -1662,7 +1683,7 @@ static const struct bad_case g_bad[] = {
     BAD("tombstone with value", GKV_EDECODE, HEAD(20, 5), 0xa1, 'e', 0x91, 0x85, 0xa1, 'k', 0xc4,
         1, 'k', 0xa1, 'f', 1, 0xa1, 'd', 0xc4, 0, 0xa1, 'h', 1, 0xa1, 'o', 1),
     BAD("unknown flag bit", GKV_EDECODE, HEAD(20, 5), 0xa1, 'e', 0x91, 0x85, 0xa1, 'k', 0xc4, 1,
-        'k', 0xa1, 'f', 3, 0xa1, 'd', 0xc4, 0, 0xa1, 'h', 1, 0xa1, 'o', 1),
+        'k', 0xa1, 'f', 4, 0xa1, 'd', 0xc4, 0, 0xa1, 'h', 1, 0xa1, 'o', 1),
     BAD("vclock odd length", GKV_EDECODE, HEAD(20, 5), 0xa1, 'e', 0x91, 0x85, 0xa1, 'k', 0xc4, 1,
         'k', 0xa1, 'c', 0x93, 1, 1, 2, 0xa1, 'd', 0xc4, 0, 0xa1, 'h', 1, 0xa1, 'o', 1),
     BAD("vclock unsorted", GKV_EDECODE, HEAD(20, 5), 0xa1, 'e', 0x91, 0x85, 0xa1, 'k', 0xc4, 1,
@@ -2194,6 +2215,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_wire_encoding_matches_pinned_bytes),
         cmocka_unit_test(test_wire_multiple_messages_per_datagram),
         cmocka_unit_test(test_wire_max_value_entry_fits_a_stream_frame),
+        cmocka_unit_test(test_wire_counter_entries_roundtrip),
         cmocka_unit_test(test_wire_encode_entries_packs_as_many_as_fit),
         cmocka_unit_test(test_wire_entry_encoded_size_adds_up),
         cmocka_unit_test(test_wire_encode_entries_header_edge_15_16),
