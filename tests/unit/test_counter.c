@@ -616,6 +616,33 @@ static void test_store_incrby_persists_and_merges(void **state)
     test_rmrf(dir);
 }
 
+/* INCR keeps the key's expiry (Redis does); a key whose expiry passed
+ * counts from 0 again, without one. */
+static void test_store_incrby_keeps_expiry_and_restarts_expired(void **state)
+{
+    (void)state;
+    struct store_config cfg;
+    store_config_init(&cfg);
+    cfg.node_id = 3;
+    struct store *s = NULL;
+    assert_int_equal(store_open(&cfg, TEST_NOW_MS, &s, NULL, 0), 0);
+    uint64_t exp = TEST_NOW_MS + 1000;
+    assert_int_equal(store_put_expire(s, "e", 1, "5", 1, exp, TEST_NOW_MS, NULL), 0);
+    long long res;
+    struct entry out;
+    assert_int_equal(store_incrby(s, "e", 1, 1, TEST_NOW_MS + 10, &res, &out), 0);
+    assert_int_equal(res, 6);
+    assert_int_equal(out.expire_ms, exp);
+    assert_int_equal(store_incrby(s, "e", 1, 1, TEST_NOW_MS + 20, &res, &out), 0);
+    assert_int_equal(res, 7);
+    assert_int_equal(out.expire_ms, exp);
+    assert_int_equal(store_incrby(s, "e", 1, 2, TEST_NOW_MS + 5000, &res, &out), 0);
+    assert_int_equal(res, 2);
+    assert_int_equal(out.expire_ms, 0);
+    assert_int_equal(read_ll(&out), 2);
+    assert_int_equal(store_close(s), 0);
+}
+
 int main(void)
 {
     uint64_t seed = test_rng(&g_rng, SEED_DEFAULT);
@@ -631,6 +658,7 @@ int main(void)
         cmocka_unit_test(test_counter_decode_rejects_malformed),
         cmocka_unit_test(test_counter_format_as_redis),
         cmocka_unit_test(test_store_incrby_persists_and_merges),
+        cmocka_unit_test(test_store_incrby_keeps_expiry_and_restarts_expired),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
