@@ -53,9 +53,15 @@ if ! mount -t overlay gkv-systemd-root \
   skip "overlayfs over / is not available here: $(cat "$WORK/mount.err")"
 fi
 
+# The sources and the build directory are bound in at their own paths: the
+# container gets its own /tmp, where a CI clone may live.
+SRC=$(cd "$HERE/../.." && pwd)
+binds=(--bind="$SRC")
+case "$BUILD_ABS/" in "$SRC"/*) ;; *) binds+=(--bind="$BUILD_ABS") ;; esac
 # basic.target: systemd and its sockets, none of the machine's own services.
 systemd-nspawn --quiet -D "$ROOT" --private-network --register=no --link-journal=no \
-  --keep-unit -M gkv-systemd-test -b systemd.unit=basic.target </dev/null >"$LOG" 2>&1 &
+  "${binds[@]}" --keep-unit -M gkv-systemd-test -b systemd.unit=basic.target \
+  </dev/null >"$LOG" 2>&1 &
 NSPAWN_PID=$!
 
 leader=
