@@ -6,13 +6,16 @@
 # free loopback ports, and runs the same redis-benchmark against node 1 and
 # against redis-server, alternating, in the same run:
 #
-#   redis-benchmark -t set,get -c 50 -d 100 -r 100000 -n 200000 -P {1,16}
+#   redis-benchmark -t set,get,incr -c 50 -d 100 -r 100000 -n 200000 -P {1,16}
+#
+# (INCR: redis-benchmark's counter:<rand> keys, so 100,000 counters; on
+# gossipkv each INCR rewrites the key's counter state, storage/counter.h.)
 #
 # Each pair is run ROUNDS times (default 2) and the best rate of each side is
 # kept (the machine is shared and noisy; interleaving puts load on both).
 # Prints one line per operation and pipeline depth:
 #
-#   SET(P=1): gossipkv=N/s redis=N/s ratio=R
+#   SET(P=1): gossipkv=N/s redis=N/s ratio=R     (SET, GET, INCR)
 #
 # and how long after a gossipkv run ends all three nodes hold the same keys
 # (DBSIZE equal and INFO storage root_hash equal on all three).
@@ -38,7 +41,7 @@ REQUESTS=${REQUESTS:-200000}
 SYNC=${SYNC:-batch}
 NODES=${NODES:-3} # NODES=1: the RESP server alone, no gossip peers
 read -r -a EXTRA <<<"${NODE_ARGS:-}"
-FLAGS=(-t set,get -c 50 -d 100 -r 100000 -n "$REQUESTS")
+FLAGS=(-t set,get,incr -c 50 -d 100 -r 100000 -n "$REQUESTS")
 
 die() { echo "client_bench: $*" >&2; exit 1; }
 for t in redis-benchmark redis-server redis-cli python3 cmake; do
@@ -112,10 +115,11 @@ if [ "$NODES" = 3 ]; then
   for p in "${C[@]}"; do wait_for 30 three_alive "$p" || die "cluster did not form"; done
 fi
 
-# rates PORT P: "SET_RPS GET_RPS" from one redis-benchmark run.
+# rates PORT P: "SET_RPS GET_RPS INCR_RPS" from one redis-benchmark run.
 rates() {
   redis-benchmark -h 127.0.0.1 -p "$1" "${FLAGS[@]}" -P "$2" --csv 2>/dev/null |
-    tr -d '"' | awk -F, '$1 == "SET" { s = $2 } $1 == "GET" { g = $2 } END { print s + 0, g + 0 }'
+    tr -d '"' | awk -F, '$1 == "SET" { s = $2 } $1 == "GET" { g = $2 } $1 == "INCR" { i = $2 }
+                         END { print s + 0, g + 0, i + 0 }'
 }
 root() { cli "$1" INFO storage | tr -d '\r' | awk -F: '$1 == "root_hash" { print $2 }'; }
 converged() {
@@ -130,9 +134,9 @@ echo "client_bench: gossipkv $NODES node(s) (client ports ${C[*]}), redis-server
 echo "flags: ${FLAGS[*]} -P {1,16}; best of $ROUNDS alternating rounds; gossipkv sync=$SYNC${NODE_ARGS:+ $NODE_ARGS}"
 CONV=()
 for P in 1 16; do
-  best_gs=0 best_gg=0 best_rs=0 best_rg=0
+  best_gs=0 best_gg=0 best_rs=0 best_rg=0 best_gi=0 best_ri=0
   for r in $(seq 1 "$ROUNDS"); do
-    read -r gs gg < <(rates "${C[0]}" "$P")
+    read -r gs gg gi < <(rates "${C[0]}" "$P")
     t0=$(now_ms)
     if [ "$NODES" != 3 ]; then
       :
@@ -141,16 +145,20 @@ for P in 1 16; do
     else
       CONV+=("after gossipkv run (P=$P, round $r): NOT converged within 120 s")
     fi
-    read -r rs rg < <(rates "$RPORT" "$P")
+    read -r rs rg ri < <(rates "$RPORT" "$P")
     awk -v a="$gs" -v b="$best_gs" 'BEGIN { exit !(a > b) }' && best_gs=$gs
     awk -v a="$gg" -v b="$best_gg" 'BEGIN { exit !(a > b) }' && best_gg=$gg
     awk -v a="$rs" -v b="$best_rs" 'BEGIN { exit !(a > b) }' && best_rs=$rs
     awk -v a="$rg" -v b="$best_rg" 'BEGIN { exit !(a > b) }' && best_rg=$rg
+    awk -v a="$gi" -v b="$best_gi" 'BEGIN { exit !(a > b) }' && best_gi=$gi
+    awk -v a="$ri" -v b="$best_ri" 'BEGIN { exit !(a > b) }' && best_ri=$ri
   done
   awk -v g="$best_gs" -v r="$best_rs" -v p="$P" \
     'BEGIN { printf "SET(P=%s): gossipkv=%.0f/s redis=%.0f/s ratio=%.2f\n", p, g, r, (r > 0 ? g / r : 0) }'
   awk -v g="$best_gg" -v r="$best_rg" -v p="$P" \
     'BEGIN { printf "GET(P=%s): gossipkv=%.0f/s redis=%.0f/s ratio=%.2f\n", p, g, r, (r > 0 ? g / r : 0) }'
+  awk -v g="$best_gi" -v r="$best_ri" -v p="$P" \
+    'BEGIN { printf "INCR(P=%s): gossipkv=%.0f/s redis=%.0f/s ratio=%.2f\n", p, g, r, (r > 0 ? g / r : 0) }'
 done
 printf '%s\n' "${CONV[@]}"
 echo "node 1 INFO gossip after the runs:"

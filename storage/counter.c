@@ -309,9 +309,11 @@ static void enc_item(struct enc *e, const struct counter_item *it)
 }
 
 /* Finish: *out describes the state (top stamp hlc/origin). No items left
- * means a plain version: its register as the entry. */
+ * means a plain version: its register as the entry. absent: whether the
+ * state reads as absent when the caller knows it (0 or 1; local writes),
+ * -1 to decode and read it (joins). */
 static int enc_finish(struct enc *e, const uint8_t *key, uint32_t key_len, uint64_t hlc,
-                      uint64_t origin, struct entry *out)
+                      uint64_t origin, int absent, struct entry *out)
 {
     if (e->rc)
         return e->rc;
@@ -326,11 +328,14 @@ static int enc_finish(struct enc *e, const uint8_t *key, uint32_t key_len, uint6
         return 0;
     }
     e->buf[2] = (uint8_t)e->n;
-    if (counter_decode(e->buf, e->len, &v) != 0)
-        return GKV_EINVAL;
-    struct counter_read r;
-    counter_read(&v, &r);
-    out->flags = ENTRY_COUNTER | (r.kind == COUNTER_READ_ABSENT ? ENTRY_TOMBSTONE : 0);
+    if (absent < 0) {
+        if (counter_decode(e->buf, e->len, &v) != 0)
+            return GKV_EINVAL;
+        struct counter_read r;
+        counter_read(&v, &r);
+        absent = r.kind == COUNTER_READ_ABSENT;
+    }
+    out->flags = ENTRY_COUNTER | (absent ? ENTRY_TOMBSTONE : 0);
     out->value = e->buf;
     out->value_len = (uint32_t)e->len;
     return 0;
@@ -411,7 +416,7 @@ int counter_join(const struct entry *a, const struct entry *b, uint8_t *buf, siz
         enc_item(&e, &it);
     }
     const struct entry *top = top_order(a, b) >= 0 ? a : b;
-    int rc = enc_finish(&e, a->key, a->key_len, top->hlc, top->origin, out);
+    int rc = enc_finish(&e, a->key, a->key_len, top->hlc, top->origin, -1, out);
     /* The expiry belongs to the latest write (the top stamp); a state that
      * reads as absent has none (a tombstone never expires). */
     if (rc == 0 && !entry_is_tombstone(out))
@@ -459,7 +464,8 @@ static int write_register(const struct counter_view *v, const uint8_t *key, uint
         it.on = it.n;
         enc_item(&e, &it);
     }
-    return enc_finish(&e, key, key_len, hlc, self, out);
+    /* Every item observed: it reads as the register. */
+    return enc_finish(&e, key, key_len, hlc, self, tomb, out);
 }
 
 int counter_set(const struct entry *cur, const uint8_t *key, uint32_t key_len,
@@ -493,7 +499,7 @@ static int read_integer(const struct counter_view *v, long long *out)
 
 int counter_add(const struct entry *cur, const uint8_t *key, uint32_t key_len, long long delta,
                 uint64_t hlc, uint64_t self, uint8_t *buf, size_t cap, struct entry *out,
-                long long *result)
+                long long *result, bool *rebased)
 {
     struct counter_view v;
     long long now;
@@ -519,6 +525,8 @@ int counter_add(const struct entry *cur, const uint8_t *key, uint32_t key_len, l
     }
     if (!found && v.n >= COUNTER_ORIGINS_SOFT_MAX)
         rebase = true;
+    if (rebased)
+        *rebased = rebase;
     if (rebase) {
         char num[24];
         int l = snprintf(num, sizeof num, "%lld", *result);
@@ -548,5 +556,7 @@ int counter_add(const struct entry *cur, const uint8_t *key, uint32_t key_len, l
         }
         enc_item(&e, &it);
     }
-    return enc_finish(&e, key, key_len, hlc, self, out);
+    /* self's item now holds more than the register observed: it reads as
+     * a number, never as absent. */
+    return enc_finish(&e, key, key_len, hlc, self, 0, out);
 }

@@ -151,7 +151,8 @@ int counter_join(const struct entry *a, const struct entry *b, uint8_t *buf, siz
  *     overflow"). *result is the new value. The increment goes into self's
  *     item, unless self has no item and the state already holds
  *     COUNTER_ORIGINS_SOFT_MAX, or self's total would pass 2^64: then it
- *     is a rebase, a register write of the new number.
+ *     is a rebase, a register write of the new number (*rebased, may be
+ *     NULL, tells which).
  * Both encode into buf (cap from counter_bound) and fill *out as
  * counter_join does. */
 int counter_set(const struct entry *cur, const uint8_t *key, uint32_t key_len,
@@ -159,7 +160,7 @@ int counter_set(const struct entry *cur, const uint8_t *key, uint32_t key_len,
                 uint8_t *buf, size_t cap, struct entry *out);
 int counter_add(const struct entry *cur, const uint8_t *key, uint32_t key_len, long long delta,
                 uint64_t hlc, uint64_t self, uint8_t *buf, size_t cap, struct entry *out,
-                long long *result);
+                long long *result, bool *rebased);
 
 /* entry_merge's decision for a pair where at least one is a counter:
  * MERGE_KEEP_LOCAL when the join is local, MERGE_TAKE_INCOMING when it is

@@ -304,7 +304,11 @@ struct store_stats {
     uint64_t read_cache_hits;     /* gets it answered */
     uint64_t read_cache_misses;   /* gets that took the SipHash path (then cached) */
     uint64_t puts, gets, dels, merges, merges_taken;
-    uint64_t incrs; /* store_incrby writes (also counted in puts) */
+    /* Counters (storage/counter.h) */
+    uint64_t incrs;                /* store_incrby writes (also counted in puts) */
+    uint64_t counter_rebases;      /* of which became register writes (16 origins, 2^64) */
+    uint64_t counter_joins;        /* merges that built a join (MERGE_JOIN) */
+    uint64_t counter_joins_refused; /* joins past 255 origins, refused (GKV_ELIMIT) */
     uint64_t clock_refused;       /* remote HLCs refused (GKV_ECLOCK) */
     uint64_t dominance_conflicts; /* see entry_merge() */
     uint64_t full_refused;        /* writes refused by max_entries or disk */

@@ -405,6 +405,7 @@ static int ctr_reserve(struct store *s, size_t bytes)
 struct ctr_op {
     long long delta;
     long long result;
+    bool rebased; /* the increment became a register write */
 };
 
 /* The new state of a key whose current version (cur; NULL when absent) is
@@ -434,7 +435,7 @@ static int counter_version(struct store *s, const struct entry *cur, struct ctr_
     if (op) {
         if (rc == 0)
             rc = counter_add(cur, v->key, v->key_len, op->delta, v->hlc, v->origin, s->ctr_buf,
-                             s->ctr_bytes, &out, &op->result);
+                             s->ctr_bytes, &out, &op->result, &op->rebased);
         /* INCR keeps the key's expiry, as Redis does. */
         v->expire_ms = cur ? cur->expire_ms : 0;
         free(tmp);
@@ -543,6 +544,8 @@ int store_incrby(struct store *s, const void *key, size_t key_len, long long del
     if (rc == 0) {
         s->st.puts++;
         s->st.incrs++;
+        if (op.rebased)
+            s->st.counter_rebases++;
         if (result)
             *result = op.result;
     }
@@ -580,8 +583,12 @@ static int counter_join_version(struct store *s, const struct entry *local,
     if (rc != 0)
         return rc;
     struct entry j;
-    if ((rc = counter_join(local, in, s->ctr_buf, s->ctr_bytes, &j)) != 0)
+    if ((rc = counter_join(local, in, s->ctr_buf, s->ctr_bytes, &j)) != 0) {
+        if (rc == GKV_ELIMIT)
+            s->st.counter_joins_refused++;
         return rc;
+    }
+    s->st.counter_joins++;
     v->value = j.value;
     v->value_len = j.value_len;
     v->expire_ms = j.expire_ms;

@@ -360,6 +360,89 @@ def check_register(events):
     return res
 
 
+# -- counter -------------------------------------------------------------------------
+def _as_int(v):
+    """A read's value as an integer (None: absent = 0), or None if it is not one."""
+    if v is None:
+        return 0
+    try:
+        return int(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def check_counter(events):
+    """Maelstrom's pn-counter check, per key: every node's final read lies
+    between the sum of acknowledged increments plus every indeterminate
+    (info) decrement, and that sum plus every indeterminate increment;
+    all nodes read the same; every read is an integer."""
+    ops = pair_ops(events)
+    adds = [o for o in ops if o["f"] == "add"]
+    finals, final_failed = _final_reads_by_key(events)
+    nodes = node_names(events) or sorted({n for per in finals.values() for n in per})
+    res = {"attempts": len(adds), "acknowledged": sum(o["type"] == "ok" for o in adds),
+           "info": sum(o["type"] == "info" for o in adds),
+           "failed": sum(o["type"] == "fail" for o in adds), "keys": {}, "out_of_range": [],
+           "divergent": [], "not_integer": []}
+    why, unknown = [], []
+    keys = sorted({o["key"] for o in adds} | set(finals))
+    for key in keys:
+        acked = sum(o["written"] for o in adds if o["key"] == key and o["type"] == "ok")
+        maybe = [o["written"] for o in adds if o["key"] == key and o["type"] == "info"]
+        lo = acked + sum(d for d in maybe if d < 0)
+        hi = acked + sum(d for d in maybe if d > 0)
+        reads = finals.get(key, {})
+        missing = [n for n in nodes if n not in reads]
+        if missing:
+            unknown.append(f"{key}: no final read from {', '.join(missing)}")
+        values = {}
+        for n, v in sorted(reads.items()):
+            iv = _as_int(v)
+            if iv is None:
+                res["not_integer"].append({"key": key, "node": n, "value": v})
+                continue
+            values[n] = iv
+            if not lo <= iv <= hi:
+                res["out_of_range"].append({"key": key, "node": n, "value": iv, "lo": lo,
+                                            "hi": hi})
+        if len(set(values.values())) > 1:
+            res["divergent"].append({"key": key, "reads": values})
+        res["keys"][key] = {"acknowledged_sum": acked, "lo": lo, "hi": hi,
+                            "final": sorted(set(values.values()))}
+    for o in ops:
+        if o["f"] == "read" and o["type"] == "ok" and _as_int(o["value"]) is None:
+            res["not_integer"].append({"key": o["key"], "node": o["node"], "value": o["value"]})
+    if final_failed:
+        unknown.append(f"final read failed on {', '.join(sorted(set(final_failed)))}")
+    if res["out_of_range"]:
+        why.append(f"{len(res['out_of_range'])} final read(s) outside [acknowledged + "
+                   "indeterminate decrements, acknowledged + indeterminate increments]")
+    if res["divergent"]:
+        why.append(f"{len(res['divergent'])} key(s) read differently on different nodes at the end")
+    if res["not_integer"]:
+        why.append(f"{len(res['not_integer'])} read(s) that are not an integer")
+    if adds and not res["acknowledged"]:
+        # Every INCRBY refused (a node without counters answers an error):
+        # nothing was tested.
+        unknown.append("no increment was acknowledged")
+    res["valid"] = False if why else ("unknown" if unknown or not adds else True)
+    res["why"] = why + unknown
+    return res
+
+
+def _final_reads_by_key(events):
+    """key -> node -> value of the final reads; and the nodes whose final read failed."""
+    out, failed = collections.defaultdict(dict), []
+    for op in pair_ops(events):
+        if op["f"] != "final-read":
+            continue
+        if op["type"] == "ok":
+            out[op["key"]][op["node"]] = op["value"]
+        else:
+            failed.append(op["node"])
+    return out, failed
+
+
 # -- membership ----------------------------------------------------------------------
 def _episodes(events):
     """Per fault period: the (observer, target) pairs that should end up dead."""
@@ -489,6 +572,8 @@ def check(events, workload=None):
         wl = check_set(events, reads=False)
     elif workload == "membership":
         wl = check_membership(events)
+    elif workload == "counter":
+        wl = check_counter(events)
     else:
         return {"valid": "unknown", "why": [f"unknown workload {workload!r}"]}
     conv = check_convergence(events)

@@ -161,6 +161,7 @@ SUITE = {
                     "loss:20", "kill"],
     "membership": ["partition-isolate", "partition-oneway", "loss:20", "slow-node:40", "kill",
                    "pause"],
+    "counter": ["partition-halves", "flip-flop", "loss:20", "kill"],
 }
 
 
@@ -178,6 +179,9 @@ def _row(workload, nem, res):
     if workload == "register":
         what = (f"{len(c.get('divergent', []))} divergent / {len(c.get('should_have_won', []))}"
                 f" wrong winner of {c.get('acknowledged')}")
+    elif workload == "counter":
+        what = (f"{len(c.get('out_of_range', []))} out of range / "
+                f"{len(c.get('divergent', []))} divergent of {c.get('acknowledged')} increments")
     elif workload == "membership":
         d = (c.get("declared_dead_after_s") or {}).get("0.5")
         r = (c.get("readmitted_after_s") or {}).get("0.5")

@@ -38,6 +38,15 @@ def summary_text(res):
             lines.append(f"  keys tracked by the probes: {c.get('tracked')}; on some node seen "
                          f"first by the final read: {c.get('tracked_seen_everywhere_only_by_final_read')}"
                          f"; never seen on every node: {c.get('tracked_not_seen_everywhere')}")
+    elif wl == "counter":
+        lines += [f"increments: {c.get('attempts')} attempted, {c.get('acknowledged')} "
+                  f"acknowledged, {c.get('info')} info (indeterminate), {c.get('failed')} failed",
+                  f"final reads out of range: {len(c.get('out_of_range', []))}   divergent: "
+                  f"{len(c.get('divergent', []))}   not an integer: "
+                  f"{len(c.get('not_integer', []))}"]
+        for k, v in sorted(c.get("keys", {}).items()):
+            lines.append(f"  {k}: final {v.get('final')}  allowed [{v.get('lo')}, {v.get('hi')}]"
+                         f"  (acknowledged sum {v.get('acknowledged_sum')})")
     elif wl == "register":
         lines += [f"writes: {c.get('writes')}, acknowledged {c.get('acknowledged')} "
                   f"({c.get('with_version')} with their version), info {c.get('info')}",

@@ -17,8 +17,9 @@ import redis
 
 from .cluster import connect, parse_info, parse_version
 
-WORKLOADS = ["set", "register", "convergence", "membership"]
+WORKLOADS = ["set", "register", "convergence", "membership", "counter"]
 REGISTER_KEYS = 5
+COUNTER_KEYS = 3          # counter: hot keys every node increments
 PROBE_RATE = 100          # set: visibility reads per second per node, at most
 PROBE_MIN_S = 0.05        # set: a tracked key is re-read after max(this, its age / PROBE_AGE_DIV)
 PROBE_AGE_DIV = 5
@@ -141,6 +142,18 @@ class Client(threading.Thread):
             version = parse_version(r[1])  # nothing merged in between: this write's version
         self._complete("write", key, value, r[0], version)
 
+    def _counter_op(self):
+        """counter: INCRBY of a random delta (both signs) on a hot key; one
+        operation in ten reads the key instead."""
+        key = f"n:{self.rng.randrange(COUNTER_KEYS)}"
+        if self.rng.random() < 0.1:
+            self._read(key)
+            return
+        delta = self.rng.choice([-3, -2, -1, 1, 2, 3, 5, 10])
+        r = self._call("add", key, delta, [("INCRBY", key, delta)], write=True)
+        if r is not None:
+            self._complete("add", key, delta, r[0])
+
     def run(self):
         try:
             self._loop()
@@ -160,6 +173,8 @@ class Client(threading.Thread):
                 self._set_op()
             elif self.workload == "register":
                 self._register_op()
+            elif self.workload == "counter":
+                self._counter_op()
             elif self.workload == "convergence":
                 if not self.calm():
                     self._add()
@@ -270,6 +285,14 @@ def final_reads(workload, cluster, history, timeout_s=5.0):
                     if cursor in (b"0", 0, "0"):
                         break
                 history.add("final", node.name, "ok", "final-read", prefix, sorted(set(keys)))
+            elif workload == "counter":
+                for i in range(COUNTER_KEYS):
+                    key = f"n:{i}"
+                    history.add("final", node.name, "invoke", "final-read", key, None)
+                    c.send_command("GET", key)
+                    v = c.read_response()
+                    history.add("final", node.name, "ok", "final-read", key,
+                                v.decode() if v is not None else None)
             elif workload == "register":
                 for i in range(REGISTER_KEYS):
                     key = f"r:{i}"

@@ -122,6 +122,84 @@ def register_history(wrong_winner=False, divergent=False):
     return h.events
 
 
+def counter_history(final=None, info=(), divergent=False, not_int=False):
+    """n:0 gets +5 (n1), -2 (n2), +3 (n3) acknowledged across a partition,
+    and the deltas in info indeterminate; every node's final read is
+    `final` (default: the acknowledged sum, 6)."""
+    h = H("counter")
+    h.samples("aa")
+    h.op(1, "n1", "add", "n:0", 5)
+    h.nemesis("start", "partition-halves", halves_cut())
+    h.op(2, "n2", "add", "n:0", -2)
+    h.op(3, "n3", "add", "n:0", 3)
+    for i, d in enumerate(info):
+        h.op(1 + i % 3, f"n{1 + i % 3}", "add", "n:0", d, type_="info", result={"error": "T"})
+    h.op(1, "n1", "read", "n:0", result="abc" if not_int else "5")
+    h.samples("bb")
+    h.nemesis("stop", "partition-halves")
+    h.phase("clients-stopped")
+    h.phase("final-heal")
+    h.samples("cc")
+    for n in NODES:
+        v = 6 if final is None else final
+        if divergent and n == "n3":
+            v += 1
+        h.op("final", n, "final-read", "n:0", None, result=str(v))
+    return h.events
+
+
+class CounterChecker(unittest.TestCase):
+    def test_clean_history_is_valid(self):
+        r = checker.check(counter_history())
+        self.assertIs(r["valid"], True, r["why"])
+        self.assertEqual(r["checker"]["keys"]["n:0"]["acknowledged_sum"], 6)
+
+    def test_lost_increment_is_invalid(self):
+        # One side's increment lost (what last-writer-wins would do).
+        r = checker.check(counter_history(final=3))
+        self.assertIs(r["valid"], False)
+        self.assertEqual(r["checker"]["out_of_range"][0]["value"], 3)
+
+    def test_double_counted_increment_is_invalid(self):
+        r = checker.check(counter_history(final=11))
+        self.assertIs(r["valid"], False)
+
+    def test_indeterminate_increments_widen_the_range(self):
+        for final in (6 - 1, 6, 6 + 10, 6 + 10 - 1):
+            r = checker.check(counter_history(final=final, info=(10, -1)))
+            self.assertIs(r["valid"], True, (final, r["why"]))
+        for final in (6 - 2, 6 + 11):
+            r = checker.check(counter_history(final=final, info=(10, -1)))
+            self.assertIs(r["valid"], False, final)
+        self.assertEqual(r["checker"]["keys"]["n:0"]["lo"], 5)
+        self.assertEqual(r["checker"]["keys"]["n:0"]["hi"], 16)
+
+    def test_divergent_final_reads_are_invalid(self):
+        r = checker.check(counter_history(final=6, info=(1,), divergent=True))
+        self.assertIs(r["valid"], False)
+        self.assertEqual([d["key"] for d in r["checker"]["divergent"]], ["n:0"])
+
+    def test_non_integer_read_is_invalid(self):
+        r = checker.check(counter_history(not_int=True))
+        self.assertIs(r["valid"], False)
+        self.assertEqual(len(r["checker"]["not_integer"]), 1)
+
+    def test_missing_final_read_is_unknown(self):
+        ev = [e for e in counter_history() if not (e["f"] == "final-read" and e["node"] == "n2")]
+        self.assertEqual(checker.check(ev)["valid"], "unknown")
+
+    def test_every_increment_refused_is_unknown(self):
+        # A node that answers INCRBY with an error: nothing acknowledged,
+        # nothing tested.
+        ev = counter_history(final=0)
+        for e in ev:
+            if e["f"] == "add" and e["type"] == "ok":
+                e["type"], e["value"] = "fail", {"error": "ERR unknown command"}
+        r = checker.check(ev)
+        self.assertEqual(r["valid"], "unknown")
+        self.assertIn("no increment was acknowledged", " ".join(r["why"]))
+
+
 class SetChecker(unittest.TestCase):
     def test_clean_history_is_valid(self):
         r = checker.check(set_history())

@@ -173,7 +173,7 @@ static int r_incr(struct replica *r, long long delta, long long *result)
     assert_non_null(buf);
     struct entry out;
     long long res;
-    int rc = counter_add(cur, KEY, 1, delta, ++g_hlc, r->id, buf, cap, &out, &res);
+    int rc = counter_add(cur, KEY, 1, delta, ++g_hlc, r->id, buf, cap, &out, &res, NULL);
     if (rc == 0) {
         own_free(r->v);
         r->v = own(&out);
@@ -570,7 +570,7 @@ static void test_store_incrby_persists_and_merges(void **state)
     uint8_t buf[256];
     struct entry peer;
     assert_int_equal(counter_add(NULL, (const uint8_t *)"c", 1, 10, HLC_MAKE(TEST_NOW_MS, 0), 9,
-                                 buf, sizeof buf, &peer, &res),
+                                 buf, sizeof buf, &peer, &res, NULL),
                      0);
     vclock_clear(&peer.vc);
     vclock_increment(&peer.vc, 9);
@@ -643,6 +643,37 @@ static void test_store_incrby_keeps_expiry_and_restarts_expired(void **state)
     assert_int_equal(store_close(s), 0);
 }
 
+/* Past 16 origins a local INCR rebases (INFO counter_rebases) and still
+ * counts; joins are counted (counter_joins). */
+static void test_store_counts_rebases_and_joins(void **state)
+{
+    (void)state;
+    struct store_config cfg;
+    store_config_init(&cfg);
+    cfg.node_id = 1;
+    struct store *s = NULL;
+    assert_int_equal(store_open(&cfg, TEST_NOW_MS, &s, NULL, 0), 0);
+    long long res;
+    for (uint64_t p = 0; p < COUNTER_ORIGINS_SOFT_MAX; p++) {
+        uint8_t buf[256];
+        struct entry peer;
+        assert_int_equal(counter_add(NULL, (const uint8_t *)"k", 1, 1, HLC_MAKE(TEST_NOW_MS, p), 100 + p,
+                                     buf, sizeof buf, &peer, &res, NULL),
+                         0);
+        vclock_clear(&peer.vc);
+        assert_int_equal(store_merge(s, &peer, TEST_NOW_MS, NULL), 0);
+    }
+    struct store_stats st;
+    store_stats(s, &st);
+    assert_int_equal(st.counter_joins, COUNTER_ORIGINS_SOFT_MAX - 1);
+    assert_int_equal(store_incrby(s, "k", 1, 5, TEST_NOW_MS, &res, NULL), 0);
+    assert_int_equal(res, COUNTER_ORIGINS_SOFT_MAX + 5);
+    store_stats(s, &st);
+    assert_int_equal(st.counter_rebases, 1);
+    assert_int_equal(st.incrs, 1);
+    assert_int_equal(store_close(s), 0);
+}
+
 int main(void)
 {
     uint64_t seed = test_rng(&g_rng, SEED_DEFAULT);
@@ -659,6 +690,7 @@ int main(void)
         cmocka_unit_test(test_counter_format_as_redis),
         cmocka_unit_test(test_store_incrby_persists_and_merges),
         cmocka_unit_test(test_store_incrby_keeps_expiry_and_restarts_expired),
+        cmocka_unit_test(test_store_counts_rebases_and_joins),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
