@@ -75,14 +75,22 @@ static void reply_store_error(struct node_client *c, int rc)
     }
 }
 
-/* Live value lookup: false for absent keys and tombstones. */
+/* Is a stored entry a live value now? An expiry that passed on the
+ * cluster's clock hides it (the clock is read only for expiring values). */
+static bool live(struct node *n, const struct entry *e)
+{
+    return !entry_is_tombstone(e) && (!e->expire_ms || !entry_is_expired(e, node_cluster_ms(n)));
+}
+
+/* Live value lookup: false for absent keys, tombstones and values whose
+ * expiry has passed. */
 static bool lookup(struct node *n, const uint8_t *key, size_t len, struct entry *e)
 {
     if (len == 0 || len > GKV_KEY_MAX)
         return false;
     if (store_get(n->store, key, len, e) != 0 || entry_is_tombstone(e))
         return false;
-    return !entry_is_counter(e) || node_counter_present(n, e);
+    return live(n, e) && (!entry_is_counter(e) || node_counter_present(n, e));
 }
 
 /* Hand a stored write to the gossip core. The write is already durable
@@ -101,11 +109,11 @@ static void spread_local(struct node *n, const struct entry *e, uint64_t now_ms)
 }
 
 static int do_put(struct node *n, const uint8_t *key, size_t klen, const uint8_t *val,
-                  size_t vlen)
+                  size_t vlen, uint64_t expire_ms)
 {
     uint64_t now = node_wall_ms();
     struct entry e;
-    int rc = store_put(n->store, key, klen, val, vlen, now, &e);
+    int rc = store_put_expire(n->store, key, klen, val, vlen, expire_ms, now, &e);
     if (rc == 0)
         spread_local(n, &e, now);
     return rc;
@@ -131,7 +139,13 @@ bool node_key_lookup(struct node *n, const uint8_t *key, size_t len, struct entr
 
 int node_key_put(struct node *n, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen)
 {
-    return do_put(n, key, klen, val, vlen);
+    return do_put(n, key, klen, val, vlen, 0);
+}
+
+int node_key_put_expire(struct node *n, const uint8_t *key, size_t klen, const uint8_t *val,
+                        size_t vlen, uint64_t expire_ms)
+{
+    return do_put(n, key, klen, val, vlen, expire_ms);
 }
 
 int node_key_del(struct node *n, const uint8_t *key, size_t klen, bool *existed)
@@ -280,38 +294,31 @@ static void cmd_get(struct node_client *c, const struct resp_cmd *cmd)
     }
 }
 
+/* SET key value [NX|XX] [GET] [EX s|PX ms|EXAT ts|PXAT ms-ts|KEEPTTL]
+ * (options and their checks: expire.c, node_setx_parse). Without KEEPTTL
+ * the new value has no expiry unless one is given, as in Redis. */
 static void cmd_set(struct node_client *c, const struct resp_cmd *cmd)
 {
     struct node *n = node_client_node(c);
-    bool nx = false, xx = false, get = false;
-    for (size_t i = 3; i < cmd->argc; i++) {
-        if (ARG_IS(cmd, i, "NX") && !xx) {
-            nx = true;
-        } else if (ARG_IS(cmd, i, "XX") && !nx) {
-            xx = true;
-        } else if (ARG_IS(cmd, i, "GET")) {
-            get = true;
-        } else if (ARG_IS(cmd, i, "EX") || ARG_IS(cmd, i, "PX") || ARG_IS(cmd, i, "EXAT") ||
-                   ARG_IS(cmd, i, "PXAT") || ARG_IS(cmd, i, "KEEPTTL")) {
-            resp_write_error(node_client_out(c),
-                             "ERR expiry (EX/PX/EXAT/PXAT/KEEPTTL) is not supported: "
-                             "gossipkv keys do not expire");
-            return;
-        } else {
-            resp_write_error(node_client_out(c), "ERR syntax error");
-            return;
-        }
-    }
+    struct node_setx o;
+    uint64_t when = 0;
+    if (!node_setx_parse(c, cmd, 3, true, &o))
+        return;
+    if (o.unit != NODE_SETX_NONE && !node_setx_when(c, cmd, &o, node_cluster_ms(n), &when))
+        return;
+    bool nx = o.nx, xx = o.xx, get = o.get;
     const uint8_t *key = cmd->argv[1];
     size_t klen = cmd->argv_len[1];
     struct entry old;
     bool exists = false;
     struct resp_buf *scratch = &n->server.scratch;
     scratch->len = 0;
-    if (nx || xx || get) {
+    if (nx || xx || get || o.keepttl) {
         exists = lookup(n, key, klen, &old);
         if (get && exists) /* copy: the put below invalidates old.value */
             resp_buf_append(scratch, old.value, old.value_len);
+        if (o.keepttl && exists)
+            when = old.expire_ms;
     }
     if ((nx && exists) || (xx && !exists)) {
         if (get && exists)
@@ -320,7 +327,7 @@ static void cmd_set(struct node_client *c, const struct resp_cmd *cmd)
             resp_write_null(node_client_out(c));
         return;
     }
-    int rc = do_put(n, key, klen, cmd->argv[2], cmd->argv_len[2]);
+    int rc = do_put(n, key, klen, cmd->argv[2], cmd->argv_len[2], when);
     if (rc != 0) {
         reply_store_error(c, rc);
         return;
@@ -345,9 +352,10 @@ static void cmd_del(struct node_client *c, const struct resp_cmd *cmd)
             continue;
         /* A tombstone even when the key is absent here: a write of it may
          * still be in flight from another node, and this later delete must
-         * win over it (LWW). */
-        bool existed = false;
-        int rc = do_del(n, cmd->argv[i], cmd->argv_len[i], &existed);
+         * win over it (LWW). A value whose expiry passed was not there. */
+        struct entry e;
+        bool existed = lookup(n, cmd->argv[i], cmd->argv_len[i], &e);
+        int rc = do_del(n, cmd->argv[i], cmd->argv_len[i], NULL);
         if (rc != 0) {
             reply_store_error(c, rc);
             return;
@@ -399,7 +407,7 @@ static void cmd_mget(struct node_client *c, const struct resp_cmd *cmd)
         if (node_client_out(c)->failed)
             return; /* over client-output-buffer-limit: the server cuts it */
         for (uint32_t j = 0; j < m; j++) {
-            if (rcs[j] == 0 && !entry_is_tombstone(&e[j]) &&
+            if (rcs[j] == 0 && live(n, &e[j]) &&
                 (!entry_is_counter(&e[j]) || node_counter_present(n, &e[j]))) {
                 n->server.stats.keyspace_hits++;
                 resp_write_bulk(node_client_out(c), e[j].value, e[j].value_len);
@@ -438,7 +446,8 @@ static void cmd_mset(struct node_client *c, const struct resp_cmd *cmd)
     if (!node_pairs_fit(c, cmd))
         return;
     for (size_t i = 1; i < cmd->argc; i += 2) {
-        int rc = do_put(n, cmd->argv[i], cmd->argv_len[i], cmd->argv[i + 1], cmd->argv_len[i + 1]);
+        int rc =
+            do_put(n, cmd->argv[i], cmd->argv_len[i], cmd->argv[i + 1], cmd->argv_len[i + 1], 0);
         if (rc != 0) {
             reply_store_error(c, rc);
             return;
@@ -447,16 +456,9 @@ static void cmd_mset(struct node_client *c, const struct resp_cmd *cmd)
     resp_write_simple(node_client_out(c), "OK");
 }
 
-static void cmd_dbsize(struct node_client *c, const struct resp_cmd *cmd)
-{
-    (void)cmd;
-    struct store_stats st;
-    store_stats(node_client_node(c)->store, &st);
-    resp_write_int(node_client_out(c), (long long)st.entries);
-}
-
 struct scan_ctx {
     struct resp_buf *keys;
+    uint64_t now_ms; /* cluster time: keys whose expiry passed are skipped */
     long long n;
     const uint8_t *pat;
     size_t pat_len;
@@ -466,7 +468,7 @@ struct scan_ctx {
 static int scan_collect_cb(void *arg, const struct entry *e)
 {
     struct scan_ctx *sc = arg;
-    if (entry_is_tombstone(e) || !sc->type_ok)
+    if (!entry_is_live(e, sc->now_ms) || !sc->type_ok)
         return 0;
     if (sc->pat && !glob_match(sc->pat, sc->pat_len, e->key, e->key_len, false))
         return 0;
@@ -501,7 +503,7 @@ static void cmd_scan(struct node_client *c, const struct resp_cmd *cmd)
         return;
     }
     long long count = 10; /* Redis default */
-    struct scan_ctx sc = {.keys = node_client_out(c), .type_ok = true};
+    struct scan_ctx sc = {.keys = node_client_out(c), .now_ms = node_cluster_ms(n), .type_ok = true};
     for (size_t i = 2; i < cmd->argc; i++) {
         bool more = i + 1 < cmd->argc;
         if (ARG_IS(cmd, i, "COUNT") && more) {
@@ -552,7 +554,7 @@ static void cmd_scan(struct node_client *c, const struct resp_cmd *cmd)
 static void cmd_keys(struct node_client *c, const struct resp_cmd *cmd)
 {
     struct node *n = node_client_node(c);
-    struct scan_ctx sc = {.keys = node_client_out(c), .type_ok = true};
+    struct scan_ctx sc = {.keys = node_client_out(c), .now_ms = node_cluster_ms(n), .type_ok = true};
     sc.pat = cmd->argv[1];
     sc.pat_len = cmd->argv_len[1];
     if (sc.pat_len == 1 && sc.pat[0] == '*')
@@ -921,7 +923,7 @@ static void cmd_version(struct node_client *c, const struct resp_cmd *cmd)
         return;
     }
     char hex[24];
-    resp_write_array(o, 16);
+    resp_write_array(o, 18);
     resp_write_bulk_str(o, "hlc");
     resp_write_int(o, (long long)e.hlc);
     resp_write_bulk_str(o, "hlc_ms");
@@ -941,6 +943,8 @@ static void cmd_version(struct node_client *c, const struct resp_cmd *cmd)
     resp_write_int(o, entry_is_tombstone(&e) ? 1 : 0);
     resp_write_bulk_str(o, "value_bytes");
     resp_write_int(o, (long long)e.value_len);
+    resp_write_bulk_str(o, "expire_ms"); /* 0: none; kept while passed, until purged */
+    resp_write_int(o, (long long)e.expire_ms);
     resp_write_bulk_str(o, "vclock");
     resp_write_array(o, e.vc.n);
     for (uint32_t i = 0; i < e.vc.n && i < GKV_VCLOCK_MAX; i++) {
@@ -1026,7 +1030,7 @@ static const struct command table[] = {
     {"exists", -2, CMD_READONLY, cmd_exists, 1, -1, 1},
     {"echo", 2, 0, cmd_echo, 0, 0, 0},
     {"type", 2, CMD_READONLY, cmd_type, 1, 1, 1},
-    {"dbsize", 1, CMD_READONLY, cmd_dbsize, 0, 0, 0},
+    {"dbsize", 1, CMD_READONLY, node_cmd_dbsize, 0, 0, 0},
     {"scan", -2, CMD_READONLY, cmd_scan, 0, 0, 0},
     {"keys", 2, CMD_READONLY, cmd_keys, 0, 0, 0},
     {"info", -1, 0, cmd_info, 0, 0, 0},
@@ -1066,19 +1070,20 @@ static const struct command table[] = {
     {"flushdb", -1, CMD_WRITE, node_cmd_flush, 0, 0, 0},
     {"flushall", -1, CMD_WRITE, node_cmd_flush, 0, 0, 0},
     {"function", -2, 0, node_cmd_function, 0, 0, 0}, /* FLUSH only: no functions */
-    /* Answered with an error that says what is missing (docs/COMMANDS.md). */
-    {"expire", -3, CMD_WRITE, node_cmd_needs_expiry, 1, 1, 1},
-    {"pexpire", -3, CMD_WRITE, node_cmd_needs_expiry, 1, 1, 1},
-    {"expireat", -3, CMD_WRITE, node_cmd_needs_expiry, 1, 1, 1},
-    {"pexpireat", -3, CMD_WRITE, node_cmd_needs_expiry, 1, 1, 1},
-    {"persist", 2, CMD_WRITE, node_cmd_needs_expiry, 1, 1, 1},
-    {"ttl", 2, CMD_READONLY, node_cmd_needs_expiry, 1, 1, 1},
-    {"pttl", 2, CMD_READONLY, node_cmd_needs_expiry, 1, 1, 1},
-    {"expiretime", 2, CMD_READONLY, node_cmd_needs_expiry, 1, 1, 1},
-    {"pexpiretime", 2, CMD_READONLY, node_cmd_needs_expiry, 1, 1, 1},
-    {"setex", 4, CMD_WRITE, node_cmd_needs_expiry, 1, 1, 1},
-    {"psetex", 4, CMD_WRITE, node_cmd_needs_expiry, 1, 1, 1},
-    {"getex", -2, CMD_WRITE, node_cmd_needs_expiry, 1, 1, 1},
+    /* Expiry (expire.c). */
+    {"expire", -3, CMD_WRITE, node_cmd_expire, 1, 1, 1},
+    {"pexpire", -3, CMD_WRITE, node_cmd_expire, 1, 1, 1},
+    {"expireat", -3, CMD_WRITE, node_cmd_expire, 1, 1, 1},
+    {"pexpireat", -3, CMD_WRITE, node_cmd_expire, 1, 1, 1},
+    {"persist", 2, CMD_WRITE, node_cmd_persist, 1, 1, 1},
+    {"ttl", 2, CMD_READONLY, node_cmd_ttl, 1, 1, 1},
+    {"pttl", 2, CMD_READONLY, node_cmd_ttl, 1, 1, 1},
+    {"expiretime", 2, CMD_READONLY, node_cmd_ttl, 1, 1, 1},
+    {"pexpiretime", 2, CMD_READONLY, node_cmd_ttl, 1, 1, 1},
+    {"setex", 4, CMD_WRITE, node_cmd_setex, 1, 1, 1},
+    {"psetex", 4, CMD_WRITE, node_cmd_setex, 1, 1, 1},
+    {"getex", -2, CMD_WRITE, node_cmd_getex, 1, 1, 1},
+    {"time", 1, 0, node_cmd_time, 0, 0, 0},
 };
 #define NCOMMANDS (sizeof(table) / sizeof(table[0]))
 

@@ -329,6 +329,10 @@ static void sec_storage(struct node *n, struct resp_buf *b)
     line(b, "huge_pages:%s", store_pages_name(s.pages));
     line(b, "entries:%" PRIu64, s.entries);
     line(b, "tombstones:%" PRIu64, s.tombstones);
+    /* Key expiry (expire.c): values with an expiry, passed or not, and the
+     * table walks DBSIZE made to count the live ones. */
+    line(b, "expiring:%" PRIu64, s.expiring);
+    line(b, "dbsize_walks:%" PRIu64, n->expiry.count_walks);
     line(b, "capacity:%" PRIu64, s.capacity);
     line(b, "load:%.4f", s.load);
     line(b, "file_bytes:%" PRIu64, s.file_bytes);
@@ -396,7 +400,7 @@ static void sec_keyspace(struct node *n, struct resp_buf *b)
     store_stats(n->store, &s);
     line(b, "# Keyspace");
     if (s.entries)
-        line(b, "db0:keys=%" PRIu64 ",expires=0,avg_ttl=0", s.entries);
+        line(b, "db0:keys=%" PRIu64 ",expires=%" PRIu64 ",avg_ttl=0", s.entries, s.expiring);
 }
 
 struct section {

@@ -45,7 +45,9 @@ static int copy_value(struct node *n, const struct entry *e, const struct resp_c
     resp_buf_append(b, e->value, e->value_len);
     if (b->failed)
         return GKV_ENOMEM;
-    int rc = node_key_put(n, cmd->argv[dst], cmd->argv_len[dst], b->data, b->len);
+    /* RENAME and COPY keep the source's expiry, as in Redis. */
+    int rc = node_key_put_expire(n, cmd->argv[dst], cmd->argv_len[dst], b->data, b->len,
+                                 e->expire_ms);
     b->len = 0;
     return rc;
 }
@@ -131,11 +133,17 @@ void node_cmd_copy(struct node_client *c, const struct resp_cmd *cmd)
         resp_write_int(node_client_out(c), 1);
 }
 
+struct randomkey_ctx {
+    struct resp_buf *out;
+    uint64_t now_ms;
+};
+
 static int randomkey_cb(void *arg, const struct entry *e)
 {
-    if (entry_is_tombstone(e))
+    struct randomkey_ctx *rk = arg;
+    if (!entry_is_live(e, rk->now_ms))
         return 0;
-    resp_write_bulk(arg, e->key, e->key_len);
+    resp_write_bulk(rk->out, e->key, e->key_len);
     return 1; /* found: stop */
 }
 
@@ -154,9 +162,9 @@ void node_cmd_randomkey(struct node_client *c, const struct resp_cmd *cmd)
     uint64_t cursor;
     node_random(&cursor, sizeof(cursor));
     size_t before = node_client_out(c)->len;
+    struct randomkey_ctx rk = {.out = node_client_out(c), .now_ms = node_cluster_ms(n)};
     for (uint32_t walked = 0; walked < NODE_RANDOMKEY_MAX_SLOTS; walked += RANDOMKEY_CHUNK_SLOTS) {
-        if (store_scan(n->store, &cursor, RANDOMKEY_CHUNK_SLOTS, randomkey_cb,
-                       node_client_out(c)) != 0)
+        if (store_scan(n->store, &cursor, RANDOMKEY_CHUNK_SLOTS, randomkey_cb, &rk) != 0)
             break;
         if (node_client_out(c)->len != before || node_client_out(c)->failed)
             return;

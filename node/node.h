@@ -109,6 +109,17 @@ struct node_flush {
     uint64_t keys_deleted;
 };
 
+/* expire.c: DBSIZE's count of live keys while some values expire, kept
+ * until the store changes or the first expiry it counted passes. */
+struct node_expiry {
+    bool count_cached;
+    uint64_t count;
+    uint64_t count_now_ms;         /* cluster time of the walk */
+    uint64_t count_valid_until_ms; /* earliest expiry among the keys counted */
+    uint64_t count_changes;        /* the store's writes at the walk */
+    uint64_t count_walks;          /* walks DBSIZE made (INFO dbsize_walks) */
+};
+
 struct node {
     uv_loop_t *loop;
     struct node_config cfg;
@@ -123,6 +134,7 @@ struct node {
     struct node_server server;
     struct node_clock clock;
     struct node_flush flush;
+    struct node_expiry expiry;
     uint64_t node_id;
     uint64_t epoch;
     uint64_t start_ms;    /* wall clock at start */
@@ -190,8 +202,13 @@ static inline bool node_arg_is(const struct resp_cmd *cmd, size_t i, const char 
     size_t l = strlen(lit);
     return cmd->argv_len[i] == l && !strncasecmp((const char *)cmd->argv[i], lit, l);
 }
+/* node_key_put writes a value without an expiry (SET, GETSET, MSET... clear
+ * a key's TTL, as in Redis); node_key_put_expire with one (0: none), an
+ * absolute time on the cluster's clock. */
 int node_key_put(struct node *n, const uint8_t *key, size_t klen, const uint8_t *val,
                  size_t vlen);
+int node_key_put_expire(struct node *n, const uint8_t *key, size_t klen, const uint8_t *val,
+                        size_t vlen, uint64_t expire_ms);
 int node_key_del(struct node *n, const uint8_t *key, size_t klen, bool *existed);
 void node_reply_store_error(struct node_client *c, int rc);
 /* Hand a stored local write to the gossip core (as SET does). */
@@ -213,8 +230,6 @@ void node_cmd_setbit(struct node_client *c, const struct resp_cmd *cmd);
 void node_cmd_getbit(struct node_client *c, const struct resp_cmd *cmd);
 void node_cmd_bitcount(struct node_client *c, const struct resp_cmd *cmd);
 void node_cmd_bitpos(struct node_client *c, const struct resp_cmd *cmd);
-/* Expiry commands: an error naming what gossipkv lacks. */
-void node_cmd_needs_expiry(struct node_client *c, const struct resp_cmd *cmd);
 /* counters.c: INCR, DECR, INCRBY, DECRBY, INCRBYFLOAT; and a counter's
  * value as it reads (e->value pointed at the formatted number, borrowed
  * until the second call after this one; false if it reads as absent). */
@@ -224,6 +239,32 @@ void node_cmd_incrby(struct node_client *c, const struct resp_cmd *cmd);
 void node_cmd_decrby(struct node_client *c, const struct resp_cmd *cmd);
 void node_cmd_incrbyfloat(struct node_client *c, const struct resp_cmd *cmd);
 bool node_counter_present(struct node *n, struct entry *e);
+/* expire.c: expiry commands and DBSIZE (docs/COMMANDS.md). */
+/* The cluster's time as this node knows it: its wall clock plus the
+ * correction the gossip core measured (gossip/clock.c). Expiries are
+ * absolute times on it. */
+uint64_t node_cluster_ms(struct node *n);
+/* SET's and GETEX's options (Redis parseExtendedStringArgumentsOrReply):
+ * from argv[first]; set: NX/XX/GET/KEEPTTL allowed, else PERSIST. */
+enum node_setx_unit { NODE_SETX_NONE, NODE_SETX_EX, NODE_SETX_PX, NODE_SETX_EXAT, NODE_SETX_PXAT };
+struct node_setx {
+    bool nx, xx, get, keepttl, persist;
+    enum node_setx_unit unit;
+    size_t arg; /* argv index of the time when unit != NONE */
+};
+bool node_setx_parse(struct node_client *c, const struct resp_cmd *cmd, size_t first, bool set,
+                     struct node_setx *o);
+/* The absolute expiry o asks for at cluster time now_ms; false with the
+ * error written ("invalid expire time in '<cmd>' command"). */
+bool node_setx_when(struct node_client *c, const struct resp_cmd *cmd, const struct node_setx *o,
+                    uint64_t now_ms, uint64_t *when_ms);
+void node_cmd_setex(struct node_client *c, const struct resp_cmd *cmd);
+void node_cmd_getex(struct node_client *c, const struct resp_cmd *cmd);
+void node_cmd_expire(struct node_client *c, const struct resp_cmd *cmd);
+void node_cmd_ttl(struct node_client *c, const struct resp_cmd *cmd);
+void node_cmd_persist(struct node_client *c, const struct resp_cmd *cmd);
+void node_cmd_dbsize(struct node_client *c, const struct resp_cmd *cmd);
+void node_cmd_time(struct node_client *c, const struct resp_cmd *cmd);
 /* keyspace.c: RENAME/RENAMENX, COPY, RANDOMKEY, FLUSHDB/FLUSHALL. */
 void node_cmd_rename(struct node_client *c, const struct resp_cmd *cmd);
 void node_cmd_copy(struct node_client *c, const struct resp_cmd *cmd);

@@ -2,7 +2,7 @@
  * strings.c: the Redis string commands that today's entries (a value or a
  * tombstone, last writer wins) can carry: SETNX, GETSET, GETDEL, MSETNX,
  * STRLEN, APPEND, GETRANGE/SUBSTR, SETRANGE, LCS, SETBIT, GETBIT, BITCOUNT,
- * BITPOS; and the error answers of the expiry commands.
+ * BITPOS.
  *
  * Each command is decided here, by the node that receives it, on what this
  * node holds; a changed key is written back through the path SET uses
@@ -55,13 +55,14 @@ static uint8_t *value_scratch(struct node_client *c, size_t len, const uint8_t *
     return p;
 }
 
-/* Store the scratch value under the key; on success reply with the new
- * length (APPEND, SETRANGE), else the store's error. */
-static int put_scratch(struct node_client *c, const struct resp_cmd *cmd)
+/* Store the scratch value under the key, with the expiry it had (APPEND,
+ * SETRANGE and SETBIT change a value in place in Redis: its TTL stays);
+ * the store's error replied on failure. */
+static int put_scratch(struct node_client *c, const struct resp_cmd *cmd, uint64_t expire_ms)
 {
     struct node *n = node_client_node(c);
     struct resp_buf *b = &n->server.scratch;
-    int rc = node_key_put(n, cmd->argv[1], cmd->argv_len[1], b->data, b->len);
+    int rc = node_key_put_expire(n, cmd->argv[1], cmd->argv_len[1], b->data, b->len, expire_ms);
     if (rc != 0)
         node_reply_store_error(c, rc);
     return rc;
@@ -173,7 +174,7 @@ void node_cmd_append(struct node_client *c, const struct resp_cmd *cmd)
     if (!p)
         return;
     memcpy(p + old_len, cmd->argv[2], cmd->argv_len[2]);
-    if (put_scratch(c, cmd) == 0)
+    if (put_scratch(c, cmd, exists ? e.expire_ms : 0) == 0)
         resp_write_int(node_client_out(c), (long long)(old_len + cmd->argv_len[2]));
     n->server.scratch.len = 0;
 }
@@ -243,7 +244,7 @@ void node_cmd_setrange(struct node_client *c, const struct resp_cmd *cmd)
     if (!p)
         return;
     memcpy(p + offset, cmd->argv[3], vlen);
-    if (put_scratch(c, cmd) == 0)
+    if (put_scratch(c, cmd, exists ? e.expire_ms : 0) == 0)
         resp_write_int(node_client_out(c), (long long)new_len);
     n->server.scratch.len = 0;
 }
@@ -464,7 +465,7 @@ void node_cmd_setbit(struct node_client *c, const struct resp_cmd *cmd)
     if (!p)
         return;
     p[byte] = (uint8_t)((p[byte] & ~(1u << bit)) | ((unsigned)on << bit));
-    if (put_scratch(c, cmd) == 0)
+    if (put_scratch(c, cmd, exists ? e.expire_ms : 0) == 0)
         resp_write_int(node_client_out(c), old);
     n->server.scratch.len = 0;
 }
@@ -623,14 +624,4 @@ void node_cmd_bitpos(struct node_client *c, const struct resp_cmd *cmd)
     if (pos < 0 && want == 0 && !end_given)
         pos = eb + 1;
     resp_write_int(node_client_out(c), pos);
-}
-
-/* ------------------------------------------------------------ missing */
-
-void node_cmd_needs_expiry(struct node_client *c, const struct resp_cmd *cmd)
-{
-    resp_write_errorf(node_client_out(c),
-                      "ERR '%.*s' is not supported: gossipkv keys do not expire yet (an expiry "
-                      "must be part of the entry's version so every node agrees on it)",
-                      (int)cmd->argv_len[0], (const char *)cmd->argv[0]);
 }

@@ -112,9 +112,9 @@ bool vclock_valid(const struct vclock *vc);
 #define ENTRY_COUNTER 0x2u
 #define ENTRY_FLAGS_ALL (ENTRY_TOMBSTONE | ENTRY_COUNTER)
 
-/* The largest expire_ms: the HLC's 48-bit ms range (year 10889). Stores,
- * logs and the wire refuse larger ones. */
-#define ENTRY_EXPIRE_MAX_MS ((UINT64_C(1) << 48) - 1)
+/* The largest expire_ms: Redis's (LLONG_MAX ms; PEXPIREAT accepts any
+ * positive long long). Stores, logs and the wire refuse larger ones. */
+#define ENTRY_EXPIRE_MAX_MS ((uint64_t)INT64_MAX)
 
 /* Memory: key and value point into memory owned by whoever filled the struct
  * (the store's mapping, a decoded packet); the struct never owns them. */

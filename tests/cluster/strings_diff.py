@@ -4,10 +4,12 @@
 Sends the same command sequences to a redis-server and to a gossipkv node
 and compares the replies byte for byte (after RESP parsing): replies, error
 words and argument checks must be redis-server 7.0's. A few commands differ
-on purpose (the value limit is the node's max-value-bytes, one database, no
-expiry): those cases say what gossipkv must answer instead. The counter
+on purpose (the value limit is the node's max-value-bytes, one database):
+those cases say what gossipkv must answer instead. The counter
 commands (INCR, DECR, INCRBY, DECRBY, INCRBYFLOAT) get fixed cases and a
-seeded random mix with SET, APPEND, DEL and the readers of a value.
+seeded random mix with SET, APPEND, DEL and the readers of a value. Expiry
+(expiry_cases) is compared with TTLs far enough out that both servers
+round them alike, and absolute times given by the test.
 Then a seeded random part (the seed is printed) drives GETRANGE, SETRANGE,
 APPEND, SETBIT, GETBIT, BITCOUNT, BITPOS and LCS with random arguments.
 Every socket operation has a timeout. Exit 0 when every case matched.
@@ -15,6 +17,7 @@ Every socket operation has a timeout. Exit 0 when every case matched.
 import os
 import random
 import sys
+import time
 
 TIMEOUT_S = 10
 
@@ -195,14 +198,84 @@ def limit_cases(rd, gk, maxv):
         got = gk.call(*cmd)
         if got != want:
             FAILS.append("%r after the refusals: gossipkv %s, want %s" % (cmd, got, want))
-    # One database; no expiry (docs/COMMANDS.md).
+    # One database (docs/COMMANDS.md).
     differs(rd, gk, ("COPY", "big", "c", "DB", 1), None, err("ERR DB index is out of range"))
-    gk_err = gk.call("EXPIRE", "big", 10)
-    if not (isinstance(gk_err, tuple) and b"do not expire" in gk_err[1]):
-        FAILS.append("EXPIRE: gossipkv %s, want an error saying keys do not expire" % short(gk_err))
-    gk_err = gk.call("SET", "k", "v", "EX", 10)
-    if not (isinstance(gk_err, tuple) and b"not supported" in gk_err[1]):
-        FAILS.append("SET EX: gossipkv %s, want an error saying why" % short(gk_err))
+    same(rd, gk, [("FLUSHALL",)])
+
+
+def expiry_cases(rd, gk):
+    """SET's expiry options, SETEX/PSETEX, GETEX, the EXPIRE family with
+    NX/XX/GT/LT, TTL/PTTL/EXPIRETIME/PEXPIRETIME, PERSIST; which commands
+    keep or clear a TTL; expired keys read as absent everywhere. TTLs are
+    100 s or more (both servers round them to the same second) and
+    absolute times are the test's own."""
+    far = int(time.time()) + 100000  # EXAT seconds
+    farms = far * 1000 + 123         # PXAT ms
+    same(rd, gk, [("FLUSHALL",)])
+    same(rd, gk, [
+        ("SET", "k", "v", "EX", 100), ("TTL", "k"), ("SET", "k", "v", "PX", 100000), ("TTL", "k"),
+        ("SET", "k", "v", "EXAT", far), ("EXPIRETIME", "k"), ("PEXPIRETIME", "k"),
+        ("SET", "k", "v", "PXAT", farms), ("PEXPIRETIME", "k"), ("EXPIRETIME", "k"),
+        ("SET", "k", "w", "KEEPTTL"), ("PEXPIRETIME", "k"), ("GET", "k"),
+        ("SET", "k", "x"), ("TTL", "k"), ("PTTL", "k"), ("EXPIRETIME", "k"),
+        ("TTL", "nokey"), ("PTTL", "nokey"), ("EXPIRETIME", "nokey"), ("PEXPIRETIME", "nokey"),
+        ("SET", "k", "v", "EX", 0), ("SET", "k", "v", "EX", -1), ("SET", "k", "v", "PX", 0),
+        ("SET", "k", "v", "EX", "abc"), ("SET", "k", "v", "EX", 10000000000000000),
+        ("SET", "k", "v", "EX", -9999999999999999), ("SET", "k", "v", "PX", 9223372036854775807),
+        ("SET", "k", "v", "EXAT", 9223372036854775), ("PEXPIRETIME", "k"),
+        ("SET", "k", "v", "EX", 10, "PX", 10), ("SET", "k", "v", "EX", 10, "KEEPTTL"),
+        ("SET", "k", "v", "KEEPTTL", "EX", 10), ("SET", "k", "v", "EX"), ("SET", "k", "v", "PERSIST"),
+        ("SET", "k", "v", "EX", 100, "NX"), ("SET", "k", "v", "XX", "GET", "EXAT", far),
+        ("EXPIRETIME", "k"), ("SET", "new", "v", "NX", "GET", "PXAT", farms), ("PEXPIRETIME", "new"),
+        ("SETEX", "k", 100, "v"), ("TTL", "k"), ("SETEX", "k", 0, "v"), ("SETEX", "k", -1, "v"),
+        ("SETEX", "k", "x", "v"), ("PSETEX", "k", 100000, "v"), ("TTL", "k"), ("PSETEX", "k", 0, "v"),
+        ("GETEX", "k"), ("TTL", "k"), ("GETEX", "k", "PERSIST"), ("TTL", "k"),
+        ("GETEX", "k", "EX", 100), ("TTL", "k"), ("GETEX", "k", "EXAT", far), ("EXPIRETIME", "k"),
+        ("GETEX", "k", "PXAT", farms), ("PEXPIRETIME", "k"), ("GETEX", "k", "EX", 0),
+        ("GETEX", "k", "EX", 10000000000000000), ("GETEX", "k", "EX", -9999999999999999),
+        ("GETEX", "k", "FOO"), ("GETEX", "k", "EX", 10, "PX", 10), ("GETEX", "k", "KEEPTTL"),
+        ("GETEX", "k", "PERSIST", "EX", 10), ("GETEX", "nokey", "EX", 10),
+        ("GETEX", "nokey", "EX", 0), ("GETEX", "k", "PXAT", 1), ("EXISTS", "k"),
+    ], note="set/getex ")
+    same(rd, gk, [
+        ("SET", "k", "v"), ("EXPIRE", "k", 100), ("TTL", "k"), ("EXPIRE", "k", 100, "NX"),
+        ("EXPIRE", "k", 200, "XX"), ("TTL", "k"), ("EXPIRE", "k", 50, "GT"), ("EXPIRE", "k", 300, "GT"),
+        ("TTL", "k"), ("EXPIRE", "k", 400, "LT"), ("EXPIRE", "k", 100, "LT"), ("TTL", "k"),
+        ("PERSIST", "k"), ("PERSIST", "k"), ("TTL", "k"), ("EXPIRE", "k", 100, "XX"),
+        ("EXPIRE", "k", 100, "GT"), ("EXPIRE", "k", 100, "LT"), ("TTL", "k"), ("PERSIST", "k"),
+        ("EXPIRE", "k", 100, "NX", "XX"), ("EXPIRE", "k", 100, "GT", "LT"),
+        ("EXPIRE", "k", 100, "NX", "GT"), ("EXPIRE", "k", 100, "AB"), ("EXPIRE", "k", 100, "XX", "AB"),
+        ("EXPIRE", "k", ""), ("EXPIRE", "k", "1.5"), ("EXPIRE", "k", 9223370399119966),
+        ("EXPIRE", "k", 9223372036854776), ("EXPIRE", "k", -9223372036854776),
+        ("PEXPIRE", "k", 9223372036854770000), ("PEXPIREAT", "k", 9223372036854770000),
+        ("PEXPIRETIME", "k"), ("EXPIRETIME", "k"), ("EXPIREAT", "k", far), ("EXPIRETIME", "k"),
+        ("PEXPIREAT", "k", farms), ("PEXPIRETIME", "k"), ("EXPIRE", "nokey", 100),
+        ("EXPIRE", "nokey", 100, "NX"), ("PERSIST", "nokey"), ("EXPIRE", "k", -10), ("EXISTS", "k"),
+        ("TTL", "k"), ("SET", "k", "v"), ("PEXPIREAT", "k", -9223372036854770000), ("TTL", "k"),
+        ("SET", "k", "v"), ("EXPIREAT", "k", 1), ("GET", "k"),
+        ("SET", "k", "v"), ("EXPIRE", "k", -10, "LT"), ("TTL", "k"),
+    ], note="expire ")
+    same(rd, gk, [
+        ("SET", "k", "v", "EX", 100), ("APPEND", "k", "x"), ("TTL", "k"), ("SETRANGE", "k", 0, "z"),
+        ("TTL", "k"), ("SETBIT", "k", 0, 1), ("TTL", "k"), ("GETSET", "k", "n"), ("TTL", "k"),
+        ("SET", "k", "v", "EXAT", far), ("RENAME", "k", "k2"), ("EXPIRETIME", "k2"), ("EXISTS", "k"),
+        ("SET", "k3", "v"), ("RENAME", "k3", "k2"), ("TTL", "k2"),
+        ("SET", "k4", "v", "EXAT", far), ("RENAMENX", "k4", "k5"), ("EXPIRETIME", "k5"),
+        ("SET", "src", "v", "EXAT", far), ("COPY", "src", "dst"), ("EXPIRETIME", "dst"),
+        ("SET", "src2", "v"), ("COPY", "src2", "dst", "REPLACE"), ("TTL", "dst"),
+        ("MSET", "src", "a"), ("TTL", "src"), ("SET", "a", "v", "EXAT", far), ("SETNX", "a", "w"),
+        ("EXPIRETIME", "a"), ("DEL", "a"), ("TTL", "a"),
+    ], note="keep/clear ")
+    same(rd, gk, [
+        ("SET", "gone", "v", "PXAT", 1), ("GET", "gone"), ("EXISTS", "gone"), ("TTL", "gone"),
+        ("STRLEN", "gone"), ("MGET", "gone", "k2"), ("DEL", "gone"), ("KEYS", "gone*"),
+        ("SETNX", "gone", "x"), ("GET", "gone"), ("TTL", "gone"),
+        ("SET", "gone2", "v", "PXAT", 1), ("SET", "gone2", "w", "XX"), ("GET", "gone2"),
+        ("SET", "gone2", "w", "NX", "GET"), ("SET", "gone3", "v", "PXAT", 1),
+        ("APPEND", "gone3", "x"), ("TTL", "gone3"), ("SET", "gone4", "v", "PXAT", 1),
+        ("RENAME", "gone4", "x"), ("COPY", "gone4", "x"), ("GETDEL", "gone4"), ("TYPE", "gone4"),
+        ("PERSIST", "gone4"), ("EXPIRE", "gone4", 100), ("DBSIZE",),
+    ], note="expired ")
     same(rd, gk, [("FLUSHALL",)])
 
 
@@ -316,6 +389,7 @@ def main():
     print("strings_diff seed %d (rerun: strings_diff.py R G MAXV %d)" % (seed, seed))
     rd, gk = Conn(rport), Conn(gport)
     fixed_cases(rd, gk, maxv)
+    expiry_cases(rd, gk)
     limit_cases(rd, gk, maxv)
     counter_random(rd, gk, seed, counter_cases(rd, gk))
     random_cases(rd, gk, seed)

@@ -23,7 +23,9 @@ check "SET NX on an existing key is nil" [ "$(r SET k1 other NX)" = "" ]
 check "SET NX left the value" [ "$(r GET k1)" = "v1" ]
 check "SET XX on a missing key is nil" [ "$(r SET k2 v XX)" = "" ]
 check "SET XX GET returns the old value" [ "$(r SET k1 v1b XX GET)" = "v1" ]
-check "SET EX is refused clearly" bash -c "redis-cli -p $C SET k3 v EX 10 | grep -q 'not supported'"
+check "SET EX sets a TTL" [ "$(r SET k3 v EX 10)" = "OK" ]
+check "TTL of it" [ "$(r TTL k3)" = "10" ]
+check "DEL of it" [ "$(r DEL k3)" = "1" ]
 check "SET with a bad option is a syntax error" bash -c "redis-cli -p $C SET k3 v BOGUS | grep -q 'syntax error'"
 check "MSET answers OK" [ "$(r MSET a 1 b 2 c 3)" = "OK" ]
 check "MSET with an odd count is an arity error" \
