@@ -873,6 +873,12 @@ static int sim_admit_write(struct sim_node *nd, uint64_t now)
 int sim_write_bytes(struct sim *s, uint32_t i, const void *key, size_t key_len, const void *value,
                     size_t value_len, struct entry *out)
 {
+    return sim_write_expire(s, i, key, key_len, value, value_len, 0, out);
+}
+
+int sim_write_expire(struct sim *s, uint32_t i, const void *key, size_t key_len, const void *value,
+                     size_t value_len, uint64_t expire_ms, struct entry *out)
+{
     struct sim_node *nd = &s->nodes[i];
     if (!nd->up)
         return GKV_ESTATE;
@@ -880,7 +886,7 @@ int sim_write_bytes(struct sim *s, uint32_t i, const void *key, size_t key_len, 
     struct entry e;
     int rc = sim_admit_write(nd, now);
     if (rc == 0)
-        rc = store_put(nd->store, key, key_len, value, value_len, now, &e);
+        rc = store_put_expire(nd->store, key, key_len, value, value_len, expire_ms, now, &e);
     if (rc != 0)
         return rc;
     rc = gossip_local_write(nd->g, &e, now);

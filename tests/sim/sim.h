@@ -180,6 +180,10 @@ void sim_set_clock_offset(struct sim *s, uint32_t i, int64_t offset_ms);
 int sim_write(struct sim *s, uint32_t i, const char *key, const char *value, struct entry *out);
 int sim_write_bytes(struct sim *s, uint32_t i, const void *key, size_t key_len, const void *value,
                     size_t value_len, struct entry *out);
+/* sim_write_bytes with an expiry (absolute ms on the cluster's clock, 0 =
+ * none), as node/ writes SET EX, EXPIRE and PERSIST. */
+int sim_write_expire(struct sim *s, uint32_t i, const void *key, size_t key_len, const void *value,
+                     size_t value_len, uint64_t expire_ms, struct entry *out);
 int sim_delete(struct sim *s, uint32_t i, const char *key, struct entry *out);
 /* INCRBY on node i: store_incrby, then gossip_local_write. Returns the
  * store's result (0: the increment is stored, i.e. acknowledged; a gossip
