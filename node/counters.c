@@ -105,8 +105,8 @@ void node_cmd_incrbyfloat(struct node_client *c, const struct resp_cmd *cmd)
     struct resp_buf *o = node_client_out(c);
     long double value = 0, incr;
     struct entry e;
-    if (node_key_lookup(n, cmd->argv[1], cmd->argv_len[1], &e) &&
-        !counter_parse_ld(e.value, e.value_len, &value)) {
+    bool exists = node_key_lookup(n, cmd->argv[1], cmd->argv_len[1], &e);
+    if (exists && !counter_parse_ld(e.value, e.value_len, &value)) {
         resp_write_error(o, ERR_NOT_FLOAT);
         return;
     }
@@ -127,7 +127,9 @@ void node_cmd_incrbyfloat(struct node_client *c, const struct resp_cmd *cmd)
         resp_write_error(o, "ERR increment would produce NaN or Infinity");
         return;
     }
-    int rc = node_key_put(n, cmd->argv[1], cmd->argv_len[1], p, len);
+    /* Redis overwrites the value in place: the key keeps its TTL. */
+    int rc = node_key_put_expire(n, cmd->argv[1], cmd->argv_len[1], p, len,
+                                 exists ? e.expire_ms : 0);
     if (rc != 0)
         node_reply_store_error(c, rc);
     else

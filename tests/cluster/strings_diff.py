@@ -265,6 +265,9 @@ def expiry_cases(rd, gk):
         ("SET", "src2", "v"), ("COPY", "src2", "dst", "REPLACE"), ("TTL", "dst"),
         ("MSET", "src", "a"), ("TTL", "src"), ("SET", "a", "v", "EXAT", far), ("SETNX", "a", "w"),
         ("EXPIRETIME", "a"), ("DEL", "a"), ("TTL", "a"),
+        ("SET", "f", "1.5", "EX", 100), ("INCRBYFLOAT", "f", "1"), ("TTL", "f"),
+        ("SET", "i", "1", "EX", 100), ("INCR", "i"), ("INCRBY", "i", 5), ("TTL", "i"),
+        ("SET", "i2", "1", "PXAT", 1), ("INCR", "i2"), ("TTL", "i2"),
     ], note="keep/clear ")
     same(rd, gk, [
         ("SET", "gone", "v", "PXAT", 1), ("GET", "gone"), ("EXISTS", "gone"), ("TTL", "gone"),
