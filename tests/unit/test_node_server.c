@@ -370,11 +370,15 @@ static void test_set_on_a_disk_store_with_sync_always_is_durable_at_reply(void *
 {
     (void)state;
     struct fx *f = fx_new(true, NULL);
-    assert_string_equal(CMD(f, "SET", "k", "durable"), "+OK\r\n");
     struct store_stats st;
     store_stats(f->n.store, &st);
+    uint64_t before = st.log_records;
+    assert_string_equal(CMD(f, "SET", "k", "durable"), "+OK\r\n");
+    store_stats(f->n.store, &st);
     assert_true(st.log_enabled);
-    assert_int_equal(st.log_records, 1);
+    /* The SET's record, and an HLC lease record too when the clock passed
+     * the lease taken at open (a slow machine): at least one. */
+    assert_true(st.log_records >= before + 1);
     assert_int_equal(st.log_durable_bytes, st.log_bytes);
     const char *v = CMD(f, "VERSION", "k");
     assert_non_null(strstr(v, "hlc"));
