@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "common/errors.h"
+#include "common/strnum.h"
 #include "storage/counter.h"
 
 static uint64_t rd64(const uint8_t *p)
@@ -127,38 +128,7 @@ static int top_order(const struct entry *a, const struct entry *b)
 
 bool counter_parse_ll(const uint8_t *s, size_t len, long long *out)
 {
-    if (len == 0 || len > 20)
-        return false;
-    size_t i = 0;
-    bool neg = s[0] == '-';
-    if (neg && len == 1)
-        return false;
-    i = neg ? 1 : 0;
-    if (s[i] == '0') {
-        if (len != i + 1 || neg)
-            return false;
-        *out = 0;
-        return true;
-    }
-    unsigned long long v = 0;
-    for (; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-        unsigned d = (unsigned)(s[i] - '0');
-        if (v > (ULLONG_MAX - d) / 10)
-            return false;
-        v = v * 10 + d;
-    }
-    if (neg) {
-        if (v > (unsigned long long)LLONG_MAX + 1)
-            return false;
-        *out = v == (unsigned long long)LLONG_MAX + 1 ? LLONG_MIN : -(long long)v;
-    } else {
-        if (v > (unsigned long long)LLONG_MAX)
-            return false;
-        *out = (long long)v;
-    }
-    return true;
+    return gkv_str2ll(s, len, out);
 }
 
 bool counter_parse_ld(const uint8_t *s, size_t len, long double *out)
@@ -400,7 +370,8 @@ int counter_join(const struct entry *a, const struct entry *b, uint8_t *buf, siz
     if (counter_view_of(a, &va) != 0 || counter_view_of(b, &vb) != 0)
         return GKV_EINVAL;
     struct entry ra = reg_entry(&va), rb = reg_entry(&vb);
-    bool a_wins = entry_version_order(&ra, &rb) >= 0;
+    int order = entry_version_order(&ra, &rb);
+    bool a_wins = order >= 0;
     const struct counter_view *w = a_wins ? &va : &vb;
     struct enc e = {.buf = buf, .cap = cap};
     enc_reg(&e, w->reg_tomb, w->reg_hlc, w->reg_origin, w->reg_value, w->reg_len);
@@ -413,6 +384,13 @@ int counter_join(const struct entry *a, const struct entry *b, uint8_t *buf, siz
         it.n = max64(pa ? pa->n : 0, pb ? pb->n : 0);
         it.op = pw_item ? pw_item->op : 0;
         it.on = pw_item ? pw_item->on : 0;
+        if (order == 0) {
+            /* The same register on both sides observed the same totals in
+             * any causal history; should a peer send otherwise, the join
+             * takes the maximum so it stays commutative (still <= p, n). */
+            it.op = max64(pa ? pa->op : 0, pb ? pb->op : 0);
+            it.on = max64(pa ? pa->on : 0, pb ? pb->on : 0);
+        }
         enc_item(&e, &it);
     }
     const struct entry *top = top_order(a, b) >= 0 ? a : b;
@@ -436,9 +414,13 @@ enum merge_result counter_merge_decide(const struct entry *local, const struct e
     struct pair_walk pw = {.a = &vl, .b = &vi};
     const struct counter_item *pl, *pi;
     while (pair_next(&pw, &pl, &pi)) {
-        if (!pl || (pi && (pi->p > pl->p || pi->n > pl->n)))
+        /* With the same register the observed totals join too (counter_join). */
+        bool obs = reg == 0;
+        if (!pl || (pi && (pi->p > pl->p || pi->n > pl->n ||
+                           (obs && (pi->op > pl->op || pi->on > pl->on)))))
             l_ge = false;
-        if (!pi || (pl && (pl->p > pi->p || pl->n > pi->n)))
+        if (!pi || (pl && (pl->p > pi->p || pl->n > pi->n ||
+                           (obs && (pl->op > pi->op || pl->on > pi->on)))))
             i_ge = false;
     }
     if (reg >= 0 && l_ge && top >= 0)
