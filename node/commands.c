@@ -148,6 +148,21 @@ int node_key_put_expire(struct node *n, const uint8_t *key, size_t klen, const u
     return do_put(n, key, klen, val, vlen, expire_ms);
 }
 
+int node_key_put_copy(struct node *n, const uint8_t *key, size_t klen, const struct entry *e,
+                      uint64_t expire_ms)
+{
+    /* e's value is borrowed from the store, which the write may move. */
+    struct resp_buf *b = &n->server.scratch;
+    b->len = 0;
+    b->failed = false;
+    resp_buf_append(b, e->value, e->value_len);
+    if (b->failed)
+        return GKV_ENOMEM;
+    int rc = do_put(n, key, klen, b->data, b->len, expire_ms);
+    b->len = 0;
+    return rc;
+}
+
 int node_key_del(struct node *n, const uint8_t *key, size_t klen, bool *existed)
 {
     return do_del(n, key, klen, existed);

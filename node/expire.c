@@ -109,21 +109,6 @@ bool node_setx_when(struct node_client *c, const struct resp_cmd *cmd, const str
     return true;
 }
 
-/* Write value (copied first: it may be borrowed from the store) under key
- * with expiry expire_ms (0: none). */
-static int rewrite_value(struct node *n, const uint8_t *key, size_t klen, const struct entry *e,
-                         uint64_t expire_ms)
-{
-    struct resp_buf *b = &n->server.scratch;
-    b->len = 0;
-    b->failed = false;
-    resp_buf_append(b, e->value, e->value_len);
-    if (b->failed)
-        return GKV_ENOMEM;
-    int rc = node_key_put_expire(n, key, klen, b->data, b->len, expire_ms);
-    b->len = 0;
-    return rc;
-}
 
 /* SETEX key seconds value, PSETEX key milliseconds value. */
 void node_cmd_setex(struct node_client *c, const struct resp_cmd *cmd)
@@ -167,9 +152,9 @@ void node_cmd_getex(struct node_client *c, const struct resp_cmd *cmd)
     if (absolute && when <= now)
         rc = node_key_del(n, cmd->argv[1], cmd->argv_len[1], NULL); /* already expired */
     else if (o.unit != NODE_SETX_NONE)
-        rc = rewrite_value(n, cmd->argv[1], cmd->argv_len[1], &e, when);
+        rc = node_key_put_copy(n, cmd->argv[1], cmd->argv_len[1], &e, when);
     else if (o.persist && e.expire_ms)
-        rc = rewrite_value(n, cmd->argv[1], cmd->argv_len[1], &e, 0);
+        rc = node_key_put_copy(n, cmd->argv[1], cmd->argv_len[1], &e, 0);
     if (rc != 0) {
         out->len = at;
         node_reply_store_error(c, rc);
@@ -267,7 +252,7 @@ void node_cmd_expire(struct node_client *c, const struct resp_cmd *cmd)
     if (when <= (long long)now) /* Redis checkAlreadyExpired: the key goes */
         rc = node_key_del(n, cmd->argv[1], cmd->argv_len[1], NULL);
     else
-        rc = rewrite_value(n, cmd->argv[1], cmd->argv_len[1], &e, (uint64_t)when);
+        rc = node_key_put_copy(n, cmd->argv[1], cmd->argv_len[1], &e, (uint64_t)when);
     if (rc != 0)
         node_reply_store_error(c, rc);
     else
@@ -304,7 +289,7 @@ void node_cmd_persist(struct node_client *c, const struct resp_cmd *cmd)
         resp_write_int(node_client_out(c), 0);
         return;
     }
-    int rc = rewrite_value(n, cmd->argv[1], cmd->argv_len[1], &e, 0);
+    int rc = node_key_put_copy(n, cmd->argv[1], cmd->argv_len[1], &e, 0);
     if (rc != 0)
         node_reply_store_error(c, rc);
     else

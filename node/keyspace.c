@@ -35,22 +35,6 @@ static bool same_arg(const struct resp_cmd *cmd, size_t i, size_t j)
            !memcmp(cmd->argv[i], cmd->argv[j], cmd->argv_len[i]);
 }
 
-/* Write argv[dst] = the live value of argv[src] (copied to scratch first:
- * the borrowed value dies with the write). Returns 0 or a store error. */
-static int copy_value(struct node *n, const struct entry *e, const struct resp_cmd *cmd, size_t dst)
-{
-    struct resp_buf *b = &n->server.scratch;
-    b->len = 0;
-    b->failed = false;
-    resp_buf_append(b, e->value, e->value_len);
-    if (b->failed)
-        return GKV_ENOMEM;
-    /* RENAME and COPY keep the source's expiry, as in Redis. */
-    int rc = node_key_put_expire(n, cmd->argv[dst], cmd->argv_len[dst], b->data, b->len,
-                                 e->expire_ms);
-    b->len = 0;
-    return rc;
-}
 
 /* RENAME and RENAMENX (the table sends both here). */
 void node_cmd_rename(struct node_client *c, const struct resp_cmd *cmd)
@@ -76,7 +60,8 @@ void node_cmd_rename(struct node_client *c, const struct resp_cmd *cmd)
     }
     if (nx) /* the lookup of the target may have moved the borrowed value */
         node_key_lookup(n, cmd->argv[1], cmd->argv_len[1], &e);
-    int rc = copy_value(n, &e, cmd, 2);
+    /* RENAME and COPY keep the source's expiry, as in Redis. */
+    int rc = node_key_put_copy(n, cmd->argv[2], cmd->argv_len[2], &e, e.expire_ms);
     if (rc == 0)
         rc = node_key_del(n, cmd->argv[1], cmd->argv_len[1], NULL);
     if (rc != 0)
@@ -126,7 +111,8 @@ void node_cmd_copy(struct node_client *c, const struct resp_cmd *cmd)
         return;
     }
     node_key_lookup(n, cmd->argv[1], cmd->argv_len[1], &e);
-    int rc = copy_value(n, &e, cmd, 2);
+    /* RENAME and COPY keep the source's expiry, as in Redis. */
+    int rc = node_key_put_copy(n, cmd->argv[2], cmd->argv_len[2], &e, e.expire_ms);
     if (rc != 0)
         node_reply_store_error(c, rc);
     else

@@ -209,6 +209,10 @@ int node_key_put(struct node *n, const uint8_t *key, size_t klen, const uint8_t 
                  size_t vlen);
 int node_key_put_expire(struct node *n, const uint8_t *key, size_t klen, const uint8_t *val,
                         size_t vlen, uint64_t expire_ms);
+/* Write e's value (a lookup's, copied first) under key with expire_ms:
+ * RENAME, COPY, EXPIRE, PERSIST, GETEX. */
+int node_key_put_copy(struct node *n, const uint8_t *key, size_t klen, const struct entry *e,
+                      uint64_t expire_ms);
 int node_key_del(struct node *n, const uint8_t *key, size_t klen, bool *existed);
 void node_reply_store_error(struct node_client *c, int rc);
 /* Hand a stored local write to the gossip core (as SET does). */

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #include <cmocka.h>
 
@@ -48,6 +49,16 @@ static inline uint64_t sim_test_begin(const char *name, uint64_t default_seed)
         int rc_ = (call);                                                                          \
         SIM_ASSERT_MSG(rc_ == 0, "%s returned %d", #call, rc_);                                    \
     } while (0)
+
+/* Does got hold the same version as want (HLC, origin, tombstone, value,
+ * expiry)? The vector clocks may differ (merged from different losers). */
+static inline bool sim_test_same_version(const struct entry *got, const struct entry *want)
+{
+    return got->hlc == want->hlc && got->origin == want->origin &&
+           entry_is_tombstone(got) == entry_is_tombstone(want) &&
+           got->expire_ms == want->expire_ms && got->value_len == want->value_len &&
+           (want->value_len == 0 || memcmp(got->value, want->value, want->value_len) == 0);
+}
 
 /* Predicate for sim_run_until: every up node sees every up node alive. */
 static inline bool sim_test_all_alive(struct sim *s, void *arg)

@@ -128,11 +128,7 @@ static void test_loss_dup_reorder_converge_to_merge_winners(void **state)
                 SIM_ASSERT(rc == GKV_ENOTFOUND);
                 continue;
             }
-            SIM_ASSERT_MSG(rc == 0 && got.hlc == win.hlc && got.origin == win.origin &&
-                               entry_is_tombstone(&got) == entry_is_tombstone(&win) &&
-                               got.value_len == win.value_len &&
-                               (win.value_len == 0 ||
-                                memcmp(got.value, win.value, win.value_len) == 0),
+            SIM_ASSERT_MSG(rc == 0 && sim_test_same_version(&got, &win),
                            "node %u key %s does not hold the merge rule's winner", i, key);
         }
     }
