@@ -245,6 +245,8 @@ static const struct sim_link *link_for(const struct sim *s, uint32_t from, uint3
 
 bool sim_linked(const struct sim *s, uint32_t from, uint32_t to)
 {
+    if (s->cfg.cut_cb && s->cfg.cut_cb(s->cfg.cb_arg, from, to))
+        return false;
     return s->nodes[from].group == s->nodes[to].group;
 }
 
@@ -410,6 +412,8 @@ static int node_open_store(struct sim *s, struct sim_node *nd)
         s->cfg.store_capacity ? s->cfg.store_capacity : SIM_STORE_CAPACITY_DEFAULT;
     sc.sync = STORE_SYNC_NONE;
     sc.max_clock_offset_ms = s->cfg.max_clock_offset_ms;
+    sc.tombstone_grace_ms = s->cfg.tombstone_grace_ms;
+    sc.bucket_index_min_slots = s->cfg.bucket_index_min_slots;
     for (size_t i = 0; i < sizeof sc.placement_secret; i += 8) {
         uint64_t r = gkv_rng_next(&s->rng);
         memcpy(sc.placement_secret + i, &r, 8);
@@ -436,6 +440,8 @@ static int node_start_core(struct sim *s, struct sim_node *nd)
     gc.incarnation = store_incarnation(nd->store);
     /* Each core's PRNG: a function of the run seed, the node and its epoch. */
     gc.seed = mix64(s->cfg.seed ^ mix64(nd->id * 0x9e3779b97f4a7c15ull + nd->epoch));
+    if (s->cfg.node_config_cb)
+        s->cfg.node_config_cb(s->cfg.cb_arg, nd->idx, &gc);
     struct gossip_io io = {
         .data = nd,
         .send_cb = io_send,
@@ -1021,6 +1027,11 @@ struct seal_ctx *sim_node_seal(struct sim *s, uint32_t i)
 struct store *sim_node_store(struct sim *s, uint32_t i)
 {
     return s->nodes[i].store;
+}
+
+struct seal_keyring *sim_keyring(struct sim *s)
+{
+    return s->keyring;
 }
 
 uint64_t sim_seed(const struct sim *s)

@@ -67,6 +67,7 @@
 #define SIM_MAX_NODES 100000u
 
 struct sim;
+struct seal_keyring;
 
 /* One direction of traffic between two nodes. */
 struct sim_link {
@@ -88,6 +89,17 @@ struct sim_config {
     /* Template for every core: name, addr, node_id, epoch, incarnation and
      * seed are filled in per node by the simulator. */
     struct gossip_config gossip;
+    uint64_t tombstone_grace_ms;     /* stores' grace; 0 = store default */
+    uint64_t bucket_index_min_slots; /* stores' bucket index; 0 = store default */
+    /* Optional, for tests that need them (NULL = none; arg is borrowed for
+     * the sim's life):
+     *   node_config_cb  adjusts node i's core config after the template is
+     *                   copied and before the core starts (every start);
+     *   cut_cb          true when from's traffic to `to` is lost, on top
+     *                   of the partition groups (a per-pair cut). */
+    void (*node_config_cb)(void *arg, uint32_t i, struct gossip_config *cfg);
+    bool (*cut_cb)(void *arg, uint32_t from, uint32_t to);
+    void *cb_arg;
 };
 
 /* Defaults: 1 ms latency, 0 jitter, no loss, streams on, gossip defaults. */
@@ -208,6 +220,9 @@ struct gossip *sim_node_gossip(struct sim *s, uint32_t i); /* NULL when down */
 struct store *sim_node_store(struct sim *s, uint32_t i);
 struct seal_ctx *sim_node_seal(struct sim *s, uint32_t i); /* NULL when down */
 uint64_t sim_seed(const struct sim *s);
+/* The keyring every node seals with (SIM_LABEL): a test can seal as an
+ * insider that holds the cluster key. Borrowed for the sim's life. */
+struct seal_keyring *sim_keyring(struct sim *s);
 
 /* Hooks run inside a node's gossip call. They may read and record, but must
  * not call into any node (sim_write, sim_step...): all cores borrow one set

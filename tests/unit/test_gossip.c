@@ -1,9 +1,10 @@
 /*
  * test_gossip.c: the gossip core, several cores wired together in one
- * process through a tiny in-memory network (the full simulator lives in
- * tests/sim). Real stores (anonymous memory), the real codec, the real
- * sealed envelope; virtual time in 10 ms steps; every random choice from the
- * seed, printed at start and overridable with GKV_SEED.
+ * process through the simulator's network (tests/sim/sim.h) run in fixed
+ * 10 ms steps: every core ticks once per step and a datagram takes one
+ * step. Real stores (anonymous memory), the real codec, the real sealed
+ * envelope; every random choice from the seed, printed at start and
+ * overridable with GKV_SEED.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,208 +23,131 @@
 #include "gossip/seal.h"
 #include "gossip/wire.h"
 #include "storage/store.h"
+#include "tests/sim/sim.h"
 #include "tests/test_seed.h"
 
 #define NET_MAX_NODES 8
-#define NET_STEP_MS 10u
-#define NET_START_MS 1700000000000ull /* a plausible Unix time for the HLC */
-#define NET_MAX_PACKETS 200000u       /* a runaway test fails instead of eating RAM */
+#define NET_STEP_MS 10u /* one tick of every core, and one hop of latency */
+#define NET_LABEL SIM_LABEL
 
 static uint64_t g_seed;
 
-struct packet {
-    int to;
-    char src[32];
-    uint8_t *buf;
-    size_t len;
-    bool stream;
-};
-
-struct net;
-
+/* A view of simulator node i (tests/sim/sim.h): the pointers are refreshed
+ * whenever the node's core changes (crash, restart). */
 struct node {
     struct net *net;
     int index;
-    char addr[32];
-    char name[32];
+    const char *addr;
+    const char *name;
     uint64_t id;
     struct store *store;
     struct seal_ctx *seal;
     struct gossip *g;
-    bool down;               /* crashed: receives nothing, sends nothing, no ticks */
-    int64_t clock_offset_ms; /* what this node's wall clock reads vs net->now */
+    bool down; /* crashed: its core is gone (sim_crash) */
     uint32_t member_events;
 };
 
+/* The simulator with a fixed 10 ms tick and 10 ms links: every core ticks
+ * once per step and a datagram sent in one step arrives in the next. */
 struct net {
+    struct sim *sim;
     struct node nodes[NET_MAX_NODES];
     int n;
     struct seal_keyring *kr;
-    uint64_t now;
-    struct packet *q;
-    size_t qlen, qcap, qhead;
+    uint64_t now; /* what every node's clock reads (no offset), after each step */
     bool cut[NET_MAX_NODES][NET_MAX_NODES]; /* cut[a][b]: a's packets to b are lost */
-    bool streams;                           /* give cores a stream_send_cb */
-    uint64_t tombstone_grace_ms;            /* stores' grace (0 = store default) */
-    uint64_t bucket_index_min_slots;        /* stores' (0 = store default) */
-    uint64_t delivered, dropped;
-    uint64_t to_unknown; /* packets and frames sent to an address no node has */
+    void (*tune)(int i, struct gossip_config *cfg);
 };
 
-static int node_by_addr(struct net *net, const char *addr)
+static void net_refresh(struct net *net)
 {
-    for (int i = 0; i < net->n; i++)
-        if (strcmp(net->nodes[i].addr, addr) == 0)
-            return i;
-    return -1;
-}
-
-static void enqueue(struct node *from, const char *addr, const uint8_t *buf, size_t len,
-                    bool stream)
-{
-    struct net *net = from->net;
-    int to = node_by_addr(net, addr);
-    if (to < 0)
-        net->to_unknown++;
-    if (to < 0 || from->down || net->cut[from->index][to]) {
-        net->dropped++;
-        return;
+    net->now = SIM_EPOCH_MS + sim_now_ms(net->sim);
+    for (int i = 0; i < net->n; i++) {
+        struct node *n = &net->nodes[i];
+        n->g = sim_node_gossip(net->sim, (uint32_t)i);
+        n->seal = sim_node_seal(net->sim, (uint32_t)i);
+        n->store = sim_node_store(net->sim, (uint32_t)i);
+        n->down = !sim_node_up(net->sim, (uint32_t)i);
     }
-    assert_true(net->qlen - net->qhead < NET_MAX_PACKETS);
-    if (net->qlen == net->qcap) {
-        net->qcap = net->qcap ? net->qcap * 2 : 1024;
-        net->q = realloc(net->q, net->qcap * sizeof(*net->q));
-        assert_non_null(net->q);
-    }
-    struct packet *p = &net->q[net->qlen++];
-    p->to = to;
-    snprintf(p->src, sizeof(p->src), "%s", from->addr);
-    p->buf = malloc(len);
-    assert_non_null(p->buf);
-    memcpy(p->buf, buf, len);
-    p->len = len;
-    p->stream = stream;
 }
 
-static void io_send(void *data, const char *addr, const uint8_t *buf, size_t len)
+static void on_member(void *arg, struct sim *s, uint32_t i, const struct gossip_member_info *m)
 {
-    enqueue(data, addr, buf, len, false);
-}
-
-static void io_stream(void *data, const char *addr, const uint8_t *buf, size_t len)
-{
-    enqueue(data, addr, buf, len, true);
-}
-
-static void io_member(void *data, const struct gossip_member_info *m)
-{
-    struct node *n = data;
+    (void)s;
     (void)m;
-    n->member_events++;
+    struct net *net = arg;
+    net->nodes[i].member_events++;
 }
 
-static void node_cfg(struct net *net, int i, struct gossip_config *cfg)
+static bool net_cut_cb(void *arg, uint32_t from, uint32_t to)
 {
-    struct node *n = &net->nodes[i];
-    gossip_config_init(cfg);
-    cfg->name = n->name;
-    cfg->addr = n->addr;
-    cfg->node_id = n->id;
-    cfg->epoch = 1;
-    cfg->seed = g_seed * 131 + (uint64_t)i + 1;
+    struct net *net = arg;
+    return net->cut[from][to];
+}
+
+/* The settings these tests were written for, then the test's own. */
+static void net_node_config(void *arg, uint32_t i, struct gossip_config *cfg)
+{
+    struct net *net = arg;
     cfg->sync_interval_ms = 2000;
     cfg->reconnect_interval_ms = 5000;
     cfg->pushpull_interval_ms = 5000;
+    if (net->tune)
+        net->tune((int)i, cfg);
 }
 
-/* Create node i with cfg (NULL: defaults from node_cfg). */
-static void node_start(struct net *net, int i, const struct gossip_config *cfg_in)
+struct net_opts {
+    bool streams;                                   /* cores get a stream_send_cb */
+    void (*tune)(int i, struct gossip_config *cfg); /* node i's own settings; NULL: none */
+    uint64_t grace_ms, bix_min_slots;               /* the stores' (0: store defaults) */
+    bool deadline_ticks; /* tick each core at gossip_next_deadline, not every step */
+};
+
+/* nodes cores, none joined. */
+static void net_start(struct net *net, int nodes, const struct net_opts *o)
 {
-    struct node *n = &net->nodes[i];
-    n->net = net;
-    n->index = i;
-    snprintf(n->addr, sizeof(n->addr), "10.0.0.%d:7946", i + 1);
-    snprintf(n->name, sizeof(n->name), "node%d", i + 1);
-    n->id = 1000 + (uint64_t)i;
-    struct store_config sc;
-    store_config_init(&sc);
-    sc.dir = NULL;
-    sc.node_id = n->id;
-    sc.initial_capacity = 1024;
-    sc.tombstone_grace_ms = net->tombstone_grace_ms;
-    sc.bucket_index_min_slots = net->bucket_index_min_slots;
-    char err[STORE_OPEN_ERR_BYTES] = "";
-    assert_int_equal(store_open(&sc, net->now, &n->store, err, sizeof err), 0);
-    assert_int_equal(seal_ctx_new(net->kr, "test-cluster", n->id, 1, &n->seal), 0);
-    struct gossip_config cfg;
-    if (cfg_in)
-        cfg = *cfg_in;
-    else
-        node_cfg(net, i, &cfg);
-    cfg.name = n->name;
-    cfg.addr = n->addr;
-    cfg.node_id = n->id;
-    struct gossip_io io = {n, io_send, net->streams ? io_stream : NULL, io_member, NULL};
-    assert_int_equal(gossip_new(&cfg, n->store, n->seal, &io, net->now, &n->g), 0);
-    if (i >= net->n)
-        net->n = i + 1;
+    memset(net, 0, sizeof(*net));
+    assert_true(nodes >= 1 && nodes <= NET_MAX_NODES);
+    net->n = nodes;
+    net->tune = o->tune;
+    struct sim_config sc;
+    sim_config_init(&sc, g_seed, (uint32_t)nodes);
+    sc.link.latency_ms = NET_STEP_MS;
+    sc.tick_ms = o->deadline_ticks ? 0 : NET_STEP_MS;
+    sc.streams = o->streams;
+    sc.store_capacity = 1024;
+    sc.tombstone_grace_ms = o->grace_ms;
+    sc.bucket_index_min_slots = o->bix_min_slots;
+    sc.node_config_cb = net_node_config;
+    sc.cut_cb = net_cut_cb;
+    sc.cb_arg = net;
+    assert_int_equal(sim_new(&sc, &net->sim), 0);
+    sim_set_member_hook(net->sim, on_member, net);
+    net->kr = sim_keyring(net->sim);
+    for (int i = 0; i < nodes; i++) {
+        net->nodes[i].net = net;
+        net->nodes[i].index = i;
+        net->nodes[i].addr = sim_node_addr(net->sim, (uint32_t)i);
+        net->nodes[i].name = net->nodes[i].addr; /* the simulator names nodes by address */
+        net->nodes[i].id = sim_node_id(net->sim, (uint32_t)i);
+    }
+    net_refresh(net);
 }
 
 static void net_init(struct net *net, int nodes, bool streams)
 {
-    memset(net, 0, sizeof(*net));
-    net->now = NET_START_MS;
-    net->streams = streams;
-    assert_int_equal(seal_keyring_new(&net->kr), 0);
-    uint8_t key[SEAL_KEY_BYTES];
-    struct gkv_rng r;
-    gkv_rng_seed(&r, g_seed);
-    for (size_t i = 0; i < sizeof(key); i++)
-        key[i] = (uint8_t)gkv_rng_next(&r);
-    assert_int_equal(seal_keyring_install(net->kr, key), 0);
-    for (int i = 0; i < nodes; i++)
-        node_start(net, i, NULL);
+    net_start(net, nodes, &(struct net_opts){.streams = streams});
 }
 
 static void net_free(struct net *net)
 {
-    for (int i = 0; i < net->n; i++) {
-        gossip_free(net->nodes[i].g);
-        seal_ctx_free(net->nodes[i].seal);
-        store_close(net->nodes[i].store);
-    }
-    for (size_t i = net->qhead; i < net->qlen; i++)
-        free(net->q[i].buf);
-    free(net->q);
-    seal_keyring_free(net->kr);
+    sim_free(net->sim);
 }
 
-/* Deliver what is queued (packets sent while delivering wait for the next
- * step: one step of latency per hop), then tick every live node. */
 static void net_step(struct net *net)
 {
-    net->now += NET_STEP_MS;
-    size_t end = net->qlen;
-    while (net->qhead < end) {
-        struct packet p = net->q[net->qhead++];
-        struct node *n = &net->nodes[p.to];
-        if (!n->down) {
-            net->delivered++;
-            uint64_t now = net->now + (uint64_t)n->clock_offset_ms;
-            if (p.stream)
-                gossip_recv_stream(n->g, p.src, p.buf, p.len, now);
-            else
-                gossip_recv(n->g, p.src, p.buf, p.len, now);
-        } else {
-            net->dropped++;
-        }
-        free(p.buf);
-    }
-    if (net->qhead == net->qlen)
-        net->qhead = net->qlen = 0;
-    for (int i = 0; i < net->n; i++)
-        if (!net->nodes[i].down)
-            gossip_tick(net->nodes[i].g, net->now + (uint64_t)net->nodes[i].clock_offset_ms);
+    sim_run_for(net->sim, NET_STEP_MS);
+    net_refresh(net);
 }
 
 static void net_run(struct net *net, uint64_t ms)
@@ -247,10 +171,26 @@ static uint64_t net_run_until(struct net *net, uint64_t max_ms, net_pred pred, v
     return pred(net, arg) ? net->now - start : UINT64_MAX;
 }
 
+/* Node i crashes (its core is dropped, its store kept). */
+static void node_crash(struct net *net, int i)
+{
+    assert_int_equal(sim_crash(net->sim, (uint32_t)i, SIM_CRASH_KEEP_STORE), 0);
+    net_refresh(net);
+}
+
+/* Packets sent to `to` since the start that named no node (datagrams and
+ * frames). */
+static uint64_t net_to_unknown(const struct net *net)
+{
+    struct sim_stats st;
+    sim_stats(net->sim, &st);
+    return st.dropped_bad_addr;
+}
+
 static int state_of(struct node *viewer, uint64_t id)
 {
     struct gossip_member_info info;
-    if (gossip_member_find(viewer->g, id, &info) < 0)
+    if (!viewer->g || gossip_member_find(viewer->g, id, &info) < 0)
         return -1;
     return (int)info.state;
 }
@@ -278,9 +218,8 @@ static bool all_see_all_alive(struct net *net, void *arg)
 
 static void join_all(struct net *net)
 {
-    const char *seed = net->nodes[0].addr;
     for (int i = 1; i < net->n; i++)
-        assert_int_equal(gossip_join(net->nodes[i].g, &seed, 1, net->now), 0);
+        assert_int_equal(sim_join(net->sim, (uint32_t)i, 0), 0);
 }
 
 /* A cluster of n nodes joined through node 0, all seeing all alive. */
@@ -324,11 +263,11 @@ static void test_gossip_join_retries_when_seed_comes_up_later(void **state)
     (void)state;
     struct net net;
     net_init(&net, 2, false);
-    net.nodes[0].down = true;
+    net.cut[0][1] = net.cut[1][0] = true; /* the seed is not reachable yet */
     join_all(&net);
     net_run(&net, 3000);
     assert_int_equal(gossip_member_count(net.nodes[1].g), 1);
-    net.nodes[0].down = false;
+    memset(net.cut, 0, sizeof(net.cut));
     assert_true(net_run_until(&net, 5000, all_see_all_alive, NULL) != UINT64_MAX);
     struct gossip_stats st;
     gossip_stats(net.nodes[1].g, &st);
@@ -379,7 +318,7 @@ static void test_gossip_crashed_node_suspect_then_dead_within_bound(void **state
     assert_true(net_run_until(&net, 5000, all_see_all_alive, NULL) != UINT64_MAX);
     net_run(&net, 3000);
     struct node *victim = &net.nodes[3];
-    victim->down = true;
+    node_crash(&net, 3);
     struct gossip_config cfg;
     gossip_config_init(&cfg);
     /* Bounds from docs/GOSSIP.md with N = 4 members:
@@ -479,7 +418,7 @@ static void test_gossip_suspected_node_refutes_and_persists_incarnation(void **s
     /* A rumour that c is suspect reaches node 0 (from an insider that
      * holds the cluster key); node 0 starts its timer and spreads it. */
     struct seal_ctx *insider;
-    assert_int_equal(seal_ctx_new(net.kr, "test-cluster", 4243, 1, &insider), 0);
+    assert_int_equal(seal_ctx_new(net.kr, NET_LABEL, 4243, 1, &insider), 0);
     struct wire_msg *m = calloc(1, sizeof(*m));
     assert_non_null(m);
     m->type = WIRE_SUSPECT;
@@ -577,7 +516,7 @@ static void test_gossip_leave_marks_member_left_not_dead(void **state)
     assert_int_equal(gossip_leave(c->g, net.now), 0);
     assert_int_equal(gossip_leave(c->g, net.now), GKV_ESTATE);
     net_run(&net, 1000); /* keep ticking a moment so the leave spreads */
-    c->down = true;
+    node_crash(&net, c->index);
     net_run(&net, 30000);
     for (int i = 0; i < 2; i++) {
         assert_int_equal(state_of(&net.nodes[i], c->id), GOSSIP_LEFT);
@@ -593,18 +532,9 @@ static void test_gossip_leave_marks_member_left_not_dead(void **state)
  * shutdown): seal epoch 2, incarnation from the store, joins through seed. */
 static void node_restart_on_store(struct net *net, struct node *n, int seed)
 {
-    gossip_free(n->g);
-    seal_ctx_free(n->seal);
-    assert_int_equal(seal_ctx_new(net->kr, "test-cluster", n->id, 2, &n->seal), 0);
-    struct gossip_config cfg;
-    node_cfg(net, n->index, &cfg);
-    cfg.epoch = 2;
-    cfg.incarnation = store_incarnation(n->store);
-    struct gossip_io io = {n, io_send, net->streams ? io_stream : NULL, io_member, NULL};
-    assert_int_equal(gossip_new(&cfg, n->store, n->seal, &io, net->now, &n->g), 0);
-    n->down = false;
     const char *addr = net->nodes[seed].addr;
-    assert_int_equal(gossip_join(n->g, &addr, 1, net->now), 0);
+    assert_int_equal(sim_restart_through(net->sim, (uint32_t)n->index, &addr, 1), 0);
+    net_refresh(net);
 }
 
 /* Issue 22: a member that left gracefully and comes back is readmitted by
@@ -621,7 +551,7 @@ static void test_gossip_left_member_returns_with_higher_incarnation(void **state
     assert_int_equal(gossip_leave(c->g, net.now), 0);
     assert_true(store_incarnation(c->store) > inc_left);
     net_run(&net, 1000);
-    c->down = true;
+    node_crash(&net, c->index);
     net_run(&net, 3000);
     for (int i = 0; i < 2; i++)
         assert_int_equal(state_of(&net.nodes[i], c->id), GOSSIP_LEFT);
@@ -638,20 +568,20 @@ static void test_gossip_left_member_returns_with_higher_incarnation(void **state
     net_free(&net);
 }
 
+static void reclaim_after_20s(int i, struct gossip_config *cfg)
+{
+    (void)i;
+    cfg->dead_reclaim_ms = 20000;
+}
+
 static void test_gossip_dead_member_reclaimed_after_dead_reclaim_ms(void **state)
 {
     (void)state;
     struct net net;
-    net_init(&net, 0, false);
-    for (int i = 0; i < 3; i++) {
-        struct gossip_config cfg;
-        node_cfg(&net, i, &cfg);
-        cfg.dead_reclaim_ms = 20000;
-        node_start(&net, i, &cfg);
-    }
+    net_start(&net, 3, &(struct net_opts){.tune = reclaim_after_20s});
     join_all(&net);
     assert_true(net_run_until(&net, 5000, all_see_all_alive, NULL) != UINT64_MAX);
-    net.nodes[2].down = true;
+    node_crash(&net, 2);
     struct watch w = {0, net.nodes[2].id, GOSSIP_DEAD};
     assert_true(net_run_until(&net, 30000, viewer_sees, &w) != UINT64_MAX);
     w.state = -1;
@@ -664,18 +594,17 @@ static void test_gossip_dead_member_reclaimed_after_dead_reclaim_ms(void **state
     net_free(&net);
 }
 
+static void node0_holds_two_members(int i, struct gossip_config *cfg)
+{
+    if (i == 0)
+        cfg->max_members = 2;
+}
+
 static void test_gossip_member_limit_refuses_and_counts(void **state)
 {
     (void)state;
     struct net net;
-    net_init(&net, 0, false);
-    for (int i = 0; i < 4; i++) {
-        struct gossip_config cfg;
-        node_cfg(&net, i, &cfg);
-        if (i == 0)
-            cfg.max_members = 2;
-        node_start(&net, i, &cfg);
-    }
+    net_start(&net, 4, &(struct net_opts){.tune = node0_holds_two_members});
     join_all(&net);
     net_run(&net, 5000);
     assert_int_equal(gossip_member_count(net.nodes[0].g), 2);
@@ -736,7 +665,7 @@ static void test_gossip_wall_clock_stepped_back_keeps_probing(void **state)
     gossip_stats(net.nodes[0].g, &a);
     /* node 0's wall clock is stepped back one hour (NTP): protocol time
      * only moves forward, so its probes go on as before */
-    net.nodes[0].clock_offset_ms = -3600000;
+    sim_set_clock_offset(net.sim, 0, -3600000);
     net_run(&net, 20000);
     gossip_stats(net.nodes[0].g, &b);
     assert_true(b.probes_sent - a.probes_sent >= 17);
@@ -875,15 +804,20 @@ static void test_gossip_many_writes_pack_into_few_datagrams(void **state)
 /* A full data queue is a burst gossip cannot carry: the queue is cleared
  * and nothing is queued until the burst is over (anti-entropy repairs it
  * all, spread_entry in gossip.c says why); then queueing resumes. */
+static void queue_of_ten(int i, struct gossip_config *cfg)
+{
+    (void)i;
+    cfg->max_queued_deltas = 10;
+}
+
 static void test_gossip_queue_overflow_clears_it_until_the_burst_ends(void **state)
 {
     (void)state;
     struct net net;
-    net_init(&net, 0, false);
+    net_start(&net, 1, &(struct net_opts){.tune = queue_of_ten});
     struct gossip_config cfg;
-    node_cfg(&net, 0, &cfg);
-    cfg.max_queued_deltas = 10;
-    node_start(&net, 0, &cfg);
+    gossip_config_init(&cfg);
+    net_node_config(&net, 0, &cfg);
     char key[16];
     for (int i = 0; i < 10; i++) {
         snprintf(key, sizeof(key), "q%d", i);
@@ -927,10 +861,10 @@ static void test_gossip_deep_queue_mid_burst_overflows(void **state)
 {
     (void)state;
     struct net net;
-    net_init(&net, 0, false);
+    net_init(&net, 1, false);
     struct gossip_config cfg;
-    node_cfg(&net, 0, &cfg);
-    node_start(&net, 0, &cfg);
+    gossip_config_init(&cfg);
+    net_node_config(&net, 0, &cfg);
     char key[16];
     /* a burst: far more than GOSSIP_BURST_DELTAS_PER_ROUND in no time */
     for (unsigned i = 0; i < GOSSIP_BURST_QUEUE_MAX + 100; i++) {
@@ -945,9 +879,7 @@ static void test_gossip_deep_queue_mid_burst_overflows(void **state)
     net_free(&net);
 
     /* the same number of writes spread out (under a burst's rate) is queued */
-    net_init(&net, 0, false);
-    node_cfg(&net, 0, &cfg);
-    node_start(&net, 0, &cfg);
+    net_init(&net, 1, false);
     for (unsigned i = 0; i < GOSSIP_BURST_QUEUE_MAX + 100; i++) {
         snprintf(key, sizeof(key), "s%u", i);
         local_set(&net, 0, key, "x");
@@ -1117,17 +1049,17 @@ static void test_gossip_anti_entropy_repairs_over_streams(void **state)
     anti_entropy_case(true);
 }
 
+static void repair_2000_per_tick(int i, struct gossip_config *cfg)
+{
+    (void)i;
+    cfg->repair_bytes_per_tick = 2000; /* about one datagram per tick */
+}
+
 static void test_gossip_repair_is_paced_per_tick(void **state)
 {
     (void)state;
     struct net net;
-    net_init(&net, 0, false);
-    for (int i = 0; i < 2; i++) {
-        struct gossip_config cfg;
-        node_cfg(&net, i, &cfg);
-        cfg.repair_bytes_per_tick = 2000; /* about one datagram per tick */
-        node_start(&net, i, &cfg);
-    }
+    net_start(&net, 2, &(struct net_opts){.tune = repair_2000_per_tick});
     join_all(&net);
     assert_true(net_run_until(&net, 5000, all_see_all_alive, NULL) != UINT64_MAX);
     char key[32];
@@ -1159,17 +1091,18 @@ static void test_gossip_repair_is_paced_per_tick(void **state)
  * bucket resumes at a placement hash, so the repair lists each entry about
  * once (resuming by count re-listed everything already sent each tick:
  * ~n^2 / (2 x entries per tick), 28x more here). */
+static void repair_1500_per_tick(int i, struct gossip_config *cfg)
+{
+    (void)i;
+    cfg->repair_bytes_per_tick = 1500; /* one datagram per tick */
+}
+
 static void huge_bucket_case(uint64_t bucket_index_min_slots)
 {
     struct net net;
-    net_init(&net, 0, false);
-    net.bucket_index_min_slots = bucket_index_min_slots;
-    for (int i = 0; i < 2; i++) {
-        struct gossip_config cfg;
-        node_cfg(&net, i, &cfg);
-        cfg.repair_bytes_per_tick = 1500; /* one datagram per tick */
-        node_start(&net, i, &cfg);
-    }
+    net_start(
+        &net, 2,
+        &(struct net_opts){.tune = repair_1500_per_tick, .bix_min_slots = bucket_index_min_slots});
     join_all(&net);
     assert_true(net_run_until(&net, 5000, all_see_all_alive, NULL) != UINT64_MAX);
     const uint32_t bucket = (uint32_t)(g_seed % STORE_BUCKETS);
@@ -1237,10 +1170,8 @@ static void test_gossip_tombstones_purged_only_when_every_live_member_is_past_th
 {
     (void)state;
     struct net net;
-    net_init(&net, 0, false);
-    net.tombstone_grace_ms = 100; /* so the gossip bound is what decides */
-    for (int i = 0; i < 3; i++)
-        node_start(&net, i, NULL);
+    /* a short grace, so the gossip bound is what decides */
+    net_start(&net, 3, &(struct net_opts){.grace_ms = 100});
     join_all(&net);
     assert_true(net_run_until(&net, 5000, all_see_all_alive, NULL) != UINT64_MAX);
     /* 1. Everyone live and talking: a delete is purged once every member
@@ -1309,7 +1240,7 @@ static void test_gossip_malformed_and_foreign_packets_are_counted_and_dropped(vo
     memset(key2, 0x42, sizeof(key2));
     assert_int_equal(seal_keyring_install(other, key2), 0);
     struct seal_ctx *foreign;
-    assert_int_equal(seal_ctx_new(other, "test-cluster", 4242, 1, &foreign), 0);
+    assert_int_equal(seal_ctx_new(other, NET_LABEL, 4242, 1, &foreign), 0);
     uint8_t pt[256], sealed[512];
     struct wire_encoder enc;
     struct wire_msg *m = calloc(1, sizeof(*m));
@@ -1331,7 +1262,7 @@ static void test_gossip_malformed_and_foreign_packets_are_counted_and_dropped(vo
     assert_int_equal(st.seal_refused, 101);
     /* 3. our key, garbage plaintext */
     struct seal_ctx *insider;
-    assert_int_equal(seal_ctx_new(net.kr, "test-cluster", 4243, 1, &insider), 0);
+    assert_int_equal(seal_ctx_new(net.kr, NET_LABEL, 4243, 1, &insider), 0);
     uint8_t garbage[32];
     memset(garbage, 0xc1, sizeof(garbage)); /* 0xc1 is never valid msgpack */
     assert_int_equal(seal_seal(insider, net.nodes[0].id, garbage, sizeof(garbage), sealed,
@@ -1387,8 +1318,9 @@ static void random_member(struct gkv_rng *r, struct net *net, struct wire_member
 {
     int pick = (int)gkv_rng_below(r, 4);
     /* up to 16 made-up members: each is probed, suspected and declared
-     * dead within a probe pass plus the suspicion timeout */
-    wm->id = pick < 3 ? net->nodes[pick % net->n].id : 1 + gkv_rng_below(r, 16);
+     * dead within a probe pass plus the suspicion timeout (ids from 1000:
+     * the simulator numbers real nodes from 1) */
+    wm->id = pick < 3 ? net->nodes[pick % net->n].id : 1000 + gkv_rng_below(r, 16);
     snprintf(name, 16, "n%llu", (unsigned long long)gkv_rng_below(r, 1000));
     if (gkv_rng_below(r, 3) == 0)
         snprintf(addr, 32, "%s", net->nodes[gkv_rng_below(r, (uint64_t)net->n)].addr);
@@ -1448,13 +1380,13 @@ static void test_gossip_bucket_req_from_non_member_address_sends_nothing(void **
     /* A key holder speaking as node 1 (epoch 2: a "restart", so its counter
      * is fresh at node 0). */
     struct seal_ctx *as1;
-    assert_int_equal(seal_ctx_new(net.kr, "test-cluster", net.nodes[1].id, 2, &as1), 0);
+    assert_int_equal(seal_ctx_new(net.kr, NET_LABEL, net.nodes[1].id, 2, &as1), 0);
     uint8_t sealed[1600];
     size_t slen = seal_bucket_req(as1, net.nodes[1].id, n0->id, b, net.now, sealed, sizeof(sealed));
 
     struct gossip_stats st0, st2;
     gossip_stats(n0->g, &st0);
-    uint64_t unknown = net.to_unknown, reqs = st0.bucket_reqs_received;
+    uint64_t unknown = net_to_unknown(&net), reqs = st0.bucket_reqs_received;
     gossip_recv(n0->g, "10.9.9.9:1", sealed, slen, net.now);
     gossip_stats(n0->g, &st0);
     assert_int_equal(st0.bucket_reqs_received, reqs + 1); /* it opened at node 0 ... */
@@ -1465,7 +1397,7 @@ static void test_gossip_bucket_req_from_non_member_address_sends_nothing(void **
     gossip_stats(n2->g, &st2);
     assert_int_equal(st2.seal_refused, refused2 + 1); /* not for node 2: bad tag */
     net_run(&net, 1000);
-    assert_int_equal(net.to_unknown, unknown); /* nothing ever went to 10.9.9.9:1 */
+    assert_int_equal(net_to_unknown(&net), unknown); /* nothing ever went to 10.9.9.9:1 */
 
     /* Sealed for any receiver: refused whatever the source. */
     gossip_stats(n0->g, &st0);
@@ -1485,7 +1417,7 @@ static void test_gossip_bucket_req_from_non_member_address_sends_nothing(void **
     net_run(&net, 1000);
     gossip_stats(n0->g, &st0);
     assert_int_equal(st0.sync_unvouched, 1); /* real sessions are all vouched */
-    assert_int_equal(net.to_unknown, unknown);
+    assert_int_equal(net_to_unknown(&net), unknown);
     seal_ctx_free(as1);
     net_free(&net);
 }
@@ -1498,7 +1430,7 @@ static void test_gossip_random_insider_messages_never_break_the_core(void **stat
     join_all(&net);
     assert_true(net_run_until(&net, 5000, all_see_all_alive, NULL) != UINT64_MAX);
     struct seal_ctx *insider;
-    assert_int_equal(seal_ctx_new(net.kr, "test-cluster", 4243, 1, &insider), 0);
+    assert_int_equal(seal_ctx_new(net.kr, NET_LABEL, 4243, 1, &insider), 0);
     struct wire_msg *m = calloc(1, sizeof(*m));
     assert_non_null(m);
     struct gkv_rng r;
@@ -1635,40 +1567,29 @@ static void test_gossip_random_insider_messages_never_break_the_core(void **stat
 
 /* A driver that only ticks a core when gossip_next_deadline says so must see
  * the same protocol: the hint may be early, never late. */
+static bool deadline_within_a_probe_interval(struct net *net)
+{
+    for (int i = 0; i < net->n; i++)
+        if (!net->nodes[i].down &&
+            gossip_next_deadline(net->nodes[i].g, net->now) > 1000) /* never beyond */
+            return false;
+    return true;
+}
+
 static void test_gossip_ticking_only_at_next_deadline_still_detects_a_crash(void **state)
 {
     (void)state;
     struct net net;
-    net_init(&net, 4, false);
+    net_start(&net, 4, &(struct net_opts){.deadline_ticks = true});
     join_all(&net);
-    uint64_t due[NET_MAX_NODES];
-    for (int i = 0; i < net.n; i++)
-        due[i] = net.now;
     uint64_t start = net.now;
     bool alive_ok = false;
     while (net.now - start < 60000) {
-        /* deliver like net_step, but tick only the cores that are due */
-        net.now += NET_STEP_MS;
-        size_t end = net.qlen;
-        while (net.qhead < end) {
-            struct packet p = net.q[net.qhead++];
-            if (!net.nodes[p.to].down)
-                gossip_recv(net.nodes[p.to].g, p.src, p.buf, p.len, net.now);
-            free(p.buf);
-        }
-        if (net.qhead == net.qlen)
-            net.qhead = net.qlen = 0;
-        for (int i = 0; i < net.n; i++) {
-            if (net.nodes[i].down || net.now < due[i])
-                continue;
-            gossip_tick(net.nodes[i].g, net.now);
-            uint64_t wait = gossip_next_deadline(net.nodes[i].g, net.now);
-            assert_true(wait <= 1000); /* never beyond a probe interval */
-            due[i] = net.now + wait;
-        }
+        net_step(&net);
+        assert_true(deadline_within_a_probe_interval(&net));
         if (!alive_ok && all_see_all_alive(&net, NULL)) {
             alive_ok = true;
-            net.nodes[3].down = true;
+            node_crash(&net, 3);
             start = net.now;
         }
         if (alive_ok && state_of(&net.nodes[0], net.nodes[3].id) == GOSSIP_DEAD)
