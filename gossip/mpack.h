@@ -6,7 +6,7 @@
  * Why not msgpack-c to read: its unpacker trusts declared counts and
  * lengths and allocates for them up front (a 5-byte input `dd 00 ff ff ff`
  * asks for 537 MB), and it has no depth limit. msgpack-c's packer writes
- * (wire.c); only reading is ours. This reader is a cursor over const
+ * (wire_encode.c); only reading is ours. This reader is a cursor over const
  * bytes in the style of hiredis read.h: it never touches I/O, never
  * allocates, and checks every declared count and length against the bytes
  * that remain before trusting it. Strings and binaries are returned as
@@ -22,7 +22,7 @@
  *      so a count can bound a loop but never an allocation by itself.
  *
  * Sizes: mpack_size_* say how many bytes msgpack-c's packer takes for a
- * value, so wire.c can size a message (and the prefix of a list that fits)
+ * value, so wire_encode.c can size a message (and the prefix of a list that fits)
  * before it packs it. They follow msgpack-c's choices (the smallest form,
  * as the spec asks); tests/unit/test_wire.c checks every encoding's length
  * against them and pins the bytes.

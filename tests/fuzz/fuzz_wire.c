@@ -35,6 +35,8 @@
 
 #include "gossip/mpack.c"
 #include "gossip/wire.c"
+#include "gossip/wire_decode.c"
+#include "gossip/wire_encode.c"
 #include "tests/unit/wire_msgpack_ref.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

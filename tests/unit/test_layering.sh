@@ -88,7 +88,7 @@ allow_base='^(calloc|malloc|realloc|free|memchr|memcmp|memcpy|memmove|memset|mem
 # storage/ owns the data directory: files, mmap, fsync, directory scans, and
 # printing to a FILE* its caller passes (inspect).
 allow_fileio='^(open|openat|close|read|pread|pread64|write|pwrite|pwrite64|lseek|fstat|fstatat|fstatat64|stat|lstat|fsync|fdatasync|ftruncate|posix_fallocate|fallocate|mmap|munmap|mremap|msync|madvise|mkdir|mkdirat|rename|renameat|unlink|unlinkat|opendir|fdopendir|readdir|closedir|flock|fcntl|sysconf|getpagesize|fprintf|vfprintf|fputc|fputs|fwrite|fflush)$'
-# gossip/ encodes with msgpack-c's packer (wire.c). Its msgpack_pack_*
+# gossip/ encodes with msgpack-c's packer (wire_encode.c). Its msgpack_pack_*
 # functions are static inline in <msgpack/pack.h>, so today they leave no
 # undefined symbol; should a build ever emit them out of line, they are
 # allowed here by name. msgpack-c's unpacker is not: it allocates for declared

@@ -4,9 +4,9 @@
  * tests/fuzz/fuzz_wire.c.
  *
  * wire_ref_decode() runs msgpack_unpack_next on bytes the bounded decoder
- * (gossip/wire.c) has already accepted, then fills a struct wire_msg from
+ * (gossip/wire_decode.c) has already accepted, then fills a struct wire_msg from
  * the msgpack_object tree by looking fields up by name, the plain way a
- * reader of docs/PROTOCOL.md would: no cursor, no shared code with wire.c.
+ * reader of docs/PROTOCOL.md would: no cursor, no shared code with the codec.
  * The caller compares both results with wire_msg_equal.
  *
  * Only ever give it bytes the bounded decoder accepted (or bytes we encoded):
