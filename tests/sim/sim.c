@@ -882,24 +882,40 @@ int sim_write_bytes(struct sim *s, uint32_t i, const void *key, size_t key_len, 
     return sim_write_expire(s, i, key, key_len, value, value_len, 0, out);
 }
 
-int sim_write_expire(struct sim *s, uint32_t i, const void *key, size_t key_len, const void *value,
-                     size_t value_len, uint64_t expire_ms, struct entry *out)
+/* The start of every local write on node i: GKV_ESTATE when it is down,
+ * else its clock (*now) and the admission check at it. */
+static int write_begin(struct sim *s, uint32_t i, uint64_t *now)
 {
     struct sim_node *nd = &s->nodes[i];
     if (!nd->up)
         return GKV_ESTATE;
-    uint64_t now = node_clock(s, nd);
-    struct entry e;
-    int rc = sim_admit_write(nd, now);
-    if (rc == 0)
-        rc = store_put_expire(nd->store, key, key_len, value, value_len, expire_ms, now, &e);
-    if (rc != 0)
-        return rc;
-    rc = gossip_local_write(nd->g, &e, now);
+    *now = node_clock(s, nd);
+    return sim_admit_write(nd, *now);
+}
+
+/* The end: the stored entry e goes to node i's core (its answer is
+ * returned), and out (may be NULL) receives e. */
+static int write_end(struct sim *s, uint32_t i, uint64_t now, const struct entry *e,
+                     struct entry *out)
+{
+    struct sim_node *nd = &s->nodes[i];
+    int rc = gossip_local_write(nd->g, e, now);
     rearm(s, nd);
     if (out)
-        *out = e;
+        *out = *e;
     return rc;
+}
+
+int sim_write_expire(struct sim *s, uint32_t i, const void *key, size_t key_len, const void *value,
+                     size_t value_len, uint64_t expire_ms, struct entry *out)
+{
+    uint64_t now;
+    struct entry e;
+    int rc = write_begin(s, i, &now);
+    if (rc == 0)
+        rc = store_put_expire(s->nodes[i].store, key, key_len, value, value_len, expire_ms, now,
+                              &e);
+    return rc != 0 ? rc : write_end(s, i, now, &e, out);
 }
 
 int sim_write(struct sim *s, uint32_t i, const char *key, const char *value, struct entry *out)
@@ -909,38 +925,24 @@ int sim_write(struct sim *s, uint32_t i, const char *key, const char *value, str
 
 int sim_delete(struct sim *s, uint32_t i, const char *key, struct entry *out)
 {
-    struct sim_node *nd = &s->nodes[i];
-    if (!nd->up)
-        return GKV_ESTATE;
-    uint64_t now = node_clock(s, nd);
+    uint64_t now;
     struct entry e;
-    int rc = sim_admit_write(nd, now);
+    int rc = write_begin(s, i, &now);
     if (rc == 0)
-        rc = store_del(nd->store, key, strlen(key), now, &e, NULL);
-    if (rc != 0)
-        return rc;
-    rc = gossip_local_write(nd->g, &e, now);
-    rearm(s, nd);
-    if (out)
-        *out = e;
-    return rc;
+        rc = store_del(s->nodes[i].store, key, strlen(key), now, &e, NULL);
+    return rc != 0 ? rc : write_end(s, i, now, &e, out);
 }
 
 int sim_incrby(struct sim *s, uint32_t i, const char *key, long long delta, long long *result)
 {
-    struct sim_node *nd = &s->nodes[i];
-    if (!nd->up)
-        return GKV_ESTATE;
-    uint64_t now = node_clock(s, nd);
+    uint64_t now;
     struct entry e;
-    int rc = sim_admit_write(nd, now);
+    int rc = write_begin(s, i, &now);
     if (rc == 0)
-        rc = store_incrby(nd->store, key, strlen(key), delta, now, result, &e);
-    if (rc != 0)
-        return rc;
-    (void)gossip_local_write(nd->g, &e, now);
-    rearm(s, nd);
-    return 0;
+        rc = store_incrby(s->nodes[i].store, key, strlen(key), delta, now, result, &e);
+    if (rc == 0)
+        (void)write_end(s, i, now, &e, NULL); /* stored = acknowledged */
+    return rc;
 }
 
 bool sim_read_ll(struct sim *s, uint32_t i, const char *key, long long *out)
