@@ -51,7 +51,6 @@ void gossip_config_init(struct gossip_config *cfg)
     cfg->dead_reclaim_ms = 24u * 3600u * 1000u;
     cfg->max_members = 100000;
     cfg->max_queued_deltas = 65536;
-    cfg->repair_bytes_per_tick = 256u * 1024u;
     cfg->data_retransmit_mult = 8;
     cfg->pushpull_interval_ms = 30000;
 }
@@ -80,7 +79,6 @@ void gossip_config_resolve(const struct gossip_config *cfg, struct gossip_config
     DEF(dead_reclaim_ms);
     DEF(max_members);
     DEF(max_queued_deltas);
-    DEF(repair_bytes_per_tick);
     DEF(data_retransmit_mult);
     DEF(pushpull_interval_ms);
 #undef DEF
@@ -384,6 +382,7 @@ int gossip_new(const struct gossip_config *cfg_in, struct store *store, struct s
     g->next_pushpull_ms = now_ms + gkv_rng_below(&g->rng, g->cfg.pushpull_interval_ms) + 1;
     g->next_join_ms = UINT64_MAX;
     g->next_gc_ms = now_ms + g->cfg.sync_interval_ms;
+    g->fill_initial = g->cfg.fill_on_start;
     *out = g;
     return 0;
 nomem:

@@ -63,6 +63,11 @@ struct gossip_io {
     void (*member_cb)(void *data, const struct gossip_member_info *m);
     /* A remote version was merged into the store and won (may be NULL). */
     void (*applied_cb)(void *data, const struct entry *e);
+    /* Bytes queued toward addr's stream and not yet taken by the network
+     * (0 when no stream is open). May be NULL. Repair without a rate cap
+     * stops listing while this is GOSSIP_REPAIR_QUEUE_MAX_BYTES or more:
+     * the receiver's pace (TCP flow control) is the repair rate. */
+    size_t (*stream_queued_cb)(void *data, const char *addr);
 };
 
 struct gossip_config {
@@ -88,7 +93,8 @@ struct gossip_config {
     uint32_t dead_reclaim_ms;       /* forget dead members after this (0 = 24 h) */
     uint32_t max_members;           /* 0 = 100000 */
     uint32_t max_queued_deltas;     /* 0 = 65536; overflow clears it until the burst ends, counted */
-    uint32_t repair_bytes_per_tick; /* repair bytes per 10 ms; 0 = 256 KiB */
+    uint32_t repair_bytes_per_tick; /* repair rate cap, bytes per 10 ms; 0 = no cap
+                                     * (backpressure from the stream) */
     /* Appended (converge): data deltas are sent
      * max(retransmit_mult, data_retransmit_mult) * ceil(log10(N + 1)) times
      * per holder; 0 = 8. A rumour misses a node with probability about
@@ -106,6 +112,10 @@ struct gossip_config {
     /* Work buffers to borrow (see gossip_scratch_new); NULL = the core
      * allocates its own. */
     struct gossip_scratch *scratch;
+    /* The store starts behind the cluster (empty, joining): gossip_fill
+     * reports initial = true until an anti-entropy offer finds us in sync
+     * or the fill it starts ends (node/ refuses reads meanwhile). */
+    bool fill_on_start;
 };
 
 /* The work buffers a core uses only while one of its functions runs: a
@@ -312,7 +322,32 @@ struct gossip_stats {
                                     * receiver (SEAL_FLAG_TO_ANY) */
     uint64_t sync_unvouched;       /* DIGEST/BUCKET_REQ ignored: the sender is not a
                                     * member at the packet's source address */
+    /* Appended (catchup): fills (gossip/fill.c) */
+    uint64_t fills_started, fills_done;
+    uint64_t fill_pull_offers;              /* group digests sent to pull from a peer */
+    uint64_t repair_pulls_claimed;          /* buckets requested under a claim */
+    uint64_t repair_pulls_claimed_elsewhere; /* not requested: a claim has it coming */
+    uint64_t repair_pulls_over_share;       /* not requested: that peer's share is full */
+    uint64_t repair_pull_claims_released;   /* claims whose peer went quiet */
+    uint64_t repair_blocked;                /* pumps stopped by a full stream queue */
+    uint64_t sync_offers_postponed_fill;    /* our offer put off: we are filling */
 };
 void gossip_stats(const struct gossip *g, struct gossip_stats *out);
+
+/* Fill state (gossip/fill.c): a node far behind pulls each differing
+ * bucket from one peer. While active, buckets_total is what is claimed or
+ * done; when not, the figures of the last fill (zero if none). */
+struct gossip_fill {
+    bool active;
+    bool initial; /* cfg.fill_on_start and not yet in sync */
+    uint32_t buckets_done, buckets_total;
+    uint64_t bytes, entries; /* key + value bytes and entries received */
+    uint64_t started_ms;     /* protocol time */
+    uint64_t elapsed_ms;
+};
+void gossip_fill_state(const struct gossip *g, struct gossip_fill *out);
+/* Repair work can run now (no cap and no full stream queue holds it): a
+ * driver that ticks on a timer may call gossip_tick again at once. */
+bool gossip_repair_ready(const struct gossip *g);
 
 #endif

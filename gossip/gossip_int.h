@@ -125,6 +125,31 @@ static inline uint64_t gossip_mix64(uint64_t z)
     return z ^ (z >> 31);
 }
 
+/* Fill (fill.c): peers one fill pulls from at once, each sending its
+ * share of the buckets in parallel. 4: past that the puller's own merge
+ * rate, not the senders, bounds a fill. */
+#define GOSSIP_PULL_PEERS_MAX 4u
+/* A peer's claims are released after this many sync intervals without a
+ * REPAIR from it (2 s with the defaults): a sender serving another node
+ * first still sends within that time (its FIFO is bounded by
+ * GOSSIP_REPAIR_JOBS_MAX); a dead or moved-on one frees the buckets for
+ * the next session. */
+#define GOSSIP_PULL_STALL_INTERVALS 2u
+/* A group digest in which at least this many of the 32 groups differ
+ * means we are far behind (a new node, a wiped one, or a bulk load
+ * elsewhere): start a fill. Half the groups: a burst of a few hundred
+ * keys touches fewer, a node that missed thousands of writes all. */
+#define GOSSIP_FILL_MIN_GROUPS 16u
+/* Repair without a rate cap (repair_bytes_per_tick 0): at most this many
+ * bytes are encoded per call (one frame, a fraction of a millisecond of
+ * work, so client requests interleave; sync.c, repair_pump), and at most
+ * GOSSIP_REPAIR_QUEUE_MAX_BYTES wait in the driver's stream queue
+ * (backpressure: a receiver slower than us makes our queue full, and we
+ * stop listing until it drains). 4 MiB: a few ms of loopback or 10 GbE,
+ * and 16 frames of GOSSIP_FRAME_TARGET; per peer being repaired. */
+#define GOSSIP_REPAIR_SLICE_BYTES (64u * 1024u)
+#define GOSSIP_REPAIR_QUEUE_MAX_BYTES (4u * 1024u * 1024u)
+
 /* ----------------------------------------------------------- suspicion */
 
 /* Lifeguard suspicion timer (Dasgupta et al. 2017; memberlist suspicion.go):
@@ -322,6 +347,28 @@ struct gossip_repair_sweep {
     uint64_t want[STORE_BUCKETS / 64]; /* requested buckets */
 };
 
+/* A fill's claims (fill.c): owner[b] is 0 or the index + 1 of the peer
+ * in peers[] bucket b is pulled from, want_hash[b] that peer's leaf when
+ * it was claimed. */
+struct gossip_pull_peer {
+    uint64_t id;
+    uint64_t last_rx_ms; /* last REPAIR from it (or when first claimed) */
+    uint32_t nclaimed;   /* 0: the slot is free */
+};
+struct gossip_pull {
+    struct gossip_pull_peer peers[GOSSIP_PULL_PEERS_MAX];
+    uint8_t owner[STORE_BUCKETS];
+    uint64_t want_hash[STORE_BUCKETS];
+    uint64_t started_ms;
+    uint64_t last_change_ms; /* the last claim or bucket left over a share */
+    bool claimed, skipped;   /* a claim was made; a bucket was left over a share */
+    uint32_t buckets_done;
+    uint64_t bytes, entries; /* REPAIR payload received during the fill */
+    bool fill;               /* we are far behind (else: claims only) */
+    bool offers_due;         /* fill_tick sends the pull offers */
+    uint64_t offers_except_id;
+};
+
 /* Push after pull. In a session the responder B both pulls the initiator
  * A's entries of the differing buckets (BUCKET_REQ) and pushes its own to
  * A. After a write burst on A every bucket differs and B's side is simply
@@ -466,6 +513,11 @@ struct gossip {
     uint64_t last_answer_ms; /* our last answer to a root offer that differed */
     uint64_t next_repair_ms;
     uint64_t next_gc_bound_ms;
+    bool repair_blocked;      /* the last pump stopped on a full stream queue */
+    struct gossip_pull *pull; /* fill.c: the claims of a fill, NULL when none */
+    struct gossip_fill last_fill;
+    bool fill_initial; /* cfg.fill_on_start, until in sync or filled */
+    bool fill_first_offer; /* fill_initial: the first offer went out at once */
 
     /* scratch (reused; wire_msg is ~50 KiB): rx, tx, ebuf and picked point
      * into cfg.scratch when the driver lends one, else into own_scratch */
@@ -623,6 +675,25 @@ void sync_on_digest(struct gossip *g, const char *src, const struct wire_msg *m)
 void sync_on_bucket_req(struct gossip *g, const char *src, const struct wire_msg *m);
 void sync_on_repair(struct gossip *g, const struct wire_msg *m);
 uint64_t sync_next_deadline(const struct gossip *g);
+/* Send our group hashes (DIGEST bits=5): the peer answers with the leaves
+ * that differ, and we pull from it (a pull offer). */
+void sync_send_groups(struct gossip *g, uint64_t to_id, const char *addr);
+
+/* ------------------------------------------------------- fill.c */
+
+/* May we request bucket b from peer_id (whose leaf is peer_hash)? bulk: the
+ * session shows a bulk difference (starts a fill). Claims it if so. */
+bool fill_claim(struct gossip *g, uint64_t peer_id, uint32_t b, uint64_t peer_hash, bool bulk);
+/* A digest showed `differing` buckets (or groups) differ, of which we hold
+ * nothing in ours_empty: perhaps far behind (starts a fill). */
+void fill_note_behind(struct gossip *g, uint32_t differing, uint32_t ours_empty,
+                      uint64_t except_id);
+/* A REPAIR from peer_id arrived (progress, keeps its claims alive). */
+void fill_on_repair(struct gossip *g, uint64_t peer_id, const struct wire_msg *m);
+/* A peer's root offer matched ours. */
+void fill_in_sync(struct gossip *g);
+void fill_tick(struct gossip *g);
+void fill_free(struct gossip *g);
 /* Tombstone GC: min over live members of their advertised HLC, minus margin. */
 uint64_t sync_gc_bound(const struct gossip *g);
 

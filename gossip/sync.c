@@ -73,6 +73,7 @@ void sync_free(struct gossip *g)
     for (size_t i = 0; i < g->npush_waits; i++)
         free(g->push_waits[i]);
     g->npush_waits = 0;
+    fill_free(g);
     free(g->jobs);
     free(g->arena);
     g->jobs = NULL;
@@ -138,7 +139,7 @@ static void put_digest(struct gossip *g, uint64_t to_id, const char *addr, struc
         g->st.digests_sent++;
 }
 
-static void send_groups(struct gossip *g, uint64_t to_id, const char *addr)
+void sync_send_groups(struct gossip *g, uint64_t to_id, const char *addr)
 {
     struct wire_encoder enc;
     gossip_dgram_begin(g, &enc);
@@ -341,11 +342,12 @@ void sync_on_digest(struct gossip *g, const char *src, const struct wire_msg *m)
     if (d->bucket_bits == 0) {
         if (d->root == root) {
             g->st.digests_in_sync++;
+            fill_in_sync(g);
         } else if (busy_holds(g, g->last_answer_ms)) {
             g->st.sync_offers_declined_busy++; /* the initiator retries next interval */
         } else {
             g->last_answer_ms = g->now_ms;
-            send_groups(g, m->sender_id, src);
+            sync_send_groups(g, m->sender_id, src);
         }
         return;
     }
@@ -360,10 +362,13 @@ void sync_on_digest(struct gossip *g, const char *src, const struct wire_msg *m)
         struct wire_encoder enc;
         gossip_dgram_begin(g, &enc);
         struct wire_msg *out = g->tx;
+        uint32_t ndiff = 0, nempty = 0;
         for (uint32_t i = 0; i < d->n; i++) {
             uint32_t grp = d->first_bucket + i;
             if (mine[grp] == d->hashes[i])
                 continue;
+            ndiff++;
+            nempty += mine[grp] == 0;
             gossip_msg_init(g, out, WIRE_DIGEST);
             out->u.digest.root = root;
             out->u.digest.first_bucket = grp * LEAVES_PER_GROUP;
@@ -374,6 +379,8 @@ void sync_on_digest(struct gossip *g, const char *src, const struct wire_msg *m)
             put_digest(g, m->sender_id, src, &enc, out);
         }
         gossip_send_datagram(g, m->sender_id, src, &enc);
+        if (ndiff >= GOSSIP_FILL_MIN_GROUPS)
+            fill_note_behind(g, ndiff, nempty, 0); /* pull from this peer too */
         return;
     }
     if (d->bucket_bits == STORE_BUCKET_BITS) {
@@ -388,16 +395,23 @@ void sync_on_digest(struct gossip *g, const char *src, const struct wire_msg *m)
          * burst, a wiped node) holds our push until the pull has arrived;
          * a few differing buckets are pushed at once (cheap, and their
          * latency is what a partition heal or a missed delta waits for). */
-        uint32_t ndiff = 0;
-        for (uint32_t i = 0; i < d->n; i++)
-            ndiff += leaves[d->first_bucket + i] != d->hashes[i];
+        uint32_t ndiff = 0, nempty = 0;
+        for (uint32_t i = 0; i < d->n; i++) {
+            bool differs = leaves[d->first_bucket + i] != d->hashes[i];
+            ndiff += differs;
+            nempty += differs && leaves[d->first_bucket + i] == 0;
+        }
         bool bulk = ndiff >= GOSSIP_PUSH_DEFER_MIN_LEAVES;
+        if (bulk)
+            fill_note_behind(g, ndiff, nempty, m->sender_id);
         uint32_t n = 0;
         for (uint32_t i = 0; i < d->n; i++) {
             uint32_t b = d->first_bucket + i;
             if (leaves[b] == d->hashes[i])
                 continue;
-            out->u.bucket_req.buckets[n++] = b;
+            /* each bucket of a bulk difference from one peer (fill.c) */
+            if (fill_claim(g, m->sender_id, b, d->hashes[i], bulk))
+                out->u.bucket_req.buckets[n++] = b;
             if (bulk)
                 push_defer(g, src, m->sender_id, b, d->hashes[i]); /* push, after the pull */
             else
@@ -441,6 +455,7 @@ void sync_on_bucket_req(struct gossip *g, const char *src, const struct wire_msg
 void sync_on_repair(struct gossip *g, const struct wire_msg *m)
 {
     g->st.repair_entries_received += m->u.entries.n;
+    fill_on_repair(g, m->sender_id, m);
     struct gossip_push_wait *w = push_wait_find(g, m->sender_id);
     if (w)
         w->last_rx_ms = g->now_ms; /* its pull is still arriving: hold the push */
@@ -653,11 +668,43 @@ static bool sweep_pump(struct gossip *g, struct repair_ctx *c)
     return false;
 }
 
+/* This call's byte budget: the rate cap's share (repair_bytes_per_tick per
+ * GOSSIP_REPAIR_PERIOD_MS), or without a cap a slice of
+ * GOSSIP_REPAIR_SLICE_BYTES with the next call due at once. Either way no
+ * more than the room left under GOSSIP_REPAIR_QUEUE_MAX_BYTES in the stream
+ * queue toward the peer served first: a full queue (the receiver or the
+ * network is slower than us) stops the pump for a period. 0: nothing now. */
+static size_t repair_budget(struct gossip *g)
+{
+    const char *addr = g->sweep.active ? g->sweep.addr : g->jobs[g->jobs_head].addr;
+    size_t queued = 0;
+    if (use_stream(g) && g->io.stream_queued_cb)
+        queued = g->io.stream_queued_cb(g->io.data, addr);
+    uint32_t cap = g->cfg.repair_bytes_per_tick;
+    g->next_repair_ms = g->now_ms + (cap ? GOSSIP_REPAIR_PERIOD_MS : 0);
+    g->repair_blocked = queued >= GOSSIP_REPAIR_QUEUE_MAX_BYTES;
+    if (g->repair_blocked) {
+        g->st.repair_blocked++;
+        g->next_repair_ms = g->now_ms + GOSSIP_REPAIR_PERIOD_MS;
+        return 0;
+    }
+    size_t budget = cap ? cap : GOSSIP_REPAIR_SLICE_BYTES;
+    size_t room = GOSSIP_REPAIR_QUEUE_MAX_BYTES - queued;
+    return budget < room ? budget : room;
+}
+
+bool gossip_repair_ready(const struct gossip *g)
+{
+    return (g->jobs_count > 0 || g->sweep.active) && g->now_ms >= g->next_repair_ms;
+}
+
 static void repair_pump(struct gossip *g)
 {
     if ((g->jobs_count == 0 && !g->sweep.active) || g->now_ms < g->next_repair_ms)
         return;
-    g->next_repair_ms = g->now_ms + GOSSIP_REPAIR_PERIOD_MS;
+    size_t budget = repair_budget(g);
+    if (budget == 0)
+        return;
     size_t cap = use_stream(g) ? GOSSIP_FRAME_TARGET : g->cfg.mtu;
     if (g->arena_cap < cap) {
         uint8_t *a = realloc(g->arena, cap);
@@ -666,7 +713,7 @@ static void repair_pump(struct gossip *g)
         g->arena = a;
         g->arena_cap = cap;
     }
-    struct repair_ctx c = {.g = g, .cap = cap, .budget = g->cfg.repair_bytes_per_tick};
+    struct repair_ctx c = {.g = g, .cap = cap, .budget = budget};
     if (!g->sweep.active && g->jobs_count >= GOSSIP_SWEEP_MIN_BUCKETS)
         sweep_start(g);
     if (g->sweep.active && !sweep_pump(g, &c))
@@ -743,7 +790,19 @@ static void burst_check(struct gossip *g)
 void sync_tick(struct gossip *g)
 {
     burst_check(g);
-    if (g->now_ms >= g->next_sync_ms && busy_holds(g, g->last_offer_ms)) {
+    if (g->fill_initial && !g->fill_first_offer && member_live_count(g) > 1) {
+        /* a node that started empty learns at once whether it is behind */
+        g->fill_first_offer = true;
+        g->next_sync_ms = g->now_ms;
+    }
+    if (g->now_ms >= g->next_sync_ms && g->pull && g->pull->fill) {
+        /* Filling: our side is what is missing, and the answer to our
+         * offer would have the peer push its side of every bucket that
+         * differs a little, over the claims (fill.c); the fill's own pull
+         * offers carry the sessions until it ends. */
+        g->next_sync_ms = g->now_ms + g->cfg.sync_interval_ms;
+        g->st.sync_offers_postponed_fill++;
+    } else if (g->now_ms >= g->next_sync_ms && busy_holds(g, g->last_offer_ms)) {
         /* mid-burst: look again next gossip interval */
         g->next_sync_ms = g->now_ms + g->cfg.gossip_interval_ms;
         g->st.sync_offers_postponed_busy++;
@@ -808,6 +867,7 @@ void sync_tick(struct gossip *g)
 static void sync_tick_rest(struct gossip *g)
 {
     push_waits_tick(g);
+    fill_tick(g);
     repair_pump(g);
     if (g->now_ms >= g->next_gc_bound_ms) {
         g->next_gc_bound_ms = g->now_ms + g->cfg.sync_interval_ms;

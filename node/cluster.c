@@ -86,6 +86,8 @@ struct udp_send_req {
 
 struct node_cluster {
     struct node *node;
+    uv_idle_t repair_idle; /* runs the core again at once while repair is ready */
+    bool repair_idle_open;
     uv_udp_t udp;
     uv_tcp_t listener;
     bool udp_open, listener_open;
@@ -466,6 +468,31 @@ static void io_stream_send(void *data, const char *addr, const uint8_t *buf, siz
     stream_flush(s);
 }
 
+/* Bytes queued toward addr's stream (the core's backpressure signal). */
+static size_t io_stream_queued(void *data, const char *addr)
+{
+    struct node_cluster *cl = data;
+    for (struct stream_conn *s = cl->streams; s; s = s->next) /* bounded: NODE_MAX_STREAMS */
+        if (!s->closing && strcmp(s->addr, addr) == 0)
+            return s->q.len + s->inflight.len;
+    return 0;
+}
+
+/* Repair without a rate cap runs as fast as the receiver takes it: while
+ * the core has repair ready, run it on every loop iteration (an idle
+ * handle keeps the poll from blocking; client I/O is served between two
+ * slices) instead of once per 10 ms tick. It stops when the core is done
+ * or a stream queue is full (the tick then retries every 10 ms). */
+static void repair_idle_cb(uv_idle_t *h)
+{
+    struct node_cluster *cl = h->data;
+    struct node *n = cl->node;
+    if (n->gossip)
+        gossip_tick(n->gossip, node_wall_ms());
+    if (!n->gossip || !gossip_repair_ready(n->gossip))
+        uv_idle_stop(h);
+}
+
 /* Invariant 4: close a just-accepted stream that would pass a cap. */
 static bool stream_over_caps(struct node_cluster *cl, struct stream_conn *s)
 {
@@ -604,6 +631,9 @@ int node_cluster_start(struct node *n)
         node_log(NODE_LOG_ERROR, "bad gossip address", "addr=%s", n->cfg.gossip_addr);
         return GKV_EINVAL;
     }
+    uv_idle_init(n->loop, &cl->repair_idle);
+    cl->repair_idle.data = cl;
+    cl->repair_idle_open = true;
     uv_udp_init(n->loop, &cl->udp);
     cl->udp.data = cl;
     cl->udp_open = true;
@@ -680,7 +710,16 @@ int node_cluster_start(struct node *n)
         .stream_send_cb = io_stream_send,
         .member_cb = io_member,
         .applied_cb = NULL,
+        .stream_queued_cb = io_stream_queued,
     };
+    /* A node that starts empty and has peers to join is behind until it
+     * has caught up (node/fill.c: it refuses reads meanwhile). */
+    struct store_stats sst;
+    store_stats(n->store, &sst);
+    struct node_peers_stats pst;
+    node_peers_stats(n, &pst);
+    gc.fill_on_start =
+        sst.entries == 0 && (n->cfg.join_count > 0 || (!n->cfg.no_rejoin && pst.remembered > 0));
     rc = gossip_new(&gc, n->store, n->seal, &io, node_wall_ms(), &n->gossip);
     if (rc != 0) {
         node_log(NODE_LOG_ERROR, "cannot start the gossip core", "error=\"%s\"", gkv_strerror(rc));
@@ -695,8 +734,11 @@ void node_cluster_tick(struct node *n, uint64_t now_ms)
     struct node_cluster *cl = n->cluster;
     if (!cl)
         return;
-    if (n->gossip)
+    if (n->gossip) {
         gossip_tick(n->gossip, now_ms);
+        if (gossip_repair_ready(n->gossip) && cl->repair_idle_open)
+            uv_idle_start(&cl->repair_idle, repair_idle_cb);
+    }
     uint64_t mono = uv_now(n->loop);
     struct stream_conn *s = cl->streams;
     while (s) { /* bounded: NODE_MAX_STREAMS */
@@ -719,6 +761,10 @@ void node_cluster_stop(struct node *n)
         return;
     while (cl->streams)
         stream_close(cl->streams, "shutdown");
+    if (cl->repair_idle_open) {
+        uv_close((uv_handle_t *)&cl->repair_idle, NULL);
+        cl->repair_idle_open = false;
+    }
     if (cl->udp_open) {
         uv_close((uv_handle_t *)&cl->udp, NULL);
         cl->udp_open = false;

@@ -101,6 +101,7 @@ static void on_cron(uv_timer_t *t)
     node_server_cron(&n->server, uv_now(n->loop));
     node_clock_cron(n);
     node_peers_cron(n, node_wall_ms());
+    node_fill_cron(n, uv_now(n->loop));
 }
 
 static void close_walk_cb(uv_handle_t *h, void *arg)

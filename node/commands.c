@@ -1227,5 +1227,7 @@ void node_command_exec(struct node_client *c, const struct resp_cmd *cmd)
         return;
     if ((t->flags & CMD_WRITE) && node_clock_refuse_write(c))
         return;
+    if ((t->flags & CMD_READONLY) && node_fill_refuse_read(c))
+        return;
     t->fn(c, cmd);
 }

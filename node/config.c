@@ -95,7 +95,11 @@ static const struct opt opts[] = {
      "push state to one dead member or seed per period, so a healed partition re-merges "
      "(default 2000)"},
     {"repair-bytes-per-tick", OPT_BYTES, F(repair_bytes_per_tick),
-     "anti-entropy repair bytes sent per 10 ms (default 256kb, i.e. 25.6 MB/s)"},
+     "cap on anti-entropy repair bytes sent per 10 ms, e.g. 256kb = 25.6 MB/s (default 0: "
+     "no cap, paced by the receiver)"},
+    {"fill-serve-reads", OPT_BOOL, F(fill_serve_reads),
+     "a node that starts empty serves reads while it fills from its peers, instead of "
+     "-LOADING (default no)"},
     {"max-queued-deltas", OPT_U32, F(max_queued_deltas),
      "writes waiting to be gossiped; overflow leaves the burst to anti-entropy (default 65536)"},
     {"leave-timeout-ms", OPT_U32, F(leave_timeout_ms),

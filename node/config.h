@@ -73,7 +73,8 @@ struct node_config {
     bool lifeguard;                 /* false: gossip_config.lifeguard_off */
     uint32_t reconnect_interval_ms; /* 0 = core default */
     uint32_t max_queued_deltas;
-    uint32_t repair_bytes_per_tick; /* anti-entropy repair bytes per 10 ms (0 = core default) */
+    uint32_t repair_bytes_per_tick; /* anti-entropy repair bytes per 10 ms (0 = no cap) */
+    bool fill_serve_reads;          /* serve reads during the initial fill (node/fill.c) */
     uint32_t leave_timeout_ms;        /* how long a graceful leave keeps gossiping */
     bool no_rejoin;                   /* start without rejoining through <data>/peers */
     uint32_t peers_retention_s;       /* keep a member not seen alive this long in <data>/peers */

@@ -229,6 +229,35 @@ static void sec_gossip_transport(struct node *n, struct resp_buf *b)
     }
 }
 
+/* Fill state and repair pacing (node/fill.c, gossip/fill.c). */
+static void sec_gossip_fill(struct node *n, struct resp_buf *b, const struct gossip_stats *g)
+{
+    struct node_fill_view v;
+    node_fill_view(n, &v);
+    const struct gossip_fill *f = &v.fill;
+    line(b, "fill_active:%d", f->active ? 1 : 0);
+    line(b, "fill_initial:%d", f->initial ? 1 : 0);
+    line(b, "fill_reads:%s", v.reads_refused ? "refused" : "served");
+    line(b, "fill_reads_refused:%" PRIu64, n->fill_reads_refused);
+    line(b, "fill_buckets_done:%" PRIu32, f->buckets_done);
+    line(b, "fill_buckets_total:%" PRIu32, f->buckets_total);
+    line(b, "fill_bytes:%" PRIu64, f->bytes);
+    line(b, "fill_entries:%" PRIu64, f->entries);
+    line(b, "fill_elapsed_ms:%" PRIu64, f->elapsed_ms);
+    line(b, "fill_rate_bytes_s:%" PRIu64, v.rate_bytes_s);
+    line(b, "fill_eta_ms:%" PRIu64, v.eta_ms);
+    line(b, "fills_started:%" PRIu64, g->fills_started);
+    line(b, "fills_done:%" PRIu64, g->fills_done);
+    line(b, "fill_pull_offers:%" PRIu64, g->fill_pull_offers);
+    line(b, "repair_pulls_claimed:%" PRIu64, g->repair_pulls_claimed);
+    line(b, "repair_pulls_claimed_elsewhere:%" PRIu64, g->repair_pulls_claimed_elsewhere);
+    line(b, "repair_pulls_over_share:%" PRIu64, g->repair_pulls_over_share);
+    line(b, "repair_pull_claims_released:%" PRIu64, g->repair_pull_claims_released);
+    line(b, "repair_blocked:%" PRIu64, g->repair_blocked);
+    line(b, "sync_offers_postponed_fill:%" PRIu64, g->sync_offers_postponed_fill);
+    line(b, "repair_bytes_per_tick_cap:%" PRIu32, n->cfg.repair_bytes_per_tick);
+}
+
 static void sec_gossip(struct node *n, struct resp_buf *b)
 {
     line(b, "# Gossip");
@@ -314,6 +343,7 @@ static void sec_gossip(struct node *n, struct resp_buf *b)
         line(b, "awareness:%u", g.awareness);
         line(b, "queued_member_updates:%u", g.queued_member_updates);
         line(b, "queued_deltas:%u", g.queued_deltas);
+        sec_gossip_fill(n, b, &g);
     }
     sec_gossip_seal(n, b);
     sec_gossip_transport(n, b);

@@ -151,6 +151,10 @@ struct node {
     bool stopping;
     bool leaving;
     uint64_t leave_deadline_ms;
+    /* fill.c */
+    uint64_t fill_reads_refused;
+    uint64_t fill_logged_ms;
+    bool fill_logged_active, fill_logged_initial;
     int exit_code;
 };
 
@@ -187,6 +191,19 @@ void node_cmd_clock(struct node_client *c, const struct resp_cmd *cmd);
 /* clock.c: true (and the -CLOCKSKEW reply written) if a write must be
  * refused because the peers would refuse its version. */
 bool node_clock_refuse_write(struct node_client *c);
+/* fill.c: the core's fill state with what INFO derives from it. */
+struct node_fill_view {
+    struct gossip_fill fill;
+    uint64_t rate_bytes_s; /* key + value bytes received per second */
+    uint64_t eta_ms;       /* at the rate so far; 0 when unknown or done */
+    bool reads_refused;    /* read commands answer -LOADING */
+};
+void node_fill_view(const struct node *n, struct node_fill_view *v);
+/* fill.c: true (and the -LOADING reply written) if a read must be refused:
+ * the initial fill of a node that started empty has not ended. */
+bool node_fill_refuse_read(struct node_client *c);
+/* fill.c: every second: log a fill's start, progress and end. */
+void node_fill_cron(struct node *n, uint64_t now_mono_ms);
 /* clock.c: every tick, before the core's: report wall-clock steps. */
 void node_clock_tick(struct node *n, uint64_t now_ms);
 /* clock.c: every second: log offsets past half the bound and past it. */
