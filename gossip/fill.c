@@ -19,9 +19,11 @@
  *      its share (STORE_BUCKETS / peers pulled from) of the claims: the key
  *      space is split among the peers, which send in parallel.
  *   3. A claim ends when our leaf equals the hash the peer advertised (the
- *      bucket arrived), or when the peer sent us no REPAIR for
- *      GOSSIP_PULL_STALL_INTERVALS sync intervals (it left, or its side
- *      moved on); the next session then asks whoever still differs.
+ *      bucket arrived), when the peer is no longer live, or when it sent us
+ *      no REPAIR for GOSSIP_PULL_STALL_INTERVALS sync intervals (10 if it
+ *      has sent none yet: it serves earlier requests first) (its side
+ *      moved on, or it dropped our request); the next session then asks
+ *      whoever still differs.
  *   4. The fill ends when no claim is left (a sync interval later if some
  *      differing bucket was left to another peer's session).
  *
@@ -101,6 +103,7 @@ static int slot_take(struct gossip_pull *p, uint64_t peer_id, uint64_t now_ms)
         if (p->peers[i].nclaimed == 0) {
             p->peers[i].id = peer_id;
             p->peers[i].last_rx_ms = now_ms;
+            p->peers[i].heard = false;
             return i;
         }
     return -1;
@@ -177,8 +180,10 @@ void fill_on_repair(struct gossip *g, uint64_t peer_id, const struct wire_msg *m
     if (!p)
         return;
     int s = slot_find(p, peer_id);
-    if (s >= 0)
+    if (s >= 0) {
         p->peers[s].last_rx_ms = g->now_ms;
+        p->peers[s].heard = true;
+    }
     p->entries += m->u.entries.n;
     for (uint32_t i = 0; i < m->u.entries.n; i++) {
         const struct entry *e = &m->u.entries.entries[i];
@@ -217,9 +222,15 @@ void fill_tick(struct gossip *g)
         fill_offer(g);
     const uint64_t *leaves = store_bucket_hashes(g->store);
     uint64_t stall_ms = (uint64_t)GOSSIP_PULL_STALL_INTERVALS * g->cfg.sync_interval_ms;
+    uint64_t unheard_ms = (uint64_t)GOSSIP_SYNC_BUSY_MAX_INTERVALS * g->cfg.sync_interval_ms;
     bool stalled[GOSSIP_PULL_PEERS_MAX];
-    for (uint32_t i = 0; i < GOSSIP_PULL_PEERS_MAX; i++)
-        stalled[i] = p->peers[i].nclaimed > 0 && g->now_ms >= p->peers[i].last_rx_ms + stall_ms;
+    for (uint32_t i = 0; i < GOSSIP_PULL_PEERS_MAX; i++) {
+        const struct gossip_pull_peer *pp = &p->peers[i];
+        const struct gossip_member *m = pp->nclaimed > 0 ? member_find(g, pp->id) : NULL;
+        uint64_t quiet_ms = pp->heard ? stall_ms : unheard_ms;
+        stalled[i] = pp->nclaimed > 0 && (!m || m->state > GOSSIP_SUSPECT ||
+                                          g->now_ms >= pp->last_rx_ms + quiet_ms);
+    }
     uint32_t left = 0;
     for (uint32_t b = 0; b < STORE_BUCKETS; b++) { /* 1024 compares per tick, only while filling */
         if (!p->owner[b])

@@ -129,12 +129,14 @@ static inline uint64_t gossip_mix64(uint64_t z)
  * share of the buckets in parallel. 4: past that the puller's own merge
  * rate, not the senders, bounds a fill. */
 #define GOSSIP_PULL_PEERS_MAX 4u
-/* A peer's claims are released after this many sync intervals without a
- * REPAIR from it (2 s with the defaults): a sender serving another node
- * first still sends within that time (its FIFO is bounded by
- * GOSSIP_REPAIR_JOBS_MAX); a dead or moved-on one frees the buckets for
- * the next session. */
-#define GOSSIP_PULL_STALL_INTERVALS 2u
+/* A peer's claims are released at once when it is no longer live, after
+ * this many sync intervals without a REPAIR from it once it has sent us
+ * one (5 s with the defaults), and after GOSSIP_SYNC_BUSY_MAX_INTERVALS if
+ * it never has: a sender finishes the repairs queued before ours first (a
+ * node that just took a bulk load has a long FIFO; 2 s was too short, and
+ * the released buckets were sent twice), while a sender that dropped our
+ * request (repair_jobs_dropped) must not hold up the fill for long. */
+#define GOSSIP_PULL_STALL_INTERVALS 5u
 /* A group digest in which at least this many of the 32 groups differ
  * means we are far behind (a new node, a wiped one, or a bulk load
  * elsewhere): start a fill. Half the groups: a burst of a few hundred
@@ -353,6 +355,7 @@ struct gossip_repair_sweep {
 struct gossip_pull_peer {
     uint64_t id;
     uint64_t last_rx_ms; /* last REPAIR from it (or when first claimed) */
+    bool heard;          /* it has sent us a REPAIR since the slot was taken */
     uint32_t nclaimed;   /* 0: the slot is free */
 };
 struct gossip_pull {

@@ -273,7 +273,11 @@ static void push_waits_tick(struct gossip *g)
                     differ++;
             }
         }
-        if (differ > 0 && !g->leaving) {
+        /* While filling, our side is what is missing: the answer to this
+         * offer would have the peer push every bucket that differs a
+         * little, over the fill's claims (fill.c). */
+        bool filling = g->pull && g->pull->fill;
+        if (differ > 0 && !g->leaving && !filling) {
             g->st.repair_push_offers++;
             send_root_offer(g, w->peer_id, w->addr);
         }
@@ -706,6 +710,11 @@ static void repair_pump(struct gossip *g)
     if (budget == 0)
         return;
     size_t cap = use_stream(g) ? GOSSIP_FRAME_TARGET : g->cfg.mtu;
+    /* A batch is sent when full, and only then spends the budget: a cap
+     * below a frame must shrink the frame, or every call sends a whole one
+     * (6.4 MB/s whatever the cap). Never below a datagram's worth. */
+    if (budget < cap)
+        cap = budget > g->cfg.mtu ? budget : g->cfg.mtu;
     if (g->arena_cap < cap) {
         uint8_t *a = realloc(g->arena, cap);
         if (!a)
