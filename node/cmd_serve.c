@@ -82,17 +82,78 @@ static void maybe_start_sync(struct node *n, uint64_t now)
     }
 }
 
+/* Growth ahead of need (store.h: store_prep_begin) on the pool too: the
+ * loop never waits for fallocate, pre-faulting, a doubling's fdatasyncs or
+ * the release of a retired table. One job at a time; the next starts as
+ * soon as one ends, so a chain (commit, retire) takes no ticks. */
+static void maybe_start_prep(struct node *n);
+
+static void prep_work_cb(uv_work_t *w)
+{
+    struct node_prep_slot *p = w->data;
+    uint64_t t0 = uv_hrtime();
+    p->rc = store_prep_job_run(p->job);
+    p->run_us = (uv_hrtime() - t0) / 1000;
+}
+
+static void prep_after_cb(uv_work_t *w, int status)
+{
+    struct node_prep_slot *p = w->data;
+    struct store_prep_job *job = p->job;
+    p->job = NULL;
+    char kind[16];
+    snprintf(kind, sizeof kind, "%s", store_prep_job_kind(job));
+    int rc = store_prep_end(p->n->store, job, status == 0 ? p->rc : GKV_EIO);
+    if (rc != 0)
+        node_log(NODE_LOG_WARN, "background storage preparation failed",
+                 "job=%s error=\"%s\"", kind, gkv_strerror(rc));
+    else
+        node_log(NODE_LOG_DEBUG, "background storage preparation done", "job=%s run_us=%" PRIu64,
+                 kind, p->run_us);
+    maybe_start_prep(p->n);
+}
+
+static void maybe_start_prep(struct node *n)
+{
+    for (int i = 0; i < 3 && !n->stopping; i++) {
+        struct node_prep_slot *p = &n->prep[i];
+        if (p->job)
+            continue;
+        struct store_prep_job *job;
+        int rc = store_prep_begin(n->store, &job);
+        if (rc != 0 && rc != GKV_EAGAIN)
+            node_log(NODE_LOG_WARN, "cannot start a storage preparation", "error=\"%s\"",
+                     gkv_strerror(rc));
+        if (!job)
+            return;
+        p->n = n;
+        p->job = job;
+        p->work.data = p;
+        if (uv_queue_work(n->loop, &p->work, prep_work_cb, prep_after_cb) != 0) {
+            p->job = NULL; /* no pool thread: here rather than not at all */
+            rc = store_prep_end(n->store, job, store_prep_job_run(job));
+            if (rc != 0)
+                node_log(NODE_LOG_WARN, "storage preparation failed", "error=\"%s\"",
+                         gkv_strerror(rc));
+        }
+    }
+}
+
 static void on_tick(uv_timer_t *t)
 {
     struct node *n = t->data;
+    uint64_t t0 = n->latency.threshold_ms ? uv_hrtime() : 0;
     uint64_t now = node_wall_ms();
     maybe_start_sync(n, now);
+    maybe_start_prep(n);
     store_tick(n->store, now);
     node_flush_tick(n);
     node_clock_tick(n, now);
     node_cluster_tick(n, now);
     if (n->leaving && uv_now(n->loop) >= n->leave_deadline_ms)
         finish(n);
+    if (t0)
+        node_latency_section(n, NODE_LAT_TICK, t0);
 }
 
 static void on_cron(uv_timer_t *t)
@@ -232,6 +293,7 @@ static int open_store(struct node *n)
     sc.pages = n->cfg.pages;
     sc.no_read_cache = n->cfg.no_read_cache;
     sc.external_batch_sync = true; /* on_tick runs the group commit off the loop */
+    sc.external_prep = true;       /* and growth, pre-faulting, retirement */
     sc.initial_capacity = n->cfg.initial_capacity;
     /* A new store gets a fresh identity; an existing one keeps its own
      * (node_id 0 = take the header's; docs/FILE_FORMAT.md: header.gkv marks
@@ -252,6 +314,7 @@ static int open_store(struct node *n)
         return rc;
     }
     n->node_id = store_node_id(n->store);
+    store_disk_calls_get(n->store, &n->disk_calls_base);
     struct store_stats ss;
     store_stats(n->store, &ss);
     node_log(NODE_LOG_INFO, fresh ? "store created" : "store opened",
@@ -370,6 +433,9 @@ int cli_serve(int argc, char **argv)
     uv_timer_init(n->loop, &n->cron_timer);
     n->cron_timer.data = n;
     uv_timer_start(&n->cron_timer, on_cron, CRON_MS, CRON_MS);
+    if ((rc = node_latency_start(n)) != 0)
+        node_log(NODE_LOG_WARN, "latency monitor off: libuv has no idle-time metric",
+                 "error=\"%s\"", uv_strerror(rc));
     uv_signal_t *sigs[] = {&n->sig_int, &n->sig_term, &n->sig_hup};
     int signums[] = {SIGINT, SIGTERM, SIGHUP};
     for (int i = 0; i < 3; i++) {

@@ -660,6 +660,11 @@ static bool admin_ok(struct node_client *c, const char *what)
     return false;
 }
 
+bool node_command_admin_ok(struct node_client *c, const char *what)
+{
+    return admin_ok(c, what);
+}
+
 static void cmd_auth(struct node_client *c, const struct resp_cmd *cmd)
 {
     if (cmd->argc > 3) {
@@ -1061,6 +1066,7 @@ static const struct command table[] = {
     {"keyring", -2, CMD_ADMIN, cmd_keyring, 0, 0, 0},
     {"clockoffset", -2, CMD_ADMIN | CMD_OPT_IN, node_cmd_clockoffset, 0, 0, 0},
     {"clock", 1, 0, node_cmd_clock, 0, 0, 0},
+    {"latency", -2, 0, node_cmd_latency, 0, 0, 0}, /* RESET: admin */
     /* Strings and keyspace (strings.c, keyspace.c; docs/COMMANDS.md). */
     {"setnx", 3, CMD_WRITE, node_cmd_setnx, 1, 1, 1},
     {"getset", 3, CMD_WRITE, node_cmd_getset, 1, 1, 1},

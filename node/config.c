@@ -74,6 +74,8 @@ static const struct opt opts[] = {
     {"wal-checkpoint-bytes", OPT_BYTES, F(wal_checkpoint_bytes),
      "write-ahead log size that triggers a checkpoint, sync batch/always (default 64mb)"},
     {"initial-capacity", OPT_U32, F(initial_capacity), "slots of a new table (0 = store default)"},
+    {"latency-monitor-threshold", OPT_U32, F(latency_monitor_threshold_ms),
+     "ms: event-loop turns at least this long are recorded for LATENCY (0 = off, default)"},
     {"huge-pages", OPT_PAGES, F(pages),
      "values|none|all: data files mapped with 2 MiB pages (default values)"},
     {"no-read-cache", OPT_BOOL, F(no_read_cache),

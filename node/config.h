@@ -59,6 +59,7 @@ struct node_config {
     /* Storage. */
     uint32_t sync_batch_ms;           /* group commit period (store) */
     uint64_t wal_checkpoint_bytes;    /* log size that triggers a checkpoint; 0 = 64 MiB */
+    uint32_t latency_monitor_threshold_ms; /* LATENCY: slow loop turns; 0 = off */
     uint32_t initial_capacity;
     /* Gossip (0 = the core's defaults, gossip.h). */
     uint32_t mtu;

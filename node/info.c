@@ -349,6 +349,42 @@ static void sec_gossip(struct node *n, struct resp_buf *b)
     sec_gossip_transport(n, b);
 }
 
+/* Blocking disk calls storage/ made on the event loop since the store was
+ * opened (0 in steady state: growth, checkpoints and pre-faulting run on
+ * the pool), by cause, and those its jobs made on the pool. */
+static void sec_storage_disk_calls(struct node *n, struct resp_buf *b)
+{
+    struct store_disk_calls d;
+    store_disk_calls_get(n->store, &d);
+    uint64_t total = 0;
+    for (int i = 0; i < STORE_IO_CAUSES; i++)
+        total += d.owner[i] - n->disk_calls_base.owner[i];
+    line(b, "loop_blocking_disk_calls:%" PRIu64, total);
+    for (int i = 0; i < STORE_IO_CAUSES; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "%s", store_io_cause_name((enum store_io_cause)i));
+        for (char *p = name; *p; p++)
+            *p = *p == '-' ? '_' : *p;
+        line(b, "loop_blocking_disk_calls_%s:%" PRIu64, name,
+             d.owner[i] - n->disk_calls_base.owner[i]);
+    }
+    line(b, "job_disk_calls:%" PRIu64, d.jobs - n->disk_calls_base.jobs);
+    /* The latency monitor (latency.h): loop turns over the threshold. */
+    const struct node_latency *l = &n->latency;
+    line(b, "latency_monitor_threshold:%u", l->threshold_ms);
+    line(b, "loop_turns_slow:%" PRIu64, l->turns_slow);
+    line(b, "loop_turn_max_ms:%u", l->turn_max_ms);
+    for (unsigned i = 0; i < NODE_LATENCY_EVENTS; i++) {
+        if (!l->ev[i].count)
+            continue;
+        char name[32];
+        snprintf(name, sizeof name, "%s", l->ev[i].name);
+        for (char *p = name; *p; p++)
+            *p = *p == '-' ? '_' : *p;
+        line(b, "loop_turns_slow_%s:%" PRIu64, name, l->ev[i].count);
+    }
+}
+
 static void sec_storage(struct node *n, struct resp_buf *b)
 {
     struct store_stats s;
@@ -411,6 +447,7 @@ static void sec_storage(struct node *n, struct resp_buf *b)
     line(b, "log_replay_torn_bytes:%" PRIu64, s.log_replay_torn_bytes);
     line(b, "log_replay_bad_files:%" PRIu64, s.log_replay_bad_files);
     line(b, "hlc_last:%" PRIu64, s.hlc_last);
+    sec_storage_disk_calls(n, b);
     line(b, "root_hash:%016" PRIx64, store_root_hash(n->store));
     /* FLUSHALL/FLUSHDB (keyspace.c): progress and its per-call/tick bounds. */
     line(b, "flush_in_progress:%d", n->flush.active ? 1 : 0);

@@ -24,6 +24,7 @@
 #include "gossip/gossip.h"
 #include "gossip/seal.h"
 #include "node/config.h"
+#include "node/latency.h"
 #include "node/resp.h"
 #include "storage/counter.h"
 #include "storage/store.h"
@@ -135,6 +136,8 @@ struct node {
     struct node_clock clock;
     struct node_flush flush;
     struct node_expiry expiry;
+    struct node_latency latency; /* latency.c: slow loop turns by cause */
+    uv_prepare_t latency_prepare;
     uint64_t node_id;
     uint64_t epoch;
     uint64_t start_ms;    /* wall clock at start */
@@ -148,6 +151,18 @@ struct node {
     struct store_sync_job *sync_job;
     uv_work_t sync_work;
     int sync_rc;
+    /* Growth ahead of need and table retirement on the pool (cmd_serve.c,
+     * store_prep_begin): the job in flight, its request, its result. */
+    struct node_prep_slot {
+        struct node *n;
+        struct store_prep_job *job;
+        uv_work_t work;
+        int rc;
+        uint64_t run_us; /* how long run took (a debug log line) */
+    } prep[3];
+    /* storage/'s blocking disk calls on this thread when the store was
+     * open (store_disk_calls_get): INFO counts the loop's from there. */
+    struct store_disk_calls disk_calls_base;
     bool stopping;
     bool leaving;
     uint64_t leave_deadline_ms;
@@ -180,6 +195,8 @@ struct node_client_view {
     uint64_t age_s, idle_s;
 };
 void node_command_exec(struct node_client *c, const struct resp_cmd *cmd);
+/* True if the client may run admin command what; otherwise answers NOPERM. */
+bool node_command_admin_ok(struct node_client *c, const char *what);
 size_t node_command_count(void);
 /* "read", "write", "admin" or "other": the latency family of a command
  * (from its table flags; unknown commands are "other"). */
@@ -188,6 +205,15 @@ const char *node_command_family(const struct resp_cmd *cmd);
 void node_cmd_clockoffset(struct node_client *c, const struct resp_cmd *cmd);
 /* clock.c: CLOCK: this node's offset and every measured peer's. */
 void node_cmd_clock(struct node_client *c, const struct resp_cmd *cmd);
+/* latency.c: start the monitor (before uv_run); LATENCY LATEST|HISTORY|RESET|HELP. */
+int node_latency_start(struct node *n);
+void node_cmd_latency(struct node_client *c, const struct resp_cmd *cmd);
+/* Add the time since t0_ns (uv_hrtime) to the current turn's section. */
+static inline void node_latency_section(struct node *n, enum node_latency_section s,
+                                        uint64_t t0_ns)
+{
+    n->latency.section_ns[s] += uv_hrtime() - t0_ns;
+}
 /* clock.c: true (and the -CLOCKSKEW reply written) if a write must be
  * refused because the peers would refuse its version. */
 bool node_clock_refuse_write(struct node_client *c);

@@ -291,7 +291,23 @@ static void reply_cut(struct node_client *c, size_t start, uint64_t limit)
     c->close_after_reply = true;
 }
 
+static void client_process_cmds(struct node_client *c);
+
+/* The commands a read made complete (latency.h: their time is the turn's
+ * "command" section when the latency monitor is on). */
 static void client_process(struct node_client *c)
+{
+    struct node *n = c->srv->node;
+    if (!n->latency.threshold_ms) {
+        client_process_cmds(c);
+        return;
+    }
+    uint64_t t0 = uv_hrtime();
+    client_process_cmds(c);
+    node_latency_section(n, NODE_LAT_COMMAND, t0);
+}
+
+static void client_process_cmds(struct node_client *c)
 {
     struct node_server *srv = c->srv;
     uint64_t limit = srv->node->cfg.client_output_buffer_limit_bytes;

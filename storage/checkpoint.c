@@ -50,7 +50,7 @@ static int wal_switch(struct store *s)
         return rc;
     /* The new file's name must be durable before anything in it is
      * acknowledged. */
-    if ((rc = store__fsync_dir(s->dirfd)) != 0)
+    if ((rc = store__fsync_dir(&s->io, s->dirfd)) != 0)
         return rc;
     if (s->cfg.checkpoint_hook)
         s->cfg.checkpoint_hook(s->cfg.checkpoint_hook_arg, s->dir);
@@ -111,21 +111,31 @@ static void sync_release_job_frees(struct store *s, struct store_sync_job *job, 
     s->sync_pins.n = 0;
 }
 
+static int do_sync_cause(struct store *s);
+
 int store__do_sync(struct store *s)
+{
+    unsigned pc = store__io_cause_enter(&s->io, STORE_IO_CHECKPOINT);
+    int rc = do_sync_cause(s);
+    store__io_cause_leave(&s->io, pc);
+    return rc;
+}
+
+static int do_sync_cause(struct store *s)
 {
     int rc = 0;
     if (s->dirfd >= 0 && !s->cfg.read_only) {
         /* Records before slots before the header: a power loss mid-sync
          * leaves slots whose records are durable, or falls back (I3). */
         uint64_t vbytes = s->heap.file_bytes;
-        if ((rc = store__msync_range(s->heap.map, 0, s->heap.top)) != 0)
+        if ((rc = store__msync_range(&s->io, s->heap.map, 0, s->heap.top)) != 0)
             goto out;
         s->durable_values_bytes = vbytes;
-        if ((rc = store__msync_range(s->cur.map, 0, s->cur.map_bytes)) != 0)
+        if ((rc = store__msync_range(&s->io, s->cur.map, 0, s->cur.map_bytes)) != 0)
             goto out;
-        if (s->growing && (rc = store__msync_range(s->old.map, 0, s->old.map_bytes)) != 0)
+        if (s->growing && (rc = store__msync_range(&s->io, s->old.map, 0, s->old.map_bytes)) != 0)
             goto out;
-        if ((rc = store__msync_range(s->hmap, 0, FMT_HEADER_FILE_BYTES)) != 0)
+        if ((rc = store__msync_range(&s->io, s->hmap, 0, FMT_HEADER_FILE_BYTES)) != 0)
             goto out;
     }
     s->epoch++;
@@ -253,11 +263,13 @@ int store_sync_begin(struct store *s, struct store_sync_job **out)
 int store_sync_job_run(struct store_sync_job *job)
 {
     /* Runs on any thread: only the job's own descriptors, in I3 order. */
+    job->io.in_job = true;
+    job->log.io = &job->io;
     int rc = wal_job_run(&job->log);
     if (rc != 0)
         return rc;
     for (int i = 0; i < job->nfds; i++) {
-        rc = store__fdatasync(job->fds[i]);
+        rc = store__fdatasync(&job->io, job->fds[i]);
         if (rc != 0)
             return rc;
     }
@@ -267,7 +279,7 @@ int store_sync_job_run(struct store_sync_job *job)
         char name[64];
         wal_name(name, sizeof name, job->old_log_gen);
         unlinkat(job->dirfd, name, 0);
-        if ((rc = store__fsync_dir(job->dirfd)) != 0)
+        if ((rc = store__fsync_dir(&job->io, job->dirfd)) != 0)
             return rc;
     }
     return 0;
@@ -278,6 +290,10 @@ int store_sync_job_run(struct store_sync_job *job)
  * again at a later tick. */
 static int grow_start_wanted(struct store *s)
 {
+    /* external_prep: only with the next table ready (no I/O here); a prep
+     * job's end starts it otherwise (write.c, maintain). */
+    if (s->cfg.external_prep && !store__grow_ready(s, s->next.cap))
+        return 0;
     s->grow_wanted = false;
     int rc = store__grow_start(s);
     if (rc != 0) {
@@ -342,6 +358,8 @@ int store_sync_end(struct store *s, struct store_sync_job *job, int run_rc)
     } else {
         rc = GKV_EINVAL; /* not this store's job: still free it */
     }
+    if (s->sync_job == NULL || rc != GKV_EINVAL)
+        s->io.jobs += job->io.jobs;
     for (int i = 0; i < job->nfds; i++)
         close(job->fds[i]);
     if (job->dirfd >= 0)
@@ -366,7 +384,9 @@ int store_tick(struct store *s, uint64_t now_ms)
     if (s->retiring)
         store__retire_step(s, 16 * STORE_RETIRE_CHUNK_BYTES);
     if (s->growing) {
-        if (s->mig_committing)
+        if (s->mig_committing && s->cfg.external_prep)
+            rc = 0; /* a prep job makes cur durable first (prep.c) */
+        else if (s->mig_committing)
             rc = store__grow_commit(s);
         else
             rc = store__grow_step(s, STORE_GROW_STEP_TICK);

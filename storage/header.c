@@ -118,7 +118,7 @@ int store__header_write(struct store *s, bool sync)
     for (int i = 0; i < 2; i++) {
         memcpy(s->hmap + FMT_HEADER_COPY_OFF(i), &s->hdr, sizeof s->hdr);
         if (do_sync) {
-            int rc = store__msync_range(s->hmap, FMT_HEADER_COPY_OFF(i), sizeof s->hdr);
+            int rc = store__msync_range(&s->io, s->hmap, FMT_HEADER_COPY_OFF(i), sizeof s->hdr);
             if (rc != 0)
                 return rc;
         }

@@ -87,10 +87,12 @@ static int heap_map_cover(struct store_heap *h, uint64_t need)
     while (nb < need)
         nb *= 2;
     if (h->fd >= 0) {
-        int rc = store__msync_range(h->map, 0, h->file_bytes);
+        int rc = store__msync_range(h->io, h->map, 0, h->file_bytes);
         if (rc != 0)
             return rc;
     }
+    if (h->fd >= 0)
+        store__io_count(h->io); /* a file mapping's remap */
     void *m = mremap(h->map, h->map_bytes, nb, MREMAP_MAYMOVE);
     if (m == MAP_FAILED)
         return GKV_ENOMEM;
@@ -109,7 +111,17 @@ static int heap_map_cover(struct store_heap *h, uint64_t need)
  * where the whole folio lies inside the file. */
 #define HEAP_GROW_ALIGN_BYTES (2ull << 20)
 
+static int heap_extend_cause(struct store_heap *h, uint64_t need_end);
+
 static int heap_extend(struct store_heap *h, uint64_t need_end)
+{
+    unsigned pc = store__io_cause_enter(h->io, STORE_IO_HEAP_GROW);
+    int rc = heap_extend_cause(h, need_end);
+    store__io_cause_leave(h->io, pc);
+    return rc;
+}
+
+static int heap_extend_cause(struct store_heap *h, uint64_t need_end)
 {
     uint64_t grow = h->file_bytes / 4;
     if (grow < HEAP_GROW_MIN_BYTES)
@@ -124,11 +136,11 @@ static int heap_extend(struct store_heap *h, uint64_t need_end)
     if (rc != 0)
         return rc;
     if (h->fd >= 0) {
-        rc = store__file_grow(h->fd, target);
+        rc = store__file_grow(h->io, h->fd, target);
         if (rc == GKV_ENOSPC && target > need_end) {
             /* The disk may still hold exactly what this record needs. */
             target = (need_end + FMT_PAGE - 1) & ~(uint64_t)(FMT_PAGE - 1);
-            rc = store__file_grow(h->fd, target);
+            rc = store__file_grow(h->io, h->fd, target);
         }
         if (rc != 0)
             return rc;
@@ -149,7 +161,7 @@ static int heap_extend(struct store_heap *h, uint64_t need_end)
         if (h->huge) {
             uint64_t from = h->file_bytes > h->prefaulted ? h->file_bytes : h->prefaulted;
             if (target > from) {
-                store__prefault(h->map, from, target - from);
+                store__prefault(h->io, h->map, from, target - from);
                 h->prefaulted = target;
             }
         }
@@ -177,7 +189,8 @@ int store__heap_alloc(struct store_heap *h, uint64_t bytes, uint64_t *off)
     *off = h->top;
     h->top = end;
     h->used_bytes += cb;
-    if (end + STORE_PREFAULT_BYTES > h->prefaulted && h->fd >= 0 && !h->read_only) {
+    if (end + STORE_PREFAULT_BYTES > h->prefaulted && h->fd >= 0 && !h->read_only &&
+        !h->no_ahead) {
         /* The bump pointer walks forward: make the next chunk resident
          * with one zero-fill instead of a page fault every few puts.
          * Everything at or above top is unused, so zeroing it loses
@@ -186,8 +199,10 @@ int store__heap_alloc(struct store_heap *h, uint64_t bytes, uint64_t *off)
         uint64_t to = from + STORE_PREFAULT_BYTES;
         if (to > h->file_bytes)
             to = h->file_bytes;
-        if (to > from && store__zero_fill(h->fd, h->map, from, to - from) != 0)
-            store__prefault(h->map, from, to - from);
+        unsigned pc = store__io_cause_enter(h->io, STORE_IO_HEAP_GROW);
+        if (to > from && store__zero_fill(h->io, h->fd, h->map, from, to - from) != 0)
+            store__prefault(h->io, h->map, from, to - from);
+        store__io_cause_leave(h->io, pc);
         h->prefaulted = to;
     }
     return 0;

@@ -51,6 +51,8 @@ void store__free(struct store *s)
         store__table_unmap(&s->old);
     store__next_discard(s);
     store__retire_step(s, UINT64_MAX);
+    if (s->retire_wait.map)
+        store__table_unmap(&s->retire_wait);
     store__seed_drop(s);
     store__heap_release(&s->heap);
     store__rc_free(&s->rc);
@@ -118,7 +120,7 @@ static int map_header(struct store *s, bool create, char *err, size_t err_bytes)
         return store__errno_code(errno);
     }
     int rc;
-    if (create && (rc = store__file_grow(s->hfd, FMT_HEADER_FILE_BYTES)) != 0) {
+    if (create && (rc = store__file_grow(&s->io, s->hfd, FMT_HEADER_FILE_BYTES)) != 0) {
         snprintf(err, err_bytes, "%s: cannot allocate: %s", name, gkv_strerror(rc));
         return rc;
     }
@@ -167,7 +169,7 @@ static int open_values(struct store *s, bool create, char *err, size_t err_bytes
             return rc;
         }
         int rc;
-        if (create && (rc = store__file_grow(h->fd, FMT_PAGE + STORE_VALUES_INITIAL_BYTES)) != 0) {
+        if (create && (rc = store__file_grow(&s->io, h->fd, FMT_PAGE + STORE_VALUES_INITIAL_BYTES)) != 0) {
             snprintf(err, err_bytes, "values.gkv: cannot allocate: %s", gkv_strerror(rc));
             return rc;
         }
@@ -182,7 +184,8 @@ static int open_values(struct store *s, bool create, char *err, size_t err_bytes
             return GKV_ECORRUPT;
         }
         h->file_bytes = (uint64_t)st.st_size;
-        h->map_bytes = HEAP_RESERVE_MIN_BYTES;
+        h->map_bytes = s->cfg.external_prep ? HEAP_RESERVE_EXT_BYTES : HEAP_RESERVE_MIN_BYTES;
+        h->no_ahead = s->cfg.external_prep;
         while (h->map_bytes < 2 * h->file_bytes)
             h->map_bytes *= 2;
         void *m =
@@ -210,7 +213,7 @@ static int open_values(struct store *s, bool create, char *err, size_t err_bytes
         h->top = FMT_PAGE;
         s->durable_values_bytes = h->file_bytes;
         if (h->fd >= 0) {
-            int rc = store__msync_range(h->map, 0, FMT_PAGE);
+            int rc = store__msync_range(&s->io, h->map, 0, FMT_PAGE);
             if (rc == 0 && fsync(h->fd) != 0)
                 rc = store__errno_code(errno);
             if (rc != 0) {
@@ -244,7 +247,7 @@ static int open_values(struct store *s, bool create, char *err, size_t err_bytes
         p->version = FMT_VALUES_VERSION;
         p->checksum =
             store__checksum64(p, offsetof(struct fmt_values_prologue, checksum), FMT_SEED_VALUES);
-        int rc = store__msync_range(h->map, 0, FMT_PAGE);
+        int rc = store__msync_range(&s->io, h->map, 0, FMT_PAGE);
         if (rc == 0 && fsync(h->fd) != 0)
             rc = store__errno_code(errno);
         if (rc != 0) {
@@ -310,7 +313,7 @@ static int create_new(struct store *s, uint64_t now_ms, char *err, size_t err_by
     uint64_t cap =
         round_pow2(s->cfg.initial_capacity ? s->cfg.initial_capacity : STORE_DEFAULT_CAPACITY);
     memcpy(s->secret, s->cfg.placement_secret, sizeof s->secret);
-    if ((rc = store__table_open_file(s->dirfd, 1, true, cap, false, true,
+    if ((rc = store__table_open_file(&s->io, s->dirfd, 1, true, cap, false, true,
                                      s->cfg.pages == STORE_PAGES_ALL, &s->cur, err, err_bytes)) !=
         0)
         return rc;
@@ -347,13 +350,13 @@ static int create_new(struct store *s, uint64_t now_ms, char *err, size_t err_by
             rc = store__errno_code(errno);
             goto io;
         }
-        if ((rc = store__fsync_dir(s->dirfd)) != 0)
+        if ((rc = store__fsync_dir(&s->io, s->dirfd)) != 0)
             goto io;
         if (s->cfg.sync != STORE_SYNC_NONE) {
             /* I12: the log; its name is durable before any write. */
             if ((rc = wal_open_new(&s->wal, s->dirfd, 1, err, err_bytes)) != 0)
                 return rc;
-            if ((rc = store__fsync_dir(s->dirfd)) != 0)
+            if ((rc = store__fsync_dir(&s->io, s->dirfd)) != 0)
                 goto io;
         }
     }
@@ -400,18 +403,18 @@ static int open_files(struct store *s, int *valid_copies, char *err, size_t err_
     memcpy(s->secret, s->hdr.secret, sizeof s->secret);
     bool ro = s->cfg.read_only;
     if (s->hdr.grow_gen) {
-        if ((rc = store__table_open_file(s->dirfd, s->hdr.table_gen, false, s->hdr.table_capacity,
+        if ((rc = store__table_open_file(&s->io, s->dirfd, s->hdr.table_gen, false, s->hdr.table_capacity,
                                          ro, false, s->cfg.pages == STORE_PAGES_ALL, &s->old, err,
                                          err_bytes)) != 0)
             return rc;
-        if ((rc = store__table_open_file(s->dirfd, s->hdr.grow_gen, false, s->hdr.grow_capacity, ro,
+        if ((rc = store__table_open_file(&s->io, s->dirfd, s->hdr.grow_gen, false, s->hdr.grow_capacity, ro,
                                          false, s->cfg.pages == STORE_PAGES_ALL, &s->cur, err,
                                          err_bytes)) != 0)
             return rc;
         s->growing = true;
         s->mig_pos = 0;
         s->mig_empty_end = 0;
-    } else if ((rc = store__table_open_file(
+    } else if ((rc = store__table_open_file(&s->io,
                     s->dirfd, s->hdr.table_gen, false, s->hdr.table_capacity, ro, false,
                     s->cfg.pages == STORE_PAGES_ALL, &s->cur, err, err_bytes)) != 0) {
         return rc;
@@ -505,14 +508,14 @@ static int open_existing(struct store *s, uint64_t now_ms, char *err, size_t err
          * start the next log (sync=batch/always), then drop the old ones.
          * Table files a replayed doubling created must be named durably
          * too (sync=none during replay skipped the directory fsync). */
-        if ((rc = store__fsync_dir(s->dirfd)) != 0) {
+        if ((rc = store__fsync_dir(&s->io, s->dirfd)) != 0) {
             snprintf(err, err_bytes, "fsync of the directory: %s", gkv_strerror(rc));
             return rc;
         }
         if (s->cfg.sync != STORE_SYNC_NONE) {
             if ((rc = wal_open_new(&s->wal, s->dirfd, max_gen + 1, err, err_bytes)) != 0)
                 return rc;
-            if ((rc = store__fsync_dir(s->dirfd)) != 0) {
+            if ((rc = store__fsync_dir(&s->io, s->dirfd)) != 0) {
                 snprintf(err, err_bytes, "fsync of the directory: %s", gkv_strerror(rc));
                 return rc;
             }
@@ -554,8 +557,11 @@ int store_open(const struct store_config *cfg, uint64_t now_ms, struct store **o
         return fail(NULL, GKV_ENOMEM, "out of memory", open_err, open_err_bytes);
     s->cfg = *cfg;
     s->dirfd = s->lockfd = s->hfd = s->heap.fd = -1;
-    s->cur.fd = s->old.fd = s->next.fd = s->next_seed_fd = -1;
+    s->cur.fd = s->old.fd = s->next.fd = s->next_seed_fd = s->retire_wait.fd = -1;
     s->wal.fd = -1;
+    s->heap.io = s->wal.io = &s->io;
+    if (!s->cfg.dir)
+        s->cfg.external_prep = false; /* anonymous memory waits for no disk */
     if (!s->cfg.max_value_bytes)
         s->cfg.max_value_bytes = GKV_VALUE_MAX_DEFAULT;
     if (!s->cfg.batch_ms)
@@ -638,12 +644,13 @@ int store_close(struct store *s)
         return 0;
     /* A background sync job holds a pointer to nothing of ours, but its
      * end must run on this store: the owner finishes it first. */
-    if (s->sync_job)
+    if (s->sync_job || s->prep_job || s->prep_heap_job || s->prep_next_job)
         return GKV_EAGAIN;
     int rc = 0;
     if (!s->cfg.read_only) {
         if (s->growing && s->mig_committing)
             rc = store__grow_commit(s);
+        store__retire_wait_now(s);
         /* The final checkpoint needs no next log: close it first, remove it
          * once the clean header is durable (a crash in between replays it,
          * harmlessly, I12). */
@@ -664,7 +671,7 @@ int store_close(struct store *s)
             char name[64];
             wal_name(name, sizeof name, log_gen);
             unlinkat(s->dirfd, name, 0);
-            store__fsync_dir(s->dirfd);
+            store__fsync_dir(&s->io, s->dirfd);
         }
     }
     store__free(s);
@@ -684,8 +691,9 @@ int store__inspect_open(const char *dir, struct store **out, bool *in_use, int *
     s->cfg.read_only = true;
     s->cfg.max_value_bytes = GKV_VALUE_HARD_MAX;
     s->dirfd = s->lockfd = s->hfd = s->heap.fd = -1;
-    s->cur.fd = s->old.fd = s->next.fd = s->next_seed_fd = -1;
+    s->cur.fd = s->old.fd = s->next.fd = s->next_seed_fd = s->retire_wait.fd = -1;
     s->wal.fd = -1;
+    s->heap.io = s->wal.io = &s->io;
     snprintf(s->dir, sizeof s->dir, "%s", dir);
     int rc;
     s->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

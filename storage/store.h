@@ -90,6 +90,18 @@ struct store_config {
      * (WAL_CHECKPOINT_BYTES_DEFAULT). Smaller: shorter replay after a
      * crash, more frequent full writebacks. */
     uint64_t wal_checkpoint_bytes;
+    /* The caller runs the store's blocking preparation as jobs
+     * (store_prep_begin / store_prep_job_run / store_prep_end; node/ on
+     * its thread pool): values.gkv grows and is pre-faulted ahead of the
+     * allocator, the next table is created, allocated, zero-filled and made
+     * durable ahead of the doubling, a doubling's commit waits for a job's
+     * fdatasyncs, and the retired table is released by a job; in
+     * sync=always, checkpoints are store_sync_* jobs too. The write path
+     * and store_tick then make no blocking disk call unless a job is late
+     * (the fallback is the synchronous path, counted in
+     * store_disk_calls_get). Default false: all of it happens inline, as
+     * the simulator and most tests want. File-backed stores only. */
+    bool external_prep;
     /* Keep the per-bucket key index (store_bucket_scan in O(bucket)) once
      * the table has this many slots; below it a bucket scan reads the whole
      * table, which is then small. 0 = 16384 (STORE_BIX_MIN_SLOTS_DEFAULT);
@@ -239,6 +251,43 @@ int store_sync_job_run(struct store_sync_job *job);
  * doubling waiting for a group commit starts here. */
 int store_sync_end(struct store *s, struct store_sync_job *job, int run_rc);
 
+/* Preparation jobs (external_prep): growth ahead of need. The owner calls
+ * store_prep_begin, which returns 0 with *out NULL when nothing is due, or
+ * a job; any thread then calls store_prep_job_run (it touches only the
+ * job's own descriptors, a new file and mapping, or pages the owner does
+ * not write meanwhile); the owner finally calls store_prep_end with run's
+ * result. At most three jobs in flight, one per slot: heap, next, and
+ * commit or retire (so none waits behind another's I/O); begin returns
+ * GKV_EAGAIN when all three are. store_close refuses (GKV_EAGAIN)
+ * while one is. Call begin every tick until it gives no job, and again
+ * after each end.
+ *
+ * Kinds, in order of precedence, and the ordering each keeps (invariants
+ * of store.c):
+ *   commit  a doubling migrated everything: run fdatasyncs values.gkv and
+ *           the new table; only end writes the header that stops naming
+ *           the old table (I6).
+ *   retire  after a commit: run fdatasyncs header.gkv (the header naming
+ *           only the new table is durable), then unlinks the old table,
+ *           fsyncs the directory, unmaps and closes it; blocks freed during
+ *           the doubling are released at end (I6).
+ *   heap    values.gkv has less than an eighth of its size (8 to 64 MiB)
+ *           free: run fallocates more and pre-faults it; end lets the
+ *           allocator use it (I11: blocks exist before a page is touched).
+ *   next    the table is half full: run creates the next table file,
+ *           allocates and zero-fills it, writes its prologue, fsyncs it and
+ *           the directory (I6: whole and durable before any header names
+ *           it); end keeps it for the doubling, which then starts without
+ *           any I/O when the table reaches 3/4. */
+struct store_prep_job;
+int store_prep_begin(struct store *s, struct store_prep_job **out);
+int store_prep_job_run(struct store_prep_job *job);
+/* Applies the result (a failed run leaves the synchronous path to do the
+ * work later, counted), frees the job. Returns run_rc or 0. */
+int store_prep_end(struct store *s, struct store_prep_job *job, int run_rc);
+/* The kind of a job: "commit", "retire", "heap" or "next". */
+const char *store_prep_job_kind(const struct store_prep_job *job);
+
 /* Anti-entropy. bucket_hashes: STORE_BUCKETS values, each the XOR of
  * entry_version_hash() over the bucket's entries (tombstones included);
  * kept up to date on every write. Borrowed; valid until the next write. */
@@ -344,6 +393,31 @@ struct store_stats {
                                      * per call, which may read them more than once) */
 };
 void store_stats(const struct store *s, struct store_stats *out);
+
+/* Blocking disk calls: every call the store makes that can wait for the
+ * disk (msync, fsync, fdatasync, fallocate, ftruncate, MADV_POPULATE_WRITE,
+ * zero-filling pwrite, a write of the log, mremap of a file mapping):
+ * those made by the store's own calls (on the owner's thread) by the cause
+ * that made them, and those made inside its jobs' run functions
+ * (store_sync_job_run, store_prep_job_run; added at their end), wherever
+ * they run. The node runs jobs on the libuv
+ * pool, so owner[] counts what its event loop waited for (INFO
+ * loop_blocking_disk_calls). Counters only grow. */
+enum store_io_cause {
+    STORE_IO_OTHER,        /* open, close, recovery, a log write past its buffer */
+    STORE_IO_CHECKPOINT,   /* msync of the mapped files, a new log file */
+    STORE_IO_TABLE_GROW,   /* a doubling: new table, migration, commit, retirement */
+    STORE_IO_HEAP_GROW,    /* values.gkv growth and its pre-faulting */
+    STORE_IO_FSYNC_ALWAYS, /* sync=always: the log's fdatasync before a reply */
+    STORE_IO_CAUSES
+};
+struct store_disk_calls {
+    uint64_t owner[STORE_IO_CAUSES]; /* on the caller's thread, by cause */
+    uint64_t jobs;                   /* inside job run functions */
+};
+void store_disk_calls_get(const struct store *s, struct store_disk_calls *out);
+/* "other", "checkpoint", "table-grow", "heap-grow", "fsync-always". */
+const char *store_io_cause_name(enum store_io_cause c);
 /* "values", "none" or "all" (the node's huge-pages option). */
 const char *store_pages_name(enum store_pages p);
 

@@ -88,16 +88,16 @@ uint64_t store__siphash24(const void *data, size_t len, uint64_t k0, uint64_t k1
 int store__errno_code(int err);
 /* Grow fd to new_bytes with posix_fallocate (blocks really allocated, so a
  * later page fault cannot SIGBUS on a full disk). Never shrinks. */
-int store__file_grow(int fd, uint64_t new_bytes);
+int store__file_grow(struct store_io *io, int fd, uint64_t new_bytes);
 /* msync(MS_SYNC) of [addr+off, addr+off+len) rounded out to pages. */
-int store__msync_range(void *addr, uint64_t off, uint64_t len);
-int store__fsync_dir(int dirfd);
+int store__msync_range(struct store_io *io, void *addr, uint64_t off, uint64_t len);
+int store__fsync_dir(struct store_io *io, int dirfd);
 /* fdatasync(fd), retried on EINTR. */
-int store__fdatasync(int fd);
+int store__fdatasync(struct store_io *io, int fd);
 /* Fault in [addr+off, addr+off+len) for writing in one call
  * (MADV_POPULATE_WRITE, Linux 5.14): far cheaper than one page fault per
  * page. Best effort; errors (older kernels) are ignored. */
-void store__prefault(void *addr, uint64_t off, uint64_t len);
+void store__prefault(struct store_io *io, void *addr, uint64_t off, uint64_t len);
 /* Make [off, off+len) of a file mapped at addr resident and writable the
  * cheap way: pwrite() zeros through the page cache (it builds large folios
  * and skips a page fault, a read of an unwritten extent and a
@@ -108,7 +108,24 @@ void store__prefault(void *addr, uint64_t off, uint64_t len);
  * Only for bytes that hold nothing (pages wholly inside the range; partial
  * end pages are skipped). 0 or a negative GKV_E* code (the pages then
  * fault in as before). */
-int store__zero_fill(int fd, void *addr, uint64_t off, uint64_t len);
+int store__zero_fill(struct store_io *io, int fd, void *addr, uint64_t off, uint64_t len);
+/* Counting of blocking disk calls (store_disk_calls_get): every helper
+ * above takes the counters to charge (NULL: none) and each other call that
+ * can wait for the disk calls store__io_count once. The store's counters
+ * (s->io) charge owner[cause]; a job has its own (in_job), added to the
+ * store's at its end, so no counter is shared between threads.
+ * store__io_cause_enter sets the cause and returns the previous one for
+ * store__io_cause_leave. */
+struct store_io {
+    uint64_t owner[STORE_IO_CAUSES];
+    uint64_t jobs;
+    unsigned cause; /* enum store_io_cause of what runs now */
+    bool in_job;
+};
+void store__io_count(struct store_io *io);
+unsigned store__io_cause_enter(struct store_io *io, enum store_io_cause c);
+void store__io_cause_leave(struct store_io *io, unsigned prev);
+int store__fsync(struct store_io *io, int fd);
 /* Chunk faulted in ahead of sequential writers (the heap's bump pointer,
  * a doubling's sweep through the new table): 64 KiB, 16 pages. */
 #define STORE_PREFAULT_BYTES (64u * 1024u)
@@ -125,6 +142,9 @@ int store__zero_fill(int fd, void *addr, uint64_t off, uint64_t len);
 /* Mapping reservation of values.gkv: the file grows inside it without a
  * remap; it is remapped (msync first) only when the file outgrows it. */
 #define HEAP_RESERVE_MIN_BYTES (1ull << 30)
+/* With external_prep: 64 GiB of address space (page tables only where
+ * touched), so a prep job's populate never races a remap (prep.c). */
+#define HEAP_RESERVE_EXT_BYTES (64ull << 30)
 
 struct store_offvec {
     uint64_t *v;
@@ -141,6 +161,8 @@ struct store_heap {
     uint64_t file_bytes; /* allocated size of values.gkv */
     uint64_t top;        /* every byte at or above top is unused */
     uint64_t prefaulted; /* pages below this offset were faulted in ahead */
+    bool no_ahead;       /* external_prep: prep jobs fault in ahead, not the allocator */
+    struct store_io *io; /* the store's counters (s->io) */
     struct store_offvec free[HEAP_CLASSES];
     struct store_offvec pending; /* (off << 8 | class) freed, reusable after a sync */
     uint64_t used_bytes;         /* bytes in live records' blocks */
@@ -282,7 +304,7 @@ int store__kill_old(struct store *s, uint64_t i, bool sync);
  * While it does, tombstones are not purged: a purged key's stale copy in the
  * old table would come back after a power loss. */
 bool store__kills_in_index(const struct store *s);
-int store__table_open_file(int dirfd, uint64_t gen, bool create, uint64_t cap, bool read_only,
+int store__table_open_file(struct store_io *io, int dirfd, uint64_t gen, bool create, uint64_t cap, bool read_only,
                            bool durable, bool huge, struct store_table *t, char *err,
                            size_t err_bytes);
 void store__table_unmap(struct store_table *t);
@@ -377,6 +399,7 @@ struct store_sync_job {
      * checkpoint: then the log switched to a new file at begin, and run
      * unlinks old_log_gen after the tables are durable. */
     struct wal_job log;
+    struct store_io io; /* this job's disk calls (in_job), added to the store's at end */
     bool tables;
     bool checkpoint;
     int dirfd; /* dup, checkpoint only */
@@ -559,6 +582,17 @@ struct store {
     uint64_t rc_inplace_min_bytes; /* STORE_RC_INPLACE_MIN_BYTES (tests lower it) */
     uint64_t rc_k[4];
     uint64_t rc_misses; /* gets the cache did not answer */
+
+    /* external_prep (prep.c): the job in flight (NULL: none); the table a
+     * doubling's commit left named by the file system, waiting for a
+     * retire job (retire_wait.map NULL: none). */
+    struct store_io io; /* blocking disk calls (store_disk_calls_get) */
+    /* one job per slot, so none waits behind another's I/O */
+    struct store_prep_job *prep_job;      /* commit or retire */
+    struct store_prep_job *prep_heap_job; /* heap */
+    struct store_prep_job *prep_next_job; /* next */
+    uint64_t next_gen_in_flight; /* the table generation a next job creates */
+    struct store_table retire_wait;
 };
 
 /* Header writes (header.c). Both copies are rewritten, A then B; sync forces
@@ -642,6 +676,24 @@ void store__retire_step(struct store *s, uint64_t bytes);
 #define STORE_NEXT_CHUNK_BYTES (64u * 1024u)
 #define STORE_NEXT_CREDIT_BYTES 2048u
 void store__next_step(struct store *s, uint64_t credit);
+/* Largest table: 2^32 slots (256 GiB of slots); past it puts get GKV_EFULL. */
+#define STORE_MAX_CAPACITY (1ull << 32)
+/* prep.c and table.c, external_prep. Create table gen of cap slots whole
+ * in t: file allocated (fallocate), mapped, zero-filled, lookup index
+ * allocated, prologue written and, when durable, fsynced with the
+ * directory. Touches no store: runs on a job's thread. */
+int store__table_create_ready(struct store_io *io, int dirfd, uint64_t gen, uint64_t cap,
+                              bool durable, bool huge, struct store_table *t);
+/* The in-memory part of a doubling's commit, after a job made values.gkv
+ * and cur durable: the header names cur only (written, not msynced: the
+ * retire job fsyncs it before the old file goes), the old table waits in
+ * retire_wait. No blocking call. */
+int store__grow_commit_tail(struct store *s);
+/* Release retire_wait on this thread (a second commit before its job). */
+void store__retire_wait_now(struct store *s);
+/* Can a doubling start now with no I/O (the next table is ready)? */
+bool store__grow_ready(const struct store *s, uint64_t cap);
+
 /* Drop the prepared table (unmap, close, unlink). */
 void store__next_discard(struct store *s);
 /* Drop the kept retired file, if any (unlink its name, close). */
@@ -884,8 +936,11 @@ static inline int store__wal_log(struct store *s, uint8_t type, const struct ent
     if (s->wal.fd < 0)
         return 0;
     int rc = wal_append(&s->wal, type, e);
-    if (rc == 0 && s->cfg.sync == STORE_SYNC_ALWAYS)
+    if (rc == 0 && s->cfg.sync == STORE_SYNC_ALWAYS) {
+        unsigned pc = store__io_cause_enter(&s->io, STORE_IO_FSYNC_ALWAYS);
         rc = wal_sync(&s->wal);
+        store__io_cause_leave(&s->io, pc);
+    }
     return rc;
 }
 

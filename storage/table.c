@@ -23,8 +23,6 @@
 #include "storage/checksum.h"
 #include "storage/store_int.h"
 
-/* Largest table: 2^32 slots (256 GiB of slots); past it puts get GKV_EFULL. */
-#define STORE_MAX_CAPACITY (1ull << 32)
 
 void store__table_name(char *buf, size_t n, uint64_t gen)
 {
@@ -47,15 +45,20 @@ int store__slot_put(struct store_table *t, uint64_t idx, struct fmt_slot *img, b
     memcpy(&t->slots[idx], img, sizeof *img);
     if (t->ix)
         t->ix[idx] = store__ix_word(img);
+    /* sync: sync=always without a log (write-through), which a node never
+     * runs (it always logs): not counted (no store here). */
     if (sync && t->fd >= 0)
-        return store__msync_range(t->map, FMT_PAGE + idx * sizeof(struct fmt_slot),
+        return store__msync_range(NULL, t->map, FMT_PAGE + idx * sizeof(struct fmt_slot),
                                   sizeof(struct fmt_slot));
     return 0;
 }
 
 bool store__kills_in_index(const struct store *s)
 {
-    return s->growing && s->cfg.sync == STORE_SYNC_BATCH && s->old.ix && s->old.fd >= 0;
+    /* sync=always with a log treats the tables as sync=batch does: the log
+     * makes each write durable, the tables reach the disk at checkpoints. */
+    return s->growing && (s->cfg.sync == STORE_SYNC_BATCH || s->wal.fd >= 0) && s->old.ix &&
+           s->old.fd >= 0;
 }
 
 int store__kill_old(struct store *s, uint64_t i, bool sync)
@@ -174,7 +177,7 @@ static int table_map_anon(struct store_table *t, uint64_t gen, uint64_t cap, cha
 /* The body of store__table_open_file, plus the two halves of a prepared
  * table: finish=false stops after mapping a new file (no prologue yet);
  * prepared (not NULL) is such a file, taken over and finished. */
-static int table_open(int dirfd, uint64_t gen, bool create, uint64_t cap, bool read_only,
+static int table_open(struct store_io *io, int dirfd, uint64_t gen, bool create, uint64_t cap, bool read_only,
                       bool durable, bool huge, bool finish, struct store_table *prepared,
                       int seed_fd, struct store_table *t, char *err, size_t err_bytes)
 {
@@ -213,7 +216,7 @@ static int table_open(int dirfd, uint64_t gen, bool create, uint64_t cap, bool r
             snprintf(err, err_bytes, "%s: cannot create: %s", name, strerror(errno));
             return rc;
         }
-        rc = store__file_grow(t->fd, t->map_bytes);
+        rc = store__file_grow(io, t->fd, t->map_bytes);
         if (rc != 0) {
             snprintf(err, err_bytes, "%s: cannot allocate %llu bytes: %s", name,
                      (unsigned long long)t->map_bytes, gkv_strerror(rc));
@@ -264,9 +267,9 @@ created:;
         prologue_fill(p, gen, cap);
         /* The file must be whole and durable before header.gkv names it
          * (I6; skipped in sync=none, which promises nothing on power loss). */
-        rc = durable ? store__msync_range(t->map, 0, FMT_PAGE) : 0;
-        if (rc == 0 && durable && fsync(t->fd) != 0)
-            rc = store__errno_code(errno);
+        rc = durable ? store__msync_range(io, t->map, 0, FMT_PAGE) : 0;
+        if (rc == 0 && durable)
+            rc = store__fsync(io, t->fd);
         if (rc != 0) {
             snprintf(err, err_bytes, "%s: sync: %s", name, gkv_strerror(rc));
             goto fail;
@@ -281,11 +284,11 @@ fail:
     return rc;
 }
 
-int store__table_open_file(int dirfd, uint64_t gen, bool create, uint64_t cap, bool read_only,
+int store__table_open_file(struct store_io *io, int dirfd, uint64_t gen, bool create, uint64_t cap, bool read_only,
                            bool durable, bool huge, struct store_table *t, char *err,
                            size_t err_bytes)
 {
-    return table_open(dirfd, gen, create, cap, read_only, durable, huge, true, NULL, -1, t, err,
+    return table_open(io, dirfd, gen, create, cap, read_only, durable, huge, true, NULL, -1, t, err,
                       err_bytes);
 }
 
@@ -511,7 +514,16 @@ void store__seed_drop(struct store *s)
     s->next_seed_fd = -1;
 }
 
+static void next_step_cause(struct store *s, uint64_t credit);
+
 void store__next_step(struct store *s, uint64_t credit)
+{
+    unsigned pc = store__io_cause_enter(&s->io, STORE_IO_TABLE_GROW);
+    next_step_cause(s, credit);
+    store__io_cause_leave(&s->io, pc);
+}
+
+static void next_step_cause(struct store *s, uint64_t credit)
 {
     /* Not while a retired table is still being released: it may become
      * this table's seed. */
@@ -531,7 +543,7 @@ void store__next_step(struct store *s, uint64_t credit)
         s->next_seed_fd = -1; /* table_open owns it now (closes it on failure) */
         if (seed < 0)
             unlinkat(s->dirfd, name, 0);
-        if (table_open(s->dirfd, gen, true, cap, false, false, s->cfg.pages == STORE_PAGES_ALL, false, NULL,
+        if (table_open(&s->io, s->dirfd, gen, true, cap, false, false, s->cfg.pages == STORE_PAGES_ALL, false, NULL,
                        seed, &s->next, err, sizeof err) != 0) {
             /* Out of disk, most likely: grow_start will try (and report)
              * again in its own time; do not retry every write. */
@@ -560,15 +572,25 @@ void store__next_step(struct store *s, uint64_t credit)
      * STORE_PAGES_ALL the mapping is MADV_HUGEPAGE and a populate builds
      * 2 MiB folios (zero-writes would build folios the size of each write). */
     if (s->cfg.pages == STORE_PAGES_ALL)
-        store__prefault(s->next.map, s->next_ready, n);
+        store__prefault(&s->io, s->next.map, s->next_ready, n);
     else
-        (void)store__zero_fill(s->next.fd, s->next.map, s->next_ready, n);
+        (void)store__zero_fill(&s->io, s->next.fd, s->next.map, s->next_ready, n);
     s->next_ready += n;
     s->next_credit -= n < s->next_credit ? n : s->next_credit;
 }
 
 
+static int grow_start_cause(struct store *s);
+
 int store__grow_start(struct store *s)
+{
+    unsigned pc = store__io_cause_enter(&s->io, STORE_IO_TABLE_GROW);
+    int rc = grow_start_cause(s);
+    store__io_cause_leave(&s->io, pc);
+    return rc;
+}
+
+static int grow_start_cause(struct store *s)
 {
     uint64_t live = s->entries + s->tombstones;
     uint64_t cap = s->cur.cap;
@@ -582,7 +604,32 @@ int store__grow_start(struct store *s)
     struct store_table nt;
     char err[STORE_ERR_BYTES];
     uint64_t gen = s->cur.gen + 1;
+    /* A prep job is creating that generation's file: skip a number rather
+     * than race it for the name (its end then discards its table). */
+    if (s->next_gen_in_flight == gen)
+        gen++;
     struct store_table *prepared = NULL;
+    if (store__grow_ready(s, cap)) {
+        /* A prep job made it whole and durable with its name (I6): the
+         * header may name it now without an msync; with the old table's
+         * slots killed in its index only (store__kills_in_index) the old
+         * table on disk stays whole until the commit, whichever header
+         * copy a power loss leaves. */
+        nt = s->next;
+        memset(&s->next, 0, sizeof s->next);
+        s->next.fd = -1;
+        s->next_taken++;
+        s->hdr.grow_gen = gen;
+        s->hdr.grow_capacity = cap;
+        int rc = store__header_write(s, false);
+        if (rc != 0) {
+            s->hdr.grow_gen = 0;
+            s->hdr.grow_capacity = 0;
+            store__table_unmap(&nt);
+            return rc;
+        }
+        goto started;
+    }
     /* The last doubling's retired file may still be unmapping under this
      * generation's name (it is the seed of this table): settle it first. */
     store__retire_step(s, UINT64_MAX);
@@ -604,7 +651,7 @@ int store__grow_start(struct store *s)
         unlinkat(s->dirfd, name, 0);
     }
     bool durable = s->cfg.sync != STORE_SYNC_NONE;
-    int rc = table_open(s->dirfd, gen, true, cap, false, durable, s->cfg.pages == STORE_PAGES_ALL, true, prepared,
+    int rc = table_open(&s->io, s->dirfd, gen, true, cap, false, durable, s->cfg.pages == STORE_PAGES_ALL, true, prepared,
                         -1, &nt, err, sizeof err);
     s->next_ready = 0;
     s->next_credit = 0;
@@ -618,7 +665,7 @@ int store__grow_start(struct store *s)
         }
         return rc;
     }
-    rc = durable ? store__fsync_dir(s->dirfd) : 0;
+    rc = durable ? store__fsync_dir(&s->io, s->dirfd) : 0;
     if (rc == 0) {
         s->hdr.grow_gen = gen;
         s->hdr.grow_capacity = cap;
@@ -630,6 +677,7 @@ int store__grow_start(struct store *s)
         store__table_unmap(&nt);
         return rc;
     }
+started:
     s->old = s->cur;
     s->cur = nt;
     s->growing = true;
@@ -643,11 +691,21 @@ int store__grow_start(struct store *s)
     return 0;
 }
 
+static int grow_step_cause(struct store *s, uint64_t positions);
+
 int store__grow_step(struct store *s, uint64_t positions)
+{
+    unsigned pc = store__io_cause_enter(&s->io, STORE_IO_TABLE_GROW);
+    int rc = grow_step_cause(s, positions);
+    store__io_cause_leave(&s->io, pc);
+    return rc;
+}
+
+static int grow_step_cause(struct store *s, uint64_t positions)
 {
     if (!s->growing || s->mig_committing)
         return 0;
-    bool sync = s->cfg.sync == STORE_SYNC_ALWAYS && s->dirfd >= 0;
+    bool sync = s->cfg.sync == STORE_SYNC_ALWAYS && s->dirfd >= 0 && s->wal.fd < 0;
     struct store_table *o = &s->old, *c = &s->cur;
     int rc;
     uint64_t first = s->mig_pos, end = s->mig_pos + positions;
@@ -663,7 +721,7 @@ int store__grow_step(struct store *s, uint64_t positions)
             uint64_t to = want + STORE_PREFAULT_BYTES;
             if (to > c->map_bytes)
                 to = c->map_bytes;
-            store__prefault(c->map, c->prefaulted, to - c->prefaulted);
+            store__prefault(&s->io, c->map, c->prefaulted, to - c->prefaulted);
             c->prefaulted = to;
         }
     }
@@ -697,7 +755,7 @@ int store__grow_step(struct store *s, uint64_t positions)
     /* I5/I7: the copies are durable (sync=always) before the originals die;
      * a crash in between leaves keys in both tables with the same record.
      * One msync per table per step, not one per slot. */
-    if (sync && (rc = store__msync_range(c->map, 0, c->map_bytes)) != 0)
+    if (sync && (rc = store__msync_range(&s->io, c->map, 0, c->map_bytes)) != 0)
         return rc;
     /* Pass 2: kill the originals (in the index only in sync=batch). */
     for (uint64_t i = first; i < end; i++) {
@@ -706,7 +764,7 @@ int store__grow_step(struct store *s, uint64_t positions)
             continue;
         (void)store__kill_old(s, i, false);
     }
-    if (sync && (rc = store__msync_range(o->map, FMT_PAGE + first * sizeof(struct fmt_slot),
+    if (sync && (rc = store__msync_range(&s->io, o->map, FMT_PAGE + first * sizeof(struct fmt_slot),
                                          (end - first) * sizeof(struct fmt_slot))) != 0)
         return rc;
     s->mig_pos = end;
@@ -715,14 +773,25 @@ done:
     if (s->mig_pos >= o->cap) {
         s->mig_committing = true;
         /* In sync=batch the commit needs a full msync of cur: do it at the
-         * next store_tick (which syncs anyway), not inside a put. */
-        if (s->cfg.sync != STORE_SYNC_BATCH)
+         * next store_tick (which syncs anyway), not inside a put; with
+         * external_prep a job makes cur durable first (prep.c). */
+        if (s->cfg.sync != STORE_SYNC_BATCH && !s->cfg.external_prep)
             return store__grow_commit(s);
     }
     return 0;
 }
 
+static int grow_commit_cause(struct store *s);
+
 int store__grow_commit(struct store *s)
+{
+    unsigned pc = store__io_cause_enter(&s->io, STORE_IO_TABLE_GROW);
+    int rc = grow_commit_cause(s);
+    store__io_cause_leave(&s->io, pc);
+    return rc;
+}
+
+static int grow_commit_cause(struct store *s)
 {
     if (!s->growing || !s->mig_committing)
         return 0;
@@ -730,10 +799,10 @@ int store__grow_commit(struct store *s)
     /* I6: before header.gkv stops naming old, every entry moved into cur
      * must be as durable as the sync mode promises. sync=always wrote each
      * slot through already; sync=none promises nothing across power loss. */
-    if (s->cfg.sync == STORE_SYNC_BATCH && s->dirfd >= 0) {
-        if ((rc = store__msync_range(s->heap.map, 0, s->heap.top)) != 0)
+    if ((s->cfg.sync == STORE_SYNC_BATCH || s->wal.fd >= 0) && s->dirfd >= 0) {
+        if ((rc = store__msync_range(&s->io, s->heap.map, 0, s->heap.top)) != 0)
             return rc;
-        if ((rc = store__msync_range(s->cur.map, 0, s->cur.map_bytes)) != 0)
+        if ((rc = store__msync_range(&s->io, s->cur.map, 0, s->cur.map_bytes)) != 0)
             return rc;
     }
     s->hdr.table_gen = s->cur.gen;
@@ -768,7 +837,7 @@ int store__grow_commit(struct store *s)
         if (!s->retired_seed)
             unlinkat(s->dirfd, name, 0);
         if (durable)
-            store__fsync_dir(s->dirfd);
+            store__fsync_dir(&s->io, s->dirfd);
     }
     ix_free(&s->old); /* nothing looks anything up in it any more */
     store__rc_migrate(s); /* moved every bucket already (mig_pos = old.cap) */
@@ -788,7 +857,16 @@ int store__grow_commit(struct store *s)
     return 0;
 }
 
+static void retire_step_cause(struct store *s, uint64_t bytes);
+
 void store__retire_step(struct store *s, uint64_t bytes)
+{
+    unsigned pc = store__io_cause_enter(&s->io, STORE_IO_TABLE_GROW);
+    retire_step_cause(s, bytes);
+    store__io_cause_leave(&s->io, pc);
+}
+
+static void retire_step_cause(struct store *s, uint64_t bytes)
 {
     if (!s->retiring)
         return;
@@ -812,6 +890,7 @@ void store__retire_step(struct store *s, uint64_t bytes)
         uint64_t n = s->retired_file < STORE_RETIRE_CHUNK_BYTES ? s->retired_file
                                                                 : STORE_RETIRE_CHUNK_BYTES;
         s->retired_file -= n;
+        store__io_count(&s->io);
         if (ftruncate(t->fd, (off_t)s->retired_file) != 0)
             s->retired_file = 0; /* give up shrinking; close frees it all */
         bytes = bytes > n ? bytes - n : 0;
@@ -838,4 +917,112 @@ void store__retire_step(struct store *s, uint64_t bytes)
         t->fd = -1;
         s->retiring = false;
     }
+}
+
+/* ------------------------------------------------ external_prep (prep.c) */
+
+bool store__grow_ready(const struct store *s, uint64_t cap)
+{
+    return s->cfg.external_prep && s->next.map && s->next.gen == s->cur.gen + 1 &&
+           s->next.cap == cap && !s->retire_wait.map && !s->retiring;
+}
+
+int store__table_create_ready(struct store_io *io, int dirfd, uint64_t gen, uint64_t cap,
+                              bool durable, bool huge, struct store_table *t)
+{
+    char name[64], err[STORE_ERR_BYTES];
+    store__table_name(name, sizeof name, gen);
+    /* A file of this generation is a leftover nothing names (I6). */
+    unlinkat(dirfd, name, 0);
+    int rc = table_open(io, dirfd, gen, true, cap, false, false, huge, false, NULL, -1, t, err,
+                        sizeof err);
+    if (rc != 0) {
+        unlinkat(dirfd, name, 0);
+        return rc;
+    }
+    prologue_fill((struct fmt_table_prologue *)t->map, gen, cap);
+    /* Durable (I6) before the zero-fill dirties the page cache: the
+     * fdatasync then writes one page and the allocation, not the zeros. */
+    if (durable) {
+        rc = store__msync_range(io, t->map, 0, FMT_PAGE);
+        if (rc == 0)
+            rc = store__fdatasync(io, t->fd);
+        if (rc == 0)
+            rc = store__fsync_dir(io, dirfd);
+        if (rc != 0) {
+            store__table_unmap(t);
+            unlinkat(dirfd, name, 0);
+            return rc;
+        }
+    }
+    /* Resident before the doubling sweeps it (store__next_step says why
+     * zeros, or a populate for 2 MiB folios). */
+    if (huge)
+        store__prefault(io, t->map, FMT_PAGE, t->map_bytes - FMT_PAGE);
+    else
+        (void)store__zero_fill(io, t->fd, t->map, FMT_PAGE, t->map_bytes - FMT_PAGE);
+    t->prefaulted = t->map_bytes;
+    ix_alloc(t);
+#ifdef MADV_POPULATE_WRITE
+    /* anonymous memory: no disk, but the doubling's sweep need not fault */
+    if (t->ix)
+        (void)madvise(t->ix, (size_t)cap * sizeof(uint32_t), MADV_POPULATE_WRITE);
+#endif
+    return 0;
+}
+
+int store__grow_commit_tail(struct store *s)
+{
+    if (!s->growing || !s->mig_committing)
+        return 0;
+    if (s->retire_wait.map)
+        store__retire_wait_now(s); /* a doubling in between (a late job) */
+    s->hdr.table_gen = s->cur.gen;
+    s->hdr.table_capacity = s->cur.cap;
+    s->hdr.grow_gen = 0;
+    s->hdr.grow_capacity = 0;
+    int rc = store__header_write(s, false);
+    if (rc != 0) {
+        s->hdr.table_gen = s->old.gen;
+        s->hdr.table_capacity = s->old.cap;
+        s->hdr.grow_gen = s->cur.gen;
+        s->hdr.grow_capacity = s->cur.cap;
+        return rc;
+    }
+    ix_free(&s->old);
+    store__rc_migrate(s);
+    s->retire_wait = s->old;
+    memset(&s->old, 0, sizeof s->old);
+    s->old.fd = -1;
+    s->growing = false;
+    s->mig_committing = false;
+    s->mig_pos = 0;
+    s->st.growths++;
+    return 0;
+}
+
+void store__retire_wait_now(struct store *s)
+{
+    struct store_table *t = &s->retire_wait;
+    if (!t->map)
+        return;
+    unsigned pc = store__io_cause_enter(&s->io, STORE_IO_TABLE_GROW);
+    bool durable = s->cfg.sync != STORE_SYNC_NONE;
+    /* I6: the header naming only cur is durable before the old name goes. */
+    int rc = durable ? store__msync_range(&s->io, s->hmap, 0, FMT_HEADER_FILE_BYTES) : 0;
+    char name[64];
+    store__table_name(name, sizeof name, t->gen);
+    if (rc == 0) {
+        unlinkat(s->dirfd, name, 0);
+        if (durable)
+            (void)store__fsync_dir(&s->io, s->dirfd);
+    }
+    /* On failure the file stays: not named by the header once that is
+     * durable, so the next open deletes it (I6). */
+    store__table_unmap(t);
+    memset(t, 0, sizeof *t);
+    t->fd = -1;
+    if (!s->growing)
+        store__heap_release_held(&s->heap);
+    store__io_cause_leave(&s->io, pc);
 }

@@ -191,8 +191,10 @@ void wal_name(char *buf, size_t n, uint64_t gen)
 }
 
 /* pwrite all of [buf, buf+len) at off, retrying short writes and EINTR. */
-static int write_all(int fd, const uint8_t *buf, size_t len, uint64_t off)
+static int write_all(struct store_io *io, int fd, const uint8_t *buf, size_t len, uint64_t off)
 {
+    if (len > 0)
+        store__io_count(io);
     while (len > 0) {
         ssize_t n = pwrite(fd, buf, len, (off_t)off);
         if (n < 0) {
@@ -258,7 +260,7 @@ int wal_flush(struct wal *w)
     if (w->fd < 0 || w->len == 0)
         return 0;
     /* W5: nothing more goes into a broken log. */
-    int rc = w->broken ? GKV_EIO : write_all(w->fd, w->buf, w->len, w->written);
+    int rc = w->broken ? GKV_EIO : write_all(w->io, w->fd, w->buf, w->len, w->written);
     if (rc != 0 && !w->broken) {
         /* The file's tail is unknown now: drop the bytes (a checkpoint
          * will cover them through the table) and keep offsets moving. */
@@ -286,7 +288,7 @@ int wal_sync(struct wal *w)
     if (rc == 0 && w->broken)
         rc = GKV_EIO; /* W5: only the checkpoint makes these durable */
     if (rc == 0 && w->durable < w->end) {
-        rc = store__fdatasync(w->fd);
+        rc = store__fdatasync(w->io, w->fd);
         if (rc == 0) {
             w->durable = w->end;
             w->st.group_commits++;
@@ -360,9 +362,9 @@ int wal_job_run(struct wal_job *j)
 {
     if (j->fd < 0)
         return 0;
-    int rc = write_all(j->fd, j->buf, j->len, j->off);
+    int rc = write_all(j->io, j->fd, j->buf, j->len, j->off);
     if (rc == 0)
-        rc = store__fdatasync(j->fd);
+        rc = store__fdatasync(j->io, j->fd);
     return rc;
 }
 
@@ -777,7 +779,7 @@ static int salvage_rec_cb(void *arg, uint8_t type, const struct entry *e, uint64
     struct salvage_out *o = arg;
     uint64_t bytes = wal_rec_bytes(type, e);
     if (o->len + bytes > o->cap) {
-        int rc = write_all(o->fd, o->buf, o->len, o->off);
+        int rc = write_all(NULL, o->fd, o->buf, o->len, o->off);
         if (rc != 0)
             return rc;
         o->off += o->len;
@@ -798,9 +800,9 @@ static int write_file_durably(int dirfd, const char *name, bool excl, const uint
     int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_CLOEXEC | (excl ? O_EXCL : O_TRUNC), 0600);
     if (fd < 0)
         return errno == EEXIST ? GKV_EEXIST : store__errno_code(errno);
-    int rc = write_all(fd, bytes, len, 0);
+    int rc = write_all(NULL, fd, bytes, len, 0);
     if (rc == 0)
-        rc = store__fdatasync(fd);
+        rc = store__fdatasync(NULL, fd);
     close(fd);
     return rc;
 }
@@ -827,9 +829,9 @@ static int write_salvaged(int dirfd, struct walk *w, const char *tmp, struct wal
         rc = walk_file(w, r);
     }
     if (rc == 0)
-        rc = write_all(o.fd, o.buf, o.len, o.off);
+        rc = write_all(NULL, o.fd, o.buf, o.len, o.off);
     if (rc == 0)
-        rc = store__fdatasync(o.fd);
+        rc = store__fdatasync(NULL, o.fd);
     close(o.fd);
     free(o.buf);
     return rc;
@@ -872,7 +874,7 @@ int wal_salvage_file(int dirfd, uint64_t gen, struct wal_file_report *r, char *b
     if (rc == 0 && renameat(dirfd, tmp, dirfd, name) != 0)
         rc = store__errno_code(errno);
     if (rc == 0)
-        rc = store__fsync_dir(dirfd);
+        rc = store__fsync_dir(NULL, dirfd);
     if (rc != 0) {
         snprintf(err, err_bytes, "%s: cannot write the salvaged log (the original is unchanged "
                                  "or in %s): %s",

@@ -39,6 +39,8 @@
 
 #include "storage/entry.h"
 
+struct store_io; /* store_int.h */
+
 #define WAL_MAGIC "GKVLOG01" /* 8 bytes, no NUL stored */
 #define WAL_VERSION 1u
 #define WAL_REC_MAGIC 0x4c564b47u /* "GKVL" read as little-endian u32 */
@@ -53,9 +55,12 @@
  * owner (the node's event loop) does not write(2) the log at all then:
  * a write to a file another thread is fdatasyncing can block for as long
  * as the disk is busy (Redis delays its AOF write while a background fsync
- * runs for the same reason). Two buffers (owner + job): at most 32 MiB. */
+ * runs for the same reason). 64 MiB: a checkpoint job (fdatasync of the
+ * mapped files) delays the next group commit, by a few hundred ms on a
+ * busy disk, which is ~35 MB of log at 200k SET/s. Two buffers (owner +
+ * job): at most 128 MiB, only while the disk lags that far. */
 #define WAL_BUF_BYTES (1u << 20)
-#define WAL_BUF_MAX_BYTES (16u << 20)
+#define WAL_BUF_MAX_BYTES (64u << 20)
 /* Default checkpoint threshold: 64 MiB of log (about 330k 100-byte SETs;
  * Redis rewrites its AOF at 64 MB by default, auto-aof-rewrite-min-size). */
 #define WAL_CHECKPOINT_BYTES_DEFAULT (64ull << 20)
@@ -150,6 +155,7 @@ struct wal {
      * (wal.c W5): records past a gap must never be acknowledged. */
     bool broken;
     struct wal_stats st;
+    struct store_io *io; /* the store's counters of blocking disk calls */
 };
 
 /* Name of a log file: "log.<gen>.gkv". */
@@ -185,6 +191,7 @@ struct wal_job {
     size_t len, cap;
     uint64_t off; /* file offset of buf */
     uint64_t end; /* durable up to here after a successful run */
+    struct store_io *io; /* the running job's counters (set by its owner) */
 };
 int wal_job_take(struct wal *w, struct wal_job *j);
 int wal_job_run(struct wal_job *j);

@@ -54,14 +54,17 @@ static uint64_t pending_max_bytes(const struct store *s)
 static int maintain(struct store *s)
 {
     int rc;
+    bool ext = s->cfg.external_prep;
     if (s->retiring)
         store__retire_step(s, STORE_RETIRE_CHUNK_BYTES);
-    store__next_step(s, STORE_NEXT_CREDIT_BYTES);
+    if (!ext)
+        store__next_step(s, STORE_NEXT_CREDIT_BYTES);
     if (s->growing) {
         if ((rc = store__grow_step(s, STORE_GROW_STEP_WRITE)) != 0)
             return rc;
-        if (s->growing && s->mig_committing &&
-            s->cur.used + 1 > s->cur.cap / STORE_LOAD_DEN * STORE_LOAD_NUM) {
+        unsigned num = ext ? STORE_HARD_LOAD_NUM : STORE_LOAD_NUM;
+        unsigned den = ext ? STORE_HARD_LOAD_DEN : STORE_LOAD_DEN;
+        if (s->growing && s->mig_committing && s->cur.used + 1 > s->cur.cap / den * num) {
             /* Batch mode waits for a tick to commit; if cur fills first (no
              * ticks), commit now. */
             if ((rc = store__grow_commit(s)) != 0)
@@ -69,8 +72,18 @@ static int maintain(struct store *s)
         }
     }
     bool hard = s->cur.used + 1 > s->cur.cap / STORE_HARD_LOAD_DEN * STORE_HARD_LOAD_NUM;
-    if (!s->growing && s->cur.used + 1 > s->cur.cap / STORE_LOAD_DEN * STORE_LOAD_NUM &&
-        s->cfg.sync == STORE_SYNC_BATCH && !hard) {
+    bool full = !s->growing && s->cur.used + 1 > s->cur.cap / STORE_LOAD_DEN * STORE_LOAD_NUM;
+    if (full && ext && !hard) {
+        /* A prep job made the next table: start with no I/O, or wait for
+         * the job (its end starts the doubling) up to the hard limit. */
+        if (store__grow_ready(s, s->next.cap)) {
+            s->grow_wanted = false;
+            if ((rc = store__grow_start(s)) != 0)
+                s->grow_wanted = true;
+        } else {
+            s->grow_wanted = true;
+        }
+    } else if (full && s->cfg.sync == STORE_SYNC_BATCH && !hard) {
         /* sync=batch: starting a doubling fsyncs the new file and the
          * directory, which on ext4 (data=ordered) flushes every dirty page
          * first. Leave it to the next tick, right after its group commit,
@@ -351,7 +364,7 @@ static int write_version(struct store *s, struct version *v, const struct store_
     struct fmt_record *r = record_write(s, v, off, &e);
     if (always && s->dirfd >= 0) {
         /* A data sync of the range also makes a size change durable. */
-        if ((rc = store__msync_range(s->heap.map, off, bytes)) != 0)
+        if ((rc = store__msync_range(&s->io, s->heap.map, off, bytes)) != 0)
             goto undo;
         s->durable_values_bytes = s->heap.file_bytes;
     }
@@ -764,8 +777,11 @@ int store_purge_tombstones(struct store *s, uint64_t now_ms, uint64_t safe_below
             break;
     }
     /* sync=always with a log: one fdatasync for the whole batch. */
-    if (rc == 0 && n && s->wal.fd >= 0 && s->cfg.sync == STORE_SYNC_ALWAYS)
+    if (rc == 0 && n && s->wal.fd >= 0 && s->cfg.sync == STORE_SYNC_ALWAYS) {
+        unsigned pc = store__io_cause_enter(&s->io, STORE_IO_FSYNC_ALWAYS);
         rc = wal_sync(&s->wal);
+        store__io_cause_leave(&s->io, pc);
+    }
     if (purged)
         *purged = n;
     return rc;

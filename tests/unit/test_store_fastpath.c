@@ -58,13 +58,13 @@ static void test_store_zero_fill_clears_whole_pages_only(void **state)
     int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
     assert_true(fd >= 0);
     const uint64_t bytes = 16 * FMT_PAGE;
-    assert_int_equal(store__file_grow(fd, bytes), 0);
+    assert_int_equal(store__file_grow(NULL, fd, bytes), 0);
     uint8_t *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     assert_true(m != MAP_FAILED);
     memset(m, 0xab, bytes);
     /* From the middle of page 1 to the middle of page 9: pages 2..8 are
      * cleared, the partial pages at both ends keep their bytes. */
-    assert_int_equal(store__zero_fill(fd, m, FMT_PAGE + 100, 8 * FMT_PAGE), 0);
+    assert_int_equal(store__zero_fill(NULL, fd, m, FMT_PAGE + 100, 8 * FMT_PAGE), 0);
     for (uint64_t i = 0; i < bytes; i++) {
         uint8_t want = (i >= 2 * FMT_PAGE && i < 9 * FMT_PAGE) ? 0 : 0xab;
         if (m[i] != want)
