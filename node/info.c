@@ -374,11 +374,9 @@ static void sec_storage_disk_calls(struct node *n, struct resp_buf *b)
     line(b, "latency_monitor_threshold:%u", l->threshold_ms);
     line(b, "loop_turns_slow:%" PRIu64, l->turns_slow);
     line(b, "loop_turn_max_ms:%u", l->turn_max_ms);
-    for (unsigned i = 0; i < NODE_LATENCY_EVENTS; i++) {
-        if (!l->ev[i].count)
-            continue;
+    for (unsigned i = 0; i < NODE_LATENCY_EVENTS && node_latency_event_names[i]; i++) {
         char name[32];
-        snprintf(name, sizeof name, "%s", l->ev[i].name);
+        snprintf(name, sizeof name, "%s", node_latency_event_names[i]);
         for (char *p = name; *p; p++)
             *p = *p == '-' ? '_' : *p;
         line(b, "loop_turns_slow_%s:%" PRIu64, name, l->ev[i].count);

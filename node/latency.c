@@ -12,7 +12,7 @@
     ((cmd)->argv_len[i] == sizeof(lit) - 1 &&                                                   \
      !strncasecmp((const char *)(cmd)->argv[i], lit, sizeof(lit) - 1))
 
-static const char *const event_names[NODE_LATENCY_EVENTS] = {
+const char *const node_latency_event_names[NODE_LATENCY_EVENTS] = {
     "checkpoint", "table-grow", "heap-grow", "fsync-always", "disk-other",
     "command",    "tick",       "loop",      NULL};
 
@@ -36,7 +36,7 @@ static unsigned cause_event(enum store_io_cause c)
 static void add_sample(struct node_latency *l, unsigned ev, uint32_t ms, uint64_t now_s)
 {
     struct node_latency_event *e = &l->ev[ev];
-    e->name = event_names[ev];
+    e->name = node_latency_event_names[ev];
     e->count++;
     if (ms > e->max_ms)
         e->max_ms = ms;
@@ -109,8 +109,9 @@ int node_latency_start(struct node *n)
 static struct node_latency_event *find_event(struct node_latency *l, const uint8_t *name,
                                              size_t len)
 {
-    for (unsigned i = 0; i < NODE_LATENCY_EVENTS && event_names[i]; i++)
-        if (strlen(event_names[i]) == len && !strncasecmp(event_names[i], (const char *)name, len))
+    for (unsigned i = 0; i < NODE_LATENCY_EVENTS && node_latency_event_names[i]; i++)
+        if (strlen(node_latency_event_names[i]) == len &&
+            !strncasecmp(node_latency_event_names[i], (const char *)name, len))
             return &l->ev[i];
     return NULL;
 }

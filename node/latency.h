@@ -42,6 +42,9 @@ struct node_latency_event {
     uint64_t count; /* turns over the threshold (never reset: INFO) */
 };
 
+/* The event names, in the order of node_latency.ev (NULL-terminated). */
+extern const char *const node_latency_event_names[NODE_LATENCY_EVENTS];
+
 enum node_latency_section { NODE_LAT_COMMAND, NODE_LAT_TICK, NODE_LAT_SECTIONS };
 
 struct node_latency {
