@@ -203,7 +203,7 @@ static void fill_offer(struct gossip *g)
     size_t n = member_pick_random(g, pull_peers(g), p->offers_except_id, idx);
     for (size_t i = 0; i < n; i++) {
         g->st.fill_pull_offers++;
-        sync_send_groups(g, g->members[idx[i]].id, member_addr(&g->members[idx[i]]));
+        sync_send_groups(g, g->members[idx[i]].id, member_addr(g, &g->members[idx[i]]));
     }
 }
 

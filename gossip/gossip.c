@@ -223,7 +223,7 @@ static void send_entry_frame(struct gossip *g, const struct gossip_member *to,
     g->st.delta_frames_sent++;
     g->st.deltas_sent++;
     g->st.msgs_out++;
-    gossip_send_frame(g, to->id, member_addr(to), enc.buf, enc.len);
+    gossip_send_frame(g, to->id, member_addr(g, to), enc.buf, enc.len);
 }
 
 static bool fits_datagram(const struct gossip *g, size_t size)
@@ -417,7 +417,6 @@ static void touch_sender(struct gossip *g, uint64_t sender_id, uint64_t sender_h
     struct gossip_member *m = member_find(g, sender_id);
     if (!m)
         return;
-    m->last_heard_ms = g->now_ms;
     /* Only plausible clocks count toward the tombstone GC bound: a clock far
      * ahead would let us purge too early (hlc.h max offset). */
     uint64_t max_ahead = store_hlc(g->store)->max_offset_ms;
@@ -655,7 +654,7 @@ static void gossip_round(struct gossip *g)
         struct wire_encoder enc;
         gossip_dgram_begin(g, &enc);
         if (spread_fill(g, &enc) > 0)
-            gossip_send_datagram(g, g->members[idx[i]].id, member_addr(&g->members[idx[i]]), &enc);
+            gossip_send_datagram(g, g->members[idx[i]].id, member_addr(g, &g->members[idx[i]]), &enc);
     }
 }
 
@@ -700,7 +699,7 @@ int gossip_join(struct gossip *g, const char *const *seeds, size_t n, uint64_t n
             rc = GKV_EINVAL; /* the valid ones are still used */
             continue;
         }
-        if (strcmp(s, member_addr(&g->members[0])) == 0)
+        if (strcmp(s, member_addr(g, &g->members[0])) == 0)
             continue;
         bool dup = false;
         for (size_t j = 0; j < g->nseeds; j++)
@@ -751,11 +750,12 @@ size_t gossip_member_count(const struct gossip *g)
     return g->nmembers;
 }
 
-static void fill_info(const struct gossip_member *m, struct gossip_member_info *out)
+static void fill_info(const struct gossip *g, const struct gossip_member *m,
+                      struct gossip_member_info *out)
 {
     out->id = m->id;
-    out->name = member_name(m);
-    out->addr = member_addr(m);
+    out->name = member_name(g, m);
+    out->addr = member_addr(g, m);
     out->state = (enum gossip_member_state)m->state;
     out->incarnation = m->incarnation;
     out->state_since_ms = m->state_since_ms;
@@ -765,7 +765,7 @@ int gossip_member_get(const struct gossip *g, size_t i, struct gossip_member_inf
 {
     if (i >= g->nmembers)
         return GKV_ENOTFOUND;
-    fill_info(&g->members[i], out);
+    fill_info(g, &g->members[i], out);
     return 0;
 }
 
@@ -774,7 +774,7 @@ int gossip_member_find(const struct gossip *g, uint64_t id, struct gossip_member
     const struct gossip_member *m = member_find(g, id);
     if (!m)
         return GKV_ENOTFOUND;
-    fill_info(m, out);
+    fill_info(g, m, out);
     return 0;
 }
 
@@ -783,7 +783,7 @@ bool gossip_addr_vouched(const struct gossip *g, const char *addr)
     if (!addr)
         return false;
     for (size_t i = 1; i < g->nmembers; i++) /* bounded: max_members */
-        if (strcmp(member_addr(&g->members[i]), addr) == 0)
+        if (strcmp(member_addr(g, &g->members[i]), addr) == 0)
             return true;
     for (size_t i = 0; i < g->nseeds; i++)
         if (strcmp(g->seeds[i], addr) == 0)

@@ -116,6 +116,9 @@ struct gossip_config {
      * reports initial = true until an anti-entropy offer finds us in sync
      * or the fill it starts ends (node/ refuses reads meanwhile). */
     bool fill_on_start;
+    /* Member strings pool to borrow (see gossip_names_new); NULL = the
+     * core keeps its own. */
+    struct gossip_names *names;
 };
 
 /* The work buffers a core uses only while one of its functions runs: a
@@ -130,6 +133,19 @@ struct gossip_config {
 struct gossip_scratch;
 int gossip_scratch_new(struct gossip_scratch **out); /* 0 or GKV_ENOMEM */
 void gossip_scratch_free(struct gossip_scratch *s);
+
+/* The pool of member names and addresses: each distinct "name\0addr\0"
+ * once, reference-counted (gossip/names.c). By default each core owns one.
+ * A driver that runs many cores in one thread (the simulator) may create
+ * one pool and pass it to all of them in gossip_config.names, so the N
+ * views of a member share its strings (the same rule as the scratch: no
+ * two of those cores run at the same time). The driver frees it after the
+ * last core that borrows it. */
+struct gossip_names;
+int gossip_names_new(struct gossip_names **out); /* 0 or GKV_ENOMEM */
+void gossip_names_free(struct gossip_names *p);
+size_t gossip_names_count(const struct gossip_names *p); /* distinct strings held */
+size_t gossip_names_bytes(const struct gossip_names *p); /* memory it holds */
 
 void gossip_config_init(struct gossip_config *cfg);
 /* out = cfg with every zero field that has a default replaced by it: the

@@ -6,7 +6,8 @@
  *   1. members[0] is this node; its state is ALIVE unless we are leaving.
  *   2. idx[] maps every member id to its index in members[] (open addressing,
  *      linear probing, 0 = empty slot, otherwise index + 1).
- *   3. A member is SUSPECT iff it is in suspects[] (at most once).
+ *   3. A member is SUSPECT iff it is in suspects[] (at most once); susps[i]
+ *      is its timer.
  *   4. Every queued broadcast is in exactly one transmit list (tx[]) and in the
  *      age list; transmits < limit at the time it was last sent.
  *   5. Only the probe and the ping-req relay table wait for ACK sequence
@@ -177,50 +178,36 @@ uint64_t suspicion_min_timeout_ms(uint32_t mult, size_t n, uint32_t interval_ms)
 
 /* ------------------------------------------------------------ members */
 
-/* One member: 72 bytes (a node keeps N of them: 10^8 in a 10,000-node
- * simulation). Name and address are kept as "name\0addr\0"; their lengths
- * (<= WIRE_MAX_NAME 128 and WIRE_MAX_ADDR 64) fit a byte each. When the
- * pair fits GOSSIP_MEMBER_INLINE bytes (simulator names "n1234", short
- * hostnames) it lives inside the record, which saves the 32-byte malloc
- * block and the cache miss of chasing it each time a record is encoded;
- * otherwise (and always for self, whose strings cfg.name/cfg.addr borrow
- * across reallocations of members[]) it is one heap block. An inline
- * string moves with its record, so member_name/member_addr pointers are
- * valid only until the member table changes (gossip.h: "borrowed until
- * the next gossip call"). */
-#define GOSSIP_MEMBER_INLINE 20u
+/* One member: 40 bytes, what a node has to hold about a peer (a node keeps
+ * N of them: 10^8 in a 10,000-node simulation): id, incarnation, state and
+ * since when (the reclaim timer), the highest HLC it advertised (the
+ * tombstone GC bound), and a handle to its "name\0addr\0" in the string
+ * pool (names.c), whose lengths (<= WIRE_MAX_NAME 128 and WIRE_MAX_ADDR 64)
+ * fit a byte each. A SUSPECT member's Lifeguard timer lives in the
+ * suspects table (suspicion_of), not here: few members are ever suspect.
+ * Pool strings never move, so member_name/member_addr pointers are valid
+ * until that member's strings change or it is removed. */
 struct gossip_member {
     uint64_t id;
     uint64_t incarnation;
     uint64_t state_since_ms;
-    uint64_t last_heard_ms;        /* last authenticated packet from it (0: never) */
-    uint64_t last_hlc;             /* highest sender HLC it advertised (GC bound) */
-    struct gossip_suspicion *susp; /* heap, non-NULL exactly while SUSPECT */
-    /* "name\0addr\0" inline, or (str_heap) the owned heap block's pointer
-     * stored in its first bytes (memcpy: a union would pad the record to 80) */
-    char str[GOSSIP_MEMBER_INLINE];
-    uint8_t state; /* enum gossip_member_state */
+    uint64_t last_hlc; /* highest sender HLC it advertised (GC bound) */
+    uint32_t str;      /* handle in g->names */
+    uint8_t state;     /* enum gossip_member_state */
     uint8_t name_len, addr_len;
-    uint8_t str_heap; /* str holds a heap block's pointer, not the strings */
 };
-_Static_assert(sizeof(struct gossip_member) == 72, "member record size (memory per pair)");
+_Static_assert(sizeof(struct gossip_member) == 40, "member record size (memory per pair)");
 
-static inline char *member_heap_block(const struct gossip_member *m)
-{
-    char *p;
-    memcpy(&p, m->str, sizeof p);
-    return p;
-}
+/* names.c: the string pool (gossip.h, gossip_names_new). Handles are
+ * nonzero; 0 means "could not intern" (out of memory, or too long). */
+uint32_t names_intern(struct gossip_names *p, const char *name, size_t name_len, const char *addr,
+                      size_t addr_len);
+/* Drop one reference; the last one frees the entry. */
+void names_release(struct gossip_names *p, uint32_t h);
+const char *names_str(const struct gossip_names *p, uint32_t h);
 
-static inline const char *member_name(const struct gossip_member *m)
-{
-    return m->str_heap ? member_heap_block(m) : m->str;
-}
-
-static inline const char *member_addr(const struct gossip_member *m)
-{
-    return member_name(m) + m->name_len + 1;
-}
+static inline const char *member_name(const struct gossip *g, const struct gossip_member *m);
+static inline const char *member_addr(const struct gossip *g, const struct gossip_member *m);
 
 /* ----------------------------------------------------------- spreading */
 
@@ -454,7 +441,9 @@ struct gossip {
     bool leaving;
 
     /* membership */
-    struct gossip_member *members; /* [0] = self */
+    struct gossip_names *names;     /* cfg.names, or own_names */
+    struct gossip_names *own_names; /* NULL when the driver lends a pool */
+    struct gossip_member *members;  /* [0] = self */
     size_t nmembers, members_cap;
     /* id -> index in members[] + 1, 0 = empty (open addressing, load <=
      * 3/4: linear probing then averages ~2.5 slots a hit, and 10,000
@@ -464,9 +453,12 @@ struct gossip {
      * reads next anyway. */
     uint32_t *idx;
     size_t idx_cap;
-    uint64_t *order; /* probe order: member ids, shuffled per pass */
+    /* probe order: positions in members[], shuffled per pass (4 bytes,
+     * not an 8-byte id: member_remove renumbers the one member it moves) */
+    uint32_t *order;
     size_t order_n, order_pos, order_cap;
     uint64_t *suspects; /* ids of SUSPECT members */
+    struct gossip_suspicion *susps; /* susps[i]: the timer of suspects[i] */
     size_t nsuspects, suspects_cap;
     size_t reclaim_pos;
     uint32_t awareness; /* Lifeguard local health score, < GOSSIP_AWARENESS_MAX */
@@ -541,6 +533,19 @@ struct gossip {
 
     struct gossip_stats st;
 };
+
+static inline const char *member_name(const struct gossip *g, const struct gossip_member *m)
+{
+    return names_str(g->names, m->str);
+}
+
+static inline const char *member_addr(const struct gossip *g, const struct gossip_member *m)
+{
+    return member_name(g, m) + m->name_len + 1;
+}
+
+/* The Lifeguard timer of a SUSPECT member (NULL if id is not suspect). */
+struct gossip_suspicion *suspicion_of(const struct gossip *g, uint64_t id);
 
 /* The work buffers (gossip.h, gossip_scratch_new). picked[] serves both
  * spread fills (WIRE_MAX_MSGS_DATAGRAM) and entry batches. */
@@ -621,7 +626,8 @@ void member_apply(struct gossip *g, const struct wire_member *wm, uint8_t type, 
                   uint64_t sender_id);
 /* The message type that describes m's current state. */
 uint8_t member_msg_type(const struct gossip_member *m);
-void member_fill_wire(const struct gossip_member *m, struct wire_member *wm);
+void member_fill_wire(const struct gossip *g, const struct gossip_member *m,
+                      struct wire_member *wm);
 /* Handle PING/PING_REQ/ACK/NACK. */
 void member_on_ping(struct gossip *g, const char *src, const struct wire_msg *m);
 void member_on_ping_req(struct gossip *g, const char *src, const struct wire_msg *m);

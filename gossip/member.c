@@ -95,63 +95,39 @@ static void count_state(struct gossip *g, uint8_t state, int delta)
     *c = (uint32_t)((int64_t)*c + delta);
 }
 
-/* Store "name\0addr\0" inline when it fits and the record may move
- * (force_heap: self, whose strings cfg.name/cfg.addr point to). */
-static int set_strings(struct gossip_member *m, const char *name, size_t name_len, const char *addr,
-                       size_t addr_len, bool force_heap)
+/* Point m at "name\0addr\0" in the pool. name or addr may be borrowed
+ * from m's own current strings (gossip_member_get): the new reference is
+ * taken before the old one is dropped, and pool entries never move. */
+static int set_strings(struct gossip *g, struct gossip_member *m, const char *name,
+                       size_t name_len, const char *addr, size_t addr_len)
 {
     if (name_len > WIRE_MAX_NAME || addr_len > WIRE_MAX_ADDR)
         return GKV_EINVAL; /* the lengths are kept in a byte each */
-    size_t total = name_len + addr_len + 2;
-    /* Assemble first: name or addr may be borrowed from this very record
-     * (gossip_member_get), and an inline copy would overwrite them. */
-    char tmp[WIRE_MAX_NAME + WIRE_MAX_ADDR + 2];
-    if (name_len)
-        memcpy(tmp, name, name_len);
-    tmp[name_len] = 0;
-    if (addr_len)
-        memcpy(tmp + name_len + 1, addr, addr_len);
-    tmp[name_len + 1 + addr_len] = 0;
-    char *old_heap = m->str_heap ? member_heap_block(m) : NULL;
-    if (!force_heap && total <= GOSSIP_MEMBER_INLINE) {
-        memcpy(m->str, tmp, total); /* old_heap was saved: its pointer is overwritten */
-        m->str_heap = 0;
-    } else {
-        char *block = malloc(total);
-        if (!block)
-            return GKV_ENOMEM;
-        memcpy(block, tmp, total);
-        memcpy(m->str, &block, sizeof block);
-        m->str_heap = 1;
-    }
-    free(old_heap);
+    uint32_t h = names_intern(g->names, name, name_len, addr, addr_len);
+    if (!h)
+        return GKV_ENOMEM;
+    names_release(g->names, m->str);
+    m->str = h;
     m->name_len = (uint8_t)name_len;
     m->addr_len = (uint8_t)addr_len;
     return 0;
-}
-
-static void member_strings_free(struct gossip_member *m)
-{
-    if (m->str_heap)
-        free(member_heap_block(m));
-    m->str_heap = 0;
 }
 
 static void notify(struct gossip *g, const struct gossip_member *m)
 {
     if (!g->io.member_cb)
         return;
-    struct gossip_member_info info = {m->id,          member_name(m),
-                                      member_addr(m), (enum gossip_member_state)m->state,
+    struct gossip_member_info info = {m->id,          member_name(g, m),
+                                      member_addr(g, m), (enum gossip_member_state)m->state,
                                       m->incarnation, m->state_since_ms};
     g->io.member_cb(g->io.data, &info);
 }
 
-static void order_insert(struct gossip *g, uint64_t id)
+static void order_insert(struct gossip *g, size_t pos)
 {
     if (g->order_n == g->order_cap) {
         size_t cap = g->order_cap ? g->order_cap * 2 : 16;
-        uint64_t *o = realloc(g->order, cap * sizeof(*o));
+        uint32_t *o = realloc(g->order, cap * sizeof(*o));
         if (!o)
             return; /* probed from the next pass, when the order is rebuilt */
         g->order = o;
@@ -160,16 +136,39 @@ static void order_insert(struct gossip *g, uint64_t id)
     /* a random slot among those not yet probed in this pass */
     size_t lo = g->order_pos < g->order_n ? g->order_pos : g->order_n;
     size_t at = lo + (size_t)gkv_rng_below(&g->rng, g->order_n - lo + 1);
-    g->order[g->order_n] = at < g->order_n ? g->order[at] : id;
-    g->order[at] = id;
+    g->order[g->order_n] = at < g->order_n ? g->order[at] : (uint32_t)pos;
+    g->order[at] = (uint32_t)pos;
     g->order_n++;
+}
+
+/* member_remove moved members[from] into position to: the rest of this
+ * pass probes it there, and no longer probes the removed one. */
+static void order_moved(struct gossip *g, size_t from, size_t to)
+{
+    for (size_t i = g->order_pos; i < g->order_n; i++) {
+        if (g->order[i] == to)
+            g->order[i] = UINT32_MAX; /* the removed member: skipped */
+        else if (g->order[i] == from)
+            g->order[i] = (uint32_t)to;
+    }
+}
+
+struct gossip_suspicion *suspicion_of(const struct gossip *g, uint64_t id)
+{
+    /* a linear scan: suspects are few, and a tick visits them all anyway */
+    for (size_t i = 0; i < g->nsuspects; i++)
+        if (g->suspects[i] == id)
+            return &g->susps[i];
+    return NULL;
 }
 
 static void suspects_remove(struct gossip *g, uint64_t id)
 {
     for (size_t i = 0; i < g->nsuspects; i++) {
         if (g->suspects[i] == id) {
-            g->suspects[i] = g->suspects[--g->nsuspects];
+            g->nsuspects--;
+            g->suspects[i] = g->suspects[g->nsuspects];
+            g->susps[i] = g->susps[g->nsuspects];
             return;
         }
     }
@@ -183,8 +182,13 @@ static int suspects_add(struct gossip *g, uint64_t id)
         if (!s)
             return GKV_ENOMEM;
         g->suspects = s;
+        struct gossip_suspicion *t = realloc(g->susps, cap * sizeof(*t));
+        if (!t)
+            return GKV_ENOMEM; /* suspects[] grew: harmless, cap stays */
+        g->susps = t;
         g->suspects_cap = cap;
     }
+    memset(&g->susps[g->nsuspects], 0, sizeof(g->susps[0]));
     g->suspects[g->nsuspects++] = id;
     return 0;
 }
@@ -196,18 +200,12 @@ void member_set_state(struct gossip *g, struct gossip_member *m, uint8_t state,
     if (m->state != state) {
         count_state(g, m->state, -1);
         count_state(g, state, +1);
-        if (m->state == GOSSIP_SUSPECT) {
+        if (m->state == GOSSIP_SUSPECT)
             suspects_remove(g, m->id);
-            free(m->susp);
-            m->susp = NULL;
-        }
         if (state == GOSSIP_SUSPECT) {
-            m->susp = calloc(1, sizeof(*m->susp));
-            if (!m->susp || suspects_add(g, m->id) < 0) {
+            if (suspects_add(g, m->id) < 0) {
                 /* cannot track the timer: keep the member as it was rather
                  * than leave a suspicion that never expires */
-                free(m->susp);
-                m->susp = NULL;
                 count_state(g, state, -1);
                 count_state(g, m->state, +1);
                 return;
@@ -240,7 +238,7 @@ static struct gossip_member *member_add(struct gossip *g, const struct wire_memb
         return NULL;
     struct gossip_member *m = &g->members[g->nmembers];
     memset(m, 0, sizeof(*m));
-    if (set_strings(m, wm->name, wm->name_len, wm->addr, wm->addr_len, false) < 0)
+    if (set_strings(g, m, wm->name, wm->name_len, wm->addr, wm->addr_len) < 0)
         return NULL;
     m->id = wm->id;
     m->state = GOSSIP_ALIVE;
@@ -249,7 +247,7 @@ static struct gossip_member *member_add(struct gossip *g, const struct wire_memb
     g->nmembers++;
     count_state(g, GOSSIP_ALIVE, +1);
     idx_put(g, m->id, g->nmembers - 1);
-    order_insert(g, m->id);
+    order_insert(g, g->nmembers - 1);
     return m;
 }
 
@@ -259,10 +257,10 @@ void member_remove(struct gossip *g, size_t i)
     count_state(g, m->state, -1);
     if (m->state == GOSSIP_SUSPECT)
         suspects_remove(g, m->id);
-    free(m->susp);
-    member_strings_free(m);
+    names_release(g->names, m->str);
     g->members[i] = g->members[g->nmembers - 1];
     g->nmembers--;
+    order_moved(g, g->nmembers, i);
     /* removals are rare (reclaim): refilling the index in place (no
      * allocation, so it cannot fail) keeps probing simple */
     idx_fill(g);
@@ -270,37 +268,44 @@ void member_remove(struct gossip *g, size_t i)
 
 int member_table_init(struct gossip *g)
 {
+    g->names = g->cfg.names;
+    if (!g->names) {
+        if (gossip_names_new(&g->own_names) < 0)
+            return GKV_ENOMEM;
+        g->names = g->own_names;
+    }
     g->members_cap = 16;
     g->members = calloc(g->members_cap, sizeof(*g->members));
     if (!g->members || idx_rebuild(g, 64) < 0)
         return GKV_ENOMEM;
     struct gossip_member *self = &g->members[0];
     const char *name = g->cfg.name ? g->cfg.name : "";
-    if (set_strings(self, name, strlen(name), g->cfg.addr, strlen(g->cfg.addr), true) < 0)
+    if (set_strings(g, self, name, strlen(name), g->cfg.addr, strlen(g->cfg.addr)) < 0)
         return GKV_ENOMEM;
     self->id = g->cfg.node_id;
     self->state = GOSSIP_ALIVE;
     self->incarnation = g->cfg.incarnation;
     self->state_since_ms = g->now_ms;
-    self->last_heard_ms = g->now_ms;
     g->nmembers = 1;
     g->st.alive = 1;
-    g->cfg.name = member_name(self);
-    g->cfg.addr = member_addr(self);
+    /* pool strings never move: these stay valid for the core's life */
+    g->cfg.name = member_name(g, self);
+    g->cfg.addr = member_addr(g, self);
     return idx_rebuild(g, 64);
 }
 
 void member_table_free(struct gossip *g)
 {
-    for (size_t i = 0; i < g->nmembers; i++) {
-        free(g->members[i].susp);
-        member_strings_free(&g->members[i]);
-    }
+    if (g->members && g->names)
+        for (size_t i = 0; i < g->nmembers; i++)
+            names_release(g->names, g->members[i].str);
     free(g->members);
     free(g->idx);
     free(g->order);
     free(g->suspects);
+    free(g->susps);
     free(g->relays);
+    gossip_names_free(g->own_names);
 }
 
 size_t member_pick_random(struct gossip *g, size_t want, uint64_t except_id, size_t *out)
@@ -355,12 +360,13 @@ uint8_t member_msg_type(const struct gossip_member *m)
     }
 }
 
-void member_fill_wire(const struct gossip_member *m, struct wire_member *wm)
+void member_fill_wire(const struct gossip *g, const struct gossip_member *m,
+                      struct wire_member *wm)
 {
     wm->id = m->id;
-    wm->name = member_name(m);
+    wm->name = member_name(g, m);
     wm->name_len = m->name_len;
-    wm->addr = member_addr(m);
+    wm->addr = member_addr(g, m);
     wm->addr_len = m->addr_len;
     wm->incarnation = m->incarnation;
     wm->state = m->state;
@@ -426,9 +432,9 @@ static void on_alive(struct gossip *g, const struct wire_member *wm)
     }
     /* A newer life may have moved: take its address and name. */
     if (wm->addr_len > 0 &&
-        (m->addr_len != wm->addr_len || memcmp(member_addr(m), wm->addr, wm->addr_len) != 0 ||
-         m->name_len != wm->name_len || memcmp(member_name(m), wm->name, wm->name_len) != 0))
-        set_strings(m, wm->name, wm->name_len, wm->addr, wm->addr_len, false);
+        (m->addr_len != wm->addr_len || memcmp(member_addr(g, m), wm->addr, wm->addr_len) != 0 ||
+         m->name_len != wm->name_len || memcmp(member_name(g, m), wm->name, wm->name_len) != 0))
+        set_strings(g, m, wm->name, wm->name_len, wm->addr, wm->addr_len);
     member_set_state(g, m, GOSSIP_ALIVE, wm->incarnation);
     member_broadcast(g, m, wm->id);
 }
@@ -465,9 +471,9 @@ int gossip_restore_member(struct gossip *g, uint64_t id, const char *name, const
     }
     if (incarnation <= m->incarnation)
         return GKV_EEXIST;
-    if (m->addr_len != addr_len || memcmp(member_addr(m), addr, addr_len) != 0 ||
-        m->name_len != name_len || memcmp(member_name(m), name, name_len) != 0) {
-        int rc = set_strings(m, name, name_len, addr, addr_len, false);
+    if (m->addr_len != addr_len || memcmp(member_addr(g, m), addr, addr_len) != 0 ||
+        m->name_len != name_len || memcmp(member_name(g, m), name, name_len) != 0) {
+        int rc = set_strings(g, m, name, name_len, addr, addr_len);
         if (rc < 0)
             return rc;
     }
@@ -496,7 +502,7 @@ void member_on_suspect(struct gossip *g, const struct wire_member *wm, uint64_t 
             m->incarnation = wm->incarnation;
         /* Lifeguard: an independent accuser shortens the timer; pass the
          * confirmation on so others count it too. */
-        if (suspicion_confirm(m->susp, from_id)) {
+        if (suspicion_confirm(suspicion_of(g, m->id), from_id)) {
             g->st.suspicion_confirmations++;
             member_broadcast(g, m, from_id);
         }
@@ -513,7 +519,7 @@ void member_on_suspect(struct gossip *g, const struct wire_member *wm, uint64_t 
     member_set_state(g, m, GOSSIP_SUSPECT, wm->incarnation);
     if (m->state != GOSSIP_SUSPECT)
         return;
-    suspicion_start(m->susp, from_id, k, min_ms, max_ms, g->now_ms);
+    suspicion_start(suspicion_of(g, m->id), from_id, k, min_ms, max_ms, g->now_ms);
     member_broadcast(g, m, from_id);
 }
 
@@ -636,7 +642,7 @@ void member_send_state(struct gossip *g, uint64_t to_id, const char *addr, uint8
         m->u.state.is_reply = is_reply;
         m->u.state.n = (uint32_t)n;
         for (size_t j = 0; j < n; j++)
-            member_fill_wire(&g->members[i + j], &m->u.state.members[j]);
+            member_fill_wire(g, &g->members[i + j], &m->u.state.members[j]);
         uint32_t taken = 0;
         int rc = wire_encode_prefix(&enc, m, &taken);
         if (rc == GKV_ENOSPACE_MSG) {
@@ -716,7 +722,8 @@ int member_leave(struct gossip *g)
         struct wire_encoder enc;
         gossip_dgram_begin(g, &enc);
         if (spread_fill(g, &enc) > 0)
-            gossip_send_datagram(g, g->members[idx[i]].id, member_addr(&g->members[idx[i]]), &enc);
+            gossip_send_datagram(g, g->members[idx[i]].id, member_addr(g, &g->members[idx[i]]),
+                                 &enc);
     }
     return 0;
 }

@@ -97,7 +97,7 @@ static struct gossip_member *next_probe_target(struct gossip *g)
         if (g->order_pos >= g->order_n) {
             /* A new pass: rebuild from the table and reshuffle. */
             if (g->order_cap < g->nmembers) {
-                uint64_t *o = realloc(g->order, g->nmembers * sizeof(*o));
+                uint32_t *o = realloc(g->order, g->nmembers * sizeof(*o));
                 if (!o)
                     return NULL;
                 g->order = o;
@@ -106,10 +106,10 @@ static struct gossip_member *next_probe_target(struct gossip *g)
             g->order_n = 0;
             for (size_t i = 1; i < g->nmembers; i++)
                 if (g->members[i].state <= GOSSIP_SUSPECT)
-                    g->order[g->order_n++] = g->members[i].id;
+                    g->order[g->order_n++] = (uint32_t)i;
             for (size_t i = g->order_n; i > 1; i--) { /* Fisher-Yates */
                 size_t j = (size_t)gkv_rng_below(&g->rng, i);
-                uint64_t t = g->order[i - 1];
+                uint32_t t = g->order[i - 1];
                 g->order[i - 1] = g->order[j];
                 g->order[j] = t;
             }
@@ -117,8 +117,11 @@ static struct gossip_member *next_probe_target(struct gossip *g)
             if (g->order_n == 0)
                 return NULL;
         }
-        struct gossip_member *m = member_find(g, g->order[g->order_pos++]);
-        if (m && m != &g->members[0] && m->state <= GOSSIP_SUSPECT)
+        size_t pos = g->order[g->order_pos++];
+        if (pos == 0 || pos >= g->nmembers) /* removed (order_moved) */
+            continue;
+        struct gossip_member *m = &g->members[pos];
+        if (m->state <= GOSSIP_SUSPECT)
             return m;
     }
     return NULL;
@@ -138,7 +141,7 @@ static void probe_start(struct gossip *g)
     p->direct_deadline_ms = g->now_ms + scaled(g, g->cfg.probe_timeout_ms);
     p->end_ms = g->now_ms + scaled(g, g->cfg.probe_interval_ms);
     g->st.probes_sent++;
-    send_ping(g, member_addr(t), p->seq, t->id);
+    send_ping(g, member_addr(g, t), p->seq, t->id);
 }
 
 static void probe_indirect(struct gossip *g, struct gossip_member *t)
@@ -150,7 +153,7 @@ static void probe_indirect(struct gossip *g, struct gossip_member *t)
     size_t n = member_pick_random(g, want, t->id, idx);
     /* copy the target address: encoding may not move it, but be explicit */
     char target_addr[WIRE_MAX_ADDR + 1];
-    snprintf(target_addr, sizeof(target_addr), "%s", member_addr(t));
+    snprintf(target_addr, sizeof(target_addr), "%s", member_addr(g, t));
     uint64_t target_id = t->id;
     for (size_t i = 0; i < n; i++) {
         struct wire_msg *m = g->tx;
@@ -160,7 +163,7 @@ static void probe_indirect(struct gossip *g, struct gossip_member *t)
         m->u.ping_req.target_addr = target_addr;
         m->u.ping_req.target_addr_len = (uint32_t)strlen(target_addr);
         m->u.ping_req.source_id = g->cfg.node_id;
-        send_with_piggyback(g, g->members[idx[i]].id, member_addr(&g->members[idx[i]]), m);
+        send_with_piggyback(g, g->members[idx[i]].id, member_addr(g, &g->members[idx[i]]), m);
         g->st.indirect_probes_sent++;
     }
     p->expected_nacks = (uint32_t)n;
@@ -177,7 +180,7 @@ static void probe_fail(struct gossip *g, struct gossip_member *t)
     awareness_apply(g, delta);
     p->active = false;
     struct wire_member wm;
-    member_fill_wire(t, &wm);
+    member_fill_wire(g, t, &wm);
     if (t->state == GOSSIP_ALIVE)
         g->st.suspicions_raised++;
     member_on_suspect(g, &wm, g->cfg.node_id);
@@ -317,10 +320,12 @@ static void suspicion_step(struct gossip *g)
             continue;
         struct gossip_member *m = member_find(g, g->suspects[i]);
         if (!m) {
-            g->suspects[i] = g->suspects[--g->nsuspects];
+            g->nsuspects--;
+            g->suspects[i] = g->suspects[g->nsuspects];
+            g->susps[i] = g->susps[g->nsuspects];
             continue;
         }
-        if (g->now_ms >= suspicion_deadline_ms(m->susp)) {
+        if (g->now_ms >= suspicion_deadline_ms(&g->susps[i])) {
             member_set_state(g, m, GOSSIP_DEAD, m->incarnation);
             g->st.deaths_declared++;
             member_broadcast(g, m, g->cfg.node_id);
@@ -351,7 +356,7 @@ static void reclaim_step(struct gossip *g)
 static bool addr_is_live(const struct gossip *g, const char *addr)
 {
     for (size_t i = 0; i < g->nmembers; i++)
-        if (g->members[i].state <= GOSSIP_SUSPECT && strcmp(member_addr(&g->members[i]), addr) == 0)
+        if (g->members[i].state <= GOSSIP_SUSPECT && strcmp(member_addr(g, &g->members[i]), addr) == 0)
             return true;
     return false;
 }
@@ -380,7 +385,7 @@ static void reconnect_step(struct gossip *g)
         r -= nseeds;
         for (size_t i = 1; i < g->nmembers && !addr; i++)
             if (g->members[i].state == GOSSIP_DEAD && r-- == 0) {
-                addr = member_addr(&g->members[i]);
+                addr = member_addr(g, &g->members[i]);
                 to_id = g->members[i].id;
             }
     }
@@ -438,7 +443,7 @@ void member_tick(struct gossip *g)
         size_t idx[1];
         if (member_pick_random(g, 1, 0, idx) == 1) {
             g->st.pushpulls++;
-            member_send_state(g, g->members[idx[0]].id, member_addr(&g->members[idx[0]]),
+            member_send_state(g, g->members[idx[0]].id, member_addr(g, &g->members[idx[0]]),
                               WIRE_STATE, false, true);
         }
     }
@@ -459,7 +464,7 @@ uint64_t member_next_deadline(const struct gossip *g)
     for (size_t i = 0; i < g->nsuspects; i++) {
         const struct gossip_member *m = member_find(g, g->suspects[i]);
         if (m) {
-            uint64_t d = suspicion_deadline_ms(m->susp);
+            uint64_t d = suspicion_deadline_ms(&g->susps[i]);
             if (d < t)
                 t = d;
         }

@@ -318,7 +318,7 @@ static uint32_t fill_members(struct gossip *g, struct wire_encoder *enc, size_t 
                 continue;
             }
             gossip_msg_init(g, m, member_msg_type(mem));
-            member_fill_wire(mem, &m->u.suspicion.member);
+            member_fill_wire(g, mem, &m->u.suspicion.member);
             m->u.suspicion.from_id = it->from_id;
             int rc = wire_encode(enc, m);
             if (rc == 0) {
@@ -405,7 +405,7 @@ static uint32_t fill_random_records(struct gossip *g, struct wire_encoder *enc)
         if (mem->state != GOSSIP_ALIVE)
             continue;
         gossip_msg_init(g, m, WIRE_ALIVE);
-        member_fill_wire(mem, &m->u.suspicion.member);
+        member_fill_wire(g, mem, &m->u.suspicion.member);
         m->u.suspicion.from_id = mem->id;
         if (wire_encode(enc, m) != 0)
             break; /* full (or unencodable): leftover space is best effort */

@@ -330,7 +330,7 @@ static bool busy_holds(const struct gossip *g, uint64_t last_ms)
 static bool sync_vouched(struct gossip *g, const char *src, uint64_t sender_id)
 {
     const struct gossip_member *mb = member_find(g, sender_id);
-    if (mb && mb != &g->members[0] && (g->rx_stream || strcmp(member_addr(mb), src) == 0))
+    if (mb && mb != &g->members[0] && (g->rx_stream || strcmp(member_addr(g, mb), src) == 0))
         return true;
     g->st.sync_unvouched++;
     return false;
@@ -868,7 +868,7 @@ void sync_tick(struct gossip *g)
                                                                   : GOSSIP_DIRTY_OFFERS_MAX;
         size_t n = g->leaving ? 0 : member_pick_random(g, want, 0, idx);
         for (size_t i = 0; i < n; i++)
-            send_root_offer(g, g->members[idx[i]].id, member_addr(&g->members[idx[i]]));
+            send_root_offer(g, g->members[idx[i]].id, member_addr(g, &g->members[idx[i]]));
     }
     sync_tick_rest(g);
 }

@@ -89,6 +89,9 @@ struct sim {
      * runs one core at a time and its callbacks only queue events, so none
      * is re-entered; 10,000 nodes would otherwise hold 1.2 GB of them. */
     struct gossip_scratch *scratch;
+    /* One pool of member strings lent to every node (gossip.h): N views of
+     * a member share one "name\0addr\0" instead of N copies. */
+    struct gossip_names *names;
     int64_t seed_node; /* join target for restarts; -1 = none */
 
     struct sim_event *heap;
@@ -437,6 +440,7 @@ static int node_start_core(struct sim *s, struct sim_node *nd)
     gc.node_id = nd->id;
     gc.epoch = nd->epoch;
     gc.scratch = s->scratch;
+    gc.names = s->names;
     gc.incarnation = store_incarnation(nd->store);
     /* Each core's PRNG: a function of the run seed, the node and its epoch. */
     gc.seed = mix64(s->cfg.seed ^ mix64(nd->id * 0x9e3779b97f4a7c15ull + nd->epoch));
@@ -502,6 +506,8 @@ int sim_new(const struct sim_config *cfg, struct sim **out)
     if (rc == 0)
         rc = gossip_scratch_new(&s->scratch);
     if (rc == 0)
+        rc = gossip_names_new(&s->names);
+    if (rc == 0)
         rc = seal_keyring_new(&s->keyring);
     if (rc == 0) {
         /* One shared test key, a function of the seed. */
@@ -552,6 +558,7 @@ void sim_free(struct sim *s)
     }
     free(s->nodes);
     gossip_scratch_free(s->scratch);
+    gossip_names_free(s->names); /* after every core that borrowed it */
     seal_keyring_free(s->keyring);
     free(s);
 }

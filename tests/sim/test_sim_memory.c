@@ -1,0 +1,117 @@
+/*
+ * test_sim_memory: what a simulated node holds per member stays small and
+ * keeps working (docs/GOSSIP.md, "Cost per node"; bench/sim_scale).
+ *
+ *   1. Every view of a member shares one copy of its "name\0addr\0": the
+ *      simulator lends one string pool to all cores (gossip_config.names),
+ *      so the name and address pointers node v reports for member j are the
+ *      ones node j reports for itself, for every v and j. A record that
+ *      copies the strings (each view its own) fails this.
+ *   2. A member reclaimed from the table (dead longer than dead_reclaim_ms)
+ *      releases its strings, and the member moved into its position keeps
+ *      being probed (the probe order holds positions, renumbered on
+ *      removal): after node A is reclaimed everywhere, a second crashed
+ *      node B is still declared DEAD by every live node within
+ *      test_sim_failure's bound,
+ *        10 P + P + beta * alpha * max(1, log10 N) * P
+ *        + (log2 N + ln N + 2)(G + d).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tests/sim/sim_test.h"
+
+#define N 24u
+#define RECLAIM_MS 4000u
+
+static void test_member_strings_shared_by_all_views(void **state)
+{
+    (void)state;
+    uint64_t seed = sim_test_begin("test_sim_memory", 3);
+    struct sim_config cfg;
+    sim_config_init(&cfg, seed, N);
+    struct sim *s = NULL;
+    SIM_OK(sim_new(&cfg, &s));
+    SIM_OK(sim_restore_all(s));
+    for (uint32_t j = 0; j < N; j++) {
+        struct gossip_member_info own;
+        SIM_OK(gossip_member_get(sim_node_gossip(s, j), 0, &own));
+        SIM_ASSERT(strcmp(own.addr, sim_node_addr(s, j)) == 0);
+        for (uint32_t v = 0; v < N; v++) {
+            if (v == j)
+                continue;
+            struct gossip_member_info m;
+            SIM_OK(gossip_member_find(sim_node_gossip(s, v), sim_node_id(s, j), &m));
+            SIM_ASSERT_MSG(m.name == own.name && m.addr == own.addr,
+                           "node %u's view of node %u holds its own copy of the strings", v, j);
+        }
+    }
+    sim_free(s);
+}
+
+struct count_arg {
+    uint32_t subject;
+    uint32_t want;
+};
+
+static bool reclaimed_everywhere(struct sim *s, void *arg)
+{
+    const struct count_arg *a = arg;
+    for (uint32_t v = 0; v < N; v++)
+        if (v != a->subject && sim_node_up(s, v) && sim_view_state(s, v, a->subject) != -1)
+            return false;
+    return true;
+}
+
+static bool dead_everywhere(struct sim *s, void *arg)
+{
+    const struct count_arg *a = arg;
+    return sim_count_views(s, a->subject, GOSSIP_DEAD) == a->want;
+}
+
+static void test_reclaimed_member_leaves_probe_order_working(void **state)
+{
+    (void)state;
+    uint64_t seed = sim_test_begin("test_sim_memory", 4);
+    struct sim_config cfg;
+    sim_config_init(&cfg, seed, N);
+    cfg.link = (struct sim_link){.latency_ms = 5, .jitter_ms = 5};
+    cfg.gossip.dead_reclaim_ms = RECLAIM_MS;
+    struct sim *s = NULL;
+    SIM_OK(sim_new(&cfg, &s));
+    SIM_OK(sim_restore_all(s));
+    struct gossip_config gc;
+    sim_gossip_resolve(&cfg.gossip, &gc);
+    double p = gc.probe_interval_ms, g = gc.gossip_interval_ms, d = 10;
+    double detect = 11 * p + (double)gc.suspicion_max_mult * gc.suspicion_mult * fmax(1, log10(N)) * p +
+                    (log2(N) + log(N) + 2) * (g + d);
+
+    /* A: crash, DEAD everywhere, then reclaimed everywhere. Member 1 of
+     * every table other than A's own; a low position, so removing it moves
+     * the last member into it. */
+    struct count_arg a = {1, N - 1};
+    SIM_OK(sim_crash(s, 1, SIM_CRASH_KEEP_STORE));
+    SIM_ASSERT(sim_run_until(s, dead_everywhere, &a, (uint64_t)detect));
+    SIM_ASSERT(sim_run_until(s, reclaimed_everywhere, &a, RECLAIM_MS + 2 * (uint64_t)p));
+    for (uint32_t v = 0; v < N; v++)
+        if (v != 1)
+            SIM_ASSERT(gossip_member_count(sim_node_gossip(s, v)) == N - 1);
+
+    /* B: the member that was last in most tables, now moved. */
+    struct count_arg b = {N - 1, N - 2};
+    SIM_OK(sim_crash(s, N - 1, SIM_CRASH_KEEP_STORE));
+    SIM_ASSERT_MSG(sim_run_until(s, dead_everywhere, &b, (uint64_t)detect),
+                   "%u of %u live nodes hold node %u DEAD after %.0f ms",
+                   sim_count_views(s, N - 1, GOSSIP_DEAD), N - 2, N - 1, detect);
+    sim_free(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_member_strings_shared_by_all_views),
+        cmocka_unit_test(test_reclaimed_member_leaves_probe_order_working),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
