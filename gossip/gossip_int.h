@@ -469,6 +469,7 @@ struct gossip {
                                   * never need) */
     size_t nrelays;              /* slots in use */
     bool quiet;     /* applying a STATE reply as a fresh joiner: learn, do not re-broadcast */
+    uint64_t join_reply_until_ms; /* STATE replies before this answer our JOIN sent alone */
     bool rx_stream; /* the packet being processed came as a stream frame */
     uint32_t next_seq;
     char *seeds[GOSSIP_SEEDS_MAX];

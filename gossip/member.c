@@ -627,6 +627,10 @@ void member_send_state(struct gossip *g, uint64_t to_id, const char *addr, uint8
         wire_encoder_init(&enc, fbuf, GOSSIP_FRAME_TARGET);
     else
         gossip_dgram_begin(g, &enc);
+    /* A JOIN sent while alone: replies until the retry are a fresh
+     * joiner's list (member_on_state). */
+    if (type == WIRE_JOIN && member_live_count(g) <= 1)
+        g->join_reply_until_ms = g->now_ms + g->cfg.probe_interval_ms;
     struct wire_msg *m = g->tx;
     size_t i = 0;
     /* bounded: every iteration advances i or flushes a non-empty buffer */
@@ -689,6 +693,15 @@ void member_on_state(struct gossip *g, const char *src, const struct wire_msg *m
         member_apply(g, &s->members[i], WIRE_STATE, m->sender_id, m->sender_id);
     }
     g->quiet = false;
+    /* The reply to our JOIN spans N / WIRE_MAX_MEMBERS_MSG messages, and
+     * from the second one on we are no longer alone, so the records we
+     * learn are queued for gossip (a join storm needs them spread). Our own
+     * ALIVE (queued by gossip_join, or a restart's refutation of the DEAD
+     * record the reply carried) would then wait behind ~N newer records:
+     * N / 75 gossip rounds (9 s at N = 10,000, bench/sim_scale "rejoin").
+     * Re-queue it after each message of the reply so it goes out first. */
+    if (s->is_reply && g->now_ms < g->join_reply_until_ms && !g->leaving)
+        member_broadcast(g, &g->members[0], g->cfg.node_id);
     /* Push-pull: answer a JOIN or a STATE push once. A push spans several
      * messages; only the one holding the sender's own record (a pusher
      * always includes itself) is answered, so one push gets one reply. */
