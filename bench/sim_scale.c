@@ -13,8 +13,20 @@
  * false positives (members declared SUSPECT or DEAD: nothing crashes here),
  * and the wall time each N took.
  *
+ * Then a membership change: one random node crashes; the time until every
+ * live node holds it DEAD (detection + suspicion + dissemination), and the
+ * rounds from the first DEAD verdict to the last view (dissemination); then
+ * it restarts on its data and rejoins: the rounds until every other node
+ * holds it ALIVE again at a newer incarnation. Last, the cost: peak RSS of
+ * the process per (node, member) pair, the member record's size, and
+ * simulated events per second of wall time.
+ *
  * The "peer" here is the epidemic bound itself: the METRIC line prints the
  * largest N's p99 rounds against 2*log2(N) (test_sim_spread's c = 2).
+ *
+ * Issue 19's scale target, one seed: 10,000 nodes in at most 8 GB and 15
+ * minutes (the change line's peak_rss_mb and wall_s), 1,000 in a minute:
+ *   build/release/bench/sim_scale --only 10000 --seed 1 --snapshot-from 3000
  *
  *   build/release/bench/sim_scale [--max-nodes N] [--only N] [--writes W] [--seed S]
  *                                 [--latency MS] [--jitter MS]
@@ -28,6 +40,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "gossip/gossip_int.h" /* sizeof(struct gossip_member): bytes per pair */
+#include "gossip/seal.h"
 #include "tests/sim/sim.h"
 
 #define MAX_WRITES 1000u
@@ -40,11 +54,11 @@
  * The last column of each row says which one formed it. */
 #define SNAPSHOT_FROM_DEFAULT 5000u
 /* Memory a snapshot-formed cluster needs per (node, member) pair, for the
- * guard below when no smaller snapshot run measured it: 95 bytes measured
- * at N = 10,000 ("sim_scale" in `git show 383e9cc:docs/BENCHMARKS.md`),
- * rounded up for the peak (replay windows, frames, the event queue: peak
- * RSS 10.0 GB = 100 per pair). */
-#define SNAPSHOT_BYTES_PER_PAIR 110.0
+ * guard below when no smaller snapshot run measured it: the peak RSS of the
+ * whole run at N = 10,000 was 71.6 bytes a pair (40-byte member record,
+ * index and probe-order slots, replay windows, stores, the event queue;
+ * docs/BENCHMARKS.md), rounded up. */
+#define SNAPSHOT_BYTES_PER_PAIR 80.0
 
 struct tracker {
     uint32_t n_writes;
@@ -52,6 +66,13 @@ struct tracker {
     uint64_t last_ms[MAX_WRITES];
     uint32_t have[MAX_WRITES];
     uint64_t false_suspect, false_dead;
+    /* the membership change: victim_id crashes (phase 1), rejoins (phase 2) */
+    uint64_t victim_id;
+    int phase;
+    uint64_t victim_inc; /* its incarnation when it crashed */
+    uint8_t *seen;       /* per viewer: already counted in this phase */
+    uint32_t views;      /* viewers that hold the phase's verdict */
+    uint64_t first_ms, last_ms_change;
 };
 
 static void on_applied(void *arg, struct sim *s, uint32_t i, const struct entry *e)
@@ -72,7 +93,19 @@ static void on_applied(void *arg, struct sim *s, uint32_t i, const struct entry 
 static void on_member(void *arg, struct sim *s, uint32_t i, const struct gossip_member_info *m)
 {
     struct tracker *t = arg;
-    (void)i;
+    if (t->phase && m->id == t->victim_id) {
+        if (sim_node_id(s, i) == t->victim_id)
+            return; /* its own view: the others' are what converges */
+        bool verdict = t->phase == 1 ? m->state == GOSSIP_DEAD
+                                     : m->state == GOSSIP_ALIVE && m->incarnation > t->victim_inc;
+        if (verdict && !t->seen[i]) {
+            t->seen[i] = 1;
+            if (t->views++ == 0)
+                t->first_ms = sim_now_ms(s);
+            t->last_ms_change = sim_now_ms(s);
+        }
+        return;
+    }
     if (m->id < 1 || m->id > sim_node_count(s) || !sim_node_up(s, (uint32_t)(m->id - 1)))
         return;
     if (m->state == GOSSIP_SUSPECT)
@@ -112,19 +145,32 @@ static uint64_t pct(const uint64_t *sorted, uint32_t n, double p)
     return sorted[idx];
 }
 
-/* Resident memory of this process, from /proc (0 if unreadable). */
-static uint64_t rss_bytes(void)
+/* A "Field: N kB" line of /proc/self/status, in bytes (0 if unreadable):
+ * VmRSS (resident now) or VmHWM (the peak so far). */
+static uint64_t status_bytes(const char *field)
 {
     FILE *f = fopen("/proc/self/status", "r");
     if (!f)
         return 0;
     char line[256];
+    size_t n = strlen(field);
     uint64_t kb = 0;
     while (fgets(line, sizeof line, f))
-        if (sscanf(line, "VmRSS: %" SCNu64 " kB", &kb) == 1)
+        if (strncmp(line, field, n) == 0 && line[n] == ':' &&
+            sscanf(line + n + 1, " %" SCNu64 " kB", &kb) == 1)
             break;
     fclose(f);
     return kb * 1024;
+}
+
+static uint64_t rss_bytes(void)
+{
+    return status_bytes("VmRSS");
+}
+
+static uint64_t peak_rss_bytes(void)
+{
+    return status_bytes("VmHWM");
 }
 
 static uint64_t mem_total_bytes(void)
@@ -139,6 +185,14 @@ static uint64_t mem_total_bytes(void)
             break;
     fclose(f);
     return kb * 1024;
+}
+
+/* CPU time of this process (user + system), s: the machine may be shared. */
+static double cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 static double wall_s(void)
@@ -171,11 +225,77 @@ struct result {
     double join_wall_s;
     uint64_t rss_joined; /* process RSS growth from before sim_new to membership complete */
     bool snapshot;       /* cluster formed by sim_restore_all, not a join storm */
+    /* the membership change (0 views: not measured or never converged) */
+    uint32_t dead_views, alive_views; /* of n - 1 */
+    uint64_t dead_ms;                 /* crash -> last live view DEAD */
+    double dead_rounds;               /* first DEAD verdict -> last view */
+    double rejoin_rounds;             /* restart -> last view ALIVE */
+    uint64_t peak_rss, events;
+    double events_s;     /* simulated events per second of wall time */
+    double cpu_s;        /* CPU time of the run (user + system) */
+    double events_cpu_s; /* simulated events per second of CPU time */
+    uint64_t replay_senders; /* replay windows held by all nodes at the end */
 };
+
+struct change_wait {
+    struct tracker *t;
+    uint32_t want;
+};
+
+static bool change_done(struct sim *s, void *arg)
+{
+    (void)s;
+    const struct change_wait *w = arg;
+    return w->t->views >= w->want;
+}
+
+/* Crash node v, wait until every live node holds it DEAD; restart it on
+ * its data, wait until every other node holds it ALIVE at a newer
+ * incarnation. Bounded: 300 s of virtual time each. */
+static void membership_change(struct sim *s, struct tracker *t, uint32_t v, uint32_t interval_ms,
+                              struct result *r)
+{
+    uint32_t n = sim_node_count(s);
+    struct gossip_member_info self;
+    if (gossip_member_get(sim_node_gossip(s, v), 0, &self) != 0)
+        return;
+    t->seen = calloc(n, 1);
+    if (!t->seen)
+        return;
+    t->victim_id = sim_node_id(s, v);
+    t->victim_inc = self.incarnation;
+    struct change_wait w = {t, n - 1};
+    t->phase = 1;
+    uint64_t t0 = sim_now_ms(s);
+    sim_crash(s, v, SIM_CRASH_KEEP_STORE);
+    if (sim_run_until(s, change_done, &w, 300000)) {
+        r->dead_ms = t->last_ms_change - t0;
+        r->dead_rounds = (double)(t->last_ms_change - t->first_ms) / interval_ms;
+    }
+    r->dead_views = t->views;
+    fprintf(stderr, "  N=%u: node %u crashed: %u of %u live nodes hold it DEAD after %.1f s\n", n,
+            v, t->views, n - 1, (sim_now_ms(s) - t0) / 1000.0);
+    t->phase = 2;
+    t->views = 0;
+    memset(t->seen, 0, n);
+    t0 = sim_now_ms(s);
+    sim_restart(s, v);
+    if (sim_run_until(s, change_done, &w, 300000))
+        r->rejoin_rounds = (double)(t->last_ms_change - t0) / interval_ms;
+    r->alive_views = t->views;
+    fprintf(stderr,
+            "  N=%u: node %u restarted: %u of %u nodes hold it ALIVE after %.1f s (first "
+            "view after %.1f s)\n",
+            n, v, t->views, n - 1, (sim_now_ms(s) - t0) / 1000.0,
+            t->views ? (t->first_ms - t0) / 1000.0 : 0.0);
+    t->phase = 0;
+    free(t->seen);
+    t->seen = NULL;
+}
 
 static int run_one(const struct opts *o, uint32_t n, struct result *r)
 {
-    double w0 = wall_s();
+    double w0 = wall_s(), c0 = cpu_s();
     memset(r, 0, sizeof *r);
     uint64_t rss0 = rss_bytes();
     r->n = n;
@@ -289,9 +409,24 @@ static int run_one(const struct opts *o, uint32_t n, struct result *r)
     r->false_suspect = t->false_suspect;
     r->false_dead = t->false_dead;
     free(ms);
+    sim_set_applied_hook(s, NULL, NULL);
+    if (n >= 2)
+        membership_change(s, t, 1 + (uint32_t)gkv_rng_below(&rng, n - 1), gc.gossip_interval_ms,
+                          r);
+    struct sim_stats st2;
+    sim_stats(s, &st2);
+    r->events = st2.events;
+    /* replay windows (seal): one per sender a node has heard from */
+    for (uint32_t i = 0; i < n; i++)
+        if (sim_node_seal(s, i))
+            r->replay_senders += seal_ctx_stats(sim_node_seal(s, i))->senders;
+    r->peak_rss = peak_rss_bytes();
     free(t);
     sim_free(s);
     r->wall_s = wall_s() - w0;
+    r->events_s = r->wall_s > 0 ? (double)r->events / r->wall_s : 0;
+    r->cpu_s = cpu_s() - c0;
+    r->events_cpu_s = r->cpu_s > 0 ? (double)r->events / r->cpu_s : 0;
     return joined ? 0 : 1;
 }
 
@@ -350,8 +485,11 @@ int main(int argc, char **argv)
            "gossip_restore_member), then the real protocol runs (probes, suspicion, "
            "gossip, push-pull, anti-entropy; false suspicions counted)\n",
            o.snapshot_from);
-    printf("%7s %7s %9s %9s %9s %8s %8s %8s %10s %11s %6s %6s %8s %8s %7s %9s %5s\n", "N", "log2N",
-           "p50rnd", "p99rnd", "maxrnd", "p50ms", "p99ms", "maxms", "dgram/n/s", "bytes/n/s",
+    printf("member record: %zu bytes (struct gossip_member); names shared by all simulated "
+           "nodes (gossip_config.names)\n",
+           sizeof(struct gossip_member));
+    printf("%7s %7s %9s %9s %9s %7s %8s %8s %8s %10s %11s %6s %6s %8s %8s %7s %9s %5s\n", "N",
+           "log2N", "p50rnd", "p99rnd", "maxrnd", "2log2N", "p50ms", "p99ms", "maxms", "dgram/n/s", "bytes/n/s",
            "susp", "dead", "join_s", "joinwall", "wall_s", "MB_joined", "form");
     FILE *csv = o.csv ? fopen(o.csv, "w") : NULL;
     if (csv)
@@ -401,12 +539,28 @@ int main(int argc, char **argv)
         struct result r;
         if (run_one(&o, n, &r) != 0)
             status = 1;
-        printf("%7u %7.2f %9.2f %9.2f %9.2f %8" PRIu64 " %8" PRIu64 " %8" PRIu64
+        printf("%7u %7.2f %9.2f %9.2f %9.2f %7.2f %8" PRIu64 " %8" PRIu64 " %8" PRIu64
                " %10.1f %11.0f %6" PRIu64 " %6" PRIu64 " %8.1f %8.1f %7.1f %9.0f %5s%s\n",
-               n, log2(n), r.p50_rounds, r.p99_rounds, r.max_rounds, r.p50_ms, r.p99_ms, r.max_ms,
+               n, log2(n), r.p50_rounds, r.p99_rounds, r.max_rounds, 2 * log2(n), r.p50_ms,
+               r.p99_ms, r.max_ms,
                r.dgrams_node_s, r.bytes_node_s, r.false_suspect, r.false_dead, r.join_ms / 1000.0,
                r.join_wall_s, r.wall_s, r.rss_joined / 1e6, r.snapshot ? "snap" : "join",
                r.reached_all == r.writes ? "" : "  (some writes never reached all)");
+        /* One line bench/run reads: the membership change and the cost. */
+        double pairs = (double)n * n;
+        printf("change N=%u: crash->all DEAD %.1f s, dead_rounds=%.2f (first verdict -> last "
+               "view), rejoin_rounds=%.2f (restart -> all ALIVE), bound 2log2N=%.2f; cost: "
+               "peak_rss_mb=%.0f bytes_per_pair=%.1f (record %zu) events=%" PRIu64
+               " events_per_s=%.0f wall_s=%.1f cpu_s=%.1f events_per_cpu_s=%.0f"
+               " replay_windows_per_node=%.0f\n",
+               n, r.dead_ms / 1000.0, r.dead_rounds, r.rejoin_rounds, 2 * log2(n),
+               r.peak_rss / 1e6, r.peak_rss / pairs, sizeof(struct gossip_member), r.events,
+               r.events_s, r.wall_s, r.cpu_s, r.events_cpu_s, (double)r.replay_senders / n);
+        if (n >= 2 && (r.dead_views < n - 1 || r.alive_views < n - 1)) {
+            printf("change N=%u: NOT converged: %u/%u DEAD views, %u/%u ALIVE views\n", n,
+                   r.dead_views, n - 1, r.alive_views, n - 1);
+            status = 1;
+        }
         fflush(stdout);
         if (csv)
             fprintf(csv, "%u %.3f %.3f %.3f %.3f %.2f %.1f\n", n, log2(n), r.p50_rounds,
