@@ -33,7 +33,10 @@
  * 10,000 idle nodes cheap: the cost follows the protocol's work, not N.
  *
  * Memory: struct sim owns every node, store, core, seal context and in-flight
- * packet; sim_free() releases all of it. Nothing here is thread-safe.
+ * packet; sim_free() releases all of it. Every core borrows the simulator's
+ * one set of work buffers and one pool of member strings (gossip.h), so a
+ * (node, member) pair costs the 40-byte member record and its index and
+ * probe-order slots. Nothing here is thread-safe.
  *
  * Design anchors (read, not copied): canonical/raft's raft_fixture (step one
  * event at a time, step-until helpers, per-link network control) and
