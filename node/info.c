@@ -415,10 +415,10 @@ static void sec_storage(struct node *n, struct resp_buf *b)
     line(b, "merges_taken:%" PRIu64, s.merges_taken);
     line(b, "clock_refused:%" PRIu64, s.clock_refused);
     line(b, "dominance_conflicts:%" PRIu64, s.dominance_conflicts);
-    line(b, "counter_incrs:%" PRIu64, s.incrs);
-    line(b, "counter_rebases:%" PRIu64, s.counter_rebases);
-    line(b, "counter_joins:%" PRIu64, s.counter_joins);
-    line(b, "counter_joins_refused:%" PRIu64, s.counter_joins_refused);
+    line(b, "incr_writes:%" PRIu64, s.incrs);
+    line(b, "incr_rebases:%" PRIu64, s.counter_rebases);
+    line(b, "incr_joins:%" PRIu64, s.counter_joins);
+    line(b, "incr_joins_refused:%" PRIu64, s.counter_joins_refused);
     line(b, "full_refused:%" PRIu64, s.full_refused);
     line(b, "syncs:%" PRIu64, s.syncs);
     line(b, "sync_failures:%" PRIu64, s.sync_failures);

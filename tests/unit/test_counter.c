@@ -643,8 +643,8 @@ static void test_store_incrby_keeps_expiry_and_restarts_expired(void **state)
     assert_int_equal(store_close(s), 0);
 }
 
-/* Past 16 origins a local INCR rebases (INFO counter_rebases) and still
- * counts; joins are counted (counter_joins). */
+/* Past 16 origins a local INCR rebases (INFO incr_rebases) and still
+ * counts; joins are counted (incr_joins). */
 static void test_store_counts_rebases_and_joins(void **state)
 {
     (void)state;
