@@ -46,6 +46,7 @@ void store__free(struct store *s)
     if (!s)
         return;
     store__bix_free(s);
+    store__tix_free(s);
     store__table_unmap(&s->cur);
     if (s->old.map)
         store__table_unmap(&s->old);
@@ -634,6 +635,13 @@ int store_open(const struct store_config *cfg, uint64_t now_ms, struct store **o
         return fail(s, rc, err, open_err, open_err_bytes);
     /* After recovery and the log replay: from the final slots (I10). */
     store__bix_build(s);
+    if (!cfg->read_only) {
+        /* T2, then T3 up to now's cutoff: the bucket hashes were built with
+         * every entry in (cutoff 0). */
+        store__tix_build(s);
+        store__tix_advance(s, entry_purge_cutoff_hlc(now_ms, s->cfg.tombstone_grace_ms),
+                           UINT64_MAX);
+    }
     *out = s;
     return 0;
 }

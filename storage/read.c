@@ -63,6 +63,19 @@ static inline int get_one(struct store *s, const void *key, size_t key_len, uint
     return get_slow(s, key, key_len, fh, out);
 }
 
+bool store_offers_version(struct store *s, const struct entry *e)
+{
+    if (!e || !e->key || e->key_len == 0 || e->key_len > GKV_KEY_MAX)
+        return false;
+    struct store_loc l;
+    store__locate_for(s, store__key_hash(s, e->key, e->key_len), e->key, e->key_len, false, &l);
+    if (!l.t)
+        return false; /* purged */
+    const struct fmt_slot *sl = &l.t->slots[l.idx];
+    return sl->hlc == e->hlc && sl->origin == e->origin &&
+           store__in_digest(s, store__slot_dead_since(sl));
+}
+
 int store_get(struct store *s, const void *key, size_t key_len, struct entry *out)
 {
     if (!key || key_len == 0 || key_len > GKV_KEY_MAX)

@@ -140,6 +140,9 @@ void store_stats(const struct store *s, struct store_stats *out)
     out->entries = s->entries;
     out->tombstones = s->tombstones;
     out->expiring = s->expiring;
+    out->tombstones_purgeable = s->tix.retired;
+    out->oldest_tombstone_hlc = s->tombstones ? store__tix_oldest(s) : 0;
+    out->tombstone_index_bytes = store__tix_bytes(s);
     out->capacity = s->cur.cap;
     out->load = s->cur.cap ? (double)(s->entries + s->tombstones) / (double)s->cur.cap : 0;
     out->file_bytes = 0;

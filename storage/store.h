@@ -331,17 +331,41 @@ int store_bucket_scan(struct store *s, uint32_t bucket, store_scan_cb cb, void *
 int store_bucket_scan_from(struct store *s, uint32_t bucket, uint64_t *from_hash,
                            store_scan_cb cb, void *arg);
 
-/* Purge tombstones whose HLC is below both (now_ms - grace) and
- * safe_below_hlc (the gossip layer's bound on what every live member has
- * seen; UINT64_MAX if it has no bound). Visits at most max_slots slots per
- * call, resuming where the last call stopped. *purged (may be NULL) counts. */
+/* Tombstones (entries dead since before a time: entry_dead_since_hlc) go in
+ * two steps (docs/ARCHITECTURE.md, "Tombstone purge"):
+ *   retire  once dead since before the purge cutoff
+ *           (entry_purge_cutoff_hlc(now_ms, tombstone_grace_ms)): out of the
+ *           bucket hashes, never offered (store_entry_offered), and
+ *           store_merge drops such a version from a peer (counted);
+ *   purge   once also below safe_below_hlc (the gossip layer's bound on what
+ *           every live member has seen; UINT64_MAX if it has no bound): the
+ *           slot and its value space are freed.
+ * Each call moves the cutoff to now_ms's (retiring at most 4 * max_slots
+ * tombstones, oldest first) and purges at most max_slots, oldest first, in
+ * O(log tombstones) each (an age index, not a scan). *purged (may be NULL)
+ * counts; *purged == max_slots means more may be due. */
 int store_purge_tombstones(struct store *s, uint64_t now_ms, uint64_t safe_below_hlc,
                            uint32_t max_slots, uint64_t *purged);
+/* The store's current purge cutoff (an HLC; 0 before any purge call). */
+uint64_t store_purge_cutoff_hlc(const struct store *s);
+/* False for an entry anti-entropy must not send: retired (dead since before
+ * the store's cutoff). e as store_get fills it (borrowed). */
+bool store_entry_offered(const struct store *s, const struct entry *e);
+/* Is e (a version queued earlier) still what this store would offer for
+ * its key: the key is present with e's HLC and origin, and not retired?
+ * For senders of old versions (the gossip delta queue). Not counted as a
+ * get. */
+bool store_offers_version(struct store *s, const struct entry *e);
 
 struct store_stats {
     uint64_t entries;    /* values (those whose expiry passed included) */
     uint64_t expiring;   /* of entries, values with an expiry */
     uint64_t tombstones;
+    uint64_t tombstones_purgeable;  /* of which retired: past the cutoff, out of the digest */
+    uint64_t tombstones_purged;     /* purged since open */
+    uint64_t tombstones_dropped;    /* retired versions from peers dropped by store_merge */
+    uint64_t oldest_tombstone_hlc;  /* dead_since of the oldest tombstone (0: none) */
+    uint64_t tombstone_index_bytes; /* the age index's memory */
     uint64_t capacity;   /* slots */
     double load;         /* (entries + tombstones) / capacity */
     uint64_t file_bytes; /* all files of the directory; 0 for memory */

@@ -375,6 +375,46 @@ int store__bucket_scan_full(struct store *s, uint32_t bucket, store_scan_cb cb, 
 /* Test hook: the n-th allocation of the index from now fails (0: none). */
 void store__bix_fail_after(struct store *s, uint64_t n);
 
+/* -------------------------------------------------------------- tombix.c */
+
+/* The tombstone age index (tombix.c has the design notes T1..T4). */
+struct store_tix_item {
+    uint64_t dead; /* dead_since HLC (entry_dead_since_hlc) */
+    uint64_t hash; /* placement hash (store__key_hash) */
+};
+struct store_tix_heap {
+    struct store_tix_item *v; /* binary min-heap on (dead, hash) */
+    size_t n, cap;
+};
+struct store_tix {
+    struct store_tix_heap live; /* tombstones in the digest (and stale items) */
+    struct store_tix_heap gone; /* retired, awaiting the purge (and stale items) */
+    uint64_t cutoff;            /* HLC: dead since before it = out of the digest */
+    uint64_t retired;           /* present tombstones below the cutoff */
+    bool lost;                  /* an allocation failed: rebuild at the next purge call */
+    uint64_t failures, rebuilds, compactions;
+};
+
+/* Since when a slot's entry is dead: the slot form of entry_dead_since_hlc
+ * (the two must agree; expiry extends both). */
+static inline uint64_t store__slot_dead_since(const struct fmt_slot *sl)
+{
+    return sl->state == FMT_SLOT_TOMB ? sl->hlc : UINT64_MAX;
+}
+/* A tombstone was written (T2). Failures set tix.lost. */
+void store__tix_push(struct store *s, uint64_t hash, uint64_t dead);
+/* Rebuild both heaps from the slots under the current cutoff. */
+void store__tix_build(struct store *s);
+/* Move the cutoff towards target (T3), retiring at most budget items. */
+void store__tix_advance(struct store *s, uint64_t target, uint64_t budget);
+/* Per purge call: rebuild if lost, compact if due, advance to now's cutoff. */
+void store__tix_maintain(struct store *s, uint64_t now_ms, uint64_t budget);
+/* The next tombstone to purge (1: *t, *idx; 0: none due). */
+int store__tix_pop_due(struct store *s, uint64_t limit, struct store_table **t, uint64_t *idx);
+uint64_t store__tix_oldest(const struct store *s);
+uint64_t store__tix_bytes(const struct store *s);
+void store__tix_free(struct store *s);
+
 /* --------------------------------------------------------------- store.c */
 
 /* A background group commit (store_sync_begin .. store_sync_end). Owned by
@@ -552,7 +592,7 @@ struct store {
     uint64_t expiring; /* of entries, values with an expiry (passed or not) */
     uint64_t buckets[STORE_BUCKETS];
     struct store_bix bix; /* which keys each bucket holds (bucketix.c) */
-    uint64_t purge_pos;
+    struct store_tix tix; /* tombstones by age, the purge cutoff (tombix.c) */
 
     /* scratch: incoming data copied when it points into our own mapping */
     uint8_t *scratch;
@@ -594,6 +634,12 @@ struct store {
     uint64_t next_gen_in_flight; /* the table generation a next job creates */
     struct store_table retire_wait;
 };
+
+/* T1: does a version dead since dead_since count in its bucket hash? */
+static inline bool store__in_digest(const struct store *s, uint64_t dead_since)
+{
+    return dead_since >= s->tix.cutoff;
+}
 
 /* Header writes (header.c). Both copies are rewritten, A then B; sync forces
  * msync of each copy before the next step (structural changes always sync). */

@@ -184,6 +184,7 @@ static void free_record(struct store *s, uint64_t off, uint64_t bytes, bool defe
 /* The version a write replaces (all zero when the key was absent). */
 struct old_version {
     uint64_t off, bytes, vhash;
+    uint64_t dead; /* store__slot_dead_since: in the digest or retired (T1) */
     bool tomb;
     bool expires; /* a value with an expiry */
     /* With a log, a record written since the last checkpoint (the slot's
@@ -264,6 +265,7 @@ static inline int slot_image(struct store *s, const struct version *v, const str
     old->vhash = orec->vhash;
     old->tomb = o->state == FMT_SLOT_TOMB;
     old->expires = (orec->flags & FMT_REC_EXPIRES) != 0;
+    old->dead = store__slot_dead_since(o);
     old->fresh = wal && o->epoch == (uint32_t)s->epoch;
     img->bucket = o->bucket;
     img->prev_off = o->epoch == (uint32_t)s->epoch ? o->prev_off : o->rec_off;
@@ -313,14 +315,24 @@ static inline void derived_update(struct store *s, const struct version *v, uint
     uint64_t *bh = &s->buckets[bucket];
     if (existed) {
         free_record(s, old->off, old->bytes, defer_old);
-        *bh ^= old->vhash;
+        if (store__in_digest(s, old->dead)) /* T1 (tombix.c) */
+            *bh ^= old->vhash;
+        else
+            s->tix.retired--;
         if (old->tomb)
             s->tombstones--;
         else
             s->entries--;
         s->expiring -= old->expires;
     }
-    *bh ^= vhash;
+    uint64_t dead = v->tomb ? v->hlc : UINT64_MAX; /* entry_dead_since_hlc */
+    if (store__in_digest(s, dead))
+        *bh ^= vhash;
+    else
+        s->tix.retired++;
+    /* T2: the age index, unless this rewrites the same tombstone */
+    if (dead != UINT64_MAX && !(existed && old->dead == dead))
+        store__tix_push(s, v->hash, dead);
     if (v->tomb)
         s->tombstones++;
     else
@@ -641,6 +653,14 @@ static int merge_entry(struct store *s, const struct entry *in, uint64_t now_ms,
     } else {
         if (in->value_len > s->cfg.max_value_bytes)
             return GKV_EVALSIZE;
+        /* Never re-accept what this node purges or would purge (retired,
+         * T1 of tombix.c): a peer that has not moved its cutoff yet would
+         * otherwise bring back what we purged, forever (issue 25). */
+        uint64_t cut = entry_purge_cutoff_hlc(now_ms, s->cfg.tombstone_grace_ms);
+        if (entry_purgeable_at(in, cut > s->tix.cutoff ? cut : s->tix.cutoff)) {
+            s->st.tombstones_dropped++;
+            return 0;
+        }
         if (hlc_observe(&s->hlc, in->hlc, now_ms) != 0) {
             s->st.clock_refused++;
             return GKV_ECLOCK;
@@ -723,6 +743,7 @@ static int purge_slot(struct store *s, struct store_table *t, uint64_t i)
     struct fmt_slot *sl = &t->slots[i];
     uint64_t off = sl->rec_off;
     uint16_t b = sl->bucket;
+    bool in_digest = store__in_digest(s, store__slot_dead_since(sl));
     const struct fmt_record *r = store__rec(&s->heap, off);
     uint64_t bytes = store__record_bytes(r);
     uint64_t vh = r->vhash;
@@ -738,7 +759,10 @@ static int purge_slot(struct store *s, struct store_table *t, uint64_t i)
     dead.state = FMT_SLOT_DEAD; /* I1: DEAD, never EMPTY */
     int rc = store__slot_put(t, i, &dead, always);
     store__bix_remove(s, b); /* B2 (bucketix.c) */
-    s->buckets[b] ^= vh;
+    if (in_digest) /* T1 (tombix.c) */
+        s->buckets[b] ^= vh;
+    else
+        s->tix.retired--;
     s->tombstones--;
     t->dead++;
     free_record(s, off, bytes, defer);
@@ -753,8 +777,8 @@ int store_purge_tombstones(struct store *s, uint64_t now_ms, uint64_t safe_below
         *purged = 0;
     if (s->cfg.read_only)
         return GKV_EPERM;
-    uint64_t grace = s->cfg.tombstone_grace_ms;
-    uint64_t limit = now_ms > grace ? HLC_MAKE(now_ms - grace, 0) : 0;
+    store__tix_maintain(s, now_ms, 4ull * max_slots);
+    uint64_t limit = store_purge_cutoff_hlc(s);
     if (safe_below_hlc < limit)
         limit = safe_below_hlc;
     uint64_t n = 0;
@@ -764,13 +788,9 @@ int store_purge_tombstones(struct store *s, uint64_t now_ms, uint64_t safe_below
      * purge resumes after the commit. */
     if (store__kills_in_index(s))
         return 0;
-    /* Only cur: tombstones still in the old table are purged once migrated. */
-    struct store_table *t = &s->cur;
-    for (uint32_t k = 0; k < max_slots && k < t->cap; k++) {
-        uint64_t i = s->purge_pos++ & t->mask;
-        struct fmt_slot *sl = &t->slots[i];
-        if (sl->state != FMT_SLOT_TOMB || sl->hlc >= limit)
-            continue;
+    struct store_table *t;
+    uint64_t i;
+    while (n < max_slots && store__tix_pop_due(s, limit, &t, &i) == 1) {
         rc = purge_slot(s, t, i);
         n++;
         if (rc != 0)
@@ -782,6 +802,7 @@ int store_purge_tombstones(struct store *s, uint64_t now_ms, uint64_t safe_below
         rc = wal_sync(&s->wal);
         store__io_cause_leave(&s->io, pc);
     }
+    s->st.tombstones_purged += n;
     if (purged)
         *purged = n;
     return rc;

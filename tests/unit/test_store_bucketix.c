@@ -31,7 +31,8 @@ struct visit_list {
     size_t n, cap;
     uint32_t bucket;
     bool wrong_bucket; /* a visited entry belongs to another bucket */
-    uint64_t xor;      /* of the version hashes */
+    uint64_t xor;      /* of the version hashes in the digest */
+    uint64_t cutoff;   /* the store's purge cutoff (list_reset) */
 };
 
 static int collect_cb(void *arg, const struct entry *e)
@@ -50,7 +51,8 @@ static int collect_cb(void *arg, const struct entry *e)
     memcpy(s->key, e->key, e->key_len);
     s->key_len = e->key_len;
     s->vhash = entry_version_hash(e);
-    l->xor ^= s->vhash;
+    if (!entry_purgeable_at(e, l->cutoff)) /* retired tombstones are out of the digest */
+        l->xor ^= s->vhash;
     return 0;
 }
 
@@ -65,8 +67,9 @@ static int cmp_seen(const void *a, const void *b)
     return x->vhash < y->vhash ? -1 : x->vhash > y->vhash;
 }
 
-static void list_reset(struct visit_list *l, uint32_t bucket)
+static void list_reset(struct visit_list *l, uint32_t bucket, uint64_t cutoff)
 {
+    l->cutoff = cutoff;
     l->n = 0;
     l->bucket = bucket;
     l->wrong_bucket = false;
@@ -79,9 +82,9 @@ static void list_reset(struct visit_list *l, uint32_t bucket)
 static size_t check_bucket(struct store *s, uint32_t b, struct visit_list *fast,
                            struct visit_list *full, struct visit_list *again)
 {
-    list_reset(fast, b);
-    list_reset(full, b);
-    list_reset(again, b);
+    list_reset(fast, b, store_purge_cutoff_hlc(s));
+    list_reset(full, b, store_purge_cutoff_hlc(s));
+    list_reset(again, b, store_purge_cutoff_hlc(s));
     assert_int_equal(store_bucket_scan(s, b, collect_cb, fast), 0);
     assert_int_equal(store__bucket_scan_full(s, b, collect_cb, full), 0);
     assert_int_equal(store_bucket_scan(s, b, collect_cb, again), 0);
@@ -299,7 +302,7 @@ static void put_key(struct store *s, uint64_t i, uint64_t version)
 /* Keys of one bucket, in the order a scan visits them. */
 static void scan_keys(struct store *s, uint32_t b, struct visit_list *l)
 {
-    list_reset(l, b);
+    list_reset(l, b, store_purge_cutoff_hlc(s));
     assert_int_equal(store_bucket_scan(s, b, collect_cb, l), 0);
     assert_false(l->wrong_bucket);
 }
@@ -377,8 +380,8 @@ static void test_bucketix_resume_by_skip_count_lists_bucket_once(void **state)
         put_key(s, i, 1);
     uint32_t b = key_bucket(7);
     struct visit_list got = {0}, full = {0};
-    list_reset(&got, b);
-    list_reset(&full, b);
+    list_reset(&got, b, store_purge_cutoff_hlc(s));
+    list_reset(&full, b, store_purge_cutoff_hlc(s));
     struct resume_ctx c = {.out = &got};
     uint64_t next = 20000, calls = 0;
     for (;;) {
@@ -611,7 +614,7 @@ static void test_bucketix_large_bucket_with_duplicate_hashes_is_listed_once_in_h
     struct lists l = {0};
     assert_int_equal(check_bucket(s, b, &l.a, &l.b, &l.c), n);
     /* the scan order is ascending placement hash */
-    list_reset(&l.a, b);
+    list_reset(&l.a, b, store_purge_cutoff_hlc(s));
     assert_int_equal(store_bucket_scan(s, b, collect_cb, &l.a), 0);
     assert_int_equal(l.a.n, n);
     for (size_t k = 1; k < l.a.n; k++)
