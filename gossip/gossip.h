@@ -306,6 +306,8 @@ struct gossip_stats {
     uint64_t bucket_reqs_sent, bucket_reqs_received;
     uint64_t repair_frames_sent, delta_frames_sent;
     uint64_t tombstones_purged;
+    uint64_t repair_retired_skipped; /* retired tombstones left out of repairs */
+    uint64_t deltas_superseded;      /* queued deltas not sent: replaced, purged or retired */
     uint64_t gc_bound_hlc; /* last safe_below_hlc given to the store */
     uint32_t awareness;    /* Lifeguard local health score (0 = healthy) */
     uint32_t queued_member_updates, queued_deltas;

@@ -110,8 +110,13 @@
  * about N / (this x datagrams per second) seconds rather than a push-pull
  * period. 8 records are ~400 bytes: they fit beside any PING or ACK. */
 #define GOSSIP_RANDOM_RECORDS 8u
-/* Tombstone purge: slots visited per gossip round (store resumes). */
-#define GOSSIP_PURGE_SLOTS 1024u
+/* Tombstone purge: tombstones purged per call (the store finds them in
+ * O(log n) each with its age index, about 1 us apiece, so a batch holds
+ * the loop for a few ms), and the pause before the next batch while more
+ * are due: up to ~500k purges a second, ten times the deletes one node
+ * takes (docs/OPERATIONS.md, "Tombstones"). */
+#define GOSSIP_PURGE_BATCH 4096u
+#define GOSSIP_PURGE_BUSY_MS 5u
 /* Reclaim check: members examined per tick for dead_reclaim_ms. */
 #define GOSSIP_RECLAIM_STEP 32u
 /* A fill pass stops looking for another delta once less room than this is

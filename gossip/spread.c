@@ -338,6 +338,17 @@ static uint32_t fill_members(struct gossip *g, struct wire_encoder *enc, size_t 
     return (uint32_t)npicked;
 }
 
+/* A queued delta that is no longer the store's version of its key (a newer
+ * one replaced it without coalescing here, e.g. through anti-entropy, or
+ * the key was purged), or is a retired tombstone, is never sent: it can
+ * wait in the queue behind newer deltas for longer than the tombstone
+ * grace, and a node that purged the key's tombstone would take a stale
+ * value back (issue 25). One store lookup per delta sent. */
+static bool delta_superseded(struct gossip *g, const struct entry *q)
+{
+    return !store_offers_version(g->store, q);
+}
+
 static uint32_t fill_data(struct gossip *g, struct wire_encoder *enc, size_t limit)
 {
     struct spread_queue *q = &g->dq;
@@ -353,6 +364,11 @@ static uint32_t fill_data(struct gossip *g, struct wire_encoder *enc, size_t lim
                 if (++misses >= GOSSIP_SCAN_MAX || budget - used < GOSSIP_ENTRY_MIN_BYTES)
                     goto done;
                 continue;
+            }
+            if (delta_superseded(g, spread_item_entry(it))) {
+                g->st.deltas_superseded++;
+                item_remove(q, it);
+                break; /* the list changed under us: the next transmit count */
             }
             used += it->size_hint;
             g->ebuf[npicked] = *spread_item_entry(it);

@@ -538,6 +538,11 @@ static void flush_batch(struct repair_ctx *c)
 static void repair_add(struct repair_ctx *c, const struct entry *e)
 {
     struct gossip *g = c->g;
+    if (!store_entry_offered(g->store, e)) {
+        /* retired: out of our digest and dropped by receivers (issue 25) */
+        g->st.repair_retired_skipped++;
+        return;
+    }
     size_t hint = spread_entry_size(e);
     if (hint + HEADER_BYTES > c->cap) {
         if (use_stream(g)) {
@@ -886,9 +891,11 @@ static void sync_tick_rest(struct gossip *g)
     if (g->now_ms >= g->next_gc_ms) {
         g->next_gc_ms = g->now_ms + g->cfg.probe_interval_ms;
         uint64_t purged = 0;
-        if (store_purge_tombstones(g->store, g->wall_ms, g->gc_bound, GOSSIP_PURGE_SLOTS,
+        if (store_purge_tombstones(g->store, g->wall_ms, g->gc_bound, GOSSIP_PURGE_BATCH,
                                    &purged) == 0)
             g->st.tombstones_purged += purged;
+        if (purged == GOSSIP_PURGE_BATCH) /* more due: the next batch soon */
+            g->next_gc_ms = g->now_ms + GOSSIP_PURGE_BUSY_MS;
     }
 }
 
