@@ -163,6 +163,7 @@ static void on_cron(uv_timer_t *t)
     node_clock_cron(n);
     node_peers_cron(n, node_wall_ms());
     node_fill_cron(n, uv_now(n->loop));
+    node_info_cron(n, uv_now(n->loop));
 }
 
 static void close_walk_cb(uv_handle_t *h, void *arg)
@@ -295,6 +296,7 @@ static int open_store(struct node *n)
     sc.external_batch_sync = true; /* on_tick runs the group commit off the loop */
     sc.external_prep = true;       /* and growth, pre-faulting, retirement */
     sc.initial_capacity = n->cfg.initial_capacity;
+    sc.tombstone_grace_ms = n->cfg.tombstone_grace_ms;
     /* A new store gets a fresh identity; an existing one keeps its own
      * (node_id 0 = take the header's; docs/FILE_FORMAT.md: header.gkv marks
      * a store directory). */
@@ -324,6 +326,38 @@ static int open_store(struct node *n)
              n->cfg.data_dir, n->node_id, ss.entries, ss.tombstones, ss.recovered ? 1 : 0,
              ss.incarnation, ss.log_replayed_records, ss.log_replay_torn_bytes);
     return 0;
+}
+
+/* A node away from its cluster longer than the tombstone grace must rejoin
+ * empty (docs/OPERATIONS.md, "Tombstones"): its peers may have purged
+ * deletes that its data predates, and anti-entropy would bring the deleted
+ * keys back. "Away" is measured from <data>/peers: the newest time a peer
+ * was seen alive, refreshed every minute while one is. */
+static int check_stale_data(struct node *n)
+{
+    uint64_t contact_ms = node_peers_last_contact_ms(n), now_ms = node_wall_ms();
+    uint64_t grace_ms = n->cfg.tombstone_grace_ms;
+    struct store_stats ss;
+    store_stats(n->store, &ss);
+    if (!contact_ms || now_ms <= contact_ms || now_ms - contact_ms <= grace_ms ||
+        ss.entries + ss.tombstones == 0)
+        return 0;
+    if (n->cfg.stale_data_ok) {
+        node_log(NODE_LOG_WARN, "starting on data older than the tombstone grace (stale-data-ok)",
+                 "dir=%s away_s=%" PRIu64 " tombstone_grace_ms=%" PRIu64, n->cfg.data_dir,
+                 (now_ms - contact_ms) / 1000, grace_ms);
+        return 0;
+    }
+    node_log(NODE_LOG_ERROR, "data is older than the tombstone grace: refusing to rejoin with it",
+             "dir=%s away_s=%" PRIu64 " tombstone_grace_ms=%" PRIu64 " entries=%" PRIu64
+             " tombstones=%" PRIu64
+             " hint=\"peers may have purged deletes this data predates, which would come back: "
+             "move %s aside and start on an empty data directory (the node fills from its "
+             "peers), or pass --stale-data-ok if no peer can have purged them (the whole "
+             "cluster was down together)\"",
+             n->cfg.data_dir, (now_ms - contact_ms) / 1000, grace_ms, ss.entries, ss.tombstones,
+             n->cfg.data_dir);
+    return GKV_ESTATE;
 }
 
 static void node_cleanup(struct node *n)
@@ -419,7 +453,8 @@ int cli_serve(int argc, char **argv)
     n->loop = uv_default_loop();
     n->start_ms = node_wall_ms();
     n->start_mono_ms = uv_now(n->loop);
-    if ((rc = node_peers_open(n)) != 0 || (rc = node_server_start(&n->server, n)) != 0 ||
+    if ((rc = node_peers_open(n)) != 0 || (rc = check_stale_data(n)) != 0 ||
+        (rc = node_server_start(&n->server, n)) != 0 ||
         (rc = node_cluster_start(n)) != 0 || (rc = node_metrics_start(n)) != 0) {
         finish(n);
         uv_run(n->loop, UV_RUN_DEFAULT);

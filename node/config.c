@@ -18,6 +18,7 @@ enum opt_type {
     OPT_BOOL,
     OPT_U32,
     OPT_BYTES,
+    OPT_DURATION, /* uint64_t ms: N[ms|s|m|h|d], a bare number is seconds */
     OPT_SYNC,
     OPT_PAGES,
     OPT_LEVEL,
@@ -73,6 +74,12 @@ static const struct opt opts[] = {
     {"sync-batch-ms", OPT_U32, F(sync_batch_ms), "group-commit period for sync batch (default 100)"},
     {"wal-checkpoint-bytes", OPT_BYTES, F(wal_checkpoint_bytes),
      "write-ahead log size that triggers a checkpoint, sync batch/always (default 64mb)"},
+    {"tombstone-grace", OPT_DURATION, F(tombstone_grace_ms),
+     "how long a delete is kept before its tombstone is purged, e.g. 30s, 10m, 24h; a node "
+     "away longer must rejoin empty (default 24h)"},
+    {"stale-data-ok", OPT_BOOL, F(stale_data_ok),
+     "start on data last used longer ago than tombstone-grace (deleted keys may come back; "
+     "default no)"},
     {"initial-capacity", OPT_U32, F(initial_capacity), "slots of a new table (0 = store default)"},
     {"latency-monitor-threshold", OPT_U32, F(latency_monitor_threshold_ms),
      "ms: event-loop turns at least this long are recorded for LATENCY (0 = off, default)"},
@@ -167,6 +174,7 @@ void node_config_defaults(struct node_config *cfg)
     cfg->max_value_bytes = GKV_VALUE_MAX_DEFAULT;
     cfg->tcp_backlog = 511; /* Redis default */
     cfg->leave_timeout_ms = 1000;
+    cfg->tombstone_grace_ms = ENTRY_TOMBSTONE_GRACE_DEFAULT_MS;
     cfg->peers_retention_s = 72 * 3600; /* Serf's reconnect_timeout */
     cfg->stream_buffer_limit_bytes = 64ull * 1024 * 1024;
     /* A peer's first frame is queued before it connects: it arrives within
@@ -189,6 +197,32 @@ static int errf(char *err, size_t err_len, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err, err_len, fmt, ap);
     va_end(ap);
+    return GKV_EINVAL;
+}
+
+int node_config_parse_duration_ms(const char *s, uint64_t *out)
+{
+    static const struct {
+        const char *unit;
+        uint64_t ms;
+    } units[] = {{"", 1000}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000},
+                 {"d", 86400000}};
+    char *end;
+    errno = 0;
+    if (!isdigit((unsigned char)*s))
+        return GKV_EINVAL;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno)
+        return GKV_EINVAL;
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (strcasecmp(end, units[i].unit) != 0)
+            continue;
+        /* HLC milliseconds have 48 bits: anything longer is nonsense */
+        if (v > (1ull << 48) / units[i].ms)
+            return GKV_EINVAL;
+        *out = v * units[i].ms;
+        return 0;
+    }
     return GKV_EINVAL;
 }
 
@@ -294,6 +328,12 @@ int node_config_set(struct node_config *cfg, const char *name, const char *value
         } else {
             *(uint64_t *)field = v64;
         }
+        return 0;
+    case OPT_DURATION:
+        if (node_config_parse_duration_ms(value, &v64) != 0 || v64 == 0)
+            return errf(err, err_len, "%s: '%s' is not a duration (e.g. 500ms, 30s, 10m, 24h, 7d)",
+                        name, value);
+        *(uint64_t *)field = v64;
         return 0;
     case OPT_SYNC:
         if (!strcasecmp(value, "none"))
@@ -590,6 +630,9 @@ bool node_config_get(const struct node_config *cfg, const char *name, char *out,
             snprintf(out, out_len, "%u", *(const uint32_t *)field);
         else
             snprintf(out, out_len, "%llu", (unsigned long long)*(const uint64_t *)field);
+        break;
+    case OPT_DURATION:
+        snprintf(out, out_len, "%llums", (unsigned long long)*(const uint64_t *)field);
         break;
     case OPT_SYNC:
         snprintf(out, out_len, "%s",

@@ -61,6 +61,8 @@ struct node_config {
     uint64_t wal_checkpoint_bytes;    /* log size that triggers a checkpoint; 0 = 64 MiB */
     uint32_t latency_monitor_threshold_ms; /* LATENCY: slow loop turns; 0 = off */
     uint32_t initial_capacity;
+    uint64_t tombstone_grace_ms;      /* tombstones older than this are purged (store) */
+    bool stale_data_ok;               /* start on data older than the grace anyway */
     /* Gossip (0 = the core's defaults, gossip.h). */
     uint32_t mtu;
     uint32_t probe_interval_ms;
@@ -89,6 +91,8 @@ struct node_config {
 };
 
 void node_config_defaults(struct node_config *cfg);
+/* "500ms", "30s", "10m", "24h", "7d"; a bare number is seconds. */
+int node_config_parse_duration_ms(const char *s, uint64_t *out);
 
 /* Apply one setting by name (without dashes). Returns 0, or GKV_EINVAL with
  * a message in err. */

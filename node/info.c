@@ -339,6 +339,8 @@ static void sec_gossip(struct node *n, struct resp_buf *b)
         line(b, "repair_frames_sent:%" PRIu64, g.repair_frames_sent);
         line(b, "delta_frames_sent:%" PRIu64, g.delta_frames_sent);
         line(b, "tombstones_purged:%" PRIu64, g.tombstones_purged);
+        line(b, "repair_retired_skipped:%" PRIu64, g.repair_retired_skipped);
+        line(b, "deltas_superseded:%" PRIu64, g.deltas_superseded);
         line(b, "gc_bound_hlc:%" PRIu64, g.gc_bound_hlc);
         line(b, "awareness:%u", g.awareness);
         line(b, "queued_member_updates:%u", g.queued_member_updates);
@@ -383,6 +385,31 @@ static void sec_storage_disk_calls(struct node *n, struct resp_buf *b)
     }
 }
 
+/* docs/OPERATIONS.md, "Tombstones". */
+static void sec_storage_tombstones(struct node *n, const struct store_stats *s, struct resp_buf *b)
+{
+    uint64_t now_ms = node_wall_ms();
+    uint64_t oldest_ms = s->oldest_tombstone_hlc ? HLC_MS(s->oldest_tombstone_hlc) : now_ms;
+    line(b, "tombstones_purgeable:%" PRIu64, s->tombstones_purgeable);
+    line(b, "tombstones_purged_total:%" PRIu64, s->tombstones_purged);
+    line(b, "tombstones_purged_per_sec:%.0f", n->purge_rate_per_s);
+    line(b, "tombstones_dropped_incoming:%" PRIu64, s->tombstones_dropped);
+    line(b, "oldest_tombstone_age_s:%" PRIu64, now_ms > oldest_ms ? (now_ms - oldest_ms) / 1000 : 0);
+    line(b, "tombstone_grace_ms:%" PRIu64, n->cfg.tombstone_grace_ms);
+    line(b, "tombstone_index_bytes:%" PRIu64, s->tombstone_index_bytes);
+}
+
+void node_info_cron(struct node *n, uint64_t now_ms)
+{
+    struct store_stats s;
+    store_stats(n->store, &s);
+    if (n->purge_rate_ms && now_ms > n->purge_rate_ms)
+        n->purge_rate_per_s = (double)(s.tombstones_purged - n->purge_rate_count) * 1000.0 /
+                              (double)(now_ms - n->purge_rate_ms);
+    n->purge_rate_count = s.tombstones_purged;
+    n->purge_rate_ms = now_ms;
+}
+
 static void sec_storage(struct node *n, struct resp_buf *b)
 {
     struct store_stats s;
@@ -397,6 +424,7 @@ static void sec_storage(struct node *n, struct resp_buf *b)
      * table walks DBSIZE made to count the live ones. */
     line(b, "expiring:%" PRIu64, s.expiring);
     line(b, "dbsize_walks:%" PRIu64, n->expiry.count_walks);
+    sec_storage_tombstones(n, &s, b);
     line(b, "capacity:%" PRIu64, s.capacity);
     line(b, "load:%.4f", s.load);
     line(b, "file_bytes:%" PRIu64, s.file_bytes);

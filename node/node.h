@@ -171,6 +171,9 @@ struct node {
     uint64_t fill_logged_ms;
     bool fill_logged_active, fill_logged_initial;
     int exit_code;
+    /* INFO tombstones_purged_per_sec: sampled by node_info_cron */
+    uint64_t purge_rate_count, purge_rate_ms;
+    double purge_rate_per_s;
 };
 
 /* clock.c: Unix milliseconds (the HLC's clock; CLOCK_REALTIME, cheap via
@@ -340,6 +343,8 @@ void node_server_each_client(struct node_server *srv,
 
 /* info.c: the INFO text for the sections named (NULL/"default"/"all"). */
 void node_info(struct node *n, const char *section, struct resp_buf *out);
+/* Every cron tick (1 s): the rates INFO shows. */
+void node_info_cron(struct node *n, uint64_t now_ms);
 
 /* cluster.c */
 int node_cluster_start(struct node *n);
@@ -389,6 +394,10 @@ void node_peers_cron(struct node *n, uint64_t now_ms);
 /* After the loop ended: a last write if needed; frees. */
 void node_peers_close(struct node *n);
 void node_peers_stats(const struct node *n, struct node_peers_stats *out);
+/* When this node last saw a peer alive, from the file read at open: the
+ * newest last-alive time (refreshed every minute while any peer is live);
+ * 0 when it remembers no peer. */
+uint64_t node_peers_last_contact_ms(const struct node *n);
 
 /* identity.c */
 /* Load the keyring from --key-file or GOSSIPKV_KEY into n->keyring/keys

@@ -78,6 +78,7 @@ struct node_peers {
     bool dirty;
     bool writing; /* a write is on the thread pool */
     uint64_t last_write_ms;
+    uint64_t last_contact_ms; /* newest last-alive time in the file read at open (0: none) */
     uv_work_t work;
     char *wbuf; /* the text being written (owned by the write in flight) */
     size_t wlen;
@@ -279,6 +280,9 @@ int node_peers_open(struct node *n)
     uint64_t now = node_wall_ms();
     uint64_t keep_ms = (uint64_t)n->cfg.peers_retention_s * 1000;
     size_t expired = 0;
+    for (size_t i = 0; i < p->n; i++) /* before expiry: the stale-data check reads it */
+        if (p->v[i].last_alive_ms > p->last_contact_ms)
+            p->last_contact_ms = p->v[i].last_alive_ms;
     for (size_t i = 0; i < p->n;) { /* invariant 2 */
         if (now - p->v[i].last_alive_ms > keep_ms && now > p->v[i].last_alive_ms) {
             p->v[i] = p->v[--p->n];
@@ -487,6 +491,11 @@ void node_peers_close(struct node *n)
     free(p->v);
     free(p);
     n->peers = NULL;
+}
+
+uint64_t node_peers_last_contact_ms(const struct node *n)
+{
+    return n->peers ? n->peers->last_contact_ms : 0;
 }
 
 void node_peers_stats(const struct node *n, struct node_peers_stats *out)
