@@ -392,6 +392,8 @@ struct store_tix {
     uint64_t cutoff;            /* HLC: dead since before it = out of the digest */
     uint64_t retired;           /* present tombstones below the cutoff */
     bool lost;                  /* an allocation failed: rebuild at the next purge call */
+    struct store_tix_item last; /* the last item popped from live (duplicates, T4) */
+    bool have_last;
     uint64_t failures, rebuilds, compactions;
 };
 
@@ -407,8 +409,14 @@ void store__tix_push(struct store *s, uint64_t hash, uint64_t dead);
 void store__tix_build(struct store *s);
 /* Move the cutoff towards target (T3), retiring at most budget items. */
 void store__tix_advance(struct store *s, uint64_t target, uint64_t budget);
-/* Per purge call: rebuild if lost, compact if due, advance to now's cutoff. */
-void store__tix_maintain(struct store *s, uint64_t now_ms, uint64_t budget);
+/* The same in steps, for a caller that purges some at once (write.c). */
+int store__tix_next_crossing(struct store *s, uint64_t target, struct store_table **t,
+                             uint64_t *idx, struct store_tix_item *it);
+void store__tix_retire(struct store *s, const struct store_table *t, uint64_t idx,
+                       const struct store_tix_item *it);
+void store__tix_set_cutoff(struct store *s, uint64_t target);
+/* Per purge call: rebuild if lost, compact if due. */
+void store__tix_maintain(struct store *s);
 /* The next tombstone to purge (1: *t, *idx; 0: none due). */
 int store__tix_pop_due(struct store *s, uint64_t limit, struct store_table **t, uint64_t *idx);
 uint64_t store__tix_oldest(const struct store *s);

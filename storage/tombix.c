@@ -204,6 +204,7 @@ void store__tix_build(struct store *s)
 {
     s->tix.live.n = s->tix.gone.n = 0;
     s->tix.lost = false;
+    s->tix.have_last = false;
     s->tix.retired = 0;
     struct store_table *tabs[2] = {&s->cur, s->growing && !s->mig_committing ? &s->old : NULL};
     for (int k = 0; k < 2 && tabs[k]; k++) {
@@ -230,36 +231,60 @@ void store__tix_build(struct store *s)
     s->tix.rebuilds++;
 }
 
+/* T3, one step: pop the next valid item of live below target (1: its slot
+ * in *t, *idx, and *it; 0: none below target). Stale items and duplicates
+ * (T4) are dropped on the way. The caller then retires it
+ * (store__tix_retire) or purges it at once (write.c): either way it leaves
+ * its bucket hash before the cutoff passes it. */
+int store__tix_next_crossing(struct store *s, uint64_t target, struct store_table **t,
+                             uint64_t *idx, struct store_tix_item *it)
+{
+    struct store_tix_heap *h = &s->tix.live;
+    while (h->n && h->v[0].dead < target) {
+        *it = heap_pop(h);
+        bool dup = s->tix.have_last && it->dead == s->tix.last.dead && it->hash == s->tix.last.hash;
+        s->tix.last = *it;
+        s->tix.have_last = true;
+        if (!dup && tix_find(s, it->hash, it->dead, t, idx))
+            return 1;
+    }
+    return 0;
+}
+
+/* Out of the bucket hash, into the retired heap (T1, T2). */
+void store__tix_retire(struct store *s, const struct store_table *t, uint64_t idx,
+                       const struct store_tix_item *it)
+{
+    const struct fmt_slot *sl = &t->slots[idx];
+    s->buckets[sl->bucket] ^= store__rec(&s->heap, sl->rec_off)->vhash;
+    s->tix.retired++;
+    if (heap_push(&s->tix.gone, it->dead, it->hash) != 0) {
+        s->tix.lost = true;
+        s->tix.failures++;
+    }
+}
+
+/* T3: the cutoff moves to target, or to the first item still below it
+ * (a budget ran out): everything below has left the digest. Never back. */
+void store__tix_set_cutoff(struct store *s, uint64_t target)
+{
+    const struct store_tix_heap *h = &s->tix.live;
+    uint64_t to = h->n && h->v[0].dead < target ? h->v[0].dead : target;
+    if (to > s->tix.cutoff)
+        s->tix.cutoff = to;
+}
+
 /* T3: move the cutoff up towards target, retiring at most budget items. */
 void store__tix_advance(struct store *s, uint64_t target, uint64_t budget)
 {
     if (s->cfg.read_only || target <= s->tix.cutoff)
         return;
-    struct store_tix_heap *h = &s->tix.live;
-    struct store_tix_item last = {0};
-    bool have_last = false;
-    while (h->n && h->v[0].dead < target && budget) {
-        struct store_tix_item it = heap_pop(h);
-        budget--;
-        if (have_last && it.dead == last.dead && it.hash == last.hash)
-            continue; /* a duplicate (T4) */
-        last = it;
-        have_last = true;
-        struct store_table *t;
-        uint64_t idx;
-        const struct fmt_slot *sl = tix_find(s, it.hash, it.dead, &t, &idx);
-        if (!sl)
-            continue; /* stale */
-        s->buckets[sl->bucket] ^= store__rec(&s->heap, sl->rec_off)->vhash;
-        s->tix.retired++;
-        if (heap_push(&s->tix.gone, it.dead, it.hash) != 0) {
-            s->tix.lost = true;
-            s->tix.failures++;
-        }
-    }
-    uint64_t to = h->n && h->v[0].dead < target ? h->v[0].dead : target;
-    if (to > s->tix.cutoff)
-        s->tix.cutoff = to;
+    struct store_table *t;
+    uint64_t idx;
+    struct store_tix_item it;
+    while (budget-- && store__tix_next_crossing(s, target, &t, &idx, &it) == 1)
+        store__tix_retire(s, t, idx, &it);
+    store__tix_set_cutoff(s, target);
 }
 
 /* The next retired tombstone to purge, oldest first, dead since before
@@ -281,14 +306,12 @@ int store__tix_pop_due(struct store *s, uint64_t limit, struct store_table **t, 
     return 0;
 }
 
-/* Once per purge call: rebuild after a failure, compact, move the cutoff. */
-void store__tix_maintain(struct store *s, uint64_t now_ms, uint64_t budget)
+/* Once per purge call: rebuild after a failure, compact. */
+void store__tix_maintain(struct store *s)
 {
     if (s->tix.lost)
         store__tix_build(s);
     tix_compact_if_due(s);
-    /* Retiring only XORs bucket hashes: allowed during a doubling too. */
-    store__tix_advance(s, entry_purge_cutoff_hlc(now_ms, s->cfg.tombstone_grace_ms), budget);
 }
 
 uint64_t store_purge_cutoff_hlc(const struct store *s)

@@ -777,24 +777,40 @@ int store_purge_tombstones(struct store *s, uint64_t now_ms, uint64_t safe_below
         *purged = 0;
     if (s->cfg.read_only)
         return GKV_EPERM;
-    store__tix_maintain(s, now_ms, 4ull * max_slots);
+    store__tix_maintain(s);
+    uint64_t target = entry_purge_cutoff_hlc(now_ms, s->cfg.tombstone_grace_ms);
+    /* Not while a doubling leaves old-table copies on disk: purged here, a
+     * key's stale copy there would be what a power loss leaves (I5). The
+     * purge resumes after the commit; retiring (bucket hashes only) goes
+     * on. */
+    bool may_purge = !store__kills_in_index(s);
+    uint64_t n = 0, budget = 4ull * max_slots;
+    int rc = 0;
+    struct store_table *t;
+    uint64_t i;
+    struct store_tix_item it;
+    /* T3: tombstones crossing the cutoff. One already below the safe bound
+     * is purged at once (out of its bucket hash with its slot), saving the
+     * retired heap a push, a pop and a lookup. */
+    if (target > store_purge_cutoff_hlc(s)) {
+        /* once max_slots are purged, the rest waits for the next call */
+        while (budget-- && n < max_slots && store__tix_next_crossing(s, target, &t, &i, &it) == 1) {
+            if (may_purge && it.dead < safe_below_hlc && t == &s->cur) {
+                if ((rc = purge_slot(s, t, i)) != 0)
+                    break;
+                n++;
+            } else {
+                store__tix_retire(s, t, i, &it);
+            }
+        }
+        store__tix_set_cutoff(s, target);
+    }
     uint64_t limit = store_purge_cutoff_hlc(s);
     if (safe_below_hlc < limit)
         limit = safe_below_hlc;
-    uint64_t n = 0;
-    int rc = 0;
-    /* Not while a doubling leaves old-table copies on disk: purged here, a
-     * key's stale copy there would be what a power loss leaves (I5). The
-     * purge resumes after the commit. */
-    if (store__kills_in_index(s))
-        return 0;
-    struct store_table *t;
-    uint64_t i;
-    while (n < max_slots && store__tix_pop_due(s, limit, &t, &i) == 1) {
+    while (rc == 0 && may_purge && n < max_slots && store__tix_pop_due(s, limit, &t, &i) == 1) {
         rc = purge_slot(s, t, i);
         n++;
-        if (rc != 0)
-            break;
     }
     /* sync=always with a log: one fdatasync for the whole batch. */
     if (rc == 0 && n && s->wal.fd >= 0 && s->cfg.sync == STORE_SYNC_ALWAYS) {
