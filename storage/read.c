@@ -72,8 +72,14 @@ bool store_offers_version(struct store *s, const struct entry *e)
     if (!l.t)
         return false; /* purged */
     const struct fmt_slot *sl = &l.t->slots[l.idx];
-    return sl->hlc == e->hlc && sl->origin == e->origin &&
-           store__in_digest(s, store__slot_dead_since(sl));
+    if (!store__in_digest(s, store__slot_dead_since(sl)))
+        return false; /* retired */
+    if (sl->hlc == e->hlc && sl->origin == e->origin)
+        return true;
+    /* Counter states join (storage/counter.h): an older one is not stale,
+     * only less complete, and the store's join may differ from every
+     * delta it came from. */
+    return entry_is_counter(e) && (store__rec(&s->heap, sl->rec_off)->flags & ENTRY_COUNTER);
 }
 
 int store_get(struct store *s, const void *key, size_t key_len, struct entry *out)

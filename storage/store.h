@@ -352,7 +352,8 @@ uint64_t store_purge_cutoff_hlc(const struct store *s);
  * the store's cutoff). e as store_get fills it (borrowed). */
 bool store_entry_offered(const struct store *s, const struct entry *e);
 /* Is e (a version queued earlier) still what this store would offer for
- * its key: the key is present with e's HLC and origin, and not retired?
+ * its key: the key is present with e's HLC and origin (or both are counter
+ * states, which join), and not retired?
  * For senders of old versions (the gossip delta queue). Not counted as a
  * get. */
 bool store_offers_version(struct store *s, const struct entry *e);
