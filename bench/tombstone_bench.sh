@@ -18,7 +18,7 @@
 #
 #   deletes: N in S s = R/s; purge: N in S s = R/s; purge/delete = X
 #
-# and the peak of INFO tombstones_purged_per_sec. The issue-25 goal is
+# and the peak of INFO tombstones_purged_per_second. The issue-25 goal is
 # purge/delete >= 10. DELETES (default 1000000), GRACE, GKV_BUILD.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -62,7 +62,7 @@ left0=$(info tombstones)
 peak=0
 for _ in $(seq 1 6000); do
   t=$(info tombstones)
-  r=$(info tombstones_purged_per_sec)
+  r=$(info tombstones_purged_per_second)
   [ "${r%.*}" -gt "$peak" ] && peak=${r%.*}
   [ "$t" -eq 0 ] && break
   sleep 0.1
@@ -72,4 +72,4 @@ pur_s=$(echo "$end - $start" | bc -l)
 pur_rate=$(echo "$left0 / $pur_s" | bc -l)
 printf 'deletes: %d in %.2f s = %.0f/s; purge: %d in %.2f s = %.0f/s; purge/delete = %.1f\n' \
   "$made" "$del_s" "$del_rate" "$left0" "$pur_s" "$pur_rate" "$(echo "$pur_rate / $del_rate" | bc -l)"
-echo "peak tombstones_purged_per_sec: $peak; file_bytes $(info file_bytes); value_bytes_free $(info value_bytes_free)"
+echo "peak tombstones_purged_per_second: $peak; file_bytes $(info file_bytes); value_bytes_free $(info value_bytes_free)"

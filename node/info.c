@@ -392,7 +392,7 @@ static void sec_storage_tombstones(struct node *n, const struct store_stats *s, 
     uint64_t oldest_ms = s->oldest_tombstone_hlc ? HLC_MS(s->oldest_tombstone_hlc) : now_ms;
     line(b, "tombstones_purgeable:%" PRIu64, s->tombstones_purgeable);
     line(b, "tombstones_purged_total:%" PRIu64, s->tombstones_purged);
-    line(b, "tombstones_purged_per_sec:%.0f", n->purge_rate_per_s);
+    line(b, "tombstones_purged_per_second:%.0f", n->purge_rate_per_s);
     line(b, "tombstones_dropped_incoming:%" PRIu64, s->tombstones_dropped);
     line(b, "oldest_tombstone_age_s:%" PRIu64, now_ms > oldest_ms ? (now_ms - oldest_ms) / 1000 : 0);
     line(b, "tombstone_grace_ms:%" PRIu64, n->cfg.tombstone_grace_ms);

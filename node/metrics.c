@@ -160,7 +160,7 @@ static const char *const gauges[] = {
     "entries",
     "tombstones",
     "tombstones_purgeable",
-    "tombstones_purged_per_sec",
+    "tombstones_purged_per_second",
     "oldest_tombstone_age_s",
     "tombstone_grace_ms",
     "tombstone_index_bytes",

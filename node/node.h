@@ -171,7 +171,7 @@ struct node {
     uint64_t fill_logged_ms;
     bool fill_logged_active, fill_logged_initial;
     int exit_code;
-    /* INFO tombstones_purged_per_sec: sampled by node_info_cron */
+    /* INFO tombstones_purged_per_second: sampled by node_info_cron */
     uint64_t purge_rate_count, purge_rate_ms;
     double purge_rate_per_s;
 };
