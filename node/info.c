@@ -396,6 +396,7 @@ static void sec_storage(struct node *n, struct resp_buf *b)
     /* Key expiry (expire.c): values with an expiry, passed or not, and the
      * table walks DBSIZE made to count the live ones. */
     line(b, "expiring:%" PRIu64, s.expiring);
+    line(b, "expired_purged:%" PRIu64, s.expired_purged);
     line(b, "dbsize_walks:%" PRIu64, n->expiry.count_walks);
     line(b, "capacity:%" PRIu64, s.capacity);
     line(b, "load:%.4f", s.load);

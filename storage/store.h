@@ -331,7 +331,8 @@ int store_bucket_scan(struct store *s, uint32_t bucket, store_scan_cb cb, void *
 int store_bucket_scan_from(struct store *s, uint32_t bucket, uint64_t *from_hash,
                            store_scan_cb cb, void *arg);
 
-/* Purge tombstones whose HLC is below both (now_ms - grace) and
+/* Purge tombstones, and values whose expiry passed (dated at their expiry,
+ * as tombstones), whose HLC is below both (now_ms - grace) and
  * safe_below_hlc (the gossip layer's bound on what every live member has
  * seen; UINT64_MAX if it has no bound). Visits at most max_slots slots per
  * call, resuming where the last call stopped. *purged (may be NULL) counts. */
@@ -341,6 +342,7 @@ int store_purge_tombstones(struct store *s, uint64_t now_ms, uint64_t safe_below
 struct store_stats {
     uint64_t entries;    /* values (those whose expiry passed included) */
     uint64_t expiring;   /* of entries, values with an expiry */
+    uint64_t expired_purged; /* values purged since open, grace after their expiry */
     uint64_t tombstones;
     uint64_t capacity;   /* slots */
     double load;         /* (entries + tombstones) / capacity */

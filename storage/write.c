@@ -715,6 +715,25 @@ int store_merge(struct store *s, const struct entry *in, uint64_t now_ms, bool *
 /* Turn the tombstone in slot i of t into DEAD (I1) and release its record;
  * with a log, a PURGE record first (I12: a replay must remove it again
  * after replaying the writes that made it). */
+/* Since when the entry of a slot is dead, as an HLC: a tombstone since its
+ * own HLC, a value whose expiry passed since the ms after its expiry (an
+ * expired value is purged as a tombstone dated at its expiry:
+ * docs/ARCHITECTURE.md, "Expiry"), any other value never (UINT64_MAX). A
+ * value's expiry is in its record only, read when the record has one. */
+static uint64_t slot_dead_since(const struct store *s, const struct fmt_slot *sl)
+{
+    if (sl->state == FMT_SLOT_TOMB)
+        return sl->hlc;
+    if (sl->state != FMT_SLOT_VALUE || !s->expiring)
+        return UINT64_MAX;
+    const struct fmt_record *r = store__rec(&s->heap, sl->rec_off);
+    if (!(r->flags & FMT_REC_EXPIRES))
+        return UINT64_MAX;
+    uint64_t expire_ms;
+    memcpy(&expire_ms, (const uint8_t *)(r + 1) + 16u * r->vc_n + r->key_len + r->value_len, 8u);
+    return expire_ms < (UINT64_C(1) << 48) - 1 ? HLC_MAKE(expire_ms + 1, 0) : UINT64_MAX;
+}
+
 static int purge_slot(struct store *s, struct store_table *t, uint64_t i)
 {
     bool wal = store__wal_on(s);
@@ -723,6 +742,7 @@ static int purge_slot(struct store *s, struct store_table *t, uint64_t i)
     struct fmt_slot *sl = &t->slots[i];
     uint64_t off = sl->rec_off;
     uint16_t b = sl->bucket;
+    bool value = sl->state == FMT_SLOT_VALUE; /* an expired value (slot_dead_since) */
     const struct fmt_record *r = store__rec(&s->heap, off);
     uint64_t bytes = store__record_bytes(r);
     uint64_t vh = r->vhash;
@@ -739,7 +759,13 @@ static int purge_slot(struct store *s, struct store_table *t, uint64_t i)
     int rc = store__slot_put(t, i, &dead, always);
     store__bix_remove(s, b); /* B2 (bucketix.c) */
     s->buckets[b] ^= vh;
-    s->tombstones--;
+    if (value) {
+        s->entries--;
+        s->expiring--;
+        s->st.expired_purged++;
+    } else {
+        s->tombstones--;
+    }
     t->dead++;
     free_record(s, off, bytes, defer);
     s->dirty = true;
@@ -769,7 +795,7 @@ int store_purge_tombstones(struct store *s, uint64_t now_ms, uint64_t safe_below
     for (uint32_t k = 0; k < max_slots && k < t->cap; k++) {
         uint64_t i = s->purge_pos++ & t->mask;
         struct fmt_slot *sl = &t->slots[i];
-        if (sl->state != FMT_SLOT_TOMB || sl->hlc >= limit)
+        if (slot_dead_since(s, sl) >= limit)
             continue;
         rc = purge_slot(s, t, i);
         n++;
@@ -802,7 +828,9 @@ int store__replay_apply(void *arg, uint8_t type, const struct entry *e)
         uint64_t hash = store__key_hash(s, e->key, e->key_len);
         struct store_loc l;
         store__locate(s, hash, e->key, e->key_len, &l);
-        if (l.t && l.t->slots[l.idx].state == FMT_SLOT_TOMB && l.t->slots[l.idx].hlc <= e->hlc)
+        /* a tombstone, or a value whose expiry made it one */
+        if (l.t && slot_dead_since(s, &l.t->slots[l.idx]) != UINT64_MAX &&
+            l.t->slots[l.idx].hlc <= e->hlc)
             return purge_slot(s, l.t, (uint64_t)l.idx);
         return 0;
     }
