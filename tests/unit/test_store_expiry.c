@@ -176,6 +176,32 @@ static void mapped_files(const char *dir, const char *snap, bool save)
     closedir(d);
 }
 
+/* A new sync=batch store in dir (tombstone grace as given), and an empty
+ * directory snap beside it for mapped_files. */
+static struct store *logged_store(char *dir, size_t dir_bytes, char *snap, size_t snap_bytes,
+                                  struct store_config *cfg, uint64_t grace_ms)
+{
+    struct store *s =
+        test_open_fresh(dir, dir_bytes, cfg, 64, STORE_SYNC_BATCH, grace_ms, TEST_NOW_MS);
+    snprintf(snap, snap_bytes, "%s.snap", dir);
+    assert_int_equal(mkdir(snap, 0700), 0);
+    return s;
+}
+
+/* A crash (no close), then a power loss that reverts the mapped files to
+ * the snapshot; the store reopened at TEST_NOW_MS, its log replayed. */
+static struct store *crash_and_reopen(struct store *s, const char *dir, const char *snap,
+                                      const struct store_config *cfg)
+{
+    store__free(s);
+    mapped_files(dir, snap, false);
+    s = NULL;
+    char err[STORE_OPEN_ERR_BYTES] = "";
+    if (store_open(cfg, TEST_NOW_MS, &s, err, sizeof err) != 0)
+        fail_msg("reopen: %s", err);
+    return s;
+}
+
 /* The writes after a checkpoint reach only the log; a power loss reverts
  * the mapped files to the checkpoint, and the replay must bring every
  * expiry back. */
@@ -184,9 +210,7 @@ static void test_expiry_survives_log_replay(void **state)
     (void)state;
     char dir[64], snap[80];
     struct store_config cfg;
-    struct store *s = test_open_fresh(dir, sizeof dir, &cfg, 64, STORE_SYNC_BATCH, 0, TEST_NOW_MS);
-    snprintf(snap, sizeof snap, "%s.snap", dir);
-    assert_int_equal(mkdir(snap, 0700), 0);
+    struct store *s = logged_store(dir, sizeof dir, snap, sizeof snap, &cfg, 0);
     assert_int_equal(store_sync(s), 0); /* checkpoint: the mapped files hold nothing */
     mapped_files(dir, snap, true);
     fill(s, 200);
@@ -194,12 +218,7 @@ static void test_expiry_survives_log_replay(void **state)
     struct store_stats st;
     store_stats(s, &st);
     assert_int_equal(st.log_durable_bytes, st.log_bytes);
-    store__free(s); /* crash */
-    mapped_files(dir, snap, false); /* power loss: back to the checkpoint */
-    s = NULL;
-    char err[STORE_OPEN_ERR_BYTES] = "";
-    if (store_open(&cfg, TEST_NOW_MS, &s, err, sizeof err) != 0)
-        fail_msg("reopen: %s", err);
+    s = crash_and_reopen(s, dir, snap, &cfg);
     store_stats(s, &st);
     assert_true(st.log_replayed_records >= 200);
     check(s, 200);
@@ -352,9 +371,7 @@ static void test_expired_value_purge_survives_log_replay(void **state)
     (void)state;
     char dir[64], snap[80];
     struct store_config cfg;
-    struct store *s = test_open_fresh(dir, sizeof dir, &cfg, 64, STORE_SYNC_BATCH, 1600, TEST_NOW_MS);
-    snprintf(snap, sizeof snap, "%s.snap", dir);
-    assert_int_equal(mkdir(snap, 0700), 0);
+    struct store *s = logged_store(dir, sizeof dir, snap, sizeof snap, &cfg, 1600);
     const uint64_t exp = TEST_NOW_MS + 1000;
     assert_int_equal(store_put_expire(s, "gone", 4, "v", 1, exp, TEST_NOW_MS, NULL), 0);
     assert_int_equal(store_sync(s), 0); /* checkpoint: the mapped files hold it */
@@ -363,12 +380,7 @@ static void test_expired_value_purge_survives_log_replay(void **state)
     assert_int_equal(store_purge_tombstones(s, exp + 1900, UINT64_MAX, 1024, &purged), 0);
     assert_int_equal(purged, 1);
     assert_int_equal(store_tick(s, exp + 2000), 0); /* group commit of the PURGE record */
-    store__free(s);                                /* crash */
-    mapped_files(dir, snap, false);                 /* power loss: back to the checkpoint */
-    s = NULL;
-    char err[STORE_OPEN_ERR_BYTES] = "";
-    if (store_open(&cfg, TEST_NOW_MS, &s, err, sizeof err) != 0) /* before the expiry */
-        fail_msg("reopen: %s", err);
+    s = crash_and_reopen(s, dir, snap, &cfg); /* at TEST_NOW_MS: before the expiry */
     struct entry e;
     assert_int_equal(store_get(s, "gone", 4, &e), GKV_ENOTFOUND);
     struct store_stats st;
