@@ -423,6 +423,7 @@ static void sec_storage(struct node *n, struct resp_buf *b)
     /* Key expiry (expire.c): values with an expiry, passed or not, and the
      * table walks DBSIZE made to count the live ones. */
     line(b, "expiring:%" PRIu64, s.expiring);
+    line(b, "expired_purged:%" PRIu64, s.expired_purged);
     line(b, "dbsize_walks:%" PRIu64, n->expiry.count_walks);
     sec_storage_tombstones(n, &s, b);
     line(b, "capacity:%" PRIu64, s.capacity);

@@ -227,7 +227,12 @@ uint64_t entry_purge_cutoff_hlc(uint64_t now_ms, uint64_t grace_ms);
  * this one function; everything that decides purgeability goes through it. */
 static inline uint64_t entry_dead_since_hlc(const struct entry *e)
 {
-    return entry_is_tombstone(e) ? e->hlc : UINT64_MAX;
+    if (entry_is_tombstone(e))
+        return e->hlc;
+    /* an expired value is a tombstone dated the ms after its expiry */
+    if (e->expire_ms && e->expire_ms < (UINT64_C(1) << 48) - 1)
+        return HLC_MAKE(e->expire_ms + 1, 0);
+    return UINT64_MAX;
 }
 
 /* The one purge predicate: e is dead since before the cutoff. A purgeable

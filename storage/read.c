@@ -72,7 +72,7 @@ bool store_offers_version(struct store *s, const struct entry *e)
     if (!l.t)
         return false; /* purged */
     const struct fmt_slot *sl = &l.t->slots[l.idx];
-    if (!store__in_digest(s, store__slot_dead_since(sl)))
+    if (!store__in_digest(s, store__slot_dead_since(s, sl)))
         return false; /* retired */
     if (sl->hlc == e->hlc && sl->origin == e->origin)
         return true;

@@ -331,7 +331,8 @@ int store_bucket_scan(struct store *s, uint32_t bucket, store_scan_cb cb, void *
 int store_bucket_scan_from(struct store *s, uint32_t bucket, uint64_t *from_hash,
                            store_scan_cb cb, void *arg);
 
-/* Tombstones (entries dead since before a time: entry_dead_since_hlc) go in
+/* Tombstones, and values whose expiry passed (dead since the ms after it,
+ * entry_dead_since_hlc), go in
  * two steps (docs/ARCHITECTURE.md, "Tombstone purge"):
  *   retire  once dead since before the purge cutoff
  *           (entry_purge_cutoff_hlc(now_ms, tombstone_grace_ms)): out of the
@@ -361,6 +362,7 @@ bool store_offers_version(struct store *s, const struct entry *e);
 struct store_stats {
     uint64_t entries;    /* values (those whose expiry passed included) */
     uint64_t expiring;   /* of entries, values with an expiry */
+    uint64_t expired_purged; /* values purged since open, grace after their expiry */
     uint64_t tombstones;
     uint64_t tombstones_purgeable;  /* of which retired: past the cutoff, out of the digest */
     uint64_t tombstones_purged;     /* purged since open */

@@ -397,12 +397,6 @@ struct store_tix {
     uint64_t failures, rebuilds, compactions;
 };
 
-/* Since when a slot's entry is dead: the slot form of entry_dead_since_hlc
- * (the two must agree; expiry extends both). */
-static inline uint64_t store__slot_dead_since(const struct fmt_slot *sl)
-{
-    return sl->state == FMT_SLOT_TOMB ? sl->hlc : UINT64_MAX;
-}
 /* A tombstone was written (T2). Failures set tix.lost. */
 void store__tix_push(struct store *s, uint64_t hash, uint64_t dead);
 /* Rebuild both heaps from the slots under the current cutoff. */
@@ -642,6 +636,26 @@ struct store {
     uint64_t next_gen_in_flight; /* the table generation a next job creates */
     struct store_table retire_wait;
 };
+
+/* Since when the entry of a slot is dead, as an HLC: the slot form of
+ * entry_dead_since_hlc (the two must agree). A tombstone since its own HLC,
+ * a value whose expiry passed since the ms after its expiry (purged as a
+ * tombstone dated at its expiry: docs/ARCHITECTURE.md, "Expiry"), any other
+ * value never (UINT64_MAX). A value's expiry is in its record only, read
+ * when the record has one. */
+static inline uint64_t store__slot_dead_since(const struct store *s, const struct fmt_slot *sl)
+{
+    if (sl->state == FMT_SLOT_TOMB)
+        return sl->hlc;
+    if (sl->state != FMT_SLOT_VALUE || !s->expiring)
+        return UINT64_MAX;
+    const struct fmt_record *r = store__rec(&s->heap, sl->rec_off);
+    if (!(r->flags & FMT_REC_EXPIRES))
+        return UINT64_MAX;
+    uint64_t expire_ms;
+    memcpy(&expire_ms, (const uint8_t *)(r + 1) + 16u * r->vc_n + r->key_len + r->value_len, 8u);
+    return expire_ms < (UINT64_C(1) << 48) - 1 ? HLC_MAKE(expire_ms + 1, 0) : UINT64_MAX;
+}
 
 /* T1: does a version dead since dead_since count in its bucket hash? */
 static inline bool store__in_digest(const struct store *s, uint64_t dead_since)

@@ -134,8 +134,8 @@ void store__tix_push(struct store *s, uint64_t hash, uint64_t dead)
  * cur's chain, then old's (while a doubling has not migrated the chain) if
  * cur holds no key with this hash, as lookups see the tables. *t is NULL
  * when the item is stale (T4). */
-static const struct fmt_slot *chain_match(const struct store_table *t, uint64_t hash, uint64_t dead,
-                                          bool *any, uint64_t *idx)
+static const struct fmt_slot *chain_match(const struct store *s, const struct store_table *t,
+                                          uint64_t hash, uint64_t dead, bool *any, uint64_t *idx)
 {
     uint64_t i = store__home(t, hash);
     for (uint64_t n = 0; n < t->cap; n++, i = (i + 1) & t->mask) {
@@ -148,7 +148,7 @@ static const struct fmt_slot *chain_match(const struct store_table *t, uint64_t 
         if (sl->hash != hash)
             continue;
         *any = true;
-        if (store__slot_dead_since(sl) == dead) {
+        if (store__slot_dead_since(s, sl) == dead) {
             *idx = i;
             return sl;
         }
@@ -160,13 +160,13 @@ static const struct fmt_slot *tix_find(struct store *s, uint64_t hash, uint64_t 
                                        struct store_table **t, uint64_t *idx)
 {
     bool any = false;
-    const struct fmt_slot *sl = chain_match(&s->cur, hash, dead, &any, idx);
+    const struct fmt_slot *sl = chain_match(s, &s->cur, hash, dead, &any, idx);
     *t = &s->cur;
     if (sl || any)
         return sl;
     if (s->growing && !s->mig_committing && store__home(&s->old, hash) >= s->mig_empty_end) {
         *t = &s->old;
-        return chain_match(&s->old, hash, dead, &any, idx);
+        return chain_match(s, &s->old, hash, dead, &any, idx);
     }
     return NULL;
 }
@@ -210,10 +210,13 @@ void store__tix_build(struct store *s)
     for (int k = 0; k < 2 && tabs[k]; k++) {
         struct store_table *t = tabs[k];
         for (uint64_t i = 0; i < t->cap; i++) {
-            if (store__slot_state(t, i) != FMT_SLOT_TOMB)
+            uint32_t st = store__slot_state(t, i);
+            if (st != FMT_SLOT_TOMB && st != FMT_SLOT_VALUE)
                 continue;
             const struct fmt_slot *sl = &t->slots[i];
-            uint64_t dead = store__slot_dead_since(sl);
+            uint64_t dead = store__slot_dead_since(s, sl); /* expiring values too */
+            if (dead == UINT64_MAX)
+                continue;
             struct store_table *ft;
             uint64_t idx;
             if (k == 1 && (!tix_find(s, sl->hash, dead, &ft, &idx) || ft != t || idx != i))

@@ -265,7 +265,7 @@ static inline int slot_image(struct store *s, const struct version *v, const str
     old->vhash = orec->vhash;
     old->tomb = o->state == FMT_SLOT_TOMB;
     old->expires = (orec->flags & FMT_REC_EXPIRES) != 0;
-    old->dead = store__slot_dead_since(o);
+    old->dead = store__slot_dead_since(s, o);
     old->fresh = wal && o->epoch == (uint32_t)s->epoch;
     img->bucket = o->bucket;
     img->prev_off = o->epoch == (uint32_t)s->epoch ? o->prev_off : o->rec_off;
@@ -325,7 +325,12 @@ static inline void derived_update(struct store *s, const struct version *v, uint
             s->entries--;
         s->expiring -= old->expires;
     }
-    uint64_t dead = v->tomb ? v->hlc : UINT64_MAX; /* entry_dead_since_hlc */
+    /* entry_dead_since_hlc: a tombstone since its HLC, a value with an
+     * expiry since the ms after it */
+    uint64_t dead = v->tomb ? v->hlc
+                    : v->expire_ms && v->expire_ms < (UINT64_C(1) << 48) - 1
+                        ? HLC_MAKE(v->expire_ms + 1, 0)
+                        : UINT64_MAX;
     if (store__in_digest(s, dead))
         *bh ^= vhash;
     else
@@ -743,7 +748,8 @@ static int purge_slot(struct store *s, struct store_table *t, uint64_t i)
     struct fmt_slot *sl = &t->slots[i];
     uint64_t off = sl->rec_off;
     uint16_t b = sl->bucket;
-    bool in_digest = store__in_digest(s, store__slot_dead_since(sl));
+    bool in_digest = store__in_digest(s, store__slot_dead_since(s, sl));
+    bool value = sl->state == FMT_SLOT_VALUE; /* an expired value (store__slot_dead_since) */
     const struct fmt_record *r = store__rec(&s->heap, off);
     uint64_t bytes = store__record_bytes(r);
     uint64_t vh = r->vhash;
@@ -763,7 +769,13 @@ static int purge_slot(struct store *s, struct store_table *t, uint64_t i)
         s->buckets[b] ^= vh;
     else
         s->tix.retired--;
-    s->tombstones--;
+    if (value) {
+        s->entries--;
+        s->expiring--;
+        s->st.expired_purged++;
+    } else {
+        s->tombstones--;
+    }
     t->dead++;
     free_record(s, off, bytes, defer);
     s->dirty = true;
@@ -839,7 +851,9 @@ int store__replay_apply(void *arg, uint8_t type, const struct entry *e)
         uint64_t hash = store__key_hash(s, e->key, e->key_len);
         struct store_loc l;
         store__locate(s, hash, e->key, e->key_len, &l);
-        if (l.t && l.t->slots[l.idx].state == FMT_SLOT_TOMB && l.t->slots[l.idx].hlc <= e->hlc)
+        /* a tombstone, or a value whose expiry made it one */
+        if (l.t && store__slot_dead_since(s, &l.t->slots[l.idx]) != UINT64_MAX &&
+            l.t->slots[l.idx].hlc <= e->hlc)
             return purge_slot(s, l.t, (uint64_t)l.idx);
         return 0;
     }

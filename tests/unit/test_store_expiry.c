@@ -176,6 +176,32 @@ static void mapped_files(const char *dir, const char *snap, bool save)
     closedir(d);
 }
 
+/* A new sync=batch store in dir (tombstone grace as given), and an empty
+ * directory snap beside it for mapped_files. */
+static struct store *logged_store(char *dir, size_t dir_bytes, char *snap, size_t snap_bytes,
+                                  struct store_config *cfg, uint64_t grace_ms)
+{
+    struct store *s =
+        test_open_fresh(dir, dir_bytes, cfg, 64, STORE_SYNC_BATCH, grace_ms, TEST_NOW_MS);
+    snprintf(snap, snap_bytes, "%s.snap", dir);
+    assert_int_equal(mkdir(snap, 0700), 0);
+    return s;
+}
+
+/* A crash (no close), then a power loss that reverts the mapped files to
+ * the snapshot; the store reopened at TEST_NOW_MS, its log replayed. */
+static struct store *crash_and_reopen(struct store *s, const char *dir, const char *snap,
+                                      const struct store_config *cfg)
+{
+    store__free(s);
+    mapped_files(dir, snap, false);
+    s = NULL;
+    char err[STORE_OPEN_ERR_BYTES] = "";
+    if (store_open(cfg, TEST_NOW_MS, &s, err, sizeof err) != 0)
+        fail_msg("reopen: %s", err);
+    return s;
+}
+
 /* The writes after a checkpoint reach only the log; a power loss reverts
  * the mapped files to the checkpoint, and the replay must bring every
  * expiry back. */
@@ -184,9 +210,7 @@ static void test_expiry_survives_log_replay(void **state)
     (void)state;
     char dir[64], snap[80];
     struct store_config cfg;
-    struct store *s = test_open_fresh(dir, sizeof dir, &cfg, 64, STORE_SYNC_BATCH, 0, TEST_NOW_MS);
-    snprintf(snap, sizeof snap, "%s.snap", dir);
-    assert_int_equal(mkdir(snap, 0700), 0);
+    struct store *s = logged_store(dir, sizeof dir, snap, sizeof snap, &cfg, 0);
     assert_int_equal(store_sync(s), 0); /* checkpoint: the mapped files hold nothing */
     mapped_files(dir, snap, true);
     fill(s, 200);
@@ -194,12 +218,7 @@ static void test_expiry_survives_log_replay(void **state)
     struct store_stats st;
     store_stats(s, &st);
     assert_int_equal(st.log_durable_bytes, st.log_bytes);
-    store__free(s); /* crash */
-    mapped_files(dir, snap, false); /* power loss: back to the checkpoint */
-    s = NULL;
-    char err[STORE_OPEN_ERR_BYTES] = "";
-    if (store_open(&cfg, TEST_NOW_MS, &s, err, sizeof err) != 0)
-        fail_msg("reopen: %s", err);
+    s = crash_and_reopen(s, dir, snap, &cfg);
     store_stats(s, &st);
     assert_true(st.log_replayed_records >= 200);
     check(s, 200);
@@ -284,6 +303,96 @@ static void test_wal_record_carries_expiry(void **state)
     assert_int_equal(wal_rec_decode(buf, bytes, 3, 4096, &type, &out, &used), GKV_ECORRUPT);
 }
 
+/* A copy of a stored version whose key and value are the given literals
+ * (a store's entry is borrowed only until its next write). */
+static struct entry copy_of(const struct entry *e, const char *key, const char *val)
+{
+    struct entry c = *e;
+    c.key = (const uint8_t *)key;
+    c.value = (const uint8_t *)val;
+    return c;
+}
+
+/* An expired value is a tombstone dated at its expiry: purged once its
+ * expiry is grace in the past and below the safe bound, never before; two
+ * stores that purged it agree on their digests. */
+static void test_expired_value_is_purged_as_a_tombstone_dated_at_its_expiry(void **state)
+{
+    (void)state;
+    struct store_config cfg;
+    struct store *a = NULL, *b = NULL;
+    test_cfg(&cfg, NULL, 64);
+    cfg.tombstone_grace_ms = 1600;
+    cfg.node_id = 1;
+    assert_int_equal(store_open(&cfg, TEST_NOW_MS, &a, NULL, 0), 0);
+    cfg.node_id = 2;
+    assert_int_equal(store_open(&cfg, TEST_NOW_MS, &b, NULL, 0), 0);
+    const uint64_t now = TEST_NOW_MS, exp = now + 1000;
+    struct entry e, gone, stays, plain;
+    assert_int_equal(store_put_expire(a, "gone", 4, "v1", 2, exp, now, &e), 0);
+    gone = copy_of(&e, "gone", "v1");
+    assert_int_equal(store_put_expire(a, "stays", 5, "v2", 2, now + 100000, now, &e), 0);
+    stays = copy_of(&e, "stays", "v2");
+    assert_int_equal(store_put(a, "plain", 5, "v3", 2, now, &e), 0);
+    plain = copy_of(&e, "plain", "v3");
+    for (const struct entry *in = &gone; in; in = in == &gone ? &stays : in == &stays ? &plain : NULL)
+        assert_int_equal(store_merge(b, in, now, NULL), 0);
+    assert_true(store_root_hash(a) == store_root_hash(b));
+    uint64_t purged = 9;
+    /* Expired, but not yet grace past its expiry: kept. */
+    assert_int_equal(store_purge_tombstones(a, exp + 1000, UINT64_MAX, 1024, &purged), 0);
+    assert_int_equal(purged, 0);
+    assert_int_equal(store_get(a, "gone", 4, &e), 0);
+    /* Past it, but not below the safe bound (a member may lack it): kept. */
+    uint64_t later = exp + 1600 + 300;
+    assert_int_equal(store_purge_tombstones(a, later, HLC_MAKE(exp, 0), 1024, &purged), 0);
+    assert_int_equal(purged, 0);
+    assert_int_equal(store_get(a, "gone", 4, &e), 0);
+    assert_int_equal(store_purge_tombstones(a, later, UINT64_MAX, 1024, &purged), 0);
+    assert_int_equal(purged, 1);
+    assert_int_equal(store_get(a, "gone", 4, &e), GKV_ENOTFOUND);
+    struct store_stats st;
+    store_stats(a, &st);
+    assert_int_equal(st.entries, 2);
+    assert_int_equal(st.expiring, 1);
+    assert_int_equal(st.expired_purged, 1);
+    assert_int_equal(store_purge_tombstones(b, later, UINT64_MAX, 1024, &purged), 0);
+    assert_int_equal(purged, 1);
+    assert_true(store_root_hash(a) == store_root_hash(b));
+    assert_int_equal(store_get(b, "stays", 5, &e), 0);
+    store_close(a);
+    store_close(b);
+}
+
+/* The purge of an expired value is logged: after a power loss that
+ * reverts the mapped files to before it, the replay purges it again. */
+static void test_expired_value_purge_survives_log_replay(void **state)
+{
+    (void)state;
+    char dir[64], snap[80];
+    struct store_config cfg;
+    struct store *s = logged_store(dir, sizeof dir, snap, sizeof snap, &cfg, 1600);
+    const uint64_t exp = TEST_NOW_MS + 1000;
+    assert_int_equal(store_put_expire(s, "gone", 4, "v", 1, exp, TEST_NOW_MS, NULL), 0);
+    assert_int_equal(store_sync(s), 0); /* checkpoint: the mapped files hold it */
+    mapped_files(dir, snap, true);
+    uint64_t purged = 0;
+    assert_int_equal(store_purge_tombstones(s, exp + 1900, UINT64_MAX, 1024, &purged), 0);
+    assert_int_equal(purged, 1);
+    assert_int_equal(store_tick(s, exp + 2000), 0); /* group commit of the PURGE record */
+    s = crash_and_reopen(s, dir, snap, &cfg); /* at TEST_NOW_MS: before the expiry */
+    struct entry e;
+    assert_int_equal(store_get(s, "gone", 4, &e), GKV_ENOTFOUND);
+    struct store_stats st;
+    store_stats(s, &st);
+    assert_int_equal(st.entries, 0);
+    assert_int_equal(st.expiring, 0);
+    assert_int_equal(store_close(s), 0);
+    test_inspect_ok(dir);
+    test_rmrf(dir);
+    test_rmrf(snap);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -293,6 +402,8 @@ int main(void)
         cmocka_unit_test(test_expiry_survives_log_replay),
         cmocka_unit_test(test_merge_carries_expiry_between_stores),
         cmocka_unit_test(test_wal_record_carries_expiry),
+        cmocka_unit_test(test_expired_value_is_purged_as_a_tombstone_dated_at_its_expiry),
+        cmocka_unit_test(test_expired_value_purge_survives_log_replay),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
