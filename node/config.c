@@ -200,6 +200,17 @@ static int errf(char *err, size_t err_len, const char *fmt, ...)
     return GKV_EINVAL;
 }
 
+/* The leading decimal number of s (digits first, no sign), and where its
+ * suffix starts. */
+static int parse_leading_number(const char *s, unsigned long long *v, char **end)
+{
+    errno = 0;
+    if (!isdigit((unsigned char)*s))
+        return GKV_EINVAL;
+    *v = strtoull(s, end, 10);
+    return errno ? GKV_EINVAL : 0;
+}
+
 int node_config_parse_duration_ms(const char *s, uint64_t *out)
 {
     static const struct {
@@ -208,11 +219,8 @@ int node_config_parse_duration_ms(const char *s, uint64_t *out)
     } units[] = {{"", 1000}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000},
                  {"d", 86400000}};
     char *end;
-    errno = 0;
-    if (!isdigit((unsigned char)*s))
-        return GKV_EINVAL;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno)
+    unsigned long long v;
+    if (parse_leading_number(s, &v, &end) != 0)
         return GKV_EINVAL;
     for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
         if (strcasecmp(end, units[i].unit) != 0)
@@ -229,11 +237,8 @@ int node_config_parse_duration_ms(const char *s, uint64_t *out)
 int node_config_parse_bytes(const char *s, uint64_t *out)
 {
     char *end;
-    errno = 0;
-    if (!isdigit((unsigned char)*s))
-        return GKV_EINVAL;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno)
+    unsigned long long v;
+    if (parse_leading_number(s, &v, &end) != 0)
         return GKV_EINVAL;
     unsigned long long mul = 1;
     if (*end) {
