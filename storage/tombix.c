@@ -190,7 +190,8 @@ static void heap_compact(struct store *s, struct store_tix_heap *h)
 static void tix_compact_if_due(struct store *s)
 {
     size_t n = s->tix.live.n + s->tix.gone.n;
-    if (n <= 2 * s->tombstones + 1024)
+    /* items: tombstones and values that expire (both are in the heaps) */
+    if (n <= 2 * (s->tombstones + s->expiring) + 1024)
         return;
     heap_compact(s, &s->tix.live);
     heap_compact(s, &s->tix.gone);
